@@ -1,0 +1,158 @@
+/**
+ * The consensus core's contract: what goes in, what comes out. The core is pure and deterministic
+ * (no timers, clock, randomness of its own, promises or I/O): time arrives as `tick()`,
+ * randomness from an injected seeded `Rng`, and every decision leaves as data in a `Ready`.
+ *
+ * Division of labour (DESIGN.md): the core owns role, term, vote, commit index and a view of the
+ * log's terms. Entry payloads never enter the core; the shell moves bytes. The appender actor owns
+ * per-follower replication progress and reports matches, higher terms, contact and read rounds to
+ * the core, which decides commit, step-down and linearizable reads.
+ */
+
+export type NodeId = string;
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+/** Term and vote: durable before any reply that depends on them (Raft §5.1, Figure 2). */
+export interface HardState {
+  term: number;
+  votedFor: NodeId | null;
+}
+
+/** A seeded generator; the only source of randomness in the core. */
+export interface Rng {
+  /** An integer in [min, max], both inclusive. */
+  intBetween(min: number, max: number): number;
+}
+
+export interface CoreConfig {
+  id: NodeId;
+  /** Every voter of the group, this node included. */
+  voters: readonly NodeId[];
+  /** Election timeout is drawn from [electionTicksMin, electionTicksMax] at each reset. */
+  electionTicksMin: number;
+  electionTicksMax: number;
+  rng: Rng;
+}
+
+/** What the log held at start (recovered by the log actor). */
+export interface RestoredState {
+  hardState: HardState;
+  /** Term of each entry as runs: entries [runs[i].firstIndex, runs[i+1].firstIndex) have runs[i].term. */
+  termRuns: readonly TermRun[];
+  /** Index of the last entry in the log; 0 when empty. */
+  lastIndex: number;
+}
+
+export interface TermRun {
+  firstIndex: number;
+  term: number;
+}
+
+// ---- Messages between cores (the shell carries them; AppendEntries comes from the appender) ----
+
+export interface VoteRequest {
+  type: 'voteRequest';
+  /** True for a pre-vote (Raft thesis §9.6): no term change, no vote recorded. */
+  preVote: boolean;
+  /** For a pre-vote: the term the candidate would campaign in (its term + 1). */
+  term: number;
+  candidateId: NodeId;
+  lastIndex: number;
+  lastTerm: number;
+}
+
+export interface VoteResponse {
+  type: 'voteResponse';
+  preVote: boolean;
+  /** The responder's term; for a granted pre-vote, the request's term. */
+  term: number;
+  granted: boolean;
+}
+
+export type CoreMessage = VoteRequest | VoteResponse;
+
+export interface OutMessage {
+  to: NodeId;
+  message: CoreMessage;
+}
+
+/** The header of an AppendEntries request; payloads stay with the shell. */
+export interface AppendEntriesHeader {
+  term: number;
+  leaderId: NodeId;
+  prevIndex: number;
+  prevTerm: number;
+  leaderCommit: number;
+  /** Term of each entry carried, for indexes prevIndex + 1 ... prevIndex + entryTerms.length. */
+  entryTerms: readonly number[];
+}
+
+export interface AppendEntriesReply {
+  term: number;
+  success: boolean;
+  /** On success: the last index this request made match (prevIndex + entries). */
+  matchIndex: number;
+  /** On reject: where the leader should try next (back-off hint). */
+  nextIndexHint: number;
+}
+
+/**
+ * The core's decision on an AppendEntries request. On `accept`, the shell truncates its log from
+ * `truncateFrom` (when not null), appends the request's entries from position `appendFrom` on
+ * (index prevIndex + 1 + appendFrom ...), and sends `reply` only once the log is synced through
+ * `reply.matchIndex` and any `Ready.hardState` of the same step is durable.
+ */
+export type AppendDecision =
+  | { kind: 'reject'; reply: AppendEntriesReply }
+  | { kind: 'accept'; truncateFrom: number | null; appendFrom: number; reply: AppendEntriesReply };
+
+/** Sent to the appender when this node becomes leader. */
+export interface LeaderStart {
+  term: number;
+  /** Index of the no-op entry of this term; the shell appends it (Raft §8, thesis §6.4). */
+  noopIndex: number;
+  commitIndex: number;
+  followers: readonly NodeId[];
+}
+
+export interface RoleChange {
+  role: Role;
+  term: number;
+  leaderId: NodeId | null;
+}
+
+export interface ReadReady {
+  readId: number;
+  /** The read may be served once the state machine has applied through this index. */
+  readIndex: number;
+}
+
+/**
+ * Everything one or more inputs produced, drained by `RaftCore.ready()`.
+ * Order of effects for the shell: persist `hardState` (and the appends it ordered) first; send
+ * `messages` at once; send `messagesAfterPersist` only after the persist is durable.
+ */
+export interface Ready {
+  hardState: HardState | null;
+  messages: OutMessage[];
+  messagesAfterPersist: OutMessage[];
+  roleChange: RoleChange | null;
+  leaderStart: LeaderStart | null;
+  /** A new commit index (increases only). */
+  commitIndex: number | null;
+  /** The appender should run a heartbeat round with this number at once (ReadIndex, §6.4). */
+  heartbeatRound: number | null;
+  readsReady: ReadReady[];
+  /** Reads that can no longer be served here (lost leadership); reply NotLeader. */
+  readsFailed: number[];
+}
+
+export type ProposeResult =
+  | { ok: true; firstIndex: number; term: number }
+  | { ok: false; reason: 'notLeader'; leaderId: NodeId | null };
+
+export type ReadIndexResult =
+  | { ok: true }
+  | { ok: false; reason: 'notLeader'; leaderId: NodeId | null }
+  | { ok: false; reason: 'leaderNotReady' };

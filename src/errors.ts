@@ -1,0 +1,139 @@
+/**
+ * Every error raftline raises on purpose, in one registry. Each class has a stable `code` that
+ * crosses threads and sockets as `{ code, message, details }` and is rebuilt by `fromWire`.
+ * Codes are never reused once retired.
+ */
+
+export type ErrorDetails = Record<string, unknown>;
+
+export interface WireError {
+  code: string;
+  message: string;
+  details?: ErrorDetails;
+}
+
+export class RaftlineError extends Error {
+  readonly code: string = 'RAFTLINE_ERROR';
+  readonly details: ErrorDetails;
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+  toWire(): WireError {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** The server is not the leader; `details.leaderId` / `details.leaderAddress` suggest who is. */
+export class NotLeaderError extends RaftlineError {
+  override readonly code = 'NOT_LEADER';
+  get leaderId(): string | undefined { return this.details['leaderId'] as string | undefined; }
+  get leaderAddress(): string | undefined { return this.details['leaderAddress'] as string | undefined; }
+}
+
+/** The leader has not yet committed an entry of its term, so it cannot serve this request yet. */
+export class LeaderNotReadyError extends RaftlineError {
+  override readonly code = 'LEADER_NOT_READY';
+}
+
+/** A bound (pending requests by count or bytes) is full; the client backs off and retries. */
+export class ResourceUnavailableError extends RaftlineError {
+  override readonly code = 'RESOURCE_UNAVAILABLE';
+}
+
+/** The state machine threw (startTransaction, preAppendTransaction, applyTransaction or query). */
+export class StateMachineError extends RaftlineError {
+  override readonly code = 'STATE_MACHINE_ERROR';
+}
+
+/** A message named a group this server does not run. */
+export class GroupMismatchError extends RaftlineError {
+  override readonly code = 'GROUP_MISMATCH';
+}
+
+/** An entry is larger than the configured limit; `details.sizeBytes` and `details.limitBytes`. */
+export class EntryTooLargeError extends RaftlineError {
+  override readonly code = 'ENTRY_TOO_LARGE';
+}
+
+/** A request did not complete before its deadline. */
+export class TimeoutError extends RaftlineError {
+  override readonly code = 'TIMEOUT';
+}
+
+/** The client's retry policy gave up; `details.cause` holds the last error. */
+export class RetryFailureError extends RaftlineError {
+  override readonly code = 'RETRY_FAILURE';
+}
+
+/** A configuration or command-line argument is invalid. */
+export class ConfigurationError extends RaftlineError {
+  override readonly code = 'CONFIGURATION';
+}
+
+/** The on-disk log is damaged before its tail; `details.file` and `details.offset` locate it. */
+export class LogCorruptionError extends RaftlineError {
+  override readonly code = 'LOG_CORRUPTION';
+}
+
+/** A disk operation failed; the server stops. */
+export class DiskFailureError extends RaftlineError {
+  override readonly code = 'DISK_FAILURE';
+}
+
+/** An actor (worker) died or broke an invariant; the server stops. */
+export class ActorFailureError extends RaftlineError {
+  override readonly code = 'ACTOR_FAILURE';
+}
+
+/** The server or client is closed. */
+export class ClosedError extends RaftlineError {
+  override readonly code = 'CLOSED';
+}
+
+/** A frame or message could not be decoded or validated. */
+export class MalformedMessageError extends RaftlineError {
+  override readonly code = 'MALFORMED_MESSAGE';
+}
+
+type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
+
+/** The registry: code -> class. A test checks it against the README. */
+export const errorClasses: Readonly<Record<string, ErrorClass>> = {
+  NOT_LEADER: NotLeaderError,
+  LEADER_NOT_READY: LeaderNotReadyError,
+  RESOURCE_UNAVAILABLE: ResourceUnavailableError,
+  STATE_MACHINE_ERROR: StateMachineError,
+  GROUP_MISMATCH: GroupMismatchError,
+  ENTRY_TOO_LARGE: EntryTooLargeError,
+  TIMEOUT: TimeoutError,
+  RETRY_FAILURE: RetryFailureError,
+  CONFIGURATION: ConfigurationError,
+  LOG_CORRUPTION: LogCorruptionError,
+  DISK_FAILURE: DiskFailureError,
+  ACTOR_FAILURE: ActorFailureError,
+  CLOSED: ClosedError,
+  MALFORMED_MESSAGE: MalformedMessageError,
+};
+
+/** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */
+export function errorFromWire(wire: WireError): RaftlineError {
+  const cls = errorClasses[wire.code];
+  if (cls) return new cls(wire.message, wire.details ?? {});
+  const error = new RaftlineError(wire.message, wire.details ?? {});
+  (error as { code: string }).code = wire.code;
+  return error;
+}
+
+/** The wire form of any thrown value. */
+export function errorToWire(error: unknown): WireError {
+  if (error instanceof RaftlineError) return error.toWire();
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'STATE_MACHINE_ERROR', message, details: {} };
+}
+
+/** Always-on assertion: a broken invariant stops the actor, and the supervisor stops the server. */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`invariant broken: ${message}`);
+}
