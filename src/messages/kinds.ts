@@ -1,0 +1,57 @@
+/**
+ * Every message kind, numbered once and never reused. Ranges per boundary:
+ *   1-19 server <-> server (TCP), 20-39 client <-> server (TCP),
+ *   100-199 actor <-> actor (between threads of one server).
+ */
+export const Kind = {
+  // server <-> server
+  AppendEntries: 1,
+  AppendEntriesReply: 2,
+  VoteRequest: 3,
+  VoteResponse: 4,
+  Refused: 5,
+  // client <-> server
+  ClientRequest: 20,
+  ClientReply: 21,
+  StatusRequest: 22,
+  StatusReply: 23,
+  // main -> log
+  LogAppend: 100,
+  LogTruncate: 101,
+  LogWriteMeta: 102,
+  // log -> main
+  LogSynced: 110,
+  // appender -> log, log -> appender
+  LogRead: 115,
+  LogReadResult: 116,
+  // log -> updater
+  UpdaterEntries: 120,
+  UpdaterTruncate: 121,
+  // main -> updater
+  UpdaterCommit: 130,
+  UpdaterQuery: 131,
+  // updater -> main
+  UpdaterApplied: 140,
+  UpdaterQueryResult: 141,
+  // main -> appender
+  AppenderLeaderStart: 150,
+  AppenderEntries: 151,
+  AppenderCommit: 152,
+  AppenderStepDown: 153,
+  AppenderHeartbeatRound: 154,
+  AppenderSend: 155,
+  // appender -> main
+  AppenderProgress: 160,
+  AppenderHigherTerm: 162,
+  AppenderPeerMessage: 164,
+} as const;
+
+export type KindName = keyof typeof Kind;
+export type KindNumber = (typeof Kind)[KindName];
+
+const names = new Map<number, string>(Object.entries(Kind).map(([name, kind]) => [kind, name]));
+
+/** The name of a kind, for log lines. */
+export function kindName(kind: number): string {
+  return names.get(kind) ?? `unknown(${kind})`;
+}

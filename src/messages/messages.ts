@@ -1,0 +1,271 @@
+/**
+ * The shapes of every message, by boundary. Wire messages (TCP) carry their group id `g`, so that
+ * many groups per server can come later without a change of format. Entry payloads travel as
+ * opaque bytes, packed once on the leader (see entry.ts) and never re-encoded.
+ */
+import type { WireError } from '../errors.js';
+import type { NodeId, TermRun } from '../core/types.js';
+import { Kind } from './kinds.js';
+
+// ---- server <-> server --------------------------------------------------------------------
+
+export interface AppendEntriesMessage {
+  k: typeof Kind.AppendEntries;
+  g: string;
+  from: NodeId;
+  term: number;
+  prevIndex: number;
+  prevTerm: number;
+  leaderCommit: number;
+  /** Term of each entry, for indexes prevIndex + 1 ... */
+  terms: number[];
+  entries: Uint8Array[];
+  /** The appender's request number, echoed in the reply (pipelining). */
+  seq: number;
+  /** The heartbeat round this request confirms (ReadIndex). */
+  round: number;
+}
+
+export interface AppendEntriesReplyMessage {
+  k: typeof Kind.AppendEntriesReply;
+  g: string;
+  from: NodeId;
+  term: number;
+  success: boolean;
+  matchIndex: number;
+  nextIndexHint: number;
+  seq: number;
+  round: number;
+}
+
+export interface VoteRequestMessage {
+  k: typeof Kind.VoteRequest;
+  g: string;
+  from: NodeId;
+  preVote: boolean;
+  term: number;
+  candidateId: NodeId;
+  lastIndex: number;
+  lastTerm: number;
+}
+
+export interface VoteResponseMessage {
+  k: typeof Kind.VoteResponse;
+  g: string;
+  from: NodeId;
+  preVote: boolean;
+  term: number;
+  granted: boolean;
+}
+
+/** A well-formed frame that the server refuses (wrong group, wrong role): the error says why. */
+export interface RefusedMessage {
+  k: typeof Kind.Refused;
+  error: WireError;
+}
+
+export type PeerMessage =
+  | AppendEntriesMessage
+  | AppendEntriesReplyMessage
+  | VoteRequestMessage
+  | VoteResponseMessage
+  | RefusedMessage;
+
+// ---- client <-> server --------------------------------------------------------------------
+
+export const RequestType = { write: 0, readOnly: 1, staleRead: 2 } as const;
+export type RequestTypeNumber = (typeof RequestType)[keyof typeof RequestType];
+
+export interface ClientRequestMessage {
+  k: typeof Kind.ClientRequest;
+  g: string;
+  clientId: string;
+  callId: number;
+  /** The lowest call id this client still waits for: results below it may be forgotten. */
+  firstUnacked: number;
+  type: RequestTypeNumber;
+  data: Uint8Array;
+}
+
+export interface ClientReplyMessage {
+  k: typeof Kind.ClientReply;
+  callId: number;
+  ok: boolean;
+  result: Uint8Array | null;
+  error: WireError | null;
+  /** Log index of the write (0 for reads). */
+  index: number;
+}
+
+export interface StatusRequestMessage {
+  k: typeof Kind.StatusRequest;
+  g: string;
+  callId: number;
+}
+
+export interface DivisionStatus {
+  id: NodeId;
+  groupId: string;
+  role: string;
+  term: number;
+  leader: NodeId | null;
+  commit: number;
+  applied: number;
+  synced: number;
+  lastIndex: number;
+}
+
+export interface StatusReplyMessage {
+  k: typeof Kind.StatusReply;
+  callId: number;
+  status: DivisionStatus;
+}
+
+export type ClientMessage = ClientRequestMessage | StatusRequestMessage;
+export type ServerToClientMessage = ClientReplyMessage | StatusReplyMessage | RefusedMessage;
+
+// ---- actor <-> actor (between threads) ----------------------------------------------------
+
+/** A run of consecutive entries: payloads[i] is at index firstIndex + i with term terms[i]. */
+export interface EntryBatch {
+  firstIndex: number;
+  terms: number[];
+  payloads: Uint8Array[];
+}
+
+export interface LogAppendMessage extends EntryBatch {
+  k: typeof Kind.LogAppend;
+  seq: number;
+}
+export interface LogTruncateMessage {
+  k: typeof Kind.LogTruncate;
+  seq: number;
+  fromIndex: number;
+}
+export interface LogWriteMetaMessage {
+  k: typeof Kind.LogWriteMeta;
+  seq: number;
+  term: number;
+  votedFor: NodeId | null;
+}
+export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage;
+
+/** Everything up to `seq` is durable; the log is synced through `index`. */
+export interface LogSyncedMessage {
+  k: typeof Kind.LogSynced;
+  seq: number;
+  index: number;
+}
+
+export interface LogReadMessage {
+  k: typeof Kind.LogRead;
+  peer: NodeId;
+  fromIndex: number;
+  maxCount: number;
+  maxBytes: number;
+}
+export interface LogReadResultMessage extends EntryBatch {
+  k: typeof Kind.LogReadResult;
+  peer: NodeId;
+}
+
+export interface UpdaterEntriesMessage extends EntryBatch {
+  k: typeof Kind.UpdaterEntries;
+}
+export interface UpdaterTruncateMessage {
+  k: typeof Kind.UpdaterTruncate;
+  fromIndex: number;
+}
+export interface UpdaterCommitMessage {
+  k: typeof Kind.UpdaterCommit;
+  commitIndex: number;
+}
+export interface UpdaterQueryMessage {
+  k: typeof Kind.UpdaterQuery;
+  queryId: number;
+  data: Uint8Array;
+  stale: boolean;
+}
+export type UpdaterInput =
+  | UpdaterEntriesMessage
+  | UpdaterTruncateMessage
+  | UpdaterCommitMessage
+  | UpdaterQueryMessage;
+
+/** The outcome of one applied entry that came from a client. */
+export interface ApplyResult {
+  index: number;
+  clientId: string;
+  callId: number;
+  ok: boolean;
+  result: Uint8Array | null;
+  error: WireError | null;
+}
+export interface UpdaterAppliedMessage {
+  k: typeof Kind.UpdaterApplied;
+  appliedIndex: number;
+  results: ApplyResult[];
+}
+export interface UpdaterQueryResultMessage {
+  k: typeof Kind.UpdaterQueryResult;
+  queryId: number;
+  ok: boolean;
+  result: Uint8Array | null;
+  error: WireError | null;
+}
+
+export interface AppenderLeaderStartMessage {
+  k: typeof Kind.AppenderLeaderStart;
+  term: number;
+  commitIndex: number;
+  lastIndex: number;
+  termRuns: TermRun[];
+  followers: NodeId[];
+}
+export interface AppenderEntriesMessage extends EntryBatch {
+  k: typeof Kind.AppenderEntries;
+}
+export interface AppenderCommitMessage {
+  k: typeof Kind.AppenderCommit;
+  commitIndex: number;
+}
+export interface AppenderStepDownMessage {
+  k: typeof Kind.AppenderStepDown;
+  term: number;
+}
+export interface AppenderHeartbeatRoundMessage {
+  k: typeof Kind.AppenderHeartbeatRound;
+  round: number;
+}
+/** Send an already-encoded peer frame body (a vote request) on the outbound connection to `to`. */
+export interface AppenderSendMessage {
+  k: typeof Kind.AppenderSend;
+  to: NodeId;
+  body: Uint8Array;
+}
+export type AppenderInput =
+  | AppenderLeaderStartMessage
+  | AppenderEntriesMessage
+  | AppenderCommitMessage
+  | AppenderStepDownMessage
+  | AppenderHeartbeatRoundMessage
+  | AppenderSendMessage
+  | LogReadResultMessage;
+
+/** Replication progress since the last report, batched. */
+export interface AppenderProgressMessage {
+  k: typeof Kind.AppenderProgress;
+  term: number;
+  matches: [NodeId, number][];
+  contacts: NodeId[];
+  roundAcks: [NodeId, number][];
+}
+export interface AppenderHigherTermMessage {
+  k: typeof Kind.AppenderHigherTerm;
+  term: number;
+}
+/** A reply that arrived on an outbound connection and belongs to the core (a vote response). */
+export interface AppenderPeerMessageMessage {
+  k: typeof Kind.AppenderPeerMessage;
+  message: VoteResponseMessage;
+}

@@ -1,0 +1,109 @@
+/**
+ * The gateway: every frame from a socket is decoded and checked here, once. Code past this point
+ * trusts the shapes in messages.ts. A frame that fails is a MalformedMessageError, which closes
+ * only the connection it came on.
+ */
+import { decode } from './codec.js';
+import { Kind, kindName } from './kinds.js';
+import { MalformedMessageError } from '../errors.js';
+import type { ClientMessage, PeerMessage, ServerToClientMessage } from './messages.js';
+
+type FieldType = 'number' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull';
+
+const schemas: Record<number, Record<string, FieldType>> = {
+  [Kind.AppendEntries]: {
+    g: 'string', from: 'string', term: 'number', prevIndex: 'number', prevTerm: 'number',
+    leaderCommit: 'number', terms: 'numbers', entries: 'bytesArray', seq: 'number', round: 'number',
+  },
+  [Kind.AppendEntriesReply]: {
+    g: 'string', from: 'string', term: 'number', success: 'boolean', matchIndex: 'number',
+    nextIndexHint: 'number', seq: 'number', round: 'number',
+  },
+  [Kind.VoteRequest]: {
+    g: 'string', from: 'string', preVote: 'boolean', term: 'number', candidateId: 'string',
+    lastIndex: 'number', lastTerm: 'number',
+  },
+  [Kind.VoteResponse]: { g: 'string', from: 'string', preVote: 'boolean', term: 'number', granted: 'boolean' },
+  [Kind.Refused]: { error: 'object' },
+  [Kind.ClientRequest]: {
+    g: 'string', clientId: 'string', callId: 'number', firstUnacked: 'number', type: 'number', data: 'bytes',
+  },
+  [Kind.ClientReply]: { callId: 'number', ok: 'boolean', result: 'bytesOrNull', error: 'objectOrNull', index: 'number' },
+  [Kind.StatusRequest]: { g: 'string', callId: 'number' },
+  [Kind.StatusReply]: { callId: 'number', status: 'object' },
+};
+
+const peerKinds = new Set<number>([Kind.AppendEntries, Kind.AppendEntriesReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused]);
+const clientKinds = new Set<number>([Kind.ClientRequest, Kind.StatusRequest]);
+const inboundKinds = new Set<number>([Kind.AppendEntries, Kind.VoteRequest, Kind.ClientRequest, Kind.StatusRequest]);
+const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.StatusReply, Kind.Refused]);
+
+function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array;
+}
+
+function checkField(kind: number, name: string, type: FieldType, value: unknown): void {
+  let ok: boolean;
+  switch (type) {
+    case 'number': ok = typeof value === 'number' && Number.isFinite(value); break;
+    case 'string': ok = typeof value === 'string'; break;
+    case 'boolean': ok = typeof value === 'boolean'; break;
+    case 'bytes': ok = isBytes(value); break;
+    case 'numbers': ok = Array.isArray(value) && value.every((v) => typeof v === 'number'); break;
+    case 'bytesArray': ok = Array.isArray(value) && value.every(isBytes); break;
+    case 'stringOrNull': ok = value === null || typeof value === 'string'; break;
+    case 'bytesOrNull': ok = value === null || isBytes(value); break;
+    case 'object': ok = typeof value === 'object' && value !== null; break;
+    case 'objectOrNull': ok = value === null || (typeof value === 'object'); break;
+  }
+  if (!ok) {
+    throw new MalformedMessageError(`${kindName(kind)}: field '${name}' is not ${type}`, { kind, field: name });
+  }
+}
+
+function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = decode(body);
+  } catch (error) {
+    throw new MalformedMessageError(`frame does not decode: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MalformedMessageError('frame is not a message object');
+  }
+  const message = value as Record<string, unknown>;
+  const kind = message['k'];
+  if (typeof kind !== 'number' || !allowed.has(kind)) {
+    throw new MalformedMessageError(`frame has unknown or unexpected kind ${String(kind)}`, { kind: String(kind) });
+  }
+  const schema = schemas[kind]!;
+  for (const name in schema) checkField(kind, name, schema[name]!, message[name]);
+  return message;
+}
+
+export function decodePeerMessage(body: Uint8Array): PeerMessage {
+  const message = decodeChecked(body, peerKinds);
+  if (message['k'] === Kind.AppendEntries) {
+    const terms = message['terms'] as number[];
+    const entries = message['entries'] as Uint8Array[];
+    if (terms.length !== entries.length) {
+      throw new MalformedMessageError('AppendEntries: terms and entries differ in length');
+    }
+  }
+  return message as unknown as PeerMessage;
+}
+
+/** What a server's listener accepts: requests from peers and from clients on one port. */
+export function decodeInboundMessage(body: Uint8Array): ClientMessage | PeerMessage {
+  const message = decodeChecked(body, inboundKinds);
+  if (message['k'] === Kind.AppendEntries) return decodePeerMessage(body);
+  return message as unknown as ClientMessage;
+}
+
+export function decodeClientMessage(body: Uint8Array): ClientMessage {
+  return decodeChecked(body, clientKinds) as unknown as ClientMessage;
+}
+
+export function decodeServerToClientMessage(body: Uint8Array): ServerToClientMessage {
+  return decodeChecked(body, serverToClientKinds) as unknown as ServerToClientMessage;
+}
