@@ -1,0 +1,145 @@
+/**
+ * The log actor: owns the segmented log on disk and the term/vote metadata (Ratis
+ * `SegmentedRaftLogWorker`). Writes arrive in batches from the server; everything queued is
+ * written, then synced with one fdatasync (group commit: the sync runs as soon as the queue is
+ * drained, never after a fixed wait), and only then is the server told `LogSynced` and the
+ * entries handed to the updater. So the updater never applies an entry that is not durable here.
+ */
+import { Kind } from '../messages/kinds.js';
+import type {
+  EntryBatch, LogInput, LogReadMessage, LogReadResultMessage, LogSyncedMessage, UpdaterEntriesMessage,
+  UpdaterTruncateMessage,
+} from '../messages/messages.js';
+import type { ActorLink } from '../shell/actor-link.js';
+import type { ActorControl } from '../shell/control.js';
+import { SegmentedLog, type LogEntryRecord } from '../log/segmented-log.js';
+import { readRaftMeta, writeRaftMeta } from '../log/raft-meta.js';
+import type { HardState, TermRun } from '../core/types.js';
+import { assert } from '../errors.js';
+
+export interface LogActorOptions {
+  dir: string;
+  segmentBytesMax: number;
+}
+
+export interface LogRecovered {
+  hardState: HardState;
+  termRuns: TermRun[];
+  lastIndex: number;
+}
+
+export interface LogStatus {
+  lastIndex: number;
+  syncedIndex: number;
+  syncCount: number;
+}
+
+export interface LogActorLinks {
+  main: ActorLink<LogInput, LogSyncedMessage>;
+  updater: ActorLink<never, UpdaterEntriesMessage | UpdaterTruncateMessage>;
+  appender: ActorLink<LogReadMessage, LogReadResultMessage>;
+}
+
+/** Batches handed to the updater after recovery, so one message stays moderate in size. */
+const recoveryBatchEntriesMax = 4096;
+
+export class LogActor implements ActorControl<LogRecovered, LogStatus> {
+  private log: SegmentedLog | null = null;
+  private lastSeq = 0;
+  private syncScheduled = false;
+  private syncCount = 0;
+  /** What was written since the last sync, in order, for the updater once it is durable. */
+  private unsyncedForUpdater: (UpdaterEntriesMessage | UpdaterTruncateMessage)[] = [];
+
+  constructor(private readonly options: LogActorOptions, private readonly links: LogActorLinks) {}
+
+  async start(): Promise<LogRecovered> {
+    const log = SegmentedLog.open(this.options.dir, { segmentSizeBytesMax: this.options.segmentBytesMax });
+    this.log = log;
+    const hardState = readRaftMeta(this.options.dir);
+    // Replay the whole log into the updater: there are no snapshots yet, so the state machine is
+    // rebuilt from index 1 (and with it the retry cache).
+    for (let from = log.firstIndex; from <= log.lastIndex;) {
+      const records = log.read(from, recoveryBatchEntriesMax, Number.MAX_SAFE_INTEGER);
+      assert(records.length > 0, 'log read returned nothing inside the log');
+      this.links.updater.send({ k: Kind.UpdaterEntries, ...batchOf(records) });
+      from += records.length;
+    }
+    this.links.main.onMessage((message) => this.onMain(message));
+    this.links.appender.onMessage((message) => this.onRead(message));
+    return { hardState, termRuns: log.termRuns(), lastIndex: log.lastIndex };
+  }
+
+  async status(): Promise<LogStatus> {
+    const log = this.requireLog();
+    return { lastIndex: log.lastIndex, syncedIndex: log.syncedIndex, syncCount: this.syncCount };
+  }
+
+  async stop(): Promise<void> {
+    this.log?.close();
+    this.log = null;
+  }
+
+  private requireLog(): SegmentedLog {
+    assert(this.log !== null, 'log actor used before start or after stop');
+    return this.log;
+  }
+
+  private onMain(message: LogInput): void {
+    const log = this.requireLog();
+    switch (message.k) {
+      case Kind.LogAppend: {
+        const records: LogEntryRecord[] = new Array(message.payloads.length);
+        for (let i = 0; i < message.payloads.length; i++) {
+          records[i] = { index: message.firstIndex + i, term: message.terms[i]!, payload: message.payloads[i]! };
+        }
+        log.append(records);
+        this.unsyncedForUpdater.push({ k: Kind.UpdaterEntries, firstIndex: message.firstIndex, terms: message.terms, payloads: message.payloads });
+        break;
+      }
+      case Kind.LogTruncate:
+        log.truncateFrom(message.fromIndex);
+        this.unsyncedForUpdater.push({ k: Kind.UpdaterTruncate, fromIndex: message.fromIndex });
+        break;
+      case Kind.LogWriteMeta:
+        writeRaftMeta(this.options.dir, { term: message.term, votedFor: message.votedFor });
+        break;
+    }
+    this.lastSeq = message.seq;
+    this.scheduleSync();
+  }
+
+  /** Group commit: one sync after the queued messages are drained (setImmediate runs after them). */
+  private scheduleSync(): void {
+    if (this.syncScheduled) return;
+    this.syncScheduled = true;
+    setImmediate(() => {
+      this.syncScheduled = false;
+      const log = this.log;
+      if (log === null) return;
+      const index = log.sync();
+      this.syncCount++;
+      this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index });
+      for (const message of this.unsyncedForUpdater) this.links.updater.send(message);
+      this.unsyncedForUpdater = [];
+    });
+  }
+
+  private onRead(message: LogReadMessage): void {
+    const log = this.requireLog();
+    if (message.fromIndex < log.firstIndex || message.fromIndex > log.lastIndex) {
+      this.links.appender.send({ k: Kind.LogReadResult, peer: message.peer, firstIndex: message.fromIndex, terms: [], payloads: [] });
+      return;
+    }
+    const records = log.read(message.fromIndex, message.maxCount, message.maxBytes);
+    this.links.appender.send({ k: Kind.LogReadResult, peer: message.peer, ...batchOf(records) });
+  }
+}
+
+function batchOf(records: readonly LogEntryRecord[]): EntryBatch {
+  return {
+    firstIndex: records[0]!.index,
+    terms: records.map((record) => record.term),
+    payloads: records.map((record) => record.payload),
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * The state machine updater actor (Ratis `StateMachineUpdater`): holds the durable entries the
+ * log actor hands over, and applies them once committed, strictly in log order:
+ * `applyTransactionSerial`, then `applyTransaction` (which may return a promise: calls are made in
+ * order, results may complete out of order). It also answers queries.
+ *
+ * Exactly-once: every replica applies the same log, so deduplication by (clientId, callId) is done
+ * here, deterministically, at apply time. An entry whose call was already applied (a client
+ * retried a write after a leader change) is not applied again; it gets the first result. Results
+ * below a client's `firstUnacked` are forgotten, which bounds the table per client.
+ */
+import { Kind } from '../messages/kinds.js';
+import type {
+  ApplyResult, UpdaterAppliedMessage, UpdaterEntriesMessage, UpdaterInput, UpdaterQueryMessage,
+  UpdaterQueryResultMessage, UpdaterTruncateMessage,
+} from '../messages/messages.js';
+import { decodeEntry, EntryType } from '../messages/entry.js';
+import type { ActorLink } from '../shell/actor-link.js';
+import type { ActorControl } from '../shell/control.js';
+import type { StateMachine, StateMachineContext } from '../state-machine.js';
+import { loadStateMachine } from '../statemachines/load.js';
+import { assert, errorToWire, StateMachineError, type WireError } from '../errors.js';
+
+export interface UpdaterActorOptions {
+  stateMachine: string;
+  context: StateMachineContext;
+}
+
+export interface UpdaterStatus {
+  appliedIndex: number;
+  commitIndex: number;
+  bufferedEntries: number;
+}
+
+export interface UpdaterActorLinks {
+  main: ActorLink<UpdaterInput, UpdaterAppliedMessage | UpdaterQueryResultMessage>;
+  log: ActorLink<UpdaterEntriesMessage | UpdaterTruncateMessage, never>;
+}
+
+interface CallOutcome {
+  ok: boolean;
+  result: Uint8Array | null;
+  error: WireError | null;
+}
+
+export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
+  private stateMachine: StateMachine | null = null;
+  /** Durable entries not yet applied: terms/payloads[i] is at index bufferFirstIndex + i. */
+  private bufferFirstIndex = 1;
+  private bufferTerms: number[] = [];
+  private bufferPayloads: Uint8Array[] = [];
+  private commitIndex = 0;
+  /** Invariant: appliedIndex <= settledIndex is false; settledIndex <= appliedIndex <= commitIndex. */
+  private appliedIndex = 0;
+  /** Every apply through this index has completed (its promise settled). */
+  private settledIndex = 0;
+  private readonly unsettled = new Map<number, boolean>();
+  private readonly outcomes = new Map<string, Map<number, CallOutcome>>();
+  private pendingResults: ApplyResult[] = [];
+  private reportScheduled = false;
+  private queriesWaiting: UpdaterQueryMessage[] = [];
+
+  constructor(private readonly options: UpdaterActorOptions, private readonly links: UpdaterActorLinks) {
+    // Entries from the log may arrive while the state machine loads; they are buffered.
+    this.links.log.onMessage((message) => this.onLog(message));
+  }
+
+  async start(): Promise<void> {
+    const stateMachine = await loadStateMachine(this.options.stateMachine);
+    await stateMachine.initialize?.(this.options.context);
+    this.stateMachine = stateMachine;
+    this.links.main.onMessage((message) => this.onMain(message));
+    this.applyCommitted();
+  }
+
+  async status(): Promise<UpdaterStatus> {
+    return { appliedIndex: this.settledIndex, commitIndex: this.commitIndex, bufferedEntries: this.bufferPayloads.length };
+  }
+
+  async stop(): Promise<void> {
+    await this.stateMachine?.close?.();
+    this.stateMachine = null;
+  }
+
+  private onLog(message: UpdaterEntriesMessage | UpdaterTruncateMessage): void {
+    if (message.k === Kind.UpdaterEntries) {
+      assert(message.firstIndex === this.bufferFirstIndex + this.bufferPayloads.length,
+        `updater got entries from ${message.firstIndex}, expected ${this.bufferFirstIndex + this.bufferPayloads.length}`);
+      for (let i = 0; i < message.payloads.length; i++) {
+        this.bufferTerms.push(message.terms[i]!);
+        this.bufferPayloads.push(message.payloads[i]!);
+      }
+    } else {
+      assert(message.fromIndex > this.appliedIndex, `truncation at ${message.fromIndex} below applied ${this.appliedIndex}`);
+      const keep = message.fromIndex - this.bufferFirstIndex;
+      if (keep < this.bufferPayloads.length) {
+        this.bufferTerms.length = keep;
+        this.bufferPayloads.length = keep;
+      }
+    }
+    this.applyCommitted();
+  }
+
+  private onMain(message: UpdaterInput): void {
+    switch (message.k) {
+      case Kind.UpdaterCommit:
+        if (message.commitIndex > this.commitIndex) this.commitIndex = message.commitIndex;
+        this.applyCommitted();
+        break;
+      case Kind.UpdaterQuery:
+        this.queriesWaiting.push(message);
+        this.answerQueries();
+        break;
+      default:
+        break;
+    }
+  }
+
+  private applyCommitted(): void {
+    const stateMachine = this.stateMachine;
+    if (stateMachine === null) return;
+    const lastBuffered = this.bufferFirstIndex + this.bufferPayloads.length - 1;
+    const through = Math.min(this.commitIndex, lastBuffered);
+    if (through <= this.appliedIndex) return;
+    const offset = this.appliedIndex + 1 - this.bufferFirstIndex;
+    const count = through - this.appliedIndex;
+    for (let i = 0; i < count; i++) {
+      const index = this.appliedIndex + 1;
+      this.applyOne(stateMachine, index, this.bufferTerms[offset + i]!, this.bufferPayloads[offset + i]!);
+      this.appliedIndex = index;
+    }
+    // Drop applied entries from the front of the buffer.
+    this.bufferTerms.splice(0, offset + count);
+    this.bufferPayloads.splice(0, offset + count);
+    this.bufferFirstIndex = this.appliedIndex + 1;
+    this.advanceSettled();
+    this.scheduleReport();
+  }
+
+  private applyOne(stateMachine: StateMachine, index: number, term: number, payload: Uint8Array): void {
+    const entry = decodeEntry(payload);
+    if (entry.type === EntryType.noop) return;
+    let calls = this.outcomes.get(entry.clientId);
+    if (calls === undefined) {
+      calls = new Map();
+      this.outcomes.set(entry.clientId, calls);
+    }
+    for (const callId of calls.keys()) {
+      if (callId < entry.firstUnacked) calls.delete(callId);
+    }
+    const earlier = calls.get(entry.callId);
+    if (earlier !== undefined) {
+      // A retried write: applied once already; reply with the first outcome.
+      this.pendingResults.push({ index, clientId: entry.clientId, callId: entry.callId, ...earlier });
+      return;
+    }
+    const outcome: CallOutcome = { ok: false, result: null, error: null };
+    calls.set(entry.callId, outcome);
+    const transaction = { index, term, clientId: entry.clientId, callId: entry.callId, data: entry.data };
+    const finish = (ok: boolean, result: Uint8Array | null, error: WireError | null): void => {
+      outcome.ok = ok;
+      outcome.result = result;
+      outcome.error = error;
+      this.pendingResults.push({ index, clientId: entry.clientId, callId: entry.callId, ok, result, error });
+    };
+    try {
+      stateMachine.applyTransactionSerial?.(transaction);
+      const result = stateMachine.applyTransaction(transaction);
+      if (result instanceof Promise) {
+        this.unsettled.set(index, true);
+        result.then(
+          (value) => finish(true, value ?? null, null),
+          (error: unknown) => finish(false, null, asStateMachineError(error)),
+        ).finally(() => {
+          this.unsettled.delete(index);
+          this.advanceSettled();
+          this.scheduleReport();
+        });
+      } else {
+        finish(true, result ?? null, null);
+      }
+    } catch (error) {
+      finish(false, null, asStateMachineError(error));
+    }
+  }
+
+  private advanceSettled(): void {
+    let settled = this.appliedIndex;
+    for (const index of this.unsettled.keys()) settled = Math.min(settled, index - 1);
+    this.settledIndex = settled;
+    this.answerQueries();
+  }
+
+  /** Results are reported once per drained queue, not per entry. */
+  private scheduleReport(): void {
+    if (this.reportScheduled) return;
+    this.reportScheduled = true;
+    setImmediate(() => {
+      this.reportScheduled = false;
+      const results = this.pendingResults;
+      this.pendingResults = [];
+      this.links.main.send({ k: Kind.UpdaterApplied, appliedIndex: this.settledIndex, results });
+    });
+  }
+
+  private answerQueries(): void {
+    const stateMachine = this.stateMachine;
+    if (stateMachine === null || this.queriesWaiting.length === 0) return;
+    const queries = this.queriesWaiting;
+    this.queriesWaiting = [];
+    for (const query of queries) {
+      const reply = (ok: boolean, result: Uint8Array | null, error: WireError | null): void =>
+        this.links.main.send({ k: Kind.UpdaterQueryResult, queryId: query.queryId, ok, result, error });
+      try {
+        const run = query.stale && stateMachine.queryStale ? stateMachine.queryStale.bind(stateMachine) : stateMachine.query.bind(stateMachine);
+        const result = run(query.data);
+        if (result instanceof Promise) {
+          result.then((value) => reply(true, value ?? null, null), (error: unknown) => reply(false, null, asStateMachineError(error)));
+        } else {
+          reply(true, result ?? null, null);
+        }
+      } catch (error) {
+        reply(false, null, asStateMachineError(error));
+      }
+    }
+  }
+}
+
+function asStateMachineError(error: unknown): WireError {
+  if (error instanceof Error && !('code' in error)) return new StateMachineError(error.message).toWire();
+  return errorToWire(error);
+}

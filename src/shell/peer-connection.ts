@@ -1,0 +1,109 @@
+/**
+ * An outbound TCP connection to one peer, owned by the appender: connects, reconnects with
+ * exponential back-off, frames what it sends and decodes what comes back through the validation
+ * gateway. Frames written in one turn of the event loop leave in one socket write (cork/uncork).
+ * A malformed frame closes only this connection; it is then re-established.
+ */
+import net from 'node:net';
+import { FrameReader, frameOfBody } from '../messages/framing.js';
+import { encodeView } from '../messages/codec.js';
+import { decodePeerMessage } from '../messages/validate.js';
+import type { PeerMessage } from '../messages/messages.js';
+
+export interface PeerConnectionOptions {
+  peerId: string;
+  address: string;
+  frameBytesMax: number;
+  reconnectDelayMsMin: number;
+  reconnectDelayMsMax: number;
+  onMessage(message: PeerMessage): void;
+  onConnect(): void;
+  onDisconnect(reason: string): void;
+}
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}
+
+export class PeerConnection {
+  private socket: net.Socket | null = null;
+  private connected = false;
+  private closed = false;
+  private delayMs: number;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private corked = false;
+
+  constructor(private readonly options: PeerConnectionOptions) {
+    this.delayMs = options.reconnectDelayMsMin;
+    this.connect();
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Sends a message; false when not connected (the caller's protocol retries). */
+  send(message: unknown): boolean {
+    return this.sendBody(encodeView(message));
+  }
+
+  sendBody(body: Uint8Array): boolean {
+    const socket = this.socket;
+    if (!this.connected || socket === null) return false;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(frameOfBody(body));
+    return true;
+  }
+
+  /** Bytes queued in the socket not yet handed to the kernel: back-pressure for the appender. */
+  get writableLength(): number {
+    return this.socket?.writableLength ?? 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.socket?.destroy();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const { host, port } = parseAddress(this.options.address);
+    const socket = net.connect({ host, port });
+    this.socket = socket;
+    const reader = new FrameReader(this.options.frameBytesMax);
+    socket.setNoDelay(true);
+    socket.on('connect', () => {
+      this.connected = true;
+      this.delayMs = this.options.reconnectDelayMsMin;
+      this.options.onConnect();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const body of reader.push(chunk)) this.options.onMessage(decodePeerMessage(body));
+      } catch (error) {
+        socket.destroy(error as Error);
+      }
+    });
+    socket.on('error', () => {
+      // 'close' follows; the reason is reported there.
+    });
+    socket.on('close', () => {
+      const wasConnected = this.connected;
+      this.connected = false;
+      this.socket = null;
+      if (wasConnected) this.options.onDisconnect('connection closed');
+      if (this.closed) return;
+      this.reconnectTimer = setTimeout(() => this.connect(), this.delayMs);
+      this.delayMs = Math.min(this.delayMs * 2, this.options.reconnectDelayMsMax);
+    });
+  }
+}
