@@ -1,0 +1,349 @@
+/**
+ * The appender actor (Ratis `LogAppender`): owns the outbound connections to the other servers
+ * and, while this server leads, each follower's replication progress: next and match index,
+ * pipelined AppendEntries bounded by requests and bytes in flight, probing after a reject or a
+ * reconnect, heartbeats, and catch-up reads from the log actor for entries that left its cache.
+ * It reports matches, contacts and heartbeat-round acknowledgements to the server, batched per
+ * drained queue; the server's consensus core decides commit from them.
+ *
+ * It also carries the core's own messages (vote requests and responses) on the same connections.
+ */
+import { Kind } from '../messages/kinds.js';
+import type {
+  AppendEntriesMessage, AppendEntriesReplyMessage, AppenderInput, AppenderLeaderStartMessage,
+  AppenderProgressMessage, AppenderHigherTermMessage, EntryBatch, LogReadMessage, LogReadResultMessage,
+  PeerMessage,
+} from '../messages/messages.js';
+import { noopPayload } from '../messages/entry.js';
+import type { ActorLink } from '../shell/actor-link.js';
+import type { ActorControl } from '../shell/control.js';
+import { PeerConnection } from '../shell/peer-connection.js';
+import { TermLog } from '../core/term-runs.js';
+import type { Limits } from '../limits.js';
+import type { NodeId } from '../core/types.js';
+
+export interface AppenderActorOptions {
+  id: NodeId;
+  groupId: string;
+  peers: { id: NodeId; address: string }[];
+  limits: Limits;
+}
+
+export interface AppenderStatus {
+  leaderTerm: number | null;
+  followers: { id: NodeId; connected: boolean; nextIndex: number; matchIndex: number; inflight: number }[];
+}
+
+export interface AppenderActorLinks {
+  main: ActorLink<AppenderInput, AppenderProgressMessage | AppenderHigherTermMessage>;
+  log: ActorLink<LogReadResultMessage, LogReadMessage>;
+}
+
+interface Inflight {
+  seq: number;
+  lastIndex: number;
+  bytes: number;
+}
+
+interface Follower {
+  id: NodeId;
+  connection: PeerConnection;
+  nextIndex: number;
+  matchIndex: number;
+  inflight: Inflight[];
+  inflightBytes: number;
+  /** After a reject or a reconnect: one request at a time until one succeeds. */
+  probing: boolean;
+  /** Replies to requests numbered below this were overtaken by a reset; ignore them. */
+  resetSeq: number;
+  readPending: boolean;
+}
+
+interface LeaderState {
+  term: number;
+  commitIndex: number;
+  round: number;
+  termLog: TermLog;
+  /** Recent entries: cacheTerms/cachePayloads[i] is at index cacheFirstIndex + i. */
+  cacheFirstIndex: number;
+  cacheTerms: number[];
+  cachePayloads: Uint8Array[];
+  cacheBytes: number;
+}
+
+export class AppenderActor implements ActorControl<void, AppenderStatus> {
+  private readonly followers = new Map<NodeId, Follower>();
+  private leader: LeaderState | null = null;
+  private nextSeq = 1;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private progress: AppenderProgressMessage | null = null;
+
+  constructor(private readonly options: AppenderActorOptions, private readonly links: AppenderActorLinks) {}
+
+  async start(): Promise<void> {
+    for (const peer of this.options.peers) {
+      if (peer.id === this.options.id) continue;
+      const follower: Follower = {
+        id: peer.id, nextIndex: 1, matchIndex: 0, inflight: [], inflightBytes: 0, probing: true, resetSeq: 0,
+        readPending: false,
+        connection: new PeerConnection({
+          peerId: peer.id,
+          address: peer.address,
+          frameBytesMax: this.options.limits.frameBytesMax,
+          reconnectDelayMsMin: this.options.limits.reconnectDelayMsMin,
+          reconnectDelayMsMax: this.options.limits.reconnectDelayMsMax,
+          onMessage: (message) => this.onPeerMessage(follower, message),
+          onConnect: () => this.onConnect(follower),
+          onDisconnect: () => this.resetFollower(follower),
+        }),
+      };
+      this.followers.set(peer.id, follower);
+    }
+    this.links.main.onMessage((message) => this.onMain(message));
+    this.links.log.onMessage((message) => this.onLogRead(message));
+    this.heartbeatTimer = setInterval(() => this.heartbeatAll(), this.options.limits.heartbeatMs);
+  }
+
+  async status(): Promise<AppenderStatus> {
+    return {
+      leaderTerm: this.leader?.term ?? null,
+      followers: [...this.followers.values()].map((f) => ({
+        id: f.id, connected: f.connection.isConnected, nextIndex: f.nextIndex, matchIndex: f.matchIndex, inflight: f.inflight.length,
+      })),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const follower of this.followers.values()) follower.connection.close();
+  }
+
+  private onMain(message: AppenderInput): void {
+    switch (message.k) {
+      case Kind.AppenderLeaderStart:
+        this.startLeading(message);
+        break;
+      case Kind.AppenderEntries:
+        this.appendToCache(message);
+        for (const follower of this.followers.values()) this.sendEntries(follower);
+        break;
+      case Kind.AppenderCommit:
+        if (this.leader !== null && message.commitIndex > this.leader.commitIndex) {
+          this.leader.commitIndex = message.commitIndex;
+          // An idle follower learns the new commit index at once rather than at the next heartbeat.
+          for (const follower of this.followers.values()) {
+            if (follower.inflight.length === 0) this.sendHeartbeat(follower);
+          }
+        }
+        break;
+      case Kind.AppenderStepDown:
+        this.leader = null;
+        break;
+      case Kind.AppenderHeartbeatRound:
+        if (this.leader !== null) {
+          this.leader.round = message.round;
+          this.heartbeatAll();
+        }
+        break;
+      case Kind.AppenderSend:
+        this.followers.get(message.to)?.connection.sendBody(message.body);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private startLeading(message: AppenderLeaderStartMessage): void {
+    const termLog = new TermLog(message.termRuns, message.lastIndex);
+    this.leader = {
+      term: message.term,
+      commitIndex: message.commitIndex,
+      round: 0,
+      termLog,
+      // The no-op that opens the term is the last entry; the server appends it to the log too.
+      cacheFirstIndex: message.lastIndex,
+      cacheTerms: [message.term],
+      cachePayloads: [noopPayload],
+      cacheBytes: noopPayload.length,
+    };
+    for (const follower of this.followers.values()) {
+      follower.matchIndex = 0;
+      follower.nextIndex = message.lastIndex;
+      this.clearInflight(follower);
+      follower.probing = true;
+      this.sendEntries(follower);
+    }
+  }
+
+  private appendToCache(batch: EntryBatch): void {
+    const leader = this.leader;
+    if (leader === null) return;
+    if (batch.firstIndex !== leader.cacheFirstIndex + leader.cachePayloads.length) return;
+    leader.termLog.append(batch.firstIndex, batch.terms);
+    for (let i = 0; i < batch.payloads.length; i++) {
+      leader.cacheTerms.push(batch.terms[i]!);
+      leader.cachePayloads.push(batch.payloads[i]!);
+      leader.cacheBytes += batch.payloads[i]!.length;
+    }
+    // Keep the cache bounded; a follower that falls behind it is served by log reads.
+    let drop = 0;
+    while (leader.cacheBytes > this.options.limits.appenderCacheBytesMax && drop < leader.cachePayloads.length - 1) {
+      leader.cacheBytes -= leader.cachePayloads[drop]!.length;
+      drop++;
+    }
+    if (drop > 0) {
+      leader.cacheTerms.splice(0, drop);
+      leader.cachePayloads.splice(0, drop);
+      leader.cacheFirstIndex += drop;
+    }
+  }
+
+  private get lastIndex(): number {
+    const leader = this.leader;
+    return leader === null ? 0 : leader.cacheFirstIndex + leader.cachePayloads.length - 1;
+  }
+
+  /** Pipelines batches from the cache while the follower's in-flight bounds allow. */
+  private sendEntries(follower: Follower): void {
+    const leader = this.leader;
+    if (leader === null || !follower.connection.isConnected || follower.readPending) return;
+    const limits = this.options.limits;
+    const lastIndex = this.lastIndex;
+    for (;;) {
+      const inflightMax = follower.probing ? 1 : limits.appendInflightMax;
+      if (follower.inflight.length >= inflightMax || follower.inflightBytes >= limits.appendInflightBytesMax) return;
+      if (follower.nextIndex > lastIndex) return;
+      if (follower.nextIndex < leader.cacheFirstIndex) {
+        follower.readPending = true;
+        this.links.log.send({
+          k: Kind.LogRead, peer: follower.id, fromIndex: follower.nextIndex,
+          maxCount: limits.appendBatchEntriesMax, maxBytes: limits.appendBatchBytesMax,
+        });
+        return;
+      }
+      const start = follower.nextIndex - leader.cacheFirstIndex;
+      let end = start;
+      let bytes = 0;
+      while (end < leader.cachePayloads.length && end - start < limits.appendBatchEntriesMax) {
+        const size = leader.cachePayloads[end]!.length;
+        if (end > start && bytes + size > limits.appendBatchBytesMax) break;
+        bytes += size;
+        end++;
+      }
+      this.sendBatch(follower, follower.nextIndex, leader.cacheTerms.slice(start, end), leader.cachePayloads.slice(start, end), bytes);
+    }
+  }
+
+  private sendBatch(follower: Follower, firstIndex: number, terms: number[], entries: Uint8Array[], bytes: number): void {
+    const leader = this.leader!;
+    const prevIndex = firstIndex - 1;
+    const seq = this.nextSeq++;
+    const message: AppendEntriesMessage = {
+      k: Kind.AppendEntries, g: this.options.groupId, from: this.options.id, term: leader.term, prevIndex,
+      prevTerm: leader.termLog.termAt(prevIndex) ?? 0, leaderCommit: leader.commitIndex, terms, entries, seq,
+      round: leader.round,
+    };
+    if (!follower.connection.send(message)) return;
+    follower.inflight.push({ seq, lastIndex: prevIndex + entries.length, bytes });
+    follower.inflightBytes += bytes;
+    follower.nextIndex = prevIndex + entries.length + 1;
+  }
+
+  private sendHeartbeat(follower: Follower): void {
+    if (this.leader === null || !follower.connection.isConnected) return;
+    if (follower.probing && follower.inflight.length > 0) return;
+    const leader = this.leader;
+    const prevIndex = follower.nextIndex - 1;
+    follower.connection.send({
+      k: Kind.AppendEntries, g: this.options.groupId, from: this.options.id, term: leader.term, prevIndex,
+      prevTerm: leader.termLog.termAt(prevIndex) ?? 0, leaderCommit: leader.commitIndex, terms: [], entries: [],
+      seq: this.nextSeq++, round: leader.round,
+    } satisfies AppendEntriesMessage);
+  }
+
+  private heartbeatAll(): void {
+    if (this.leader === null) return;
+    for (const follower of this.followers.values()) this.sendHeartbeat(follower);
+  }
+
+  private onConnect(follower: Follower): void {
+    this.resetFollower(follower);
+    if (this.leader !== null) this.sendHeartbeat(follower);
+  }
+
+  /** After a reconnect or reject nothing in flight can be trusted: probe from the end of the log. */
+  private resetFollower(follower: Follower): void {
+    this.clearInflight(follower);
+    follower.probing = true;
+    follower.readPending = false;
+    if (this.leader !== null) follower.nextIndex = Math.max(follower.matchIndex + 1, this.lastIndex + 1);
+  }
+
+  private clearInflight(follower: Follower): void {
+    follower.inflight = [];
+    follower.inflightBytes = 0;
+    follower.resetSeq = this.nextSeq;
+  }
+
+  private onPeerMessage(follower: Follower, message: PeerMessage): void {
+    if (message.k === Kind.AppendEntriesReply) this.onAppendReply(follower, message);
+    else if (message.k === Kind.Refused) process.emitWarning(`server ${follower.id} refused a request: ${message.error.message}`);
+  }
+
+  private onAppendReply(follower: Follower, reply: AppendEntriesReplyMessage): void {
+    const leader = this.leader;
+    if (leader === null) return;
+    if (reply.term > leader.term) {
+      this.leader = null;
+      this.links.main.send({ k: Kind.AppenderHigherTerm, term: reply.term });
+      return;
+    }
+    if (reply.term < leader.term) return;
+    const progress = this.pendingProgress(leader.term);
+    progress.contacts.push(follower.id);
+    progress.roundAcks.push([follower.id, reply.round]);
+    if (reply.seq < follower.resetSeq) return;
+    if (reply.success) {
+      while (follower.inflight.length > 0 && follower.inflight[0]!.seq <= reply.seq) {
+        follower.inflightBytes -= follower.inflight.shift()!.bytes;
+      }
+      if (reply.matchIndex > follower.matchIndex) {
+        follower.matchIndex = reply.matchIndex;
+        progress.matches.push([follower.id, reply.matchIndex]);
+      }
+      follower.probing = false;
+    } else {
+      this.clearInflight(follower);
+      follower.probing = true;
+      follower.readPending = false;
+      follower.nextIndex = Math.min(Math.max(reply.nextIndexHint, follower.matchIndex + 1), this.lastIndex + 1);
+      if (follower.nextIndex > this.lastIndex) this.sendHeartbeat(follower);
+    }
+    this.sendEntries(follower);
+  }
+
+  private onLogRead(result: LogReadResultMessage): void {
+    const follower = this.followers.get(result.peer);
+    if (follower === undefined || this.leader === null) return;
+    follower.readPending = false;
+    if (result.payloads.length > 0 && result.firstIndex === follower.nextIndex) {
+      let bytes = 0;
+      for (const payload of result.payloads) bytes += payload.length;
+      this.sendBatch(follower, result.firstIndex, result.terms, result.payloads, bytes);
+    }
+    this.sendEntries(follower);
+  }
+
+  /** Progress is reported once per drained queue. */
+  private pendingProgress(term: number): AppenderProgressMessage {
+    if (this.progress === null) {
+      const progress: AppenderProgressMessage = { k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [] };
+      this.progress = progress;
+      setImmediate(() => {
+        this.progress = null;
+        this.links.main.send(progress);
+      });
+    }
+    return this.progress;
+  }
+}

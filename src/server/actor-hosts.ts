@@ -1,0 +1,102 @@
+/**
+ * Spawns the three actors of a server — log, appender, updater — either each in its own worker
+ * thread (production) or all inline on the main thread (the baseline, and embedding without
+ * threads). Either way they are wired by MessageChannels: log <-> updater and appender <-> log
+ * directly (worker to worker, no relay through the main thread), and each to the server.
+ * A worker that dies or throws stops the server through `onFailure`; nothing restarts silently.
+ */
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { ActorLink } from '../shell/actor-link.js';
+import { wrapControl, type ActorControl } from '../shell/control.js';
+import { LogActor, type LogActorOptions, type LogRecovered, type LogStatus } from '../actors/log-actor.js';
+import { UpdaterActor, type UpdaterActorOptions, type UpdaterStatus } from '../actors/updater-actor.js';
+import { AppenderActor, type AppenderActorOptions, type AppenderStatus } from '../actors/appender-actor.js';
+import { ActorFailureError } from '../errors.js';
+import type {
+  AppenderHigherTermMessage, AppenderInput, AppenderProgressMessage, LogInput, LogSyncedMessage,
+  UpdaterAppliedMessage, UpdaterInput, UpdaterQueryResultMessage,
+} from '../messages/messages.js';
+
+export type ActorMode = 'workers' | 'inline';
+
+export interface ActorOptions {
+  log: LogActorOptions;
+  updater: UpdaterActorOptions;
+  appender: AppenderActorOptions;
+}
+
+/** The server's ends of the data plane and the actors' control planes. */
+export interface ActorSet {
+  log: ActorLink<LogSyncedMessage, LogInput>;
+  updater: ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>;
+  appender: ActorLink<AppenderProgressMessage | AppenderHigherTermMessage, AppenderInput>;
+  logControl: ActorControl<LogRecovered, LogStatus>;
+  updaterControl: ActorControl<void, UpdaterStatus>;
+  appenderControl: ActorControl<void, AppenderStatus>;
+  /** Terminates workers (after their stop()), or nothing inline. */
+  terminate(): Promise<void>;
+}
+
+/** Worker entry files are compiled to dist/workers/ beside dist/src/. */
+function workerUrl(name: string): URL {
+  return new URL(`../../workers/${name}-worker.js`, import.meta.url);
+}
+
+export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (error: Error) => void): ActorSet {
+  const mainLog = new MessageChannel();
+  const mainUpdater = new MessageChannel();
+  const mainAppender = new MessageChannel();
+  const logUpdater = new MessageChannel();
+  const appenderLog = new MessageChannel();
+  const server = {
+    log: new ActorLink<LogSyncedMessage, LogInput>(mainLog.port1),
+    updater: new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(mainUpdater.port1),
+    appender: new ActorLink<AppenderProgressMessage | AppenderHigherTermMessage, AppenderInput>(mainAppender.port1),
+  };
+  if (mode === 'inline') {
+    const log = new LogActor(options.log, {
+      main: new ActorLink(mainLog.port2), updater: new ActorLink(logUpdater.port1), appender: new ActorLink(appenderLog.port2),
+    });
+    const updater = new UpdaterActor(options.updater, {
+      main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2),
+    });
+    const appender = new AppenderActor(options.appender, {
+      main: new ActorLink(mainAppender.port2), log: new ActorLink(appenderLog.port1),
+    });
+    const ports = [mainLog, mainUpdater, mainAppender, logUpdater, appenderLog].flatMap((c) => [c.port1, c.port2]);
+    return {
+      ...server, logControl: log, updaterControl: updater, appenderControl: appender,
+      terminate: async () => { for (const port of ports) port.close(); },
+    };
+  }
+  const workers: Worker[] = [];
+  let stopping = false;
+  const spawn = (name: string, actorOptions: unknown, ports: Record<string, MessagePort>): Worker => {
+    const worker = new Worker(workerUrl(name), {
+      workerData: { options: actorOptions, ports },
+      transferList: Object.values(ports),
+    });
+    worker.on('error', (error) => {
+      onFailure(new ActorFailureError(`${name} actor failed: ${error.message}`, { actor: name, stack: error.stack }));
+    });
+    worker.on('exit', (code) => {
+      if (!stopping) onFailure(new ActorFailureError(`${name} actor exited with code ${code}`, { actor: name, code }));
+    });
+    workers.push(worker);
+    return worker;
+  };
+  const logWorker = spawn('log', options.log, { main: mainLog.port2, updater: logUpdater.port1, appender: appenderLog.port2 });
+  const updaterWorker = spawn('updater', options.updater, { main: mainUpdater.port2, log: logUpdater.port2 });
+  const appenderWorker = spawn('appender', options.appender, { main: mainAppender.port2, log: appenderLog.port1 });
+  return {
+    ...server,
+    logControl: wrapControl(logWorker),
+    updaterControl: wrapControl(updaterWorker),
+    appenderControl: wrapControl(appenderWorker),
+    terminate: async () => {
+      stopping = true;
+      await Promise.all(workers.map((worker) => worker.terminate()));
+      for (const link of [server.log, server.updater, server.appender]) link.close();
+    },
+  };
+}
