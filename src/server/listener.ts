@@ -1,0 +1,99 @@
+/**
+ * The server's one TCP port, for peers and clients alike. Each inbound connection decodes frames
+ * through the validation gateway; a frame that does not decode, is over the size limit or has an
+ * unknown kind closes only that connection, with a log line. Replies written in one turn of the
+ * event loop leave in one socket write.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { FrameReader, frameOfBody } from '../messages/framing.js';
+import { encodeView } from '../messages/codec.js';
+import { decodeInboundMessage } from '../messages/validate.js';
+import type { ClientMessage, PeerMessage } from '../messages/messages.js';
+import { parseAddress } from '../shell/peer-connection.js';
+
+/** One inbound connection, as the handlers see it. */
+export interface Inbound {
+  readonly id: number;
+  send(message: unknown): void;
+  readonly closed: boolean;
+}
+
+export interface ListenerHandlers {
+  onMessage(connection: Inbound, message: ClientMessage | PeerMessage): void;
+  onClose(connection: Inbound): void;
+}
+
+class InboundConnection implements Inbound {
+  closed = false;
+  private corked = false;
+  constructor(readonly id: number, private readonly socket: net.Socket) {}
+
+  send(message: unknown): void {
+    if (this.closed) return;
+    const socket = this.socket;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(frameOfBody(encodeView(message)));
+  }
+}
+
+export class Listener {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private nextId = 1;
+
+  constructor(frameBytesMax: number, handlers: ListenerHandlers, logger: Logger) {
+    this.server = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      this.sockets.add(socket);
+      const connection = new InboundConnection(this.nextId++, socket);
+      const reader = new FrameReader(frameBytesMax);
+      socket.on('data', (chunk: Buffer) => {
+        let bodies: Buffer[];
+        try {
+          bodies = reader.push(chunk);
+          for (const body of bodies) handlers.onMessage(connection, decodeInboundMessage(body));
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          if (code !== 'MALFORMED_MESSAGE') throw error;
+          logger.warn({ remote: socket.remoteAddress, reason: (error as Error).message }, 'closing connection: malformed frame');
+          socket.destroy();
+        }
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        connection.closed = true;
+        this.sockets.delete(socket);
+        handlers.onClose(connection);
+      });
+    });
+  }
+
+  listen(address: string): Promise<void> {
+    const { host, port } = parseAddress(address);
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  }
+
+  close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}

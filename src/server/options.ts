@@ -1,0 +1,59 @@
+/**
+ * A server's options, and their validation at start: every id once, this server among the
+ * voters, addresses well formed. An invalid configuration is a ConfigurationError naming it.
+ */
+import { ConfigurationError } from '../errors.js';
+import type { Limits } from '../limits.js';
+import type { ActorMode } from './actor-hosts.js';
+import type { Logger } from 'pino';
+
+export interface PeerAddress {
+  id: string;
+  address: string;
+}
+
+export interface RaftServerOptions {
+  id: string;
+  /** Every voter of the group, this server included. */
+  peers: PeerAddress[];
+  /** The data folder; the group's files live in `<dir>/<groupId>/current`. */
+  dir: string;
+  /** Where to listen for peers and clients; defaults to this server's address in `peers`. */
+  listen?: string;
+  groupId?: string;
+  /** `kv`, `counter`, or a module path whose default export is a state machine factory. */
+  stateMachine?: string;
+  actors?: ActorMode;
+  limits?: Partial<Limits>;
+  logger?: Logger;
+}
+
+const addressPattern = /^[^\s:]+:\d{1,5}$/;
+
+/** Parses `n1=127.0.0.1:7101,n2=...`. */
+export function parsePeers(text: string): PeerAddress[] {
+  return text.split(',').filter((part) => part.length > 0).map((part) => {
+    const equals = part.indexOf('=');
+    if (equals <= 0) throw new ConfigurationError(`peer '${part}' is not of the form id=host:port`);
+    return { id: part.slice(0, equals), address: part.slice(equals + 1) };
+  });
+}
+
+export function validateServerOptions(options: RaftServerOptions): void {
+  if (!options.id) throw new ConfigurationError('server id is empty');
+  const seen = new Set<string>();
+  for (const peer of options.peers) {
+    if (seen.has(peer.id)) throw new ConfigurationError(`peer id ${peer.id} appears twice in peers`);
+    seen.add(peer.id);
+    if (!addressPattern.test(peer.address)) {
+      throw new ConfigurationError(`peer ${peer.id} has address '${peer.address}', expected host:port`);
+    }
+  }
+  if (!seen.has(options.id)) throw new ConfigurationError(`server id ${options.id} is missing from peers`);
+  if (options.listen !== undefined && !addressPattern.test(options.listen)) {
+    throw new ConfigurationError(`listen address '${options.listen}' is not host:port`);
+  }
+  if (options.groupId !== undefined && !/^[A-Za-z0-9_.-]+$/.test(options.groupId)) {
+    throw new ConfigurationError(`group id '${options.groupId}' may hold letters, digits, '.', '_' and '-' only`);
+  }
+}
