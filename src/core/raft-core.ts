@@ -1,0 +1,474 @@
+/**
+ * The consensus core: role, term, vote, commit index and the log's terms of one Raft node, as a
+ * pure state machine in the manner of etcd-io/raft. Inputs are ticks, vote messages, AppendEntries
+ * headers and the appender's reports; outputs accumulate in a `Ready` that the shell drains. The
+ * core performs no I/O and draws randomness only from the injected `Rng`, so a seed replays a run.
+ *
+ * What lives where: leader-only, per-term bookkeeping (match indexes, check-quorum contacts,
+ * ReadIndex rounds) in `leader-state.ts`; the log's terms in `term-runs.ts`; majority arithmetic
+ * in `quorum.ts`; effect accumulation in `ready-builder.ts`.
+ *
+ * Check-quorum window: `electionTicksMin`. A leader that has not heard from a majority within
+ * that many ticks steps down, so a leader cut off in a minority gives up within [min, 2·min) ticks,
+ * about when the majority side's followers start to time out, and it stops answering clients as
+ * leader instead of letting their requests hang. The same `electionTicksMin` is the window of
+ * leader stickiness on the voter side, so both sides agree on what "recently heard" means.
+ */
+
+import { assert } from '../errors.js';
+import { LeaderState } from './leader-state.js';
+import { majorityOf } from './quorum.js';
+import { ReadyBuilder } from './ready-builder.js';
+import { TermLog } from './term-runs.js';
+import type {
+  AppendDecision,
+  AppendEntriesHeader,
+  CoreConfig,
+  CoreMessage,
+  NodeId,
+  ProposeResult,
+  ReadIndexResult,
+  Ready,
+  RestoredState,
+  Role,
+  RoleChange,
+  VoteRequest,
+  VoteResponse,
+} from './types.js';
+
+export class RaftCore {
+  private readonly config: CoreConfig;
+  /** The other voters. */
+  private readonly peers: readonly NodeId[];
+  private readonly isVoter: boolean;
+  private readonly majority: number;
+  private readonly log: TermLog;
+  private readonly out = new ReadyBuilder();
+
+  private currentTerm: number;
+  private votedForId: NodeId | null;
+  private currentRole: Role = 'follower';
+  private leaderIdKnown: NodeId | null = null;
+  /** Invariant: committedIndex <= log.lastIndex, and it never decreases. */
+  private committedIndex = 0;
+  /** Durable through this index on this node (the log actor's report); <= log.lastIndex. */
+  private localSyncedIndex: number;
+
+  private electionElapsedTicks = 0;
+  private electionTimeoutTicks: number;
+  /** Ticks since an AppendEntries from the current leader: the leader stickiness clock (§9.6). */
+  private leaderContactAgoTicks = Number.POSITIVE_INFINITY;
+
+  /** Votes of the current (pre-)campaign: voter -> granted. */
+  private readonly votes = new Map<NodeId, boolean>();
+  /** Present only while leader; made anew for each term. */
+  private leaderState: LeaderState | null = null;
+  /** Heartbeat rounds only grow over this core's life, so a stale acknowledgement never confirms a newer round. */
+  private lastHeartbeatRound = 0;
+  /** The last role change put in a Ready, to announce only real changes. */
+  private announced: RoleChange;
+
+  constructor(config: CoreConfig, restored: RestoredState) {
+    assert(
+      Number.isInteger(config.electionTicksMin) && config.electionTicksMin >= 1 && config.electionTicksMax >= config.electionTicksMin,
+      `bad election ticks [${config.electionTicksMin}, ${config.electionTicksMax}]`,
+    );
+    assert(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
+    assert(restored.hardState.term >= 0, `bad restored term ${restored.hardState.term}`);
+    this.config = config;
+    this.isVoter = config.voters.includes(config.id);
+    this.peers = config.voters.filter((voter) => voter !== config.id);
+    this.majority = majorityOf(config.voters.length);
+    this.log = new TermLog(restored.termRuns, restored.lastIndex);
+    assert(this.log.lastTerm <= restored.hardState.term, `log term ${this.log.lastTerm} beyond term ${restored.hardState.term}`);
+    this.currentTerm = restored.hardState.term;
+    this.votedForId = restored.hardState.votedFor;
+    // The recovered log is on disk already.
+    this.localSyncedIndex = restored.lastIndex;
+    this.electionTimeoutTicks = this.drawElectionTimeout();
+    this.announced = { role: 'follower', term: this.currentTerm, leaderId: null };
+  }
+
+  get id(): NodeId { return this.config.id; }
+  get role(): Role { return this.currentRole; }
+  get term(): number { return this.currentTerm; }
+  get votedFor(): NodeId | null { return this.votedForId; }
+  get leaderId(): NodeId | null { return this.leaderIdKnown; }
+  get commitIndex(): number { return this.committedIndex; }
+  get lastIndex(): number { return this.log.lastIndex; }
+  get lastTerm(): number { return this.log.lastTerm; }
+  termAt(index: number): number | undefined { return this.log.termAt(index); }
+  /** The log's terms as runs (for checks and for the shell's recovery cross-check). */
+  termRuns(): ReturnType<TermLog['runs']> { return this.log.runs(); }
+
+  // ---- time ----
+
+  /** One tick of logical time: election timeout for followers and candidates, check-quorum for leaders. */
+  tick(): void {
+    this.leaderContactAgoTicks++;
+    if (this.currentRole === 'leader') {
+      this.tickLeader();
+      return;
+    }
+    this.electionElapsedTicks++;
+    if (this.electionElapsedTicks >= this.electionTimeoutTicks) {
+      if (this.isVoter) this.campaign();
+      else this.resetElectionTimer();
+    }
+  }
+
+  private tickLeader(): void {
+    const leader = this.requireLeaderState();
+    leader.checkQuorumElapsedTicks++;
+    if (leader.checkQuorumElapsedTicks < this.config.electionTicksMin) return;
+    // Check-quorum (thesis §6.2): a leader that cannot reach a majority steps down, so clients
+    // go looking for the real leader and stale reads cannot be served here.
+    if (!leader.closeContactWindow(this.majority)) this.becomeFollower(this.currentTerm, null);
+  }
+
+  // ---- elections (§5.2, pre-vote thesis §9.6) ----
+
+  /** Starts an election now, pre-vote first. A leader or a non-voter does nothing. */
+  campaign(): void {
+    if (this.currentRole === 'leader' || !this.isVoter) return;
+    this.becomePreCandidate();
+  }
+
+  /** A vote request or response from another node. */
+  step(from: NodeId, message: CoreMessage): void {
+    if (from === this.config.id || !this.config.voters.includes(from)) return;
+    if (message.type === 'voteRequest') this.handleVoteRequest(from, message);
+    else this.handleVoteResponse(from, message);
+  }
+
+  private becomePreCandidate(): void {
+    // The pre-candidate keeps its term and vote: a node that cannot win does not disturb the
+    // group by bumping terms (thesis §9.6).
+    this.setRole('preCandidate', null);
+    this.resetElectionTimer();
+    this.votes.clear();
+    this.votes.set(this.config.id, true);
+    if (this.countVotes(true) >= this.majority) {
+      this.startElection();
+      return;
+    }
+    const request = this.voteRequest(true, this.currentTerm + 1);
+    for (const peer of this.peers) this.out.messages.push({ to: peer, message: request });
+  }
+
+  private startElection(): void {
+    this.currentTerm++;
+    this.votedForId = this.config.id;
+    this.persistHardState();
+    this.setRole('candidate', null);
+    this.resetElectionTimer();
+    this.votes.clear();
+    this.votes.set(this.config.id, true);
+    if (this.countVotes(true) >= this.majority) {
+      this.becomeLeader();
+      return;
+    }
+    // The requests carry the new term and the self-vote: they leave only once both are durable,
+    // or a restart could vote twice in the term (§5.2, Figure 2 "persistent state").
+    const request = this.voteRequest(false, this.currentTerm);
+    for (const peer of this.peers) this.out.messagesAfterPersist.push({ to: peer, message: request });
+  }
+
+  private voteRequest(preVote: boolean, term: number): VoteRequest {
+    return { type: 'voteRequest', preVote, term, candidateId: this.config.id, lastIndex: this.log.lastIndex, lastTerm: this.log.lastTerm };
+  }
+
+  private handleVoteRequest(from: NodeId, request: VoteRequest): void {
+    const inLease = this.inLeaderLease();
+    const upToDate = this.isUpToDate(request.lastIndex, request.lastTerm);
+    if (request.preVote) {
+      // A pre-vote changes nothing here; it only says whether a real vote would be granted.
+      const granted = request.term > this.currentTerm && !inLease && upToDate;
+      const response: VoteResponse = { type: 'voteResponse', preVote: true, term: granted ? request.term : this.currentTerm, granted };
+      this.out.messages.push({ to: from, message: response });
+      return;
+    }
+    if (request.term > this.currentTerm) {
+      // Leader stickiness (thesis §4.2.3, etcd's inLease): while a leader is heard from, a
+      // disruptive candidate is ignored altogether, its term not even adopted.
+      if (inLease) return;
+      this.becomeFollower(request.term, null);
+    }
+    const granted =
+      request.term === this.currentTerm &&
+      (this.votedForId === null || this.votedForId === request.candidateId) &&
+      upToDate;
+    const response: VoteResponse = { type: 'voteResponse', preVote: false, term: this.currentTerm, granted };
+    if (granted) {
+      this.votedForId = request.candidateId;
+      this.persistHardState();
+      this.resetElectionTimer();
+      // A granted vote must survive a crash before the candidate learns of it (§5.2).
+      this.out.messagesAfterPersist.push({ to: from, message: response });
+    } else {
+      this.out.messages.push({ to: from, message: response });
+    }
+  }
+
+  private handleVoteResponse(from: NodeId, response: VoteResponse): void {
+    // A granted pre-vote carries the proposed term, not the responder's: it is no news of a
+    // higher term. Any other response with a higher term is (§5.1).
+    if (response.term > this.currentTerm && !(response.preVote && response.granted)) {
+      this.becomeFollower(response.term, null);
+      return;
+    }
+    const counting =
+      (this.currentRole === 'preCandidate' && response.preVote && (!response.granted || response.term === this.currentTerm + 1)) ||
+      (this.currentRole === 'candidate' && !response.preVote && response.term === this.currentTerm);
+    if (!counting) return;
+    this.votes.set(from, response.granted);
+    if (this.countVotes(true) >= this.majority) {
+      if (this.currentRole === 'preCandidate') this.startElection();
+      else this.becomeLeader();
+    } else if (this.countVotes(false) > this.config.voters.length - this.majority) {
+      // A majority said no: wait as a follower for the next timeout.
+      this.becomeFollower(this.currentTerm, null);
+    }
+  }
+
+  private countVotes(granted: boolean): number {
+    let count = 0;
+    for (const vote of this.votes.values()) if (vote === granted) count++;
+    return count;
+  }
+
+  /** §5.4.1: the candidate's log is at least as up-to-date as ours (last term, then length). */
+  private isUpToDate(lastIndex: number, lastTerm: number): boolean {
+    return lastTerm > this.log.lastTerm || (lastTerm === this.log.lastTerm && lastIndex >= this.log.lastIndex);
+  }
+
+  /** True while a current leader is known to be alive: this node itself, or one heard from recently. */
+  private inLeaderLease(): boolean {
+    if (this.currentRole === 'leader') return true;
+    return this.leaderIdKnown !== null && this.leaderContactAgoTicks < this.config.electionTicksMin;
+  }
+
+  // ---- role transitions ----
+
+  private becomeLeader(): void {
+    assert(this.currentRole === 'candidate', `leader from ${this.currentRole}`);
+    this.setRole('leader', this.config.id);
+    this.leaderState = new LeaderState(this.peers);
+    // A no-op entry of the new term (§8, thesis §6.4): committing it commits every earlier entry
+    // (§5.4.2) and tells the leader its commit index is current, which ReadIndex needs.
+    const noopIndex = this.log.lastIndex + 1;
+    this.log.appendRun(noopIndex, 1, this.currentTerm);
+    this.out.leaderStart = { term: this.currentTerm, noopIndex, commitIndex: this.committedIndex, followers: [...this.peers] };
+  }
+
+  private becomeFollower(term: number, leaderId: NodeId | null): void {
+    assert(term >= this.currentTerm, `follower of term ${term} below ${this.currentTerm}`);
+    if (term > this.currentTerm) {
+      this.currentTerm = term;
+      this.votedForId = null;
+      this.persistHardState();
+    }
+    if (this.leaderState !== null) {
+      // Reads waiting for this leadership cannot be confirmed any more (thesis §6.4).
+      this.out.readsFailed.push(...this.leaderState.takeAllReads());
+      this.out.heartbeatRound = null;
+      this.leaderState = null;
+    }
+    this.setRole('follower', leaderId);
+    this.resetElectionTimer();
+  }
+
+  private setRole(role: Role, leaderId: NodeId | null): void {
+    this.currentRole = role;
+    this.leaderIdKnown = leaderId;
+    // The Ready carries the latest (role, term, leader); a change of term alone is announced too.
+    const last = this.announced;
+    if (last.role !== role || last.term !== this.currentTerm || last.leaderId !== leaderId) {
+      this.announced = { role, term: this.currentTerm, leaderId };
+      this.out.roleChange = this.announced;
+    }
+  }
+
+  private persistHardState(): void {
+    this.out.hardState = { term: this.currentTerm, votedFor: this.votedForId };
+  }
+
+  private resetElectionTimer(): void {
+    this.electionElapsedTicks = 0;
+    this.electionTimeoutTicks = this.drawElectionTimeout();
+  }
+
+  private drawElectionTimeout(): number {
+    return this.config.rng.intBetween(this.config.electionTicksMin, this.config.electionTicksMax);
+  }
+
+  // ---- follower side of replication (§5.3) ----
+
+  /** Decides an AppendEntries request: reject, or which suffix to truncate and which entries to append. */
+  handleAppendEntries(header: AppendEntriesHeader): AppendDecision {
+    if (header.term < this.currentTerm) {
+      // A stale leader: our term in the reply makes it step down (§5.1).
+      return { kind: 'reject', reply: { term: this.currentTerm, success: false, matchIndex: 0, nextIndexHint: 0 } };
+    }
+    assert(
+      !(this.currentRole === 'leader' && header.term === this.currentTerm),
+      `two leaders in term ${header.term}: ${this.config.id} and ${header.leaderId} (election safety, §5.2)`,
+    );
+    if (header.term > this.currentTerm || this.currentRole !== 'follower' || this.leaderIdKnown !== header.leaderId) {
+      this.becomeFollower(header.term, header.leaderId);
+    } else {
+      this.resetElectionTimer();
+    }
+    this.leaderContactAgoTicks = 0;
+
+    const reject = (nextIndexHint: number): AppendDecision => ({
+      kind: 'reject',
+      reply: { term: this.currentTerm, success: false, matchIndex: 0, nextIndexHint },
+    });
+    if (header.prevIndex > this.log.lastIndex) return reject(this.log.lastIndex + 1);
+    const localPrevTerm = this.log.termAt(header.prevIndex);
+    assert(localPrevTerm !== undefined, `prevIndex ${header.prevIndex} is before this log's first known entry`);
+    if (localPrevTerm !== header.prevTerm) {
+      // Skip the whole conflicting term at once (§5.3, the optimization at its end); entries up
+      // to the commit index match any leader's (Leader Completeness), so never hint below them.
+      return reject(Math.max(this.committedIndex + 1, this.log.firstIndexOfTerm(header.prevIndex)));
+    }
+
+    // Entries already present with the same term are skipped, not rewritten: a delayed or
+    // duplicated request must never cut off entries that a later request appended (§5.3 step 3
+    // truncates only on a conflict).
+    const entryTerms = header.entryTerms;
+    let appendFrom = 0;
+    let truncateFrom: number | null = null;
+    while (appendFrom < entryTerms.length) {
+      const index = header.prevIndex + 1 + appendFrom;
+      if (index > this.log.lastIndex) break;
+      if (this.log.termAt(index) !== entryTerms[appendFrom]) {
+        assert(index > this.committedIndex, `truncating committed entry ${index} (commit ${this.committedIndex})`);
+        truncateFrom = index;
+        this.log.truncateFrom(index);
+        this.localSyncedIndex = Math.min(this.localSyncedIndex, index - 1);
+        break;
+      }
+      appendFrom++;
+    }
+    if (appendFrom < entryTerms.length) this.log.append(header.prevIndex + 1 + appendFrom, entryTerms.slice(appendFrom));
+
+    const matchIndex = header.prevIndex + entryTerms.length;
+    // Only what this request proved to match may be committed here (§5.3 step 5).
+    this.advanceCommit(Math.min(header.leaderCommit, matchIndex));
+    return { kind: 'accept', truncateFrom, appendFrom, reply: { term: this.currentTerm, success: true, matchIndex, nextIndexHint: matchIndex + 1 } };
+  }
+
+  // ---- leader side: propose, commit, check-quorum ----
+
+  /** Reserves `count` new indexes in the current term; the shell appends the entries there. */
+  propose(count: number): ProposeResult {
+    assert(Number.isInteger(count) && count >= 1, `bad propose count ${count}`);
+    if (this.currentRole !== 'leader') return { ok: false, reason: 'notLeader', leaderId: this.leaderIdKnown };
+    const firstIndex = this.log.lastIndex + 1;
+    this.log.appendRun(firstIndex, count, this.currentTerm);
+    return { ok: true, firstIndex, term: this.currentTerm };
+  }
+
+  /**
+   * This node's log is durable through `index`. The shell reports in log order, after the
+   * truncations and appends the core ordered, so the index never describes a replaced suffix.
+   */
+  onLocalSynced(index: number): void {
+    assert(index <= this.log.lastIndex, `synced ${index} beyond last index ${this.log.lastIndex}`);
+    if (index <= this.localSyncedIndex) return;
+    this.localSyncedIndex = index;
+    if (this.currentRole === 'leader') this.maybeCommit();
+  }
+
+  /** The appender's report of a follower's durable match index, from a reply of the current term. */
+  onMatch(peer: NodeId, matchIndex: number): void {
+    const leader = this.leaderState;
+    if (leader === null || !leader.isFollower(peer)) return;
+    assert(matchIndex <= this.log.lastIndex, `${peer} matches ${matchIndex} beyond last index ${this.log.lastIndex}`);
+    if (leader.recordMatch(peer, matchIndex)) this.maybeCommit();
+  }
+
+  /** Any reply of the current term from a follower: it counts toward check-quorum. */
+  onPeerContact(peer: NodeId): void {
+    const leader = this.leaderState;
+    if (leader === null || !leader.isFollower(peer)) return;
+    leader.recordContact(peer);
+  }
+
+  /** A reply carried a higher term: a newer leader may exist, step down (§5.1). */
+  onHigherTerm(term: number, leaderId: NodeId | null): void {
+    if (term > this.currentTerm) this.becomeFollower(term, leaderId);
+  }
+
+  /**
+   * Commit rule (§5.3, §5.4.2, Figure 8): the highest index on a majority, but only if it is of
+   * the current term. An earlier term's entry is never committed by counting replicas; it is
+   * committed indirectly by an entry of the current term after it.
+   */
+  private maybeCommit(): void {
+    const leader = this.requireLeaderState();
+    const quorumIndex = leader.quorumMatchIndex(this.localSyncedIndex, this.majority);
+    if (quorumIndex > this.committedIndex && this.log.termAt(quorumIndex) === this.currentTerm) this.advanceCommit(quorumIndex);
+  }
+
+  private advanceCommit(index: number): void {
+    if (index <= this.committedIndex) return;
+    assert(index <= this.log.lastIndex, `commit ${index} beyond last index ${this.log.lastIndex}`);
+    this.committedIndex = index;
+    this.out.commitIndex = index;
+  }
+
+  // ---- ReadIndex (thesis §6.4) ----
+
+  /**
+   * Registers a linearizable read. Its read index is the commit index now; it becomes ready once a
+   * majority acknowledged a heartbeat round started after this call, which proves no newer leader
+   * had committed anything when the read arrived.
+   */
+  readIndex(readId: number): ReadIndexResult {
+    if (this.currentRole !== 'leader') return { ok: false, reason: 'notLeader', leaderId: this.leaderIdKnown };
+    // Until an entry of its own term commits, a new leader does not know the commit index (§6.4 step 1).
+    if (this.log.termAt(this.committedIndex) !== this.currentTerm) return { ok: false, reason: 'leaderNotReady' };
+    if (this.majority === 1) {
+      this.out.readsReady.push({ readId, readIndex: this.committedIndex });
+      return { ok: true };
+    }
+    // Reads may share a round only while it has not been handed to the appender yet: a round
+    // already sent may have been acknowledged before this read arrived, which proves nothing about it.
+    let round = this.out.heartbeatRound;
+    if (round === null) {
+      round = ++this.lastHeartbeatRound;
+      this.out.heartbeatRound = round;
+    }
+    this.requireLeaderState().addRead(readId, this.committedIndex, round);
+    return { ok: true };
+  }
+
+  /** A follower acknowledged heartbeat round `round` (or a later one) in the current term. */
+  onRoundAck(peer: NodeId, round: number): void {
+    const leader = this.leaderState;
+    if (leader === null || !leader.isFollower(peer)) return;
+    assert(round <= this.lastHeartbeatRound, `ack of round ${round}, never started (last ${this.lastHeartbeatRound})`);
+    leader.recordContact(peer);
+    leader.recordRoundAck(peer, round);
+    this.out.readsReady.push(...leader.takeConfirmedReads(this.majority));
+  }
+
+  // ---- output ----
+
+  hasReady(): boolean {
+    return !this.out.isEmpty();
+  }
+
+  /** Drains the effects accumulated since the last call. */
+  ready(): Ready {
+    return this.out.take();
+  }
+
+  private requireLeaderState(): LeaderState {
+    assert(this.leaderState !== null && this.currentRole === 'leader', `${this.config.id} is not leader`);
+    return this.leaderState;
+  }
+}

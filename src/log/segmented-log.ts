@@ -1,0 +1,389 @@
+/**
+ * The durable segmented log store, used inside the log worker actor (DESIGN.md, stage 5
+ * `logWrite` / `logSync`; Ratis's SegmentedRaftLog). Entries are appended to the open segment with
+ * one write per batch and made durable by `sync`, one fdatasync for everything appended since the
+ * last one (group commit). Closed segments are immutable until a truncation reaches into them.
+ *
+ * What it keeps in memory: per segment the byte offset of every record (so a read from disk is one
+ * positioned read), the terms as runs (what the consensus core needs), and a bounded cache of the
+ * most recent entries, which is what the appenders mostly read. All I/O is synchronous: this code
+ * runs on its own worker thread, where the sync calls are the fast path (MEASURED.md).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { assert, LogCorruptionError } from '../errors.js';
+import type { TermRun } from '../core/types.js';
+import { fsyncDirectory, onDisk, readFully, writeFully } from './disk-io.js';
+import {
+  RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName, decodeRecord, encodeRecord,
+  inProgressSegmentName, type LogEntryRecord,
+} from './log-record.js';
+import { recoverLog, type RecoveredSegment } from './log-recovery.js';
+import { TermRunIndex } from './term-runs.js';
+
+export type { LogEntryRecord } from './log-record.js';
+
+export interface SegmentedLogOptions {
+  /** The open segment is closed and a new one started once an append takes it past this size. */
+  segmentSizeBytesMax: number;
+  /** Payload bytes of recent entries kept in memory for reads; 16 MiB when not given. */
+  readCacheBytesMax?: number;
+}
+
+export const SEGMENT_SIZE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+export const READ_CACHE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
+
+/** A segment as the store tracks it: the recovered shape, kept current by appends. */
+type Segment = RecoveredSegment;
+
+export class SegmentedLog {
+  private readonly dir: string;
+  private readonly segmentSizeBytesMax: number;
+  private readonly readCacheBytesMax: number;
+  /** In index order; the last one is always the open (in-progress) segment. */
+  private readonly segments: Segment[];
+  private readonly terms: TermRunIndex;
+  /** Descriptor of the open segment, opened for reading and writing. */
+  private openFd: number;
+  private lastIndexValue: number;
+  /** Invariant: syncedIndexValue <= lastIndexValue; everything up to it has been fdatasync'ed. */
+  private syncedIndexValue: number;
+  private isClosed = false;
+  /**
+   * Recent entries: cacheEntries[cacheHead + k] is entry cacheFirstIndex + k, up to lastIndex.
+   * Payloads are views into the batch buffers written to disk, never the caller's buffers.
+   */
+  private cacheEntries: LogEntryRecord[] = [];
+  private cacheHead = 0;
+  private cacheFirstIndex: number;
+  private cacheBytes = 0;
+
+  private constructor(dir: string, options: SegmentedLogOptions, segments: Segment[], termRuns: TermRun[]) {
+    this.dir = dir;
+    this.segmentSizeBytesMax = options.segmentSizeBytesMax;
+    this.readCacheBytesMax = options.readCacheBytesMax ?? READ_CACHE_BYTES_MAX_DEFAULT;
+    this.segments = segments;
+    this.terms = new TermRunIndex(termRuns);
+    const last = segments[segments.length - 1];
+    const lastIndex = last ? last.lastIndex : 0;
+    this.lastIndexValue = lastIndex;
+    // Recovery synced every cut, and what it read back from the disk is treated as durable.
+    this.syncedIndexValue = lastIndex;
+    this.cacheFirstIndex = lastIndex + 1;
+    this.openFd = -1;
+    if (!last || last.closed) {
+      // A new log, or a crash right after a segment was closed: start the next segment.
+      this.startSegment(lastIndex + 1);
+    } else {
+      const file = this.pathOf(last);
+      this.openFd = onDisk('open', file, () => fs.openSync(file, 'r+'));
+    }
+  }
+
+  /** Opens (creating `dir` if missing) and recovers the log; see log-recovery.ts for the rule. */
+  static open(dir: string, options: SegmentedLogOptions): SegmentedLog {
+    assert(options.segmentSizeBytesMax > 0, 'segmentSizeBytesMax must be positive');
+    onDisk('create directory', dir, () => fs.mkdirSync(dir, { recursive: true }));
+    const recovered = recoverLog(dir);
+    return new SegmentedLog(dir, options, recovered.segments, recovered.termRuns);
+  }
+
+  /** Index of the first entry held; 1 for a new log (purge is not supported yet). */
+  get firstIndex(): number {
+    return this.segments[0]!.firstIndex;
+  }
+
+  /** Index of the last entry; firstIndex - 1 (0 for a new log) when empty. */
+  get lastIndex(): number {
+    return this.lastIndexValue;
+  }
+
+  /** Everything up to this index is on disk and synced. */
+  get syncedIndex(): number {
+    return this.syncedIndexValue;
+  }
+
+  /** Term of the entry at `index`: 0 for index 0, undefined outside [firstIndex, lastIndex]. */
+  termAt(index: number): number | undefined {
+    if (index === 0) return 0;
+    if (index < this.firstIndex || index > this.lastIndexValue) return undefined;
+    return this.terms.termAt(index);
+  }
+
+  /** Terms as compact runs: entries [runs[i].firstIndex, runs[i+1].firstIndex) have runs[i].term. */
+  termRuns(): TermRun[] {
+    return this.terms.runs();
+  }
+
+  /**
+   * Writes `entries` (contiguous, starting at lastIndex + 1, terms not decreasing) to the open
+   * segment in one write call; not synced. The payload bytes are copied, the caller may reuse them.
+   */
+  append(entries: readonly LogEntryRecord[]): void {
+    this.assertOpen();
+    if (entries.length === 0) return;
+    let sizeBytes = 0;
+    let expectedIndex = this.lastIndexValue + 1;
+    let previousTerm = this.terms.lastTerm();
+    for (const entry of entries) {
+      assert(entry.index === expectedIndex, `append: index ${entry.index}, expected ${expectedIndex}`);
+      assert(entry.term >= previousTerm, `append: term ${entry.term} below ${previousTerm} at ${entry.index}`);
+      previousTerm = entry.term;
+      expectedIndex++;
+      sizeBytes += RECORD_OVERHEAD_BYTES + entry.payload.length;
+    }
+    const segment = this.openSegment();
+    const batch = Buffer.allocUnsafeSlow(sizeBytes);
+    let offset = 0;
+    for (const entry of entries) {
+      segment.offsets.push(segment.sizeBytes + offset);
+      const end = encodeRecord(batch, offset, entry);
+      this.cachePush({ index: entry.index, term: entry.term, payload: batch.subarray(offset + RECORD_OVERHEAD_BYTES, end) });
+      this.terms.append(entry.index, entry.term);
+      offset = end;
+    }
+    const file = this.pathOf(segment);
+    onDisk('write', file, () => writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes));
+    segment.sizeBytes += sizeBytes;
+    segment.lastIndex = expectedIndex - 1;
+    this.lastIndexValue = expectedIndex - 1;
+    if (segment.sizeBytes > this.segmentSizeBytesMax) this.rollSegment();
+  }
+
+  /** Makes everything appended durable with one fdatasync; returns the synced last index. */
+  sync(): number {
+    this.assertOpen();
+    if (this.syncedIndexValue < this.lastIndexValue) {
+      // Segments rolled since the last sync were synced when they closed: only the open one is left.
+      const file = this.pathOf(this.openSegment());
+      onDisk('fdatasync', file, () => fs.fdatasyncSync(this.openFd));
+      this.syncedIndexValue = this.lastIndexValue;
+    }
+    return this.syncedIndexValue;
+  }
+
+  /**
+   * Drops every entry at or after `index` (a conflicting suffix, Raft §5.3), durably: it has
+   * reached the disk when this returns. Later segments are removed newest first and a closed
+   * segment is renamed back to in-progress before it is cut, so a crash at any step leaves a log
+   * that is a prefix of the old one, which recovery accepts.
+   */
+  truncateFrom(index: number): void {
+    this.assertOpen();
+    assert(index >= this.firstIndex, `truncateFrom(${index}) before the first index ${this.firstIndex}`);
+    if (index > this.lastIndexValue) return;
+    let keep = this.segments.length - 1;
+    while (this.segments[keep]!.firstIndex > index) keep--;
+    const target = this.segments[keep]!;
+    fs.closeSync(this.openFd);
+    this.openFd = -1;
+    while (this.segments.length - 1 > keep) {
+      const removed = this.segments.pop()!;
+      const file = this.pathOf(removed);
+      onDisk('unlink', file, () => fs.unlinkSync(file));
+    }
+    if (target.closed) {
+      const from = this.pathOf(target);
+      target.fileName = inProgressSegmentName(target.firstIndex);
+      target.closed = false;
+      onDisk('rename', from, () => fs.renameSync(from, this.pathOf(target)));
+    }
+    fsyncDirectory(this.dir);
+    const cutAt = index - target.firstIndex;
+    const sizeBytes = target.offsets[cutAt]!;
+    const file = this.pathOf(target);
+    this.openFd = onDisk('open', file, () => fs.openSync(file, 'r+'));
+    onDisk('truncate', file, () => {
+      fs.ftruncateSync(this.openFd, sizeBytes);
+      fs.fsyncSync(this.openFd);
+    });
+    target.offsets.length = cutAt;
+    target.sizeBytes = sizeBytes;
+    target.lastIndex = index - 1;
+    this.lastIndexValue = index - 1;
+    this.syncedIndexValue = Math.min(this.syncedIndexValue, index - 1);
+    this.terms.truncateFrom(index);
+    this.cacheTruncateFrom(index);
+  }
+
+  /**
+   * Up to `maxCount` entries from `fromIndex`, stopping before the payload bytes would pass
+   * `maxBytes`, but at least one when fromIndex <= lastIndex. Recent entries come from memory,
+   * older ones from disk (checksums verified). Payloads are views that may share a larger buffer:
+   * copy or pack them before posting them to another thread.
+   */
+  read(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
+    this.assertOpen();
+    assert(fromIndex >= this.firstIndex, `read(${fromIndex}) before the first index ${this.firstIndex}`);
+    if (fromIndex > this.lastIndexValue || maxCount <= 0) return [];
+    if (fromIndex >= this.cacheFirstIndex) return this.readFromCache(fromIndex, maxCount, maxBytes);
+    return this.readFromDisk(fromIndex, maxCount, maxBytes);
+  }
+
+  /** Closes the open segment. Unsynced appends are left as a crash would leave them. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    onDisk('close', this.dir, () => fs.closeSync(this.openFd));
+    this.cacheEntries = [];
+  }
+
+  private readFromCache(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
+    const out: LogEntryRecord[] = [];
+    let bytes = 0;
+    let position = this.cacheHead + (fromIndex - this.cacheFirstIndex);
+    while (position < this.cacheEntries.length && out.length < maxCount) {
+      const entry = this.cacheEntries[position++]!;
+      if (out.length > 0 && bytes + entry.payload.length > maxBytes) break;
+      bytes += entry.payload.length;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  private readFromDisk(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
+    const out: LogEntryRecord[] = [];
+    let bytes = 0;
+    let index = fromIndex;
+    let segmentPosition = this.segmentPositionOf(index);
+    while (index <= this.lastIndexValue && out.length < maxCount) {
+      const segment = this.segments[segmentPosition++]!;
+      // Plan the run of records to take from this segment, then fetch it with one positioned read.
+      const first = index - segment.firstIndex;
+      let last = first;
+      let full = false;
+      while (last < segment.offsets.length && out.length + (last - first) < maxCount) {
+        const end = last + 1 < segment.offsets.length ? segment.offsets[last + 1]! : segment.sizeBytes;
+        const payloadBytes = end - segment.offsets[last]! - RECORD_OVERHEAD_BYTES;
+        if (out.length + (last - first) > 0 && bytes + payloadBytes > maxBytes) {
+          full = true;
+          break;
+        }
+        bytes += payloadBytes;
+        last++;
+      }
+      if (last > first) {
+        const start = segment.offsets[first]!;
+        const end = last < segment.offsets.length ? segment.offsets[last]! : segment.sizeBytes;
+        this.readRecords(segment, start, end, out);
+        index += last - first;
+      }
+      if (full) break;
+    }
+    return out;
+  }
+
+  private readRecords(segment: Segment, start: number, end: number, out: LogEntryRecord[]): void {
+    const file = this.pathOf(segment);
+    const isOpenSegment = segment === this.openSegment();
+    const bytes = onDisk('read', file, () => {
+      const fd = isOpenSegment ? this.openFd : fs.openSync(file, 'r');
+      try {
+        return readFully(fd, end - start, start);
+      } finally {
+        if (!isOpenSegment) fs.closeSync(fd);
+      }
+    });
+    let offset = 0;
+    while (offset < bytes.length) {
+      const sizeOrReason = checkRecord(bytes, offset, bytes.length);
+      if (typeof sizeOrReason === 'string') {
+        throw new LogCorruptionError(`log segment ${file} is corrupt at byte offset ${start + offset}: ${sizeOrReason}`, {
+          file,
+          offset: start + offset,
+          reason: sizeOrReason,
+        });
+      }
+      out.push(decodeRecord(bytes, offset, sizeOrReason));
+      offset += sizeOrReason;
+    }
+  }
+
+  /** Position in `segments` of the segment holding `index` (binary search on first indexes). */
+  private segmentPositionOf(index: number): number {
+    let low = 0;
+    let high = this.segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (this.segments[middle]!.firstIndex <= index) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  /**
+   * Closes the full open segment and starts the next: sync, close, rename to its closed name,
+   * create the new file, and one directory fsync for both names.
+   */
+  private rollSegment(): void {
+    const segment = this.openSegment();
+    const from = this.pathOf(segment);
+    onDisk('fdatasync', from, () => {
+      fs.fdatasyncSync(this.openFd);
+      fs.closeSync(this.openFd);
+    });
+    this.openFd = -1;
+    this.syncedIndexValue = segment.lastIndex;
+    segment.fileName = closedSegmentName(segment.firstIndex, segment.lastIndex);
+    segment.closed = true;
+    onDisk('rename', from, () => fs.renameSync(from, this.pathOf(segment)));
+    this.startSegment(segment.lastIndex + 1);
+  }
+
+  /** Creates `log_inprogress_<firstIndex>` as the open segment and makes its name durable. */
+  private startSegment(firstIndex: number): void {
+    const segment: Segment = {
+      fileName: inProgressSegmentName(firstIndex),
+      firstIndex,
+      lastIndex: firstIndex - 1,
+      closed: false,
+      offsets: [],
+      sizeBytes: 0,
+    };
+    const file = this.pathOf(segment);
+    this.openFd = onDisk('create', file, () => fs.openSync(file, 'wx+'));
+    this.segments.push(segment);
+    fsyncDirectory(this.dir);
+  }
+
+  private openSegment(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private pathOf(segment: Segment): string {
+    return path.join(this.dir, segment.fileName);
+  }
+
+  private cachePush(entry: LogEntryRecord): void {
+    this.cacheEntries.push(entry);
+    this.cacheBytes += entry.payload.length;
+    while (this.cacheBytes > this.readCacheBytesMax && this.cacheHead < this.cacheEntries.length) {
+      this.cacheBytes -= this.cacheEntries[this.cacheHead++]!.payload.length;
+      this.cacheFirstIndex++;
+    }
+    // Drop evicted slots in bulk, so eviction stays O(1) amortized instead of an O(n) shift each.
+    if (this.cacheHead > 4096 && this.cacheHead * 2 > this.cacheEntries.length) {
+      this.cacheEntries = this.cacheEntries.slice(this.cacheHead);
+      this.cacheHead = 0;
+    }
+  }
+
+  private cacheTruncateFrom(index: number): void {
+    if (index <= this.cacheFirstIndex) {
+      this.cacheEntries = [];
+      this.cacheHead = 0;
+      this.cacheBytes = 0;
+      this.cacheFirstIndex = index;
+      return;
+    }
+    const keepLength = this.cacheHead + (index - this.cacheFirstIndex);
+    for (let position = keepLength; position < this.cacheEntries.length; position++) {
+      this.cacheBytes -= this.cacheEntries[position]!.payload.length;
+    }
+    this.cacheEntries.length = keepLength;
+  }
+
+  private assertOpen(): void {
+    assert(!this.isClosed, 'the segmented log is closed');
+  }
+}
