@@ -1,0 +1,58 @@
+/**
+ * The built-in key-value state machine: a map from string keys to string values. Writes are
+ * put, delete and cas; the read is get. The leader hook `startTransaction` refuses malformed
+ * writes (and a get sent as a write) before anything is appended, so the log only ever holds
+ * operations that apply cleanly. The format lives in kv-ops.ts, shared with the client facade.
+ */
+import type { AppliedTransaction, StateMachine, TransactionContext } from '../state-machine.js';
+import { decodeKvOperation, encodeKvResult, type KvOperation } from './kv-ops.js';
+
+function decodeWrite(bytes: Uint8Array): Exclude<KvOperation, readonly ['get', string]> {
+  const operation = decodeKvOperation(bytes);
+  if (operation[0] === 'get') {
+    throw new Error("kv: 'get' is a read; send it as a query (sendReadOnly or sendStaleRead), not as a write");
+  }
+  return operation;
+}
+
+class KvStateMachine implements StateMachine {
+  private readonly entries = new Map<string, string>();
+
+  startTransaction(transaction: TransactionContext): TransactionContext {
+    // Validation only: the leader hook must not read applied state (it runs on another thread).
+    decodeWrite(transaction.data);
+    return transaction;
+  }
+
+  applyTransaction(transaction: AppliedTransaction): Uint8Array {
+    const operation = decodeWrite(transaction.data);
+    switch (operation[0]) {
+      case 'put':
+        this.entries.set(operation[1], operation[2]);
+        return encodeKvResult(null);
+      case 'delete':
+        return encodeKvResult(this.entries.delete(operation[1]));
+      case 'cas': {
+        const [, key, expected, next] = operation;
+        const current = this.entries.get(key) ?? null;
+        if (current !== expected) return encodeKvResult(false);
+        this.entries.set(key, next);
+        return encodeKvResult(true);
+      }
+    }
+  }
+
+  query(request: Uint8Array): Uint8Array {
+    const operation = decodeKvOperation(request);
+    if (operation[0] !== 'get') throw new Error(`kv: '${operation[0]}' is a write; only 'get' is a query`);
+    return encodeKvResult(this.entries.get(operation[1]) ?? null);
+  }
+
+  queryStale(request: Uint8Array): Uint8Array {
+    return this.query(request);
+  }
+}
+
+export default function createKvStateMachine(): StateMachine {
+  return new KvStateMachine();
+}
