@@ -35,7 +35,7 @@ const schemas: Record<number, Record<string, FieldType>> = {
 
 const peerKinds = new Set<number>([Kind.AppendEntries, Kind.AppendEntriesReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused]);
 const clientKinds = new Set<number>([Kind.ClientRequest, Kind.StatusRequest]);
-const inboundKinds = new Set<number>([Kind.AppendEntries, Kind.VoteRequest, Kind.ClientRequest, Kind.StatusRequest]);
+const inboundKinds = new Set<number>([Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.ClientRequest, Kind.StatusRequest]);
 const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.StatusReply, Kind.Refused]);
 
 function isBytes(value: unknown): value is Uint8Array {
