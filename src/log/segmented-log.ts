@@ -175,7 +175,8 @@ export class SegmentedLog {
     let keep = this.segments.length - 1;
     while (this.segments[keep]!.firstIndex > index) keep--;
     const target = this.segments[keep]!;
-    fs.closeSync(this.openFd);
+    const openFile = this.pathOf(this.openSegment());
+    onDisk('close', openFile, () => fs.closeSync(this.openFd));
     this.openFd = -1;
     while (this.segments.length - 1 > keep) {
       const removed = this.segments.pop()!;
@@ -201,7 +202,9 @@ export class SegmentedLog {
     target.sizeBytes = sizeBytes;
     target.lastIndex = index - 1;
     this.lastIndexValue = index - 1;
-    this.syncedIndexValue = Math.min(this.syncedIndexValue, index - 1);
+    // The fsync above covered the whole kept segment, and earlier segments were synced when they
+    // closed: everything that remains is durable.
+    this.syncedIndexValue = index - 1;
     this.terms.truncateFrom(index);
     this.cacheTruncateFrom(index);
   }
@@ -210,7 +213,8 @@ export class SegmentedLog {
    * Up to `maxCount` entries from `fromIndex`, stopping before the payload bytes would pass
    * `maxBytes`, but at least one when fromIndex <= lastIndex. Recent entries come from memory,
    * older ones from disk (checksums verified). Payloads are views that may share a larger buffer:
-   * copy or pack them before posting them to another thread.
+   * copy or pack them before posting them to another thread. Entries are shared with the cache:
+   * callers must not modify them.
    */
   read(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
     this.assertOpen();
@@ -224,7 +228,8 @@ export class SegmentedLog {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    onDisk('close', this.dir, () => fs.closeSync(this.openFd));
+    const file = this.pathOf(this.openSegment());
+    onDisk('close', file, () => fs.closeSync(this.openFd));
     this.cacheEntries = [];
   }
 
