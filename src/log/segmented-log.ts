@@ -132,18 +132,22 @@ export class SegmentedLog {
       expectedIndex++;
       sizeBytes += RECORD_OVERHEAD_BYTES + entry.payload.length;
     }
-    const segment = this.openSegment();
+    // The whole batch in one buffer and one write call: one system call per batch, not per entry.
     const batch = Buffer.allocUnsafeSlow(sizeBytes);
     let offset = 0;
+    for (const entry of entries) offset = encodeRecord(batch, offset, entry);
+    const segment = this.openSegment();
+    const file = this.pathOf(segment);
+    onDisk('write', file, () => writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes));
+    // The in-memory picture changes only once the write went through.
+    offset = 0;
     for (const entry of entries) {
+      const end = offset + RECORD_OVERHEAD_BYTES + entry.payload.length;
       segment.offsets.push(segment.sizeBytes + offset);
-      const end = encodeRecord(batch, offset, entry);
       this.cachePush({ index: entry.index, term: entry.term, payload: batch.subarray(offset + RECORD_OVERHEAD_BYTES, end) });
       this.terms.append(entry.index, entry.term);
       offset = end;
     }
-    const file = this.pathOf(segment);
-    onDisk('write', file, () => writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes));
     segment.sizeBytes += sizeBytes;
     segment.lastIndex = expectedIndex - 1;
     this.lastIndexValue = expectedIndex - 1;
