@@ -73,3 +73,15 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   }
   return limits;
 }
+
+/**
+ * The client's defaults: each can be overridden per client (RaftClient.connect options). The
+ * retry delays bound an exponential back-off with jitter; the connect timeout stops a dial to an
+ * unreachable address from holding calls until the operating system gives up on it.
+ */
+export const clientDefaults = {
+  requestTimeoutMs: 30_000,
+  retryDelayMsMin: 20,
+  retryDelayMsMax: 1000,
+  connectTimeoutMs: 3000,
+} as const;

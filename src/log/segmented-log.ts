@@ -132,18 +132,22 @@ export class SegmentedLog {
       expectedIndex++;
       sizeBytes += RECORD_OVERHEAD_BYTES + entry.payload.length;
     }
-    const segment = this.openSegment();
+    // The whole batch in one buffer and one write call: one system call per batch, not per entry.
     const batch = Buffer.allocUnsafeSlow(sizeBytes);
     let offset = 0;
+    for (const entry of entries) offset = encodeRecord(batch, offset, entry);
+    const segment = this.openSegment();
+    const file = this.pathOf(segment);
+    onDisk('write', file, () => writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes));
+    // The in-memory picture changes only once the write went through.
+    offset = 0;
     for (const entry of entries) {
+      const end = offset + RECORD_OVERHEAD_BYTES + entry.payload.length;
       segment.offsets.push(segment.sizeBytes + offset);
-      const end = encodeRecord(batch, offset, entry);
       this.cachePush({ index: entry.index, term: entry.term, payload: batch.subarray(offset + RECORD_OVERHEAD_BYTES, end) });
       this.terms.append(entry.index, entry.term);
       offset = end;
     }
-    const file = this.pathOf(segment);
-    onDisk('write', file, () => writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes));
     segment.sizeBytes += sizeBytes;
     segment.lastIndex = expectedIndex - 1;
     this.lastIndexValue = expectedIndex - 1;
@@ -175,7 +179,8 @@ export class SegmentedLog {
     let keep = this.segments.length - 1;
     while (this.segments[keep]!.firstIndex > index) keep--;
     const target = this.segments[keep]!;
-    fs.closeSync(this.openFd);
+    const openFile = this.pathOf(this.openSegment());
+    onDisk('close', openFile, () => fs.closeSync(this.openFd));
     this.openFd = -1;
     while (this.segments.length - 1 > keep) {
       const removed = this.segments.pop()!;
@@ -201,7 +206,9 @@ export class SegmentedLog {
     target.sizeBytes = sizeBytes;
     target.lastIndex = index - 1;
     this.lastIndexValue = index - 1;
-    this.syncedIndexValue = Math.min(this.syncedIndexValue, index - 1);
+    // The fsync above covered the whole kept segment, and earlier segments were synced when they
+    // closed: everything that remains is durable.
+    this.syncedIndexValue = index - 1;
     this.terms.truncateFrom(index);
     this.cacheTruncateFrom(index);
   }
@@ -210,7 +217,8 @@ export class SegmentedLog {
    * Up to `maxCount` entries from `fromIndex`, stopping before the payload bytes would pass
    * `maxBytes`, but at least one when fromIndex <= lastIndex. Recent entries come from memory,
    * older ones from disk (checksums verified). Payloads are views that may share a larger buffer:
-   * copy or pack them before posting them to another thread.
+   * copy or pack them before posting them to another thread. Entries are shared with the cache:
+   * callers must not modify them.
    */
   read(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
     this.assertOpen();
@@ -224,7 +232,8 @@ export class SegmentedLog {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    onDisk('close', this.dir, () => fs.closeSync(this.openFd));
+    const file = this.pathOf(this.openSegment());
+    onDisk('close', file, () => fs.closeSync(this.openFd));
     this.cacheEntries = [];
   }
 

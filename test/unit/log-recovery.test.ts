@@ -236,3 +236,29 @@ test('a missing segment is a gap in the indexes and refuses to open', () => {
     fs.rmSync(fixture.root, { recursive: true, force: true });
   }
 });
+
+test('a whole in-progress segment that is not the last is given its closed name', () => {
+  const fixture = writeFixture();
+  try {
+    const dir = copyOf(fixture, 'two-in-progress');
+    const closedFile = fixture.files[fixture.files.length - 2]!;
+    const first = fixture.firstOf.get(closedFile)!;
+    fs.renameSync(path.join(dir, closedFile), path.join(dir, `log_inprogress_${first}`));
+    const log = SegmentedLog.open(dir, OPTIONS);
+    assert.equal(log.lastIndex, ENTRY_COUNT);
+    assert.ok(fs.existsSync(path.join(dir, closedFile)));
+    assert.ok(!fs.existsSync(path.join(dir, `log_inprogress_${first}`)));
+    assertEntriesEqual(log.read(1, 100, Infinity), fixture.written);
+    log.close();
+
+    // Not whole: a torn in-progress segment followed by another segment is corruption.
+    const torn = copyOf(fixture, 'two-in-progress-torn');
+    const tornFile = path.join(torn, `log_inprogress_${first}`);
+    fs.renameSync(path.join(torn, closedFile), tornFile);
+    const lastInClosed = fixture.firstOf.get(fixture.files[fixture.files.length - 1]!)! - 1;
+    fs.truncateSync(tornFile, fixture.offsetOf.get(lastInClosed)! + 5);
+    assertCorruptionAt(torn, tornFile, fixture.offsetOf.get(lastInClosed)!);
+  } finally {
+    fs.rmSync(fixture.root, { recursive: true, force: true });
+  }
+});

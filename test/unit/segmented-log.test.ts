@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { LogCorruptionError } from '../../src/errors.js';
 import { SegmentedLog, type LogEntryRecord } from '../../src/log/segmented-log.js';
 
 const SEGMENT_BYTES = 4096;
@@ -229,5 +230,40 @@ test('a closed last segment with no in-progress one after it gets a new in-progr
     const again = SegmentedLog.open(dir, { segmentSizeBytesMax: SEGMENT_BYTES });
     assertEntriesEqual(again.read(1, 1000, Infinity), [...written.slice(0, last), ...more]);
     again.close();
+  });
+});
+
+test('a record damaged after open is caught by its checksum when read from disk', () => {
+  withTempDir((dir) => {
+    const log = SegmentedLog.open(dir, { segmentSizeBytesMax: SEGMENT_BYTES, readCacheBytesMax: 0 });
+    const written = appendRange(log, 1, 30, referenceTerm);
+    log.sync();
+    const file = path.join(dir, segmentFiles(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    // Entry 3 starts after the records of entries 1 and 2 (24 bytes of framing each).
+    const offset = 2 * 24 + written[0]!.payload.length + written[1]!.payload.length;
+    bytes[offset + 30] = bytes[offset + 30]! ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    assertEntriesEqual(log.read(1, 2, Infinity), written.slice(0, 2));
+    assert.throws(
+      () => log.read(1, 5, Infinity),
+      (error: unknown) => error instanceof LogCorruptionError && error.details['offset'] === offset && error.details['file'] === file,
+    );
+    log.close();
+  });
+});
+
+test('sync is one step for many appends and does nothing when nothing is pending', () => {
+  withTempDir((dir) => {
+    const log = SegmentedLog.open(dir, { segmentSizeBytesMax: 1 << 20 });
+    for (let index = 1; index <= 50; index++) log.append([makeEntry(index, 1)]);
+    assert.equal(log.syncedIndex, 0);
+    assert.equal(log.sync(), 50);
+    assert.equal(log.sync(), 50);
+    log.append([makeEntry(51, 2)]);
+    assert.equal(log.syncedIndex, 50);
+    assert.equal(log.sync(), 51);
+    log.close();
+    assert.throws(() => log.append([makeEntry(52, 2)]), /closed/);
   });
 });

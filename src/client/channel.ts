@@ -1,0 +1,253 @@
+/**
+ * A channel carries calls to one role of server: the leader (following NOT_LEADER hints and
+ * cycling through the peers), or one fixed server (stale reads and status of a given replica).
+ * It owns at most one connection at a time, pipelines every outstanding call on it, and owns
+ * each call's deadline and retries. A retry always resends the call with its original callId:
+ * the server's retry cache answers a duplicate with the first result, so a retried write is
+ * applied exactly once (Ratis `RetryCache`).
+ */
+import { encodeFrame } from '../messages/framing.js';
+import { Kind } from '../messages/kinds.js';
+import type { ClientRequestMessage, ServerToClientMessage, StatusRequestMessage } from '../messages/messages.js';
+import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError } from '../errors.js';
+import { Connection } from './connection.js';
+import { backOffDelayMs, dispositionOf, type BackOff } from './retry-policy.js';
+
+/** One outstanding call. `sentOn` is the connection its latest copy went out on. */
+export interface Call {
+  readonly callId: number;
+  readonly message: ClientRequestMessage | StatusRequestMessage;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+  sentOn: Connection | null;
+  /** Retries after LEADER_NOT_READY / RESOURCE_UNAVAILABLE so far (drives this call's back-off). */
+  retryCount: number;
+  retryTimer: NodeJS.Timeout | null;
+  deadlineTimer: NodeJS.Timeout | null;
+  /** The last retriable error this call met; decides how its deadline rejects. */
+  lastError: Error | null;
+}
+
+/** What a channel needs from its client. */
+export interface ChannelHost {
+  readonly requestTimeoutMs: number;
+  readonly retry: BackOff;
+  readonly frameBytesMax: number;
+  readonly connectTimeoutMs: number;
+  /** The lowest callId still outstanding anywhere in the client (or the next callId). */
+  firstUnacked(): number;
+  /** The call is settled; the client forgets it. */
+  forget(callId: number): void;
+}
+
+export class Channel {
+  private readonly calls = new Map<number, Call>();
+  private connection: Connection | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private targetIndex = 0;
+  /** Connection-level failures in a row (redirects, refused dials, lost connections). */
+  private failureStreak = 0;
+  private closed = false;
+
+  /**
+   * @param targets the servers to cycle through; one for a fixed-server channel.
+   * @param followsLeader whether NOT_LEADER moves this channel to another server; when false,
+   *   NOT_LEADER is the answer to the call.
+   */
+  constructor(
+    private readonly host: ChannelHost,
+    private readonly targets: readonly string[],
+    private readonly followsLeader: boolean,
+  ) {}
+
+  /** The server this channel talks to now (or will dial next). */
+  get target(): string {
+    return this.targets[this.targetIndex]!;
+  }
+
+  submit(call: Call): void {
+    if (this.closed) {
+      this.host.forget(call.callId);
+      call.reject(new ClosedError('the client is closed'));
+      return;
+    }
+    this.calls.set(call.callId, call);
+    call.deadlineTimer = setTimeout(() => this.expire(call), this.host.requestTimeoutMs);
+    if (this.connection?.isConnected) this.transmit(call);
+    else this.ensureDialing();
+  }
+
+  /** Rejects every outstanding call with ClosedError and closes the connection. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.connection?.destroy();
+    this.connection = null;
+    for (const call of [...this.calls.values()]) this.settle(call, new ClosedError('the client is closed'));
+  }
+
+  private transmit(call: Call): void {
+    const connection = this.connection;
+    if (connection === null || !connection.isConnected || call.sentOn === connection) return;
+    call.sentOn = connection;
+    if (call.message.k === Kind.ClientRequest) call.message.firstUnacked = this.host.firstUnacked();
+    connection.write(encodeFrame(call.message));
+  }
+
+  private ensureDialing(): void {
+    if (this.connection === null && this.reconnectTimer === null) this.dial();
+  }
+
+  private dial(): void {
+    this.reconnectTimer = null;
+    if (this.closed || this.connection !== null) return;
+    this.connection = new Connection(this.target, this.host.frameBytesMax, this.host.connectTimeoutMs, {
+      onConnect: (connection) => this.onConnect(connection),
+      onMessage: (connection, message) => this.onMessage(connection, message),
+      onFailure: (connection, error) => this.onFailure(connection, error),
+    });
+  }
+
+  private onConnect(connection: Connection): void {
+    if (connection !== this.connection) return;
+    // Calls waiting out their own back-off go when their timer fires, not before.
+    for (const call of this.calls.values()) {
+      if (call.retryTimer === null) this.transmit(call);
+    }
+  }
+
+  private onFailure(connection: Connection, error: Error): void {
+    if (connection !== this.connection) return;
+    this.failureStreak += 1;
+    // A lost or refused leader is most likely down: try the next peer.
+    this.moveTo(null);
+    this.dropConnection(error, backOffDelayMs(this.host.retry, this.failureStreak - 1));
+  }
+
+  private onMessage(connection: Connection, message: ServerToClientMessage): void {
+    if (message.k === Kind.Refused) {
+      this.onRefused(connection, errorFromWire(message.error));
+      return;
+    }
+    const call = this.calls.get(message.callId);
+    // A reply for a call already settled (a duplicate, or one past its deadline) is dropped.
+    if (call === undefined) return;
+    if (message.k === Kind.StatusReply) {
+      this.failureStreak = 0;
+      this.settle(call, null, message.status);
+      return;
+    }
+    if (message.ok) {
+      this.failureStreak = 0;
+      // Copied, because the decoded bytes are a view that would keep the whole socket chunk alive.
+      this.settle(call, null, message.result === null ? null : message.result.slice());
+      return;
+    }
+    const error = errorFromWire(message.error ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });
+    const disposition = dispositionOf(error);
+    if (disposition === 'redirect' && this.followsLeader) {
+      call.lastError = error;
+      if (connection === this.connection) this.redirect(error);
+    } else if (disposition === 'backOff') {
+      // The server is up and answering: its refusal is about this call, not the connection.
+      this.failureStreak = 0;
+      call.lastError = error;
+      call.sentOn = null;
+      const delayMs = backOffDelayMs(this.host.retry, call.retryCount);
+      call.retryCount += 1;
+      if (call.retryTimer !== null) clearTimeout(call.retryTimer);
+      call.retryTimer = setTimeout(() => {
+        call.retryTimer = null;
+        if (this.connection?.isConnected) this.transmit(call);
+        else this.ensureDialing();
+      }, delayMs);
+    } else {
+      this.settle(call, error);
+    }
+  }
+
+  /**
+   * A refusal carries no callId: it is about the connection (for a client, the group). A final
+   * one rejects every call that went out on this connection; a retriable one counts as a failed
+   * connection.
+   */
+  private onRefused(connection: Connection, error: RaftlineError): void {
+    const disposition = dispositionOf(error);
+    if (disposition === 'final' || (disposition === 'redirect' && !this.followsLeader)) {
+      for (const call of [...this.calls.values()]) {
+        if (call.sentOn === connection) this.settle(call, error);
+      }
+    } else if (disposition === 'redirect') {
+      if (connection === this.connection) this.redirect(error);
+    } else if (connection === this.connection) {
+      connection.destroy();
+      this.onFailure(connection, error);
+    }
+  }
+
+  /**
+   * NOT_LEADER: go to the suggested leader when it is one of the peers, else to the next peer.
+   * The first redirect in a row goes at once (the hint is usually right); repeated ones back
+   * off, so that an election in progress is not hammered by a client cycling through the peers.
+   */
+  private redirect(error: RaftlineError): void {
+    const hint = error.details['leaderAddress'];
+    const previous = this.target;
+    this.moveTo(typeof hint === 'string' ? hint : null);
+    const immediate = this.failureStreak === 0 && this.target !== previous && hint === this.target;
+    this.failureStreak += 1;
+    this.dropConnection(error, immediate ? 0 : backOffDelayMs(this.host.retry, this.failureStreak - 1));
+  }
+
+  private moveTo(hint: string | null): void {
+    if (!this.followsLeader) return;
+    const hinted = hint === null ? -1 : this.targets.indexOf(hint);
+    this.targetIndex = hinted >= 0 && hinted !== this.targetIndex
+      ? hinted
+      : (this.targetIndex + 1) % this.targets.length;
+  }
+
+  /** Forgets the current connection; every call on it goes out again on the next one. */
+  private dropConnection(error: Error, delayMs: number): void {
+    this.connection?.destroy();
+    this.connection = null;
+    for (const call of this.calls.values()) {
+      call.sentOn = null;
+      call.lastError = error;
+    }
+    if (this.calls.size > 0 && this.reconnectTimer === null && !this.closed) {
+      this.reconnectTimer = setTimeout(() => this.dial(), delayMs);
+    }
+  }
+
+  /**
+   * The deadline rule: a call that met no retriable error was simply not answered in time and
+   * rejects with TimeoutError; a call that was retried (after NOT_LEADER, LEADER_NOT_READY,
+   * RESOURCE_UNAVAILABLE or a lost connection) ran out of time for its retries and rejects with
+   * RetryFailureError, whose details.cause is the last error it met.
+   */
+  private expire(call: Call): void {
+    call.deadlineTimer = null;
+    const timeoutMs = this.host.requestTimeoutMs;
+    const details = { callId: call.callId, timeoutMs, server: this.target };
+    const error = call.lastError === null
+      ? new TimeoutError(`call ${call.callId} got no reply within ${timeoutMs} ms`, details)
+      : new RetryFailureError(
+        `call ${call.callId} failed within ${timeoutMs} ms; last error: ${call.lastError.message}`,
+        { ...details, cause: call.lastError });
+    this.settle(call, error);
+  }
+
+  private settle(call: Call, error: Error | null, value?: unknown): void {
+    if (!this.calls.delete(call.callId)) return;
+    if (call.retryTimer !== null) clearTimeout(call.retryTimer);
+    if (call.deadlineTimer !== null) clearTimeout(call.deadlineTimer);
+    call.retryTimer = null;
+    call.deadlineTimer = null;
+    this.host.forget(call.callId);
+    if (error === null) call.resolve(value);
+    else call.reject(error);
+  }
+}
