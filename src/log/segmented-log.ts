@@ -60,7 +60,8 @@ export class SegmentedLog {
     const last = segments[segments.length - 1];
     const lastIndex = last ? last.lastIndex : 0;
     this.lastIndexValue = lastIndex;
-    // Recovery synced every cut, and what it read back from the disk is treated as durable.
+    // Made true below: the open segment is synced once at open, because a previous process killed
+    // before its sync leaves written data in the page cache that a machine crash could still lose.
     this.syncedIndexValue = lastIndex;
     this.cache = new RecentEntries(options.readCacheBytesMax ?? READ_CACHE_BYTES_MAX_DEFAULT, lastIndex + 1);
     this.openFd = -1;
@@ -69,7 +70,11 @@ export class SegmentedLog {
       this.startSegment(lastIndex + 1);
     } else {
       const file = this.pathOf(last);
-      this.openFd = onDisk('open', file, () => fs.openSync(file, 'r+'));
+      this.openFd = onDisk('open', file, () => {
+        const fd = fs.openSync(file, 'r+');
+        fs.fdatasyncSync(fd);
+        return fd;
+      });
     }
   }
 
