@@ -443,3 +443,17 @@ test('connect refuses options without peers or with a bad address', async () => 
   await assert.rejects(RaftClient.connect({ peers: ['nohost'] }), /not host:port/);
   await assert.rejects(RaftClient.connect({ peers: ['127.0.0.1:1'], retry: { delayMsMin: 50, delayMsMax: 10 } }), /must not exceed/);
 });
+
+test('results are exact-size copies, not views into the socket buffer', async () => {
+  const server = await TestServer.start(echo);
+  try {
+    await withClient([server.address], async (client) => {
+      const result = await client.send(bytes('abc'));
+      assert.ok(result !== null);
+      assert.equal(result.constructor, Uint8Array);
+      assert.equal(result.buffer.byteLength, 3);
+    });
+  } finally {
+    await server.close();
+  }
+});
