@@ -141,8 +141,9 @@ export class Channel {
     }
     if (message.ok) {
       this.failureStreak = 0;
-      // Copied, because the decoded bytes are a view that would keep the whole socket chunk alive.
-      this.settle(call, null, message.result === null ? null : message.result.slice());
+      // Copied, because the decoded bytes are a view that would keep the whole socket chunk
+      // alive. Not `.slice()`: on a Buffer that is a view too.
+      this.settle(call, null, message.result === null ? null : new Uint8Array(message.result));
       return;
     }
     const error = errorFromWire(message.error ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });

@@ -85,6 +85,8 @@ export function recoverLog(dir: string): RecoveredLog {
       if (segment.offsets.length === 0) {
         throw corruption(path.join(dir, name.fileName), 0, 'an empty in-progress segment is not the last one');
       }
+      // Its data may not have been synced by the process that wrote it: sync before naming it closed.
+      syncFile(path.join(dir, segment.fileName));
       renameSegment(dir, segment, closedSegmentName(segment.firstIndex, segment.lastIndex));
       segment.closed = true;
       directoryChanged = true;
@@ -174,6 +176,17 @@ function validRecordFollows(bytes: Buffer, from: number, state: ScanState): bool
     if (typeof checkRecord(bytes, offset, bytes.length) === 'number') return true;
   }
   return false;
+}
+
+function syncFile(file: string): void {
+  onDisk('fsync', file, () => {
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
 }
 
 /** Cuts a torn tail off the last segment and makes the cut durable before the log is used. */

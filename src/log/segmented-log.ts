@@ -19,6 +19,7 @@ import {
   inProgressSegmentName, type LogEntryRecord,
 } from './log-record.js';
 import { recoverLog, type RecoveredSegment } from './log-recovery.js';
+import { RecentEntries } from './recent-entries.js';
 import { TermRunIndex } from './term-runs.js';
 
 export type { LogEntryRecord } from './log-record.js';
@@ -39,7 +40,6 @@ type Segment = RecoveredSegment;
 export class SegmentedLog {
   private readonly dir: string;
   private readonly segmentSizeBytesMax: number;
-  private readonly readCacheBytesMax: number;
   /** In index order; the last one is always the open (in-progress) segment. */
   private readonly segments: Segment[];
   private readonly terms: TermRunIndex;
@@ -49,34 +49,32 @@ export class SegmentedLog {
   /** Invariant: syncedIndexValue <= lastIndexValue; everything up to it has been fdatasync'ed. */
   private syncedIndexValue: number;
   private isClosed = false;
-  /**
-   * Recent entries: cacheEntries[cacheHead + k] is entry cacheFirstIndex + k, up to lastIndex.
-   * Payloads are views into the batch buffers written to disk, never the caller's buffers.
-   */
-  private cacheEntries: LogEntryRecord[] = [];
-  private cacheHead = 0;
-  private cacheFirstIndex: number;
-  private cacheBytes = 0;
+  /** Payloads in it are views into the batch buffers written to disk, never the caller's buffers. */
+  private readonly cache: RecentEntries;
 
   private constructor(dir: string, options: SegmentedLogOptions, segments: Segment[], termRuns: TermRun[]) {
     this.dir = dir;
     this.segmentSizeBytesMax = options.segmentSizeBytesMax;
-    this.readCacheBytesMax = options.readCacheBytesMax ?? READ_CACHE_BYTES_MAX_DEFAULT;
     this.segments = segments;
     this.terms = new TermRunIndex(termRuns);
     const last = segments[segments.length - 1];
     const lastIndex = last ? last.lastIndex : 0;
     this.lastIndexValue = lastIndex;
-    // Recovery synced every cut, and what it read back from the disk is treated as durable.
+    // Made true below: the open segment is synced once at open, because a previous process killed
+    // before its sync leaves written data in the page cache that a machine crash could still lose.
     this.syncedIndexValue = lastIndex;
-    this.cacheFirstIndex = lastIndex + 1;
+    this.cache = new RecentEntries(options.readCacheBytesMax ?? READ_CACHE_BYTES_MAX_DEFAULT, lastIndex + 1);
     this.openFd = -1;
     if (!last || last.closed) {
       // A new log, or a crash right after a segment was closed: start the next segment.
       this.startSegment(lastIndex + 1);
     } else {
       const file = this.pathOf(last);
-      this.openFd = onDisk('open', file, () => fs.openSync(file, 'r+'));
+      this.openFd = onDisk('open', file, () => {
+        const fd = fs.openSync(file, 'r+');
+        fs.fdatasyncSync(fd);
+        return fd;
+      });
     }
   }
 
@@ -144,7 +142,7 @@ export class SegmentedLog {
     for (const entry of entries) {
       const end = offset + RECORD_OVERHEAD_BYTES + entry.payload.length;
       segment.offsets.push(segment.sizeBytes + offset);
-      this.cachePush({ index: entry.index, term: entry.term, payload: batch.subarray(offset + RECORD_OVERHEAD_BYTES, end) });
+      this.cache.push({ index: entry.index, term: entry.term, payload: batch.subarray(offset + RECORD_OVERHEAD_BYTES, end) });
       this.terms.append(entry.index, entry.term);
       offset = end;
     }
@@ -210,7 +208,7 @@ export class SegmentedLog {
     // closed: everything that remains is durable.
     this.syncedIndexValue = index - 1;
     this.terms.truncateFrom(index);
-    this.cacheTruncateFrom(index);
+    this.cache.truncateFrom(index);
   }
 
   /**
@@ -224,7 +222,7 @@ export class SegmentedLog {
     this.assertOpen();
     assert(fromIndex >= this.firstIndex, `read(${fromIndex}) before the first index ${this.firstIndex}`);
     if (fromIndex > this.lastIndexValue || maxCount <= 0) return [];
-    if (fromIndex >= this.cacheFirstIndex) return this.readFromCache(fromIndex, maxCount, maxBytes);
+    if (fromIndex >= this.cache.firstIndex) return this.cache.read(fromIndex, maxCount, maxBytes);
     return this.readFromDisk(fromIndex, maxCount, maxBytes);
   }
 
@@ -234,20 +232,7 @@ export class SegmentedLog {
     this.isClosed = true;
     const file = this.pathOf(this.openSegment());
     onDisk('close', file, () => fs.closeSync(this.openFd));
-    this.cacheEntries = [];
-  }
-
-  private readFromCache(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
-    const out: LogEntryRecord[] = [];
-    let bytes = 0;
-    let position = this.cacheHead + (fromIndex - this.cacheFirstIndex);
-    while (position < this.cacheEntries.length && out.length < maxCount) {
-      const entry = this.cacheEntries[position++]!;
-      if (out.length > 0 && bytes + entry.payload.length > maxBytes) break;
-      bytes += entry.payload.length;
-      out.push(entry);
-    }
-    return out;
+    this.cache.clear(this.lastIndexValue + 1);
   }
 
   private readFromDisk(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
@@ -361,35 +346,6 @@ export class SegmentedLog {
 
   private pathOf(segment: Segment): string {
     return path.join(this.dir, segment.fileName);
-  }
-
-  private cachePush(entry: LogEntryRecord): void {
-    this.cacheEntries.push(entry);
-    this.cacheBytes += entry.payload.length;
-    while (this.cacheBytes > this.readCacheBytesMax && this.cacheHead < this.cacheEntries.length) {
-      this.cacheBytes -= this.cacheEntries[this.cacheHead++]!.payload.length;
-      this.cacheFirstIndex++;
-    }
-    // Drop evicted slots in bulk, so eviction stays O(1) amortized instead of an O(n) shift each.
-    if (this.cacheHead > 4096 && this.cacheHead * 2 > this.cacheEntries.length) {
-      this.cacheEntries = this.cacheEntries.slice(this.cacheHead);
-      this.cacheHead = 0;
-    }
-  }
-
-  private cacheTruncateFrom(index: number): void {
-    if (index <= this.cacheFirstIndex) {
-      this.cacheEntries = [];
-      this.cacheHead = 0;
-      this.cacheBytes = 0;
-      this.cacheFirstIndex = index;
-      return;
-    }
-    const keepLength = this.cacheHead + (index - this.cacheFirstIndex);
-    for (let position = keepLength; position < this.cacheEntries.length; position++) {
-      this.cacheBytes -= this.cacheEntries[position]!.payload.length;
-    }
-    this.cacheEntries.length = keepLength;
   }
 
   private assertOpen(): void {

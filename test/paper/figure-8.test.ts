@@ -135,9 +135,17 @@ test('Figure 8 (e): once an entry of its own term is on a majority, it and entry
   assert.equal(s3.termAt(2), 2);
 });
 
-test('seeded runs with one entry per AppendEntries lose no committed entry (300 runs)', () => {
-  const report = forSeeds(4001, 300, (seed) => {
-    const cluster = chaosRun(seed, ['stateMachineSafety', 'leaderCompleteness'], { entriesPerAppendMax: 1 }, { crashRate: 0.03 });
+// Random runs rarely build the three-leader interleaving of the figure (the no-op at leader start
+// narrows the window in which an old entry is on a majority without an entry of the new term), so
+// the counting rule is pinned by the scripted tests above; these runs guard the surrounding code.
+test('seeded runs with one entry per AppendEntries lose no committed entry (500 runs)', () => {
+  const report = forSeeds(4001, 500, (seed) => {
+    const cluster = chaosRun(
+      seed,
+      ['stateMachineSafety', 'leaderCompleteness'],
+      { entriesPerAppendMax: 1, dropRate: 0.2 },
+      { crashRate: 0.05, partitionRate: 0.05 },
+    );
     for (const node of cluster.nodes) {
       for (let index = 1; index < cluster.committedTerms.length; index++) {
         if (node.log[index - 1] !== cluster.committedTerms[index]) cluster.fail(`committed entry ${index} lost at ${node.id}`);

@@ -274,8 +274,10 @@ export class CoreCluster {
   stabilize(ticksMax = 400): SimNode {
     this.heal();
     for (const node of this.nodes) this.restart(node.id);
-    const dropRate = this.options.dropRate;
+    // Faults off: no loss, and a round trip well inside the election timeout (§5.6 timing).
+    const { dropRate, delayTicksMax } = this.options;
     this.options.dropRate = 0;
+    this.options.delayTicksMax = 0;
     try {
       for (let tick = 0; tick < ticksMax; tick++) {
         this.tick();
@@ -292,6 +294,7 @@ export class CoreCluster {
       return this.fail(`no stable leader within ${ticksMax} ticks after healing`);
     } finally {
       this.options.dropRate = dropRate;
+      this.options.delayTicksMax = delayTicksMax;
     }
   }
 

@@ -10,7 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { RaftClient, type RaftClientOptions } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import {
-  ClosedError, EntryTooLargeError, GroupMismatchError, RetryFailureError, StateMachineError, TimeoutError,
+  ClosedError, EntryTooLargeError, errorFromWire, GroupMismatchError, RetryFailureError, StateMachineError, TimeoutError,
   type RaftlineError,
 } from '../../src/errors.js';
 import { encode } from '../../src/messages/codec.js';
@@ -18,6 +18,7 @@ import { encodeFrame, FrameReader } from '../../src/messages/framing.js';
 import { Kind } from '../../src/messages/kinds.js';
 import { RequestType, type ClientMessage, type ClientRequestMessage, type DivisionStatus } from '../../src/messages/messages.js';
 import { decodeClientMessage } from '../../src/messages/validate.js';
+import { backOffDelayMs, dispositionOf } from '../../src/client/retry-policy.js';
 import createKvStateMachine from '../../src/statemachines/kv.js';
 import { decodeKvOperation } from '../../src/statemachines/kv-ops.js';
 
@@ -442,4 +443,36 @@ test('connect refuses options without peers or with a bad address', async () => 
   await assert.rejects(RaftClient.connect({ peers: [] }), /at least one server/);
   await assert.rejects(RaftClient.connect({ peers: ['nohost'] }), /not host:port/);
   await assert.rejects(RaftClient.connect({ peers: ['127.0.0.1:1'], retry: { delayMsMin: 50, delayMsMax: 10 } }), /must not exceed/);
+});
+
+test('results are exact-size copies, not views into the socket buffer', async () => {
+  const server = await TestServer.start(echo);
+  try {
+    await withClient([server.address], async (client) => {
+      const result = await client.send(bytes('abc'));
+      assert.ok(result !== null);
+      assert.equal(result.constructor, Uint8Array);
+      assert.equal(result.buffer.byteLength, 3);
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+test('back-off doubles its ceiling from delayMsMin, with jitter, and never passes delayMsMax', () => {
+  const policy = { delayMsMin: 10, delayMsMax: 100 };
+  assert.deepEqual([0, 1, 2, 3, 4, 10, 100].map((attempt) => backOffDelayMs(policy, attempt, () => 1)), [10, 20, 40, 80, 100, 100, 100]);
+  assert.deepEqual([0, 1, 2, 3, 4].map((attempt) => backOffDelayMs(policy, attempt, () => 0)), [10, 10, 20, 40, 50]);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const delayMs = backOffDelayMs(policy, attempt);
+    assert.ok(delayMs >= 10 && delayMs <= 100, String(delayMs));
+  }
+});
+
+test('each error code has its disposition', () => {
+  const of = (code: string) => dispositionOf(errorFromWire({ code, message: code }));
+  assert.equal(of('NOT_LEADER'), 'redirect');
+  assert.equal(of('LEADER_NOT_READY'), 'backOff');
+  assert.equal(of('RESOURCE_UNAVAILABLE'), 'backOff');
+  for (const code of ['STATE_MACHINE_ERROR', 'ENTRY_TOO_LARGE', 'GROUP_MISMATCH', 'SOMETHING_NEW']) assert.equal(of(code), 'final');
 });

@@ -267,3 +267,21 @@ test('sync is one step for many appends and does nothing when nothing is pending
     assert.throws(() => log.append([makeEntry(52, 2)]), /closed/);
   });
 });
+
+test('reads agree with what was written whatever the cache holds, across truncations', () => {
+  withTempDir((dir) => {
+    for (const readCacheBytesMax of [0, 700, 1 << 20]) {
+      const log = SegmentedLog.open(path.join(dir, String(readCacheBytesMax)), { segmentSizeBytesMax: SEGMENT_BYTES, readCacheBytesMax });
+      let expected = appendRange(log, 1, 200, referenceTerm);
+      for (const [cut, term] of [[190, 6], [150, 7], [60, 8]] as const) {
+        log.truncateFrom(cut);
+        expected = [...expected.slice(0, cut - 1), ...appendRange(log, cut, cut + 20, () => term, cut)];
+        for (const from of [1, cut - 5, cut, cut + 10, cut + 20]) {
+          assertEntriesEqual(log.read(from, 1000, Infinity), expected.slice(from - 1));
+        }
+      }
+      assert.equal(log.lastIndex, 80);
+      log.close();
+    }
+  });
+});
