@@ -1,0 +1,123 @@
+/**
+ * `raftline bench`: starts a local cluster of server processes, drives it with load generators on
+ * tinypool threads keeping N writes outstanding, and reports writes/s, client latency and the
+ * leader's per-stage latency table (the stages of DESIGN.md), in the terminal and as JSON.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Tinypool from 'tinypool';
+import { LocalCluster } from './local-cluster.js';
+import { RaftClient } from '../client/raft-client.js';
+import type { LoadResult, LoadTask } from '../../bench/load-worker.js';
+import type { ServerMetrics } from '../server/raft-server.js';
+import { stageNames } from '../server/pending-requests.js';
+
+export interface BenchOptions {
+  nodes: number;
+  outstanding: number;
+  sizeBytes: number;
+  durationS: number;
+  actors: 'workers' | 'inline';
+  clients: number;
+  basePort: number;
+  jsonFile?: string;
+  writesMax: number;
+}
+
+export interface BenchResult {
+  nodes: number;
+  actors: string;
+  outstanding: number;
+  sizeBytes: number;
+  durationS: number;
+  writesPerSecond: number;
+  acknowledged: number;
+  failed: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  stagesUs: ServerMetrics['stages'] | null;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-'));
+  const cluster = new LocalCluster({
+    nodes: options.nodes, dir, basePort: options.basePort, actors: options.actors, logFile: path.join(dir, 'servers.log'),
+  });
+  const pool = new Tinypool({
+    filename: new URL('../../bench/load-worker.js', import.meta.url).href,
+    minThreads: options.clients, maxThreads: options.clients,
+  });
+  try {
+    cluster.startAll();
+    const leader = await cluster.waitForLeader();
+    const clients = Math.max(1, Math.min(options.clients, options.outstanding));
+    const tasks: Promise<LoadResult>[] = [];
+    for (let i = 0; i < clients; i++) {
+      const task: LoadTask = {
+        peers: [leader.address, ...cluster.addresses.filter((address) => address !== leader.address)],
+        outstanding: Math.floor(options.outstanding / clients) + (i < options.outstanding % clients ? 1 : 0),
+        sizeBytes: options.sizeBytes,
+        durationMs: options.durationS * 1000,
+        writesMax: Math.ceil(options.writesMax / clients),
+        keyPrefix: `bench-${i}-`,
+      };
+      tasks.push(pool.run(task) as Promise<LoadResult>);
+    }
+    const results = await Promise.all(tasks);
+    const acknowledged = results.reduce((sum, result) => sum + result.acknowledged, 0);
+    const failed = results.reduce((sum, result) => sum + result.failed, 0);
+    const elapsedMs = Math.max(...results.map((result) => result.elapsedMs));
+    const latencies = new Float64Array(acknowledged);
+    let offset = 0;
+    for (const result of results) {
+      latencies.set(result.latenciesUs, offset);
+      offset += result.latenciesUs.length;
+    }
+    latencies.sort();
+    const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 5000 });
+    const metrics = (await client.status(leader.address).catch(() => null)) as ServerMetrics | null;
+    await client.close();
+    const result: BenchResult = {
+      nodes: options.nodes, actors: options.actors, outstanding: options.outstanding, sizeBytes: options.sizeBytes,
+      durationS: options.durationS, writesPerSecond: Math.round((acknowledged / elapsedMs) * 1000), acknowledged, failed,
+      latencyMs: {
+        p50: percentile(latencies, 50) / 1000, p90: percentile(latencies, 90) / 1000,
+        p99: percentile(latencies, 99) / 1000, max: percentile(latencies, 100) / 1000,
+      },
+      stagesUs: metrics?.stages ?? null,
+    };
+    if (options.jsonFile) fs.writeFileSync(options.jsonFile, JSON.stringify(result, null, 2) + '\n');
+    return result;
+  } finally {
+    await pool.destroy();
+    await cluster.stopAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatBench(result: BenchResult): string {
+  const round = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
+  const lines = [
+    `raftline bench: ${result.nodes} nodes, actors=${result.actors}, ${result.outstanding} outstanding, ${result.sizeBytes}-byte values, ${result.durationS} s`,
+    `  writes/s     ${result.writesPerSecond}   (${result.acknowledged} acknowledged, ${result.failed} failed)`,
+    `  latency ms   p50 ${round(result.latencyMs.p50)}   p90 ${round(result.latencyMs.p90)}   p99 ${round(result.latencyMs.p99)}   max ${round(result.latencyMs.max)}`,
+  ];
+  if (result.stagesUs) {
+    lines.push('', '  leader stage latency (ms)   mean      p50      p90      p99');
+    const ms = (us: number): string => (us / 1000).toFixed(3).padStart(8);
+    const labels: Record<string, string> = {
+      admit: 'receive..preAppend', logSync: 'logWrite+logSync', commit: 'replicate+commit', apply: 'applySerial+apply',
+      reply: 'reply', total: 'total',
+    };
+    for (const name of stageNames) {
+      const stage = result.stagesUs[name];
+      lines.push(`  ${labels[name]!.padEnd(26)} ${ms(stage.meanUs)} ${ms(stage.p50Us)} ${ms(stage.p90Us)} ${ms(stage.p99Us)}`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,135 @@
+/**
+ * A local cluster of separate server processes on loopback, as `raftline cluster`, `raftline
+ * bench` and the integration tests run it: spawn, find the leader, kill -9 one, restart it, stop.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RaftClient } from '../client/raft-client.js';
+import type { DivisionStatus } from '../messages/messages.js';
+import { TimeoutError } from '../errors.js';
+
+export interface LocalClusterOptions {
+  nodes: number;
+  dir: string;
+  basePort: number;
+  stateMachine?: string;
+  actors?: 'workers' | 'inline';
+  logLevel?: string;
+  /** Where server processes write their output; inherits when absent. */
+  logFile?: string;
+}
+
+export interface LocalNode {
+  id: string;
+  address: string;
+  dir: string;
+  process: ChildProcess | null;
+}
+
+const mainScript = fileURLToPath(new URL('./main.js', import.meta.url));
+
+export class LocalCluster {
+  readonly nodes: LocalNode[];
+  private readonly peersFlag: string;
+  private client: RaftClient | null = null;
+
+  constructor(private readonly options: LocalClusterOptions) {
+    this.nodes = Array.from({ length: options.nodes }, (_, i) => ({
+      id: `n${i + 1}`,
+      address: `127.0.0.1:${options.basePort + i}`,
+      dir: path.join(options.dir, `n${i + 1}`),
+      process: null,
+    }));
+    this.peersFlag = this.nodes.map((node) => `${node.id}=${node.address}`).join(',');
+  }
+
+  /** A client for status calls only; no writes go through it. */
+  private async statusClient(): Promise<RaftClient> {
+    this.client ??= await RaftClient.connect({ peers: this.addresses, requestTimeoutMs: 2000 });
+    return this.client;
+  }
+
+  get addresses(): string[] {
+    return this.nodes.map((node) => node.address);
+  }
+
+  startAll(): void {
+    for (const node of this.nodes) this.start(node.id);
+  }
+
+  start(id: string): void {
+    const node = this.node(id);
+    const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag, '--dir', node.dir,
+      '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
+      '--log-level', this.options.logLevel ?? 'warn'];
+    let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
+    if (this.options.logFile) {
+      fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });
+      const fd = fs.openSync(this.options.logFile, 'a');
+      stdio = ['ignore', fd, fd];
+    }
+    node.process = spawn(process.execPath, args, { stdio });
+    node.process.on('exit', () => { node.process = null; });
+  }
+
+  /** kill -9: no chance to close anything. */
+  kill(id: string): void {
+    this.node(id).process?.kill('SIGKILL');
+  }
+
+  async waitExit(id: string): Promise<void> {
+    const child = this.node(id).process;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+
+  node(id: string): LocalNode {
+    const node = this.nodes.find((candidate) => candidate.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  async statuses(): Promise<(DivisionStatus | null)[]> {
+    const client = await this.statusClient();
+    return Promise.all(this.nodes.map((node) => withTimeout(client.status(node.address), 1000).catch(() => null)));
+  }
+
+  /** Waits until one running server is leader and has committed an entry of its term. */
+  async waitForLeader(timeoutMs = 20000): Promise<LocalNode> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = await this.statuses();
+      const leader = statuses.find((status) => status?.role === 'leader' && status.commit > 0);
+      if (leader) return this.node(leader.id);
+      await sleep(100);
+    }
+    throw new TimeoutError(`no leader within ${timeoutMs} ms`);
+  }
+
+  async stopAll(): Promise<void> {
+    await this.client?.close();
+    await Promise.all(this.nodes.map(async (node) => {
+      const child = node.process;
+      if (child === null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
