@@ -5,11 +5,12 @@
  * core performs no I/O and draws randomness only from the injected `Rng`, so a seed replays a run.
  *
  * What lives where: leader-only, per-term bookkeeping (match indexes, check-quorum contacts,
- * ReadIndex rounds) in `leader-state.ts`; the log's terms in `term-runs.ts`; majority arithmetic
+ * ReadIndex rounds) in `leader-state.ts`; the follower's consistency check and truncation in
+ * `log-matching.ts`; the log's terms in `term-runs.ts`; majority arithmetic
  * in `quorum.ts`; effect accumulation in `ready-builder.ts`.
  *
  * Check-quorum window: `electionTicksMin`. A leader that has not heard from a majority within
- * that many ticks steps down, so a leader cut off in a minority gives up within [min, 2·min) ticks,
+ * that many ticks steps down, so a leader cut off in a minority gives up within (min, 2·min] ticks,
  * about when the majority side's followers start to time out, and it stops answering clients as
  * leader instead of letting their requests hang. The same `electionTicksMin` is the window of
  * leader stickiness on the voter side, so both sides agree on what "recently heard" means.
@@ -17,6 +18,7 @@
 
 import { assert } from '../errors.js';
 import { LeaderState } from './leader-state.js';
+import { matchAndAppend } from './log-matching.js';
 import { majorityOf } from './quorum.js';
 import { ReadyBuilder } from './ready-builder.js';
 import { TermLog } from './term-runs.js';
@@ -321,41 +323,13 @@ export class RaftCore {
     }
     this.leaderContactAgoTicks = 0;
 
-    const reject = (nextIndexHint: number): AppendDecision => ({
-      kind: 'reject',
-      reply: { term: this.currentTerm, success: false, matchIndex: 0, nextIndexHint },
-    });
-    if (header.prevIndex > this.log.lastIndex) return reject(this.log.lastIndex + 1);
-    const localPrevTerm = this.log.termAt(header.prevIndex);
-    assert(localPrevTerm !== undefined, `prevIndex ${header.prevIndex} is before this log's first known entry`);
-    if (localPrevTerm !== header.prevTerm) {
-      // Skip the whole conflicting term at once (§5.3, the optimization at its end); entries up
-      // to the commit index match any leader's (Leader Completeness), so never hint below them.
-      return reject(Math.max(this.committedIndex + 1, this.log.firstIndexOfTerm(header.prevIndex)));
+    const match = matchAndAppend(this.log, this.committedIndex, header);
+    if (match.kind === 'reject') {
+      return { kind: 'reject', reply: { term: this.currentTerm, success: false, matchIndex: 0, nextIndexHint: match.nextIndexHint } };
     }
-
-    // Entries already present with the same term are skipped, not rewritten: a delayed or
-    // duplicated request must never cut off entries that a later request appended (§5.3 step 3
-    // truncates only on a conflict).
-    const entryTerms = header.entryTerms;
-    let appendFrom = 0;
-    let truncateFrom: number | null = null;
-    while (appendFrom < entryTerms.length) {
-      const index = header.prevIndex + 1 + appendFrom;
-      if (index > this.log.lastIndex) break;
-      if (this.log.termAt(index) !== entryTerms[appendFrom]) {
-        assert(index > this.committedIndex, `truncating committed entry ${index} (commit ${this.committedIndex})`);
-        truncateFrom = index;
-        this.log.truncateFrom(index);
-        this.localSyncedIndex = Math.min(this.localSyncedIndex, index - 1);
-        break;
-      }
-      appendFrom++;
-    }
-    if (appendFrom < entryTerms.length) this.log.append(header.prevIndex + 1 + appendFrom, entryTerms.slice(appendFrom));
-
-    const matchIndex = header.prevIndex + entryTerms.length;
-    // Only what this request proved to match may be committed here (§5.3 step 5).
+    const { truncateFrom, appendFrom, matchIndex } = match;
+    if (truncateFrom !== null) this.localSyncedIndex = Math.min(this.localSyncedIndex, truncateFrom - 1);
+    // Only what this request proved to match may be committed here (§5.3, Figure 2 step 5).
     this.advanceCommit(Math.min(header.leaderCommit, matchIndex));
     return { kind: 'accept', truncateFrom, appendFrom, reply: { term: this.currentTerm, success: true, matchIndex, nextIndexHint: matchIndex + 1 } };
   }

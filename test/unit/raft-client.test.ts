@@ -1,103 +1,23 @@
 /**
- * RaftClient against small real TCP servers, scripted per case: each test server decodes the
- * client's frames, records every request it saw (so a retry can be shown to reuse its callId)
- * and answers as the case needs. Timeouts and back-offs are short, so every case ends in well
- * under a few seconds.
+ * RaftClient against small real TCP servers (test/support/scripted-server.ts), scripted per
+ * case. Timeouts and back-offs are short, so every case ends in well under a few seconds.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
 import { RaftClient, type RaftClientOptions } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
+import { backOffDelayMs, dispositionOf } from '../../src/client/retry-policy.js';
 import {
   ClosedError, EntryTooLargeError, errorFromWire, GroupMismatchError, RetryFailureError, StateMachineError, TimeoutError,
   type RaftlineError,
 } from '../../src/errors.js';
 import { encode } from '../../src/messages/codec.js';
-import { encodeFrame, FrameReader } from '../../src/messages/framing.js';
 import { Kind } from '../../src/messages/kinds.js';
-import { RequestType, type ClientMessage, type ClientRequestMessage, type DivisionStatus } from '../../src/messages/messages.js';
-import { decodeClientMessage } from '../../src/messages/validate.js';
-import { backOffDelayMs, dispositionOf } from '../../src/client/retry-policy.js';
+import { RequestType, type ClientRequestMessage, type DivisionStatus } from '../../src/messages/messages.js';
 import createKvStateMachine from '../../src/statemachines/kv.js';
 import { decodeKvOperation } from '../../src/statemachines/kv-ops.js';
+import { asRequest, bytes, echo, reply, replyError, replyOk, TestServer, text } from '../support/scripted-server.js';
 
-type Handler = (message: ClientMessage, socket: Socket, server: TestServer) => void;
-
-class TestServer {
-  readonly seen: ClientMessage[] = [];
-  connectionCount = 0;
-  chunkCount = 0;
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(private readonly server: Server, private readonly handler: Handler) {}
-
-  static async start(handler: Handler): Promise<TestServer> {
-    const server = createServer();
-    const testServer = new TestServer(server, handler);
-    server.on('connection', (socket) => testServer.accept(socket));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return testServer;
-  }
-
-  get address(): string {
-    const address = this.server.address();
-    assert.ok(address !== null && typeof address === 'object');
-    return `127.0.0.1:${address.port}`;
-  }
-
-  /** The callIds of the client requests seen, in arrival order. */
-  get callIds(): number[] {
-    return this.seen.filter((m): m is ClientRequestMessage => m.k === Kind.ClientRequest).map((m) => m.callId);
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private accept(socket: Socket): void {
-    this.connectionCount += 1;
-    this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', () => undefined);
-    const reader = new FrameReader(1 << 20);
-    socket.on('data', (chunk: Buffer) => {
-      this.chunkCount += 1;
-      for (const body of reader.push(chunk)) {
-        const message = decodeClientMessage(body);
-        this.seen.push(message);
-        this.handler(message, socket, this);
-      }
-    });
-  }
-}
-
-function reply(socket: Socket, value: unknown): void {
-  if (!socket.destroyed) socket.write(encodeFrame(value));
-}
-
-function replyOk(socket: Socket, callId: number, result: Uint8Array | null): void {
-  reply(socket, { k: Kind.ClientReply, callId, ok: true, result, error: null, index: callId });
-}
-
-function replyError(socket: Socket, callId: number, code: string, details: Record<string, unknown> = {}): void {
-  reply(socket, { k: Kind.ClientReply, callId, ok: false, result: null, error: { code, message: `test: ${code}`, details }, index: 0 });
-}
-
-function asRequest(message: ClientMessage): ClientRequestMessage {
-  assert.equal(message.k, Kind.ClientRequest);
-  return message as ClientRequestMessage;
-}
-
-/** Echoes the request's data back as the result. */
-const echo: Handler = (message, socket) => {
-  const request = asRequest(message);
-  replyOk(socket, request.callId, request.data);
-};
-
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
-const text = (data: Uint8Array | null): string => new TextDecoder().decode(data ?? new Uint8Array(0));
 
 async function withClient(
   peers: string[], body: (client: RaftClient) => Promise<void>, options: Partial<RaftClientOptions> = {},

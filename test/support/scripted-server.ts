@@ -1,0 +1,88 @@
+/**
+ * A small real TCP server for client tests, scripted per case: it decodes the client's frames
+ * through the validation gateway, records every request it saw (so a test can show that a retry
+ * reused its callId, never a new one), and lets the case answer as it needs.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { encodeFrame, FrameReader } from '../../src/messages/framing.js';
+import { Kind } from '../../src/messages/kinds.js';
+import type { ClientMessage, ClientRequestMessage } from '../../src/messages/messages.js';
+import { decodeClientMessage } from '../../src/messages/validate.js';
+
+export type Handler = (message: ClientMessage, socket: Socket, server: TestServer) => void;
+
+export class TestServer {
+  readonly seen: ClientMessage[] = [];
+  connectionCount = 0;
+  chunkCount = 0;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(private readonly server: Server, private readonly handler: Handler) {}
+
+  static async start(handler: Handler): Promise<TestServer> {
+    const server = createServer();
+    const testServer = new TestServer(server, handler);
+    server.on('connection', (socket) => testServer.accept(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return testServer;
+  }
+
+  get address(): string {
+    const address = this.server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    return `127.0.0.1:${address.port}`;
+  }
+
+  /** The callIds of the client requests seen, in arrival order. */
+  get callIds(): number[] {
+    return this.seen.filter((m): m is ClientRequestMessage => m.k === Kind.ClientRequest).map((m) => m.callId);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    this.connectionCount += 1;
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const reader = new FrameReader(1 << 20);
+    socket.on('data', (chunk: Buffer) => {
+      this.chunkCount += 1;
+      for (const body of reader.push(chunk)) {
+        const message = decodeClientMessage(body);
+        this.seen.push(message);
+        this.handler(message, socket, this);
+      }
+    });
+  }
+}
+
+export function reply(socket: Socket, value: unknown): void {
+  if (!socket.destroyed) socket.write(encodeFrame(value));
+}
+
+export function replyOk(socket: Socket, callId: number, result: Uint8Array | null): void {
+  reply(socket, { k: Kind.ClientReply, callId, ok: true, result, error: null, index: callId });
+}
+
+export function replyError(socket: Socket, callId: number, code: string, details: Record<string, unknown> = {}): void {
+  reply(socket, { k: Kind.ClientReply, callId, ok: false, result: null, error: { code, message: `test: ${code}`, details }, index: 0 });
+}
+
+export function asRequest(message: ClientMessage): ClientRequestMessage {
+  assert.equal(message.k, Kind.ClientRequest);
+  return message as ClientRequestMessage;
+}
+
+/** Echoes the request's data back as the result. */
+export const echo: Handler = (message, socket) => {
+  const request = asRequest(message);
+  replyOk(socket, request.callId, request.data);
+};
+
+export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+export const text = (data: Uint8Array | null): string => new TextDecoder().decode(data ?? new Uint8Array(0));
