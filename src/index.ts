@@ -1,0 +1,12 @@
+/** raftline's public API: the server, the client and its key-value facade, state machines, errors. */
+export { RaftServer, type ServerMetrics } from './server/raft-server.js';
+export { parsePeers, type RaftServerOptions, type PeerAddress } from './server/options.js';
+export type { ActorMode } from './server/actor-hosts.js';
+export { RaftClient, type RaftClientOptions } from './client/raft-client.js';
+export { kv, type KvClient } from './client/kv.js';
+export type {
+  StateMachine, StateMachineFactory, StateMachineContext, TransactionContext, AppliedTransaction,
+} from './state-machine.js';
+export { defaultLimits, type Limits } from './limits.js';
+export type { DivisionStatus } from './messages/messages.js';
+export * from './errors.js';
