@@ -34,6 +34,7 @@ import type {
   RestoredState,
   Role,
   RoleChange,
+  TermRun,
   VoteRequest,
   VoteResponse,
 } from './types.js';
@@ -58,7 +59,7 @@ export class RaftCore {
 
   private electionElapsedTicks = 0;
   private electionTimeoutTicks: number;
-  /** Ticks since an AppendEntries from the current leader: the leader stickiness clock (§9.6). */
+  /** Ticks since an AppendEntries from the current leader: the leader stickiness clock (thesis §4.2.3). */
   private leaderContactAgoTicks = Number.POSITIVE_INFINITY;
 
   /** Votes of the current (pre-)campaign: voter -> granted. */
@@ -101,7 +102,7 @@ export class RaftCore {
   get lastTerm(): number { return this.log.lastTerm; }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
   /** The log's terms as runs (for checks and for the shell's recovery cross-check). */
-  termRuns(): ReturnType<TermLog['runs']> { return this.log.runs(); }
+  termRuns(): TermRun[] { return this.log.runs(); }
 
   // ---- time ----
 
