@@ -249,21 +249,22 @@ export class RaftServer {
       const messages = ready.messagesAfterPersist;
       this.whenDurable(() => { for (const out of messages) this.sendCoreMessage(out); });
     }
+    if (ready.leaderStart !== null) {
+      const start = ready.leaderStart;
+      // The core's log already holds the no-op (Raft §8), so the log writes it even if leadership
+      // was lost within the same step; the appender starts only if this node still leads.
+      this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], payloads: [noopPayload] });
+      if (core.role === 'leader' && core.term === start.term) actors.appender.send({
+        k: Kind.AppenderLeaderStart, term: start.term, commitIndex: start.commitIndex, lastIndex: start.noopIndex,
+        termRuns: core.termRuns(), followers: [...start.followers],
+      });
+    }
     if (ready.roleChange !== null) {
       this.logger.info({ id: this.id, ...ready.roleChange }, 'role change');
       if (ready.roleChange.role !== 'leader') {
         actors.appender.send({ k: Kind.AppenderStepDown, term: ready.roleChange.term });
         this.failLeaderWork(ready.roleChange.leaderId);
       }
-    }
-    if (ready.leaderStart !== null) {
-      const start = ready.leaderStart;
-      actors.appender.send({
-        k: Kind.AppenderLeaderStart, term: start.term, commitIndex: start.commitIndex, lastIndex: start.noopIndex,
-        termRuns: core.termRuns(), followers: [...start.followers],
-      });
-      // The no-op of the new term (Raft §8): the appender already holds it; the log writes it.
-      this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], payloads: [noopPayload] });
     }
     if (ready.commitIndex !== null) {
       if (core.role === 'leader') this.pending.onCommitted(ready.commitIndex, performance.now());
