@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { FrameReader } from '../messages/framing.js';
 import { decodeServerToClientMessage } from '../messages/validate.js';
 import type { ServerToClientMessage } from '../messages/messages.js';
+import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
 import { ClosedError, ConfigurationError, TimeoutError } from '../errors.js';
 
 export interface ConnectionHandlers {
@@ -37,7 +38,7 @@ export class Connection {
   private readonly socket: Socket;
   private readonly reader: FrameReader;
   private connectTimer: NodeJS.Timeout | null;
-  private corked = false;
+  private readonly writer: TickCorkedWriter;
   private finished = false;
   private connected = false;
 
@@ -50,6 +51,7 @@ export class Connection {
     const { host, port } = parseAddress(address);
     this.reader = new FrameReader(frameBytesMax);
     this.socket = connect({ host, port, noDelay: true });
+    this.writer = new TickCorkedWriter(this.socket);
     this.socket.setNoDelay(true);
     this.connectTimer = setTimeout(() => {
       this.fail(new TimeoutError(`connecting to ${address} took over ${connectTimeoutMs} ms`, { address }));
@@ -71,15 +73,7 @@ export class Connection {
   /** Queues a frame; frames of one tick leave together. */
   write(frame: Uint8Array): void {
     if (!this.isConnected) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        if (!this.finished) this.socket.uncork();
-      });
-    }
-    this.socket.write(frame);
+    this.writer.write(frame);
   }
 
   /** Closes the connection on our side; no failure is reported for it. */

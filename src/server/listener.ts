@@ -11,6 +11,7 @@ import { encodeView } from '../messages/codec.js';
 import { decodeInboundMessage } from '../messages/validate.js';
 import type { ClientMessage, PeerMessage } from '../messages/messages.js';
 import { parseAddress } from '../shell/peer-connection.js';
+import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
 
 /** One inbound connection, as the handlers see it. */
 export interface Inbound {
@@ -26,21 +27,14 @@ export interface ListenerHandlers {
 
 class InboundConnection implements Inbound {
   closed = false;
-  private corked = false;
-  constructor(readonly id: number, private readonly socket: net.Socket) {}
+  private readonly writer: TickCorkedWriter;
+  constructor(readonly id: number, socket: net.Socket) {
+    this.writer = new TickCorkedWriter(socket);
+  }
 
   send(message: unknown): void {
     if (this.closed) return;
-    const socket = this.socket;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(frameOfBody(encodeView(message)));
+    this.writer.write(frameOfBody(encodeView(message)));
   }
 }
 

@@ -9,6 +9,7 @@ import { FrameReader, frameOfBody } from '../messages/framing.js';
 import { encodeView } from '../messages/codec.js';
 import { decodePeerMessage } from '../messages/validate.js';
 import type { PeerMessage } from '../messages/messages.js';
+import { TickCorkedWriter } from './tick-corked-writer.js';
 
 export interface PeerConnectionOptions {
   peerId: string;
@@ -32,7 +33,7 @@ export class PeerConnection {
   private closed = false;
   private delayMs: number;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private corked = false;
+  private writer: TickCorkedWriter | null = null;
 
   constructor(private readonly options: PeerConnectionOptions) {
     this.delayMs = options.reconnectDelayMsMin;
@@ -49,17 +50,8 @@ export class PeerConnection {
   }
 
   sendBody(body: Uint8Array): boolean {
-    const socket = this.socket;
-    if (!this.connected || socket === null) return false;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(frameOfBody(body));
+    if (!this.connected || this.writer === null) return false;
+    this.writer.write(frameOfBody(body));
     return true;
   }
 
@@ -79,6 +71,7 @@ export class PeerConnection {
     const { host, port } = parseAddress(this.options.address);
     const socket = net.connect({ host, port });
     this.socket = socket;
+    this.writer = new TickCorkedWriter(socket);
     const reader = new FrameReader(this.options.frameBytesMax);
     socket.setNoDelay(true);
     socket.on('connect', () => {
