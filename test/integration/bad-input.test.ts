@@ -128,6 +128,13 @@ test('malformed frames close only their own connection; the group keeps serving'
       await sendAndExpectClose(leaderAddress, encodeFrame({ k: 21, callId: 1, ok: true, result: null, error: null, index: 0 }));
       // A known kind with a field of the wrong type.
       await sendAndExpectClose(leaderAddress, encodeFrame({ k: 20, g: 'default', clientId: 'x', callId: 'one', firstUnacked: 1, type: 0, data: new Uint8Array(1) }));
+      // A client request of a type that does not exist is not taken for a write.
+      const lastIndex = group.leader.status().lastIndex;
+      await sendAndExpectClose(leaderAddress, encodeFrame({
+        k: 20, g: 'default', clientId: 'raw', callId: 1, firstUnacked: 1, type: 7, data: encode(['put', 'typed', 'x']),
+      }));
+      await sleep(100);
+      assert.equal(group.leader.status().lastIndex, lastIndex, 'a request of unknown type appended nothing');
       // The same garbage at a follower closes that connection too.
       await sendAndExpectClose(addressOf(group, group.followers[0]!), garbage);
 
