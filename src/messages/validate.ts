@@ -6,7 +6,7 @@
 import { decode } from './codec.js';
 import { Kind, kindName } from './kinds.js';
 import { MalformedMessageError } from '../errors.js';
-import type { ClientMessage, PeerMessage, ServerToClientMessage } from './messages.js';
+import { RequestType, type ClientMessage, type PeerMessage, type ServerToClientMessage } from './messages.js';
 
 type FieldType = 'number' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull';
 
@@ -36,6 +36,7 @@ const schemas: Record<number, Record<string, FieldType>> = {
 const peerKinds = new Set<number>([Kind.AppendEntries, Kind.AppendEntriesReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused]);
 const clientKinds = new Set<number>([Kind.ClientRequest, Kind.StatusRequest]);
 const inboundKinds = new Set<number>([Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.ClientRequest, Kind.StatusRequest]);
+const requestTypes = new Set<number>(Object.values(RequestType));
 const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.StatusReply, Kind.Refused]);
 
 function isBytes(value: unknown): value is Uint8Array {
@@ -78,6 +79,10 @@ function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>): Record<s
   }
   const schema = schemas[kind]!;
   for (const name in schema) checkField(kind, name, schema[name]!, message[name]);
+  if (kind === Kind.ClientRequest && !requestTypes.has(message['type'] as number)) {
+    // Any other value would be served as a write by the request dispatch.
+    throw new MalformedMessageError(`ClientRequest: unknown request type ${String(message['type'])}`, { kind, field: 'type' });
+  }
   return message;
 }
 

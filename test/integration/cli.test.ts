@@ -1,0 +1,184 @@
+/**
+ * The `raftline` command as a user runs it: the compiled CLI in child processes, real servers on
+ * loopback. A bad flag or an invalid configuration is one line on stderr and exit code 2; a data
+ * directory held by a running server is refused; a single-server group takes kv writes and
+ * linearizable reads and reports its status as JSON; SIGTERM stops a server with exit code 0.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion; kills it after `timeoutMs`. */
+function runCli(args: string[], timeoutMs = 15_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+interface ServerProcess {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr: () => string;
+}
+
+function startServer(args: string[]): ServerProcess {
+  const child = spawn(process.execPath, [cliPath, 'server', '--actors', 'inline', '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, exited, stderr: () => stderr };
+}
+
+/** Stops a server process: SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+async function stopServer(server: ServerProcess, graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), graceMs);
+  try {
+    return await server.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+async function waitListening(port: number, server: ServerProcess, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server.child.exitCode !== null) throw new Error(`server exited early (${server.child.exitCode}): ${server.stderr()}`);
+    if (await canConnect(port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`nothing listening on port ${port} after ${timeoutMs} ms`);
+}
+
+function assertOneLine(stderr: string): string {
+  const lines = stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `expected one line on stderr, got: ${JSON.stringify(stderr)}`);
+  assert.ok(lines[0]!.length > 0, 'stderr is not empty');
+  return lines[0]!;
+}
+
+test('an unknown flag: exit code 2 and one line on stderr', { timeout: 20_000 }, async () => {
+  const top = await runCli(['--no-such-flag']);
+  assert.equal(top.code, 2, top.stderr);
+  assert.match(assertOneLine(top.stderr), /no-such-flag/);
+  const sub = await runCli(['status', '--peers', '127.0.0.1:19399', '--bogus']);
+  assert.equal(sub.code, 2, sub.stderr);
+  assert.match(assertOneLine(sub.stderr), /bogus/);
+});
+
+test('server with duplicate ids or without its own id in --peers: exit code 2, one line naming the problem', { timeout: 20_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-cli-config-'));
+  try {
+    const duplicate = await runCli(['server', '--actors', 'inline', '--id', 'n1', '--peers', 'n1=127.0.0.1:19311,n1=127.0.0.1:19312', '--dir', path.join(dir, 'a')]);
+    assert.equal(duplicate.code, 2, duplicate.stderr);
+    assert.match(assertOneLine(duplicate.stderr), /n1 appears twice/);
+    const missing = await runCli(['server', '--actors', 'inline', '--id', 'n3', '--peers', 'n1=127.0.0.1:19313,n2=127.0.0.1:19314', '--dir', path.join(dir, 'b')]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(assertOneLine(missing.stderr), /n3 is missing from peers/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('server on a data directory locked by a running server: exit code 2, says locked; SIGTERM stops the first with 0', { timeout: 30_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-cli-lock-'));
+  const port = 19321;
+  const first = startServer(['--id', 'n1', '--peers', `n1=127.0.0.1:${port}`, '--dir', dir]);
+  try {
+    await waitListening(port, first);
+    const second = await runCli(['server', '--actors', 'inline', '--id', 'n1', '--peers', 'n1=127.0.0.1:19322', '--dir', dir]);
+    assert.equal(second.code, 2, second.stderr);
+    assert.match(assertOneLine(second.stderr), /locked/);
+    assert.equal(first.child.exitCode, null, 'the first server is still running');
+    const exit = await stopServer(first);
+    assert.deepEqual(exit, { code: 0, signal: null }, first.stderr());
+  } finally {
+    await stopServer(first);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a single-server group: kv put and get, status as JSON, SIGTERM exits 0', { timeout: 30_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-cli-single-'));
+  const port = 19331;
+  const address = `127.0.0.1:${port}`;
+  const server = startServer(['--id', 'n1', '--peers', `n1=${address}`, '--dir', dir]);
+  try {
+    await waitListening(port, server);
+    const put = await runCli(['kv', 'put', 'k', 'v', '--peers', address]);
+    assert.equal(put.code, 0, put.stderr);
+    const get = await runCli(['kv', 'get', 'k', '--peers', address]);
+    assert.equal(get.code, 0, get.stderr);
+    assert.equal(JSON.parse(get.stdout), 'v');
+    const missing = await runCli(['kv', 'get', 'absent', '--peers', address]);
+    assert.equal(missing.code, 0, missing.stderr);
+    assert.equal(JSON.parse(missing.stdout), null);
+
+    const status = await runCli(['status', '--peers', address]);
+    assert.equal(status.code, 0, status.stderr);
+    const statuses = JSON.parse(status.stdout) as Record<string, unknown>[];
+    assert.equal(statuses.length, 1);
+    const [only] = statuses;
+    assert.equal(only!['id'], 'n1');
+    assert.equal(only!['role'], 'leader');
+    assert.equal(only!['address'], address);
+    for (const field of ['term', 'commit', 'applied', 'synced'] as const) {
+      assert.equal(typeof only![field], 'number', `${field} is a number`);
+    }
+    assert.ok((only!['term'] as number) >= 1);
+    assert.ok((only!['commit'] as number) >= 2, 'the no-op and the put are committed');
+    assert.ok((only!['applied'] as number) >= 2);
+    assert.ok((only!['synced'] as number) >= 2);
+
+    const exit = await stopServer(server);
+    assert.deepEqual(exit, { code: 0, signal: null }, server.stderr());
+  } finally {
+    await stopServer(server);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
