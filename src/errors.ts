@@ -97,6 +97,11 @@ export class MalformedMessageError extends RaftlineError {
   override readonly code = 'MALFORMED_MESSAGE';
 }
 
+/** A server message came from an id that is not a voter of the group. */
+export class UnknownPeerError extends RaftlineError {
+  override readonly code = 'UNKNOWN_PEER';
+}
+
 type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
 
 /** The registry: code -> class. A test checks it against the README. */
@@ -115,6 +120,7 @@ export const errorClasses: Readonly<Record<string, ErrorClass>> = {
   ACTOR_FAILURE: ActorFailureError,
   CLOSED: ClosedError,
   MALFORMED_MESSAGE: MalformedMessageError,
+  UNKNOWN_PEER: UnknownPeerError,
 };
 
 /** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */

@@ -39,6 +39,11 @@ const inboundKinds = new Set<number>([Kind.AppendEntries, Kind.VoteRequest, Kind
 const requestTypes = new Set<number>(Object.values(RequestType));
 const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.StatusReply, Kind.Refused]);
 
+/** Every number on the wire is an index, term, id or count: a non-negative safe integer. */
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
 function isBytes(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array;
 }
@@ -46,11 +51,11 @@ function isBytes(value: unknown): value is Uint8Array {
 function checkField(kind: number, name: string, type: FieldType, value: unknown): void {
   let ok: boolean;
   switch (type) {
-    case 'number': ok = typeof value === 'number' && Number.isFinite(value); break;
+    case 'number': ok = isCount(value); break;
     case 'string': ok = typeof value === 'string'; break;
     case 'boolean': ok = typeof value === 'boolean'; break;
     case 'bytes': ok = isBytes(value); break;
-    case 'numbers': ok = Array.isArray(value) && value.every((v) => typeof v === 'number'); break;
+    case 'numbers': ok = Array.isArray(value) && value.every(isCount); break;
     case 'bytesArray': ok = Array.isArray(value) && value.every(isBytes); break;
     case 'stringOrNull': ok = value === null || typeof value === 'string'; break;
     case 'bytesOrNull': ok = value === null || isBytes(value); break;

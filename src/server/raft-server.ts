@@ -25,7 +25,7 @@ import { encode } from '../messages/codec.js';
 import { encodeEntry, EntryType, noopPayload } from '../messages/entry.js';
 import {
   ClosedError, EntryTooLargeError, GroupMismatchError, LeaderNotReadyError, NotLeaderError, ResourceUnavailableError,
-  StateMachineError, type RaftlineError, type WireError,
+  StateMachineError, UnknownPeerError, type RaftlineError, type WireError,
 } from '../errors.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine, TransactionContext } from '../state-machine.js';
@@ -327,6 +327,14 @@ export class RaftServer {
         { groupId: message.g, served: this.groupIds });
       if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest) this.replyError(connection, message.callId, error);
       else connection.send({ k: Kind.Refused, error: error.toWire() });
+      return;
+    }
+    if ((message.k === Kind.AppendEntries || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse) &&
+        (!this.addresses.has(message.from) || message.from === this.id ||
+         (message.k === Kind.VoteRequest && message.candidateId !== message.from))) {
+      // Only the group's other voters take part in elections and replication.
+      this.logger.warn({ from: message.from }, 'refusing a server message from a non-member');
+      connection.send({ k: Kind.Refused, error: new UnknownPeerError(`${message.from} is not a voter of group ${this.groupId}`, { from: message.from }).toWire() });
       return;
     }
     switch (message.k) {
