@@ -7,8 +7,7 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  EntryBatch, LogInput, LogReadMessage, LogReadResultMessage, LogSyncedMessage, UpdaterEntriesMessage,
-  UpdaterTruncateMessage,
+  EntryBatch, LogInput, LogReadMessage, LogReadResultMessage, LogSyncedMessage, UpdaterLogInput,
 } from '../messages/messages.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
@@ -36,7 +35,7 @@ export interface LogStatus {
 
 export interface LogActorLinks {
   main: ActorLink<LogInput, LogSyncedMessage>;
-  updater: ActorLink<never, UpdaterEntriesMessage | UpdaterTruncateMessage>;
+  updater: ActorLink<never, UpdaterLogInput>;
   appender: ActorLink<LogReadMessage, LogReadResultMessage>;
 }
 
@@ -49,7 +48,9 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   private syncScheduled = false;
   private syncCount = 0;
   /** What was written since the last sync, in order, for the updater once it is durable. */
-  private unsyncedForUpdater: (UpdaterEntriesMessage | UpdaterTruncateMessage)[] = [];
+  private unsyncedForUpdater: UpdaterLogInput[] = [];
+  /** Whether unsyncedForUpdater holds a truncation (the updater's buffer may hold stale entries). */
+  private truncationUnsynced = false;
 
   constructor(private readonly options: LogActorOptions, private readonly links: LogActorLinks) {}
 
@@ -87,6 +88,14 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
 
   private onMain(message: LogInput): void {
     const log = this.requireLog();
+    if (message.k === Kind.LogCommit) {
+      const commit: UpdaterLogInput = { k: Kind.UpdaterCommit, commitIndex: message.commitIndex };
+      // Without a truncation pending, the updater's entries are a prefix of the log, so the commit
+      // index may overtake the appends in flight; behind a truncation it must wait its turn.
+      if (this.truncationUnsynced) this.unsyncedForUpdater.push(commit);
+      else this.links.updater.send(commit);
+      return;
+    }
     switch (message.k) {
       case Kind.LogAppend: {
         const records: LogEntryRecord[] = new Array(message.payloads.length);
@@ -100,6 +109,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       case Kind.LogTruncate:
         log.truncateFrom(message.fromIndex);
         this.unsyncedForUpdater.push({ k: Kind.UpdaterTruncate, fromIndex: message.fromIndex });
+        this.truncationUnsynced = true;
         break;
       case Kind.LogWriteMeta:
         writeRaftMeta(this.options.dir, { term: message.term, votedFor: message.votedFor });
@@ -122,6 +132,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index });
       for (const message of this.unsyncedForUpdater) this.links.updater.send(message);
       this.unsyncedForUpdater = [];
+      this.truncationUnsynced = false;
     });
   }
 

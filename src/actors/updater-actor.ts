@@ -11,8 +11,8 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  ApplyResult, UpdaterAppliedMessage, UpdaterEntriesMessage, UpdaterInput, UpdaterQueryMessage,
-  UpdaterQueryResultMessage, UpdaterTruncateMessage,
+  ApplyResult, UpdaterAppliedMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryMessage,
+  UpdaterQueryResultMessage,
 } from '../messages/messages.js';
 import { decodeEntry, EntryType } from '../messages/entry.js';
 import type { ActorLink } from '../shell/actor-link.js';
@@ -34,7 +34,7 @@ export interface UpdaterStatus {
 
 export interface UpdaterActorLinks {
   main: ActorLink<UpdaterInput, UpdaterAppliedMessage | UpdaterQueryResultMessage>;
-  log: ActorLink<UpdaterEntriesMessage | UpdaterTruncateMessage, never>;
+  log: ActorLink<UpdaterLogInput, never>;
 }
 
 interface CallOutcome {
@@ -82,8 +82,10 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     this.stateMachine = null;
   }
 
-  private onLog(message: UpdaterEntriesMessage | UpdaterTruncateMessage): void {
-    if (message.k === Kind.UpdaterEntries) {
+  private onLog(message: UpdaterLogInput): void {
+    if (message.k === Kind.UpdaterCommit) {
+      if (message.commitIndex > this.commitIndex) this.commitIndex = message.commitIndex;
+    } else if (message.k === Kind.UpdaterEntries) {
       assert(message.firstIndex === this.bufferFirstIndex + this.bufferPayloads.length,
         `updater got entries from ${message.firstIndex}, expected ${this.bufferFirstIndex + this.bufferPayloads.length}`);
       for (let i = 0; i < message.payloads.length; i++) {
@@ -103,10 +105,6 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
 
   private onMain(message: UpdaterInput): void {
     switch (message.k) {
-      case Kind.UpdaterCommit:
-        if (message.commitIndex > this.commitIndex) this.commitIndex = message.commitIndex;
-        this.applyCommitted();
-        break;
       case Kind.UpdaterQuery:
         this.queriesWaiting.push(message);
         this.answerQueries();

@@ -19,6 +19,7 @@ export const Kind = {
   LogAppend: 100,
   LogTruncate: 101,
   LogWriteMeta: 102,
+  LogCommit: 103,
   // log -> main
   LogSynced: 110,
   // appender -> log, log -> appender
@@ -27,8 +28,9 @@ export const Kind = {
   // log -> updater
   UpdaterEntries: 120,
   UpdaterTruncate: 121,
-  // main -> updater
+  // log -> updater (the commit index travels behind the writes it covers)
   UpdaterCommit: 130,
+  // main -> updater
   UpdaterQuery: 131,
   // updater -> main
   UpdaterApplied: 140,

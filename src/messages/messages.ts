@@ -148,7 +148,16 @@ export interface LogWriteMetaMessage {
   term: number;
   votedFor: NodeId | null;
 }
-export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage;
+/**
+ * The commit index, for the updater. It goes through the log actor, not straight to the updater,
+ * so that it reaches the updater after every truncation submitted before it: otherwise the updater
+ * could apply a stale entry that a pending truncation is about to replace.
+ */
+export interface LogCommitMessage {
+  k: typeof Kind.LogCommit;
+  commitIndex: number;
+}
+export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage | LogCommitMessage;
 
 /** Everything up to `seq` is durable; the log is synced through `index`. */
 export interface LogSyncedMessage {
@@ -186,11 +195,8 @@ export interface UpdaterQueryMessage {
   data: Uint8Array;
   stale: boolean;
 }
-export type UpdaterInput =
-  | UpdaterEntriesMessage
-  | UpdaterTruncateMessage
-  | UpdaterCommitMessage
-  | UpdaterQueryMessage;
+export type UpdaterInput = UpdaterQueryMessage;
+export type UpdaterLogInput = UpdaterEntriesMessage | UpdaterTruncateMessage | UpdaterCommitMessage;
 
 /** The outcome of one applied entry that came from a client. */
 export interface ApplyResult {

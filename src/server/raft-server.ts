@@ -268,7 +268,7 @@ export class RaftServer {
     }
     if (ready.commitIndex !== null) {
       if (core.role === 'leader') this.pending.onCommitted(ready.commitIndex, performance.now());
-      actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: ready.commitIndex });
+      actors.log.send({ k: Kind.LogCommit, commitIndex: ready.commitIndex });
       if (core.role === 'leader') actors.appender.send({ k: Kind.AppenderCommit, commitIndex: ready.commitIndex });
     }
     if (ready.heartbeatRound !== null) actors.appender.send({ k: Kind.AppenderHeartbeatRound, round: ready.heartbeatRound });

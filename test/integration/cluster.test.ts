@@ -23,7 +23,7 @@ const outstandingPerClient = 32;
 for (const [actors, basePort] of [['workers', 18101], ['inline', 18201]] as const) {
   test(`3 processes (${actors}): kill -9 the leader under load, restart it; every acknowledged write applied once everywhere`, { timeout: 180_000 }, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `raftline-it-${actors}-`));
-    const cluster = new LocalCluster({ nodes: 3, dir, basePort, actors, stateMachine: ledgerModule, logFile: path.join(dir, 'servers.log') });
+    const cluster = new LocalCluster({ nodes: 3, dir, basePort, actors, stateMachine: ledgerModule, logFile: path.join(dir, 'servers.log'), logLevel: 'info' });
     const clients: RaftClient[] = [];
     try {
       cluster.startAll();
@@ -87,6 +87,14 @@ for (const [actors, basePort] of [['workers', 18101], ['inline', 18201]] as cons
       }
       assert.deepEqual(ledgers[1], ledgers[0], 'replicas n1 and n2 applied the same sequence');
       assert.deepEqual(ledgers[2], ledgers[0], 'replicas n1 and n3 applied the same sequence');
+    } catch (error) {
+      // The servers' own words are the quickest way to the cause: keep them with the failure.
+      const logFile = path.join(dir, 'servers.log');
+      const kept = path.join(os.tmpdir(), `raftline-failed-${actors}-${Date.now()}.log`);
+      if (fs.existsSync(logFile)) fs.copyFileSync(logFile, kept);
+      const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n') : '';
+      (error as Error).message += `\nserver log kept at ${kept}; its tail:\n${tail}`;
+      throw error;
     } finally {
       await Promise.all(clients.map((client) => client.close()));
       await cluster.stopAll();
