@@ -70,7 +70,9 @@ export class LocalCluster {
       const fd = fs.openSync(this.options.logFile, 'a');
       stdio = ['ignore', fd, fd];
     }
-    node.process = spawn(process.execPath, args, { stdio });
+    // Extra Node.js flags for the server processes, e.g. RAFTLINE_SERVER_NODE_ARGS="--cpu-prof".
+    const nodeArgs = (process.env['RAFTLINE_SERVER_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg.length > 0);
+    node.process = spawn(process.execPath, [...nodeArgs, ...args], { stdio });
     node.process.on('exit', () => { node.process = null; });
   }
 

@@ -76,6 +76,8 @@ export class RaftServer {
   private readonly pending: PendingRequests;
   /** Writes admitted in this turn of the event loop, appended together at its end. */
   private batch: { write: PendingWrite; payload: Uint8Array }[] = [];
+  /** The same writes by call, so a retry that arrives in the same turn joins its original. */
+  private readonly batchByCall = new Map<string, PendingWrite>();
   private batchScheduled = false;
   private nextReadId = 1;
   private readonly readsWaitingRound = new Map<number, PendingRead>();
@@ -303,8 +305,12 @@ export class RaftServer {
   private failLeaderWork(leaderId: string | null): void {
     const error = this.notLeader(leaderId);
     this.pending.failAll((write) => this.replyWriteError(write, error));
-    for (const { write } of this.batch) this.replyWriteError(write, error);
+    for (const { write } of this.batch) {
+      this.pending.release(write.bytes);
+      this.replyWriteError(write, error);
+    }
     this.batch = [];
+    this.batchByCall.clear();
     for (const read of this.readsWaitingRound.values()) this.replyError(read.connection, read.callId, error);
     this.readsWaitingRound.clear();
   }
@@ -440,9 +446,9 @@ export class RaftServer {
       pending.waiters.push(reply);
       return;
     }
-    const queued = this.batch.find(({ write }) => write.clientId === clientId && write.callId === callId);
+    const queued = this.batchByCall.get(PendingRequests.key(clientId, callId));
     if (queued !== undefined) {
-      queued.write.waiters.push(reply);
+      queued.waiters.push(reply);
       return;
     }
     const receivedMs = performance.now();
@@ -474,10 +480,11 @@ export class RaftServer {
     const payload = encodeEntry({
       type: EntryType.write, clientId, callId, firstUnacked: message.firstUnacked, data: transaction.logData ?? transaction.data,
     });
-    this.batch.push({
-      payload,
-      write: { clientId, callId, index: 0, bytes: logData.length, waiters: [reply], receivedMs, appendedMs: 0, syncedMs: 0, committedMs: 0 },
-    });
+    const write: PendingWrite = {
+      clientId, callId, index: 0, bytes: logData.length, waiters: [reply], receivedMs, appendedMs: 0, syncedMs: 0, committedMs: 0,
+    };
+    this.batch.push({ payload, write });
+    this.batchByCall.set(PendingRequests.key(clientId, callId), write);
     if (!this.batchScheduled) {
       this.batchScheduled = true;
       setImmediate(() => this.appendBatch());
@@ -489,6 +496,7 @@ export class RaftServer {
     this.batchScheduled = false;
     const batch = this.batch;
     this.batch = [];
+    this.batchByCall.clear();
     if (batch.length === 0 || this.closed) return;
     const core = this.requireCore();
     const proposed = core.propose(batch.length);
