@@ -128,13 +128,10 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         for (const follower of this.followers.values()) this.sendEntries(follower);
         break;
       case Kind.AppenderCommit:
-        if (this.leader !== null && message.commitIndex > this.leader.commitIndex) {
-          this.leader.commitIndex = message.commitIndex;
-          // An idle follower learns the new commit index at once rather than at the next heartbeat.
-          for (const follower of this.followers.values()) {
-            if (follower.inflight.length === 0) this.sendHeartbeat(follower);
-          }
-        }
+        // Followers learn the new commit index with the next AppendEntries or heartbeat: sending
+        // one on every advance would double the messages per write at low load, and a follower's
+        // apply is on no client's path.
+        if (this.leader !== null && message.commitIndex > this.leader.commitIndex) this.leader.commitIndex = message.commitIndex;
         break;
       case Kind.AppenderStepDown:
         this.leader = null;

@@ -49,8 +49,6 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   private syncCount = 0;
   /** What was written since the last sync, in order, for the updater once it is durable. */
   private unsyncedForUpdater: UpdaterLogInput[] = [];
-  /** Whether unsyncedForUpdater holds a truncation (the updater's buffer may hold stale entries). */
-  private truncationUnsynced = false;
 
   constructor(private readonly options: LogActorOptions, private readonly links: LogActorLinks) {}
 
@@ -88,14 +86,6 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
 
   private onMain(message: LogInput): void {
     const log = this.requireLog();
-    if (message.k === Kind.LogCommit) {
-      const commit: UpdaterLogInput = { k: Kind.UpdaterCommit, commitIndex: message.commitIndex };
-      // Without a truncation pending, the updater's entries are a prefix of the log, so the commit
-      // index may overtake the appends in flight; behind a truncation it must wait its turn.
-      if (this.truncationUnsynced) this.unsyncedForUpdater.push(commit);
-      else this.links.updater.send(commit);
-      return;
-    }
     switch (message.k) {
       case Kind.LogAppend: {
         const records: LogEntryRecord[] = new Array(message.payloads.length);
@@ -109,7 +99,6 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       case Kind.LogTruncate:
         log.truncateFrom(message.fromIndex);
         this.unsyncedForUpdater.push({ k: Kind.UpdaterTruncate, fromIndex: message.fromIndex });
-        this.truncationUnsynced = true;
         break;
       case Kind.LogWriteMeta:
         writeRaftMeta(this.options.dir, { term: message.term, votedFor: message.votedFor });
@@ -129,10 +118,9 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       if (log === null) return;
       const index = log.sync();
       this.syncCount++;
-      this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index });
       for (const message of this.unsyncedForUpdater) this.links.updater.send(message);
+      this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index });
       this.unsyncedForUpdater = [];
-      this.truncationUnsynced = false;
     });
   }
 

@@ -11,7 +11,7 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  ApplyResult, UpdaterAppliedMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryMessage,
+  ApplyResult, UpdaterAppliedMessage, UpdaterCommitMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryMessage,
   UpdaterQueryResultMessage,
 } from '../messages/messages.js';
 import { decodeEntry, EntryType } from '../messages/entry.js';
@@ -50,6 +50,9 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private bufferTerms: number[] = [];
   private bufferPayloads: Uint8Array[] = [];
   private commitIndex = 0;
+  /** Truncations received from the log actor, and commits waiting for theirs. */
+  private truncationsSeen = 0;
+  private heldCommits: UpdaterCommitMessage[] = [];
   /** Invariant: appliedIndex <= settledIndex is false; settledIndex <= appliedIndex <= commitIndex. */
   private appliedIndex = 0;
   /** Every apply through this index has completed (its promise settled). */
@@ -83,9 +86,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   }
 
   private onLog(message: UpdaterLogInput): void {
-    if (message.k === Kind.UpdaterCommit) {
-      if (message.commitIndex > this.commitIndex) this.commitIndex = message.commitIndex;
-    } else if (message.k === Kind.UpdaterEntries) {
+    if (message.k === Kind.UpdaterEntries) {
       assert(message.firstIndex === this.bufferFirstIndex + this.bufferPayloads.length,
         `updater got entries from ${message.firstIndex}, expected ${this.bufferFirstIndex + this.bufferPayloads.length}`);
       for (let i = 0; i < message.payloads.length; i++) {
@@ -99,12 +100,19 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         this.bufferTerms.length = keep;
         this.bufferPayloads.length = keep;
       }
+      this.truncationsSeen++;
+      this.takeHeldCommits();
     }
     this.applyCommitted();
   }
 
   private onMain(message: UpdaterInput): void {
     switch (message.k) {
+      case Kind.UpdaterCommit:
+        this.heldCommits.push(message);
+        this.takeHeldCommits();
+        this.applyCommitted();
+        break;
       case Kind.UpdaterQuery:
         this.queriesWaiting.push(message);
         this.answerQueries();
@@ -112,6 +120,16 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       default:
         break;
     }
+  }
+
+  /** Commit indexes whose truncations have all arrived take effect (see UpdaterCommitMessage). */
+  private takeHeldCommits(): void {
+    let taken = 0;
+    while (taken < this.heldCommits.length && this.heldCommits[taken]!.truncations <= this.truncationsSeen) {
+      this.commitIndex = Math.max(this.commitIndex, this.heldCommits[taken]!.commitIndex);
+      taken++;
+    }
+    if (taken > 0) this.heldCommits.splice(0, taken);
   }
 
   private applyCommitted(): void {

@@ -19,7 +19,6 @@ export const Kind = {
   LogAppend: 100,
   LogTruncate: 101,
   LogWriteMeta: 102,
-  LogCommit: 103,
   // log -> main
   LogSynced: 110,
   // appender -> log, log -> appender
@@ -28,9 +27,8 @@ export const Kind = {
   // log -> updater
   UpdaterEntries: 120,
   UpdaterTruncate: 121,
-  // log -> updater (the commit index travels behind the writes it covers)
-  UpdaterCommit: 130,
   // main -> updater
+  UpdaterCommit: 130,
   UpdaterQuery: 131,
   // updater -> main
   UpdaterApplied: 140,

@@ -148,16 +148,7 @@ export interface LogWriteMetaMessage {
   term: number;
   votedFor: NodeId | null;
 }
-/**
- * The commit index, for the updater. It goes through the log actor, not straight to the updater,
- * so that it reaches the updater after every truncation submitted before it: otherwise the updater
- * could apply a stale entry that a pending truncation is about to replace.
- */
-export interface LogCommitMessage {
-  k: typeof Kind.LogCommit;
-  commitIndex: number;
-}
-export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage | LogCommitMessage;
+export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage;
 
 /** Everything up to `seq` is durable; the log is synced through `index`. */
 export interface LogSyncedMessage {
@@ -185,9 +176,18 @@ export interface UpdaterTruncateMessage {
   k: typeof Kind.UpdaterTruncate;
   fromIndex: number;
 }
+/**
+ * The commit index, straight from the server. Entries and truncations reach the updater through
+ * the log actor, on another port, so the commit may overtake a truncation the server submitted
+ * before it; the updater would then apply a stale entry that the truncation is about to replace.
+ * `truncations` counts the truncations the server had submitted when it sent this commit: the
+ * updater holds the commit until it has seen that many (after them, its entries are a prefix of
+ * the log, and no later truncation reaches below a commit index).
+ */
 export interface UpdaterCommitMessage {
   k: typeof Kind.UpdaterCommit;
   commitIndex: number;
+  truncations: number;
 }
 export interface UpdaterQueryMessage {
   k: typeof Kind.UpdaterQuery;
@@ -195,8 +195,8 @@ export interface UpdaterQueryMessage {
   data: Uint8Array;
   stale: boolean;
 }
-export type UpdaterInput = UpdaterQueryMessage;
-export type UpdaterLogInput = UpdaterEntriesMessage | UpdaterTruncateMessage | UpdaterCommitMessage;
+export type UpdaterInput = UpdaterCommitMessage | UpdaterQueryMessage;
+export type UpdaterLogInput = UpdaterEntriesMessage | UpdaterTruncateMessage;
 
 /** The outcome of one applied entry that came from a client. */
 export interface ApplyResult {

@@ -71,6 +71,8 @@ export class RaftServer {
   private syncedSeq = 0;
   private syncedIndex = 0;
   private appliedIndex = 0;
+  /** Truncations submitted to the log; commit messages carry it (see UpdaterCommitMessage). */
+  private truncationsSubmitted = 0;
   private afterDurable: { seq: number; run: () => void }[] = [];
 
   private readonly pending: PendingRequests;
@@ -270,7 +272,7 @@ export class RaftServer {
     }
     if (ready.commitIndex !== null) {
       if (core.role === 'leader') this.pending.onCommitted(ready.commitIndex, performance.now());
-      actors.log.send({ k: Kind.LogCommit, commitIndex: ready.commitIndex });
+      actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: ready.commitIndex, truncations: this.truncationsSubmitted });
       if (core.role === 'leader') actors.appender.send({ k: Kind.AppenderCommit, commitIndex: ready.commitIndex });
     }
     if (ready.heartbeatRound !== null) actors.appender.send({ k: Kind.AppenderHeartbeatRound, round: ready.heartbeatRound });
@@ -377,7 +379,10 @@ export class RaftServer {
     };
     const decision = core.handleAppendEntries(header);
     if (decision.kind === 'accept') {
-      if (decision.truncateFrom !== null) this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
+      if (decision.truncateFrom !== null) {
+        this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
+        this.truncationsSubmitted++;
+      }
       if (decision.appendFrom < message.entries.length) {
         this.submitToLog({
           k: Kind.LogAppend, firstIndex: message.prevIndex + 1 + decision.appendFrom,

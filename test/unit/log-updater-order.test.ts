@@ -1,7 +1,8 @@
 /**
  * The log and updater actors together, inline, on a real directory: a commit index that covers a
  * truncation and its replacement entries must make the updater apply the replacements, never the
- * stale entries the truncation removes — even though the commit is sent right behind the writes.
+ * stale entries the truncation removes — even though the commit travels on another port and may
+ * arrive first.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,11 +36,20 @@ async function startPair(dir: string) {
   const updater = new UpdaterActor({ stateMachine: ledgerModule, context: { serverId: 'n1', groupId: 'g', dir } }, {
     main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2),
   });
-  const toLog = new ActorLink<unknown, LogInput>(mainLog.port1);
+  const toLogLink = new ActorLink<unknown, LogInput>(mainLog.port1);
   const toUpdater = new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(mainUpdater.port1);
+  // The server's side: a commit says how many truncations were submitted before it.
+  let truncations = 0;
+  const toLog = {
+    send(message: LogInput): void {
+      if (message.k === Kind.LogTruncate) truncations++;
+      toLogLink.send(message);
+    },
+  };
+  const commit = (commitIndex: number): void => toUpdater.send({ k: Kind.UpdaterCommit, commitIndex, truncations });
   const recovered = await log.start();
   await updater.start();
-  toLog.onMessage(() => {});
+  toLogLink.onMessage(() => {});
   const applied: number[] = [];
   let queryResult: ((value: string[]) => void) | null = null;
   toUpdater.onMessage((message) => {
@@ -55,7 +65,7 @@ async function startPair(dir: string) {
     await log.stop();
     for (const channel of [mainLog, mainUpdater, logUpdater, appenderLog]) { channel.port1.close(); channel.port2.close(); }
   };
-  return { recovered, toLog, applied, ledger, close };
+  return { recovered, toLog, commit, applied, ledger, close };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -75,7 +85,7 @@ test('a commit covering a truncation applies the replacement entries, not the st
     closers.push(first.close);
     const values = Array.from({ length: 10 }, (_, i) => `old-${i + 1}`);
     first.toLog.send({ k: Kind.LogAppend, seq: 1, firstIndex: 1, terms: values.map(() => 1), payloads: values.map((v, i) => entry(i + 1, v)) });
-    first.toLog.send({ k: Kind.LogCommit, commitIndex: 4 });
+    first.commit(4);
     await until(() => first.applied.includes(4), 'apply of 4');
     await closers.pop()!();
 
@@ -86,7 +96,8 @@ test('a commit covering a truncation applies the replacement entries, not the st
     // The new leader's log differs from index 6 on; its commit index covers the replacements.
     second.toLog.send({ k: Kind.LogTruncate, seq: 1, fromIndex: 6 });
     second.toLog.send({ k: Kind.LogAppend, seq: 2, firstIndex: 6, terms: [2, 2, 2], payloads: [entry(106, 'new-6'), entry(107, 'new-7'), entry(108, 'new-8')] });
-    second.toLog.send({ k: Kind.LogCommit, commitIndex: 8 });
+    // Sent at once, on its own port: it may reach the updater before the truncation does.
+    second.commit(8);
     await until(() => second.applied.some((index) => index >= 8), 'apply of 8');
     assert.deepEqual(await second.ledger(), ['old-1', 'old-2', 'old-3', 'old-4', 'old-5', 'new-6', 'new-7', 'new-8']);
   } finally {
