@@ -41,6 +41,8 @@ interface CallOutcome {
   ok: boolean;
   result: Uint8Array | null;
   error: WireError | null;
+  /** While an async apply runs: settles when it is done; null once the outcome is known. */
+  settled: Promise<void> | null;
 }
 
 export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
@@ -166,17 +168,31 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     }
     const earlier = calls.get(entry.callId);
     if (earlier !== undefined) {
-      // A retried write: applied once already; reply with the first outcome.
-      this.pendingResults.push({ index, clientId: entry.clientId, callId: entry.callId, ...earlier });
+      // A retried write: applied once already; it gets the first outcome, once that is known.
+      const report = (): void => {
+        this.pendingResults.push({ index, clientId: entry.clientId, callId: entry.callId, ok: earlier.ok, result: earlier.result, error: earlier.error });
+      };
+      if (earlier.settled === null) {
+        report();
+      } else {
+        this.unsettled.set(index, true);
+        void earlier.settled.then(() => {
+          report();
+          this.unsettled.delete(index);
+          this.advanceSettled();
+          this.scheduleReport();
+        });
+      }
       return;
     }
-    const outcome: CallOutcome = { ok: false, result: null, error: null };
+    const outcome: CallOutcome = { ok: false, result: null, error: null, settled: null };
     calls.set(entry.callId, outcome);
     const transaction = { index, term, clientId: entry.clientId, callId: entry.callId, data: entry.data };
     const finish = (ok: boolean, result: Uint8Array | null, error: WireError | null): void => {
       outcome.ok = ok;
       outcome.result = result;
       outcome.error = error;
+      outcome.settled = null;
       this.pendingResults.push({ index, clientId: entry.clientId, callId: entry.callId, ok, result, error });
     };
     try {
@@ -184,7 +200,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       const result = stateMachine.applyTransaction(transaction);
       if (result instanceof Promise) {
         this.unsettled.set(index, true);
-        result.then(
+        outcome.settled = result.then(
           (value) => finish(true, value ?? null, null),
           (error: unknown) => finish(false, null, asStateMachineError(error)),
         ).finally(() => {

@@ -182,3 +182,30 @@ test('a single-server group: kv put and get, status as JSON, SIGTERM exits 0', {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bench: a short run of a 3-process cluster prints writes/s, latency and the stage table, and writes its JSON', { timeout: 60_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-cli-bench-'));
+  const jsonFile = path.join(dir, 'bench.json');
+  try {
+    const result = await runCli(['bench', '--nodes', '3', '--outstanding', '8', '--size', '64', '--duration', '2',
+      '--base-port', '19741', '--json', jsonFile], 50_000);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /writes\/s\s+\d+/);
+    for (const stage of ['receive..preAppend', 'logWrite+logSync', 'replicate+commit', 'applySerial+apply', 'reply', 'total']) {
+      assert.ok(result.stdout.includes(stage), `stage ${stage} in the table`);
+    }
+    const json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
+      writesPerSecond: number; acknowledged: number; failed: number; latencyMs: { p50: number; p99: number };
+      stagesUs: Record<string, { count: number }>;
+    };
+    assert.ok(json.acknowledged > 0, 'writes were acknowledged');
+    assert.equal(json.failed, 0);
+    assert.ok(json.writesPerSecond > 0);
+    assert.ok(json.latencyMs.p50 > 0 && json.latencyMs.p99 >= json.latencyMs.p50);
+    // Every acknowledged write passed the leader's stages (the leader may have counted a few more
+    // whose replies were still in flight when the load stopped).
+    assert.ok(json.stagesUs['total']!.count >= json.acknowledged);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,79 @@
+/**
+ * The updater actor alone, inline: committed entries are applied strictly in log order
+ * (applyTransactionSerial, then applyTransaction), results of async applies may complete out of
+ * order and each reaches the server with its call, and the applied index reported never passes
+ * an apply that has not settled. A retried call in the log is applied once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
+import { UpdaterActor } from '../../src/actors/updater-actor.js';
+import { ActorLink } from '../../src/shell/actor-link.js';
+import { Kind } from '../../src/messages/kinds.js';
+import { encodeEntry, EntryType, noopPayload } from '../../src/messages/entry.js';
+import { decode, encode } from '../../src/messages/codec.js';
+import type {
+  ApplyResult, UpdaterAppliedMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryResultMessage,
+} from '../../src/messages/messages.js';
+
+const asyncModule = fileURLToPath(new URL('../support/async-sm.js', import.meta.url));
+
+test('async applies: calls in log order, results out of order, applied index only over settled applies, retries applied once', { timeout: 10_000 }, async () => {
+  const main = new MessageChannel();
+  const log = new MessageChannel();
+  const updater = new UpdaterActor({ stateMachine: asyncModule, context: { serverId: 'n1', groupId: 'g', dir: os.tmpdir() } }, {
+    main: new ActorLink(main.port2), log: new ActorLink(log.port2),
+  });
+  const toUpdater = new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(main.port1);
+  const fromLog = new ActorLink<never, UpdaterLogInput>(log.port1);
+  const results: ApplyResult[] = [];
+  const appliedReports: number[] = [];
+  let answer: ((value: { serialCalls: number[]; applyCalls: number[] }) => void) | null = null;
+  try {
+    await updater.start();
+    toUpdater.onMessage((message) => {
+      if (message.k === Kind.UpdaterApplied) {
+        // The applied index claimed never passes an entry whose result has not been reported.
+        results.push(...message.results);
+        for (let index = 2; index <= message.appliedIndex; index++) {
+          assert.ok(results.some((result) => result.index === index), `applied ${message.appliedIndex} reported before ${index} settled`);
+        }
+        appliedReports.push(message.appliedIndex);
+      } else {
+        answer?.(decode(message.result!) as { serialCalls: number[]; applyCalls: number[] });
+      }
+    });
+    // Index 1 is a no-op; 2..9 are writes of one client; 10 repeats call 3 (a retry after a leader change).
+    const payloads = [noopPayload];
+    for (let call = 1; call <= 8; call++) {
+      payloads.push(encodeEntry({ type: EntryType.write, clientId: 'c', callId: call, firstUnacked: 1, data: encode(`v${call}`) }));
+    }
+    payloads.push(encodeEntry({ type: EntryType.write, clientId: 'c', callId: 3, firstUnacked: 1, data: encode('v3') }));
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 1, terms: payloads.map(() => 1), payloads });
+    toUpdater.send({ k: Kind.UpdaterCommit, commitIndex: 10, truncations: 0 });
+    const deadline = Date.now() + 5000;
+    while (!appliedReports.includes(10) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.ok(appliedReports.includes(10), 'everything settled and was reported');
+    const calls = await new Promise<{ serialCalls: number[]; applyCalls: number[] }>((resolve) => {
+      answer = resolve;
+      toUpdater.send({ k: Kind.UpdaterQuery, queryId: 1, data: encode('calls'), stale: true });
+    });
+    assert.deepEqual(calls.serialCalls, [2, 3, 4, 5, 6, 7, 8, 9], 'serial calls in log order, the retry not applied');
+    assert.deepEqual(calls.applyCalls, [2, 3, 4, 5, 6, 7, 8, 9], 'apply calls in log order');
+    const firstResults = results.filter((result) => result.index <= 9);
+    assert.notDeepEqual(firstResults.map((result) => result.index), [2, 3, 4, 5, 6, 7, 8, 9], 'results completed out of order');
+    for (const result of firstResults) {
+      assert.equal(decode(result.result!), `applied v${result.callId}`);
+      assert.equal(result.index, result.callId + 1);
+    }
+    const retry = results.find((result) => result.index === 10);
+    assert.ok(retry !== undefined);
+    assert.equal(retry.callId, 3);
+    assert.equal(decode(retry.result!), 'applied v3', 'the retry gets the first outcome');
+  } finally {
+    await updater.stop();
+    for (const channel of [main, log]) { channel.port1.close(); channel.port2.close(); }
+  }
+});
