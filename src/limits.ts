@@ -9,6 +9,12 @@ export interface Limits {
   entryBytesMax: number;
   /** Largest frame accepted on any socket. */
   frameBytesMax: number;
+  /**
+   * Replies queued on one inbound connection that its peer has not read; past this the server
+   * stops reading that connection until the peer catches up (TCP back-pressure), so a client that
+   * sends without reading cannot grow the server's memory.
+   */
+  connectionOutboundBytesMax: number;
   /** Pending write requests on a leader, by count and by payload bytes. */
   pendingRequestsMax: number;
   pendingBytesMax: number;
@@ -36,6 +42,7 @@ export interface Limits {
 export const defaultLimits: Readonly<Limits> = {
   entryBytesMax: 4 * 1024 * 1024,
   frameBytesMax: 64 * 1024 * 1024,
+  connectionOutboundBytesMax: 16 * 1024 * 1024,
   pendingRequestsMax: 8192,
   pendingBytesMax: 256 * 1024 * 1024,
   appendInflightMax: 8,

@@ -43,7 +43,7 @@ export class Listener {
   private readonly sockets = new Set<net.Socket>();
   private nextId = 1;
 
-  constructor(frameBytesMax: number, handlers: ListenerHandlers, logger: Logger) {
+  constructor(frameBytesMax: number, outboundBytesMax: number, handlers: ListenerHandlers, logger: Logger) {
     this.server = net.createServer((socket) => {
       socket.setNoDelay(true);
       this.sockets.add(socket);
@@ -59,6 +59,11 @@ export class Listener {
           if (code !== 'MALFORMED_MESSAGE') throw error;
           logger.warn({ remote: socket.remoteAddress, reason: (error as Error).message }, 'closing connection: malformed frame');
           socket.destroy();
+          return;
+        }
+        if (socket.writableLength > outboundBytesMax && !socket.isPaused()) {
+          socket.pause();
+          socket.once('drain', () => socket.resume());
         }
       });
       socket.on('error', () => {});

@@ -155,7 +155,7 @@ export class RaftServer {
       }
       this.processReady();
     });
-    this.listener = new Listener(this.limits.frameBytesMax, {
+    this.listener = new Listener(this.limits.frameBytesMax, this.limits.connectionOutboundBytesMax, {
       onMessage: (connection, message) => this.onInbound(connection, message),
       onClose: () => {},
     }, this.logger);
