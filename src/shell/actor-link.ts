@@ -4,13 +4,13 @@
  * graphs). The same link works between worker threads and on one thread (inline actors).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { decode, encode } from '../messages/codec.js';
+import { decode, encodeForTransfer } from '../messages/codec.js';
 
 export class ActorLink<In, Out> {
   constructor(private readonly port: MessagePort) {}
 
   send(message: Out): void {
-    const bytes = encode(message);
+    const bytes = encodeForTransfer(message);
     this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
   }
 
