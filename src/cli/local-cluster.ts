@@ -26,6 +26,8 @@ export interface LocalNode {
   address: string;
   dir: string;
   process: ChildProcess | null;
+  /** The exit code of the last process that ran this node (null: still running, or killed by a signal). */
+  exitCode: number | null;
 }
 
 const mainScript = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -41,6 +43,7 @@ export class LocalCluster {
       address: `127.0.0.1:${options.basePort + i}`,
       dir: path.join(options.dir, `n${i + 1}`),
       process: null,
+      exitCode: null,
     }));
     this.peersFlag = this.nodes.map((node) => `${node.id}=${node.address}`).join(',');
   }
@@ -73,7 +76,11 @@ export class LocalCluster {
     // Extra Node.js flags for the server processes, e.g. RAFTLINE_SERVER_NODE_ARGS="--cpu-prof".
     const nodeArgs = (process.env['RAFTLINE_SERVER_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg.length > 0);
     node.process = spawn(process.execPath, [...nodeArgs, ...args], { stdio });
-    node.process.on('exit', () => { node.process = null; });
+    node.exitCode = null;
+    node.process.on('exit', (code) => {
+      node.process = null;
+      node.exitCode = code;
+    });
   }
 
   /** kill -9: no chance to close anything. */

@@ -80,19 +80,36 @@ export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (
       onFailure(new ActorFailureError(`${name} actor failed: ${error.message}`, { actor: name, stack: error.stack }));
     });
     worker.on('exit', (code) => {
-      if (!stopping) onFailure(new ActorFailureError(`${name} actor exited with code ${code}`, { actor: name, code }));
+      exited.set(worker, new ActorFailureError(`${name} actor exited with code ${code}`, { actor: name, code }));
+      if (!stopping) onFailure(exited.get(worker)!);
     });
     workers.push(worker);
     return worker;
+  };
+  // A control call to a worker that has exited would never be answered: it fails instead, so a
+  // server closing after an actor died still stops the others and releases its directory.
+  const exited = new Map<Worker, ActorFailureError>();
+  const control = <S, T>(worker: Worker): ActorControl<S, T> => {
+    const remote = wrapControl<S, T>(worker);
+    const call = <R>(method: () => Promise<R>): Promise<R> => {
+      const dead = exited.get(worker);
+      if (dead !== undefined) return Promise.reject(dead);
+      return new Promise<R>((resolve, reject) => {
+        const onExit = (): void => reject(exited.get(worker));
+        worker.once('exit', onExit);
+        method().then(resolve, reject).finally(() => worker.off('exit', onExit));
+      });
+    };
+    return { start: () => call(remote.start), status: () => call(remote.status), stop: () => call(remote.stop) };
   };
   const logWorker = spawn('log', options.log, { main: mainLog.port2, updater: logUpdater.port1, appender: appenderLog.port2 });
   const updaterWorker = spawn('updater', options.updater, { main: mainUpdater.port2, log: logUpdater.port2 });
   const appenderWorker = spawn('appender', options.appender, { main: mainAppender.port2, log: appenderLog.port1 });
   return {
     ...server,
-    logControl: wrapControl(logWorker),
-    updaterControl: wrapControl(updaterWorker),
-    appenderControl: wrapControl(appenderWorker),
+    logControl: control(logWorker),
+    updaterControl: control(updaterWorker),
+    appenderControl: control(appenderWorker),
     terminate: async () => {
       stopping = true;
       await Promise.all(workers.map((worker) => worker.terminate()));

@@ -64,6 +64,7 @@ export class RaftServer {
   private leaderHooks: StateMachine | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private failure: Error | null = null;
   private readonly failureListeners: ((error: Error) => void)[] = [];
 
@@ -167,8 +168,13 @@ export class RaftServer {
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Closes the server; a second call (or one after a failure began closing) waits for the first. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     await this.listener?.close();
