@@ -1,8 +1,8 @@
 /**
  * RaftServer: the main thread of a raftline server — the supervisor of its actors and the shell
- * around the consensus core. It never blocks on disk or on apply: it decodes requests, runs the
- * state machine's leader hooks, admits and batches writes, hands bytes to the log and appender
- * actors, and turns the core's decisions into messages. Everything slow happens in the actors.
+ * around the consensus core. It never blocks on disk or on apply: it decodes frames, hands client
+ * requests to the request path (request-path.ts), hands bytes to the log and appender actors, and
+ * turns the core's decisions into messages. Everything slow happens in the actors.
  *
  * Durability ordering: every message to the log actor gets a sequence number; the log reports
  * the highest sequence it has synced. A reply that depends on durable state (a vote, an
