@@ -11,9 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalCluster, sleep } from '../../src/cli/local-cluster.js';
+import { LocalCluster } from '../../src/cli/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
-import { decode, encode } from '../../src/messages/codec.js';
+import { encode } from '../../src/messages/codec.js';
+import { checkLedgers, waitForConvergence } from '../support/ledger-checks.js';
 
 const ledgerModule = fileURLToPath(new URL('../support/ledger-sm.js', import.meta.url));
 const clientCount = 4;
@@ -63,30 +64,11 @@ for (const [actors, basePort] of [['workers', 18101], ['inline', 18201]] as cons
       await cluster.waitExit(firstLeader.id);
       cluster.start(firstLeader.id);
 
-      // Wait until every server has applied everything the leader committed.
-      const deadline = Date.now() + 60_000;
-      let statuses = await cluster.statuses();
-      while (Date.now() < deadline) {
-        statuses = await cluster.statuses();
-        const commits = statuses.map((status) => status?.commit ?? -1);
-        const applied = statuses.map((status) => status?.applied ?? -1);
-        if (applied.every((index) => index > 0 && index === Math.max(...commits))) break;
-        await sleep(200);
-      }
+      // Every server applies everything the leader committed; then the ledgers are compared.
+      await waitForConvergence(cluster, 60_000);
       const reader = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 10_000 });
       clients.push(reader);
-      const ledgers = await Promise.all(cluster.addresses.map(async (address) =>
-        decode((await reader.sendStaleRead(encode('dump'), address))!) as string[]));
-      for (const [i, ledger] of ledgers.entries()) {
-        const seen = new Set<string>();
-        for (const value of ledger) {
-          assert.ok(!seen.has(value), `${cluster.nodes[i]!.id} applied ${value} twice`);
-          seen.add(value);
-        }
-        for (const value of acknowledged) assert.ok(seen.has(value), `${cluster.nodes[i]!.id} lost acknowledged write ${value}`);
-      }
-      assert.deepEqual(ledgers[1], ledgers[0], 'replicas n1 and n2 applied the same sequence');
-      assert.deepEqual(ledgers[2], ledgers[0], 'replicas n1 and n3 applied the same sequence');
+      await checkLedgers(cluster, reader, acknowledged);
     } catch (error) {
       // The servers' own words are the quickest way to the cause: keep them with the failure.
       const logFile = path.join(dir, 'servers.log');

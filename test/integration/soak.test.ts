@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { LocalCluster, sleep } from '../../src/cli/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { SeededRng } from '../../src/core/rng.js';
-import { decode, encode } from '../../src/messages/codec.js';
+import { encode } from '../../src/messages/codec.js';
+import { checkLedgers, waitForConvergence } from '../support/ledger-checks.js';
 
 const rounds = Number(process.env['RAFTLINE_SOAK'] ?? 0);
 const seed = Number(process.env['RAFTLINE_SOAK_SEED'] ?? Date.now() % 1_000_000);
@@ -61,25 +62,10 @@ test(`soak: ${rounds} rounds of kill -9 and restart under load (seed ${seed}, ac
     stop = true;
     await Promise.all(load);
     assert.deepEqual(failed, [], 'every write was acknowledged');
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const statuses = await cluster.statuses();
-      const commits = statuses.map((status) => status?.commit ?? -1);
-      if (statuses.every((status) => status !== null && status.applied > 0 && status.applied === Math.max(...commits))) break;
-      assert.ok(Date.now() < deadline, `replicas did not converge: ${JSON.stringify(statuses)}`);
-      await sleep(200);
-    }
+    await waitForConvergence(cluster, 60_000);
     const reader = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 10_000 });
     clients.push(reader);
-    const ledgers = await Promise.all(cluster.addresses.map(async (address) =>
-      decode((await reader.sendStaleRead(encode('dump'), address))!) as string[]));
-    for (const [i, ledger] of ledgers.entries()) {
-      assert.equal(new Set(ledger).size, ledger.length, `${cluster.nodes[i]!.id} applied a write twice`);
-      const seen = new Set(ledger);
-      for (const value of acknowledged) assert.ok(seen.has(value), `${cluster.nodes[i]!.id} lost acknowledged write ${value}`);
-    }
-    assert.deepEqual(ledgers[1], ledgers[0]);
-    assert.deepEqual(ledgers[2], ledgers[0]);
+    await checkLedgers(cluster, reader, acknowledged);
     t.diagnostic(`seed ${seed}: ${rounds} kills, ${acknowledged.size} acknowledged writes, all present once on 3 replicas`);
   } catch (error) {
     const kept = path.join(os.tmpdir(), `raftline-soak-failed-${seed}.log`);
