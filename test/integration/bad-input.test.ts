@@ -6,6 +6,7 @@
  * following a NOT_LEADER hint from a follower.
  */
 import { test } from 'node:test';
+import { testPort } from '../support/ports.js';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -100,7 +101,7 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Erro
 }
 
 test('malformed frames close only their own connection; the group keeps serving', { timeout: 30_000 }, async () => {
-  await withGroup(19101, {}, async (group) => {
+  await withGroup(testPort(19101), {}, async (group) => {
     const client = await RaftClient.connect({ peers: group.addresses, requestTimeoutMs: 10_000 });
     try {
       const store = kv(client);
@@ -150,7 +151,7 @@ test('malformed frames close only their own connection; the group keeps serving'
 });
 
 test('coded errors for wrong group, oversized entry and refused writes; nothing appended; reads, cas and NOT_LEADER hints work', { timeout: 30_000 }, async () => {
-  await withGroup(19111, { entryBytesMax: 1024 }, async (group) => {
+  await withGroup(testPort(19111), { entryBytesMax: 1024 }, async (group) => {
     const client = await RaftClient.connect({ peers: group.addresses, requestTimeoutMs: 10_000 });
     const other = await RaftClient.connect({ peers: group.addresses, groupId: 'other', requestTimeoutMs: 5000 });
     const viaFollower = await RaftClient.connect({

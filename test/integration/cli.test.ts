@@ -5,6 +5,7 @@
  * linearizable reads and reports its status as JSON; SIGTERM stops a server with exit code 0.
  */
 import { test } from 'node:test';
+import { testPort } from '../support/ports.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -106,7 +107,7 @@ test('an unknown flag: exit code 2 and one line on stderr', { timeout: 20_000 },
   const top = await runCli(['--no-such-flag']);
   assert.equal(top.code, 2, top.stderr);
   assert.match(assertOneLine(top.stderr), /no-such-flag/);
-  const sub = await runCli(['status', '--peers', '127.0.0.1:19399', '--bogus']);
+  const sub = await runCli(['status', '--peers', `127.0.0.1:${testPort(19399)}`, '--bogus']);
   assert.equal(sub.code, 2, sub.stderr);
   assert.match(assertOneLine(sub.stderr), /bogus/);
 });
@@ -114,10 +115,10 @@ test('an unknown flag: exit code 2 and one line on stderr', { timeout: 20_000 },
 test('server with duplicate ids or without its own id in --peers: exit code 2, one line naming the problem', { timeout: 20_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-cli-config-'));
   try {
-    const duplicate = await runCli(['server', '--actors', 'inline', '--id', 'n1', '--peers', 'n1=127.0.0.1:19311,n1=127.0.0.1:19312', '--dir', path.join(dir, 'a')]);
+    const duplicate = await runCli(['server', '--actors', 'inline', '--id', 'n1', '--peers', `n1=127.0.0.1:${testPort(19311)},n1=127.0.0.1:${testPort(19312)}`, '--dir', path.join(dir, 'a')]);
     assert.equal(duplicate.code, 2, duplicate.stderr);
     assert.match(assertOneLine(duplicate.stderr), /n1 appears twice/);
-    const missing = await runCli(['server', '--actors', 'inline', '--id', 'n3', '--peers', 'n1=127.0.0.1:19313,n2=127.0.0.1:19314', '--dir', path.join(dir, 'b')]);
+    const missing = await runCli(['server', '--actors', 'inline', '--id', 'n3', '--peers', `n1=127.0.0.1:${testPort(19313)},n2=127.0.0.1:${testPort(19314)}`, '--dir', path.join(dir, 'b')]);
     assert.equal(missing.code, 2, missing.stderr);
     assert.match(assertOneLine(missing.stderr), /n3 is missing from peers/);
   } finally {
@@ -127,11 +128,11 @@ test('server with duplicate ids or without its own id in --peers: exit code 2, o
 
 test('server on a data directory locked by a running server: exit code 2, says locked; SIGTERM stops the first with 0', { timeout: 30_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-cli-lock-'));
-  const port = 19321;
+  const port = testPort(19321);
   const first = startServer(['--id', 'n1', '--peers', `n1=127.0.0.1:${port}`, '--dir', dir]);
   try {
     await waitListening(port, first);
-    const second = await runCli(['server', '--actors', 'inline', '--id', 'n1', '--peers', 'n1=127.0.0.1:19322', '--dir', dir]);
+    const second = await runCli(['server', '--actors', 'inline', '--id', 'n1', '--peers', `n1=127.0.0.1:${testPort(19322)}`, '--dir', dir]);
     assert.equal(second.code, 2, second.stderr);
     assert.match(assertOneLine(second.stderr), /locked/);
     assert.equal(first.child.exitCode, null, 'the first server is still running');
@@ -145,7 +146,7 @@ test('server on a data directory locked by a running server: exit code 2, says l
 
 test('a single-server group: kv put and get, status as JSON, SIGTERM exits 0', { timeout: 30_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-cli-single-'));
-  const port = 19331;
+  const port = testPort(19331);
   const address = `127.0.0.1:${port}`;
   const server = startServer(['--id', 'n1', '--peers', `n1=${address}`, '--dir', dir]);
   try {
@@ -188,7 +189,7 @@ test('bench: a short run of a 3-process cluster prints writes/s, latency and the
   const jsonFile = path.join(dir, 'bench.json');
   try {
     const result = await runCli(['bench', '--nodes', '3', '--outstanding', '8', '--size', '64', '--duration', '2',
-      '--base-port', '19741', '--json', jsonFile], 50_000);
+      '--base-port', String(testPort(19741)), '--json', jsonFile], 50_000);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /writes\/s\s+\d+/);
     for (const stage of ['receive..preAppend', 'logWrite+logSync', 'replicate+commit', 'applySerial+apply', 'reply', 'total']) {

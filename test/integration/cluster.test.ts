@@ -6,6 +6,7 @@
  * Runs with actors as workers and inline.
  */
 import { test } from 'node:test';
+import { testPort } from '../support/ports.js';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,7 +22,7 @@ const clientCount = 4;
 const writesPerClient = 2500;
 const outstandingPerClient = 32;
 
-for (const [actors, basePort] of [['workers', 18101], ['inline', 18201]] as const) {
+for (const [actors, basePort] of [['workers', testPort(18101)], ['inline', testPort(18201)]] as const) {
   test(`3 processes (${actors}): kill -9 the leader under load, restart it; every acknowledged write applied once everywhere`, { timeout: 180_000 }, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `raftline-it-${actors}-`));
     const cluster = new LocalCluster({ nodes: 3, dir, basePort, actors, stateMachine: ledgerModule, logFile: path.join(dir, 'servers.log'), logLevel: 'info' });

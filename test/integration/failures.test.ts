@@ -9,6 +9,7 @@
  *    while a RaftClient rides it out by backing off and retrying.
  */
 import { test } from 'node:test';
+import { testPort } from '../support/ports.js';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -49,7 +50,7 @@ async function waitForLeader(servers: RaftServer[], timeoutMs = 15_000): Promise
 test('a server process whose updater worker exits stops with a non-zero code and says why; the others keep serving', { timeout: 60_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-fail-proc-'));
   const logFile = path.join(dir, 'servers.log');
-  const cluster = new LocalCluster({ nodes: 3, dir, basePort: 19500, actors: 'workers', stateMachine: fatalModule, logFile });
+  const cluster = new LocalCluster({ nodes: 3, dir, basePort: testPort(19500), actors: 'workers', stateMachine: fatalModule, logFile });
   let client: RaftClient | null = null;
   try {
     cluster.startAll();
@@ -90,11 +91,11 @@ test('a server process whose updater worker exits stops with a non-zero code and
 
 test('in process: a dying updater worker reports ACTOR_FAILURE through onFailure and the server closes without hanging', { timeout: 30_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-fail-inproc-'));
-  const peers = [{ id: 'n1', address: '127.0.0.1:19510' }];
+  const peers = [{ id: 'n1', address: `127.0.0.1:${testPort(19510)}` }];
   const server = new RaftServer({
     id: 'n1', peers, dir, actors: 'workers', stateMachine: fatalModule, logger: pino({ level: 'silent' }),
   });
-  const client = await RaftClient.connect({ peers: ['127.0.0.1:19510'], requestTimeoutMs: 2000 });
+  const client = await RaftClient.connect({ peers: [`127.0.0.1:${testPort(19510)}`], requestTimeoutMs: 2000 });
   try {
     const failures: Error[] = [];
     const failed = new Promise<Error>((resolve) => server.onFailure((error) => {
@@ -224,7 +225,7 @@ function checkRefusals(result: BurstResult, count: number, bound: number, detail
 }
 
 test('backpressure by count: a raw burst of 200 writes gets ok or RESOURCE_UNAVAILABLE, never over pendingRequestsMax', { timeout: 30_000 }, async () => {
-  await withGroup(19520, { pendingRequestsMax: 4 }, async (group) => {
+  await withGroup(testPort(19520), { pendingRequestsMax: 4 }, async (group) => {
     const requests = Array.from({ length: 200 }, (_, i) => encodePut(`raw-${i}`, `v${i}`));
     const result = await burst(group, requests);
     checkRefusals(result, 200, 4, 'pendingRequestsMax');
@@ -246,7 +247,7 @@ test('backpressure by count: a raw burst of 200 writes gets ok or RESOURCE_UNAVA
 });
 
 test('backpressure by count: a RaftClient with 200 concurrent puts backs off and retries until all succeed', { timeout: 40_000 }, async () => {
-  await withGroup(19530, { pendingRequestsMax: 4 }, async (group) => {
+  await withGroup(testPort(19530), { pendingRequestsMax: 4 }, async (group) => {
     const client = await RaftClient.connect({ peers: group.addresses, requestTimeoutMs: 30_000 });
     const termBefore = group.leader.status().term;
     let pendingMax = 0;
@@ -270,7 +271,7 @@ test('backpressure by count: a RaftClient with 200 concurrent puts backs off and
 
 test('backpressure by bytes: a burst of large values is refused past pendingBytesMax; a RaftClient still gets them all in', { timeout: 30_000 }, async () => {
   const limits = { entryBytesMax: 4096, pendingBytesMax: 8192 };
-  await withGroup(19540, limits, async (group) => {
+  await withGroup(testPort(19540), limits, async (group) => {
     const large = (i: number): string => `${i}:`.padEnd(3000, 'x');
     const requests = Array.from({ length: 40 }, (_, i) => encodePut(`big-${i}`, large(i)));
     const perEntry = requests[0]!.length;

@@ -6,6 +6,7 @@
  * identical. The seed is printed; RAFTLINE_SOAK_SEED replays the same schedule of kills.
  */
 import { test } from 'node:test';
+import { testPort } from '../support/ports.js';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +27,7 @@ test(`soak: ${rounds} rounds of kill -9 and restart under load (seed ${seed}, ac
   const rng = new SeededRng(seed);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-soak-'));
   const logFile = path.join(dir, 'servers.log');
-  const cluster = new LocalCluster({ nodes: 3, dir, basePort: 18301, actors, stateMachine: ledgerModule, logFile, logLevel: 'info' });
+  const cluster = new LocalCluster({ nodes: 3, dir, basePort: testPort(18301), actors, stateMachine: ledgerModule, logFile, logLevel: 'info' });
   const clients: RaftClient[] = [];
   const acknowledged = new Set<string>();
   const failed: string[] = [];
