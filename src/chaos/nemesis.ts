@@ -64,7 +64,7 @@ export interface NemesisOptions {
 }
 
 export const defaultNemesisOptions: NemesisOptions = {
-  holdMsMin: 700, holdMsMax: 2200, quietMsMin: 500, quietMsMax: 1200, pauseMsMin: 1300, composeProbability: 0.4,
+  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, composeProbability: 0.45,
 };
 
 function shuffled<T>(rng: SeededRng, items: readonly T[]): T[] {

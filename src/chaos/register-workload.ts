@@ -23,8 +23,8 @@ export interface RegisterWorkloadOptions {
   stopAtMs: number;
   rng: SeededRng;
   history: HistoryWriter;
-  /** Called when a write completes ok (for the recovery figures). */
-  onWriteOk(atMs: number): void;
+  /** Called when a write completes ok (for the recovery figures): when it was invoked, when it completed. */
+  onWriteOk(invokedMs: number, completedMs: number): void;
 }
 
 export interface RegisterWorkloadResult {
@@ -67,6 +67,7 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
       const expected = rng.nextFloat() < 0.8 ? (lastSeen.get(key) ?? null) : `v${rng.intBetween(0, Math.max(0, nextValue - 1))}`;
       const input = f === 'put' ? value : f === 'cas' ? [expected, value] : null;
       record(process, 'invoke', f, key, input);
+      const invokedMs = Date.now();
       result.invoked++;
       try {
         if (f === 'get') {
@@ -76,12 +77,12 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
         } else if (f === 'put') {
           await store.put(key, value);
           lastSeen.set(key, value);
-          options.onWriteOk(Date.now());
+          options.onWriteOk(invokedMs, Date.now());
           record(process, 'ok', f, key, value);
         } else {
           const swapped = await store.cas(key, expected, value);
           if (swapped) lastSeen.set(key, value);
-          options.onWriteOk(Date.now());
+          options.onWriteOk(invokedMs, Date.now());
           record(process, 'ok', f, key, swapped);
         }
         result.ok++;

@@ -39,6 +39,7 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
+/** Recovery waits over the rounds in which the fault was alone. */
 export interface Percentiles {
   samples: number;
   /** Faults after which no write succeeded before the run ended. */
@@ -72,6 +73,8 @@ export interface ChaosResult {
   appendSet?: WriteCheck;
   counter?: WriteCheck;
   recovery: { leaderKill: Percentiles; partitionHeal: Percentiles };
+  /** Each recovery sample with the round it came from (null: no write succeeded after it). */
+  recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; waitMs: number | null }[];
   problems: string[];
   faultLog: FaultRecord[];
 }
@@ -84,16 +87,17 @@ export function percentiles(values: number[], unrecovered: number): Percentiles 
   return { samples: sorted.length, unrecovered, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.length === 0 ? null : sorted[sorted.length - 1]! };
 }
 
-/** For each fault time, the wait until the first write completed after it. */
-function recoveryTimes(times: number[], writeOkMs: number[]): { values: number[]; unrecovered: number } {
-  const values: number[] = [];
-  let unrecovered = 0;
-  for (const time of times) {
-    const next = writeOkMs.find((ok) => ok > time);
-    if (next === undefined) unrecovered++;
-    else values.push(next - time);
-  }
-  return { values, unrecovered };
+/**
+ * For each event time, the wait until the first write invoked at or after it completed: what a
+ * client that starts writing at that moment sees (a reply already on its way from a killed
+ * leader does not count as recovery).
+ */
+function recoveryTimes(times: number[], writesOk: readonly { invokedMs: number; completedMs: number }[]): (number | null)[] {
+  return times.map((time) => {
+    let first = Infinity;
+    for (const write of writesOk) if (write.invokedMs >= time && write.completedMs < first) first = write.completedMs;
+    return first === Infinity ? null : first - time;
+  });
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
@@ -114,9 +118,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const killedByNemesis = new Set<string>();
   const crashes: string[] = [];
   const problems: string[] = [];
-  const writeOkMs: number[] = [];
-  const onWriteOk = (atMs: number): void => {
-    writeOkMs.push(atMs);
+  const writesOk: { invokedMs: number; completedMs: number }[] = [];
+  const onWriteOk = (invokedMs: number, completedMs: number): void => {
+    writesOk.push({ invokedMs, completedMs });
   };
   const nemesisHost = {
     ids: servers.map((server) => server.id),
@@ -152,7 +156,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, lostWrites: 0, violations: 0,
     undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
-    problems, faultLog: [],
+    recoverySamples: [], problems, faultLog: [],
   };
   try {
     await network.start();
@@ -191,7 +195,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         counter = startCounterWorkload({ addresses, clients: 3, stopAtMs, rng: workloadRng, onWriteOk, attemptTimeoutMsMax: 60, callDeadlineMs: 4000 });
         running.push(counter.done);
       }
-      const faults = nemesis.run(stopAtMs);
+      // The faults end a little before the load, so that recovery from the last one is seen too.
+      const faults = nemesis.run(stopAtMs - Math.min(5000, options.durationS * 200));
       await Promise.all([faults, ...running]);
       history?.close();
       log('faults healed; final reads and checks');
@@ -226,9 +231,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     result.faultLog = [...records];
     result.faults = records.length;
     for (const record of records) result.faultCounts[record.kind] = (result.faultCounts[record.kind] ?? 0) + 1;
-    const kills = recoveryTimes(records.filter((record) => record.hitLeader && record.kind.startsWith('kill')).map((record) => record.startMs), writeOkMs);
-    const heals = recoveryTimes(records.filter((record) => partitionKinds.has(record.kind)).map((record) => record.healMs), writeOkMs);
-    result.recovery = { leaderKill: percentiles(kills.values, kills.unrecovered), partitionHeal: percentiles(heals.values, heals.unrecovered) };
+    const figures = (figure: 'leaderKill' | 'partitionHeal', chosen: FaultRecord[], at: (record: FaultRecord) => number): Percentiles => {
+      const waits = recoveryTimes(chosen.map(at), writesOk);
+      for (const [i, record] of chosen.entries()) {
+        result.recoverySamples.push({ figure, kind: record.kind, detail: record.detail, composed: record.composed, waitMs: waits[i]! });
+      }
+      // The figures are taken over rounds with that fault alone: a composed round may hold a
+      // second fault (a partition, a paused server) that keeps the cluster down by design.
+      const solo = waits.filter((_, i) => !chosen[i]!.composed);
+      const values = solo.filter((wait): wait is number => wait !== null);
+      return percentiles(values, solo.length - values.length);
+    };
+    result.recovery = {
+      leaderKill: figures('leaderKill', records.filter((record) => record.hitLeader && record.kind.startsWith('kill')), (record) => record.startMs),
+      partitionHeal: figures('partitionHeal', records.filter((record) => partitionKinds.has(record.kind)), (record) => record.healMs),
+    };
     if (crashes.length > 0) problems.push(`servers exited on their own: ${crashes.join(', ')}`);
     ok = result.lostWrites === 0 && result.violations === 0 && result.undecided === 0 && result.duplicateApplies === 0 &&
       result.phantoms === 0 && crashes.length === 0;
@@ -263,10 +280,13 @@ export function formatChaos(result: ChaosResult): string {
     `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
       `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}`,
-    `recovery: leader kill → next write ${figure(result.recovery.leaderKill)}`,
-    `recovery: partition heal → next write ${figure(result.recovery.partitionHeal)}`,
+    `recovery (rounds with one fault): leader kill → next write ${figure(result.recovery.leaderKill)}`,
+    `recovery (rounds with one fault): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
   ];
-  if (result.register) lines.push(`register history ${result.register.file}: ${result.register.operations} operations on ${result.register.keys} keys, ${result.register.verdict}`);
+  if (result.register) {
+    const where = result.historyDir === null ? '' : ` (${result.register.file})`;
+    lines.push(`register history: ${result.register.operations} operations on ${result.register.keys} keys, ${result.register.verdict}${where}`);
+  }
   for (const problem of result.problems.slice(0, 10)) lines.push(`  ${problem}`);
   if (!result.ok && result.historyDir) lines.push(`kept in ${result.historyDir}; replay the schedule with --seed ${result.seed}`);
   return lines.join('\n');

@@ -20,7 +20,8 @@ export interface WorkloadBase {
   clients: number;
   stopAtMs: number;
   rng: SeededRng;
-  onWriteOk(atMs: number): void;
+  /** Called when a write completes ok: when it was invoked, when it completed. */
+  onWriteOk(invokedMs: number, completedMs: number): void;
 }
 
 /** What a final check found; the run fails unless all counts are zero. */
@@ -59,10 +60,11 @@ export function startAppendSetWorkload(options: WorkloadBase & { requestTimeoutM
     for (let n = 0; Date.now() < options.stopAtMs; n++) {
       const id = `a${c}-${n}`;
       sent.add(id);
+      const invokedMs = Date.now();
       try {
         await client.send(encodeAppend(setName, id));
         acknowledged.add(id);
-        options.onWriteOk(Date.now());
+        options.onWriteOk(invokedMs, Date.now());
       } catch {
         // Unknown: it may still be applied; it is never sent again under another callId.
         unknown++;
@@ -118,13 +120,14 @@ export function startCounterWorkload(options: WorkloadBase & { attemptTimeoutMsM
     for (let callId = 1; Date.now() < options.stopAtMs; callId++) {
       const tag = `${caller.clientId}:${callId}`;
       sent.add(tag);
+      const invokedMs = Date.now();
       // Attempt deadlines from a few ms (shorter than a commit: a forced timeout) upwards.
       const outcome = await caller.call(callId, encodeIncrement(tag), Date.now() + options.callDeadlineMs,
         () => options.rng.intBetween(2, options.attemptTimeoutMsMax));
       attempts += outcome.attempts;
       if (outcome.kind === 'ok') {
         acknowledged.add(tag);
-        options.onWriteOk(Date.now());
+        options.onWriteOk(invokedMs, Date.now());
       } else if (outcome.kind === 'failed') {
         refused.add(tag);
       }
