@@ -8,8 +8,9 @@
  *  - `blackhole`: bytes are dropped silently while the connection stays open; when the cut heals,
  *    every connection that lost bytes is reset, as TCP would after its retransmissions gave up, so
  *    no server ever reads a stream with a hole in it;
- *  - `refuse`: connections are closed and new ones are closed at once (a crashed host, a firewall
- *    that rejects).
+ *  - `refuse`: connections are closed and the link's proxies stop listening, so a server that
+ *    dials gets "connection refused" (a crashed host, a firewall that rejects) and backs off as
+ *    it would in life, rather than connecting and being dropped in a tight loop.
  * Clients do not go through these proxies; they talk to the servers directly.
  */
 import net from 'node:net';
@@ -108,7 +109,7 @@ export interface FaultNetworkOptions {
 
 export class FaultNetwork {
   private readonly faults = new Map<string, DirectionFault>();
-  private readonly proxies = new Map<string, { server: net.Server; address: string }>();
+  private readonly proxies = new Map<string, { server: net.Server; address: string; listening: boolean }>();
   private readonly pipes = new Set<Pipe>();
 
   constructor(options: FaultNetworkOptions) {
@@ -119,20 +120,32 @@ export class FaultNetwork {
         if (from.id === to.id) continue;
         const address = `${host}:${port++}`;
         const server = net.createServer((socket) => this.accept(from.id, to.id, to.address, socket));
-        this.proxies.set(linkKey(from.id, to.id), { server, address });
+        this.proxies.set(linkKey(from.id, to.id), { server, address, listening: false });
       }
     }
   }
 
   async start(): Promise<void> {
-    await Promise.all([...this.proxies.values()].map(({ server, address }) => new Promise<void>((resolve, reject) => {
-      const colon = address.lastIndexOf(':');
-      server.once('error', reject);
-      server.listen(Number(address.slice(colon + 1)), address.slice(0, colon), () => {
-        server.off('error', reject);
+    await Promise.all([...this.proxies.values()].map((proxy) => this.listen(proxy)));
+  }
+
+  private listen(proxy: { server: net.Server; address: string; listening: boolean }): Promise<void> {
+    if (proxy.listening) return Promise.resolve();
+    proxy.listening = true;
+    const colon = proxy.address.lastIndexOf(':');
+    return new Promise<void>((resolve, reject) => {
+      proxy.server.once('error', reject);
+      proxy.server.listen(Number(proxy.address.slice(colon + 1)), proxy.address.slice(0, colon), () => {
+        proxy.server.off('error', reject);
         resolve();
       });
-    })));
+    });
+  }
+
+  private unlisten(proxy: { server: net.Server; listening: boolean }): Promise<void> {
+    if (!proxy.listening) return Promise.resolve();
+    proxy.listening = false;
+    return new Promise<void>((resolve) => proxy.server.close(() => resolve()));
   }
 
   /** Where server `from` reaches server `to`. */
@@ -150,9 +163,10 @@ export class FaultNetwork {
   cut(from: string, to: string, mode: CutMode): void {
     this.update(from, to, { cut: mode });
     if (mode === 'refuse') {
-      for (const pipe of this.pipes) {
+      for (const pipe of [...this.pipes]) {
         if ((pipe.from === from && pipe.to === to) || (pipe.from === to && pipe.to === from)) pipe.close();
       }
+      for (const key of [linkKey(from, to), linkKey(to, from)]) void this.unlisten(this.proxies.get(key)!);
     }
   }
 
@@ -161,14 +175,15 @@ export class FaultNetwork {
   }
 
   /** Every link back to normal; connections that lost bytes in a blackhole are reset. */
-  heal(): void {
+  async heal(): Promise<void> {
     this.faults.clear();
     for (const pipe of [...this.pipes]) if (pipe.lostBytes) pipe.close();
+    await Promise.all([...this.proxies.values()].map((proxy) => this.listen(proxy)));
   }
 
   async close(): Promise<void> {
     for (const pipe of [...this.pipes]) pipe.close();
-    await Promise.all([...this.proxies.values()].map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    await Promise.all([...this.proxies.values()].map((proxy) => this.unlisten(proxy)));
   }
 
   private update(from: string, to: string, change: Partial<DirectionFault>): void {

@@ -61,10 +61,15 @@ export interface NemesisOptions {
   pauseMsMin: number;
   /** Probability that a round composes a second fault. */
   composeProbability: number;
+  /**
+   * Faults the run should reach: a round that starts behind this pace always composes two
+   * faults (a slow machine stretches rounds; the count stays comparable across machines).
+   */
+  faultsMin: number;
 }
 
 export const defaultNemesisOptions: NemesisOptions = {
-  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, composeProbability: 0.45,
+  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, composeProbability: 0.45, faultsMin: 0,
 };
 
 function shuffled<T>(rng: SeededRng, items: readonly T[]): T[] {
@@ -99,10 +104,13 @@ export class Nemesis {
   /** Runs rounds until `stopAtMs`, then heals everything. */
   async run(stopAtMs: number): Promise<FaultRecord[]> {
     const kinds = faultKinds.filter((kind) => this.host.ids.length >= 5 || (kind !== 'majorities-ring' && kind !== 'bridge'));
+    const startMs = Date.now();
     while (Date.now() + this.options.holdMsMin < stopAtMs) {
       const first = kinds[this.rng.intBetween(0, kinds.length - 1)]!;
       const round: FaultKind[] = [first];
-      if (this.rng.nextFloat() < this.options.composeProbability) {
+      const pace = (Date.now() - startMs) / Math.max(1, stopAtMs - startMs) + 0.2;
+      const behind = this.records.length + 1 < this.options.faultsMin * pace;
+      if (this.rng.nextFloat() < this.options.composeProbability || behind) {
         const others = kinds.filter((kind) => categoryOf[kind] !== categoryOf[first]);
         round.push(others[this.rng.intBetween(0, others.length - 1)]!);
       }
@@ -130,7 +138,7 @@ export class Nemesis {
 
   /** Links restored, paused servers continued, killed servers restarted. */
   async healAll(): Promise<void> {
-    this.host.network.heal();
+    await this.host.network.heal();
     for (const id of this.paused) this.host.resume(id);
     this.paused.clear();
     const restarting = [...this.killed];

@@ -9,6 +9,7 @@
  */
 import { RaftClient } from '../client/raft-client.js';
 import { kv, type KvClient } from '../client/kv.js';
+import { decodeStringOrNullResult, encodeGet } from '../statemachines/kv-ops.js';
 import type { SeededRng } from '../core/rng.js';
 import type { HistoryEvent, HistoryWriter } from '../check/history.js';
 
@@ -23,6 +24,12 @@ export interface RegisterWorkloadOptions {
   stopAtMs: number;
   rng: SeededRng;
   history: HistoryWriter;
+  /**
+   * 'linearizable' (the default): gets are ReadIndex reads on the leader. 'stale': gets are
+   * served by a random server from its applied state, which is not linearizable; the checker
+   * must find it out (the negative control of the chaos tests).
+   */
+  reads?: 'linearizable' | 'stale';
   /** Called when a write completes ok (for the recovery figures): when it was invoked, when it completed. */
   onWriteOk(invokedMs: number, completedMs: number): void;
 }
@@ -51,7 +58,12 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
     history.write({ process, type, f, key, value });
   };
 
-  const worker = async (store: KvClient): Promise<void> => {
+  const worker = async (client: RaftClient, store: KvClient): Promise<void> => {
+    const get = async (key: string): Promise<string | null> => {
+      if (options.reads !== 'stale') return store.get(key);
+      const server = options.addresses[rng.intBetween(0, options.addresses.length - 1)]!;
+      return decodeStringOrNullResult(await client.sendStaleRead(encodeGet(key), server));
+    };
     let process = nextProcess++;
     while (Date.now() < options.stopAtMs) {
       const slot = slots[rng.intBetween(0, slots.length - 1)]!;
@@ -71,7 +83,7 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
       result.invoked++;
       try {
         if (f === 'get') {
-          const read = await store.get(key);
+          const read = await get(key);
           lastSeen.set(key, read);
           record(process, 'ok', f, key, read);
         } else if (f === 'put') {
@@ -104,7 +116,7 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
     peers: options.addresses, requestTimeoutMs: options.requestTimeoutMs, retry: { delayMsMin: 10, delayMsMax: 200 },
   })));
   try {
-    await Promise.all(clients.map((client) => worker(kv(client))));
+    await Promise.all(clients.map((client) => worker(client, kv(client))));
   } finally {
     await Promise.all(clients.map((client) => client.close()));
   }

@@ -34,6 +34,8 @@ export interface ChaosOptions {
   /** Servers listen from here; the fault proxies take the next n * (n - 1) ports. */
   basePort: number;
   registerClients?: number;
+  /** How the register workload reads: see RegisterWorkloadOptions.reads. */
+  registerReads?: 'linearizable' | 'stale';
   nemesis?: Partial<NemesisOptions>;
   /** Progress lines (faults, phases); silent when absent. */
   log?: (line: string) => void;
@@ -73,6 +75,8 @@ export interface ChaosResult {
   appendSet?: WriteCheck;
   counter?: WriteCheck;
   recovery: { leaderKill: Percentiles; partitionHeal: Percentiles };
+  /** Writes acknowledged in each second of the run, from the start of the load. */
+  writesPerSecond: number[];
   /** Each recovery sample with the round it came from (null: no write succeeded after it). */
   recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; waitMs: number | null }[];
   problems: string[];
@@ -156,7 +160,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, lostWrites: 0, violations: 0,
     undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
-    recoverySamples: [], problems, faultLog: [],
+    recoverySamples: [], writesPerSecond: [], problems, faultLog: [],
   };
   try {
     await network.start();
@@ -172,7 +176,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     try {
       const first = await cluster.waitForLeader(30_000);
       log(`cluster of ${options.nodes} up; leader ${first.id}; workloads ${options.workloads.join(', ')} for ${options.durationS} s, seed ${options.seed}`);
-      const stopAtMs = Date.now() + options.durationS * 1000;
+      const loadStartMs = Date.now();
+      const stopAtMs = loadStartMs + options.durationS * 1000;
       const workloadRng = new SeededRng(options.seed ^ 0x5bd1e995);
       const addresses = cluster.addresses;
       const running: Promise<unknown>[] = [];
@@ -182,7 +187,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         history = new HistoryWriter(registerFile);
         running.push(runRegisterWorkload({
           addresses, clients: options.registerClients ?? 10, keysLive: 6, operationsPerKeyMax: 120, requestTimeoutMs: 2500,
-          stopAtMs, rng: workloadRng, history, onWriteOk,
+          stopAtMs, rng: workloadRng, history, onWriteOk, reads: options.registerReads ?? 'linearizable',
         }));
       }
       let appendSet: SetWorkload | null = null;
@@ -198,6 +203,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       // The faults end a little before the load, so that recovery from the last one is seen too.
       const faults = nemesis.run(stopAtMs - Math.min(5000, options.durationS * 200));
       await Promise.all([faults, ...running]);
+      for (const write of writesOk) {
+        const second = Math.floor((write.completedMs - loadStartMs) / 1000);
+        while (result.writesPerSecond.length <= second) result.writesPerSecond.push(0);
+        result.writesPerSecond[second]!++;
+      }
       history?.close();
       log('faults healed; final reads and checks');
       await cluster.waitForLeader(30_000);

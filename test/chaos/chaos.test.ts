@@ -6,11 +6,16 @@
  * 15 faults, and end with no lost write, no linearizability violation or undecided key, no
  * duplicate apply. The totals go to `.safety/chaos.json` for the summary line.
  *
+ * A negative control runs the same pipeline with reads served from any replica's applied state
+ * (not linearizable): the checker must report violations, so a pass above means something.
+ *
  * Seeds are drawn per run and printed; `RAFTLINE_CHAOS_SEED=<n>` replays one seed's schedule for
  * every run. A failing run keeps its history, fault log and server log and names the folder.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { testPort } from '../support/ports.js';
 import { formatChaos, runChaos, type ChaosOptions, type ChaosResult } from '../../src/chaos/run-chaos.js';
 import { writeSafetyFigures } from '../support/safety-summary.js';
@@ -41,7 +46,7 @@ after(() => {
 for (const [name, options] of runs) {
   const seed = seedFor();
   test(`chaos ${name}, seed ${seed}: no lost write, no violation, no duplicate apply`, { timeout: (options.durationS + 120) * 1000 }, async (t) => {
-    const result = await runChaos({ ...options, seed });
+    const result = await runChaos({ ...options, seed, nemesis: { faultsMin: 18 } });
     results.push(result);
     t.diagnostic(formatChaos(result).split('\n').join(' | '));
     assert.ok(result.faults >= 15, `at least 15 faults injected, got ${result.faults}`);
@@ -57,3 +62,16 @@ for (const [name, options] of runs) {
     assert.equal(result.recovery.leaderKill.unrecovered + result.recovery.partitionHeal.unrecovered, 0, formatChaos(result));
   });
 }
+
+test('negative control: the same pipeline with stale reads from any server finds violations', { timeout: 120_000 }, async (t) => {
+  const seed = seedFor();
+  const result = await runChaos({
+    nodes: 3, workloads: ['register'], durationS: 12, actors: 'inline', basePort: testPort(20400), seed, registerReads: 'stale',
+  });
+  t.diagnostic(formatChaos(result).split('\n').join(' | '));
+  assert.ok(result.violations > 0, `stale reads were caught (seed ${seed}): ${formatChaos(result)}`);
+  assert.equal(result.ok, false);
+  assert.ok(result.historyDir !== null && fs.existsSync(result.historyDir), 'a failing run keeps its history');
+  assert.ok(fs.existsSync(path.join(result.historyDir, 'faults.json')) && fs.existsSync(path.join(result.historyDir, 'servers.log')));
+  fs.rmSync(result.historyDir, { recursive: true, force: true });
+});
