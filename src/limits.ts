@@ -49,7 +49,7 @@ export const defaultLimits: Readonly<Limits> = {
   appendInflightBytesMax: 16 * 1024 * 1024,
   appendBatchEntriesMax: 1024,
   appendBatchBytesMax: 4 * 1024 * 1024,
-  appenderCacheBytesMax: 128 * 1024 * 1024,
+  appenderCacheBytesMax: 16 * 1024 * 1024,
   segmentBytesMax: 64 * 1024 * 1024,
   tickMs: 50,
   electionTicksMin: 10,

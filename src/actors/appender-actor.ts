@@ -182,11 +182,16 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       leader.cachePayloads.push(batch.payloads[i]!);
       leader.cacheBytes += batch.payloads[i]!.length;
     }
-    // Keep the cache bounded; a follower that falls behind it is served by log reads.
+    // Keep the cache bounded; a follower that falls behind it is served by log reads. Once over
+    // the bound, a quarter is dropped at once, so the arrays shift once per quarter of the cache
+    // rather than on every batch.
+    const bytesMax = this.options.limits.appenderCacheBytesMax;
     let drop = 0;
-    while (leader.cacheBytes > this.options.limits.appenderCacheBytesMax && drop < leader.cachePayloads.length - 1) {
-      leader.cacheBytes -= leader.cachePayloads[drop]!.length;
-      drop++;
+    if (leader.cacheBytes > bytesMax) {
+      while (leader.cacheBytes > bytesMax * 0.75 && drop < leader.cachePayloads.length - 1) {
+        leader.cacheBytes -= leader.cachePayloads[drop]!.length;
+        drop++;
+      }
     }
     if (drop > 0) {
       leader.cacheTerms.splice(0, drop);
