@@ -59,6 +59,8 @@ export interface NemesisOptions {
   quietMsMax: number;
   /** A paused server stays stopped at least this long (beyond the longest election timeout). */
   pauseMsMin: number;
+  /** After a heal and the quiet time, how long to wait at most for a leader before the next round. */
+  settleMsMax: number;
   /** Probability that a round composes a second fault. */
   composeProbability: number;
   /**
@@ -66,10 +68,12 @@ export interface NemesisOptions {
    * faults (a slow machine stretches rounds; the count stays comparable across machines).
    */
   faultsMin: number;
+  /** The kinds to draw from (default: all that fit the cluster size). */
+  kinds?: readonly FaultKind[];
 }
 
 export const defaultNemesisOptions: NemesisOptions = {
-  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, composeProbability: 0.45, faultsMin: 0,
+  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, settleMsMax: 3000, composeProbability: 0.45, faultsMin: 0,
 };
 
 function shuffled<T>(rng: SeededRng, items: readonly T[]): T[] {
@@ -103,15 +107,16 @@ export class Nemesis {
 
   /** Runs rounds until `stopAtMs`, then heals everything. */
   async run(stopAtMs: number): Promise<FaultRecord[]> {
-    const kinds = faultKinds.filter((kind) => this.host.ids.length >= 5 || (kind !== 'majorities-ring' && kind !== 'bridge'));
+    const kinds = (this.options.kinds ?? faultKinds).filter((kind) => this.host.ids.length >= 5 || (kind !== 'majorities-ring' && kind !== 'bridge'));
+    if (kinds.length === 0) throw new Error('no fault kind fits this cluster (majorities-ring and bridge need 5 nodes)');
     const startMs = Date.now();
     while (Date.now() + this.options.holdMsMin < stopAtMs) {
       const first = kinds[this.rng.intBetween(0, kinds.length - 1)]!;
       const round: FaultKind[] = [first];
       const pace = (Date.now() - startMs) / Math.max(1, stopAtMs - startMs) + 0.2;
       const behind = this.records.length + 1 < this.options.faultsMin * pace;
-      if (this.rng.nextFloat() < this.options.composeProbability || behind) {
-        const others = kinds.filter((kind) => categoryOf[kind] !== categoryOf[first]);
+      const others = kinds.filter((kind) => categoryOf[kind] !== categoryOf[first]);
+      if (others.length > 0 && (this.rng.nextFloat() < this.options.composeProbability || behind)) {
         round.push(others[this.rng.intBetween(0, others.length - 1)]!);
       }
       let holdMs = this.rng.intBetween(this.options.holdMsMin, this.options.holdMsMax);
@@ -131,6 +136,10 @@ export class Nemesis {
       for (const record of started) record.healMs = healMs;
       this.log('healed');
       await sleep(Math.min(quietMs, stopAtMs - Date.now()));
+      // Let the cluster elect before the next round (bounded), so that rounds test recovery
+      // from a working cluster rather than piling onto one that never got back up.
+      const settleUntilMs = Math.min(Date.now() + this.options.settleMsMax, stopAtMs);
+      while (Date.now() < settleUntilMs && await this.host.leader() === null) await sleep(100);
     }
     await this.healAll();
     return this.records;

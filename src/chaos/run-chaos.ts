@@ -34,6 +34,8 @@ export interface ChaosOptions {
   /** Servers listen from here; the fault proxies take the next n * (n - 1) ports. */
   basePort: number;
   registerClients?: number;
+  /** The servers' log level (their log is kept with a failing run's history). Default 'warn'. */
+  serverLogLevel?: string;
   /** How the register workload reads: see RegisterWorkloadOptions.reads. */
   registerReads?: 'linearizable' | 'stale';
   nemesis?: Partial<NemesisOptions>;
@@ -115,7 +117,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const usesChaosMachine = options.workloads.some((name) => name !== 'register');
   const logFile = path.join(dataDir, 'servers.log');
   const cluster = new LocalCluster({
-    nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: 'warn',
+    nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: options.serverLogLevel ?? 'warn',
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
     peerAddress: (from, to) => network.proxyAddress(from, to),
   });
@@ -268,12 +270,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await nemesis.healAll().catch(() => {});
     await cluster.stopAll().catch(() => {});
     await network.close();
-    if (!ok) {
-      // Keep what explains the failure next to the history.
+    if (!ok || options.historyDir !== undefined) {
+      // Keep what explains the run next to the history.
       if (fs.existsSync(logFile)) fs.copyFileSync(logFile, path.join(historyDir, 'servers.log'));
       fs.writeFileSync(path.join(historyDir, 'faults.json'), JSON.stringify(nemesis.faults, null, 1));
       result.historyDir = historyDir;
-    } else if (options.historyDir === undefined) {
+    } else {
       fs.rmSync(historyDir, { recursive: true, force: true });
     }
     fs.rmSync(dataDir, { recursive: true, force: true });
