@@ -43,7 +43,7 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
-/** Recovery waits over the rounds in which the fault was alone. */
+/** Recovery waits over the rounds in which the fault was alone and began on a settled cluster. */
 export interface Percentiles {
   samples: number;
   /** Faults after which no write succeeded before the run ended. */
@@ -80,7 +80,7 @@ export interface ChaosResult {
   /** Writes acknowledged in each second of the run, from the start of the load. */
   writesPerSecond: number[];
   /** Each recovery sample with the round it came from (null: no write succeeded after it). */
-  recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; waitMs: number | null }[];
+  recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; settled: boolean; waitMs: number | null }[];
   problems: string[];
   faultLog: FaultRecord[];
 }
@@ -138,6 +138,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         if (status?.role === 'leader' && (best === null || status.term > best.term)) best = { id: status.id, term: status.term };
       }
       return best?.id ?? null;
+    },
+    async settled(): Promise<boolean> {
+      const statuses = await cluster.statuses();
+      return statuses.every((status) => status !== null) && statuses.some((status) => status?.role === 'leader');
     },
     kill(id: string): void {
       killedByNemesis.add(id);
@@ -246,11 +250,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const figures = (figure: 'leaderKill' | 'partitionHeal', chosen: FaultRecord[], at: (record: FaultRecord) => number): Percentiles => {
       const waits = recoveryTimes(chosen.map(at), writesOk);
       for (const [i, record] of chosen.entries()) {
-        result.recoverySamples.push({ figure, kind: record.kind, detail: record.detail, composed: record.composed, waitMs: waits[i]! });
+        result.recoverySamples.push({
+          figure, kind: record.kind, detail: record.detail, composed: record.composed, settled: record.settled, waitMs: waits[i]!,
+        });
       }
-      // The figures are taken over rounds with that fault alone: a composed round may hold a
-      // second fault (a partition, a paused server) that keeps the cluster down by design.
-      const solo = waits.filter((_, i) => !chosen[i]!.composed);
+      // The figures are taken over rounds with that fault alone that began with every server up:
+      // a second fault (a partition, a paused server) or a server still restarting from the
+      // round before may keep the cluster without a majority by design.
+      const solo = waits.filter((_, i) => !chosen[i]!.composed && chosen[i]!.settled);
       const values = solo.filter((wait): wait is number => wait !== null);
       return percentiles(values, solo.length - values.length);
     };
@@ -292,8 +299,8 @@ export function formatChaos(result: ChaosResult): string {
     `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
       `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}`,
-    `recovery (rounds with one fault): leader kill → next write ${figure(result.recovery.leaderKill)}`,
-    `recovery (rounds with one fault): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
+    `recovery (single-fault rounds on a settled cluster): leader kill → next write ${figure(result.recovery.leaderKill)}`,
+    `recovery (single-fault rounds on a settled cluster): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
   ];
   if (result.register) {
     const where = result.historyDir === null ? '' : ` (${result.register.file})`;
