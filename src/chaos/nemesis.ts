@@ -124,7 +124,8 @@ export class Nemesis {
       if (others.length > 0 && (this.rng.nextFloat() < this.options.composeProbability || behind)) {
         round.push(others[this.rng.intBetween(0, others.length - 1)]!);
       }
-      let holdMs = this.rng.intBetween(this.options.holdMsMin, this.options.holdMsMax);
+      // Behind the pace: shorter holds and settling, so a slow machine still reaches faultsMin.
+      let holdMs = this.rng.intBetween(this.options.holdMsMin, behind ? this.options.holdMsMin + 400 : this.options.holdMsMax);
       if (round.includes('pause')) holdMs = Math.max(holdMs, this.options.pauseMsMin + this.rng.intBetween(0, 1200));
       const quietMs = this.rng.intBetween(this.options.quietMsMin, this.options.quietMsMax);
       const leader = await this.host.leader();
@@ -144,7 +145,7 @@ export class Nemesis {
       // Let restarted servers come up and the cluster elect before the next round (bounded), so
       // that rounds test recovery from a working cluster rather than pile onto one that never
       // got back up (a restart can take seconds on a loaded machine).
-      const settleUntilMs = Math.min(Date.now() + this.options.settleMsMax, stopAtMs);
+      const settleUntilMs = Math.min(Date.now() + (behind ? this.options.settleMsMax / 4 : this.options.settleMsMax), stopAtMs);
       while (!(settled = await this.host.settled()) && Date.now() < settleUntilMs) await sleep(100);
     }
     await this.healAll();
