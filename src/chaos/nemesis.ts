@@ -36,6 +36,8 @@ export interface FaultRecord {
   hitLeader: boolean;
   /** Whether another fault was active in the same round. */
   composed: boolean;
+  /** Whether, when the round began, every server answered and one was leader. */
+  settled: boolean;
   startMs: number;
   healMs: number;
 }
@@ -45,6 +47,8 @@ export interface NemesisHost {
   readonly network: FaultNetwork;
   /** The current leader's id, or null when none answers as leader. */
   leader(): Promise<string | null>;
+  /** Whether every server answers and one of them is leader. */
+  settled(): Promise<boolean>;
   kill(id: string): void;
   /** Restarts a killed server once its process has exited. */
   restart(id: string): Promise<void>;
@@ -59,6 +63,8 @@ export interface NemesisOptions {
   quietMsMax: number;
   /** A paused server stays stopped at least this long (beyond the longest election timeout). */
   pauseMsMin: number;
+  /** After a heal and the quiet time, how long to wait at most for all servers and a leader. */
+  settleMsMax: number;
   /** Probability that a round composes a second fault. */
   composeProbability: number;
   /**
@@ -66,10 +72,12 @@ export interface NemesisOptions {
    * faults (a slow machine stretches rounds; the count stays comparable across machines).
    */
   faultsMin: number;
+  /** The kinds to draw from (default: all that fit the cluster size). */
+  kinds?: readonly FaultKind[];
 }
 
 export const defaultNemesisOptions: NemesisOptions = {
-  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, composeProbability: 0.45, faultsMin: 0,
+  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, settleMsMax: 2000, composeProbability: 0.45, faultsMin: 0,
 };
 
 function shuffled<T>(rng: SeededRng, items: readonly T[]): T[] {
@@ -103,24 +111,27 @@ export class Nemesis {
 
   /** Runs rounds until `stopAtMs`, then heals everything. */
   async run(stopAtMs: number): Promise<FaultRecord[]> {
-    const kinds = faultKinds.filter((kind) => this.host.ids.length >= 5 || (kind !== 'majorities-ring' && kind !== 'bridge'));
+    const kinds = (this.options.kinds ?? faultKinds).filter((kind) => this.host.ids.length >= 5 || (kind !== 'majorities-ring' && kind !== 'bridge'));
+    if (kinds.length === 0) throw new Error('no fault kind fits this cluster (majorities-ring and bridge need 5 nodes)');
     const startMs = Date.now();
+    let settled = await this.host.settled();
     while (Date.now() + this.options.holdMsMin < stopAtMs) {
       const first = kinds[this.rng.intBetween(0, kinds.length - 1)]!;
       const round: FaultKind[] = [first];
       const pace = (Date.now() - startMs) / Math.max(1, stopAtMs - startMs) + 0.2;
       const behind = this.records.length + 1 < this.options.faultsMin * pace;
-      if (this.rng.nextFloat() < this.options.composeProbability || behind) {
-        const others = kinds.filter((kind) => categoryOf[kind] !== categoryOf[first]);
+      const others = kinds.filter((kind) => categoryOf[kind] !== categoryOf[first]);
+      if (others.length > 0 && (this.rng.nextFloat() < this.options.composeProbability || behind)) {
         round.push(others[this.rng.intBetween(0, others.length - 1)]!);
       }
-      let holdMs = this.rng.intBetween(this.options.holdMsMin, this.options.holdMsMax);
+      // Behind the pace: shorter holds and settling, so a slow machine still reaches faultsMin.
+      let holdMs = this.rng.intBetween(this.options.holdMsMin, behind ? this.options.holdMsMin + 400 : this.options.holdMsMax);
       if (round.includes('pause')) holdMs = Math.max(holdMs, this.options.pauseMsMin + this.rng.intBetween(0, 1200));
       const quietMs = this.rng.intBetween(this.options.quietMsMin, this.options.quietMsMax);
       const leader = await this.host.leader();
       const started: FaultRecord[] = [];
       for (const kind of round) {
-        const record = this.inject(kind, leader, round.length > 1);
+        const record = this.inject(kind, leader, round.length > 1, settled);
         started.push(record);
         this.records.push(record);
         this.log(`fault ${kind}: ${record.detail}`);
@@ -131,6 +142,11 @@ export class Nemesis {
       for (const record of started) record.healMs = healMs;
       this.log('healed');
       await sleep(Math.min(quietMs, stopAtMs - Date.now()));
+      // Let restarted servers come up and the cluster elect before the next round (bounded), so
+      // that rounds test recovery from a working cluster rather than pile onto one that never
+      // got back up (a restart can take seconds on a loaded machine).
+      const settleUntilMs = Math.min(Date.now() + (behind ? this.options.settleMsMax / 4 : this.options.settleMsMax), stopAtMs);
+      while (!(settled = await this.host.settled()) && Date.now() < settleUntilMs) await sleep(100);
     }
     await this.healAll();
     return this.records;
@@ -146,7 +162,7 @@ export class Nemesis {
     await Promise.all(restarting.map((id) => this.host.restart(id)));
   }
 
-  private inject(kind: FaultKind, leader: string | null, composed: boolean): FaultRecord {
+  private inject(kind: FaultKind, leader: string | null, composed: boolean, settled: boolean): FaultRecord {
     const rng = this.rng;
     const ids = this.host.ids;
     const network = this.host.network;
@@ -155,7 +171,7 @@ export class Nemesis {
     const mode: CutMode = rng.nextFloat() < 0.5 ? 'blackhole' : 'refuse';
     const record = (detail: string, targets: string[] = []): FaultRecord => ({
       kind, detail, targets, hitLeader: leader !== null && targets.includes(leader) && categoryOf[kind] === 'process',
-      composed, startMs: Date.now(), healMs: 0,
+      composed, settled, startMs: Date.now(), healMs: 0,
     });
     const separate = (groups: string[][], cutMode: CutMode): void => {
       for (const [g, group] of groups.entries()) {

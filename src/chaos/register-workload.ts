@@ -50,7 +50,10 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
   let nextProcess = 0;
   let nextKey = 0;
   let nextValue = 0;
-  const slots = Array.from({ length: options.keysLive }, () => ({ key: `r${nextKey++}`, invoked: 0 }));
+  // A key also retires after a few unknown writes: each one may take effect at any later point,
+  // and the checker's search grows with their number.
+  const unknownPerKeyMax = 8;
+  const slots = Array.from({ length: options.keysLive }, () => ({ key: `r${nextKey++}`, invoked: 0, unknown: 0 }));
   /** The last value each key was seen to hold, so that some cas operations can succeed. */
   const lastSeen = new Map<string, string | null>();
 
@@ -67,9 +70,10 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
     let process = nextProcess++;
     while (Date.now() < options.stopAtMs) {
       const slot = slots[rng.intBetween(0, slots.length - 1)]!;
-      if (slot.invoked >= options.operationsPerKeyMax) {
+      if (slot.invoked >= options.operationsPerKeyMax || slot.unknown >= unknownPerKeyMax) {
         slot.key = `r${nextKey++}`;
         slot.invoked = 0;
+        slot.unknown = 0;
       }
       slot.invoked++;
       const key = slot.key;
@@ -106,6 +110,7 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
         } else {
           record(process, 'info', f, key, input);
           result.unknown++;
+          if (slot.key === key) slot.unknown++;
           process = nextProcess++;
         }
       }

@@ -136,11 +136,19 @@ export class RetryingCaller {
         resolve('timeout');
       }, timeoutMs);
       this.waiter = (message) => {
+        let reply: ServerToClientMessage | Error = message;
+        if (!(message instanceof Error) && message.k === Kind.ClientReplyBatch) {
+          // One call's answer out of a batch, as a single reply.
+          const i = message.callIds.indexOf(callId);
+          if (i < 0) return;
+          const error = message.errors[i]!;
+          reply = { k: Kind.ClientReply, callId, ok: error === null, result: message.results[i]!, error, index: message.indexes[i]! };
+        }
         // Replies to earlier copies of an earlier call are old news.
-        if (!(message instanceof Error) && message.k === Kind.ClientReply && message.callId !== callId) return;
+        if (!(reply instanceof Error) && reply.k === Kind.ClientReply && reply.callId !== callId) return;
         clearTimeout(timer);
         this.waiter = null;
-        resolve(message);
+        resolve(reply);
       };
     });
   }

@@ -34,6 +34,8 @@ export interface ChaosOptions {
   /** Servers listen from here; the fault proxies take the next n * (n - 1) ports. */
   basePort: number;
   registerClients?: number;
+  /** The servers' log level (their log is kept with a failing run's history). Default 'warn'. */
+  serverLogLevel?: string;
   /** How the register workload reads: see RegisterWorkloadOptions.reads. */
   registerReads?: 'linearizable' | 'stale';
   nemesis?: Partial<NemesisOptions>;
@@ -41,7 +43,7 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
-/** Recovery waits over the rounds in which the fault was alone. */
+/** Recovery waits over the rounds in which the fault was alone and began on a settled cluster. */
 export interface Percentiles {
   samples: number;
   /** Faults after which no write succeeded before the run ended. */
@@ -78,7 +80,7 @@ export interface ChaosResult {
   /** Writes acknowledged in each second of the run, from the start of the load. */
   writesPerSecond: number[];
   /** Each recovery sample with the round it came from (null: no write succeeded after it). */
-  recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; waitMs: number | null }[];
+  recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; settled: boolean; waitMs: number | null }[];
   problems: string[];
   faultLog: FaultRecord[];
 }
@@ -115,7 +117,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const usesChaosMachine = options.workloads.some((name) => name !== 'register');
   const logFile = path.join(dataDir, 'servers.log');
   const cluster = new LocalCluster({
-    nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: 'warn',
+    nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: options.serverLogLevel ?? 'warn',
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
     peerAddress: (from, to) => network.proxyAddress(from, to),
   });
@@ -136,6 +138,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         if (status?.role === 'leader' && (best === null || status.term > best.term)) best = { id: status.id, term: status.term };
       }
       return best?.id ?? null;
+    },
+    async settled(): Promise<boolean> {
+      const statuses = await cluster.statuses();
+      return statuses.every((status) => status !== null) && statuses.some((status) => status?.role === 'leader');
     },
     kill(id: string): void {
       killedByNemesis.add(id);
@@ -244,11 +250,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const figures = (figure: 'leaderKill' | 'partitionHeal', chosen: FaultRecord[], at: (record: FaultRecord) => number): Percentiles => {
       const waits = recoveryTimes(chosen.map(at), writesOk);
       for (const [i, record] of chosen.entries()) {
-        result.recoverySamples.push({ figure, kind: record.kind, detail: record.detail, composed: record.composed, waitMs: waits[i]! });
+        result.recoverySamples.push({
+          figure, kind: record.kind, detail: record.detail, composed: record.composed, settled: record.settled, waitMs: waits[i]!,
+        });
       }
-      // The figures are taken over rounds with that fault alone: a composed round may hold a
-      // second fault (a partition, a paused server) that keeps the cluster down by design.
-      const solo = waits.filter((_, i) => !chosen[i]!.composed);
+      // The figures are taken over rounds with that fault alone that began with every server up:
+      // a second fault (a partition, a paused server) or a server still restarting from the
+      // round before may keep the cluster without a majority by design.
+      const solo = waits.filter((_, i) => !chosen[i]!.composed && chosen[i]!.settled);
       const values = solo.filter((wait): wait is number => wait !== null);
       return percentiles(values, solo.length - values.length);
     };
@@ -268,12 +277,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await nemesis.healAll().catch(() => {});
     await cluster.stopAll().catch(() => {});
     await network.close();
-    if (!ok) {
-      // Keep what explains the failure next to the history.
+    if (!ok || options.historyDir !== undefined) {
+      // Keep what explains the run next to the history.
       if (fs.existsSync(logFile)) fs.copyFileSync(logFile, path.join(historyDir, 'servers.log'));
       fs.writeFileSync(path.join(historyDir, 'faults.json'), JSON.stringify(nemesis.faults, null, 1));
       result.historyDir = historyDir;
-    } else if (options.historyDir === undefined) {
+    } else {
       fs.rmSync(historyDir, { recursive: true, force: true });
     }
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -290,8 +299,8 @@ export function formatChaos(result: ChaosResult): string {
     `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
       `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}`,
-    `recovery (rounds with one fault): leader kill → next write ${figure(result.recovery.leaderKill)}`,
-    `recovery (rounds with one fault): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
+    `recovery (single-fault rounds on a settled cluster): leader kill → next write ${figure(result.recovery.leaderKill)}`,
+    `recovery (single-fault rounds on a settled cluster): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
   ];
   if (result.register) {
     const where = result.historyDir === null ? '' : ` (${result.register.file})`;

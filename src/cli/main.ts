@@ -14,6 +14,7 @@ import { ConfigurationError } from '../errors.js';
 import { LocalCluster, sleep } from './local-cluster.js';
 import { formatBench, runBench } from './bench.js';
 import { formatChaos, runChaos, workloadNames, type WorkloadName } from '../chaos/run-chaos.js';
+import { faultKinds, type FaultKind } from '../chaos/nemesis.js';
 
 const usageExitCode = 2;
 
@@ -159,6 +160,15 @@ function workloadList(value: string): WorkloadName[] {
   return [...new Set(list)] as WorkloadName[];
 }
 
+function faultList(value: string): FaultKind[] {
+  const list = value.split(',').filter((part) => part.length > 0);
+  for (const name of list) {
+    if (!(faultKinds as readonly string[]).includes(name)) throw new InvalidArgumentError(`'${name}' is not a fault (${faultKinds.join(', ')})`);
+  }
+  if (list.length === 0) throw new InvalidArgumentError('name at least one fault');
+  return list as FaultKind[];
+}
+
 program.command('chaos')
   .description('a cluster of real processes under seeded faults and workloads; checks the histories and prints the result')
   .addOption(new Option('--nodes <n>', 'number of servers').choices(['3', '5']).default('3'))
@@ -167,13 +177,16 @@ program.command('chaos')
   .option('--seed <n>', 'seed of the fault schedule and the workload choices', integer('--seed', 0))
   .option('--history-dir <dir>', 'where histories are written (kept); default a temporary folder kept only on failure')
   .option('--json <file>', 'write the result as JSON')
+  .addOption(new Option('--server-log-level <level>', 'the servers\' log level (their log is kept with the history)').choices(['error', 'warn', 'info', 'debug']).default('warn'))
+  .option('--faults <kinds>', `only these faults, comma-separated (${faultKinds.join(', ')})`, faultList)
   .option('--base-port <port>', 'first server port; the fault proxies take the ports after the servers', integer('--base-port', 1), 7301)
   .addOption(actorsOption())
-  .action(async (options: { nodes: string; workload: WorkloadName[]; duration: number; seed?: number; historyDir?: string; json?: string; basePort: number; actors: 'workers' | 'inline' }) => {
+  .action(async (options: { nodes: string; workload: WorkloadName[]; duration: number; seed?: number; historyDir?: string; json?: string; faults?: FaultKind[]; serverLogLevel: string; basePort: number; actors: 'workers' | 'inline' }) => {
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
     const result = await runChaos({
       nodes: Number(options.nodes) as 3 | 5, workloads: options.workload, durationS: options.duration, seed,
-      basePort: options.basePort, actors: options.actors,
+      basePort: options.basePort, actors: options.actors, serverLogLevel: options.serverLogLevel,
+      ...(options.faults === undefined ? {} : { nemesis: { kinds: options.faults } }),
       ...(options.historyDir === undefined ? {} : { historyDir: options.historyDir }),
       log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`),
     });

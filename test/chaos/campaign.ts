@@ -66,8 +66,8 @@ const figures: SafetyFigures = {
   duplicateApplies: sum((result) => result.duplicateApplies + result.phantoms),
 };
 writeSafetyFigures(figures);
-const kills = results.flatMap((result) => result.recoverySamples.filter((sample) => sample.figure === 'leaderKill' && !sample.composed && sample.waitMs !== null).map((sample) => sample.waitMs!));
-const heals = results.flatMap((result) => result.recoverySamples.filter((sample) => sample.figure === 'partitionHeal' && !sample.composed && sample.waitMs !== null).map((sample) => sample.waitMs!));
+const kills = results.flatMap((result) => result.recoverySamples.filter((sample) => sample.figure === 'leaderKill' && !sample.composed && sample.settled && sample.waitMs !== null).map((sample) => sample.waitMs!));
+const heals = results.flatMap((result) => result.recoverySamples.filter((sample) => sample.figure === 'partitionHeal' && !sample.composed && sample.settled && sample.waitMs !== null).map((sample) => sample.waitMs!));
 const quantile = (list: number[], q: number): string => {
   if (list.length === 0) return '-';
   const sorted = [...list].sort((a, b) => a - b);

@@ -46,7 +46,7 @@ after(() => {
 for (const [name, options] of runs) {
   const seed = seedFor();
   test(`chaos ${name}, seed ${seed}: no lost write, no violation, no duplicate apply`, { timeout: (options.durationS + 120) * 1000 }, async (t) => {
-    const result = await runChaos({ ...options, seed, nemesis: { faultsMin: 18 } });
+    const result = await runChaos({ ...options, seed, nemesis: { faultsMin: 22 } });
     results.push(result);
     t.diagnostic(formatChaos(result).split('\n').join(' | '));
     assert.ok(result.faults >= 15, `at least 15 faults injected, got ${result.faults}`);
