@@ -17,6 +17,8 @@ export interface LocalClusterOptions {
   stateMachine?: string;
   actors?: 'workers' | 'inline';
   logLevel?: string;
+  /** Per-stage profiling in the servers (default on). */
+  profiling?: boolean;
   /** Where server processes write their output; inherits when absent. */
   logFile?: string;
 }
@@ -66,7 +68,7 @@ export class LocalCluster {
     const node = this.node(id);
     const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag, '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
-      '--log-level', this.options.logLevel ?? 'warn'];
+      '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on'];
     let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
     if (this.options.logFile) {
       fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });

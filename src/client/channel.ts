@@ -8,7 +8,9 @@
  */
 import { encodeFrame } from '../messages/framing.js';
 import { Kind } from '../messages/kinds.js';
-import type { ClientRequestMessage, ServerToClientMessage, StatusRequestMessage } from '../messages/messages.js';
+import type {
+  ClientRequestMessage, MetricsRequestMessage, ServerToClientMessage, StatusRequestMessage,
+} from '../messages/messages.js';
 import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError } from '../errors.js';
 import { Connection } from './connection.js';
 import { backOffDelayMs, dispositionOf, type BackOff } from './retry-policy.js';
@@ -16,7 +18,7 @@ import { backOffDelayMs, dispositionOf, type BackOff } from './retry-policy.js';
 /** One outstanding call. `sentOn` is the connection its latest copy went out on. */
 export interface Call {
   readonly callId: number;
-  readonly message: ClientRequestMessage | StatusRequestMessage;
+  readonly message: ClientRequestMessage | StatusRequestMessage | MetricsRequestMessage;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
   sentOn: Connection | null;
@@ -137,6 +139,11 @@ export class Channel {
     if (message.k === Kind.StatusReply) {
       this.failureStreak = 0;
       this.settle(call, null, message.status);
+      return;
+    }
+    if (message.k === Kind.MetricsReply) {
+      this.failureStreak = 0;
+      this.settle(call, null, message.metrics);
       return;
     }
     if (message.ok) {

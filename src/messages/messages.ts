@@ -6,6 +6,7 @@
 import type { WireError } from '../errors.js';
 import type { NodeId, TermRun } from '../core/types.js';
 import { Kind } from './kinds.js';
+import type { MetricsSnapshot } from '../metrics/types.js';
 
 // ---- server <-> server --------------------------------------------------------------------
 
@@ -121,8 +122,22 @@ export interface StatusReplyMessage {
   status: DivisionStatus;
 }
 
-export type ClientMessage = ClientRequestMessage | StatusRequestMessage;
-export type ServerToClientMessage = ClientReplyMessage | StatusReplyMessage | RefusedMessage;
+/** Asks one server for its metrics; `reset` clears its histograms after the snapshot. */
+export interface MetricsRequestMessage {
+  k: typeof Kind.MetricsRequest;
+  g: string;
+  callId: number;
+  reset: boolean;
+}
+
+export interface MetricsReplyMessage {
+  k: typeof Kind.MetricsReply;
+  callId: number;
+  metrics: MetricsSnapshot;
+}
+
+export type ClientMessage = ClientRequestMessage | StatusRequestMessage | MetricsRequestMessage;
+export type ServerToClientMessage = ClientReplyMessage | StatusReplyMessage | MetricsReplyMessage | RefusedMessage;
 
 // ---- actor <-> actor (between threads) ----------------------------------------------------
 
@@ -150,11 +165,18 @@ export interface LogWriteMetaMessage {
 }
 export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage;
 
-/** Everything up to `seq` is durable; the log is synced through `index`. */
+/**
+ * Everything up to `seq` is durable; the log is synced through `index`. While profiling, the
+ * stage stamps of this sync (shared clock, µs): [seq, arrivedUs, writtenUs] for each append
+ * since the previous sync, and when the sync started and ended; empty and 0 otherwise.
+ */
 export interface LogSyncedMessage {
   k: typeof Kind.LogSynced;
   seq: number;
   index: number;
+  stamps: number[];
+  syncStartUs: number;
+  syncedUs: number;
 }
 
 export interface LogReadMessage {
@@ -211,6 +233,8 @@ export interface UpdaterAppliedMessage {
   k: typeof Kind.UpdaterApplied;
   appliedIndex: number;
   results: ApplyResult[];
+  /** While profiling: [firstIndex, lastIndex, startUs, endUs] of each apply loop since the last report. */
+  loops: number[];
 }
 export interface UpdaterQueryResultMessage {
   k: typeof Kind.UpdaterQueryResult;
@@ -265,6 +289,10 @@ export interface AppenderProgressMessage {
   matches: [NodeId, number][];
   contacts: NodeId[];
   roundAcks: [NodeId, number][];
+  /** Acknowledged AppendEntries requests: [follower, lastIndex, entries, sentUs, ackedUs] (µs 0 when not profiling). */
+  acks: [NodeId, number, number, number, number][];
+  /** Per follower after this report: [follower, requests in flight, bytes in flight]. */
+  inflight: [NodeId, number, number][];
 }
 export interface AppenderHigherTermMessage {
   k: typeof Kind.AppenderHigherTerm;

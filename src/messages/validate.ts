@@ -31,13 +31,17 @@ const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.ClientReply]: { callId: 'number', ok: 'boolean', result: 'bytesOrNull', error: 'objectOrNull', index: 'number' },
   [Kind.StatusRequest]: { g: 'string', callId: 'number' },
   [Kind.StatusReply]: { callId: 'number', status: 'object' },
+  [Kind.MetricsRequest]: { g: 'string', callId: 'number', reset: 'boolean' },
+  [Kind.MetricsReply]: { callId: 'number', metrics: 'object' },
 };
 
 const peerKinds = new Set<number>([Kind.AppendEntries, Kind.AppendEntriesReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused]);
-const clientKinds = new Set<number>([Kind.ClientRequest, Kind.StatusRequest]);
-const inboundKinds = new Set<number>([Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.ClientRequest, Kind.StatusRequest]);
+const clientKinds = new Set<number>([Kind.ClientRequest, Kind.StatusRequest, Kind.MetricsRequest]);
+const inboundKinds = new Set<number>([
+  Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.ClientRequest, Kind.StatusRequest, Kind.MetricsRequest,
+]);
 const requestTypes = new Set<number>(Object.values(RequestType));
-const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.StatusReply, Kind.Refused]);
+const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.StatusReply, Kind.MetricsReply, Kind.Refused]);
 
 /** Every number on the wire is an index, term, id or count: a non-negative safe integer. */
 function isCount(value: unknown): value is number {

@@ -12,12 +12,21 @@ import { decodeInboundMessage } from '../messages/validate.js';
 import type { ClientMessage, PeerMessage } from '../messages/messages.js';
 import { parseAddress } from '../shell/peer-connection.js';
 import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
+import { nowUs } from '../metrics/clock.js';
 
 /** One inbound connection, as the handlers see it. */
 export interface Inbound {
   readonly id: number;
   send(message: unknown): void;
   readonly closed: boolean;
+  /** When the chunk being handled arrived (shared clock, µs); 0 unless the listener stamps chunks. */
+  readonly receivedUs: number;
+}
+
+/** Bytes through the listener's connections (counters, always on). */
+export interface ListenerCounters {
+  bytesReceived: number;
+  bytesSent: number;
 }
 
 export interface ListenerHandlers {
@@ -27,15 +36,26 @@ export interface ListenerHandlers {
 
 class InboundConnection implements Inbound {
   closed = false;
+  receivedUs = 0;
   private readonly writer: TickCorkedWriter;
-  constructor(readonly id: number, socket: net.Socket) {
+  constructor(readonly id: number, socket: net.Socket, private readonly counters: ListenerCounters) {
     this.writer = new TickCorkedWriter(socket);
   }
 
   send(message: unknown): void {
     if (this.closed) return;
-    this.writer.write(frameOfBody(encodeView(message)));
+    const frame = frameOfBody(encodeView(message));
+    this.counters.bytesSent += frame.length;
+    this.writer.write(frame);
   }
+}
+
+export interface ListenerOptions {
+  frameBytesMax: number;
+  outboundBytesMax: number;
+  /** Stamp each received chunk with the shared clock (per-stage latency). */
+  stampChunks: boolean;
+  counters: ListenerCounters;
 }
 
 export class Listener {
@@ -43,13 +63,16 @@ export class Listener {
   private readonly sockets = new Set<net.Socket>();
   private nextId = 1;
 
-  constructor(frameBytesMax: number, outboundBytesMax: number, handlers: ListenerHandlers, logger: Logger) {
+  constructor(options: ListenerOptions, handlers: ListenerHandlers, logger: Logger) {
+    const { frameBytesMax, outboundBytesMax, stampChunks, counters } = options;
     this.server = net.createServer((socket) => {
       socket.setNoDelay(true);
       this.sockets.add(socket);
-      const connection = new InboundConnection(this.nextId++, socket);
+      const connection = new InboundConnection(this.nextId++, socket, counters);
       const reader = new FrameReader(frameBytesMax);
       socket.on('data', (chunk: Buffer) => {
+        if (stampChunks) connection.receivedUs = nowUs();
+        counters.bytesReceived += chunk.length;
         let bodies: Buffer[];
         try {
           bodies = reader.push(chunk);

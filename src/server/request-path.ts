@@ -18,7 +18,9 @@ import {
 import type { Limits } from '../limits.js';
 import type { StateMachine, TransactionContext } from '../state-machine.js';
 import type { Inbound } from './listener.js';
-import { PendingRequests, type PendingWrite, type StageSummaries } from './pending-requests.js';
+import { PendingRequests, type PendingWrite } from './pending-requests.js';
+import type { ChunkSample, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
+import { nowUs } from '../metrics/clock.js';
 
 /** What the request path needs from its server. */
 export interface RequestPathHost {
@@ -26,8 +28,11 @@ export interface RequestPathHost {
   readonly limits: Limits;
   raftCore(): RaftCore;
   notLeader(leaderId: string | null): NotLeaderError;
-  /** Hands a batch of new entries to the log and the appender, then lets the core speak. */
-  appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): void;
+  /**
+   * Hands a batch of new entries to the log and the appender, then lets the core speak; returns
+   * the log sequence number of the batch (its log stamps come back under it).
+   */
+  appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): number;
   /** Asks the updater to run a query. */
   sendQuery(queryId: number, data: Uint8Array, stale: boolean): void;
   /** Lets the core's pending effects out (after a ReadIndex request). */
@@ -49,6 +54,11 @@ export class RequestPath {
   private batch: { write: PendingWrite; payload: Uint8Array }[] = [];
   /** The same writes by call, so a retry that arrives in the same turn joins its original. */
   private readonly batchByCall = new Map<string, PendingWrite>();
+  /** Stage stamps of the batch's chunks: the first write of each chunk is timed for all of it. */
+  private batchSamples: ChunkSample[] = [];
+  private sample: ChunkSample | null = null;
+  private sampleConnection: Inbound | null = null;
+  private replied: RepliedWrite[] = [];
   private batchScheduled = false;
   private closed = false;
   private appliedIndexSeen = 0;
@@ -58,7 +68,7 @@ export class RequestPath {
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
 
-  constructor(private readonly host: RequestPathHost, private readonly hooks: StateMachine) {
+  constructor(private readonly host: RequestPathHost, private readonly hooks: StateMachine, private readonly recorder: StageRecorder) {
     this.pending = new PendingRequests(host.limits.pendingRequestsMax, host.limits.pendingBytesMax);
   }
 
@@ -71,17 +81,8 @@ export class RequestPath {
     return this.pending.pendingCount;
   }
 
-  stageSummaries(): StageSummaries {
-    return this.pending.stageSummaries();
-  }
-
-  /** Leader: the log is durable through `index` / the commit index reached `index` (stamps). */
-  onSynced(index: number): void {
-    this.pending.onSynced(index, performance.now());
-  }
-
-  onCommitted(index: number): void {
-    this.pending.onCommitted(index, performance.now());
+  get pendingBytes(): number {
+    return this.pending.pendingBytes;
   }
 
   onQueryResult(queryId: number, ok: boolean, result: Uint8Array | null, error: WireError | null): void {
@@ -118,6 +119,9 @@ export class RequestPath {
     }
     this.batch = [];
     this.batchByCall.clear();
+    this.batchSamples = [];
+    this.sample = null;
+    this.recorder.clearLeader();
     for (const read of this.readsWaitingRound.values()) this.replyError(read.connection, read.callId, error);
     this.readsWaitingRound.clear();
   }
@@ -182,13 +186,17 @@ export class RequestPath {
       queued.waiters.push(reply);
       return;
     }
-    const receivedMs = performance.now();
     if (message.data.length > this.host.limits.entryBytesMax) {
       return this.replyError(connection, callId, new EntryTooLargeError(
         `entry of ${message.data.length} bytes is over the limit of ${this.host.limits.entryBytesMax} bytes`,
         { sizeBytes: message.data.length, limitBytes: this.host.limits.entryBytesMax }));
     }
-    // Stage startTransaction, then admit, then preAppend (DESIGN.md stages 2-4).
+    // Stage startTransaction, then admit, then preAppend (DESIGN.md stages 2-4). The first
+    // write of each received chunk is stamped at their boundaries; the rest of the chunk shares them.
+    const sample = this.sample;
+    const stamped = this.recorder.profiling &&
+      (sample === null || sample.receivedUs !== connection.receivedUs || this.sampleConnection !== connection);
+    const startUs = stamped ? nowUs() : 0;
     const hooks = this.hooks;
     let transaction: TransactionContext = { clientId, callId, data: message.data };
     try {
@@ -197,11 +205,14 @@ export class RequestPath {
       return this.replyError(connection, callId, new StateMachineError(`startTransaction failed: ${(error as Error).message}`));
     }
     const logData = transaction.logData ?? transaction.data;
+    const admitUs = stamped ? nowUs() : 0;
     if (!this.pending.tryAdmit(logData.length)) {
+      this.recorder.counters.writesRefused++;
       return this.replyError(connection, callId, new ResourceUnavailableError(
         `leader ${this.host.id} has ${this.pending.pendingCount} pending requests; retry later`,
         { pendingRequestsMax: this.host.limits.pendingRequestsMax, pendingBytesMax: this.host.limits.pendingBytesMax }));
     }
+    const preAppendUs = stamped ? nowUs() : 0;
     try {
       transaction = hooks.preAppendTransaction?.(transaction) ?? transaction;
     } catch (error) {
@@ -211,10 +222,20 @@ export class RequestPath {
     const payload = encodeEntry({
       type: EntryType.write, clientId, callId, firstUnacked: message.firstUnacked, data: transaction.logData ?? transaction.data,
     });
-    const write: PendingWrite = {
-      clientId, callId, index: 0, bytes: logData.length, waiters: [reply], receivedMs, appendedMs: 0, syncedMs: 0, committedMs: 0,
-    };
+    let writeSample: ChunkSample | null = sample;
+    if (stamped) {
+      writeSample = {
+        receivedUs: connection.receivedUs, startUs, admitUs, preAppendUs, preAppendedUs: nowUs(), count: 1, batch: null,
+      };
+      this.sample = writeSample;
+      this.sampleConnection = connection;
+      this.batchSamples.push(writeSample);
+    } else if (writeSample !== null) {
+      writeSample.count++;
+    }
+    const write: PendingWrite = { clientId, callId, index: 0, bytes: logData.length, waiters: [reply], sample: writeSample };
     this.batch.push({ payload, write });
+    this.recorder.counters.writesReceived++;
     this.batchByCall.set(PendingRequests.key(clientId, callId), write);
     if (!this.batchScheduled) {
       this.batchScheduled = true;
@@ -226,7 +247,11 @@ export class RequestPath {
   private appendBatch(): void {
     this.batchScheduled = false;
     const batch = this.batch;
+    const samples = this.batchSamples;
     this.batch = [];
+    this.batchSamples = [];
+    this.sample = null;
+    this.sampleConnection = null;
     this.batchByCall.clear();
     if (batch.length === 0 || this.closed) return;
     const core = this.host.raftCore();
@@ -239,21 +264,30 @@ export class RequestPath {
       }
       return;
     }
-    const nowMs = performance.now();
     const terms = new Array<number>(batch.length).fill(proposed.term);
     const payloads = batch.map(({ payload }) => payload);
     const writes = batch.map(({ write }, i) => {
       write.index = proposed.firstIndex + i;
-      write.appendedMs = nowMs;
       return write;
     });
     this.pending.add(writes);
-    this.host.appendEntries(proposed.firstIndex, terms, payloads);
+    const appendedUs = this.recorder.profiling ? nowUs() : 0;
+    const seq = this.host.appendEntries(proposed.firstIndex, terms, payloads);
+    this.recorder.onAppendBatch(seq, proposed.firstIndex, batch.length, samples, appendedUs);
   }
 
-  onApplied(appliedIndex: number, results: ApplyResult[]): void {
+  /** Results from the updater, with the stamps of its apply loops (see StageRecorder). */
+  onApplied(appliedIndex: number, results: ApplyResult[], applyLoops: readonly number[]): void {
+    const receiptUs = this.recorder.profiling ? nowUs() : 0;
     this.appliedIndexSeen = Math.max(this.appliedIndexSeen, appliedIndex);
-    this.pending.onApplied(results, performance.now());
+    this.recorder.onApplyLoops(applyLoops);
+    const replied = this.replied;
+    this.pending.onApplied(results, replied);
+    if (replied.length > 0) {
+      this.recorder.onReplied(replied, receiptUs, this.recorder.profiling ? nowUs() : 0);
+      replied.length = 0;
+    }
+    this.recorder.releaseApplyLoops(appliedIndex);
     this.serveReads();
   }
 
