@@ -19,6 +19,8 @@ export interface LocalClusterOptions {
   logLevel?: string;
   /** Per-stage profiling in the servers (default on). */
   profiling?: boolean;
+  /** When set, node i serves its Prometheus endpoint on 127.0.0.1:(metricsBasePort + i). */
+  metricsBasePort?: number;
   /** Where server processes write their output; inherits when absent. */
   logFile?: string;
 }
@@ -28,6 +30,8 @@ export interface LocalNode {
   address: string;
   dir: string;
   process: ChildProcess | null;
+  /** Its Prometheus endpoint (host:port), when the cluster has them. */
+  metricsAddress: string | null;
   /** The exit code of the last process that ran this node (null: still running, or killed by a signal). */
   exitCode: number | null;
 }
@@ -45,6 +49,7 @@ export class LocalCluster {
       address: `127.0.0.1:${options.basePort + i}`,
       dir: path.join(options.dir, `n${i + 1}`),
       process: null,
+      metricsAddress: options.metricsBasePort === undefined ? null : `127.0.0.1:${options.metricsBasePort + i}`,
       exitCode: null,
     }));
     this.peersFlag = this.nodes.map((node) => `${node.id}=${node.address}`).join(',');
@@ -68,7 +73,8 @@ export class LocalCluster {
     const node = this.node(id);
     const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag, '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
-      '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on'];
+      '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on',
+      ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress])];
     let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
     if (this.options.logFile) {
       fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });

@@ -258,12 +258,12 @@ export class StageRecorder {
 
   // ---- follower -------------------------------------------------------------------------------
 
-  /** AppendEntries with `count` new entries, received at `receivedUs`, handed to the log as `seq`. */
-  onFollowerAppend(seq: number, count: number, receivedUs: number): void {
+  /** AppendEntries with `count` new entries, received at `receivedUs`, handed to the log as `seq` at `submittedUs`. */
+  onFollowerAppend(seq: number, count: number, receivedUs: number, submittedUs: number): void {
     this.counters.appendEntriesReceived++;
     this.counters.entriesReceived += count;
     if (!this.profiling) return;
-    this.followerAppends.set(seq, { count, receivedUs, submittedUs: nowUs() });
+    this.followerAppends.set(seq, { count, receivedUs, submittedUs });
   }
 
   // ---- both: the log actor's report -----------------------------------------------------------

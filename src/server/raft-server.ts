@@ -33,6 +33,7 @@ import { acquireDirLock, type DirLock } from '../log/dir-lock.js';
 import { StageRecorder } from '../metrics/stage-recorder.js';
 import type { FollowerReplicationSnapshot, MetricsSnapshot } from '../metrics/types.js';
 import { MetricsEndpoint } from '../metrics/endpoint.js';
+import { nowUs } from '../metrics/clock.js';
 
 export interface ServerStatus extends DivisionStatus {
   pendingRequests: number;
@@ -454,11 +455,13 @@ export class RaftServer implements RequestPathHost {
         this.truncationsSubmitted++;
       }
       if (decision.appendFrom < message.entries.length) {
+        // Stamped before the log can see it: the log actor's arrival stamp must not precede it.
+        const submittedUs = this.recorder.profiling ? nowUs() : 0;
         const seq = this.submitToLog({
           k: Kind.LogAppend, firstIndex: message.prevIndex + 1 + decision.appendFrom,
           terms: message.terms.slice(decision.appendFrom), payloads: message.entries.slice(decision.appendFrom),
         });
-        this.recorder.onFollowerAppend(seq, message.entries.length - decision.appendFrom, connection.receivedUs);
+        this.recorder.onFollowerAppend(seq, message.entries.length - decision.appendFrom, connection.receivedUs, submittedUs);
       }
     }
     this.processReady();
