@@ -102,8 +102,9 @@ export class StageRecorder {
   /**
    * @param profiling whether stages are stamped and recorded at all (counters always move)
    * @param acksForMajority follower acknowledgements that make a majority with the leader
+   * @param clock the shared clock (tests give their own)
    */
-  constructor(readonly profiling: boolean, private readonly acksForMajority: number) {
+  constructor(readonly profiling: boolean, private readonly acksForMajority: number, private readonly clock: () => number = nowUs) {
     this.counters = Object.fromEntries(counterNames.map((name) => [name, 0])) as Record<CounterName, number>;
     this.leaderStages = Object.fromEntries(leaderStageNames.map((name) => [name, new StageHistograms(name, hasQueue.has(name))])) as Record<LeaderStageName, StageHistograms>;
     this.followerStages = Object.fromEntries(followerStageNames.map((name) => [name, new StageHistograms(name, followerHasQueue.has(name))])) as Record<FollowerStageName, StageHistograms>;
@@ -156,7 +157,7 @@ export class StageRecorder {
   onCommitted(commitIndex: number, previousCommitIndex: number): void {
     if (commitIndex > previousCommitIndex) this.counters.entriesCommitted += commitIndex - previousCommitIndex;
     if (!this.profiling || this.commitCursor >= this.batches.length) return;
-    const now = nowUs();
+    const now = this.clock();
     while (this.commitCursor < this.batches.length && this.batches[this.commitCursor]!.lastIndex <= commitIndex) {
       this.batches[this.commitCursor++]!.committedUs = now;
     }
@@ -275,7 +276,7 @@ export class StageRecorder {
   onLogSynced(stamps: readonly number[], syncStartUs: number, syncedUs: number): void {
     this.counters.logSyncs++;
     if (!this.profiling || stamps.length === 0) return;
-    const acknowledgedUs = nowUs();
+    const acknowledgedUs = this.clock();
     for (let i = 0; i + 2 < stamps.length; i += 3) {
       const seq = stamps[i]!;
       const batch = this.batchesBySeq.get(seq);
