@@ -37,6 +37,8 @@ export interface BenchResult {
   failed: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   profiling: boolean;
+  /** CPU time of all server processes (all threads) per acknowledged write, over the load; null when unread. */
+  serverCpuUsPerWrite: number | null;
   /** The leader's per-stage latency (µs), by stage name; null when it could not be read. */
   stagesUs: Record<LeaderStageName, StageSnapshot<LeaderStageName>> | null;
 }
@@ -59,6 +61,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   try {
     cluster.startAll();
     const leader = await cluster.waitForLeader();
+    const cpuClient = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 5000 });
+    const serverCpuUs = async (): Promise<number | null> => {
+      const all = await Promise.all(cluster.addresses.map((address) => cpuClient.metrics(address).catch(() => null)));
+      return all.every((metrics) => metrics !== null) ? all.reduce((sum, metrics) => sum + metrics!.gauges['processCpuUs']!, 0) : null;
+    };
+    const cpuBeforeUs = await serverCpuUs();
     const clients = Math.max(1, Math.min(options.clients, options.outstanding));
     const tasks: Promise<LoadResult>[] = [];
     for (let i = 0; i < clients; i++) {
@@ -73,6 +81,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       tasks.push(pool.run(task) as Promise<LoadResult>);
     }
     const results = await Promise.all(tasks);
+    const cpuAfterUs = await serverCpuUs();
+    await cpuClient.close();
     const acknowledged = results.reduce((sum, result) => sum + result.acknowledged, 0);
     const failed = results.reduce((sum, result) => sum + result.failed, 0);
     const elapsedMs = Math.max(...results.map((result) => result.elapsedMs));
@@ -94,6 +104,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         p99: percentile(latencies, 99) / 1000, max: percentile(latencies, 100) / 1000,
       },
       profiling: options.profiling ?? true,
+      serverCpuUsPerWrite: cpuBeforeUs === null || cpuAfterUs === null || acknowledged === 0 ? null
+        : Math.round(((cpuAfterUs - cpuBeforeUs) / acknowledged) * 10) / 10,
       stagesUs: metrics === null ? null
         : Object.fromEntries(metrics.stages.map((stage) => [stage.name, stage])) as Record<LeaderStageName, StageSnapshot<LeaderStageName>>,
     };
@@ -111,6 +123,7 @@ export function formatBench(result: BenchResult): string {
   const lines = [
     `raftline bench: ${result.nodes} nodes, actors=${result.actors}, ${result.outstanding} outstanding, ${result.sizeBytes}-byte values, ${result.durationS} s, profiling ${result.profiling ? 'on' : 'off'}`,
     `  writes/s     ${result.writesPerSecond}   (${result.acknowledged} acknowledged, ${result.failed} failed)`,
+    `  server CPU   ${result.serverCpuUsPerWrite ?? '?'} µs per write (all threads of all servers)`,
     `  latency ms   p50 ${round(result.latencyMs.p50)}   p90 ${round(result.latencyMs.p90)}   p99 ${round(result.latencyMs.p99)}   max ${round(result.latencyMs.max)}`,
   ];
   if (result.stagesUs && result.profiling) {
