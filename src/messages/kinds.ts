@@ -15,8 +15,10 @@ export const Kind = {
   ClientReply: 21,
   StatusRequest: 22,
   StatusReply: 23,
-  MetricsRequest: 24,
-  MetricsReply: 25,
+  ClientRequestBatch: 24,
+  ClientReplyBatch: 25,
+  MetricsRequest: 26,
+  MetricsReply: 27,
   // main -> log
   LogAppend: 100,
   LogTruncate: 101,

@@ -122,6 +122,30 @@ export interface StatusReplyMessage {
   status: DivisionStatus;
 }
 
+/**
+ * Every request a client sent in one turn of its event loop, in one frame: the client id and
+ * group once, the calls as columns (MEASURED.md: per-frame work dominates small requests).
+ */
+export interface ClientRequestBatchMessage {
+  k: typeof Kind.ClientRequestBatch;
+  g: string;
+  clientId: string;
+  firstUnacked: number;
+  callIds: number[];
+  types: RequestTypeNumber[];
+  data: Uint8Array[];
+}
+
+/** Replies to batched requests, as columns: call i succeeded when errors[i] is null. */
+export interface ClientReplyBatchMessage {
+  k: typeof Kind.ClientReplyBatch;
+  callIds: number[];
+  /** Log index of each write (0 for reads and errors). */
+  indexes: number[];
+  results: (Uint8Array | null)[];
+  errors: (WireError | null)[];
+}
+
 /** Asks one server for its metrics; `reset` clears its histograms after the snapshot. */
 export interface MetricsRequestMessage {
   k: typeof Kind.MetricsRequest;
@@ -136,8 +160,9 @@ export interface MetricsReplyMessage {
   metrics: MetricsSnapshot;
 }
 
-export type ClientMessage = ClientRequestMessage | StatusRequestMessage | MetricsRequestMessage;
-export type ServerToClientMessage = ClientReplyMessage | StatusReplyMessage | MetricsReplyMessage | RefusedMessage;
+export type ClientMessage = ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage | MetricsRequestMessage;
+export type ServerToClientMessage =
+  | ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | MetricsReplyMessage | RefusedMessage;
 
 // ---- actor <-> actor (between threads) ----------------------------------------------------
 
@@ -220,19 +245,18 @@ export interface UpdaterQueryMessage {
 export type UpdaterInput = UpdaterCommitMessage | UpdaterQueryMessage;
 export type UpdaterLogInput = UpdaterEntriesMessage | UpdaterTruncateMessage;
 
-/** The outcome of one applied entry that came from a client. */
-export interface ApplyResult {
-  index: number;
-  clientId: string;
-  callId: number;
-  ok: boolean;
-  result: Uint8Array | null;
-  error: WireError | null;
-}
+/**
+ * Apply outcomes since the last report, as columns. Every entry through `appliedIndex` has been
+ * applied (and its promise settled); its outcome is a null result unless listed. Listed are the
+ * entries with a result or an error, and any applied beyond `appliedIndex` (out of order). So
+ * the common write with no result costs nothing here.
+ */
 export interface UpdaterAppliedMessage {
   k: typeof Kind.UpdaterApplied;
   appliedIndex: number;
-  results: ApplyResult[];
+  indexes: number[];
+  results: (Uint8Array | null)[];
+  errors: (WireError | null)[];
   /** While profiling: [firstIndex, lastIndex, startUs, endUs] of each apply loop since the last report. */
   loops: number[];
 }

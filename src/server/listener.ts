@@ -9,7 +9,9 @@ import type { Logger } from 'pino';
 import { FrameReader, frameOfBody } from '../messages/framing.js';
 import { encodeView } from '../messages/codec.js';
 import { decodeInboundMessage } from '../messages/validate.js';
-import type { ClientMessage, PeerMessage } from '../messages/messages.js';
+import { Kind } from '../messages/kinds.js';
+import type { ClientMessage, ClientReplyBatchMessage, PeerMessage } from '../messages/messages.js';
+import type { WireError } from '../errors.js';
 import { parseAddress } from '../shell/peer-connection.js';
 import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
 import { nowUs } from '../metrics/clock.js';
@@ -18,6 +20,11 @@ import { nowUs } from '../metrics/clock.js';
 export interface Inbound {
   readonly id: number;
   send(message: unknown): void;
+  /**
+   * A reply to a call that came in a ClientRequestBatch: replies given in one turn of the event
+   * loop leave together as one ClientReplyBatch frame (split before it nears the frame limit).
+   */
+  replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void;
   readonly closed: boolean;
   /** When the chunk being handled arrived (shared clock, µs); 0 unless the listener stamps chunks. */
   readonly receivedUs: number;
@@ -29,6 +36,14 @@ export interface ListenerCounters {
   bytesSent: number;
 }
 
+export interface ListenerOptions {
+  frameBytesMax: number;
+  outboundBytesMax: number;
+  /** Stamp each received chunk with the shared clock (per-stage latency). */
+  stampChunks: boolean;
+  counters: ListenerCounters;
+}
+
 export interface ListenerHandlers {
   onMessage(connection: Inbound, message: ClientMessage | PeerMessage): void;
   onClose(connection: Inbound): void;
@@ -38,7 +53,11 @@ class InboundConnection implements Inbound {
   closed = false;
   receivedUs = 0;
   private readonly writer: TickCorkedWriter;
-  constructor(readonly id: number, socket: net.Socket, private readonly counters: ListenerCounters) {
+  private replies: ClientReplyBatchMessage | null = null;
+  private replyBytes = 0;
+
+  constructor(readonly id: number, socket: net.Socket, private readonly frameBytesMax: number,
+    private readonly counters: ListenerCounters) {
     this.writer = new TickCorkedWriter(socket);
   }
 
@@ -48,14 +67,30 @@ class InboundConnection implements Inbound {
     this.counters.bytesSent += frame.length;
     this.writer.write(frame);
   }
-}
 
-export interface ListenerOptions {
-  frameBytesMax: number;
-  outboundBytesMax: number;
-  /** Stamp each received chunk with the shared clock (per-stage latency). */
-  stampChunks: boolean;
-  counters: ListenerCounters;
+  replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void {
+    if (this.closed) return;
+    let replies = this.replies;
+    if (replies === null) {
+      replies = { k: Kind.ClientReplyBatch, callIds: [], indexes: [], results: [], errors: [] };
+      this.replies = replies;
+      process.nextTick(() => this.flushReplies(replies!));
+    }
+    replies.callIds.push(callId);
+    replies.indexes.push(index);
+    replies.results.push(result);
+    replies.errors.push(error);
+    // A generous allowance per reply for its framing and error text.
+    this.replyBytes += (result?.length ?? 0) + 64 + (error === null ? 0 : 512);
+    if (this.replyBytes > this.frameBytesMax / 2) this.flushReplies(replies);
+  }
+
+  private flushReplies(replies: ClientReplyBatchMessage): void {
+    if (this.replies !== replies) return;
+    this.replies = null;
+    this.replyBytes = 0;
+    this.send(replies);
+  }
 }
 
 export class Listener {
@@ -68,7 +103,7 @@ export class Listener {
     this.server = net.createServer((socket) => {
       socket.setNoDelay(true);
       this.sockets.add(socket);
-      const connection = new InboundConnection(this.nextId++, socket, counters);
+      const connection = new InboundConnection(this.nextId++, socket, frameBytesMax, counters);
       const reader = new FrameReader(frameBytesMax);
       socket.on('data', (chunk: Buffer) => {
         if (stampChunks) connection.receivedUs = nowUs();

@@ -1,36 +1,56 @@
 /**
- * The leader's pending writes (Ratis `PendingRequests`) and every server's retry cache.
+ * The leader's pending writes (Ratis `PendingRequests`) and its retry cache.
  *
  * Pending writes are bounded by count and payload bytes: `tryAdmit` refuses when full, and the
- * caller replies ResourceUnavailable — never an unbounded queue. Each write points at the stamps
- * of its received chunk (src/metrics/stage-recorder.ts records stages per batch, not per entry).
+ * caller replies ResourceUnavailable — never an unbounded queue. Appended writes are kept in index
+ * order, so that an apply report answers all of them in one pass. Each write points at the stage
+ * stamps of its received chunk (src/metrics/stage-recorder.ts records them per batch).
  *
- * The retry cache maps (clientId, callId) to the reply, filled from the updater's results on every
- * server (leader and followers alike, and rebuilt from the log at restart, since the updater
- * replays it), so a client that retries a write at a new leader gets the first reply.
+ * Calls are found by (clientId, callId) in one table per client: a write still in progress (a
+ * retry joins it) or one already answered (the retry cache: a retry gets the first reply). Every
+ * server's updater also deduplicates at apply time, so a retry that reaches a new leader, which
+ * has no cached reply, is appended again and answered with the first outcome.
  */
-import type { ApplyResult } from '../messages/messages.js';
 import type { ChunkSample, RepliedWrite } from '../metrics/stage-recorder.js';
+import type { WireError } from '../errors.js';
+import type { Inbound } from './listener.js';
 
-export type ReplyFn = (result: ApplyResult) => void;
+/** Where a call's reply goes: its connection, as a single reply or within a reply batch. */
+export interface ReplyTo {
+  connection: Inbound;
+  batched: boolean;
+  callId: number;
+}
 
 export interface PendingWrite {
   clientId: string;
   callId: number;
+  /** Log index once appended; 0 before. */
   index: number;
   bytes: number;
-  waiters: ReplyFn[];
+  waiters: ReplyTo[];
   /** The stage stamps this write shares with the rest of its chunk; null while profiling is off. */
   sample: ChunkSample | null;
+  /** Answered: the outcome below is final and kept for retries. */
+  done: boolean;
+  result: Uint8Array | null;
+  error: WireError | null;
 }
 
-const retryCacheCallsPerClientMax = 4096;
+/** Answers every waiter of a write that is done. */
+export type Answer = (write: PendingWrite) => void;
+
+const callsPerClientMax = 4096;
+const noWaiters: ReplyTo[] = [];
 
 export class PendingRequests {
-  private readonly byCall = new Map<string, PendingWrite>();
+  /** Per client: calls in progress and calls answered (the retry cache), by callId. */
+  private readonly calls = new Map<string, Map<number, PendingWrite>>();
+  /** Appended writes in index order; the cursor marks the first not yet applied. */
+  private order: PendingWrite[] = [];
+  private applyCursor = 0;
   private count = 0;
   private bytes = 0;
-  private readonly retryCache = new Map<string, Map<number, ApplyResult>>();
 
   constructor(private readonly countMax: number, private readonly bytesMax: number) {}
 
@@ -54,65 +74,112 @@ export class PendingRequests {
     this.bytes -= bytes;
   }
 
-  static key(clientId: string, callId: number): string {
-    return `${clientId}\u0000${callId}`;
+  /** A write in progress or already answered for this call, if any. */
+  find(clientId: string, callId: number): PendingWrite | undefined {
+    return this.calls.get(clientId)?.get(callId);
   }
 
-  findPending(clientId: string, callId: number): PendingWrite | undefined {
-    return this.byCall.get(PendingRequests.key(clientId, callId));
-  }
-
-  findCached(clientId: string, callId: number): ApplyResult | undefined {
-    return this.retryCache.get(clientId)?.get(callId);
-  }
-
-  /** Forget cached replies the client no longer waits for. */
-  pruneCache(clientId: string, firstUnacked: number): void {
-    const calls = this.retryCache.get(clientId);
-    if (calls === undefined) return;
-    for (const callId of calls.keys()) {
-      if (callId < firstUnacked) calls.delete(callId);
-      else break;
+  /** A newly admitted write, so that retries find it (before it is appended too). */
+  register(write: PendingWrite): void {
+    let calls = this.calls.get(write.clientId);
+    if (calls === undefined) {
+      calls = new Map();
+      this.calls.set(write.clientId, calls);
+    }
+    calls.set(write.callId, write);
+    if (calls.size > callsPerClientMax) {
+      const oldest = calls.values().next().value!;
+      if (oldest.done) calls.delete(oldest.callId);
     }
   }
 
-  /** Registers admitted writes (one call per appended batch). */
-  add(writes: PendingWrite[]): void {
-    for (const write of writes) this.byCall.set(PendingRequests.key(write.clientId, write.callId), write);
+  /** A registered write that will never be appended (refused before the log). */
+  forget(write: PendingWrite): void {
+    const calls = this.calls.get(write.clientId);
+    if (calls?.get(write.callId) === write) calls.delete(write.callId);
+  }
+
+  /** Forget answered calls the client no longer waits for (kept in callId order, mostly). */
+  pruneCache(clientId: string, firstUnacked: number): void {
+    const calls = this.calls.get(clientId);
+    if (calls === undefined) return;
+    for (const write of calls.values()) {
+      if (write.callId >= firstUnacked || !write.done) break;
+      calls.delete(write.callId);
+    }
+  }
+
+  /** Registers appended writes, in index order (one call per appended batch). */
+  add(writes: readonly PendingWrite[]): void {
+    for (const write of writes) this.order.push(write);
   }
 
   /**
-   * Results from the updater: reply to waiting writes and fill the retry cache. The writes
-   * replied are appended to `replied` (in the order of the results) for the stage recorder.
+   * The updater's report: every entry through `appliedIndex` is applied, with a null result
+   * unless listed; the listed ones carry their result or error (and may lie beyond, when applied
+   * out of order). Answers the writes and keeps their outcomes for retries; the writes answered
+   * are appended to `replied` for the stage recorder.
    */
-  onApplied(results: readonly ApplyResult[], replied: RepliedWrite[]): void {
-    for (const result of results) {
-      let calls = this.retryCache.get(result.clientId);
-      if (calls === undefined) {
-        calls = new Map();
-        this.retryCache.set(result.clientId, calls);
-      }
-      if (!calls.has(result.callId)) {
-        calls.set(result.callId, result);
-        if (calls.size > retryCacheCallsPerClientMax) calls.delete(calls.keys().next().value!);
-      }
-      const key = PendingRequests.key(result.clientId, result.callId);
-      const write = this.byCall.get(key);
-      if (write === undefined) continue;
-      this.byCall.delete(key);
-      for (const waiter of write.waiters) waiter(result);
+  onApplied(appliedIndex: number, indexes: readonly number[], results: readonly (Uint8Array | null)[],
+    errors: readonly (WireError | null)[], answer: Answer, replied: RepliedWrite[]): void {
+    for (let i = 0; i < indexes.length; i++) {
+      const write = this.atIndex(indexes[i]!);
+      if (write !== undefined && !write.done) this.complete(write, results[i]!, errors[i]!, answer, replied);
+    }
+    const order = this.order;
+    while (this.applyCursor < order.length && order[this.applyCursor]!.index <= appliedIndex) {
+      const write = order[this.applyCursor++]!;
+      if (!write.done) this.complete(write, null, null, answer, replied);
+    }
+    this.compact();
+  }
+
+  /** Leadership lost: every appended write not yet answered is failed through `fail`. */
+  failAll(fail: (write: PendingWrite) => void): void {
+    const order = this.order;
+    this.order = [];
+    this.applyCursor = 0;
+    for (const write of order) {
+      if (write.done) continue;
+      this.forget(write);
       this.release(write.bytes);
-      replied.push(write);
+      fail(write);
     }
   }
 
-  /** Leadership lost: every pending write is failed through `fail`, and the table emptied. */
-  failAll(fail: (write: PendingWrite) => void): void {
-    const writes = [...this.byCall.values()];
-    this.byCall.clear();
-    for (const write of writes) {
-      this.release(write.bytes);
-      fail(write);
+  private complete(write: PendingWrite, result: Uint8Array | null, error: WireError | null, answer: Answer, replied: RepliedWrite[]): void {
+    write.done = true;
+    write.result = result;
+    write.error = error;
+    answer(write);
+    write.waiters = noWaiters;
+    this.release(write.bytes);
+    replied.push(write);
+  }
+
+  /** The appended write at `index` (binary search: the order list is sorted by index). */
+  private atIndex(index: number): PendingWrite | undefined {
+    const order = this.order;
+    let low = 0;
+    let high = order.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const found = order[middle]!.index;
+      if (found === index) return order[middle];
+      if (found < index) low = middle + 1;
+      else high = middle - 1;
+    }
+    return undefined;
+  }
+
+  /** Drops answered writes from the front of the order list. */
+  private compact(): void {
+    const limit = this.applyCursor;
+    let drop = 0;
+    while (drop < limit && this.order[drop]!.done) drop++;
+    if (drop > 1024 || (drop > 0 && drop === this.order.length)) {
+      this.order = this.order.slice(drop);
+      this.applyCursor -= drop;
     }
   }
 }
