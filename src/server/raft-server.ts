@@ -71,8 +71,9 @@ export class RaftServer implements RequestPathHost {
   private readonly recorder: StageRecorder;
   private metricsEndpoint: MetricsEndpoint | null = null;
   private commitIndexSeen = 0;
-  private matchIndexSeen = new Map<string, number>();
-  private inflightSeen = new Map<string, [number, number]>();
+  /** Copies of the appender's per-follower progress, for the gauges. */
+  private readonly matchIndexSeen = new Map<string, number>();
+  private readonly inflightSeen = new Map<string, [number, number]>();
 
   constructor(options: RaftServerOptions) {
     validateServerOptions(options);
@@ -352,6 +353,9 @@ export class RaftServer implements RequestPathHost {
     }
     if (ready.leaderStart !== null) {
       const start = ready.leaderStart;
+      // Replication gauges start over with the term: the appender reports them afresh.
+      this.matchIndexSeen.clear();
+      this.inflightSeen.clear();
       // The core's log already holds the no-op (Raft §8), so the log writes it even if leadership
       // was lost within the same step; the appender starts only if this node still leads.
       this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], payloads: [noopPayload] });
