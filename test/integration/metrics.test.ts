@@ -41,11 +41,14 @@ function stage<N extends string>(stages: StageSnapshot<N>[], name: N): StageSnap
   return found;
 }
 
-/** Stages and their relations read the snapshot only once everything in flight has been replied. */
+/** Stages and their relations read the snapshot only once every write is replied and on every follower. */
 async function settledMetrics(client: RaftClient, address: string): Promise<MetricsSnapshot> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const metrics = await client.metrics(address);
-    if (metrics.gauges['pendingRequests'] === 0 && metrics.gauges['updaterQueueEntries'] === 0) return metrics;
+    const lastIndex = metrics.gauges['lastIndex'];
+    // Replied writes need only one follower: the other may still be catching up.
+    const replicated = Object.values(metrics.followers).every((follower) => follower.matchIndex === lastIndex);
+    if (metrics.gauges['pendingRequests'] === 0 && metrics.gauges['updaterQueueEntries'] === 0 && replicated) return metrics;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`server ${address} did not settle`);
