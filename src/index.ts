@@ -1,5 +1,10 @@
 /** raftline's public API: the server, the client and its key-value facade, state machines, errors. */
-export { RaftServer, type ServerMetrics } from './server/raft-server.js';
+export { RaftServer, type ServerStatus } from './server/raft-server.js';
+export {
+  leaderStageNames, followerStageNames, type LeaderStageName, type FollowerStageName, type HistogramSnapshot,
+  type StageSnapshot, type FollowerReplicationSnapshot, type MetricsSnapshot,
+} from './metrics/types.js';
+export { formatPrometheus } from './metrics/prometheus.js';
 export { parsePeers, type RaftServerOptions, type PeerAddress } from './server/options.js';
 export type { ActorMode } from './server/actor-hosts.js';
 export { RaftClient, type RaftClientOptions } from './client/raft-client.js';

@@ -21,12 +21,15 @@ import { PeerConnection } from '../shell/peer-connection.js';
 import { TermLog } from '../core/term-runs.js';
 import type { Limits } from '../limits.js';
 import type { NodeId } from '../core/types.js';
+import { nowUs } from '../metrics/clock.js';
 
 export interface AppenderActorOptions {
   id: NodeId;
   groupId: string;
   peers: { id: NodeId; address: string }[];
   limits: Limits;
+  /** Stamp AppendEntries sent and acknowledged for per-stage latency (reported in progress). */
+  profiling?: boolean;
 }
 
 export interface AppenderStatus {
@@ -42,7 +45,10 @@ export interface AppenderActorLinks {
 interface Inflight {
   seq: number;
   lastIndex: number;
+  entries: number;
   bytes: number;
+  /** When it was sent (shared clock, µs; 0 when not profiling). */
+  sentUs: number;
 }
 
 interface Follower {
@@ -246,7 +252,9 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       round: leader.round,
     };
     if (!follower.connection.send(message)) return;
-    follower.inflight.push({ seq, lastIndex: prevIndex + entries.length, bytes });
+    follower.inflight.push({
+      seq, lastIndex: prevIndex + entries.length, entries: entries.length, bytes, sentUs: this.options.profiling ? nowUs() : 0,
+    });
     follower.inflightBytes += bytes;
     follower.nextIndex = prevIndex + entries.length + 1;
   }
@@ -306,8 +314,11 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     progress.roundAcks.push([follower.id, reply.round]);
     if (reply.seq < follower.resetSeq) return;
     if (reply.success) {
+      const ackedUs = this.options.profiling && follower.inflight.length > 0 ? nowUs() : 0;
       while (follower.inflight.length > 0 && follower.inflight[0]!.seq <= reply.seq) {
-        follower.inflightBytes -= follower.inflight.shift()!.bytes;
+        const acked = follower.inflight.shift()!;
+        follower.inflightBytes -= acked.bytes;
+        progress.acks.push([follower.id, acked.lastIndex, acked.entries, acked.sentUs, ackedUs]);
       }
       if (reply.matchIndex > follower.matchIndex) {
         follower.matchIndex = reply.matchIndex;
@@ -339,10 +350,15 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   /** Progress is reported once per drained queue. */
   private pendingProgress(term: number): AppenderProgressMessage {
     if (this.progress === null) {
-      const progress: AppenderProgressMessage = { k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [] };
+      const progress: AppenderProgressMessage = {
+        k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [], acks: [], inflight: [],
+      };
       this.progress = progress;
       setImmediate(() => {
         this.progress = null;
+        for (const follower of this.followers.values()) {
+          progress.inflight.push([follower.id, follower.inflight.length, follower.inflightBytes]);
+        }
         this.links.main.send(progress);
       });
     }

@@ -15,10 +15,13 @@ import { SegmentedLog, type LogEntryRecord } from '../log/segmented-log.js';
 import { readRaftMeta, writeRaftMeta } from '../log/raft-meta.js';
 import type { HardState, TermRun } from '../core/types.js';
 import { assert } from '../errors.js';
+import { nowUs } from '../metrics/clock.js';
 
 export interface LogActorOptions {
   dir: string;
   segmentBytesMax: number;
+  /** Stamp appends and syncs for per-stage latency (reported in LogSynced). */
+  profiling?: boolean;
 }
 
 export interface LogRecovered {
@@ -49,6 +52,8 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   private syncCount = 0;
   /** What was written since the last sync, in order, for the updater once it is durable. */
   private unsyncedForUpdater: UpdaterLogInput[] = [];
+  /** While profiling: [seq, arrivedUs, writtenUs] of each append since the last sync. */
+  private stamps: number[] = [];
 
   constructor(private readonly options: LogActorOptions, private readonly links: LogActorLinks) {}
 
@@ -88,11 +93,13 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
     const log = this.requireLog();
     switch (message.k) {
       case Kind.LogAppend: {
+        const arrivedUs = this.options.profiling ? nowUs() : 0;
         const records: LogEntryRecord[] = new Array(message.payloads.length);
         for (let i = 0; i < message.payloads.length; i++) {
           records[i] = { index: message.firstIndex + i, term: message.terms[i]!, payload: message.payloads[i]! };
         }
         log.append(records);
+        if (this.options.profiling) this.stamps.push(message.seq, arrivedUs, nowUs());
         this.unsyncedForUpdater.push({ k: Kind.UpdaterEntries, firstIndex: message.firstIndex, terms: message.terms, payloads: message.payloads });
         break;
       }
@@ -116,11 +123,14 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       this.syncScheduled = false;
       const log = this.log;
       if (log === null) return;
+      const syncStartUs = this.options.profiling ? nowUs() : 0;
       const index = log.sync();
+      const syncedUs = this.options.profiling ? nowUs() : 0;
       this.syncCount++;
       for (const message of this.unsyncedForUpdater) this.links.updater.send(message);
-      this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index });
+      this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index, stamps: this.stamps, syncStartUs, syncedUs });
       this.unsyncedForUpdater = [];
+      this.stamps = [];
     });
   }
 

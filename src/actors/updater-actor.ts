@@ -20,10 +20,13 @@ import type { ActorControl } from '../shell/control.js';
 import type { StateMachine, StateMachineContext } from '../state-machine.js';
 import { loadStateMachine } from '../statemachines/load.js';
 import { assert, errorToWire, StateMachineError, type WireError } from '../errors.js';
+import { nowUs } from '../metrics/clock.js';
 
 export interface UpdaterActorOptions {
   stateMachine: string;
   context: StateMachineContext;
+  /** Stamp each apply loop for per-stage latency (reported in UpdaterApplied). */
+  profiling?: boolean;
 }
 
 export interface UpdaterStatus {
@@ -66,6 +69,8 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private doneResults: (Uint8Array | null)[] = [];
   private doneErrors: (WireError | null)[] = [];
   private readonly entries = new EntryDecoder();
+  /** While profiling: [firstIndex, lastIndex, startUs, endUs] of each apply loop since the last report. */
+  private pendingLoops: number[] = [];
   private reportScheduled = false;
   private queriesWaiting: UpdaterQueryMessage[] = [];
 
@@ -146,11 +151,13 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     if (through <= this.appliedIndex) return;
     const offset = this.appliedIndex + 1 - this.bufferFirstIndex;
     const count = through - this.appliedIndex;
+    const startUs = this.options.profiling ? nowUs() : 0;
     for (let i = 0; i < count; i++) {
       const index = this.appliedIndex + 1;
       this.applyOne(stateMachine, index, this.bufferTerms[offset + i]!, this.bufferPayloads[offset + i]!);
       this.appliedIndex = index;
     }
+    if (this.options.profiling) this.pendingLoops.push(through - count + 1, through, startUs, nowUs());
     // Drop applied entries from the front of the buffer.
     this.bufferTerms.splice(0, offset + count);
     this.bufferPayloads.splice(0, offset + count);
@@ -245,7 +252,10 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     setImmediate(() => {
       this.reportScheduled = false;
       const appliedIndex = this.settledIndex;
-      const message: UpdaterAppliedMessage = { k: Kind.UpdaterApplied, appliedIndex, indexes: [], results: [], errors: [] };
+      const message: UpdaterAppliedMessage = {
+        k: Kind.UpdaterApplied, appliedIndex, indexes: [], results: [], errors: [], loops: this.pendingLoops,
+      };
+      this.pendingLoops = [];
       const { doneIndexes, doneResults, doneErrors } = this;
       for (let i = 0; i < doneIndexes.length; i++) {
         if (doneResults[i] !== null || doneErrors[i] !== null || doneIndexes[i]! > appliedIndex) {

@@ -17,6 +17,10 @@ export interface LocalClusterOptions {
   stateMachine?: string;
   actors?: 'workers' | 'inline';
   logLevel?: string;
+  /** Per-stage profiling in the servers (default on). */
+  profiling?: boolean;
+  /** When set, node i serves its Prometheus endpoint on 127.0.0.1:(metricsBasePort + i). */
+  metricsBasePort?: number;
   /** Where server processes write their output; inherits when absent. */
   logFile?: string;
   /**
@@ -31,6 +35,8 @@ export interface LocalNode {
   address: string;
   dir: string;
   process: ChildProcess | null;
+  /** Its Prometheus endpoint (host:port), when the cluster has them. */
+  metricsAddress: string | null;
   /** The exit code of the last process that ran this node (null: still running, or killed by a signal). */
   exitCode: number | null;
 }
@@ -47,6 +53,7 @@ export class LocalCluster {
       address: `127.0.0.1:${options.basePort + i}`,
       dir: path.join(options.dir, `n${i + 1}`),
       process: null,
+      metricsAddress: options.metricsBasePort === undefined ? null : `127.0.0.1:${options.metricsBasePort + i}`,
       exitCode: null,
     }));
   }
@@ -75,7 +82,8 @@ export class LocalCluster {
     const node = this.node(id);
     const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag(node), '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
-      '--log-level', this.options.logLevel ?? 'warn'];
+      '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on',
+      ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress])];
     let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
     if (this.options.logFile) {
       fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });

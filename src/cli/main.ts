@@ -34,6 +34,8 @@ function addressList(value: string): string[] {
   return list;
 }
 
+const profilingOption = (): Option => new Option('--profiling <mode>', 'per-stage latency profiling').choices(['on', 'off']).default('on');
+
 const actorsOption = (): Option => new Option('--actors <mode>', 'actors as worker threads or inline').choices(['workers', 'inline']).default('workers');
 
 const program = new Command('raftline')
@@ -51,12 +53,18 @@ program.command('server')
   .option('--state-machine <name>', 'kv, counter or a module path', 'kv')
   .addOption(actorsOption())
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
-  .action(async (options: { id: string; peers: string; dir: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline'; logLevel: string }) => {
+  .addOption(profilingOption())
+  .option('--metrics <address>', 'host:port of the Prometheus endpoint (HTTP GET /metrics)')
+  .action(async (options: {
+    id: string; peers: string; dir: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
+    logLevel: string; profiling: 'on' | 'off'; metrics?: string;
+  }) => {
     const logger = pino({ level: options.logLevel });
     const server = new RaftServer({
       id: options.id, peers: parsePeers(options.peers), dir: options.dir, groupId: options.group,
-      stateMachine: options.stateMachine, actors: options.actors, logger,
+      stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
       ...(options.listen === undefined ? {} : { listen: options.listen }),
+      ...(options.metrics === undefined ? {} : { metricsAddress: options.metrics }),
     });
     server.onFailure((error) => {
       process.stderr.write(`raftline server ${options.id} stopped: ${error.message}\n`);
@@ -142,10 +150,12 @@ program.command('bench')
   .option('--base-port <port>', 'first port', integer('--base-port', 1), 7101)
   .option('--json <file>', 'write the result as JSON')
   .addOption(actorsOption())
-  .action(async (options: { nodes: number; outstanding: number; size: number; duration: number; clients: number; writesMax: number; basePort: number; json?: string; actors: 'workers' | 'inline' }) => {
+  .addOption(profilingOption())
+  .action(async (options: { nodes: number; outstanding: number; size: number; duration: number; clients: number; writesMax: number; basePort: number; json?: string; actors: 'workers' | 'inline'; profiling: 'on' | 'off' }) => {
     const result = await runBench({
       nodes: options.nodes, outstanding: options.outstanding, sizeBytes: options.size, durationS: options.duration,
       actors: options.actors, clients: options.clients, basePort: options.basePort, writesMax: options.writesMax,
+      profiling: options.profiling === 'on',
       ...(options.json === undefined ? {} : { jsonFile: options.json }),
     });
     process.stdout.write(formatBench(result) + '\n');

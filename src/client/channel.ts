@@ -9,7 +9,7 @@
 import { encodeFrame } from '../messages/framing.js';
 import { Kind } from '../messages/kinds.js';
 import type {
-  ClientRequestBatchMessage, ClientRequestMessage, ServerToClientMessage, StatusRequestMessage,
+  ClientRequestBatchMessage, ClientRequestMessage, MetricsRequestMessage, ServerToClientMessage, StatusRequestMessage,
 } from '../messages/messages.js';
 import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError, type WireError } from '../errors.js';
 import { Connection } from './connection.js';
@@ -18,7 +18,7 @@ import { backOffDelayMs, dispositionOf, type BackOff } from './retry-policy.js';
 /** One outstanding call. `sentOn` is the connection its latest copy went out on. */
 export interface Call {
   readonly callId: number;
-  readonly message: ClientRequestMessage | StatusRequestMessage;
+  readonly message: ClientRequestMessage | StatusRequestMessage | MetricsRequestMessage;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
   sentOn: Connection | null;
@@ -196,6 +196,13 @@ export class Channel {
       if (call === undefined) return;
       this.failureStreak = 0;
       this.settle(call, null, message.status);
+      return;
+    }
+    if (message.k === Kind.MetricsReply) {
+      const call = this.calls.get(message.callId);
+      if (call === undefined) return;
+      this.failureStreak = 0;
+      this.settle(call, null, message.metrics);
       return;
     }
     this.onReply(connection, message.callId, message.ok, message.result, message.error);

@@ -13,6 +13,7 @@ import { RequestType, type ClientRequestMessage, type DivisionStatus, type Reque
 import { Channel, type Call, type ChannelHost } from './channel.js';
 import { parseAddress } from './connection.js';
 import type { BackOff } from './retry-policy.js';
+import type { MetricsSnapshot } from '../metrics/types.js';
 
 export interface RaftClientOptions {
   /** Every server of the group, as 'host:port'; the first is tried first. */
@@ -118,6 +119,21 @@ export class RaftClient {
     return new Promise<DivisionStatus>((resolve, reject) => {
       const callId = this.allocateCallId();
       channel.submit(this.newCall(callId, { k: Kind.StatusRequest, g: this.groupId, callId }, resolve, reject));
+    });
+  }
+
+  /**
+   * One server's metrics (per-stage latency histograms, counters, gauges); by default the server
+   * the client takes for the leader. `reset` clears that server's histograms after the snapshot,
+   * so a benchmark can drop its warm-up.
+   */
+  metrics(server?: string, options: { reset?: boolean } = {}): Promise<MetricsSnapshot> {
+    const channel = this.serverChannel(server ?? this.leaderChannel.target);
+    if (channel instanceof Error) return Promise.reject(channel);
+    return new Promise<MetricsSnapshot>((resolve, reject) => {
+      const callId = this.allocateCallId();
+      const message = { k: Kind.MetricsRequest, g: this.groupId, callId, reset: options.reset === true } as const;
+      channel.submit(this.newCall(callId, message, resolve, reject));
     });
   }
 

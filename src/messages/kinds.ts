@@ -17,6 +17,8 @@ export const Kind = {
   StatusReply: 23,
   ClientRequestBatch: 24,
   ClientReplyBatch: 25,
+  MetricsRequest: 26,
+  MetricsReply: 27,
   // main -> log
   LogAppend: 100,
   LogTruncate: 101,

@@ -6,6 +6,7 @@
 import type { WireError } from '../errors.js';
 import type { NodeId, TermRun } from '../core/types.js';
 import { Kind } from './kinds.js';
+import type { MetricsSnapshot } from '../metrics/types.js';
 
 // ---- server <-> server --------------------------------------------------------------------
 
@@ -145,8 +146,23 @@ export interface ClientReplyBatchMessage {
   errors: (WireError | null)[];
 }
 
-export type ClientMessage = ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage;
-export type ServerToClientMessage = ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | RefusedMessage;
+/** Asks one server for its metrics; `reset` clears its histograms after the snapshot. */
+export interface MetricsRequestMessage {
+  k: typeof Kind.MetricsRequest;
+  g: string;
+  callId: number;
+  reset: boolean;
+}
+
+export interface MetricsReplyMessage {
+  k: typeof Kind.MetricsReply;
+  callId: number;
+  metrics: MetricsSnapshot;
+}
+
+export type ClientMessage = ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage | MetricsRequestMessage;
+export type ServerToClientMessage =
+  | ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | MetricsReplyMessage | RefusedMessage;
 
 // ---- actor <-> actor (between threads) ----------------------------------------------------
 
@@ -174,11 +190,18 @@ export interface LogWriteMetaMessage {
 }
 export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage;
 
-/** Everything up to `seq` is durable; the log is synced through `index`. */
+/**
+ * Everything up to `seq` is durable; the log is synced through `index`. While profiling, the
+ * stage stamps of this sync (shared clock, µs): [seq, arrivedUs, writtenUs] for each append
+ * since the previous sync, and when the sync started and ended; empty and 0 otherwise.
+ */
 export interface LogSyncedMessage {
   k: typeof Kind.LogSynced;
   seq: number;
   index: number;
+  stamps: number[];
+  syncStartUs: number;
+  syncedUs: number;
 }
 
 export interface LogReadMessage {
@@ -234,6 +257,8 @@ export interface UpdaterAppliedMessage {
   indexes: number[];
   results: (Uint8Array | null)[];
   errors: (WireError | null)[];
+  /** While profiling: [firstIndex, lastIndex, startUs, endUs] of each apply loop since the last report. */
+  loops: number[];
 }
 export interface UpdaterQueryResultMessage {
   k: typeof Kind.UpdaterQueryResult;
@@ -288,6 +313,10 @@ export interface AppenderProgressMessage {
   matches: [NodeId, number][];
   contacts: NodeId[];
   roundAcks: [NodeId, number][];
+  /** Acknowledged AppendEntries requests: [follower, lastIndex, entries, sentUs, ackedUs] (µs 0 when not profiling). */
+  acks: [NodeId, number, number, number, number][];
+  /** Per follower after this report: [follower, requests in flight, bytes in flight]. */
+  inflight: [NodeId, number, number][];
 }
 export interface AppenderHigherTermMessage {
   k: typeof Kind.AppenderHigherTerm;

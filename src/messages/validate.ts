@@ -36,15 +36,18 @@ const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.ClientReplyBatch]: { callIds: 'numbers', indexes: 'numbers', results: 'bytesOrNullArray', errors: 'objectOrNullArray' },
   [Kind.StatusRequest]: { g: 'string', callId: 'number' },
   [Kind.StatusReply]: { callId: 'number', status: 'object' },
+  [Kind.MetricsRequest]: { g: 'string', callId: 'number', reset: 'boolean' },
+  [Kind.MetricsReply]: { callId: 'number', metrics: 'object' },
 };
 
 const peerKinds = new Set<number>([Kind.AppendEntries, Kind.AppendEntriesReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused]);
-const clientKinds = new Set<number>([Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest]);
+const clientKinds = new Set<number>([Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest, Kind.MetricsRequest]);
 const inboundKinds = new Set<number>([
   Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
+  Kind.MetricsRequest,
 ]);
 const requestTypes = new Set<number>(Object.values(RequestType));
-const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.ClientReplyBatch, Kind.StatusReply, Kind.Refused]);
+const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.ClientReplyBatch, Kind.StatusReply, Kind.MetricsReply, Kind.Refused]);
 
 /** Every number on the wire is an index, term, id or count: a non-negative safe integer. */
 function isCount(value: unknown): value is number {

@@ -14,6 +14,7 @@ import type { ClientMessage, ClientReplyBatchMessage, PeerMessage } from '../mes
 import type { WireError } from '../errors.js';
 import { parseAddress } from '../shell/peer-connection.js';
 import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
+import { nowUs } from '../metrics/clock.js';
 
 /** One inbound connection, as the handlers see it. */
 export interface Inbound {
@@ -25,6 +26,22 @@ export interface Inbound {
    */
   replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void;
   readonly closed: boolean;
+  /** When the chunk being handled arrived (shared clock, µs); 0 unless the listener stamps chunks. */
+  readonly receivedUs: number;
+}
+
+/** Bytes through the listener's connections (counters, always on). */
+export interface ListenerCounters {
+  bytesReceived: number;
+  bytesSent: number;
+}
+
+export interface ListenerOptions {
+  frameBytesMax: number;
+  outboundBytesMax: number;
+  /** Stamp each received chunk with the shared clock (per-stage latency). */
+  stampChunks: boolean;
+  counters: ListenerCounters;
 }
 
 export interface ListenerHandlers {
@@ -34,17 +51,21 @@ export interface ListenerHandlers {
 
 class InboundConnection implements Inbound {
   closed = false;
+  receivedUs = 0;
   private readonly writer: TickCorkedWriter;
   private replies: ClientReplyBatchMessage | null = null;
   private replyBytes = 0;
 
-  constructor(readonly id: number, socket: net.Socket, private readonly frameBytesMax: number) {
+  constructor(readonly id: number, socket: net.Socket, private readonly frameBytesMax: number,
+    private readonly counters: ListenerCounters) {
     this.writer = new TickCorkedWriter(socket);
   }
 
   send(message: unknown): void {
     if (this.closed) return;
-    this.writer.write(frameOfBody(encodeView(message)));
+    const frame = frameOfBody(encodeView(message));
+    this.counters.bytesSent += frame.length;
+    this.writer.write(frame);
   }
 
   replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void {
@@ -77,13 +98,16 @@ export class Listener {
   private readonly sockets = new Set<net.Socket>();
   private nextId = 1;
 
-  constructor(frameBytesMax: number, outboundBytesMax: number, handlers: ListenerHandlers, logger: Logger) {
+  constructor(options: ListenerOptions, handlers: ListenerHandlers, logger: Logger) {
+    const { frameBytesMax, outboundBytesMax, stampChunks, counters } = options;
     this.server = net.createServer((socket) => {
       socket.setNoDelay(true);
       this.sockets.add(socket);
-      const connection = new InboundConnection(this.nextId++, socket, frameBytesMax);
+      const connection = new InboundConnection(this.nextId++, socket, frameBytesMax, counters);
       const reader = new FrameReader(frameBytesMax);
       socket.on('data', (chunk: Buffer) => {
+        if (stampChunks) connection.receivedUs = nowUs();
+        counters.bytesReceived += chunk.length;
         let bodies: Buffer[];
         try {
           bodies = reader.push(chunk);

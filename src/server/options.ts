@@ -26,6 +26,10 @@ export interface RaftServerOptions {
   actors?: ActorMode;
   limits?: Partial<Limits>;
   logger?: Logger;
+  /** Per-stage latency profiling (default on); counters and gauges move either way. */
+  profiling?: boolean;
+  /** host:port for the Prometheus text endpoint (HTTP GET /metrics); none when absent. */
+  metricsAddress?: string;
 }
 
 const addressPattern = /^[^\s:]+:\d{1,5}$/;
@@ -52,6 +56,9 @@ export function validateServerOptions(options: RaftServerOptions): void {
   if (!seen.has(options.id)) throw new ConfigurationError(`server id ${options.id} is missing from peers`);
   if (options.listen !== undefined && !addressPattern.test(options.listen)) {
     throw new ConfigurationError(`listen address '${options.listen}' is not host:port`);
+  }
+  if (options.metricsAddress !== undefined && !addressPattern.test(options.metricsAddress)) {
+    throw new ConfigurationError(`metrics address '${options.metricsAddress}' is not host:port`);
   }
   if (options.groupId !== undefined && !/^[A-Za-z0-9_.-]+$/.test(options.groupId)) {
     throw new ConfigurationError(`group id '${options.groupId}' may hold letters, digits, '.', '_' and '-' only`);

@@ -3,15 +3,15 @@
  *
  * Pending writes are bounded by count and payload bytes: `tryAdmit` refuses when full, and the
  * caller replies ResourceUnavailable — never an unbounded queue. Appended writes are kept in index
- * order, so that a sync, commit or apply report stamps and answers all of them in one pass (stage
- * latency is stamped per report, not per message).
+ * order, so that an apply report answers all of them in one pass. Each write points at the stage
+ * stamps of its received chunk (src/metrics/stage-recorder.ts records them per batch).
  *
  * Calls are found by (clientId, callId) in one table per client: a write still in progress (a
  * retry joins it) or one already answered (the retry cache: a retry gets the first reply). Every
  * server's updater also deduplicates at apply time, so a retry that reaches a new leader, which
  * has no cached reply, is appended again and answered with the first outcome.
  */
-import { Histogram, type HistogramSummary } from '../shell/histogram.js';
+import type { ChunkSample, RepliedWrite } from '../metrics/stage-recorder.js';
 import type { WireError } from '../errors.js';
 import type { Inbound } from './listener.js';
 
@@ -29,10 +29,8 @@ export interface PendingWrite {
   index: number;
   bytes: number;
   waiters: ReplyTo[];
-  receivedMs: number;
-  appendedMs: number;
-  syncedMs: number;
-  committedMs: number;
+  /** The stage stamps this write shares with the rest of its chunk; null while profiling is off. */
+  sample: ChunkSample | null;
   /** Answered: the outcome below is final and kept for retries. */
   done: boolean;
   result: Uint8Array | null;
@@ -42,34 +40,26 @@ export interface PendingWrite {
 /** Answers every waiter of a write that is done. */
 export type Answer = (write: PendingWrite) => void;
 
-export const stageNames = ['admit', 'logSync', 'commit', 'apply', 'reply', 'total'] as const;
-export type StageName = (typeof stageNames)[number];
-export type StageSummaries = Record<StageName, HistogramSummary>;
-
 const callsPerClientMax = 4096;
 const noWaiters: ReplyTo[] = [];
 
 export class PendingRequests {
   /** Per client: calls in progress and calls answered (the retry cache), by callId. */
   private readonly calls = new Map<string, Map<number, PendingWrite>>();
-  /** Appended writes in index order; the cursors mark the first not yet synced / committed / applied. */
+  /** Appended writes in index order; the cursor marks the first not yet applied. */
   private order: PendingWrite[] = [];
-  private syncCursor = 0;
-  private commitCursor = 0;
   private applyCursor = 0;
   private count = 0;
   private bytes = 0;
-  private readonly admit = new Histogram();
-  private readonly logSync = new Histogram();
-  private readonly commit = new Histogram();
-  private readonly apply = new Histogram();
-  private readonly reply = new Histogram();
-  private readonly total = new Histogram();
 
   constructor(private readonly countMax: number, private readonly bytesMax: number) {}
 
   get pendingCount(): number {
     return this.count;
+  }
+
+  get pendingBytes(): number {
+    return this.bytes;
   }
 
   tryAdmit(bytes: number): boolean {
@@ -124,33 +114,22 @@ export class PendingRequests {
     for (const write of writes) this.order.push(write);
   }
 
-  onSynced(index: number, nowMs: number): void {
-    while (this.syncCursor < this.order.length && this.order[this.syncCursor]!.index <= index) {
-      this.order[this.syncCursor++]!.syncedMs = nowMs;
-    }
-  }
-
-  onCommitted(index: number, nowMs: number): void {
-    while (this.commitCursor < this.order.length && this.order[this.commitCursor]!.index <= index) {
-      this.order[this.commitCursor++]!.committedMs = nowMs;
-    }
-  }
-
   /**
    * The updater's report: every entry through `appliedIndex` is applied, with a null result
    * unless listed; the listed ones carry their result or error (and may lie beyond, when applied
-   * out of order). Answers the writes, keeps their outcomes for retries, stamps the stages.
+   * out of order). Answers the writes and keeps their outcomes for retries; the writes answered
+   * are appended to `replied` for the stage recorder.
    */
   onApplied(appliedIndex: number, indexes: readonly number[], results: readonly (Uint8Array | null)[],
-    errors: readonly (WireError | null)[], nowMs: number, answer: Answer): void {
+    errors: readonly (WireError | null)[], answer: Answer, replied: RepliedWrite[]): void {
     for (let i = 0; i < indexes.length; i++) {
       const write = this.atIndex(indexes[i]!);
-      if (write !== undefined && !write.done) this.complete(write, results[i]!, errors[i]!, nowMs, answer);
+      if (write !== undefined && !write.done) this.complete(write, results[i]!, errors[i]!, answer, replied);
     }
     const order = this.order;
     while (this.applyCursor < order.length && order[this.applyCursor]!.index <= appliedIndex) {
       const write = order[this.applyCursor++]!;
-      if (!write.done) this.complete(write, null, null, nowMs, answer);
+      if (!write.done) this.complete(write, null, null, answer, replied);
     }
     this.compact();
   }
@@ -159,8 +138,6 @@ export class PendingRequests {
   failAll(fail: (write: PendingWrite) => void): void {
     const order = this.order;
     this.order = [];
-    this.syncCursor = 0;
-    this.commitCursor = 0;
     this.applyCursor = 0;
     for (const write of order) {
       if (write.done) continue;
@@ -170,28 +147,14 @@ export class PendingRequests {
     }
   }
 
-  stageSummaries(): StageSummaries {
-    return {
-      admit: this.admit.summary(), logSync: this.logSync.summary(), commit: this.commit.summary(),
-      apply: this.apply.summary(), reply: this.reply.summary(), total: this.total.summary(),
-    };
-  }
-
-  private complete(write: PendingWrite, result: Uint8Array | null, error: WireError | null, nowMs: number, answer: Answer): void {
+  private complete(write: PendingWrite, result: Uint8Array | null, error: WireError | null, answer: Answer, replied: RepliedWrite[]): void {
     write.done = true;
     write.result = result;
     write.error = error;
-    const committedMs = write.committedMs || nowMs;
-    stamp(this.admit, write.receivedMs, write.appendedMs);
-    stamp(this.logSync, write.appendedMs, write.syncedMs);
-    stamp(this.commit, write.appendedMs, committedMs);
-    stamp(this.apply, committedMs, nowMs);
     answer(write);
     write.waiters = noWaiters;
-    const repliedMs = performance.now();
-    stamp(this.reply, nowMs, repliedMs);
-    stamp(this.total, write.receivedMs, repliedMs);
     this.release(write.bytes);
+    replied.push(write);
   }
 
   /** The appended write at `index` (binary search: the order list is sorted by index). */
@@ -211,18 +174,12 @@ export class PendingRequests {
 
   /** Drops answered writes from the front of the order list. */
   private compact(): void {
-    const limit = Math.min(this.syncCursor, this.commitCursor, this.applyCursor);
+    const limit = this.applyCursor;
     let drop = 0;
     while (drop < limit && this.order[drop]!.done) drop++;
     if (drop > 1024 || (drop > 0 && drop === this.order.length)) {
       this.order = this.order.slice(drop);
-      this.syncCursor -= drop;
-      this.commitCursor -= drop;
       this.applyCursor -= drop;
     }
   }
-}
-
-function stamp(histogram: Histogram, fromMs: number, toMs: number): void {
-  if (fromMs > 0 && toMs >= fromMs) histogram.record((toMs - fromMs) * 1000);
 }

@@ -28,12 +28,14 @@ import { loadStateMachine } from '../statemachines/load.js';
 import { spawnActors, type ActorSet } from './actor-hosts.js';
 import { RequestPath, type RequestPathHost } from './request-path.js';
 import { Listener, type Inbound } from './listener.js';
-import type { StageSummaries } from './pending-requests.js';
 import { validateServerOptions, type RaftServerOptions } from './options.js';
 import { acquireDirLock, type DirLock } from '../log/dir-lock.js';
+import { StageRecorder } from '../metrics/stage-recorder.js';
+import type { FollowerReplicationSnapshot, MetricsSnapshot } from '../metrics/types.js';
+import { MetricsEndpoint } from '../metrics/endpoint.js';
+import { nowUs } from '../metrics/clock.js';
 
-export interface ServerMetrics extends DivisionStatus {
-  stages: StageSummaries;
+export interface ServerStatus extends DivisionStatus {
   pendingRequests: number;
 }
 
@@ -65,6 +67,13 @@ export class RaftServer implements RequestPathHost {
   private afterDurable: { seq: number; run: () => void }[] = [];
 
   private requests: RequestPath | null = null;
+  /** Per-stage latency, counters (src/metrics/stage-recorder.ts). */
+  private readonly recorder: StageRecorder;
+  private metricsEndpoint: MetricsEndpoint | null = null;
+  private commitIndexSeen = 0;
+  /** Copies of the appender's per-follower progress, for the gauges. */
+  private readonly matchIndexSeen = new Map<string, number>();
+  private readonly inflightSeen = new Map<string, [number, number]>();
 
   constructor(options: RaftServerOptions) {
     validateServerOptions(options);
@@ -74,6 +83,7 @@ export class RaftServer implements RequestPathHost {
     this.limits = resolveLimits(options.limits);
     this.logger = options.logger ?? pino({ level: 'warn' });
     this.addresses = new Map(options.peers.map((peer) => [peer.id, peer.address]));
+    this.recorder = new StageRecorder(options.profiling ?? true, Math.floor(options.peers.length / 2));
   }
 
   /** The group's folder: `<dir>/<groupId>/current`. */
@@ -99,11 +109,12 @@ export class RaftServer implements RequestPathHost {
     const context = { serverId: this.id, groupId: this.groupId, dir: smDir };
     this.leaderHooks = await loadStateMachine(stateMachine);
     await this.leaderHooks.initialize?.(context);
-    this.requests = new RequestPath(this, this.leaderHooks);
+    this.requests = new RequestPath(this, this.leaderHooks, this.recorder);
+    const profiling = this.recorder.profiling;
     const actors = spawnActors(this.options.actors ?? 'workers', {
-      log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax },
-      updater: { stateMachine, context },
-      appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits },
+      log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax, profiling },
+      updater: { stateMachine, context, profiling },
+      appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits, profiling },
     }, (error) => this.fail(error));
     this.actors = actors;
     const recovered = await actors.logControl.start();
@@ -118,28 +129,47 @@ export class RaftServer implements RequestPathHost {
       electionTicksMax: this.limits.electionTicksMax,
       rng: new SeededRng(seed),
     }, recovered);
-    actors.log.onMessage((message) => this.onLogSynced(message.seq, message.index));
+    actors.log.onMessage((message) => {
+      this.onLogSynced(message.seq, message.index);
+      this.recorder.onLogSynced(message.stamps, message.syncStartUs, message.syncedUs);
+    });
     actors.updater.onMessage((message) => {
       const requests = this.requireRequests();
-      if (message.k === Kind.UpdaterApplied) requests.onApplied(message.appliedIndex, message.indexes, message.results, message.errors);
-      else requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
+      if (message.k === Kind.UpdaterApplied) {
+        if (message.appliedIndex > requests.appliedIndex) this.recorder.counters.entriesApplied += message.appliedIndex - requests.appliedIndex;
+        requests.onApplied(message.appliedIndex, message.indexes, message.results, message.errors, message.loops);
+      } else {
+        requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
+      }
     });
     actors.appender.onMessage((message) => {
       const core = this.requireCore();
       if (message.k === Kind.AppenderHigherTerm) {
         core.onHigherTerm(message.term, null);
       } else if (message.term === core.term) {
-        for (const [peer, index] of message.matches) core.onMatch(peer, index);
+        // Stamps first: the matches below may commit the batches they complete.
+        if (core.role === 'leader') this.recorder.onAcks(message.acks);
+        for (const [peer, requests, bytes] of message.inflight) this.inflightSeen.set(peer, [requests, bytes]);
+        for (const [peer, index] of message.matches) {
+          this.matchIndexSeen.set(peer, index);
+          core.onMatch(peer, index);
+        }
         for (const peer of message.contacts) core.onPeerContact(peer);
         for (const [peer, round] of message.roundAcks) core.onRoundAck(peer, round);
       }
       this.processReady();
     });
-    this.listener = new Listener(this.limits.frameBytesMax, this.limits.connectionOutboundBytesMax, {
+    this.listener = new Listener({
+      frameBytesMax: this.limits.frameBytesMax, outboundBytesMax: this.limits.connectionOutboundBytesMax,
+      stampChunks: profiling, counters: this.recorder.counters,
+    }, {
       onMessage: (connection, message) => this.onInbound(connection, message),
       onClose: () => {},
     }, this.logger);
     await this.listener.listen(this.options.listen ?? this.addresses.get(this.id)!);
+    if (this.options.metricsAddress !== undefined) {
+      this.metricsEndpoint = await MetricsEndpoint.listen(this.options.metricsAddress, () => this.metrics());
+    }
     this.ticker = setInterval(() => {
       this.requireCore().tick();
       this.processReady();
@@ -156,6 +186,7 @@ export class RaftServer implements RequestPathHost {
   private async closeOnce(): Promise<void> {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
+    await this.metricsEndpoint?.close();
     await this.listener?.close();
     this.requests?.close(new ClosedError('server is closing'));
     const actors = this.actors;
@@ -194,30 +225,93 @@ export class RaftServer implements RequestPathHost {
     return this.requireCore();
   }
 
-  appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): void {
-    this.submitToLog({ k: Kind.LogAppend, firstIndex, terms, payloads });
+  appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): number {
+    const seq = this.submitToLog({ k: Kind.LogAppend, firstIndex, terms, payloads });
     this.requireActors().appender.send({ k: Kind.AppenderEntries, firstIndex, terms, payloads });
     this.processReady();
+    return seq;
   }
 
   sendQuery(queryId: number, data: Uint8Array, stale: boolean): void {
     this.requireActors().updater.send({ k: Kind.UpdaterQuery, queryId, data, stale });
   }
 
-  status(): ServerMetrics {
+  status(): ServerStatus {
     const core = this.requireCore();
     return {
       id: this.id, groupId: this.groupId, role: core.role, term: core.term, leader: core.leaderId,
       commit: core.commitIndex, applied: this.requests?.appliedIndex ?? 0, synced: this.syncedIndex, lastIndex: core.lastIndex,
-      stages: this.requireRequests().stageSummaries(), pendingRequests: this.requireRequests().pendingCount,
+      pendingRequests: this.requireRequests().pendingCount,
     };
+  }
+
+  /**
+   * Per-stage latency histograms, counters and gauges (src/metrics/types.ts). `reset` clears the
+   * histograms after the snapshot is taken (a benchmark drops its warm-up so).
+   */
+  metrics(options: { reset?: boolean } = {}): MetricsSnapshot {
+    const core = this.requireCore();
+    const requests = this.requireRequests();
+    const recorder = this.recorder;
+    const leading = core.role === 'leader';
+    const followers: Record<string, FollowerReplicationSnapshot> = {};
+    let inFlightRequests = 0;
+    let inFlightBytes = 0;
+    if (leading) {
+      for (const peer of this.options.peers) {
+        if (peer.id === this.id) continue;
+        const [requestsInFlight, bytesInFlight] = this.inflightSeen.get(peer.id) ?? [0, 0];
+        inFlightRequests += requestsInFlight;
+        inFlightBytes += bytesInFlight;
+        followers[peer.id] = {
+          replicate: recorder.replicateSnapshot(peer.id), matchIndex: this.matchIndexSeen.get(peer.id) ?? 0,
+          inFlightRequests: requestsInFlight, inFlightBytes: bytesInFlight,
+        };
+      }
+    }
+    const counters = recorder.countersSnapshot();
+    const cpu = process.cpuUsage();
+    const mean = (total: number, count: number): number => (count === 0 ? 0 : total / count);
+    const snapshot: MetricsSnapshot = {
+      serverId: this.id,
+      role: core.role === 'preCandidate' ? 'precandidate' : core.role,
+      term: core.term,
+      takenAtMs: Date.now(),
+      profiling: recorder.profiling,
+      stages: recorder.leaderSnapshot(),
+      followers,
+      followerStages: recorder.followerSnapshot(),
+      counters,
+      gauges: {
+        pendingRequests: requests.pendingCount,
+        pendingBytes: requests.pendingBytes,
+        logQueueMessages: this.submittedSeq - this.syncedSeq,
+        updaterQueueEntries: Math.max(0, core.commitIndex - requests.appliedIndex),
+        appendBatchEntriesMean: mean(counters['entriesAppended']!, counters['appendBatches']!),
+        replicationBatchEntriesMean: mean(counters['entriesReplicated']!, counters['replicationAcks']!),
+        followerBatchEntriesMean: mean(counters['entriesReceived']!, counters['appendEntriesReceived']!),
+        inFlightRequests,
+        inFlightBytes,
+        lastIndex: core.lastIndex,
+        syncedIndex: this.syncedIndex,
+        commitIndex: core.commitIndex,
+        appliedIndex: requests.appliedIndex,
+        // Since the process started: CPU of all its threads, and the main thread's busy time. A
+        // difference of two snapshots over the writes between them gives CPU per write.
+        processCpuUs: cpu.user + cpu.system,
+        mainThreadActiveUs: Math.round(performance.eventLoopUtilization().active * 1000),
+      },
+    };
+    if (options.reset === true) recorder.resetHistograms();
+    return snapshot;
   }
 
   // ---- the log actor and durability ---------------------------------------------------------
 
-  private submitToLog(message: LogInputBody): void {
+  private submitToLog(message: LogInputBody): number {
     const seq = ++this.submittedSeq;
     this.requireActors().log.send({ ...message, seq } as LogInput);
+    return seq;
   }
 
   private requireActors(): ActorSet {
@@ -238,10 +332,7 @@ export class RaftServer implements RequestPathHost {
     while (done < this.afterDurable.length && this.afterDurable[done]!.seq <= seq) this.afterDurable[done++]!.run();
     if (done > 0) this.afterDurable.splice(0, done);
     const core = this.requireCore();
-    if (core.role === 'leader') {
-      this.requireRequests().onSynced(index);
-      core.onLocalSynced(index);
-    }
+    if (core.role === 'leader') core.onLocalSynced(index);
     this.processReady();
   }
 
@@ -262,6 +353,9 @@ export class RaftServer implements RequestPathHost {
     }
     if (ready.leaderStart !== null) {
       const start = ready.leaderStart;
+      // Replication gauges start over with the term: the appender reports them afresh.
+      this.matchIndexSeen.clear();
+      this.inflightSeen.clear();
       // The core's log already holds the no-op (Raft §8), so the log writes it even if leadership
       // was lost within the same step; the appender starts only if this node still leads.
       this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], payloads: [noopPayload] });
@@ -278,7 +372,8 @@ export class RaftServer implements RequestPathHost {
       }
     }
     if (ready.commitIndex !== null) {
-      if (core.role === 'leader') this.requireRequests().onCommitted(ready.commitIndex);
+      this.recorder.onCommitted(ready.commitIndex, this.commitIndexSeen);
+      this.commitIndexSeen = Math.max(this.commitIndexSeen, ready.commitIndex);
       actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: ready.commitIndex, truncations: this.truncationsSubmitted });
       if (core.role === 'leader') actors.appender.send({ k: Kind.AppenderCommit, commitIndex: ready.commitIndex });
     }
@@ -313,7 +408,7 @@ export class RaftServer implements RequestPathHost {
     if ('g' in message && message.g !== this.groupId) {
       const error = new GroupMismatchError(`group ${message.g} is not served here; this server runs group ${this.groupId}`,
         { groupId: message.g, served: this.groupIds });
-      if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest) {
+      if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest || message.k === Kind.MetricsRequest) {
         connection.send({ k: Kind.ClientReply, callId: message.callId, ok: false, result: null, error: error.toWire(), index: 0 });
       } else if (message.k === Kind.ClientRequestBatch) {
         for (const callId of message.callIds) connection.replyBatched(callId, 0, null, error.toWire());
@@ -339,6 +434,9 @@ export class RaftServer implements RequestPathHost {
         break;
       case Kind.StatusRequest:
         connection.send({ k: Kind.StatusReply, callId: message.callId, status: this.status() });
+        break;
+      case Kind.MetricsRequest:
+        connection.send({ k: Kind.MetricsReply, callId: message.callId, metrics: this.metrics({ reset: message.reset }) });
         break;
       case Kind.AppendEntries:
         this.onAppendEntries(connection, message);
@@ -372,10 +470,13 @@ export class RaftServer implements RequestPathHost {
         this.truncationsSubmitted++;
       }
       if (decision.appendFrom < message.entries.length) {
-        this.submitToLog({
+        // Stamped before the log can see it: the log actor's arrival stamp must not precede it.
+        const submittedUs = this.recorder.profiling ? nowUs() : 0;
+        const seq = this.submitToLog({
           k: Kind.LogAppend, firstIndex: message.prevIndex + 1 + decision.appendFrom,
           terms: message.terms.slice(decision.appendFrom), payloads: message.entries.slice(decision.appendFrom),
         });
+        this.recorder.onFollowerAppend(seq, message.entries.length - decision.appendFrom, connection.receivedUs, submittedUs);
       }
     }
     this.processReady();

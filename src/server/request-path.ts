@@ -20,7 +20,9 @@ import {
 import type { Limits } from '../limits.js';
 import type { StateMachine, TransactionContext } from '../state-machine.js';
 import type { Inbound } from './listener.js';
-import { PendingRequests, type PendingWrite, type ReplyTo, type StageSummaries } from './pending-requests.js';
+import { PendingRequests, type PendingWrite, type ReplyTo } from './pending-requests.js';
+import type { ChunkSample, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
+import { nowUs } from '../metrics/clock.js';
 
 /** What the request path needs from its server. */
 export interface RequestPathHost {
@@ -28,8 +30,11 @@ export interface RequestPathHost {
   readonly limits: Limits;
   raftCore(): RaftCore;
   notLeader(leaderId: string | null): NotLeaderError;
-  /** Hands a batch of new entries to the log and the appender, then lets the core speak. */
-  appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): void;
+  /**
+   * Hands a batch of new entries to the log and the appender, then lets the core speak; returns
+   * the log sequence number of the batch (its log stamps come back under it).
+   */
+  appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): number;
   /** Asks the updater to run a query. */
   sendQuery(queryId: number, data: Uint8Array, stale: boolean): void;
   /** Lets the core's pending effects out (after a ReadIndex request). */
@@ -56,6 +61,11 @@ export class RequestPath {
   private readonly pending: PendingRequests;
   /** Writes admitted in this turn of the event loop, appended together at its end. */
   private batch: { write: PendingWrite; payload: Uint8Array }[] = [];
+  /** Stage stamps of the batch's chunks: the first write of each chunk is timed for all of it. */
+  private batchSamples: ChunkSample[] = [];
+  private sample: ChunkSample | null = null;
+  private sampleConnection: Inbound | null = null;
+  private replied: RepliedWrite[] = [];
   private batchScheduled = false;
   private closed = false;
   private appliedIndexSeen = 0;
@@ -65,7 +75,7 @@ export class RequestPath {
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
 
-  constructor(private readonly host: RequestPathHost, private readonly hooks: StateMachine) {
+  constructor(private readonly host: RequestPathHost, private readonly hooks: StateMachine, private readonly recorder: StageRecorder) {
     this.pending = new PendingRequests(host.limits.pendingRequestsMax, host.limits.pendingBytesMax);
   }
 
@@ -78,17 +88,8 @@ export class RequestPath {
     return this.pending.pendingCount;
   }
 
-  stageSummaries(): StageSummaries {
-    return this.pending.stageSummaries();
-  }
-
-  /** Leader: the log is durable through `index` / the commit index reached `index` (stamps). */
-  onSynced(index: number): void {
-    this.pending.onSynced(index, performance.now());
-  }
-
-  onCommitted(index: number): void {
-    this.pending.onCommitted(index, performance.now());
+  get pendingBytes(): number {
+    return this.pending.pendingBytes;
   }
 
   onQueryResult(queryId: number, ok: boolean, result: Uint8Array | null, error: WireError | null): void {
@@ -125,6 +126,10 @@ export class RequestPath {
       this.replyWriteError(write, error);
     }
     this.batch = [];
+    this.batchSamples = [];
+    this.sample = null;
+    this.sampleConnection = null;
+    this.recorder.clearLeader();
     for (const read of this.readsWaitingRound.values()) this.replyError(read, error);
     this.readsWaitingRound.clear();
   }
@@ -192,13 +197,18 @@ export class RequestPath {
       else known.waiters.push(to);
       return;
     }
-    const receivedMs = performance.now();
     if (data.length > this.host.limits.entryBytesMax) {
       return this.replyError(to, new EntryTooLargeError(
         `entry of ${data.length} bytes is over the limit of ${this.host.limits.entryBytesMax} bytes`,
         { sizeBytes: data.length, limitBytes: this.host.limits.entryBytesMax }));
     }
-    // Stage startTransaction, then admit, then preAppend (DESIGN.md stages 2-4).
+    // Stage startTransaction, then admit, then preAppend (DESIGN.md stages 2-4). The first
+    // write of each received chunk is stamped at their boundaries; the rest of the chunk shares them.
+    const connection = to.connection;
+    const sample = this.sample;
+    const stamped = this.recorder.profiling &&
+      (sample === null || sample.receivedUs !== connection.receivedUs || this.sampleConnection !== connection);
+    const startUs = stamped ? nowUs() : 0;
     const hooks = this.hooks;
     let transaction: TransactionContext = { clientId, callId, data };
     try {
@@ -207,11 +217,14 @@ export class RequestPath {
       return this.replyError(to, new StateMachineError(`startTransaction failed: ${(error as Error).message}`));
     }
     const logData = transaction.logData ?? transaction.data;
+    const admitUs = stamped ? nowUs() : 0;
     if (!this.pending.tryAdmit(logData.length)) {
+      this.recorder.counters.writesRefused++;
       return this.replyError(to, new ResourceUnavailableError(
         `leader ${this.host.id} has ${this.pending.pendingCount} pending requests; retry later`,
         { pendingRequestsMax: this.host.limits.pendingRequestsMax, pendingBytesMax: this.host.limits.pendingBytesMax }));
     }
+    const preAppendUs = stamped ? nowUs() : 0;
     try {
       transaction = hooks.preAppendTransaction?.(transaction) ?? transaction;
     } catch (error) {
@@ -221,11 +234,22 @@ export class RequestPath {
     const payload = encodeEntry({
       type: EntryType.write, clientId, callId, firstUnacked, data: transaction.logData ?? transaction.data,
     });
+    let writeSample: ChunkSample | null = sample;
+    if (stamped) {
+      writeSample = {
+        receivedUs: connection.receivedUs, startUs, admitUs, preAppendUs, preAppendedUs: nowUs(), count: 1, batch: null,
+      };
+      this.sample = writeSample;
+      this.sampleConnection = connection;
+      this.batchSamples.push(writeSample);
+    } else if (writeSample !== null) {
+      writeSample.count++;
+    }
     const write: PendingWrite = {
-      clientId, callId, index: 0, bytes: logData.length, waiters: [to], receivedMs, appendedMs: 0, syncedMs: 0, committedMs: 0,
-      done: false, result: null, error: null,
+      clientId, callId, index: 0, bytes: logData.length, waiters: [to], sample: writeSample, done: false, result: null, error: null,
     };
     this.batch.push({ payload, write });
+    this.recorder.counters.writesReceived++;
     this.pending.register(write);
     if (!this.batchScheduled) {
       this.batchScheduled = true;
@@ -237,7 +261,11 @@ export class RequestPath {
   private appendBatch(): void {
     this.batchScheduled = false;
     const batch = this.batch;
+    const samples = this.batchSamples;
     this.batch = [];
+    this.batchSamples = [];
+    this.sample = null;
+    this.sampleConnection = null;
     if (batch.length === 0 || this.closed) return;
     const core = this.host.raftCore();
     const proposed = core.propose(batch.length);
@@ -250,22 +278,34 @@ export class RequestPath {
       }
       return;
     }
-    const nowMs = performance.now();
     const terms = new Array<number>(batch.length).fill(proposed.term);
     const payloads = batch.map(({ payload }) => payload);
     const writes = batch.map(({ write }, i) => {
       write.index = proposed.firstIndex + i;
-      write.appendedMs = nowMs;
       return write;
     });
     this.pending.add(writes);
-    this.host.appendEntries(proposed.firstIndex, terms, payloads);
+    const appendedUs = this.recorder.profiling ? nowUs() : 0;
+    const seq = this.host.appendEntries(proposed.firstIndex, terms, payloads);
+    this.recorder.onAppendBatch(seq, proposed.firstIndex, batch.length, samples, appendedUs);
   }
 
-  /** The updater's report (see UpdaterAppliedMessage): writes through `appliedIndex` are answered. */
-  onApplied(appliedIndex: number, indexes: number[], results: (Uint8Array | null)[], errors: (WireError | null)[]): void {
+  /**
+   * The updater's report (see UpdaterAppliedMessage): writes through `appliedIndex` are answered.
+   * `applyLoops` are the stamps of its apply loops (see StageRecorder).
+   */
+  onApplied(appliedIndex: number, indexes: number[], results: (Uint8Array | null)[], errors: (WireError | null)[],
+    applyLoops: readonly number[]): void {
+    const receiptUs = this.recorder.profiling ? nowUs() : 0;
     this.appliedIndexSeen = Math.max(this.appliedIndexSeen, appliedIndex);
-    this.pending.onApplied(appliedIndex, indexes, results, errors, performance.now(), answerWrite);
+    this.recorder.onApplyLoops(applyLoops);
+    const replied = this.replied;
+    this.pending.onApplied(appliedIndex, indexes, results, errors, answerWrite, replied);
+    if (replied.length > 0) {
+      this.recorder.onReplied(replied, receiptUs, this.recorder.profiling ? nowUs() : 0);
+      replied.length = 0;
+    }
+    this.recorder.releaseApplyLoops(appliedIndex);
     this.serveReads();
   }
 

@@ -5,6 +5,7 @@
  * linearizable reads and reports its status as JSON; SIGTERM stops a server with exit code 0.
  */
 import { test } from 'node:test';
+import { leaderStageNames } from '../../src/metrics/types.js';
 import { testPort } from '../support/ports.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -192,8 +193,8 @@ test('bench: a short run of a 3-process cluster prints writes/s, latency and the
       '--base-port', String(testPort(19741)), '--json', jsonFile], 50_000);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /writes\/s\s+\d+/);
-    for (const stage of ['receive..preAppend', 'logWrite+logSync', 'replicate+commit', 'applySerial+apply', 'reply', 'total']) {
-      assert.ok(result.stdout.includes(stage), `stage ${stage} in the table`);
+    for (const stage of leaderStageNames) {
+      assert.match(result.stdout, new RegExp(`^  ${stage} +\\d`, 'm'), `stage ${stage} in the table`);
     }
     const json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
       writesPerSecond: number; acknowledged: number; failed: number; latencyMs: { p50: number; p99: number };
@@ -206,6 +207,17 @@ test('bench: a short run of a 3-process cluster prints writes/s, latency and the
     // Every acknowledged write passed the leader's stages (the leader may have counted a few more
     // whose replies were still in flight when the load stopped).
     assert.ok(json.stagesUs['total']!.count >= json.acknowledged);
+
+    // The same with profiling off in the servers: no stage recorded, no table.
+    const off = await runCli(['bench', '--nodes', '3', '--outstanding', '8', '--size', '64', '--duration', '1',
+      '--base-port', String(testPort(19741)), '--profiling', 'off', '--json', jsonFile], 50_000);
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stdout, /profiling off/);
+    assert.doesNotMatch(off.stdout, /^ {2}logSync /m);
+    const offJson = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as { acknowledged: number; profiling: boolean; stagesUs: Record<string, { count: number }> };
+    assert.ok(offJson.acknowledged > 0);
+    assert.equal(offJson.profiling, false);
+    assert.equal(offJson.stagesUs['total']!.count, 0);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

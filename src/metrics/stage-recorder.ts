@@ -1,0 +1,336 @@
+/**
+ * The main thread's side of per-stage latency: it joins the stamps of a write's passage through
+ * the stages (DESIGN.md) and records them into HDR histograms, per batch.
+ *
+ * Nothing here is per entry. The request path stamps one write per received socket chunk (its
+ * stage boundaries stand for every write of that chunk); the log actor, the appender and the
+ * updater stamp their batches and send a few numbers back in the messages they already send
+ * (LogSynced, AppenderProgress, UpdaterApplied). A leader batch (the writes appended in one turn)
+ * collects its stamps as they arrive and is recorded once, with its count, when its last write
+ * is replied and its log stamps are in. Durations are microseconds on the shared clock
+ * (clock.ts), so stamps from different threads subtract.
+ *
+ * Leader stages and what bounds them (queue → service where the stage has a queue):
+ *   receive           chunk arrives → startTransaction begins (frame split and decode)
+ *   startTransaction  the state machine's leader hook
+ *   admit             the pending-request permit
+ *   preAppend         preAppendTransaction and encoding (service) → the batch is appended (queue)
+ *   logWrite          appended → the log actor takes the batch (queue) → written (service)
+ *   logSync           written → the group-commit sync starts (queue) → fdatasync done (service)
+ *   replicate         appended → sent to the follower whose acknowledgement made a majority
+ *                     (queue) → its acknowledgement arrives at the appender (service)
+ *   commit            the later of logSync and replicate → the commit index covers the batch
+ *   applySerial       committed → the updater starts the batch's in-order loop (queue) → that loop
+ *                     (applyTransactionSerial, applyTransaction) ends (service)
+ *   apply             the loop ends → the results reach the server (async applies, report)
+ *   reply             the results reach the server → the replies are written
+ *   total             chunk arrives → reply written
+ * Follower stages: receive (AppendEntries chunk → handed to the log), logSync (→ the log actor
+ * takes it (queue) → written and synced (service)), acknowledge (synced → reply written).
+ */
+import { followerStageNames, leaderStageNames, type FollowerStageName, type LeaderStageName, type StageSnapshot } from './types.js';
+import { LatencyHistogram, negativeDurations, StageHistograms } from './histogram.js';
+import { nowUs } from './clock.js';
+
+/** Stage boundaries of the first write of one received chunk; `count` writes share them. */
+export interface ChunkSample {
+  receivedUs: number;
+  startUs: number;
+  admitUs: number;
+  preAppendUs: number;
+  preAppendedUs: number;
+  count: number;
+  batch: WriteBatch | null;
+}
+
+/** The writes appended in one turn, and the stamps of their stages after preAppend. */
+export interface WriteBatch {
+  seq: number;
+  firstIndex: number;
+  lastIndex: number;
+  count: number;
+  samples: ChunkSample[];
+  appendedUs: number;
+  logArrivedUs: number;
+  logWrittenUs: number;
+  syncStartUs: number;
+  syncedUs: number;
+  acks: number;
+  replicateSentUs: number;
+  replicatedUs: number;
+  committedUs: number;
+  replied: number;
+  recorded: boolean;
+}
+
+/** A write as the recorder needs it at reply time. */
+export interface RepliedWrite {
+  index: number;
+  sample: ChunkSample | null;
+}
+
+interface FollowerAppend {
+  count: number;
+  receivedUs: number;
+  submittedUs: number;
+}
+
+const hasQueue = new Set<string>(['preAppend', 'logWrite', 'logSync', 'replicate', 'applySerial']);
+const followerHasQueue = new Set<string>(['logSync']);
+
+export const counterNames = [
+  'writesReceived', 'writesRefused', 'writesReplied', 'appendBatches', 'entriesAppended', 'logSyncs',
+  'entriesCommitted', 'entriesApplied', 'appendEntriesReceived', 'entriesReceived', 'replicationAcks',
+  'entriesReplicated', 'bytesReceived', 'bytesSent', 'negativeDurations',
+] as const;
+export type CounterName = (typeof counterNames)[number];
+
+export class StageRecorder {
+  readonly counters: Record<CounterName, number>;
+  private readonly leaderStages: Record<LeaderStageName, StageHistograms>;
+  private readonly followerStages: Record<FollowerStageName, StageHistograms>;
+  private readonly replicateByFollower = new Map<string, LatencyHistogram>();
+  /** Leader batches in index order, and by log sequence number. */
+  private batches: WriteBatch[] = [];
+  private readonly batchesBySeq = new Map<number, WriteBatch>();
+  private commitCursor = 0;
+  private readonly ackCursors = new Map<string, number>();
+  /** Updater loops not yet matched to all their results: [firstIndex, lastIndex, startUs, endUs]... */
+  private loops: number[] = [];
+  private readonly followerAppends = new Map<number, FollowerAppend>();
+
+  /**
+   * @param profiling whether stages are stamped and recorded at all (counters always move)
+   * @param acksForMajority follower acknowledgements that make a majority with the leader
+   * @param clock the shared clock (tests give their own)
+   */
+  constructor(readonly profiling: boolean, private readonly acksForMajority: number, private readonly clock: () => number = nowUs) {
+    this.counters = Object.fromEntries(counterNames.map((name) => [name, 0])) as Record<CounterName, number>;
+    this.leaderStages = Object.fromEntries(leaderStageNames.map((name) => [name, new StageHistograms(name, hasQueue.has(name))])) as Record<LeaderStageName, StageHistograms>;
+    this.followerStages = Object.fromEntries(followerStageNames.map((name) => [name, new StageHistograms(name, followerHasQueue.has(name))])) as Record<FollowerStageName, StageHistograms>;
+  }
+
+  // ---- leader ---------------------------------------------------------------------------------
+
+  /** A batch was handed to the log (sequence `seq`) and the appender at `appendedUs`. */
+  onAppendBatch(seq: number, firstIndex: number, count: number, samples: ChunkSample[], appendedUs: number): void {
+    this.counters.appendBatches++;
+    this.counters.entriesAppended += count;
+    if (!this.profiling) return;
+    const batch: WriteBatch = {
+      seq, firstIndex, lastIndex: firstIndex + count - 1, count, samples, appendedUs, logArrivedUs: 0, logWrittenUs: 0,
+      syncStartUs: 0, syncedUs: 0, acks: 0, replicateSentUs: 0, replicatedUs: 0, committedUs: 0, replied: 0, recorded: false,
+    };
+    for (const sample of samples) sample.batch = batch;
+    this.batches.push(batch);
+    this.batchesBySeq.set(seq, batch);
+  }
+
+  /**
+   * Follower acknowledgements from the appender, each [follower, lastIndex, entries, sentUs,
+   * ackedUs] for one AppendEntries request: the follower's replicate histogram, and the batches
+   * it completes a majority for.
+   */
+  onAcks(acks: readonly (readonly [string, number, number, number, number])[]): void {
+    for (const [follower, lastIndex, entries, sentUs, ackedUs] of acks) {
+      this.counters.replicationAcks++;
+      this.counters.entriesReplicated += entries;
+      if (!this.profiling) continue;
+      let histogram = this.replicateByFollower.get(follower);
+      if (histogram === undefined) {
+        histogram = new LatencyHistogram();
+        this.replicateByFollower.set(follower, histogram);
+      }
+      histogram.record(ackedUs - sentUs, entries);
+      let cursor = this.ackCursors.get(follower) ?? 0;
+      while (cursor < this.batches.length && this.batches[cursor]!.lastIndex <= lastIndex) {
+        const batch = this.batches[cursor++]!;
+        if (++batch.acks === this.acksForMajority) {
+          batch.replicateSentUs = sentUs;
+          batch.replicatedUs = ackedUs;
+        }
+      }
+      this.ackCursors.set(follower, cursor);
+    }
+  }
+
+  onCommitted(commitIndex: number, previousCommitIndex: number): void {
+    if (commitIndex > previousCommitIndex) this.counters.entriesCommitted += commitIndex - previousCommitIndex;
+    if (!this.profiling || this.commitCursor >= this.batches.length) return;
+    const now = this.clock();
+    while (this.commitCursor < this.batches.length && this.batches[this.commitCursor]!.lastIndex <= commitIndex) {
+      this.batches[this.commitCursor++]!.committedUs = now;
+    }
+  }
+
+  /** Apply loops the updater reported, flattened [firstIndex, lastIndex, startUs, endUs]... */
+  onApplyLoops(loops: readonly number[]): void {
+    if (!this.profiling || loops.length === 0) return;
+    for (const value of loops) this.loops.push(value);
+  }
+
+  /**
+   * Writes replied at `repliedUs`, whose results reached the server at `receiptUs`, in index
+   * order. Writes of one chunk applied in one loop share every stamp and are recorded together.
+   */
+  onReplied(writes: readonly RepliedWrite[], receiptUs: number, repliedUs: number): void {
+    this.counters.writesReplied += writes.length;
+    if (!this.profiling) return;
+    const stages = this.leaderStages;
+    stages.reply.record(repliedUs - receiptUs, writes.length);
+    let loop = 0;
+    let i = 0;
+    while (i < writes.length) {
+      const sample = writes[i]!.sample;
+      const index = writes[i]!.index;
+      if (loop >= this.loops.length || index < this.loops[loop]!) loop = 0;
+      while (loop < this.loops.length && this.loops[loop + 1]! < index) loop += 4;
+      const found = loop < this.loops.length && this.loops[loop]! <= index;
+      let end = i + 1;
+      while (end < writes.length && writes[end]!.sample === sample &&
+             (!found || writes[end]!.index <= this.loops[loop + 1]!)) end++;
+      const count = end - i;
+      i = end;
+      if (sample === null) continue;
+      stages.total.record(repliedUs - sample.receivedUs, count);
+      const batch = sample.batch;
+      if (found) {
+        const loopStartUs = this.loops[loop + 2]!;
+        const loopEndUs = this.loops[loop + 3]!;
+        if (batch !== null && batch.committedUs > 0) stages.applySerial.recordSplit(loopStartUs - batch.committedUs, loopEndUs - loopStartUs, count);
+        stages.apply.record(receiptUs - loopEndUs, count);
+      }
+      if (batch !== null) {
+        batch.replied += count;
+        this.completeIfDone(batch);
+      }
+    }
+    this.compact();
+  }
+
+  /** Loops through `appliedIndex` have had all their results reported (settled index). */
+  releaseApplyLoops(appliedIndex: number): void {
+    let drop = 0;
+    while (drop < this.loops.length && this.loops[drop + 1]! <= appliedIndex) drop += 4;
+    if (drop > 0) this.loops.splice(0, drop);
+  }
+
+  /** Leadership lost: batches in progress will never complete. */
+  clearLeader(): void {
+    this.batches = [];
+    this.batchesBySeq.clear();
+    this.commitCursor = 0;
+    this.ackCursors.clear();
+    this.loops = [];
+  }
+
+  private completeIfDone(batch: WriteBatch): void {
+    if (batch.recorded || batch.replied < batch.count || batch.syncedUs === 0) return;
+    batch.recorded = true;
+    this.batchesBySeq.delete(batch.seq);
+    const stages = this.leaderStages;
+    for (const sample of batch.samples) {
+      stages.receive.record(sample.startUs - sample.receivedUs, sample.count);
+      stages.startTransaction.record(sample.admitUs - sample.startUs, sample.count);
+      stages.admit.record(sample.preAppendUs - sample.admitUs, sample.count);
+      stages.preAppend.recordSplit(batch.appendedUs - sample.preAppendedUs, sample.preAppendedUs - sample.preAppendUs, sample.count);
+    }
+    const count = batch.count;
+    stages.logWrite.recordSplit(batch.logArrivedUs - batch.appendedUs, batch.logWrittenUs - batch.logArrivedUs, count);
+    stages.logSync.recordSplit(batch.syncStartUs - batch.logWrittenUs, batch.syncedUs - batch.syncStartUs, count);
+    let readyUs = batch.syncedUs <= batch.committedUs ? batch.syncedUs : 0;
+    if (batch.replicatedUs > 0) {
+      stages.replicate.recordSplit(batch.replicateSentUs - batch.appendedUs, batch.replicatedUs - batch.replicateSentUs, count);
+      if (batch.replicatedUs <= batch.committedUs) readyUs = Math.max(readyUs, batch.replicatedUs);
+    }
+    if (batch.committedUs > 0 && readyUs > 0) stages.commit.record(batch.committedUs - readyUs, count);
+  }
+
+  /** Drops recorded batches from the front, keeping the cursors in place. */
+  private compact(): void {
+    let drop = 0;
+    while (drop < this.batches.length && drop < this.commitCursor && this.batches[drop]!.recorded) drop++;
+    if (drop < 256 && drop < this.batches.length) return;
+    if (drop === 0) return;
+    this.batches = this.batches.slice(drop);
+    this.commitCursor -= drop;
+    for (const [follower, cursor] of this.ackCursors) this.ackCursors.set(follower, Math.max(0, cursor - drop));
+  }
+
+  // ---- follower -------------------------------------------------------------------------------
+
+  /** AppendEntries with `count` new entries, received at `receivedUs`, handed to the log as `seq` at `submittedUs`. */
+  onFollowerAppend(seq: number, count: number, receivedUs: number, submittedUs: number): void {
+    this.counters.appendEntriesReceived++;
+    this.counters.entriesReceived += count;
+    if (!this.profiling) return;
+    this.followerAppends.set(seq, { count, receivedUs, submittedUs });
+  }
+
+  // ---- both: the log actor's report -----------------------------------------------------------
+
+  /**
+   * The log synced: `stamps` holds [seq, arrivedUs, writtenUs] for every append since the last
+   * sync. Called after the acknowledgements that waited for this sync were written.
+   */
+  onLogSynced(stamps: readonly number[], syncStartUs: number, syncedUs: number): void {
+    this.counters.logSyncs++;
+    if (!this.profiling || stamps.length === 0) return;
+    const acknowledgedUs = this.clock();
+    for (let i = 0; i + 2 < stamps.length; i += 3) {
+      const seq = stamps[i]!;
+      const batch = this.batchesBySeq.get(seq);
+      if (batch !== undefined) {
+        batch.logArrivedUs = stamps[i + 1]!;
+        batch.logWrittenUs = stamps[i + 2]!;
+        batch.syncStartUs = syncStartUs;
+        batch.syncedUs = syncedUs;
+        this.completeIfDone(batch);
+        continue;
+      }
+      const append = this.followerAppends.get(seq);
+      if (append === undefined) continue;
+      this.followerAppends.delete(seq);
+      const stages = this.followerStages;
+      stages.receive.record(append.submittedUs - append.receivedUs, append.count);
+      stages.logSync.recordSplit(stamps[i + 1]! - append.submittedUs, syncedUs - stamps[i + 1]!, append.count);
+      stages.acknowledge.record(acknowledgedUs - syncedUs, append.count);
+    }
+    // Appends whose stamps never came (written before a restart of leadership) are not kept.
+    if (this.followerAppends.size > 4096) this.followerAppends.clear();
+  }
+
+  // ---- snapshots ------------------------------------------------------------------------------
+
+  leaderSnapshot(): StageSnapshot<LeaderStageName>[] {
+    return leaderStageNames.map((name) => stageSnapshot(name, this.leaderStages[name]));
+  }
+
+  followerSnapshot(): StageSnapshot<FollowerStageName>[] {
+    return followerStageNames.map((name) => stageSnapshot(name, this.followerStages[name]));
+  }
+
+  replicateSnapshot(follower: string): ReturnType<LatencyHistogram['snapshot']> {
+    return (this.replicateByFollower.get(follower) ?? emptyHistogram).snapshot();
+  }
+
+  countersSnapshot(): Record<string, number> {
+    return { ...this.counters, negativeDurations: negativeDurations.count };
+  }
+
+  /** Clears every histogram (counters keep counting). */
+  resetHistograms(): void {
+    for (const stage of Object.values(this.leaderStages)) stage.reset();
+    for (const stage of Object.values(this.followerStages)) stage.reset();
+    for (const histogram of this.replicateByFollower.values()) histogram.reset();
+  }
+}
+
+const emptyHistogram = new LatencyHistogram();
+
+function stageSnapshot<N extends string>(name: N, stage: StageHistograms): StageSnapshot<N> {
+  const snapshot: StageSnapshot<N> = { name, ...stage.all.snapshot() };
+  if (stage.queue !== null) snapshot.queue = stage.queue.snapshot();
+  if (stage.service !== null) snapshot.service = stage.service.snapshot();
+  return snapshot;
+}
