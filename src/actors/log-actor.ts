@@ -19,6 +19,8 @@ import { assert } from '../errors.js';
 export interface LogActorOptions {
   dir: string;
   segmentBytesMax: number;
+  /** UNSAFE (benchmarks only): acknowledge appends without fdatasync. */
+  unsafeNoFsync?: boolean;
 }
 
 export interface LogRecovered {
@@ -53,7 +55,9 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   constructor(private readonly options: LogActorOptions, private readonly links: LogActorLinks) {}
 
   async start(): Promise<LogRecovered> {
-    const log = SegmentedLog.open(this.options.dir, { segmentSizeBytesMax: this.options.segmentBytesMax });
+    const log = SegmentedLog.open(this.options.dir, {
+      segmentSizeBytesMax: this.options.segmentBytesMax, unsafeNoSync: this.options.unsafeNoFsync === true,
+    });
     this.log = log;
     const hardState = readRaftMeta(this.options.dir);
     // Replay the whole log into the updater: there are no snapshots yet, so the state machine is

@@ -1,123 +1,291 @@
 /**
- * `raftline bench`: starts a local cluster of server processes, drives it with load generators on
- * tinypool threads keeping N writes outstanding, and reports writes/s, client latency and the
- * leader's per-stage latency table (the stages of DESIGN.md), in the terminal and as JSON.
+ * `raftline bench`: starts a local cluster of server processes (or targets `--peers`), drives it
+ * from tinypool load-generator threads, and reports writes/s, client latency, the leader's
+ * per-stage table, CPU per process and thread, resident memory over time and a verdict on what
+ * limits throughput — in the terminal, as JSON (`--json`) and as an HTML report (`--report`).
+ *
+ * The run is warm-up plus duration; every figure except the time series covers the measured part
+ * only. Load generators post one histogram per second (bench/load-worker.ts), which feed the live
+ * line and the time series.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
 import Tinypool from 'tinypool';
-import { LocalCluster } from './local-cluster.js';
+import { LocalCluster, sleep, withTimeout } from './local-cluster.js';
 import { RaftClient } from '../client/raft-client.js';
-import type { LoadResult, LoadTask } from '../../bench/load-worker.js';
-import type { ServerMetrics } from '../server/raft-server.js';
-import { stageNames } from '../server/pending-requests.js';
+import { ConfigurationError, TimeoutError } from '../errors.js';
+import type { LoadDone, LoadResult, LoadSecond, LoadTask } from '../../bench/load-worker.js';
+import {
+  decodeLatencyHistogram, latencyBucketCount, latencyBucketFloorUs, latencyMsOf, newLatencyHistogram,
+  type LatencyHistogram, type LatencyMs,
+} from '../../bench/latency.js';
+import { ProcSampler, type MachineUsage, type ProcessUsage, type ProcTarget } from '../../bench/proc-sampler.js';
+import { stageTableFromStatus, type StageTable, type StatusStageSummary } from '../../bench/stage-table.js';
+import { verdictOf, type Verdict } from '../../bench/verdict.js';
+import { machineInfo, versions, type MachineInfo } from '../../bench/run-info.js';
+import { formatLiveLine } from './bench-format.js';
 
 export interface BenchOptions {
   nodes: number;
+  clients: number;
+  /** Requests in flight per client. */
   outstanding: number;
   sizeBytes: number;
   durationS: number;
+  warmupS: number;
+  /** Fraction of requests that are linearizable reads, 0..1. */
+  readFraction: number;
   actors: 'workers' | 'inline';
-  clients: number;
+  /** An existing cluster to drive instead of starting one. */
+  peers?: string[];
+  unsafeNoFsync: boolean;
   basePort: number;
-  jsonFile?: string;
   writesMax: number;
+  jsonFile?: string;
+  reportFile?: string;
+  /** Live progress: `tty` rewrites one line, `lines` prints one every few seconds. */
+  live: 'tty' | 'lines' | 'off';
+}
+
+export interface SecondPoint {
+  second: number;
+  warmup: boolean;
+  writesPerSecond: number;
+  readsPerSecond: number;
+  failed: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
 }
 
 export interface BenchResult {
-  nodes: number;
-  actors: string;
-  outstanding: number;
-  sizeBytes: number;
-  durationS: number;
+  configuration: {
+    nodes: number; clients: number; outstandingPerClient: number; outstanding: number; sizeBytes: number;
+    durationS: number; warmupS: number; readFraction: number; actors: string; fsync: boolean; peers: string[] | null; writesMax: number;
+  };
+  machine: MachineInfo;
+  versions: Record<string, string>;
+  startedAt: string;
   writesPerSecond: number;
+  readsPerSecond: number;
   acknowledged: number;
+  reads: number;
   failed: number;
-  latencyMs: { p50: number; p90: number; p99: number; max: number };
-  stagesUs: ServerMetrics['stages'] | null;
+  errors: string[];
+  measuredS: number;
+  latencyMs: LatencyMs;
+  readLatencyMs: LatencyMs;
+  /** Writes per latency bucket over the measured part: [lower bound µs, count]. */
+  latencyHistogram: [number, number][];
+  leader: { id: string; address: string } | null;
+  stages: StageTable | null;
+  cpu: { machine: MachineUsage | null; processes: ProcessUsage[] };
+  memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
+  verdict: Verdict;
+  series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]> };
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+interface SecondAccumulator {
+  writes: number;
+  reads: number;
+  failed: number;
+  writeHistogram: LatencyHistogram;
+}
+
+/** Waits for a server that is leader and has committed an entry of its term. */
+async function findLeader(client: RaftClient, addresses: string[], timeoutMs: number): Promise<{ id: string; address: string }> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const address of addresses) {
+      const status = await withTimeout(client.status(address), 1000).catch(() => null);
+      if (status?.role === 'leader' && status.commit > 0) return { id: status.id, address };
+    }
+    await sleep(100);
+  }
+  throw new TimeoutError(`no leader among ${addresses.join(',')} within ${timeoutMs} ms`);
+}
+
+/**
+ * The leader's stage table. ADAPTER: reads the older `status().stages` summary, which covers the
+ * warm-up too; replaced by the metrics RPC (`client.metrics(address)`, reset at the end of the
+ * warm-up) once every server serves it.
+ */
+async function leaderStageTable(client: RaftClient, leader: { id: string; address: string }): Promise<StageTable | null> {
+  const status = await withTimeout(client.status(leader.address), 5000).catch(() => null);
+  const stages = (status as unknown as { stages?: Record<string, StatusStageSummary> } | null)?.stages;
+  return stages ? stageTableFromStatus(leader.id, stages) : null;
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-'));
-  const cluster = new LocalCluster({
+  if (options.peers && options.unsafeNoFsync) {
+    throw new ConfigurationError('--unsafe-no-fsync applies to servers that bench starts; with --peers the servers\' own flags decide');
+  }
+  if (!(options.readFraction >= 0 && options.readFraction <= 1)) throw new ConfigurationError('--reads must be a fraction from 0 to 1');
+  const dir = options.peers ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-'));
+  const cluster = dir === null ? null : new LocalCluster({
     nodes: options.nodes, dir, basePort: options.basePort, actors: options.actors, logFile: path.join(dir, 'servers.log'),
+    unsafeNoFsync: options.unsafeNoFsync,
   });
+  const addresses = options.peers ?? cluster!.addresses;
   const pool = new Tinypool({
     filename: new URL('../../bench/load-worker.js', import.meta.url).href,
-    minThreads: options.clients, maxThreads: options.clients,
+    minThreads: options.clients, maxThreads: options.clients, idleTimeout: 60_000,
   });
+  const control = await RaftClient.connect({ peers: addresses, requestTimeoutMs: 5000 });
+  let sampler: ProcSampler | null = null;
+  let liveTimer: NodeJS.Timeout | null = null;
   try {
-    cluster.startAll();
-    const leader = await cluster.waitForLeader();
-    const clients = Math.max(1, Math.min(options.clients, options.outstanding));
+    cluster?.startAll();
+    const leader = await findLeader(control, addresses, 20_000);
+    const targets: ProcTarget[] = (cluster?.nodes ?? []).flatMap((node) => (node.process?.pid ? [{ id: node.id, pid: node.process.pid }] : []));
+    targets.push({ id: 'load', pid: process.pid });
+    if (ProcSampler.available()) sampler = new ProcSampler(targets, os.cpus().length);
+    sampler?.start();
+
+    const totalS = options.warmupS + options.durationS;
+    const startAtMs = Date.now() + 200;
+    const endAtMs = startAtMs + totalS * 1000;
+    const seconds = new Map<number, SecondAccumulator>();
+    const measuredWrites = newLatencyHistogram();
+    const measuredReads = newLatencyHistogram();
+    const buckets = new Array<number>(latencyBucketCount).fill(0);
+    const onSecond = (message: LoadSecond): void => {
+      let accumulator = seconds.get(message.second);
+      if (accumulator === undefined) {
+        accumulator = { writes: 0, reads: 0, failed: 0, writeHistogram: newLatencyHistogram() };
+        seconds.set(message.second, accumulator);
+      }
+      const writes = decodeLatencyHistogram(message.writeHistogram);
+      accumulator.writes += message.writes;
+      accumulator.reads += message.reads;
+      accumulator.failed += message.failed;
+      accumulator.writeHistogram.add(writes);
+      if (message.second >= options.warmupS) {
+        measuredWrites.add(writes);
+        measuredReads.add(decodeLatencyHistogram(message.readHistogram));
+        message.writeBuckets.forEach((count, bucket) => { buckets[bucket]! += count; });
+      }
+    };
+    const orderedPeers = [leader.address, ...addresses.filter((address) => address !== leader.address)];
+    const drained: Promise<void>[] = [];
     const tasks: Promise<LoadResult>[] = [];
-    for (let i = 0; i < clients; i++) {
+    for (let i = 0; i < options.clients; i++) {
+      const channel = new MessageChannel();
+      drained.push(new Promise<void>((resolve) => {
+        channel.port1.on('message', (message: LoadSecond | LoadDone) => {
+          if ('done' in message) {
+            channel.port1.close();
+            resolve();
+          } else {
+            onSecond(message);
+          }
+        });
+      }));
       const task: LoadTask = {
-        peers: [leader.address, ...cluster.addresses.filter((address) => address !== leader.address)],
-        outstanding: Math.floor(options.outstanding / clients) + (i < options.outstanding % clients ? 1 : 0),
-        sizeBytes: options.sizeBytes,
-        durationMs: options.durationS * 1000,
-        writesMax: Math.ceil(options.writesMax / clients),
-        keyPrefix: `bench-${i}-`,
+        peers: orderedPeers, outstanding: options.outstanding, sizeBytes: options.sizeBytes, startAtMs, endAtMs,
+        writesMax: Math.ceil(options.writesMax / options.clients), readFraction: options.readFraction,
+        keyPrefix: `bench-${i}-`, requestTimeoutMs: 30_000, port: channel.port2,
       };
-      tasks.push(pool.run(task) as Promise<LoadResult>);
+      tasks.push(pool.run(task, { transferList: [channel.port2] }) as Promise<LoadResult>);
+    }
+
+    const warmupEndMs = startAtMs + options.warmupS * 1000;
+    let warmupMarked = false;
+    let lastLineMs = 0;
+    liveTimer = setInterval(() => {
+      const nowMs = Date.now();
+      if (!warmupMarked && nowMs >= warmupEndMs) {
+        warmupMarked = true;
+        sampler?.markWarmupEnd();
+      }
+      if (options.live === 'off' || nowMs < startAtMs) return;
+      const elapsedS = Math.min(totalS, (nowMs - startAtMs) / 1000);
+      const last = seconds.get(Math.floor(elapsedS) - 1);
+      const line = formatLiveLine(elapsedS, totalS, elapsedS < options.warmupS, last?.writes ?? 0,
+        last ? last.writeHistogram.getValueAtPercentile(99) / 1000 : 0);
+      if (options.live === 'tty') process.stderr.write(`\r${line}\x1b[K`);
+      else if (nowMs - lastLineMs >= 5000) {
+        lastLineMs = nowMs;
+        process.stderr.write(`${line}\n`);
+      }
+    }, options.warmupS > 0 ? 250 : 1000);
+    if (options.warmupS === 0) {
+      warmupMarked = true;
+      sampler?.markWarmupEnd();
     }
     const results = await Promise.all(tasks);
-    const acknowledged = results.reduce((sum, result) => sum + result.acknowledged, 0);
-    const failed = results.reduce((sum, result) => sum + result.failed, 0);
-    const elapsedMs = Math.max(...results.map((result) => result.elapsedMs));
-    const latencies = new Float64Array(acknowledged);
-    let offset = 0;
-    for (const result of results) {
-      latencies.set(result.latenciesUs, offset);
-      offset += result.latenciesUs.length;
+    await withTimeout(Promise.all(drained), 10_000);
+    clearInterval(liveTimer);
+    liveTimer = null;
+    if (options.live === 'tty') process.stderr.write('\n');
+    const finishedAtMs = Math.max(endAtMs, ...results.map((result) => result.lastDoneAtMs));
+    const usage = sampler?.stop() ?? { processes: [], machine: null };
+    sampler = null;
+    const stages = await leaderStageTable(control, leader);
+
+    const measuredS = Math.max(0.001, (finishedAtMs - Math.max(startAtMs, warmupEndMs)) / 1000);
+    const secondsOut: SecondPoint[] = [];
+    for (let second = 0; second <= Math.max(-1, ...seconds.keys()); second++) {
+      const accumulator = seconds.get(second);
+      const at = (p: number): number => (accumulator ? accumulator.writeHistogram.getValueAtPercentile(p) / 1000 : 0);
+      secondsOut.push({
+        second, warmup: second < options.warmupS, writesPerSecond: accumulator?.writes ?? 0, readsPerSecond: accumulator?.reads ?? 0,
+        failed: accumulator?.failed ?? 0, p50Ms: at(50), p90Ms: at(90), p99Ms: at(99),
+      });
     }
-    latencies.sort();
-    const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 5000 });
-    const metrics = (await client.status(leader.address).catch(() => null)) as ServerMetrics | null;
-    await client.close();
+    const failed = results.reduce((sum, result) => sum + result.failed, 0);
+    const serverUsage = usage.processes;
     const result: BenchResult = {
-      nodes: options.nodes, actors: options.actors, outstanding: options.outstanding, sizeBytes: options.sizeBytes,
-      durationS: options.durationS, writesPerSecond: Math.round((acknowledged / elapsedMs) * 1000), acknowledged, failed,
-      latencyMs: {
-        p50: percentile(latencies, 50) / 1000, p90: percentile(latencies, 90) / 1000,
-        p99: percentile(latencies, 99) / 1000, max: percentile(latencies, 100) / 1000,
+      configuration: {
+        nodes: options.peers ? options.peers.length : options.nodes, clients: options.clients,
+        outstandingPerClient: options.outstanding, outstanding: options.outstanding * options.clients,
+        sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction,
+        actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, peers: options.peers ?? null,
+        writesMax: options.writesMax,
       },
-      stagesUs: metrics?.stages ?? null,
+      machine: machineInfo(),
+      versions: versions(),
+      startedAt: new Date(startAtMs).toISOString(),
+      writesPerSecond: Math.round(measuredWrites.totalCount / measuredS),
+      readsPerSecond: Math.round(measuredReads.totalCount / measuredS),
+      acknowledged: results.reduce((sum, result) => sum + result.writes, 0),
+      reads: results.reduce((sum, result) => sum + result.reads, 0),
+      failed,
+      errors: [...new Set(results.flatMap((result) => result.errors))].slice(0, 5),
+      measuredS: Math.round(measuredS * 1000) / 1000,
+      latencyMs: latencyMsOf(measuredWrites),
+      readLatencyMs: latencyMsOf(measuredReads),
+      latencyHistogram: buckets.flatMap((count, bucket): [number, number][] => (count > 0 ? [[Math.round(latencyBucketFloorUs(bucket) * 10) / 10, count]] : [])),
+      leader,
+      stages,
+      cpu: usage,
+      memory: serverUsage.map((process) => ({
+        id: process.id, firstMiB: process.rss.firstMiB, lastMiB: process.rss.lastMiB, maxMiB: process.rss.maxMiB,
+        slopeMiBPerMinute: process.rss.slopeMiBPerMinute, flat: process.rss.flat,
+      })),
+      verdict: verdictOf({
+        stages, processes: serverUsage, machine: usage.machine, leaderId: leader.id,
+        actors: options.actors, outstanding: options.outstanding * options.clients, fsync: !options.unsafeNoFsync,
+      }),
+      series: {
+        seconds: secondsOut,
+        rssMiB: Object.fromEntries(serverUsage.map((process) => [process.id, process.rss.series])),
+      },
     };
     if (options.jsonFile) fs.writeFileSync(options.jsonFile, JSON.stringify(result, null, 2) + '\n');
+    if (options.reportFile) {
+      const { renderReport } = await import('../../bench/report.js');
+      fs.writeFileSync(options.reportFile, renderReport(result));
+    }
     return result;
   } finally {
+    if (liveTimer) clearInterval(liveTimer);
+    sampler?.stop();
+    await control.close();
     await pool.destroy();
-    await cluster.stopAll();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await cluster?.stopAll();
+    if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-export function formatBench(result: BenchResult): string {
-  const round = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
-  const lines = [
-    `raftline bench: ${result.nodes} nodes, actors=${result.actors}, ${result.outstanding} outstanding, ${result.sizeBytes}-byte values, ${result.durationS} s`,
-    `  writes/s     ${result.writesPerSecond}   (${result.acknowledged} acknowledged, ${result.failed} failed)`,
-    `  latency ms   p50 ${round(result.latencyMs.p50)}   p90 ${round(result.latencyMs.p90)}   p99 ${round(result.latencyMs.p99)}   max ${round(result.latencyMs.max)}`,
-  ];
-  if (result.stagesUs) {
-    lines.push('', '  leader stage latency (ms)   mean      p50      p90      p99');
-    const ms = (us: number): string => (us / 1000).toFixed(3).padStart(8);
-    const labels: Record<string, string> = {
-      admit: 'receive..preAppend', logSync: 'logWrite+logSync', commit: 'replicate+commit', apply: 'applySerial+apply',
-      reply: 'reply', total: 'total',
-    };
-    for (const name of stageNames) {
-      const stage = result.stagesUs[name];
-      lines.push(`  ${labels[name]!.padEnd(26)} ${ms(stage.meanUs)} ${ms(stage.p50Us)} ${ms(stage.p90Us)} ${ms(stage.p99Us)}`);
-    }
-  }
-  return lines.join('\n');
 }

@@ -19,6 +19,8 @@ export interface LocalClusterOptions {
   logLevel?: string;
   /** Where server processes write their output; inherits when absent. */
   logFile?: string;
+  /** Starts the servers with `--unsafe-no-fsync` (benchmarks only). */
+  unsafeNoFsync?: boolean;
 }
 
 export interface LocalNode {
@@ -66,7 +68,7 @@ export class LocalCluster {
     const node = this.node(id);
     const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag, '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
-      '--log-level', this.options.logLevel ?? 'warn'];
+      '--log-level', this.options.logLevel ?? 'warn', ...(this.options.unsafeNoFsync ? ['--unsafe-no-fsync'] : [])];
     let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
     if (this.options.logFile) {
       fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });

@@ -26,6 +26,11 @@ export interface RaftServerOptions {
   actors?: ActorMode;
   limits?: Partial<Limits>;
   logger?: Logger;
+  /**
+   * UNSAFE, for benchmarks only: the log acknowledges appends without fdatasync, so a machine
+   * crash loses acknowledged writes. Off unless given by name; logged loudly at start.
+   */
+  unsafeNoFsync?: boolean;
 }
 
 const addressPattern = /^[^\s:]+:\d{1,5}$/;

@@ -100,8 +100,11 @@ export class RaftServer implements RequestPathHost {
     this.leaderHooks = await loadStateMachine(stateMachine);
     await this.leaderHooks.initialize?.(context);
     this.requests = new RequestPath(this, this.leaderHooks);
+    if (this.options.unsafeNoFsync === true) {
+      this.logger.warn({ id: this.id, unsafeNoFsync: true }, 'UNSAFE: fsync is OFF; acknowledged writes are lost on a machine crash');
+    }
     const actors = spawnActors(this.options.actors ?? 'workers', {
-      log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax },
+      log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax, unsafeNoFsync: this.options.unsafeNoFsync === true },
       updater: { stateMachine, context },
       appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits },
     }, (error) => this.fail(error));
