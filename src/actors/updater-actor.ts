@@ -163,8 +163,12 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       calls = new Map();
       this.outcomes.set(entry.clientId, calls);
     }
+    // Outcomes are kept in apply order, which is nearly callId order: prune from the oldest and
+    // stop at the first one still awaited (one left behind goes with a later prune), so the cost
+    // per entry is what it removes, not the size of the table.
     for (const callId of calls.keys()) {
-      if (callId < entry.firstUnacked) calls.delete(callId);
+      if (callId >= entry.firstUnacked) break;
+      calls.delete(callId);
     }
     const earlier = calls.get(entry.callId);
     if (earlier !== undefined) {

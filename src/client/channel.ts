@@ -23,7 +23,8 @@ export interface Call {
   /** Retries after LEADER_NOT_READY / RESOURCE_UNAVAILABLE so far (drives this call's back-off). */
   retryCount: number;
   retryTimer: NodeJS.Timeout | null;
-  deadlineTimer: NodeJS.Timeout | null;
+  /** When the call's deadline passes (performance.now() ms); set by `submit`. */
+  deadlineMs: number;
   /** The last retriable error this call met; decides how its deadline rejects. */
   lastError: Error | null;
 }
@@ -44,6 +45,12 @@ export class Channel {
   private readonly calls = new Map<number, Call>();
   private connection: Connection | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /**
+   * One timer for every call's deadline, armed for the earliest. Calls are kept in submit order
+   * and all get the same timeout, so that order is deadline order: the sweep stops at the first
+   * call not yet due, and a call costs no timer of its own.
+   */
+  private deadlineTimer: NodeJS.Timeout | null = null;
   private targetIndex = 0;
   /** Connection-level failures in a row (redirects, refused dials, lost connections). */
   private failureStreak = 0;
@@ -71,8 +78,9 @@ export class Channel {
       call.reject(new ClosedError('the client is closed'));
       return;
     }
+    call.deadlineMs = performance.now() + this.host.requestTimeoutMs;
     this.calls.set(call.callId, call);
-    call.deadlineTimer = setTimeout(() => this.expire(call), this.host.requestTimeoutMs);
+    this.armDeadline();
     if (this.connection?.isConnected) this.transmit(call);
     else this.ensureDialing();
   }
@@ -230,7 +238,6 @@ export class Channel {
    * RetryFailureError, whose details.cause is the last error it met.
    */
   private expire(call: Call): void {
-    call.deadlineTimer = null;
     const timeoutMs = this.host.requestTimeoutMs;
     const details = { callId: call.callId, timeoutMs, server: this.target };
     const error = call.lastError === null
@@ -241,12 +248,31 @@ export class Channel {
     this.settle(call, error);
   }
 
+  private armDeadline(): void {
+    if (this.deadlineTimer !== null) return;
+    const first = this.calls.values().next();
+    if (first.done === true) return;
+    const delayMs = Math.max(0, first.value.deadlineMs - performance.now());
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = null;
+      const nowMs = performance.now();
+      for (const call of this.calls.values()) {
+        if (call.deadlineMs > nowMs) break;
+        this.expire(call);
+      }
+      this.armDeadline();
+    }, Math.ceil(delayMs));
+  }
+
   private settle(call: Call, error: Error | null, value?: unknown): void {
     if (!this.calls.delete(call.callId)) return;
     if (call.retryTimer !== null) clearTimeout(call.retryTimer);
-    if (call.deadlineTimer !== null) clearTimeout(call.deadlineTimer);
     call.retryTimer = null;
-    call.deadlineTimer = null;
+    // Nothing outstanding: no timer may keep the process alive.
+    if (this.calls.size === 0 && this.deadlineTimer !== null) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = null;
+    }
     this.host.forget(call.callId);
     if (error === null) call.resolve(value);
     else call.reject(error);

@@ -91,8 +91,8 @@ function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>): Record<s
   return message;
 }
 
-export function decodePeerMessage(body: Uint8Array): PeerMessage {
-  const message = decodeChecked(body, peerKinds);
+/** Rules across fields, once each field has its type. */
+function checkRelations(message: Record<string, unknown>): void {
   if (message['k'] === Kind.AppendEntries) {
     const terms = message['terms'] as number[];
     const entries = message['entries'] as Uint8Array[];
@@ -100,14 +100,19 @@ export function decodePeerMessage(body: Uint8Array): PeerMessage {
       throw new MalformedMessageError('AppendEntries: terms and entries differ in length');
     }
   }
+}
+
+export function decodePeerMessage(body: Uint8Array): PeerMessage {
+  const message = decodeChecked(body, peerKinds);
+  checkRelations(message);
   return message as unknown as PeerMessage;
 }
 
 /** What a server's listener accepts: requests from peers and from clients on one port. */
 export function decodeInboundMessage(body: Uint8Array): ClientMessage | PeerMessage {
   const message = decodeChecked(body, inboundKinds);
-  if (message['k'] === Kind.AppendEntries) return decodePeerMessage(body);
-  return message as unknown as ClientMessage;
+  checkRelations(message);
+  return message as unknown as ClientMessage | PeerMessage;
 }
 
 export function decodeClientMessage(body: Uint8Array): ClientMessage {
