@@ -223,3 +223,50 @@ export function slopePerSecond(points: readonly [number, number][]): number {
   }
   return denominator === 0 ? 0 : numerator / denominator;
 }
+
+/**
+ * The processes listening on these loopback TCP ports (for `--peers` on the same machine): the
+ * socket's inode from /proc/net/tcp{,6}, then the process holding it among /proc/<pid>/fd. Ports
+ * whose owner cannot be seen (another machine, another user) are left out.
+ */
+export function pidsListeningOn(ports: readonly number[]): Map<number, number> {
+  const inodes = new Map<string, number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of (readText(table) ?? '').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT, st 0A is LISTEN, inode is field 10.
+      if (fields.length < 10 || fields[3] !== '0A') continue;
+      const port = parseInt(fields[1]!.split(':')[1] ?? '', 16);
+      if (ports.includes(port)) inodes.set(fields[9]!, port);
+    }
+  }
+  const out = new Map<number, number>();
+  if (inodes.size === 0) return out;
+  let pids: string[] = [];
+  try {
+    pids = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link = '';
+      try {
+        link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+      const port = inode === undefined ? undefined : inodes.get(inode);
+      if (port !== undefined) out.set(port, Number(pid));
+    }
+    if (out.size === inodes.size) break;
+  }
+  return out;
+}

@@ -41,7 +41,14 @@ export async function tcpFrameBenchmarks(options: MeasureOptions): Promise<Micro
         for (let i = 0; i < framesPerRound; i++) socket.write(frame);
         if (corked) socket.uncork();
         sent += framesPerRound;
-        while (received < sent) await new Promise<void>((resolve) => { wake = resolve; });
+        const stallMs = performance.now() + 10_000;
+        while (received < sent) {
+          if (performance.now() > stallMs) throw new Error(`tcp frame benchmark: ${sent - received} frames not received within 10 s`);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, 100).unref();
+          });
+        }
         wake = null;
       }
       results.push(result(`tcp frame ${corked ? `corked x${framesPerRound}` : 'write each'}`, 'frames', received, (performance.now() - startMs) / 1000,

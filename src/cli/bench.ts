@@ -21,7 +21,7 @@ import {
   decodeLatencyHistogram, latencyBucketCount, latencyBucketFloorUs, latencyMsOf, newLatencyHistogram,
   type LatencyHistogram, type LatencyMs,
 } from '../../bench/latency.js';
-import { ProcSampler, type MachineUsage, type ProcessUsage, type ProcTarget } from '../../bench/proc-sampler.js';
+import { pidsListeningOn, ProcSampler, type MachineUsage, type ProcessUsage, type ProcTarget } from '../../bench/proc-sampler.js';
 import { stageTableFromStatus, type StageTable, type StatusStageSummary } from '../../bench/stage-table.js';
 import { verdictOf, type Verdict } from '../../bench/verdict.js';
 import { machineInfo, versions, type MachineInfo } from '../../bench/run-info.js';
@@ -118,6 +118,20 @@ async function leaderStageTable(client: RaftClient, leader: { id: string; addres
   return stages ? stageTableFromStatus(leader.id, stages) : null;
 }
 
+/** With --peers on this machine: each loopback peer's process, named by its server id. */
+async function peerTargets(client: RaftClient, addresses: string[]): Promise<ProcTarget[]> {
+  const local = addresses.filter((address) => /^(127\.\d+\.\d+\.\d+|localhost):\d+$/.test(address));
+  const pids = pidsListeningOn(local.map((address) => Number(address.split(':')[1])));
+  const targets: ProcTarget[] = [];
+  for (const address of local) {
+    const pid = pids.get(Number(address.split(':')[1]));
+    if (pid === undefined || pid === process.pid) continue;
+    const status = await withTimeout(client.status(address), 1000).catch(() => null);
+    targets.push({ id: status?.id ?? address, pid });
+  }
+  return targets;
+}
+
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   if (options.peers && options.unsafeNoFsync) {
     throw new ConfigurationError('--unsafe-no-fsync applies to servers that bench starts; with --peers the servers\' own flags decide');
@@ -139,7 +153,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   try {
     cluster?.startAll();
     const leader = await findLeader(control, addresses, 20_000);
-    const targets: ProcTarget[] = (cluster?.nodes ?? []).flatMap((node) => (node.process?.pid ? [{ id: node.id, pid: node.process.pid }] : []));
+    const targets: ProcTarget[] = cluster !== null
+      ? cluster.nodes.flatMap((node) => (node.process?.pid ? [{ id: node.id, pid: node.process.pid }] : []))
+      : await peerTargets(control, addresses);
     targets.push({ id: 'load', pid: process.pid });
     if (ProcSampler.available()) sampler = new ProcSampler(targets, os.cpus().length);
     sampler?.start();
