@@ -8,7 +8,7 @@ const ms = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
 const usAsMs = (us: number): string => (us / 1000).toFixed(3);
 
 export function formatLiveLine(elapsedS: number, totalS: number, warmup: boolean, writesPerSecond: number, p99Ms: number): string {
-  return `  ${elapsedS.toFixed(0).padStart(String(totalS).length)}/${totalS} s   writes/s ${String(writesPerSecond).padStart(7)}   p99 ${ms(p99Ms)} ms${warmup ? '   (warm-up)' : ''}`;
+  return `  ${Math.floor(elapsedS).toString().padStart(String(totalS).length)}/${totalS} s   writes/s ${String(writesPerSecond).padStart(7)}   p99 ${ms(p99Ms)} ms${warmup ? '   (warm-up)' : ''}`;
 }
 
 export function formatBench(result: BenchResult): string {

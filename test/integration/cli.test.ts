@@ -210,3 +210,16 @@ test('bench: a short run of a 3-process cluster prints writes/s, latency and the
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bench refuses bad settings before starting anything: exit code 2 and one line', { timeout: 30_000 }, async () => {
+  for (const args of [
+    ['--nodes', '4'],
+    ['--reads', '1.5'],
+    ['--outstanding', '0'],
+    ['--peers', '127.0.0.1:1', '--unsafe-no-fsync'],
+  ]) {
+    const result = await runCli(['bench', ...args, '--base-port', String(testPort(19781))]);
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.equal(result.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line`);
+  }
+});
