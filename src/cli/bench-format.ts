@@ -30,13 +30,13 @@ export function formatBench(result: BenchResult): string {
     for (const row of [...stages.rows, ...(stages.total ? [stages.total] : [])]) {
       const split = (part: { p50Us: number; p99Us: number } | undefined): string =>
         (part ? `${usAsMs(part.p50Us)}/${usAsMs(part.p99Us)}` : '-').padStart(18);
-      lines.push(`  ${(row.parallel ? '| ' : '') + row.name}`.padEnd(30) +
-        `${usAsMs(row.p50Us).padStart(8)}  ${usAsMs(row.p99Us).padStart(8)}  ${`${row.sharePercent}%`.padStart(6)}  ${split(row.queue)}   ${split(row.service)}`);
+      lines.push(`  ${row.name}`.padEnd(30) +
+        `${usAsMs(row.p50Us).padStart(8)}  ${usAsMs(row.p99Us).padStart(8)}  ${`${row.sharePercent}%`.padStart(6)}  ${split(row.queue)}   ${split(row.service)}${row.parallel ? '   ||' : ''}`);
     }
     for (const follower of stages.followers) {
       lines.push(`  replicate to ${follower.id}`.padEnd(30) + `${usAsMs(follower.p50Us).padStart(8)}  ${usAsMs(follower.p99Us).padStart(8)}`);
     }
-    const notes = ['share: stage mean over end-to-end mean; | runs alongside the others marked so'];
+    const notes = ['share: stage mean over end-to-end mean; || runs alongside the others marked so'];
     if (stages.source === 'status') notes.push('spans from the status summary, warm-up included');
     lines.push(`  (${notes.join('; ')})`);
   }

@@ -81,6 +81,8 @@ export interface BenchResult {
   latencyHistogram: [number, number][];
   leader: { id: string; address: string } | null;
   stages: StageTable | null;
+  /** The leader's stage histograms as the server reported them, by stage name (µs). */
+  stagesUs: Record<string, unknown> | null;
   cpu: { machine: MachineUsage | null; processes: ProcessUsage[] };
   memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
   verdict: Verdict;
@@ -112,10 +114,10 @@ async function findLeader(client: RaftClient, addresses: string[], timeoutMs: nu
  * warm-up too; replaced by the metrics RPC (`client.metrics(address)`, reset at the end of the
  * warm-up) once every server serves it.
  */
-async function leaderStageTable(client: RaftClient, leader: { id: string; address: string }): Promise<StageTable | null> {
+async function leaderStages(client: RaftClient, leader: { id: string; address: string }): Promise<{ table: StageTable; raw: Record<string, unknown> } | null> {
   const status = await withTimeout(client.status(leader.address), 5000).catch(() => null);
   const stages = (status as unknown as { stages?: Record<string, StatusStageSummary> } | null)?.stages;
-  return stages ? stageTableFromStatus(leader.id, stages) : null;
+  return stages ? { table: stageTableFromStatus(leader.id, stages), raw: stages } : null;
 }
 
 /** With --peers on this machine: each loopback peer's process, named by its server id. */
@@ -239,7 +241,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const finishedAtMs = Math.max(endAtMs, ...results.map((result) => result.lastDoneAtMs));
     const usage = sampler?.stop() ?? { processes: [], machine: null };
     sampler = null;
-    const stages = await leaderStageTable(control, leader);
+    const leaderStageReport = await leaderStages(control, leader);
+    const stages = leaderStageReport?.table ?? null;
 
     const measuredS = Math.max(0.001, (finishedAtMs - Math.max(startAtMs, warmupEndMs)) / 1000);
     const secondsOut: SecondPoint[] = [];
@@ -276,6 +279,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       latencyHistogram: buckets.flatMap((count, bucket): [number, number][] => (count > 0 ? [[Math.round(latencyBucketFloorUs(bucket) * 10) / 10, count]] : [])),
       leader,
       stages,
+      stagesUs: leaderStageReport?.raw ?? null,
       cpu: usage,
       memory: serverUsage.map((process) => ({
         id: process.id, firstMiB: process.rss.firstMiB, lastMiB: process.rss.lastMiB, maxMiB: process.rss.maxMiB,
