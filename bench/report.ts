@@ -58,7 +58,12 @@ export function renderReport(result: BenchResult): string {
       row.name, ms(row.p50Us), ms(row.p99Us), `${row.sharePercent}%`,
       row.queue ? `${ms(row.queue.p50Us)}/${ms(row.queue.p99Us)}` : '-', row.service ? `${ms(row.service.p50Us)}/${ms(row.service.p99Us)}` : '-',
       row.parallel ? 'yes' : '',
-    ])) + (stages.source === 'status' ? '<p class="note">Spans from the servers\' status summary; they include the warm-up.</p>' : '') : '<p>No stage table.</p>';
+    ])) + (stages.followers.length > 0 ? table(['leader to follower', 'replicate p50 ms', 'replicate p99 ms', 'entries'],
+      stages.followers.map((follower) => [follower.id, ms(follower.p50Us), ms(follower.p99Us), follower.count])) : '') +
+    (stages.followerSides.length > 0 ? table(['follower', 'stage', 'p50 ms', 'p99 ms', 'queue p50/p99 ms', 'service p50/p99 ms'],
+      stages.followerSides.flatMap((side) => side.stages.map((stage) => [side.id, stage.name, ms(stage.p50Us), ms(stage.p99Us),
+        stage.queue ? `${ms(stage.queue.p50Us)}/${ms(stage.queue.p99Us)}` : '-', stage.service ? `${ms(stage.service.p50Us)}/${ms(stage.service.p99Us)}` : '-']))) : '') +
+    (stages.source === 'status' ? '<p class="note">Spans from the servers\' status summary; they include the warm-up.</p>' : '') : '<p>No stage table.</p>';
   const cpuTable = result.cpu.processes.length > 0 ? table(['process', 'pid', 'cpu % of a core', 'main thread %', 'other threads %', 'rss MiB first → last', 'rss slope MiB/min', 'flat'],
     result.cpu.processes.map((process) => [
       process.id, process.pid, process.cpuPercent, process.mainThreadCpuPercent,

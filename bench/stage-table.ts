@@ -42,6 +42,8 @@ export interface StageTable {
   total: StageRow | null;
   /** Per follower on the leader: AppendEntries sent to acknowledged. */
   followers: { id: string; p50Us: number; p99Us: number; count: number }[];
+  /** Each follower's own side of a write (receive, logSync, acknowledge), from its metrics. */
+  followerSides: { id: string; stages: { name: string; count: number; p50Us: number; p99Us: number; queue?: StagePart; service?: StagePart }[] }[];
   counters: Record<string, number>;
   gauges: Record<string, number>;
 }
@@ -125,7 +127,24 @@ export function stageTableFromMetrics(snapshot: MetricsSnapshot): StageTable {
   return {
     source: 'metrics', includesWarmup: false, serverId: snapshot.serverId, rows,
     total: total ? { ...total, sharePercent: 100, startUs: 0, parallel: false } : null,
-    followers, counters: snapshot.counters, gauges: snapshot.gauges,
+    followers, followerSides: [], counters: snapshot.counters, gauges: snapshot.gauges,
+  };
+}
+
+/** Adds the followers' own stages (from their metrics snapshots) to the leader's table. */
+export function withFollowerSides(table: StageTable, followers: readonly MetricsSnapshot[]): StageTable {
+  return {
+    ...table,
+    followerSides: followers.map((snapshot) => ({
+      id: snapshot.serverId,
+      stages: snapshot.followerStages.map((stage) => {
+        const row = rowOf(stage);
+        return {
+          name: row.name, count: row.count, p50Us: row.p50Us, p99Us: row.p99Us,
+          ...(row.queue ? { queue: row.queue } : {}), ...(row.service ? { service: row.service } : {}),
+        };
+      }),
+    })),
   };
 }
 
@@ -162,6 +181,6 @@ export function stageTableFromStatus(serverId: string, stages: Record<string, St
   return {
     source: 'status', includesWarmup: true, serverId, rows,
     total: total ? { ...total, sharePercent: 100, startUs: 0, parallel: false } : null,
-    followers: [], counters: {}, gauges: {},
+    followers: [], followerSides: [], counters: {}, gauges: {},
   };
 }

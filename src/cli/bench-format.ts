@@ -36,6 +36,9 @@ export function formatBench(result: BenchResult): string {
     for (const follower of stages.followers) {
       lines.push(`  replicate to ${follower.id}`.padEnd(30) + `${usAsMs(follower.p50Us).padStart(8)}  ${usAsMs(follower.p99Us).padStart(8)}`);
     }
+    for (const side of stages.followerSides) {
+      lines.push(`  follower ${side.id}: ` + side.stages.map((stage) => `${stage.name} p50 ${usAsMs(stage.p50Us)} p99 ${usAsMs(stage.p99Us)}`).join(', '));
+    }
     const notes = ['share: stage mean over end-to-end mean; || runs alongside the others marked so'];
     if (stages.source === 'status') notes.push('spans from the status summary, warm-up included');
     lines.push(`  (${notes.join('; ')})`);
