@@ -8,8 +8,10 @@
  */
 import { encodeFrame } from '../messages/framing.js';
 import { Kind } from '../messages/kinds.js';
-import type { ClientRequestMessage, ServerToClientMessage, StatusRequestMessage } from '../messages/messages.js';
-import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError } from '../errors.js';
+import type {
+  ClientRequestBatchMessage, ClientRequestMessage, ServerToClientMessage, StatusRequestMessage,
+} from '../messages/messages.js';
+import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError, type WireError } from '../errors.js';
 import { Connection } from './connection.js';
 import { backOffDelayMs, dispositionOf, type BackOff } from './retry-policy.js';
 
@@ -51,6 +53,10 @@ export class Channel {
    * call not yet due, and a call costs no timer of its own.
    */
   private deadlineTimer: NodeJS.Timeout | null = null;
+  /** Requests transmitted in this turn of the event loop, leaving as one frame at its end. */
+  private outbox: ClientRequestBatchMessage | null = null;
+  private outboxConnection: Connection | null = null;
+  private outboxBytes = 0;
   private targetIndex = 0;
   /** Connection-level failures in a row (redirects, refused dials, lost connections). */
   private failureStreak = 0;
@@ -100,8 +106,47 @@ export class Channel {
     const connection = this.connection;
     if (connection === null || !connection.isConnected || call.sentOn === connection) return;
     call.sentOn = connection;
-    if (call.message.k === Kind.ClientRequest) call.message.firstUnacked = this.host.firstUnacked();
-    connection.write(encodeFrame(call.message));
+    if (call.message.k === Kind.ClientRequest) this.enqueue(connection, call.message);
+    else connection.write(encodeFrame(call.message));
+  }
+
+  /**
+   * Requests go out in batches: every call transmitted in one turn of the event loop leaves in
+   * one ClientRequestBatch frame (earlier when the batch nears half the frame limit), so a client
+   * with many calls in flight costs the server one frame per turn, not one per call.
+   */
+  private enqueue(connection: Connection, message: ClientRequestMessage): void {
+    let batch = this.outbox;
+    if (batch !== null && this.outboxConnection !== connection) {
+      this.flushOutbox(batch);
+      batch = null;
+    }
+    if (batch === null) {
+      const created: ClientRequestBatchMessage = {
+        k: Kind.ClientRequestBatch, g: message.g, clientId: message.clientId, firstUnacked: 0, callIds: [], types: [], data: [],
+      };
+      batch = created;
+      this.outbox = created;
+      this.outboxConnection = connection;
+      process.nextTick(() => this.flushOutbox(created));
+    }
+    batch.callIds.push(message.callId);
+    batch.types.push(message.type);
+    batch.data.push(message.data);
+    this.outboxBytes += message.data.length + 16;
+    if (this.outboxBytes > this.host.frameBytesMax / 2) this.flushOutbox(batch);
+  }
+
+  private flushOutbox(batch: ClientRequestBatchMessage): void {
+    if (this.outbox !== batch) return;
+    const connection = this.outboxConnection;
+    this.outbox = null;
+    this.outboxConnection = null;
+    this.outboxBytes = 0;
+    // A connection lost meanwhile: its calls were marked unsent and go again on the next one.
+    if (connection === null || !connection.isConnected || connection !== this.connection) return;
+    batch.firstUnacked = this.host.firstUnacked();
+    connection.write(encodeFrame(batch));
   }
 
   private ensureDialing(): void {
@@ -139,22 +184,35 @@ export class Channel {
       this.onRefused(connection, errorFromWire(message.error));
       return;
     }
-    const call = this.calls.get(message.callId);
-    // A reply for a call already settled (a duplicate, or one past its deadline) is dropped.
-    if (call === undefined) return;
+    if (message.k === Kind.ClientReplyBatch) {
+      for (let i = 0; i < message.callIds.length; i++) {
+        const error = message.errors[i]!;
+        this.onReply(connection, message.callIds[i]!, error === null, message.results[i]!, error);
+      }
+      return;
+    }
     if (message.k === Kind.StatusReply) {
+      const call = this.calls.get(message.callId);
+      if (call === undefined) return;
       this.failureStreak = 0;
       this.settle(call, null, message.status);
       return;
     }
-    if (message.ok) {
+    this.onReply(connection, message.callId, message.ok, message.result, message.error);
+  }
+
+  private onReply(connection: Connection, callId: number, ok: boolean, result: Uint8Array | null, wireError: WireError | null): void {
+    const call = this.calls.get(callId);
+    // A reply for a call already settled (a duplicate, or one past its deadline) is dropped.
+    if (call === undefined) return;
+    if (ok) {
       this.failureStreak = 0;
       // Copied, because the decoded bytes are a view that would keep the whole socket chunk
       // alive. Not `.slice()`: on a Buffer that is a view too.
-      this.settle(call, null, message.result === null ? null : new Uint8Array(message.result));
+      this.settle(call, null, result === null ? null : new Uint8Array(result));
       return;
     }
-    const error = errorFromWire(message.error ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });
+    const error = errorFromWire(wireError ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });
     const disposition = dispositionOf(error);
     if (disposition === 'redirect' && this.followsLeader) {
       call.lastError = error;
