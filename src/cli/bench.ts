@@ -17,10 +17,8 @@ import { LocalCluster, sleep, withTimeout } from './local-cluster.js';
 import { RaftClient } from '../client/raft-client.js';
 import { ConfigurationError, TimeoutError } from '../errors.js';
 import type { LoadDone, LoadResult, LoadSecond, LoadTask } from '../../bench/load-worker.js';
-import {
-  decodeLatencyHistogram, latencyBucketCount, latencyBucketFloorUs, latencyMsOf, newLatencyHistogram,
-  type LatencyHistogram, type LatencyMs,
-} from '../../bench/latency.js';
+import { latencyMsOf, type LatencyMs } from '../../bench/latency.js';
+import { LoadSeries, type SecondPoint } from '../../bench/load-series.js';
 import { pidsListeningOn, ProcSampler, type MachineUsage, type ProcessUsage, type ProcTarget } from '../../bench/proc-sampler.js';
 import { stageTableFromStatus, type StageTable, type StatusStageSummary } from '../../bench/stage-table.js';
 import { verdictOf, type Verdict } from '../../bench/verdict.js';
@@ -49,16 +47,7 @@ export interface BenchOptions {
   live: 'tty' | 'lines' | 'off';
 }
 
-export interface SecondPoint {
-  second: number;
-  warmup: boolean;
-  writesPerSecond: number;
-  readsPerSecond: number;
-  failed: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-}
+export type { SecondPoint };
 
 export interface BenchResult {
   configuration: {
@@ -87,13 +76,6 @@ export interface BenchResult {
   memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
   verdict: Verdict;
   series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]> };
-}
-
-interface SecondAccumulator {
-  writes: number;
-  reads: number;
-  failed: number;
-  writeHistogram: LatencyHistogram;
 }
 
 /** Waits for a server that is leader and has committed an entry of its term. */
@@ -165,27 +147,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const totalS = options.warmupS + options.durationS;
     const startAtMs = Date.now() + 200;
     const endAtMs = startAtMs + totalS * 1000;
-    const seconds = new Map<number, SecondAccumulator>();
-    const measuredWrites = newLatencyHistogram();
-    const measuredReads = newLatencyHistogram();
-    const buckets = new Array<number>(latencyBucketCount).fill(0);
-    const onSecond = (message: LoadSecond): void => {
-      let accumulator = seconds.get(message.second);
-      if (accumulator === undefined) {
-        accumulator = { writes: 0, reads: 0, failed: 0, writeHistogram: newLatencyHistogram() };
-        seconds.set(message.second, accumulator);
-      }
-      const writes = decodeLatencyHistogram(message.writeHistogram);
-      accumulator.writes += message.writes;
-      accumulator.reads += message.reads;
-      accumulator.failed += message.failed;
-      accumulator.writeHistogram.add(writes);
-      if (message.second >= options.warmupS) {
-        measuredWrites.add(writes);
-        measuredReads.add(decodeLatencyHistogram(message.readHistogram));
-        message.writeBuckets.forEach((count, bucket) => { buckets[bucket]! += count; });
-      }
-    };
+    const series = new LoadSeries(options.warmupS);
     const orderedPeers = [leader.address, ...addresses.filter((address) => address !== leader.address)];
     const drained: Promise<void>[] = [];
     const tasks: Promise<LoadResult>[] = [];
@@ -197,7 +159,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
             channel.port1.close();
             resolve();
           } else {
-            onSecond(message);
+            series.add(message);
           }
         });
       }));
@@ -220,9 +182,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
       if (options.live === 'off' || nowMs < startAtMs) return;
       const elapsedS = Math.min(totalS, (nowMs - startAtMs) / 1000);
-      const last = seconds.get(Math.floor(elapsedS) - 1);
-      const line = formatLiveLine(elapsedS, totalS, elapsedS < options.warmupS, last?.writes ?? 0,
-        last ? last.writeHistogram.getValueAtPercentile(99) / 1000 : 0);
+      const last = series.second(Math.floor(elapsedS) - 1);
+      const line = formatLiveLine(elapsedS, totalS, elapsedS < options.warmupS, last.writes, last.p99Ms);
       if (options.live === 'tty') process.stderr.write(`\r${line}\x1b[K`);
       else if (nowMs - lastLineMs >= 5000) {
         lastLineMs = nowMs;
@@ -245,15 +206,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const stages = leaderStageReport?.table ?? null;
 
     const measuredS = Math.max(0.001, (finishedAtMs - Math.max(startAtMs, warmupEndMs)) / 1000);
-    const secondsOut: SecondPoint[] = [];
-    for (let second = 0; second <= Math.max(-1, ...seconds.keys()); second++) {
-      const accumulator = seconds.get(second);
-      const at = (p: number): number => (accumulator ? accumulator.writeHistogram.getValueAtPercentile(p) / 1000 : 0);
-      secondsOut.push({
-        second, warmup: second < options.warmupS, writesPerSecond: accumulator?.writes ?? 0, readsPerSecond: accumulator?.reads ?? 0,
-        failed: accumulator?.failed ?? 0, p50Ms: at(50), p90Ms: at(90), p99Ms: at(99),
-      });
-    }
     const failed = results.reduce((sum, result) => sum + result.failed, 0);
     const serverUsage = usage.processes;
     const result: BenchResult = {
@@ -267,16 +219,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       machine: machineInfo(),
       versions: versions(),
       startedAt: new Date(startAtMs).toISOString(),
-      writesPerSecond: Math.round(measuredWrites.totalCount / measuredS),
-      readsPerSecond: Math.round(measuredReads.totalCount / measuredS),
+      writesPerSecond: Math.round(series.measuredWrites.totalCount / measuredS),
+      readsPerSecond: Math.round(series.measuredReads.totalCount / measuredS),
       acknowledged: results.reduce((sum, result) => sum + result.writes, 0),
       reads: results.reduce((sum, result) => sum + result.reads, 0),
       failed,
       errors: [...new Set(results.flatMap((result) => result.errors))].slice(0, 5),
       measuredS: Math.round(measuredS * 1000) / 1000,
-      latencyMs: latencyMsOf(measuredWrites),
-      readLatencyMs: latencyMsOf(measuredReads),
-      latencyHistogram: buckets.flatMap((count, bucket): [number, number][] => (count > 0 ? [[Math.round(latencyBucketFloorUs(bucket) * 10) / 10, count]] : [])),
+      latencyMs: latencyMsOf(series.measuredWrites),
+      readLatencyMs: latencyMsOf(series.measuredReads),
+      latencyHistogram: series.histogram(),
       leader,
       stages,
       stagesUs: leaderStageReport?.raw ?? null,
@@ -290,7 +242,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         actors: options.actors, outstanding: options.outstanding * options.clients, fsync: !options.unsafeNoFsync,
       }),
       series: {
-        seconds: secondsOut,
+        seconds: series.points(),
         rssMiB: Object.fromEntries(serverUsage.map((process) => [process.id, process.rss.series])),
       },
     };
