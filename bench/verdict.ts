@@ -71,8 +71,12 @@ export function verdictOf(input: VerdictInput): Verdict {
   const busiestStage = input.stages?.rows
     .filter((row) => row.name !== 'reply')
     .reduce<StageRow | null>((best, row) => (best === null || row.meanUs > best.meanUs ? row : best), null) ?? null;
+  const split = busiestStage?.queue && busiestStage.service
+    ? ` (${busiestStage.queue.meanUs > busiestStage.service.meanUs ? 'mostly queue wait' : 'mostly service'}: ` +
+      `queue ${(busiestStage.queue.meanUs / 1000).toFixed(2)} ms, service ${(busiestStage.service.meanUs / 1000).toFixed(2)} ms)`
+    : '';
   const stageEvidence = busiestStage && input.stages?.total
-    ? `${busiestStage.name} takes ${busiestStage.sharePercent}% of the ${(input.stages.total.meanUs / 1000).toFixed(2)} ms end-to-end mean`
+    ? `${busiestStage.name} takes ${busiestStage.sharePercent}% of the ${(input.stages.total.meanUs / 1000).toFixed(2)} ms end-to-end mean${split}`
     : '';
   if (leader !== undefined && leader.mainThreadCpuPercent >= eventLoopBusyPercent) {
     limit = 'leader event loop';
