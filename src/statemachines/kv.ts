@@ -24,12 +24,13 @@ class KvStateMachine implements StateMachine {
     return transaction;
   }
 
-  applyTransaction(transaction: AppliedTransaction): Uint8Array {
+  applyTransaction(transaction: AppliedTransaction): Uint8Array | null {
     const operation = decodeWrite(transaction.data);
     switch (operation[0]) {
       case 'put':
         this.entries.set(operation[1], operation[2]);
-        return encodeKvResult(null);
+        // No result bytes: the client reads null, and the updater's report omits the entry.
+        return null;
       case 'delete':
         return encodeKvResult(this.entries.delete(operation[1]));
       case 'cas': {
