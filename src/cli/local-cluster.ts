@@ -21,6 +21,11 @@ export interface LocalClusterOptions {
   logFile?: string;
   /** Starts the servers with `--unsafe-no-fsync` (benchmarks only). */
   unsafeNoFsync?: boolean;
+  /**
+   * Where server `from` reaches server `to` (default: `to`'s own address). The chaos runs route
+   * every link through a fault proxy this way; each server still listens on its own address.
+   */
+  peerAddress?: (from: string, to: string) => string;
 }
 
 export interface LocalNode {
@@ -36,7 +41,6 @@ const mainScript = fileURLToPath(new URL('./main.js', import.meta.url));
 
 export class LocalCluster {
   readonly nodes: LocalNode[];
-  private readonly peersFlag: string;
   private client: RaftClient | null = null;
 
   constructor(private readonly options: LocalClusterOptions) {
@@ -47,7 +51,12 @@ export class LocalCluster {
       process: null,
       exitCode: null,
     }));
-    this.peersFlag = this.nodes.map((node) => `${node.id}=${node.address}`).join(',');
+  }
+
+  /** The --peers flag of one server: its own address, and each peer as this server reaches it. */
+  private peersFlag(self: LocalNode): string {
+    const via = this.options.peerAddress;
+    return this.nodes.map((node) => `${node.id}=${node === self || via === undefined ? node.address : via(self.id, node.id)}`).join(',');
   }
 
   /** A client for status calls only; no writes go through it. */
@@ -66,7 +75,7 @@ export class LocalCluster {
 
   start(id: string): void {
     const node = this.node(id);
-    const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag, '--dir', node.dir,
+    const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag(node), '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
       '--log-level', this.options.logLevel ?? 'warn', ...(this.options.unsafeNoFsync ? ['--unsafe-no-fsync'] : [])];
     let stdio: 'inherit' | ['ignore', number, number] = 'inherit';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `raftline` command: server, cluster, kv, status, bench. A bad flag or an invalid
+ * The `raftline` command: server, cluster, kv, status, bench, chaos. A bad flag or an invalid
  * configuration prints one line and exits with code 2.
  */
 import fs from 'node:fs';
@@ -14,6 +14,7 @@ import { ConfigurationError } from '../errors.js';
 import { LocalCluster, sleep } from './local-cluster.js';
 import { runBench } from './bench.js';
 import { formatBench } from './bench-format.js';
+import { formatChaos, runChaos, workloadNames, type WorkloadName } from '../chaos/run-chaos.js';
 
 const usageExitCode = 2;
 
@@ -174,6 +175,38 @@ program.command('bench')
       ...(flags.report === undefined ? {} : { reportFile: flags.report }),
     });
     process.stdout.write(formatBench(result) + '\n');
+  });
+
+function workloadList(value: string): WorkloadName[] {
+  const list = value.split(/[,+]/).filter((part) => part.length > 0);
+  for (const name of list) {
+    if (!(workloadNames as readonly string[]).includes(name)) throw new InvalidArgumentError(`'${name}' is not a workload (${workloadNames.join(', ')})`);
+  }
+  if (list.length === 0) throw new InvalidArgumentError('name at least one workload');
+  return [...new Set(list)] as WorkloadName[];
+}
+
+program.command('chaos')
+  .description('a cluster of real processes under seeded faults and workloads; checks the histories and prints the result')
+  .addOption(new Option('--nodes <n>', 'number of servers').choices(['3', '5']).default('3'))
+  .option('--workload <names>', 'register, append-set, counter, or several joined by commas', workloadList, ['register'] as WorkloadName[])
+  .option('--duration <s>', 'seconds of faults and load', integer('--duration', 1), 30)
+  .option('--seed <n>', 'seed of the fault schedule and the workload choices', integer('--seed', 0))
+  .option('--history-dir <dir>', 'where histories are written (kept); default a temporary folder kept only on failure')
+  .option('--json <file>', 'write the result as JSON')
+  .option('--base-port <port>', 'first server port; the fault proxies take the ports after the servers', integer('--base-port', 1), 7301)
+  .addOption(actorsOption())
+  .action(async (options: { nodes: string; workload: WorkloadName[]; duration: number; seed?: number; historyDir?: string; json?: string; basePort: number; actors: 'workers' | 'inline' }) => {
+    const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const result = await runChaos({
+      nodes: Number(options.nodes) as 3 | 5, workloads: options.workload, durationS: options.duration, seed,
+      basePort: options.basePort, actors: options.actors,
+      ...(options.historyDir === undefined ? {} : { historyDir: options.historyDir }),
+      log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`),
+    });
+    if (options.json !== undefined) fs.writeFileSync(options.json, JSON.stringify(result, null, 2) + '\n');
+    process.stdout.write(formatChaos(result) + '\n');
+    if (!result.ok) process.exitCode = 1;
   });
 
 try {

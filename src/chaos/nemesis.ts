@@ -1,0 +1,263 @@
+/**
+ * The nemesis of a chaos run: a seeded schedule of faults, applied in rounds. Each round picks a
+ * fault, sometimes composes it with a second one of another category, holds them for a while,
+ * then heals everything (links restored, paused servers continued, killed servers restarted) and
+ * lets the cluster recover before the next round. The schedule (which faults, which servers by
+ * role or position, how long) follows from the seed; which server is leader when a round starts
+ * is read from the live cluster.
+ *
+ * Categories: cuts (partition into halves, isolate the leader, majorities ring, bridge, one-way
+ * cuts, dropped links), delay, and process faults (kill -9 of the leader or of any server, and
+ * SIGSTOP beyond the election timeout, then SIGCONT).
+ */
+import type { SeededRng } from '../core/rng.js';
+import type { CutMode, FaultNetwork } from './fault-proxy.js';
+
+export const faultKinds = [
+  'partition-halves', 'isolate-leader', 'majorities-ring', 'bridge', 'one-way', 'drop', 'delay', 'kill', 'kill-leader', 'pause',
+] as const;
+export type FaultKind = (typeof faultKinds)[number];
+
+const categoryOf: Record<FaultKind, 'cut' | 'delay' | 'process'> = {
+  'partition-halves': 'cut', 'isolate-leader': 'cut', 'majorities-ring': 'cut', bridge: 'cut', 'one-way': 'cut', drop: 'cut',
+  delay: 'delay', kill: 'process', 'kill-leader': 'process', pause: 'process',
+};
+
+/** Faults that cut links; the recovery figure "heal to next write" is taken after these. */
+export const partitionKinds: ReadonlySet<FaultKind> = new Set(['partition-halves', 'isolate-leader', 'majorities-ring', 'bridge', 'one-way', 'drop']);
+
+export interface FaultRecord {
+  kind: FaultKind;
+  /** What it did, e.g. "n1,n2 | n3 (refuse)". */
+  detail: string;
+  /** The servers it aimed at (the leader, the killed or paused server); may be empty. */
+  targets: string[];
+  /** Whether the leader at the start of the round was among the targets of a process fault. */
+  hitLeader: boolean;
+  /** Whether another fault was active in the same round. */
+  composed: boolean;
+  startMs: number;
+  healMs: number;
+}
+
+export interface NemesisHost {
+  readonly ids: readonly string[];
+  readonly network: FaultNetwork;
+  /** The current leader's id, or null when none answers as leader. */
+  leader(): Promise<string | null>;
+  kill(id: string): void;
+  /** Restarts a killed server once its process has exited. */
+  restart(id: string): Promise<void>;
+  pause(id: string): void;
+  resume(id: string): void;
+}
+
+export interface NemesisOptions {
+  holdMsMin: number;
+  holdMsMax: number;
+  quietMsMin: number;
+  quietMsMax: number;
+  /** A paused server stays stopped at least this long (beyond the longest election timeout). */
+  pauseMsMin: number;
+  /** Probability that a round composes a second fault. */
+  composeProbability: number;
+  /**
+   * Faults the run should reach: a round that starts behind this pace always composes two
+   * faults (a slow machine stretches rounds; the count stays comparable across machines).
+   */
+  faultsMin: number;
+}
+
+export const defaultNemesisOptions: NemesisOptions = {
+  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, composeProbability: 0.45, faultsMin: 0,
+};
+
+function shuffled<T>(rng: SeededRng, items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = rng.intBetween(0, i);
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+export class Nemesis {
+  private readonly records: FaultRecord[] = [];
+  private readonly killed = new Set<string>();
+  private readonly paused = new Set<string>();
+
+  constructor(
+    private readonly host: NemesisHost,
+    private readonly rng: SeededRng,
+    private readonly options: NemesisOptions = defaultNemesisOptions,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
+
+  get faults(): readonly FaultRecord[] {
+    return this.records;
+  }
+
+  /** Runs rounds until `stopAtMs`, then heals everything. */
+  async run(stopAtMs: number): Promise<FaultRecord[]> {
+    const kinds = faultKinds.filter((kind) => this.host.ids.length >= 5 || (kind !== 'majorities-ring' && kind !== 'bridge'));
+    const startMs = Date.now();
+    while (Date.now() + this.options.holdMsMin < stopAtMs) {
+      const first = kinds[this.rng.intBetween(0, kinds.length - 1)]!;
+      const round: FaultKind[] = [first];
+      const pace = (Date.now() - startMs) / Math.max(1, stopAtMs - startMs) + 0.2;
+      const behind = this.records.length + 1 < this.options.faultsMin * pace;
+      if (this.rng.nextFloat() < this.options.composeProbability || behind) {
+        const others = kinds.filter((kind) => categoryOf[kind] !== categoryOf[first]);
+        round.push(others[this.rng.intBetween(0, others.length - 1)]!);
+      }
+      let holdMs = this.rng.intBetween(this.options.holdMsMin, this.options.holdMsMax);
+      if (round.includes('pause')) holdMs = Math.max(holdMs, this.options.pauseMsMin + this.rng.intBetween(0, 1200));
+      const quietMs = this.rng.intBetween(this.options.quietMsMin, this.options.quietMsMax);
+      const leader = await this.host.leader();
+      const started: FaultRecord[] = [];
+      for (const kind of round) {
+        const record = this.inject(kind, leader, round.length > 1);
+        started.push(record);
+        this.records.push(record);
+        this.log(`fault ${kind}: ${record.detail}`);
+      }
+      await sleep(Math.min(holdMs, stopAtMs - Date.now()));
+      await this.healAll();
+      const healMs = Date.now();
+      for (const record of started) record.healMs = healMs;
+      this.log('healed');
+      await sleep(Math.min(quietMs, stopAtMs - Date.now()));
+    }
+    await this.healAll();
+    return this.records;
+  }
+
+  /** Links restored, paused servers continued, killed servers restarted. */
+  async healAll(): Promise<void> {
+    await this.host.network.heal();
+    for (const id of this.paused) this.host.resume(id);
+    this.paused.clear();
+    const restarting = [...this.killed];
+    this.killed.clear();
+    await Promise.all(restarting.map((id) => this.host.restart(id)));
+  }
+
+  private inject(kind: FaultKind, leader: string | null, composed: boolean): FaultRecord {
+    const rng = this.rng;
+    const ids = this.host.ids;
+    const network = this.host.network;
+    const anyId = (): string => ids[rng.intBetween(0, ids.length - 1)]!;
+    const aimed = leader ?? anyId();
+    const mode: CutMode = rng.nextFloat() < 0.5 ? 'blackhole' : 'refuse';
+    const record = (detail: string, targets: string[] = []): FaultRecord => ({
+      kind, detail, targets, hitLeader: leader !== null && targets.includes(leader) && categoryOf[kind] === 'process',
+      composed, startMs: Date.now(), healMs: 0,
+    });
+    const separate = (groups: string[][], cutMode: CutMode): void => {
+      for (const [g, group] of groups.entries()) {
+        for (const other of groups.slice(g + 1)) {
+          for (const a of group) {
+            for (const b of other) {
+              network.cut(a, b, cutMode);
+              network.cut(b, a, cutMode);
+            }
+          }
+        }
+      }
+    };
+    switch (kind) {
+      case 'partition-halves': {
+        const order = shuffled(rng, ids);
+        const half = Math.floor(ids.length / 2);
+        const groups = [order.slice(0, half), order.slice(half)];
+        separate(groups, mode);
+        return record(`${groups.map((group) => group.join(',')).join(' | ')} (${mode})`);
+      }
+      case 'isolate-leader': {
+        separate([[aimed], ids.filter((id) => id !== aimed)], mode);
+        return record(`${aimed} alone (${mode})`, [aimed]);
+      }
+      case 'majorities-ring': {
+        // Each server sees its two neighbours on a ring: a majority each, but no common one.
+        const ring = shuffled(rng, ids);
+        for (const [i, a] of ring.entries()) {
+          for (const [j, b] of ring.entries()) {
+            const distance = Math.min((i - j + ring.length) % ring.length, (j - i + ring.length) % ring.length);
+            if (distance > 1) network.cut(a, b, mode);
+          }
+        }
+        return record(`ring ${ring.join('-')} (${mode})`);
+      }
+      case 'bridge': {
+        // Two halves that see each other only through one server in the middle.
+        const order = shuffled(rng, ids);
+        const middle = order[2]!;
+        const left = order.slice(0, 2);
+        const right = order.slice(3);
+        separate([left, right], mode);
+        return record(`${left.join(',')} | ${middle} | ${right.join(',')} (${mode})`, [middle]);
+      }
+      case 'one-way': {
+        const shape = rng.intBetween(0, 2);
+        if (shape === 0) {
+          // The leader still hears everyone but nobody hears it.
+          for (const id of ids) if (id !== aimed) network.cut(aimed, id, 'blackhole');
+          return record(`${aimed} → others cut`, [aimed]);
+        }
+        if (shape === 1) {
+          // The leader's messages go out, nothing reaches it.
+          for (const id of ids) if (id !== aimed) network.cut(id, aimed, 'blackhole');
+          return record(`others → ${aimed} cut`, [aimed]);
+        }
+        const pairs: string[] = [];
+        const count = rng.intBetween(1, ids.length);
+        for (let i = 0; i < count; i++) {
+          const [a, b] = shuffled(rng, ids);
+          network.cut(a!, b!, 'blackhole');
+          pairs.push(`${a}→${b}`);
+        }
+        return record(pairs.join(' '));
+      }
+      case 'drop': {
+        const pairs: string[] = [];
+        const count = rng.intBetween(1, ids.length - 1);
+        for (let i = 0; i < count; i++) {
+          const [a, b] = shuffled(rng, ids);
+          separate([[a!], [b!]], 'refuse');
+          pairs.push(`${a}×${b}`);
+        }
+        return record(`links dropped ${pairs.join(' ')}`);
+      }
+      case 'delay': {
+        const everywhere = rng.nextFloat() < 0.5;
+        const details: string[] = [];
+        for (const a of ids) {
+          for (const b of ids) {
+            if (a === b || (!everywhere && rng.nextFloat() < 0.5)) continue;
+            const delayMs = rng.intBetween(20, 250);
+            network.delay(a, b, delayMs);
+            if (!everywhere) details.push(`${a}→${b} ${delayMs}ms`);
+          }
+        }
+        return record(everywhere ? 'every link 20-250 ms' : details.join(' '));
+      }
+      case 'kill':
+      case 'kill-leader': {
+        const target = kind === 'kill' ? anyId() : aimed;
+        this.host.kill(target);
+        this.killed.add(target);
+        return record(`kill -9 ${target}`, [target]);
+      }
+      case 'pause': {
+        const target = rng.nextFloat() < 0.6 ? aimed : anyId();
+        this.host.pause(target);
+        this.paused.add(target);
+        return record(`SIGSTOP ${target}`, [target]);
+      }
+    }
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * A deliberately impatient client for the counter workload: it sends one write at a time over the
+ * client protocol (real TCP, the same frames RaftClient sends), gives each attempt a short,
+ * randomly chosen deadline, and when an attempt times out or its server fails it sends the write
+ * again — to the same connection, over a new connection, or to the next server — always under
+ * the same (clientId, callId). Every copy after the first is what the retry cache and the
+ * updater's deduplication must absorb: a write is applied at most once however many copies of
+ * it reach however many leaders.
+ */
+import { Connection } from '../client/connection.js';
+import { encodeFrame } from '../messages/framing.js';
+import { Kind } from '../messages/kinds.js';
+import { RequestType, type ClientRequestMessage, type ServerToClientMessage } from '../messages/messages.js';
+import type { SeededRng } from '../core/rng.js';
+import { defaultLimits } from '../limits.js';
+
+export type CallOutcome =
+  | { kind: 'ok'; result: Uint8Array | null; attempts: number }
+  /** A final error from before the write could be appended: it did not take effect. */
+  | { kind: 'failed'; code: string; attempts: number }
+  /** The overall deadline passed: the write may or may not have taken effect. */
+  | { kind: 'unknown'; attempts: number };
+
+/** Errors that say the write was refused before it reached the log. */
+const refusedBeforeAppend = new Set(['ENTRY_TOO_LARGE', 'GROUP_MISMATCH', 'STATE_MACHINE_ERROR']);
+
+export class RetryingCaller {
+  private connection: Connection | null = null;
+  private targetIndex = 0;
+  private waiter: ((message: ServerToClientMessage | Error) => void) | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly addresses: readonly string[],
+    readonly clientId: string,
+    private readonly rng: SeededRng,
+    private readonly groupId = 'default',
+  ) {}
+
+  /**
+   * Sends `data` as call `callId` until a reply or `deadlineMs` (absolute, Date.now()).
+   * `attemptTimeoutMs` draws each attempt's deadline.
+   */
+  async call(callId: number, data: Uint8Array, deadlineMs: number, attemptTimeoutMs: () => number): Promise<CallOutcome> {
+    const message: ClientRequestMessage = {
+      k: Kind.ClientRequest, g: this.groupId, clientId: this.clientId, callId, firstUnacked: callId, type: RequestType.write, data,
+    };
+    const frame = encodeFrame(message);
+    let attempts = 0;
+    while (Date.now() < deadlineMs && !this.closed) {
+      attempts++;
+      const connection = await this.connect(Math.min(500, Math.max(1, deadlineMs - Date.now())));
+      if (connection === null) {
+        this.next();
+        await sleep(20);
+        continue;
+      }
+      const reply = this.nextReply(callId, Math.min(attemptTimeoutMs(), Math.max(1, deadlineMs - Date.now())));
+      connection.write(frame);
+      const answer = await reply;
+      if (answer === 'timeout') {
+        // The forced timeout: the same connection, a fresh one, or the next server.
+        const choice = this.rng.intBetween(0, 2);
+        if (choice === 1) this.drop();
+        else if (choice === 2) this.next();
+        continue;
+      }
+      if (answer instanceof Error) {
+        this.next();
+        continue;
+      }
+      if (answer.k !== Kind.ClientReply) {
+        this.next();
+        continue;
+      }
+      if (answer.ok) return { kind: 'ok', result: answer.result === null ? null : new Uint8Array(answer.result), attempts };
+      const code = answer.error?.code ?? 'RAFTLINE_ERROR';
+      if (code === 'NOT_LEADER') this.next();
+      else if (code === 'LEADER_NOT_READY' || code === 'RESOURCE_UNAVAILABLE') await sleep(20);
+      else if (refusedBeforeAppend.has(code)) return { kind: 'failed', code, attempts };
+      else this.next();
+    }
+    return { kind: 'unknown', attempts };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.drop();
+  }
+
+  private next(): void {
+    this.drop();
+    this.targetIndex = (this.targetIndex + 1) % this.addresses.length;
+  }
+
+  private drop(): void {
+    this.connection?.destroy();
+    this.connection = null;
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.(new Error('connection dropped'));
+  }
+
+  private connect(timeoutMs: number): Promise<Connection | null> {
+    if (this.connection?.isConnected) return Promise.resolve(this.connection);
+    this.drop();
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (value: Connection | null): void => {
+        if (settled) return;
+        settled = true;
+        resolve(value);
+      };
+      const connection = new Connection(this.addresses[this.targetIndex]!, defaultLimits.frameBytesMax, timeoutMs, {
+        onConnect: () => settle(connection),
+        onMessage: (_, message) => this.waiter?.(message),
+        onFailure: (failed, error) => {
+          if (failed === this.connection) {
+            this.connection = null;
+            const waiter = this.waiter;
+            this.waiter = null;
+            waiter?.(error);
+          }
+          settle(null);
+        },
+      });
+      this.connection = connection;
+    });
+  }
+
+  /** The next reply to `callId` on the current connection, an Error if it fails, or 'timeout'. */
+  private nextReply(callId: number, timeoutMs: number): Promise<ServerToClientMessage | Error | 'timeout'> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        resolve('timeout');
+      }, timeoutMs);
+      this.waiter = (message) => {
+        // Replies to earlier copies of an earlier call are old news.
+        if (!(message instanceof Error) && message.k === Kind.ClientReply && message.callId !== callId) return;
+        clearTimeout(timer);
+        this.waiter = null;
+        resolve(message);
+      };
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,303 @@
+/**
+ * One chaos run (`raftline chaos`): a 3- or 5-node cluster of real server processes on loopback,
+ * every server-to-server link through the fault network (fault-proxy.ts), the nemesis
+ * (nemesis.ts) on a seeded schedule, and the workloads against the servers directly. Afterwards:
+ * the register history is checked for linearizability key by key, the append-set and counter
+ * are read once the faults healed and checked for lost, duplicated and phantom writes, and the
+ * recovery figures are taken from the fault records and the times writes completed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalCluster } from '../cli/local-cluster.js';
+import { SeededRng } from '../core/rng.js';
+import { HistoryWriter, readHistory } from '../check/history.js';
+import { checkHistory, type KeyResult } from '../check/linearizability.js';
+import { FaultNetwork } from './fault-proxy.js';
+import { defaultNemesisOptions, Nemesis, partitionKinds, type FaultRecord, type NemesisOptions } from './nemesis.js';
+import { runRegisterWorkload } from './register-workload.js';
+import { startAppendSetWorkload, startCounterWorkload, type SetWorkload, type WriteCheck } from './set-counter-workloads.js';
+
+export const workloadNames = ['register', 'append-set', 'counter'] as const;
+export type WorkloadName = (typeof workloadNames)[number];
+
+export interface ChaosOptions {
+  nodes: 3 | 5;
+  /** One or more workloads, run at the same time against the same cluster. */
+  workloads: WorkloadName[];
+  durationS: number;
+  seed: number;
+  /** Where histories go (kept); without it a temporary folder, removed when the run passes. */
+  historyDir?: string;
+  actors?: 'workers' | 'inline';
+  /** Servers listen from here; the fault proxies take the next n * (n - 1) ports. */
+  basePort: number;
+  registerClients?: number;
+  /** How the register workload reads: see RegisterWorkloadOptions.reads. */
+  registerReads?: 'linearizable' | 'stale';
+  nemesis?: Partial<NemesisOptions>;
+  /** Progress lines (faults, phases); silent when absent. */
+  log?: (line: string) => void;
+}
+
+/** Recovery waits over the rounds in which the fault was alone. */
+export interface Percentiles {
+  samples: number;
+  /** Faults after which no write succeeded before the run ended. */
+  unrecovered: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+}
+
+export interface ChaosResult {
+  ok: boolean;
+  seed: number;
+  nodes: number;
+  workloads: WorkloadName[];
+  actors: 'workers' | 'inline';
+  durationS: number;
+  historyDir: string | null;
+  histories: number;
+  /** Operations checked: register operations the checker searched, appends and increments. */
+  operations: number;
+  faults: number;
+  faultCounts: Partial<Record<FaultRecord['kind'], number>>;
+  lostWrites: number;
+  violations: number;
+  undecided: number;
+  duplicateApplies: number;
+  phantoms: number;
+  /** Servers that exited on their own (not killed by the nemesis). */
+  crashes: string[];
+  register?: { file: string; operations: number; verdict: string; keys: number; failedKeys: KeyResult[] };
+  appendSet?: WriteCheck;
+  counter?: WriteCheck;
+  recovery: { leaderKill: Percentiles; partitionHeal: Percentiles };
+  /** Writes acknowledged in each second of the run, from the start of the load. */
+  writesPerSecond: number[];
+  /** Each recovery sample with the round it came from (null: no write succeeded after it). */
+  recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; waitMs: number | null }[];
+  problems: string[];
+  faultLog: FaultRecord[];
+}
+
+const chaosStateMachine = fileURLToPath(new URL('./chaos-state-machine.js', import.meta.url));
+
+export function percentiles(values: number[], unrecovered: number): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number): number | null => sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return { samples: sorted.length, unrecovered, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.length === 0 ? null : sorted[sorted.length - 1]! };
+}
+
+/**
+ * For each event time, the wait until the first write invoked at or after it completed: what a
+ * client that starts writing at that moment sees (a reply already on its way from a killed
+ * leader does not count as recovery).
+ */
+function recoveryTimes(times: number[], writesOk: readonly { invokedMs: number; completedMs: number }[]): (number | null)[] {
+  return times.map((time) => {
+    let first = Infinity;
+    for (const write of writesOk) if (write.invokedMs >= time && write.completedMs < first) first = write.completedMs;
+    return first === Infinity ? null : first - time;
+  });
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const log = options.log ?? (() => {});
+  const actors = options.actors ?? 'workers';
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `raftline-chaos-${options.seed}-`));
+  const historyDir = options.historyDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `raftline-chaos-history-${options.seed}-`));
+  fs.mkdirSync(historyDir, { recursive: true });
+  const servers = Array.from({ length: options.nodes }, (_, i) => ({ id: `n${i + 1}`, address: `127.0.0.1:${options.basePort + i}` }));
+  const network = new FaultNetwork({ servers, basePort: options.basePort + options.nodes });
+  const usesChaosMachine = options.workloads.some((name) => name !== 'register');
+  const logFile = path.join(dataDir, 'servers.log');
+  const cluster = new LocalCluster({
+    nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: 'warn',
+    stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
+    peerAddress: (from, to) => network.proxyAddress(from, to),
+  });
+  const killedByNemesis = new Set<string>();
+  const crashes: string[] = [];
+  const problems: string[] = [];
+  const writesOk: { invokedMs: number; completedMs: number }[] = [];
+  const onWriteOk = (invokedMs: number, completedMs: number): void => {
+    writesOk.push({ invokedMs, completedMs });
+  };
+  const nemesisHost = {
+    ids: servers.map((server) => server.id),
+    network,
+    async leader(): Promise<string | null> {
+      const statuses = await cluster.statuses();
+      let best: { id: string; term: number } | null = null;
+      for (const status of statuses) {
+        if (status?.role === 'leader' && (best === null || status.term > best.term)) best = { id: status.id, term: status.term };
+      }
+      return best?.id ?? null;
+    },
+    kill(id: string): void {
+      killedByNemesis.add(id);
+      cluster.kill(id);
+    },
+    async restart(id: string): Promise<void> {
+      await cluster.waitExit(id);
+      killedByNemesis.delete(id);
+      cluster.start(id);
+    },
+    pause(id: string): void {
+      cluster.node(id).process?.kill('SIGSTOP');
+    },
+    resume(id: string): void {
+      cluster.node(id).process?.kill('SIGCONT');
+    },
+  };
+  const nemesis = new Nemesis(nemesisHost, new SeededRng(options.seed), { ...defaultNemesisOptions, ...options.nemesis }, log);
+  let registerFile: string | null = null;
+  let ok = false;
+  const result: ChaosResult = {
+    ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
+    historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, lostWrites: 0, violations: 0,
+    undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
+    recoverySamples: [], writesPerSecond: [], problems, faultLog: [],
+  };
+  try {
+    await network.start();
+    cluster.startAll();
+    // A server that exits on its own during the run is a finding, whatever the cause.
+    const watchCrashes = setInterval(() => {
+      for (const node of cluster.nodes) {
+        if (node.process === null && !killedByNemesis.has(node.id) && node.exitCode !== null && !crashes.includes(`${node.id}:${node.exitCode}`)) {
+          crashes.push(`${node.id}:${node.exitCode}`);
+        }
+      }
+    }, 200);
+    try {
+      const first = await cluster.waitForLeader(30_000);
+      log(`cluster of ${options.nodes} up; leader ${first.id}; workloads ${options.workloads.join(', ')} for ${options.durationS} s, seed ${options.seed}`);
+      const loadStartMs = Date.now();
+      const stopAtMs = loadStartMs + options.durationS * 1000;
+      const workloadRng = new SeededRng(options.seed ^ 0x5bd1e995);
+      const addresses = cluster.addresses;
+      const running: Promise<unknown>[] = [];
+      let history: HistoryWriter | null = null;
+      if (options.workloads.includes('register')) {
+        registerFile = path.join(historyDir, `register-seed${options.seed}-n${options.nodes}.jsonl`);
+        history = new HistoryWriter(registerFile);
+        running.push(runRegisterWorkload({
+          addresses, clients: options.registerClients ?? 10, keysLive: 6, operationsPerKeyMax: 120, requestTimeoutMs: 2500,
+          stopAtMs, rng: workloadRng, history, onWriteOk, reads: options.registerReads ?? 'linearizable',
+        }));
+      }
+      let appendSet: SetWorkload | null = null;
+      let counter: SetWorkload | null = null;
+      if (options.workloads.includes('append-set')) {
+        appendSet = startAppendSetWorkload({ addresses, clients: 4, stopAtMs, rng: workloadRng, onWriteOk, requestTimeoutMs: 3000 });
+        running.push(appendSet.done);
+      }
+      if (options.workloads.includes('counter')) {
+        counter = startCounterWorkload({ addresses, clients: 3, stopAtMs, rng: workloadRng, onWriteOk, attemptTimeoutMsMax: 60, callDeadlineMs: 4000 });
+        running.push(counter.done);
+      }
+      // The faults end a little before the load, so that recovery from the last one is seen too.
+      const faults = nemesis.run(stopAtMs - Math.min(5000, options.durationS * 200));
+      await Promise.all([faults, ...running]);
+      for (const write of writesOk) {
+        const second = Math.floor((write.completedMs - loadStartMs) / 1000);
+        while (result.writesPerSecond.length <= second) result.writesPerSecond.push(0);
+        result.writesPerSecond[second]!++;
+      }
+      history?.close();
+      log('faults healed; final reads and checks');
+      await cluster.waitForLeader(30_000);
+      const checkDeadline = Date.now() + 30_000;
+      if (appendSet) result.appendSet = await appendSet.check(checkDeadline);
+      if (counter) result.counter = await counter.check(checkDeadline);
+    } finally {
+      clearInterval(watchCrashes);
+    }
+
+    for (const check of [result.appendSet, result.counter]) {
+      if (check === undefined) continue;
+      result.histories++;
+      result.operations += check.operations;
+      result.lostWrites += check.lostWrites;
+      result.duplicateApplies += check.duplicateApplies;
+      result.phantoms += check.phantoms;
+      problems.push(...check.problems);
+    }
+    if (registerFile !== null) {
+      const checked = checkHistory(readHistory(registerFile));
+      const failedKeys = checked.keys.filter((key) => key.verdict !== 'linearizable');
+      result.register = { file: registerFile, operations: checked.operations, verdict: checked.verdict, keys: checked.keys.length, failedKeys };
+      result.histories++;
+      result.operations += checked.operations;
+      result.violations += failedKeys.filter((key) => key.verdict === 'violation').length;
+      result.undecided += failedKeys.filter((key) => key.verdict === 'undecided').length;
+      for (const key of failedKeys) problems.push(`register: key ${key.key} ${key.verdict}${key.explanation ? `: ${key.explanation}` : ''}`);
+    }
+    const records = nemesis.faults;
+    result.faultLog = [...records];
+    result.faults = records.length;
+    for (const record of records) result.faultCounts[record.kind] = (result.faultCounts[record.kind] ?? 0) + 1;
+    const figures = (figure: 'leaderKill' | 'partitionHeal', chosen: FaultRecord[], at: (record: FaultRecord) => number): Percentiles => {
+      const waits = recoveryTimes(chosen.map(at), writesOk);
+      for (const [i, record] of chosen.entries()) {
+        result.recoverySamples.push({ figure, kind: record.kind, detail: record.detail, composed: record.composed, waitMs: waits[i]! });
+      }
+      // The figures are taken over rounds with that fault alone: a composed round may hold a
+      // second fault (a partition, a paused server) that keeps the cluster down by design.
+      const solo = waits.filter((_, i) => !chosen[i]!.composed);
+      const values = solo.filter((wait): wait is number => wait !== null);
+      return percentiles(values, solo.length - values.length);
+    };
+    result.recovery = {
+      leaderKill: figures('leaderKill', records.filter((record) => record.hitLeader && record.kind.startsWith('kill')), (record) => record.startMs),
+      partitionHeal: figures('partitionHeal', records.filter((record) => partitionKinds.has(record.kind)), (record) => record.healMs),
+    };
+    if (crashes.length > 0) problems.push(`servers exited on their own: ${crashes.join(', ')}`);
+    ok = result.lostWrites === 0 && result.violations === 0 && result.undecided === 0 && result.duplicateApplies === 0 &&
+      result.phantoms === 0 && crashes.length === 0;
+    result.ok = ok;
+    return result;
+  } catch (error) {
+    problems.push(`run failed: ${(error as Error).message}`);
+    throw error;
+  } finally {
+    await nemesis.healAll().catch(() => {});
+    await cluster.stopAll().catch(() => {});
+    await network.close();
+    if (!ok) {
+      // Keep what explains the failure next to the history.
+      if (fs.existsSync(logFile)) fs.copyFileSync(logFile, path.join(historyDir, 'servers.log'));
+      fs.writeFileSync(path.join(historyDir, 'faults.json'), JSON.stringify(nemesis.faults, null, 1));
+      result.historyDir = historyDir;
+    } else if (options.historyDir === undefined) {
+      fs.rmSync(historyDir, { recursive: true, force: true });
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The one-paragraph summary `raftline chaos` prints. */
+export function formatChaos(result: ChaosResult): string {
+  const ms = (value: number | null): string => value === null ? '-' : `${Math.round(value)} ms`;
+  const figure = (p: Percentiles): string =>
+    `p50 ${ms(p.p50Ms)}, p99 ${ms(p.p99Ms)}, max ${ms(p.maxMs)} (${p.samples} samples${p.unrecovered > 0 ? `, ${p.unrecovered} unrecovered` : ''})`;
+  const lines = [
+    `chaos ${result.ok ? 'PASS' : 'FAIL'}: seed ${result.seed}, ${result.nodes} nodes (${result.actors}), ${result.workloads.join('+')}, ${result.durationS} s`,
+    `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
+    `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
+      `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}`,
+    `recovery (rounds with one fault): leader kill → next write ${figure(result.recovery.leaderKill)}`,
+    `recovery (rounds with one fault): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
+  ];
+  if (result.register) {
+    const where = result.historyDir === null ? '' : ` (${result.register.file})`;
+    lines.push(`register history: ${result.register.operations} operations on ${result.register.keys} keys, ${result.register.verdict}${where}`);
+  }
+  for (const problem of result.problems.slice(0, 10)) lines.push(`  ${problem}`);
+  if (!result.ok && result.historyDir) lines.push(`kept in ${result.historyDir}; replay the schedule with --seed ${result.seed}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,65 @@
+/**
+ * The safety summary of a test run. Each safety suite (the simulator, the chaos runs) writes its
+ * figures to `.safety/<suite>.json` at the repository root:
+ * `{ suite, seeds?, histories?, operations?, faults?, lostWrites, violations, duplicateApplies }`.
+ * `npm test` clears the folder first (`--clear`), so a stale file never counts, and runs this at
+ * the end to print ONE line with the totals; it exits 1 when any suite counted a lost write, a
+ * violation or a duplicate apply, or when a file is malformed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface SafetyFigures {
+  suite: string;
+  seeds?: number;
+  histories?: number;
+  operations?: number;
+  faults?: number;
+  lostWrites: number;
+  violations: number;
+  duplicateApplies: number;
+}
+
+export const safetyDir = fileURLToPath(new URL('../../../.safety/', import.meta.url));
+
+/** Writes one suite's figures (replacing that suite's earlier file). */
+export function writeSafetyFigures(figures: SafetyFigures): void {
+  fs.mkdirSync(safetyDir, { recursive: true });
+  fs.writeFileSync(path.join(safetyDir, `${figures.suite}.json`), JSON.stringify(figures, null, 2) + '\n');
+}
+
+export function readSafetyFigures(dir = safetyDir): SafetyFigures[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((name) => name.endsWith('.json')).sort().map((name) => {
+    const value = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as Partial<SafetyFigures>;
+    for (const field of ['lostWrites', 'violations', 'duplicateApplies'] as const) {
+      if (!Number.isInteger(value[field])) throw new Error(`${name}: ${field} must be an integer`);
+    }
+    if (typeof value.suite !== 'string') throw new Error(`${name}: suite must be a string`);
+    return value as SafetyFigures;
+  });
+}
+
+export function summaryLine(all: readonly SafetyFigures[]): string {
+  const sum = (field: keyof Omit<SafetyFigures, 'suite'>): number => all.reduce((total, figures) => total + (figures[field] ?? 0), 0);
+  const suites = all.length === 0 ? 'no safety suites ran' : all.map((figures) => figures.suite).join(', ');
+  return `safety: seeds run ${sum('seeds')}, histories checked ${sum('histories')}, operations checked ${sum('operations')}, ` +
+    `faults injected ${sum('faults')}, acknowledged writes lost ${sum('lostWrites')}, linearizability violations ${sum('violations')}, ` +
+    `duplicate applies ${sum('duplicateApplies')} (${suites})`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes('--clear')) {
+    fs.rmSync(safetyDir, { recursive: true, force: true });
+  } else {
+    try {
+      const all = readSafetyFigures();
+      process.stdout.write(summaryLine(all) + '\n');
+      if (all.some((figures) => figures.lostWrites + figures.violations + figures.duplicateApplies > 0)) process.exitCode = 1;
+    } catch (error) {
+      process.stdout.write(`safety: unreadable summary: ${(error as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
