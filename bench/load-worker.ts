@@ -1,49 +1,153 @@
 /**
- * A load generator, run by tinypool on its own thread: one RaftClient keeps `outstanding` writes
- * in flight with values of `sizeBytes` for `durationMs`, bounded in count and time, and returns
- * how many were acknowledged and each one's latency in microseconds.
+ * A load generator, run by tinypool on its own thread: one RaftClient keeps `outstanding`
+ * requests in flight — writes of `sizeBytes`-byte values, and a `readFraction` of linearizable
+ * reads — until the run's end time or `writesMax` writes, whichever comes first.
+ *
+ * Latencies are recorded here, on the generator's thread, into one HDR histogram per second of
+ * the run (by completion time, on a wall clock shared with the coordinator), and each finished
+ * second is posted on `port` as a `LoadSecond`; a final `{ done: true }` follows the last one.
+ * So the coordinator can print a live line and build time series without receiving every latency.
  */
+import type { MessagePort } from 'node:worker_threads';
+import * as hdr from 'hdr-histogram-js';
 import { RaftClient } from '../src/client/raft-client.js';
-import { encodePut } from '../src/statemachines/kv-ops.js';
+import { encodeGet, encodePut } from '../src/statemachines/kv-ops.js';
+import { latencyBucketCount, latencyBucketOf, newLatencyHistogram } from './latency.js';
 
 export interface LoadTask {
   peers: string[];
   outstanding: number;
   sizeBytes: number;
-  durationMs: number;
+  /** Epoch ms at which the run (warm-up included) started and ends. */
+  startAtMs: number;
+  endAtMs: number;
+  /** Requests (writes and reads) this generator issues at most. */
   writesMax: number;
+  readFraction: number;
   keyPrefix: string;
+  requestTimeoutMs: number;
+  port: MessagePort;
+}
+
+/** One second of one generator's load. Histograms travel as HDR compressed base64. */
+export interface LoadSecond {
+  second: number;
+  writes: number;
+  reads: number;
+  failed: number;
+  writeHistogram: string;
+  readHistogram: string;
+  /** Writes per latency bucket (latency.ts), for the report's histogram. */
+  writeBuckets: number[];
+}
+
+export interface LoadDone {
+  done: true;
 }
 
 export interface LoadResult {
-  acknowledged: number;
+  writes: number;
+  reads: number;
   failed: number;
-  elapsedMs: number;
-  latenciesUs: Float64Array;
+  /** The first few distinct failure messages, for the report. */
+  errors: string[];
+  /** Epoch ms of the last completion (the drain of in-flight requests may pass the end time). */
+  lastDoneAtMs: number;
+}
+
+const errorsKeptMax = 5;
+
+function nowEpochMs(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 export default async function runLoad(task: LoadTask): Promise<LoadResult> {
-  const client = await RaftClient.connect({ peers: task.peers, requestTimeoutMs: 30000 });
+  const client = await RaftClient.connect({ peers: task.peers, requestTimeoutMs: task.requestTimeoutMs });
   const value = 'x'.repeat(task.sizeBytes);
-  const latencies: number[] = [];
-  let issued = 0;
+  const writeHistogram = newLatencyHistogram();
+  const readHistogram = newLatencyHistogram();
+  let writeBuckets = new Array<number>(latencyBucketCount).fill(0);
+  let second = 0;
+  let secondWrites = 0;
+  let secondReads = 0;
+  let secondFailed = 0;
+  let writes = 0;
+  let reads = 0;
   let failed = 0;
-  const startMs = performance.now();
-  const endMs = startMs + task.durationMs;
+  let issued = 0;
+  // Reads are spread evenly (an accumulator, not a random draw), so a run is repeatable.
+  let readCredit = 0;
+  const errors = new Set<string>();
+  let lastDoneAtMs = task.startAtMs;
+
+  const flush = (): void => {
+    if (secondWrites + secondReads + secondFailed === 0) return;
+    const message: LoadSecond = {
+      second, writes: secondWrites, reads: secondReads, failed: secondFailed,
+      writeHistogram: hdr.encodeIntoCompressedBase64(writeHistogram),
+      readHistogram: hdr.encodeIntoCompressedBase64(readHistogram),
+      writeBuckets,
+    };
+    task.port.postMessage(message);
+    writeHistogram.reset();
+    readHistogram.reset();
+    writeBuckets = new Array<number>(latencyBucketCount).fill(0);
+    secondWrites = 0;
+    secondReads = 0;
+    secondFailed = 0;
+  };
+  const completed = (sentMs: number, isRead: boolean, ok: boolean): void => {
+    const doneMs = nowEpochMs();
+    lastDoneAtMs = doneMs;
+    const at = Math.floor((doneMs - task.startAtMs) / 1000);
+    if (at !== second) {
+      flush();
+      second = at;
+    }
+    if (!ok) {
+      secondFailed++;
+      failed++;
+      return;
+    }
+    const latencyUs = Math.max(1, Math.round((doneMs - sentMs) * 1000));
+    if (isRead) {
+      readHistogram.recordValue(latencyUs);
+      secondReads++;
+      reads++;
+    } else {
+      writeHistogram.recordValue(latencyUs);
+      writeBuckets[latencyBucketOf(latencyUs)]!++;
+      secondWrites++;
+      writes++;
+    }
+  };
+
   const lane = async (): Promise<void> => {
-    while (performance.now() < endMs && issued < task.writesMax) {
-      const key = `${task.keyPrefix}${issued++}`;
-      const sentMs = performance.now();
+    while (nowEpochMs() < task.endAtMs && issued < task.writesMax) {
+      readCredit += task.readFraction;
+      const isRead = readCredit >= 1 && issued > 0;
+      if (isRead) readCredit -= 1;
+      const key = `${task.keyPrefix}${isRead ? Math.floor(issued / 2) : issued}`;
+      issued++;
+      const sentMs = nowEpochMs();
       try {
-        await client.send(encodePut(key, value));
-        latencies.push((performance.now() - sentMs) * 1000);
-      } catch {
-        failed++;
+        if (isRead) await client.sendReadOnly(encodeGet(key));
+        else await client.send(encodePut(key, value));
+        completed(sentMs, isRead, true);
+      } catch (error) {
+        if (errors.size < errorsKeptMax) errors.add((error as Error).message);
+        completed(sentMs, isRead, false);
       }
     }
   };
+  // Lanes start at the shared start time, so every generator's second 0 is the same second.
+  const waitMs = task.startAtMs - nowEpochMs();
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
   await Promise.all(Array.from({ length: task.outstanding }, lane));
-  const elapsedMs = performance.now() - startMs;
+  flush();
+  const done: LoadDone = { done: true };
+  task.port.postMessage(done);
+  task.port.close();
   await client.close();
-  return { acknowledged: latencies.length, failed, elapsedMs, latenciesUs: Float64Array.from(latencies) };
+  return { writes, reads, failed, errors: [...errors], lastDoneAtMs };
 }

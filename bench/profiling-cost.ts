@@ -30,7 +30,7 @@ for (let pair = 0; pair < pairs; pair++) {
   const order: ('on' | 'off')[] = pair % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
   const run = (setting: 'on' | 'off', port: number): ReturnType<typeof runBench> => runBench({
     nodes: 3, outstanding, sizeBytes: 128, durationS, actors: 'workers', clients: 1, basePort: port,
-    writesMax: 10_000_000, profiling: setting === 'on',
+    writesMax: 10_000_000, profiling: setting === 'on', warmupS: 1, readFraction: 0, live: 'off', unsafeNoFsync: false,
   });
   // A pair where either run failed (no leader in time on an overloaded machine) is left out.
   const settled = together

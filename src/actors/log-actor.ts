@@ -22,6 +22,8 @@ export interface LogActorOptions {
   segmentBytesMax: number;
   /** Stamp appends and syncs for per-stage latency (reported in LogSynced). */
   profiling?: boolean;
+  /** UNSAFE (benchmarks only): acknowledge appends without fdatasync. */
+  unsafeNoFsync?: boolean;
 }
 
 export interface LogRecovered {
@@ -58,7 +60,9 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   constructor(private readonly options: LogActorOptions, private readonly links: LogActorLinks) {}
 
   async start(): Promise<LogRecovered> {
-    const log = SegmentedLog.open(this.options.dir, { segmentSizeBytesMax: this.options.segmentBytesMax });
+    const log = SegmentedLog.open(this.options.dir, {
+      segmentSizeBytesMax: this.options.segmentBytesMax, unsafeNoSync: this.options.unsafeNoFsync === true,
+    });
     this.log = log;
     const hardState = readRaftMeta(this.options.dir);
     // Replay the whole log into the updater: there are no snapshots yet, so the state machine is

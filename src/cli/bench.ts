@@ -1,137 +1,294 @@
 /**
- * `raftline bench`: starts a local cluster of server processes, drives it with load generators on
- * tinypool threads keeping N writes outstanding, and reports writes/s, client latency and the
- * leader's per-stage latency table (the stages of DESIGN.md), in the terminal and as JSON.
+ * `raftline bench`: starts a local cluster of server processes (or targets `--peers`), drives it
+ * from tinypool load-generator threads, and reports writes/s, client latency, the leader's
+ * per-stage table, CPU per process and thread, resident memory over time and a verdict on what
+ * limits throughput — in the terminal, as JSON (`--json`) and as an HTML report (`--report`).
+ *
+ * The run is warm-up plus duration; every figure except the time series covers the measured part
+ * only. Load generators post one histogram per second (bench/load-worker.ts), which feed the live
+ * line and the time series.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
 import Tinypool from 'tinypool';
-import { LocalCluster } from './local-cluster.js';
+import { LocalCluster, sleep, withTimeout } from './local-cluster.js';
 import { RaftClient } from '../client/raft-client.js';
-import type { LoadResult, LoadTask } from '../../bench/load-worker.js';
-import type { LeaderStageName, StageSnapshot } from '../metrics/types.js';
+import { ConfigurationError, TimeoutError } from '../errors.js';
+import type { LoadDone, LoadResult, LoadSecond, LoadTask } from '../../bench/load-worker.js';
+import { latencyMsOf, type LatencyMs } from '../../bench/latency.js';
+import { LoadSeries, type SecondPoint } from '../../bench/load-series.js';
+import { pidsListeningOn, ProcSampler, type MachineUsage, type ProcessUsage, type ProcTarget } from '../../bench/proc-sampler.js';
+import { stageTableFromMetrics, withFollowerSides, type StageTable } from '../../bench/stage-table.js';
+import type { MetricsSnapshot } from '../metrics/types.js';
+import { verdictOf, type Verdict } from '../../bench/verdict.js';
+import { machineInfo, versions, type MachineInfo } from '../../bench/run-info.js';
+import { formatLiveLine } from './bench-format.js';
 
 export interface BenchOptions {
   nodes: number;
+  clients: number;
+  /** Requests in flight per client. */
   outstanding: number;
   sizeBytes: number;
   durationS: number;
+  warmupS: number;
+  /** Fraction of requests that are linearizable reads, 0..1. */
+  readFraction: number;
   actors: 'workers' | 'inline';
-  clients: number;
+  /** An existing cluster to drive instead of starting one. */
+  peers?: string[];
+  unsafeNoFsync: boolean;
   basePort: number;
-  jsonFile?: string;
   writesMax: number;
-  /** Per-stage profiling in the servers (default on); off measures what it costs. */
+  jsonFile?: string;
+  reportFile?: string;
+  /** Live progress: `tty` rewrites one line, `lines` prints one every few seconds. */
+  live: 'tty' | 'lines' | 'off';
+  /** Per-stage profiling in the servers bench starts (default on); off measures what it costs. */
   profiling?: boolean;
 }
 
+export type { SecondPoint };
+
 export interface BenchResult {
-  nodes: number;
-  actors: string;
-  outstanding: number;
-  sizeBytes: number;
-  durationS: number;
+  configuration: {
+    nodes: number; clients: number; outstandingPerClient: number; outstanding: number; sizeBytes: number;
+    durationS: number; warmupS: number; readFraction: number; actors: string; fsync: boolean; peers: string[] | null; writesMax: number;
+    profiling: boolean;
+  };
+  machine: MachineInfo;
+  versions: Record<string, string>;
+  startedAt: string;
   writesPerSecond: number;
+  readsPerSecond: number;
   acknowledged: number;
+  reads: number;
   failed: number;
-  latencyMs: { p50: number; p90: number; p99: number; max: number };
-  profiling: boolean;
-  /** CPU time of all server processes (all threads) per acknowledged write, over the load; null when unread. */
+  errors: string[];
+  measuredS: number;
+  latencyMs: LatencyMs;
+  readLatencyMs: LatencyMs;
+  /** Writes per latency bucket over the measured part: [lower bound µs, count]. */
+  latencyHistogram: [number, number][];
+  leader: { id: string; address: string } | null;
+  stages: StageTable | null;
+  /** The leader's stage histograms as the server reported them, by stage name (µs). */
+  stagesUs: Record<string, unknown> | null;
+  /** CPU time of every server process (all threads) per acknowledged write over the measured part; null when unread. */
   serverCpuUsPerWrite: number | null;
-  /** The leader's per-stage latency (µs), by stage name; null when it could not be read. */
-  stagesUs: Record<LeaderStageName, StageSnapshot<LeaderStageName>> | null;
+  cpu: { machine: MachineUsage | null; processes: ProcessUsage[] };
+  memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
+  verdict: Verdict;
+  series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]> };
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+/** Waits for a server that is leader and has committed an entry of its term. */
+async function findLeader(client: RaftClient, addresses: string[], timeoutMs: number): Promise<{ id: string; address: string }> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const address of addresses) {
+      const status = await withTimeout(client.status(address), 1000).catch(() => null);
+      if (status?.role === 'leader' && status.commit > 0) return { id: status.id, address };
+    }
+    await sleep(100);
+  }
+  throw new TimeoutError(`no leader among ${addresses.join(',')} within ${timeoutMs} ms`);
+}
+
+/**
+ * The leader's stage table over the measured part (the metrics were reset when the warm-up ended),
+ * with the followers' own stages beside it.
+ */
+async function leaderStages(snapshots: Map<string, MetricsSnapshot>, leader: { id: string; address: string }): Promise<{ table: StageTable; raw: Record<string, unknown> } | null> {
+  const leaderSnapshot = snapshots.get(leader.address);
+  if (leaderSnapshot === undefined) return null;
+  const followers = [...snapshots.entries()].filter(([address]) => address !== leader.address).map(([, snapshot]) => snapshot);
+  const table = withFollowerSides(stageTableFromMetrics(leaderSnapshot), followers);
+  return { table, raw: Object.fromEntries(leaderSnapshot.stages.map((stage) => [stage.name, stage])) };
+}
+
+/** Every server's metrics snapshot that answers within a second, by address; `reset` starts their histograms over. */
+async function metricsOf(client: RaftClient, addresses: readonly string[], reset: boolean): Promise<Map<string, MetricsSnapshot>> {
+  const all = await Promise.all(addresses.map((address) => withTimeout(client.metrics(address, { reset }), 1000).catch(() => null)));
+  const snapshots = new Map<string, MetricsSnapshot>();
+  addresses.forEach((address, i) => {
+    if (all[i]) snapshots.set(address, all[i]!);
+  });
+  return snapshots;
+}
+
+/** Sum of the servers' processCpuUs gauges; null unless every server answered. */
+function serverCpuUs(snapshots: Map<string, MetricsSnapshot>, count: number): number | null {
+  if (snapshots.size !== count) return null;
+  let sum = 0;
+  for (const snapshot of snapshots.values()) sum += snapshot.gauges['processCpuUs'] ?? 0;
+  return sum;
+}
+
+/** With --peers on this machine: each loopback peer's process, named by its server id. */
+async function peerTargets(client: RaftClient, addresses: string[]): Promise<ProcTarget[]> {
+  const local = addresses.filter((address) => /^(127\.\d+\.\d+\.\d+|localhost):\d+$/.test(address));
+  const pids = pidsListeningOn(local.map((address) => Number(address.split(':')[1])));
+  const targets: ProcTarget[] = [];
+  for (const address of local) {
+    const pid = pids.get(Number(address.split(':')[1]));
+    if (pid === undefined || pid === process.pid) continue;
+    const status = await withTimeout(client.status(address), 1000).catch(() => null);
+    targets.push({ id: status?.id ?? address, pid });
+  }
+  return targets;
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-'));
-  const cluster = new LocalCluster({
+  if (options.peers && options.unsafeNoFsync) {
+    throw new ConfigurationError('--unsafe-no-fsync applies to servers that bench starts; with --peers the servers\' own flags decide');
+  }
+  if (!(options.readFraction >= 0 && options.readFraction <= 1)) throw new ConfigurationError('--reads must be a fraction from 0 to 1');
+  const dir = options.peers ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-'));
+  const cluster = dir === null ? null : new LocalCluster({
     nodes: options.nodes, dir, basePort: options.basePort, actors: options.actors, logFile: path.join(dir, 'servers.log'),
-    profiling: options.profiling ?? true,
+    unsafeNoFsync: options.unsafeNoFsync, profiling: options.profiling ?? true,
   });
+  const addresses = options.peers ?? cluster!.addresses;
   const pool = new Tinypool({
     filename: new URL('../../bench/load-worker.js', import.meta.url).href,
-    minThreads: options.clients, maxThreads: options.clients,
+    minThreads: options.clients, maxThreads: options.clients, idleTimeout: 60_000,
   });
+  const control = await RaftClient.connect({ peers: addresses, requestTimeoutMs: 5000 });
+  let sampler: ProcSampler | null = null;
+  let liveTimer: NodeJS.Timeout | null = null;
   try {
-    cluster.startAll();
-    const leader = await cluster.waitForLeader();
-    const cpuClient = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 5000 });
-    const serverCpuUs = async (): Promise<number | null> => {
-      const all = await Promise.all(cluster.addresses.map((address) => cpuClient.metrics(address).catch(() => null)));
-      return all.every((metrics) => metrics !== null) ? all.reduce((sum, metrics) => sum + metrics!.gauges['processCpuUs']!, 0) : null;
-    };
-    const cpuBeforeUs = await serverCpuUs();
-    const clients = Math.max(1, Math.min(options.clients, options.outstanding));
+    cluster?.startAll();
+    const leader = await findLeader(control, addresses, 20_000);
+    const targets: ProcTarget[] = cluster !== null
+      ? cluster.nodes.flatMap((node) => (node.process?.pid ? [{ id: node.id, pid: node.process.pid }] : []))
+      : await peerTargets(control, addresses);
+    targets.push({ id: 'load', pid: process.pid });
+    if (ProcSampler.available()) sampler = new ProcSampler(targets, os.cpus().length);
+    sampler?.start();
+
+    const totalS = options.warmupS + options.durationS;
+    const startAtMs = Date.now() + 200;
+    const endAtMs = startAtMs + totalS * 1000;
+    const series = new LoadSeries(options.warmupS);
+    const orderedPeers = [leader.address, ...addresses.filter((address) => address !== leader.address)];
+    const drained: Promise<void>[] = [];
     const tasks: Promise<LoadResult>[] = [];
-    for (let i = 0; i < clients; i++) {
+    for (let i = 0; i < options.clients; i++) {
+      const channel = new MessageChannel();
+      drained.push(new Promise<void>((resolve) => {
+        channel.port1.on('message', (message: LoadSecond | LoadDone) => {
+          if ('done' in message) {
+            channel.port1.close();
+            resolve();
+          } else {
+            series.add(message);
+          }
+        });
+      }));
       const task: LoadTask = {
-        peers: [leader.address, ...cluster.addresses.filter((address) => address !== leader.address)],
-        outstanding: Math.floor(options.outstanding / clients) + (i < options.outstanding % clients ? 1 : 0),
-        sizeBytes: options.sizeBytes,
-        durationMs: options.durationS * 1000,
-        writesMax: Math.ceil(options.writesMax / clients),
-        keyPrefix: `bench-${i}-`,
+        peers: orderedPeers, outstanding: options.outstanding, sizeBytes: options.sizeBytes, startAtMs, endAtMs,
+        writesMax: Math.ceil(options.writesMax / options.clients), readFraction: options.readFraction,
+        keyPrefix: `bench-${i}-`, requestTimeoutMs: 30_000, port: channel.port2,
       };
-      tasks.push(pool.run(task) as Promise<LoadResult>);
+      tasks.push(pool.run(task, { transferList: [channel.port2] }) as Promise<LoadResult>);
     }
+
+    const warmupEndMs = startAtMs + options.warmupS * 1000;
+    let warmupMarked = false;
+    let cpuAtWarmupEnd: Promise<number | null> = Promise.resolve(null);
+    const markWarmupEnd = (): void => {
+      warmupMarked = true;
+      sampler?.markWarmupEnd();
+      cpuAtWarmupEnd = metricsOf(control, addresses, true).then((snapshots) => serverCpuUs(snapshots, addresses.length));
+    };
+    let lastLineMs = 0;
+    liveTimer = setInterval(() => {
+      const nowMs = Date.now();
+      if (!warmupMarked && nowMs >= warmupEndMs) markWarmupEnd();
+      if (options.live === 'off' || nowMs < startAtMs) return;
+      const elapsedS = Math.min(totalS, (nowMs - startAtMs) / 1000);
+      const last = series.second(Math.floor(elapsedS) - 1);
+      const line = formatLiveLine(elapsedS, totalS, elapsedS < options.warmupS, last.writes, last.p99Ms);
+      if (options.live === 'tty') process.stderr.write(`\r${line}\x1b[K`);
+      else if (nowMs - lastLineMs >= 5000) {
+        lastLineMs = nowMs;
+        process.stderr.write(`${line}\n`);
+      }
+    }, options.warmupS > 0 ? 250 : 1000);
+    if (options.warmupS === 0) markWarmupEnd();
     const results = await Promise.all(tasks);
-    const cpuAfterUs = await serverCpuUs();
-    await cpuClient.close();
-    const acknowledged = results.reduce((sum, result) => sum + result.acknowledged, 0);
+    await withTimeout(Promise.all(drained), 10_000);
+    clearInterval(liveTimer);
+    liveTimer = null;
+    if (options.live === 'tty') process.stderr.write('\n');
+    const finishedAtMs = Math.max(endAtMs, ...results.map((result) => result.lastDoneAtMs));
+    const usage = sampler?.stop() ?? { processes: [], machine: null };
+    sampler = null;
+    const finalMetrics = await metricsOf(control, addresses, false);
+    const cpuBeforeUs = await cpuAtWarmupEnd;
+    const cpuAfterUs = serverCpuUs(finalMetrics, addresses.length);
+    const leaderStageReport = await leaderStages(finalMetrics, leader);
+    const stages = leaderStageReport?.table ?? null;
+
+    const measuredS = Math.max(0.001, (finishedAtMs - Math.max(startAtMs, warmupEndMs)) / 1000);
     const failed = results.reduce((sum, result) => sum + result.failed, 0);
-    const elapsedMs = Math.max(...results.map((result) => result.elapsedMs));
-    const latencies = new Float64Array(acknowledged);
-    let offset = 0;
-    for (const result of results) {
-      latencies.set(result.latenciesUs, offset);
-      offset += result.latenciesUs.length;
-    }
-    latencies.sort();
-    const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 5000 });
-    const metrics = await client.metrics(leader.address).catch(() => null);
-    await client.close();
+    const measuredWrites = series.measuredWrites.totalCount;
+    const serverUsage = usage.processes;
     const result: BenchResult = {
-      nodes: options.nodes, actors: options.actors, outstanding: options.outstanding, sizeBytes: options.sizeBytes,
-      durationS: options.durationS, writesPerSecond: Math.round((acknowledged / elapsedMs) * 1000), acknowledged, failed,
-      latencyMs: {
-        p50: percentile(latencies, 50) / 1000, p90: percentile(latencies, 90) / 1000,
-        p99: percentile(latencies, 99) / 1000, max: percentile(latencies, 100) / 1000,
+      configuration: {
+        nodes: options.peers ? options.peers.length : options.nodes, clients: options.clients,
+        outstandingPerClient: options.outstanding, outstanding: options.outstanding * options.clients,
+        sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction,
+        actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, peers: options.peers ?? null,
+        writesMax: options.writesMax, profiling: options.peers ? true : options.profiling ?? true,
       },
-      profiling: options.profiling ?? true,
-      serverCpuUsPerWrite: cpuBeforeUs === null || cpuAfterUs === null || acknowledged === 0 ? null
-        : Math.round(((cpuAfterUs - cpuBeforeUs) / acknowledged) * 10) / 10,
-      stagesUs: metrics === null ? null
-        : Object.fromEntries(metrics.stages.map((stage) => [stage.name, stage])) as Record<LeaderStageName, StageSnapshot<LeaderStageName>>,
+      machine: machineInfo(),
+      versions: versions(),
+      startedAt: new Date(startAtMs).toISOString(),
+      writesPerSecond: Math.round(measuredWrites / measuredS),
+      readsPerSecond: Math.round(series.measuredReads.totalCount / measuredS),
+      acknowledged: results.reduce((sum, result) => sum + result.writes, 0),
+      reads: results.reduce((sum, result) => sum + result.reads, 0),
+      failed,
+      errors: [...new Set(results.flatMap((result) => result.errors))].slice(0, 5),
+      measuredS: Math.round(measuredS * 1000) / 1000,
+      latencyMs: latencyMsOf(series.measuredWrites),
+      readLatencyMs: latencyMsOf(series.measuredReads),
+      latencyHistogram: series.histogram(),
+      leader,
+      stages,
+      stagesUs: leaderStageReport?.raw ?? null,
+      serverCpuUsPerWrite: cpuBeforeUs === null || cpuAfterUs === null || measuredWrites === 0 ? null
+        : Math.round(((cpuAfterUs - cpuBeforeUs) / measuredWrites) * 10) / 10,
+      cpu: usage,
+      memory: serverUsage.map((process) => ({
+        id: process.id, firstMiB: process.rss.firstMiB, lastMiB: process.rss.lastMiB, maxMiB: process.rss.maxMiB,
+        slopeMiBPerMinute: process.rss.slopeMiBPerMinute, flat: process.rss.flat,
+      })),
+      verdict: verdictOf({
+        stages, processes: serverUsage, machine: usage.machine, leaderId: leader.id,
+        actors: options.actors, outstanding: options.outstanding * options.clients, fsync: !options.unsafeNoFsync,
+      }),
+      series: {
+        seconds: series.points(),
+        rssMiB: Object.fromEntries(serverUsage.map((process) => [process.id, process.rss.series])),
+      },
     };
     if (options.jsonFile) fs.writeFileSync(options.jsonFile, JSON.stringify(result, null, 2) + '\n');
+    if (options.reportFile) {
+      const { renderReport } = await import('../../bench/report.js');
+      fs.writeFileSync(options.reportFile, renderReport(result));
+    }
     return result;
   } finally {
+    if (liveTimer) clearInterval(liveTimer);
+    sampler?.stop();
+    await control.close();
     await pool.destroy();
-    await cluster.stopAll();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await cluster?.stopAll();
+    if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-export function formatBench(result: BenchResult): string {
-  const round = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
-  const lines = [
-    `raftline bench: ${result.nodes} nodes, actors=${result.actors}, ${result.outstanding} outstanding, ${result.sizeBytes}-byte values, ${result.durationS} s, profiling ${result.profiling ? 'on' : 'off'}`,
-    `  writes/s     ${result.writesPerSecond}   (${result.acknowledged} acknowledged, ${result.failed} failed)`,
-    `  server CPU   ${result.serverCpuUsPerWrite ?? '?'} µs per write (all threads of all servers)`,
-    `  latency ms   p50 ${round(result.latencyMs.p50)}   p90 ${round(result.latencyMs.p90)}   p99 ${round(result.latencyMs.p99)}   max ${round(result.latencyMs.max)}`,
-  ];
-  if (result.stagesUs && result.profiling) {
-    lines.push('', '  leader stage latency (ms)       p50      p99   queue p50  service p50');
-    const ms = (us: number | undefined): string => (us === undefined ? '' : (us / 1000).toFixed(3)).padStart(9);
-    for (const stage of Object.values(result.stagesUs)) {
-      lines.push(`  ${stage.name.padEnd(26)}${ms(stage.p50Us)}${ms(stage.p99Us)}   ${ms(stage.queue?.p50Us)}  ${ms(stage.service?.p50Us)}`);
-    }
-  }
-  return lines.join('\n');
 }

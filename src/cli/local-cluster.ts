@@ -23,6 +23,8 @@ export interface LocalClusterOptions {
   metricsBasePort?: number;
   /** Where server processes write their output; inherits when absent. */
   logFile?: string;
+  /** Starts the servers with `--unsafe-no-fsync` (benchmarks only). */
+  unsafeNoFsync?: boolean;
   /**
    * Where server `from` reaches server `to` (default: `to`'s own address). The chaos runs route
    * every link through a fault proxy this way; each server still listens on its own address.
@@ -83,7 +85,8 @@ export class LocalCluster {
     const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag(node), '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
       '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on',
-      ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress])];
+      ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress]),
+      ...(this.options.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : [])];
     let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
     if (this.options.logFile) {
       fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });

@@ -12,7 +12,8 @@ import { RaftClient } from '../client/raft-client.js';
 import { kv } from '../client/kv.js';
 import { ConfigurationError } from '../errors.js';
 import { LocalCluster, sleep } from './local-cluster.js';
-import { formatBench, runBench } from './bench.js';
+import { runBench } from './bench.js';
+import { formatBench } from './bench-format.js';
 import { formatChaos, runChaos, workloadNames, type WorkloadName } from '../chaos/run-chaos.js';
 import { faultKinds, type FaultKind } from '../chaos/nemesis.js';
 
@@ -55,14 +56,19 @@ program.command('server')
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
   .addOption(profilingOption())
   .option('--metrics <address>', 'host:port of the Prometheus endpoint (HTTP GET /metrics)')
+  .option('--unsafe-no-fsync', 'UNSAFE, benchmarks only: acknowledge writes without fdatasync')
   .action(async (options: {
     id: string; peers: string; dir: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
-    logLevel: string; profiling: 'on' | 'off'; metrics?: string;
+    logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean;
   }) => {
     const logger = pino({ level: options.logLevel });
+    if (options.unsafeNoFsync === true) {
+      process.stderr.write(`raftline server ${options.id}: UNSAFE --unsafe-no-fsync: writes are acknowledged without fdatasync\n`);
+    }
     const server = new RaftServer({
       id: options.id, peers: parsePeers(options.peers), dir: options.dir, groupId: options.group,
       stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
+      unsafeNoFsync: options.unsafeNoFsync === true,
       ...(options.listen === undefined ? {} : { listen: options.listen }),
       ...(options.metrics === undefined ? {} : { metricsAddress: options.metrics }),
     });
@@ -139,24 +145,46 @@ program.command('status')
     }
   });
 
+function fraction(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0 || parsed > 1) throw new InvalidArgumentError('--reads must be a fraction from 0 to 1');
+  return parsed;
+}
+
+interface BenchFlags {
+  nodes: string; clients: number; outstanding: number; size: number; duration: number; warmup: number; reads: number;
+  actors: 'workers' | 'inline'; peers?: string[]; unsafeNoFsync?: boolean; writesMax: number; basePort: number;
+  json?: string; report?: string; live?: boolean; profiling: 'on' | 'off';
+}
+
 program.command('bench')
-  .description('run a local cluster under write load; print writes/s, latency and the stage table')
-  .option('--nodes <n>', 'number of servers', integer('--nodes', 1), 3)
-  .option('--outstanding <n>', 'writes kept in flight', integer('--outstanding', 1), 256)
+  .description('run a local cluster (or --peers) under load; print writes/s, latency, the stage table and what limits throughput')
+  .addOption(new Option('--nodes <n>', 'number of servers').choices(['3', '5']).default('3'))
+  .option('--clients <n>', 'load generator threads, one client each', integer('--clients', 1), 1)
+  .option('--outstanding <n>', 'requests kept in flight per client', integer('--outstanding', 1), 256)
   .option('--size <bytes>', 'value size', integer('--size', 1), 128)
-  .option('--duration <s>', 'seconds of load', integer('--duration', 1), 10)
-  .option('--clients <n>', 'load generator threads', integer('--clients', 1), 1)
-  .option('--writes-max <n>', 'stop after this many writes', integer('--writes-max', 1), 10_000_000)
-  .option('--base-port <port>', 'first port', integer('--base-port', 1), 7101)
-  .option('--json <file>', 'write the result as JSON')
+  .option('--duration <s>', 'seconds of measured load', integer('--duration', 1), 10)
+  .option('--warmup <s>', 'seconds of load before measuring', integer('--warmup', 0), 2)
+  .option('--reads <fraction>', 'fraction of requests that are linearizable reads', fraction, 0)
   .addOption(actorsOption())
   .addOption(profilingOption())
-  .action(async (options: { nodes: number; outstanding: number; size: number; duration: number; clients: number; writesMax: number; basePort: number; json?: string; actors: 'workers' | 'inline'; profiling: 'on' | 'off' }) => {
+  .option('--peers <list>', 'drive an existing cluster (host:port,...) instead of starting one', addressList)
+  .option('--unsafe-no-fsync', 'UNSAFE: start the servers without fdatasync, to see the ceiling without it')
+  .option('--writes-max <n>', 'stop after this many requests', integer('--writes-max', 1), 10_000_000)
+  .option('--base-port <port>', 'first port of the local cluster', integer('--base-port', 1), 7101)
+  .option('--json <file>', 'write every figure as JSON')
+  .option('--report <file>', 'write an HTML report with plots (reads offline)')
+  .option('--no-live', 'no live progress line')
+  .action(async (flags: BenchFlags) => {
     const result = await runBench({
-      nodes: options.nodes, outstanding: options.outstanding, sizeBytes: options.size, durationS: options.duration,
-      actors: options.actors, clients: options.clients, basePort: options.basePort, writesMax: options.writesMax,
-      profiling: options.profiling === 'on',
-      ...(options.json === undefined ? {} : { jsonFile: options.json }),
+      nodes: Number(flags.nodes), clients: flags.clients, outstanding: flags.outstanding, sizeBytes: flags.size,
+      durationS: flags.duration, warmupS: flags.warmup, readFraction: flags.reads, actors: flags.actors,
+      unsafeNoFsync: flags.unsafeNoFsync === true, basePort: flags.basePort, writesMax: flags.writesMax,
+      profiling: flags.profiling === 'on',
+      live: flags.live === false ? 'off' : process.stderr.isTTY ? 'tty' : 'lines',
+      ...(flags.peers === undefined ? {} : { peers: flags.peers }),
+      ...(flags.json === undefined ? {} : { jsonFile: flags.json }),
+      ...(flags.report === undefined ? {} : { reportFile: flags.report }),
     });
     process.stdout.write(formatBench(result) + '\n');
   });

@@ -29,6 +29,8 @@ export interface SegmentedLogOptions {
   segmentSizeBytesMax: number;
   /** Payload bytes of recent entries kept in memory for reads; 16 MiB when not given. */
   readCacheBytesMax?: number;
+  /** UNSAFE, for benchmarks only: `sync` marks entries synced without calling fdatasync. */
+  unsafeNoSync?: boolean;
 }
 
 export const SEGMENT_SIZE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
@@ -49,12 +51,14 @@ export class SegmentedLog {
   /** Invariant: syncedIndexValue <= lastIndexValue; everything up to it has been fdatasync'ed. */
   private syncedIndexValue: number;
   private isClosed = false;
+  private readonly unsafeNoSync: boolean;
   /** Payloads in it are views into the batch buffers written to disk, never the caller's buffers. */
   private readonly cache: RecentEntries;
 
   private constructor(dir: string, options: SegmentedLogOptions, segments: Segment[], termRuns: TermRun[]) {
     this.dir = dir;
     this.segmentSizeBytesMax = options.segmentSizeBytesMax;
+    this.unsafeNoSync = options.unsafeNoSync === true;
     this.segments = segments;
     this.terms = new TermRunIndex(termRuns);
     const last = segments[segments.length - 1];
@@ -158,7 +162,7 @@ export class SegmentedLog {
     if (this.syncedIndexValue < this.lastIndexValue) {
       // Segments rolled since the last sync were synced when they closed: only the open one is left.
       const file = this.pathOf(this.openSegment());
-      onDisk('fdatasync', file, () => fs.fdatasyncSync(this.openFd));
+      if (!this.unsafeNoSync) onDisk('fdatasync', file, () => fs.fdatasyncSync(this.openFd));
       this.syncedIndexValue = this.lastIndexValue;
     }
     return this.syncedIndexValue;

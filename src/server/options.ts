@@ -30,6 +30,11 @@ export interface RaftServerOptions {
   profiling?: boolean;
   /** host:port for the Prometheus text endpoint (HTTP GET /metrics); none when absent. */
   metricsAddress?: string;
+  /**
+   * UNSAFE, for benchmarks only: the log acknowledges appends without fdatasync, so a machine
+   * crash loses acknowledged writes. Off unless given by name; logged loudly at start.
+   */
+  unsafeNoFsync?: boolean;
 }
 
 const addressPattern = /^[^\s:]+:\d{1,5}$/;

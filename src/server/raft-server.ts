@@ -111,8 +111,11 @@ export class RaftServer implements RequestPathHost {
     await this.leaderHooks.initialize?.(context);
     this.requests = new RequestPath(this, this.leaderHooks, this.recorder);
     const profiling = this.recorder.profiling;
+    if (this.options.unsafeNoFsync === true) {
+      this.logger.warn({ id: this.id, unsafeNoFsync: true }, 'UNSAFE: fsync is OFF; acknowledged writes are lost on a machine crash');
+    }
     const actors = spawnActors(this.options.actors ?? 'workers', {
-      log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax, profiling },
+      log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax, profiling, unsafeNoFsync: this.options.unsafeNoFsync === true },
       updater: { stateMachine, context, profiling },
       appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits, profiling },
     }, (error) => this.fail(error));

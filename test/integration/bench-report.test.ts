@@ -1,0 +1,120 @@
+/**
+ * `raftline bench --report`: a short real run of a 3-process cluster writes the HTML report and
+ * the JSON result; the report is opened in headless Chromium (Debian's `chromium`, driven by
+ * playwright-core) and every plot must render: SVG elements with a non-zero size, line paths
+ * through the data points, stage bars, histogram bars, and no console or page errors.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { testPort } from '../support/ports.js';
+
+const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const chromiumPath = '/usr/bin/chromium';
+
+function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface PlotCheck {
+  width: number;
+  height: number;
+  seriesPoints: number[];
+  bars: number;
+  barWidths: number[];
+}
+
+test('bench --report: the HTML report renders every plot in Chromium, and --json holds every figure', {
+  timeout: 90_000, skip: fs.existsSync(chromiumPath) ? false : `${chromiumPath} is not installed (apt-get install chromium)`,
+}, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-report-'));
+  const reportFile = path.join(dir, 'report.html');
+  const jsonFile = path.join(dir, 'bench.json');
+  try {
+    const run = await runBench(['--nodes', '3', '--outstanding', '16', '--size', '128', '--duration', '3', '--warmup', '1',
+      '--reads', '0.2', '--base-port', String(testPort(19761)), '--json', jsonFile, '--report', reportFile], 60_000);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /limit: /, 'the verdict line is printed');
+
+    const json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
+      writesPerSecond: number; latencyMs: Record<string, number>; acknowledged: number; reads: number;
+      stages: { rows: { name: string; p50Us: number; p99Us: number; sharePercent: number }[]; total: { count: number } };
+      series: { seconds: { second: number; writesPerSecond: number; p99Ms: number }[]; rssMiB: Record<string, [number, number][]> };
+      machine: { cpus: number; node: string }; versions: Record<string, string>; configuration: { fsync: boolean; clients: number };
+      verdict: { limit: string; line: string };
+    };
+    assert.ok(json.writesPerSecond > 0);
+    assert.deepEqual(Object.keys(json.latencyMs).filter((key) => key !== 'mean'), ['p50', 'p90', 'p99', 'p999', 'max']);
+    assert.ok(json.latencyMs['p50']! > 0 && json.latencyMs['p50']! <= json.latencyMs['p99']! && json.latencyMs['p99']! <= json.latencyMs['max']!);
+    assert.ok(json.reads > 0, 'a fifth of the requests were linearizable reads');
+    assert.ok(json.stages.rows.length >= 5 && json.stages.total.count > 0, 'the leader reported its stages');
+    assert.ok(json.series.seconds.length >= 4, 'one point per second of warm-up and load');
+    assert.equal(json.series.seconds.reduce((sum, point) => sum + point.writesPerSecond, 0), json.acknowledged,
+      'the time series adds up to the acknowledged writes');
+    assert.equal(json.configuration.fsync, true);
+    assert.ok(json.machine.cpus > 0 && json.machine.node.startsWith('v'));
+    assert.ok(json.versions['raftline'] && json.versions['msgpackr']);
+    for (const id of ['n1', 'n2', 'n3']) assert.ok((json.series.rssMiB[id]?.length ?? 0) >= 3, `rss samples of ${id}`);
+
+    const html = fs.readFileSync(reportFile, 'utf8');
+    assert.ok(!/(src|href)="(https?:)?\/\//.test(html), 'the report loads nothing from the network');
+    const browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+      page.on('pageerror', (error) => errors.push(error.message));
+      page.on('request', (request) => { if (!request.url().startsWith('file:')) errors.push(`network request ${request.url()}`); });
+      await page.goto(`file://${reportFile}`);
+      const plots: Record<string, PlotCheck> = {};
+      for (const figure of await page.locator('figure').all()) {
+        const box = await figure.locator('svg').boundingBox();
+        const paths = await figure.locator('path.series').all();
+        const bars = await figure.locator('rect.stage-bar, rect.bar').all();
+        const barBoxes = await Promise.all(bars.map((bar) => bar.boundingBox()));
+        plots[(await figure.getAttribute('id'))!] = {
+          width: box?.width ?? 0, height: box?.height ?? 0,
+          seriesPoints: await Promise.all(paths.map(async (line) =>
+            ((await line.getAttribute('d')) ?? '').split(/[ML]/).filter((part) => part.trim().length > 0).length)),
+          bars: bars.length,
+          barWidths: barBoxes.map((barBox) => barBox?.width ?? 0),
+        };
+      }
+      assert.deepEqual(Object.keys(plots).sort(), ['histogram', 'latency', 'memory', 'throughput', 'waterfall']);
+      for (const [id, plot] of Object.entries(plots)) assert.ok(plot.width > 100 && plot.height > 100, `${id} has a size`);
+      assert.equal(plots['throughput']!.seriesPoints.length, 2, 'writes/s and reads/s');
+      for (const points of plots['throughput']!.seriesPoints) assert.ok(points >= 4, 'a point per second');
+      assert.equal(plots['latency']!.seriesPoints.length, 3, 'p50, p90, p99');
+      assert.equal(plots['memory']!.seriesPoints.length, 4, 'three servers and the load generator');
+      assert.equal(plots['waterfall']!.bars, json.stages.rows.length + 1, 'a bar per stage and the total');
+      assert.ok(plots['waterfall']!.barWidths.every((barWidth) => barWidth > 0));
+      assert.ok(plots['histogram']!.bars >= 1 && plots['histogram']!.barWidths.every((barWidth) => barWidth > 0));
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

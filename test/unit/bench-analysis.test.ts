@@ -1,0 +1,110 @@
+/**
+ * The benchmark's analysis: the stage table's waterfall layout and shares, the verdict's choice
+ * of limit, the least-squares slope of resident memory, and the /proc sampler on this process
+ * (a busy loop on the main thread must show as main-thread CPU).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { stageTableFromMetrics, type StageTable } from '../../bench/stage-table.js';
+import { verdictOf, type VerdictInput } from '../../bench/verdict.js';
+import { ProcSampler, slopePerSecond, type ProcessUsage } from '../../bench/proc-sampler.js';
+import { leaderStageNames, type MetricsSnapshot, type HistogramSnapshot } from '../../src/metrics/types.js';
+
+const summary = (meanUs: number, count = 100): HistogramSnapshot => ({
+  count, meanUs, p50Us: meanUs, p90Us: meanUs * 1.5, p99Us: meanUs * 2, p999Us: meanUs * 3, maxUs: meanUs * 4,
+});
+
+/** A leader's snapshot whose stages have these means (µs); stages not named take 1 µs. */
+function snapshotWith(means: Record<string, number>, extra: Partial<MetricsSnapshot> = {}): MetricsSnapshot {
+  return {
+    serverId: 'n1', role: 'leader', term: 3, takenAtMs: 0, profiling: true,
+    stages: leaderStageNames.map((name) => ({ name, ...summary(means[name] ?? 1) })),
+    followers: {}, followerStages: [], counters: {}, gauges: {}, ...extra,
+  };
+}
+
+test('metrics snapshot: logSync follows logWrite, replicate runs beside both, queue and service splits are kept', () => {
+  const means: Record<string, number> = {
+    receive: 10, startTransaction: 5, admit: 5, preAppend: 20, logWrite: 30, logSync: 200, replicate: 400, commit: 10,
+    applySerial: 20, apply: 50, reply: 10, total: 600,
+  };
+  const snapshot: MetricsSnapshot = {
+    serverId: 'n2', role: 'leader', term: 3, takenAtMs: 0, profiling: true,
+    stages: leaderStageNames.map((name) => ({
+      name, ...summary(means[name]!),
+      ...(name === 'logSync' ? { queue: summary(150), service: summary(50) } : {}),
+    })),
+    followers: { n1: { replicate: summary(380), matchIndex: 10, inFlightRequests: 1, inFlightBytes: 100 } },
+    followerStages: [], counters: { committed: 100 }, gauges: { pending: 3 },
+  };
+  const table = stageTableFromMetrics(snapshot);
+  const start = (name: string): number => table.rows.find((row) => row.name === name)!.startUs;
+  assert.equal(start('preAppend'), 20);
+  assert.equal(start('logWrite'), 40);
+  assert.equal(start('logSync'), 70);
+  assert.equal(start('replicate'), 40);
+  assert.equal(start('commit'), 440, 'commit starts when the longer of sync (270) and replicate (440) ends');
+  assert.equal(start('reply'), 520);
+  assert.deepEqual(table.rows.find((row) => row.name === 'logSync')!.queue, { meanUs: 150, p50Us: 150, p99Us: 300 });
+  assert.deepEqual(table.followers, [{ id: 'n1', p50Us: 380, p99Us: 760, count: 100 }]);
+});
+
+const usage = (id: string, pid: number, cpuPercent: number, mainThreadCpuPercent: number): ProcessUsage => ({
+  id, pid, cpuPercent, mainThreadCpuPercent, threads: [{ tid: pid, name: 'node', cpuPercent: mainThreadCpuPercent }],
+  rss: { series: [], firstMiB: 0, lastMiB: 0, maxMiB: 0, slopeMiBPerMinute: 0, flat: null },
+});
+
+function input(overrides: Partial<VerdictInput>, stages: StageTable | null = null): VerdictInput {
+  return {
+    stages, processes: [usage('n1', 10, 60, 40), usage('n2', 11, 30, 20), usage('n3', 12, 30, 20)],
+    machine: { cpus: 2, busyPercent: 70 }, leaderId: 'n1', actors: 'workers', outstanding: 256, fsync: true, ...overrides,
+  };
+}
+
+test('verdict: a leader main thread near a full core is the event loop, whatever the stages say', () => {
+  const verdict = verdictOf(input({ processes: [usage('n1', 10, 130, 97), usage('n2', 11, 40, 20)], actors: 'inline' }));
+  assert.equal(verdict.limit, 'leader event loop');
+  assert.match(verdict.line, /97% of a core/);
+  assert.match(verdict.option, /--actors workers/);
+});
+
+test('verdict: a busy machine is CPU-bound, unless most of the busy time is other processes', () => {
+  assert.equal(verdictOf(input({ machine: { cpus: 2, busyPercent: 98 }, processes: [usage('n1', 10, 80, 60), usage('n2', 11, 50, 20), usage('n3', 12, 50, 20)] })).limit, 'machine CPU');
+  assert.equal(verdictOf(input({ machine: { cpus: 2, busyPercent: 98 }, processes: [usage('n1', 10, 10, 5), usage('n2', 11, 10, 5)] })).limit, 'other processes');
+});
+
+test('verdict: otherwise the largest stage names the limit; replication that waits on the leader\'s own sync is the disk', () => {
+  const syncBound = stageTableFromMetrics(snapshotWith({ admit: 50, logSync: 900, replicate: 1000, commit: 10, apply: 100, reply: 20, total: 1200 }));
+  const verdict = verdictOf(input({}, syncBound));
+  assert.equal(verdict.limit, 'disk sync');
+  assert.match(verdict.option, /--unsafe-no-fsync/);
+  const networkBound = stageTableFromMetrics(snapshotWith({ admit: 50, logSync: 200, replicate: 1000, commit: 10, apply: 100, reply: 20, total: 1200 }));
+  assert.equal(verdictOf(input({}, networkBound)).limit, 'replication round trip');
+  const applyBound = stageTableFromMetrics(snapshotWith({ admit: 50, logSync: 200, replicate: 300, apply: 2000, reply: 20, total: 2400 }));
+  assert.equal(verdictOf(input({}, applyBound)).limit, 'apply');
+  assert.equal(verdictOf(input({ outstanding: 1 }, applyBound)).limit, 'concurrency');
+});
+
+test('slope: least squares over (seconds, MiB)', () => {
+  assert.equal(slopePerSecond([[0, 100], [1, 102], [2, 104], [3, 106]]), 2);
+  assert.equal(slopePerSecond([[0, 50], [10, 50], [20, 50]]), 0);
+  assert.equal(slopePerSecond([[5, 1]]), 0);
+});
+
+test('proc sampler: a busy main thread shows as main-thread CPU of this process, with its resident memory', { skip: !ProcSampler.available() && 'no /proc' }, async () => {
+  const sampler = new ProcSampler([{ id: 'self', pid: process.pid }], 2);
+  sampler.start();
+  sampler.markWarmupEnd();
+  const endMs = Date.now() + 400;
+  let spins = 0;
+  while (Date.now() < endMs) spins++;
+  const { processes, machine } = sampler.stop();
+  const self = processes[0]!;
+  assert.ok(spins > 0);
+  assert.ok(self.mainThreadCpuPercent >= 10, `main thread ${self.mainThreadCpuPercent}% while spinning`);
+  assert.ok(self.cpuPercent >= self.mainThreadCpuPercent);
+  assert.equal(self.threads[0]!.tid, process.pid, 'the spinning main thread is the busiest');
+  assert.ok(self.rss.series.length >= 2 && self.rss.lastMiB > 10, 'VmRSS sampled');
+  assert.equal(self.rss.flat, null, 'too short to tell');
+  assert.ok(machine !== null && machine.busyPercent > 0);
+});
