@@ -64,6 +64,17 @@ export interface RefusedMessage {
   error: WireError;
 }
 
+/**
+ * The first frame of every outbound connection between servers: it names the sender, so that
+ * the listener sees a frame within its idle limit even when nothing else is due yet, and a
+ * server of another group or an unknown id is refused at once. No reply on success.
+ */
+export interface PeerHelloMessage {
+  k: typeof Kind.PeerHello;
+  g: string;
+  from: NodeId;
+}
+
 export type PeerMessage =
   | AppendEntriesMessage
   | AppendEntriesReplyMessage
@@ -122,6 +133,8 @@ export interface StatusReplyMessage {
 }
 
 export type ClientMessage = ClientRequestMessage | StatusRequestMessage;
+/** What a server's listener accepts. */
+export type InboundMessage = ClientMessage | PeerMessage | PeerHelloMessage;
 export type ServerToClientMessage = ClientReplyMessage | StatusReplyMessage | RefusedMessage;
 
 // ---- actor <-> actor (between threads) ----------------------------------------------------

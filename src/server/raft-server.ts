@@ -17,11 +17,11 @@ import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, ClientMessage, DivisionStatus, LogInput, PeerMessage, VoteRequestMessage, VoteResponseMessage,
+  AppendEntriesMessage, DivisionStatus, InboundMessage, LogInput, VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
 import { noopPayload } from '../messages/entry.js';
-import { ClosedError, GroupMismatchError, NotLeaderError, UnknownPeerError } from '../errors.js';
+import { ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError, UnknownPeerError } from '../errors.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine } from '../state-machine.js';
 import { loadStateMachine } from '../statemachines/load.js';
@@ -135,7 +135,7 @@ export class RaftServer implements RequestPathHost {
       }
       this.processReady();
     });
-    this.listener = new Listener(this.limits.frameBytesMax, this.limits.connectionOutboundBytesMax, {
+    this.listener = new Listener(this.limits, {
       onMessage: (connection, message) => this.onInbound(connection, message),
       onClose: () => {},
     }, this.logger);
@@ -308,7 +308,7 @@ export class RaftServer implements RequestPathHost {
 
   // ---- inbound messages ---------------------------------------------------------------------
 
-  private onInbound(connection: Inbound, message: ClientMessage | PeerMessage): void {
+  private onInbound(connection: Inbound, message: InboundMessage): void {
     if (this.closed) return;
     if ('g' in message && message.g !== this.groupId) {
       const error = new GroupMismatchError(`group ${message.g} is not served here; this server runs group ${this.groupId}`,
@@ -319,7 +319,7 @@ export class RaftServer implements RequestPathHost {
       else connection.send({ k: Kind.Refused, error: error.toWire() });
       return;
     }
-    if ((message.k === Kind.AppendEntries || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse) &&
+    if ((message.k === Kind.AppendEntries || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse || message.k === Kind.PeerHello) &&
         (!this.addresses.has(message.from) || message.from === this.id ||
          (message.k === Kind.VoteRequest && message.candidateId !== message.from))) {
       // Only the group's other voters take part in elections and replication.
@@ -349,12 +349,22 @@ export class RaftServer implements RequestPathHost {
         this.processReady();
         break;
       default:
+        // PeerHello: the checks above were all it asked for.
         break;
     }
   }
 
   private onAppendEntries(connection: Inbound, message: AppendEntriesMessage): void {
     const core = this.requireCore();
+    if (message.term === core.term && (core.role === 'leader' || (core.leaderId !== null && core.leaderId !== message.from))) {
+      // A second leader for this term: no correct member sends this (election safety, §5.2), so
+      // it is refused here rather than reaching the core, which asserts the property.
+      this.logger.warn({ from: message.from, term: message.term, leader: core.leaderId }, 'refusing AppendEntries from a second leader');
+      connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
+        `${message.from} claims to lead term ${message.term}, which ${core.leaderId ?? 'another server'} leads`,
+        { from: message.from, term: message.term, leaderId: core.leaderId }).toWire() });
+      return;
+    }
     const header: AppendEntriesHeader = {
       term: message.term, leaderId: message.from, prevIndex: message.prevIndex, prevTerm: message.prevTerm,
       leaderCommit: message.leaderCommit, entryTerms: message.terms,
