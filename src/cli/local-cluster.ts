@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { RaftClient } from '../client/raft-client.js';
 import type { DivisionStatus } from '../messages/messages.js';
 import { TimeoutError } from '../errors.js';
+import type { Limits } from '../limits.js';
 
 export interface LocalClusterOptions {
   nodes: number;
@@ -17,6 +18,8 @@ export interface LocalClusterOptions {
   stateMachine?: string;
   actors?: 'workers' | 'inline';
   logLevel?: string;
+  /** Limit overrides for every server (`--limits`). */
+  limits?: Partial<Limits>;
   /** Where server processes write their output; inherits when absent. */
   logFile?: string;
 }
@@ -67,6 +70,8 @@ export class LocalCluster {
     const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag, '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
       '--log-level', this.options.logLevel ?? 'warn'];
+    const limits = Object.entries(this.options.limits ?? {});
+    if (limits.length > 0) args.push('--limits', limits.map(([name, value]) => `${name}=${String(value)}`).join(','));
     let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
     if (this.options.logFile) {
       fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });

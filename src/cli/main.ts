@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { RaftServer } from '../server/raft-server.js';
-import { parsePeers } from '../server/options.js';
+import { parseLimits, parsePeers } from '../server/options.js';
 import { RaftClient } from '../client/raft-client.js';
 import { kv } from '../client/kv.js';
 import { ConfigurationError } from '../errors.js';
@@ -49,11 +49,12 @@ program.command('server')
   .option('--state-machine <name>', 'kv, counter or a module path', 'kv')
   .addOption(actorsOption())
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
-  .action(async (options: { id: string; peers: string; dir: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline'; logLevel: string }) => {
+  .option('--limits <list>', 'limit overrides: name=value,... (see src/limits.ts)', '')
+  .action(async (options: { id: string; peers: string; dir: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline'; logLevel: string; limits: string }) => {
     const logger = pino({ level: options.logLevel });
     const server = new RaftServer({
       id: options.id, peers: parsePeers(options.peers), dir: options.dir, groupId: options.group,
-      stateMachine: options.stateMachine, actors: options.actors, logger,
+      stateMachine: options.stateMachine, actors: options.actors, logger, limits: parseLimits(options.limits),
       ...(options.listen === undefined ? {} : { listen: options.listen }),
     });
     server.onFailure((error) => {
