@@ -205,6 +205,9 @@ export class HostileCluster {
       assert.equal(is.lastIndex, was.lastIndex + written,
         `server ${is.id}: last index ${was.lastIndex} -> ${is.lastIndex}, but only ${written} writes were acknowledged`);
     }
+    if (process.env['RAFTLINE_HOSTILE_REPORT']) {
+      process.stdout.write(`# ${target.id}: RSS ${(rssGrowthBytes / 2 ** 20).toFixed(1)} MiB growth, ${written} writes (${writesDuring} during the attack)\n`);
+    }
     assert.ok(rssGrowthBytes < rssBoundBytes,
       `server ${target.id}: RSS grew by ${(rssGrowthBytes / 2 ** 20).toFixed(1)} MiB, over the bound of ${(rssBoundBytes / 2 ** 20).toFixed(1)} MiB`);
     return { writesDuring, rssGrowthBytes };
