@@ -354,6 +354,20 @@ export class RaftServer implements RequestPathHost {
     }
   }
 
+  /**
+   * The first index at or below the commit index where `message` carries a term other than this
+   * log's, or 0. A leader's requests overlap committed entries only on retransmission, so the
+   * loop is usually empty.
+   */
+  private committedConflict(message: AppendEntriesMessage): number {
+    const core = this.requireCore();
+    const last = Math.min(core.commitIndex, message.prevIndex + message.terms.length);
+    for (let index = message.prevIndex + 1; index <= last; index++) {
+      if (core.termAt(index) !== message.terms[index - message.prevIndex - 1]) return index;
+    }
+    return 0;
+  }
+
   private onAppendEntries(connection: Inbound, message: AppendEntriesMessage): void {
     const core = this.requireCore();
     if (message.term === core.term && (core.role === 'leader' || (core.leaderId !== null && core.leaderId !== message.from))) {
@@ -363,6 +377,16 @@ export class RaftServer implements RequestPathHost {
       connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
         `${message.from} claims to lead term ${message.term}, which ${core.leaderId ?? 'another server'} leads`,
         { from: message.from, term: message.term, leaderId: core.leaderId }).toWire() });
+      return;
+    }
+    const conflict = message.term >= core.term ? this.committedConflict(message) : 0;
+    if (conflict > 0) {
+      // Leader Completeness (§5.4): every leader holds the committed entries, so entries that
+      // differ from them come from no correct member. Refused; the core asserts this too.
+      this.logger.warn({ from: message.from, term: message.term, index: conflict }, 'refusing AppendEntries that contradicts committed entries');
+      connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
+        `AppendEntries from ${message.from} replaces committed entry ${conflict} (commit index ${core.commitIndex})`,
+        { from: message.from, term: message.term, index: conflict }).toWire() });
       return;
     }
     const header: AppendEntriesHeader = {

@@ -316,6 +316,31 @@ test('AppendEntries far past the log: a follower refuses with its own next index
   });
 });
 
+test('AppendEntries contradicting committed entries is refused with PROTOCOL_VIOLATION, not asserted', caseTimeout, async () => {
+  const leader = await hostile.leader();
+  const follower = await hostile.follower();
+  const { term } = await hostile.statusOf(leader);
+  await hostile.attack(follower, async () => {
+    const { commit } = await hostile.statusOf(follower);
+    assert.ok(commit >= 3);
+    // From the leader's id in its term: entries 1-3 in the current term, where the committed
+    // entries 1-3 are of earlier terms (the cluster failed over once before the tests).
+    const connection = await RawConnection.open(follower.address);
+    try {
+      connection.write(encodeFrame(appendEntries({
+        from: leader.id, term, prevIndex: 0, prevTerm: 0, leaderCommit: commit,
+        terms: [term, term, term], entries: [encode(['put', 'a', '1']), encode(['put', 'b', '2']), encode(['put', 'c', '3'])],
+      })));
+      const reply = await connection.reply(0, 5000);
+      assert.equal(reply['k'], Kind.Refused);
+      assert.equal(errorOf(reply).code, 'PROTOCOL_VIOLATION');
+      assert.equal(errorOf(reply).details['index'], 1);
+    } finally {
+      connection.destroy();
+    }
+  });
+});
+
 test('terms and indexes over 2^53, negative or not integers close the connection', caseTimeout, async () => {
   const leader = await hostile.leader();
   const follower = await hostile.follower();
