@@ -28,24 +28,38 @@ export function frameShapeProblem(body: Uint8Array, limits: FrameShapeLimits): s
   if (end === 0) return 'empty frame';
   const first = body[0]!;
   if (!((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf)) return 'frame is not a message map';
-  // remaining[d]: values still to read in the container open at depth d (depth 0: the frame itself).
-  const remaining: number[] = [1];
-  const isMap: boolean[] = [false];
-  let depth = 0;
+  // The container being read: values still to read in it, and whether it is a map. The
+  // enclosing ones wait on the stacks (depth 0: the frame itself, one value).
+  const remainingStack: number[] = [];
+  const isMapStack: boolean[] = [];
+  let remaining = 1;
+  let inMap = false;
   let position = 0;
   let items = 0;
   for (;;) {
-    while (remaining[depth] === 0) {
-      if (depth === 0) return position === end ? null : `${end - position} trailing bytes after the message`;
-      depth--;
+    if (remaining === 0) {
+      if (remainingStack.length === 0) return position === end ? null : `${end - position} trailing bytes after the message`;
+      remaining = remainingStack.pop()!;
+      inMap = isMapStack.pop()!;
+      continue;
     }
     if (position >= end) return 'frame ends inside a value';
-    const keyExpected = isMap[depth]! && remaining[depth]! % 2 === 0;
-    remaining[depth]!--;
+    const keyExpected = inMap && remaining % 2 === 0;
+    remaining--;
     if (++items > limits.itemsMax) return `more than ${limits.itemsMax} values in one frame`;
     const byte = body[position++]!;
+    if (keyExpected) {
+      if (!((byte >= 0xa0 && byte <= 0xbf) || (byte >= 0xd9 && byte <= 0xdb))) return 'a map key is not a string';
+    } else if (byte <= 0x7f || byte >= 0xe0) {
+      continue; // fixint: the byte is the value (the commonest value, e.g. every entry's term)
+    } else if (byte === 0xc4 && position < end) {
+      // bin8, the commonest payload (an entry under 256 bytes)
+      const skipBytes = 1 + body[position]!;
+      if (skipBytes > end - position) return `a value declares ${skipBytes} bytes, ${end - position} are left in the frame`;
+      position += skipBytes;
+      continue;
+    }
     const left = end - position;
-    if (keyExpected && !((byte >= 0xa0 && byte <= 0xbf) || (byte >= 0xd9 && byte <= 0xdb))) return 'a map key is not a string';
     let count = -1; // elements of a container opened by this byte
     let map = false;
     let skip = 0; // bytes of payload after the type byte
@@ -95,17 +109,16 @@ export function frameShapeProblem(body: Uint8Array, limits: FrameShapeLimits): s
     if (skip > 0) {
       if (skip > end - position) return `a value declares ${skip} bytes, ${end - position} are left in the frame`;
       position += skip;
-    } else if (count >= 0) {
+    } else if (count > 0) {
       const values = map ? count * 2 : count;
       if (values > end - position) {
         return `a ${map ? 'map' : 'array'} declares ${count} elements, ${end - position} bytes are left in the frame`;
       }
-      if (values > 0) {
-        if (depth + 1 > limits.nestingDepthMax) return `nesting deeper than ${limits.nestingDepthMax}`;
-        depth++;
-        remaining[depth] = values;
-        isMap[depth] = map;
-      }
+      if (remainingStack.length + 1 > limits.nestingDepthMax) return `nesting deeper than ${limits.nestingDepthMax}`;
+      remainingStack.push(remaining);
+      isMapStack.push(inMap);
+      remaining = values;
+      inMap = map;
     }
   }
 }
