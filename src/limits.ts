@@ -81,6 +81,14 @@ export const defaultLimits: Readonly<Limits> = {
   reconnectDelayMsMax: 1000,
 };
 
+/**
+ * Calls in one ClientRequestBatch or ClientReplyBatch frame; a batcher starts a new frame past it
+ * (as it does past half of frameBytesMax). It keeps every batch within frameItemsMax: a request
+ * is 3 values, a reply at most 16 (4, plus an error with its details).
+ */
+export const batchCallsMax = 1024;
+const batchItemsPerCallMax = 16;
+
 /** The deepest nesting of the messages raftline itself sends (a status reply's stage table). */
 const minimumNestingDepth = 8;
 
@@ -101,6 +109,7 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
     [limits.reconnectDelayMsMin <= limits.reconnectDelayMsMax, 'reconnectDelayMsMin must not exceed reconnectDelayMsMax'],
     [limits.frameNestingDepthMax >= minimumNestingDepth, `frameNestingDepthMax must be at least ${minimumNestingDepth} (the deepest message raftline sends)`],
     [limits.frameItemsMax >= 2 * limits.appendBatchEntriesMax + 64, 'frameItemsMax must hold a full AppendEntries batch (2 * appendBatchEntriesMax + 64)'],
+    [limits.frameItemsMax >= batchItemsPerCallMax * batchCallsMax + 64, `frameItemsMax must hold a full client batch (${batchItemsPerCallMax * batchCallsMax + 64})`],
     [limits.connectionsMax >= 2, 'connectionsMax must leave room for a peer and a client'],
   ];
   for (const [holds, message] of relations) {

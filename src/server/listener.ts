@@ -17,9 +17,9 @@ import { FrameReader, frameOfBody } from '../messages/framing.js';
 import { encode, encodeView } from '../messages/codec.js';
 import { decodeInboundMessage, type FrameShapeLimits } from '../messages/validate.js';
 import { Kind } from '../messages/kinds.js';
-import type { InboundMessage } from '../messages/messages.js';
-import { ResourceUnavailableError } from '../errors.js';
-import type { Limits } from '../limits.js';
+import type { ClientReplyBatchMessage, InboundMessage } from '../messages/messages.js';
+import { ResourceUnavailableError, type WireError } from '../errors.js';
+import { batchCallsMax, type Limits } from '../limits.js';
 import { parseAddress } from '../shell/peer-connection.js';
 import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
 
@@ -27,6 +27,12 @@ import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
 export interface Inbound {
   readonly id: number;
   send(message: unknown): void;
+  /**
+   * A reply to a call that came in a ClientRequestBatch: replies given in one turn of the event
+   * loop leave together as one ClientReplyBatch frame (split before it nears the frame limit or
+   * passes batchCallsMax replies, so that the client's gateway takes it whole).
+   */
+  replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void;
   readonly closed: boolean;
 }
 
@@ -49,8 +55,10 @@ class InboundConnection implements Inbound {
   /** When the first byte of the frame now partly received arrived; notStarted between frames. */
   frameStartedMs = notStarted;
   private readonly writer: TickCorkedWriter;
+  private replies: ClientReplyBatchMessage | null = null;
+  private replyBytes = 0;
 
-  constructor(readonly id: number, readonly socket: net.Socket, frameBytesMax: number) {
+  constructor(readonly id: number, readonly socket: net.Socket, private readonly frameBytesMax: number) {
     this.writer = new TickCorkedWriter(socket);
     this.reader = new FrameReader(frameBytesMax);
     this.awaitingFirstFrameSinceMs = performance.now();
@@ -59,6 +67,30 @@ class InboundConnection implements Inbound {
   send(message: unknown): void {
     if (this.closed) return;
     this.writer.write(frameOfBody(encodeView(message)));
+  }
+
+  replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void {
+    if (this.closed) return;
+    let replies = this.replies;
+    if (replies === null) {
+      replies = { k: Kind.ClientReplyBatch, callIds: [], indexes: [], results: [], errors: [] };
+      this.replies = replies;
+      process.nextTick(() => this.flushReplies(replies!));
+    }
+    replies.callIds.push(callId);
+    replies.indexes.push(index);
+    replies.results.push(result);
+    replies.errors.push(error);
+    // A generous allowance per reply for its framing and error text.
+    this.replyBytes += (result?.length ?? 0) + 64 + (error === null ? 0 : 512);
+    if (this.replyBytes > this.frameBytesMax / 2 || replies.callIds.length >= batchCallsMax) this.flushReplies(replies);
+  }
+
+  private flushReplies(replies: ClientReplyBatchMessage): void {
+    if (this.replies !== replies) return;
+    this.replies = null;
+    this.replyBytes = 0;
+    this.send(replies);
   }
 }
 
