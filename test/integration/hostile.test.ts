@@ -55,6 +55,13 @@ function clientRequest(fields: Record<string, unknown> = {}): Record<string, unk
   return { k: Kind.ClientRequest, g: 'default', clientId: 'hostile', callId: 1, firstUnacked: 1, type: 0, data: encode(['put', 'hostile', 'x']), ...fields };
 }
 
+function requestBatch(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    k: Kind.ClientRequestBatch, g: 'default', clientId: 'hostile', firstUnacked: 1, callIds: [1, 2], types: [0, 0],
+    data: [encode(['put', 'hostile', 'x']), encode(['put', 'hostile', 'y'])], ...fields,
+  };
+}
+
 function appendEntries(fields: Record<string, unknown>): Record<string, unknown> {
   return {
     k: Kind.AppendEntries, g: 'default', from: 'n1', term: 1, prevIndex: 0, prevTerm: 0, leaderCommit: 0,
@@ -157,6 +164,11 @@ test('declared count: an array or map header declaring 2^32 - 1 elements over a 
     // decoded; more values than frameItemsMax.
     const many = Buffer.concat([array32Header(fill.length), Buffer.alloc(fill.length, 0x90)]);
     await expectClosed(leader, frame(message(clientRequest(), { extra: many })), 'four million empty arrays');
+    // A batch of a legitimate kind with 30,000 calls: 90,000 values, over frameItemsMax.
+    const calls = 30_000;
+    await expectClosed(leader, encodeFrame(requestBatch({
+      callIds: Array.from({ length: calls }, (_, i) => i + 1), types: new Array<number>(calls).fill(0), data: new Array(calls).fill(new Uint8Array(1)),
+    })), 'a batch of 30,000 calls');
   });
   assert.ok(report.rssGrowthBytes < 48 * 2 ** 20);
 });
@@ -174,6 +186,8 @@ test('unknown message kinds: unknown, wrong-direction, missing or non-numeric ki
       await expectClosed(target, encodeFrame({ k: 'ClientRequest', g: 'default' }), 'a string kind');
       await expectClosed(target, encodeFrame([Kind.StatusRequest, 'default', 1]), 'an array, not a map');
       await expectClosed(target, encodeFrame(clientRequest({ type: 7 })), 'an unknown request type');
+      await expectClosed(target, encodeFrame(requestBatch({ types: [0, 7] })), 'an unknown request type in a batch');
+      await expectClosed(target, encodeFrame(requestBatch({ callIds: [1, 2, 3] })), 'batch columns of different lengths');
     }
   });
 });
@@ -205,8 +219,14 @@ test('wrong group id: clients get GROUP_MISMATCH for their call, servers a GROUP
       reply = await connection.reply(3, 5000);
       assert.equal(errorOf(reply).code, 'GROUP_MISMATCH');
 
-      connection.write(encodeFrame({ k: Kind.StatusRequest, g: 'default', callId: 13 }));
+      connection.write(encodeFrame(requestBatch({ g: 'other', callIds: [31, 32] })));
       reply = await connection.reply(4, 5000);
+      assert.equal(reply['k'], Kind.ClientReplyBatch);
+      assert.deepEqual(reply['callIds'], [31, 32]);
+      assert.deepEqual((reply['errors'] as { code: string }[]).map((error) => error.code), ['GROUP_MISMATCH', 'GROUP_MISMATCH']);
+
+      connection.write(encodeFrame({ k: Kind.StatusRequest, g: 'default', callId: 13 }));
+      reply = await connection.reply(5, 5000);
       assert.equal(reply['k'], Kind.StatusReply, 'the same connection is served after the refusals');
     } finally {
       connection.destroy();
@@ -384,6 +404,18 @@ test('oversized client entry: ENTRY_TOO_LARGE with the sizes, nothing appended',
     } finally {
       connection.destroy();
     }
+    // In a batch, each oversized call gets its own ENTRY_TOO_LARGE.
+    const batched = await RawConnection.open(leader.address);
+    try {
+      batched.write(encodeFrame(requestBatch({ callIds: [41, 42], data: [new Uint8Array(size), new Uint8Array(size * 2)] })));
+      const reply = await batched.reply(0, 5000);
+      assert.equal(reply['k'], Kind.ClientReplyBatch);
+      assert.deepEqual(reply['callIds'], [41, 42]);
+      const errors = reply['errors'] as { code: string; details: Record<string, unknown> }[];
+      assert.deepEqual(errors.map((error) => [error.code, error.details['sizeBytes']]), [['ENTRY_TOO_LARGE', size], ['ENTRY_TOO_LARGE', size * 2]]);
+    } finally {
+      batched.destroy();
+    }
     // Through the client API, the same coded error.
     await assert.rejects(hostile.client.send(new Uint8Array(size)), (error: Error & { code?: string }) => error.code === 'ENTRY_TOO_LARGE');
   });
@@ -430,9 +462,11 @@ test('flood of connections: past connectionsMax each new one gets RESOURCE_UNAVA
   const leader = await hostile.leader();
   const report = await hostile.attack(leader, async () => {
     const flood = await Promise.all(Array.from({ length: hostileLimits.connectionsMax * 3 }, () => RawConnection.open(leader.address)));
-    await sleep(300);
-    const refused = flood.filter((connection) => connection.isClosed);
-    const held = flood.filter((connection) => !connection.isClosed);
+    // Every flood connection ends closed: the refused at once with one frame saying why, the
+    // held ones (they send nothing) by the first-frame limit, which frees their slots.
+    await Promise.all(flood.map((connection) => connection.closed(hostileLimits.idleBeforeFirstFrameMs + 5000)));
+    const refused = flood.filter((connection) => connection.replies.length > 0);
+    const held = flood.filter((connection) => connection.replies.length === 0);
     assert.ok(held.length <= hostileLimits.connectionsMax, `${held.length} flood connections held, over the limit ${hostileLimits.connectionsMax}`);
     assert.ok(refused.length >= flood.length - hostileLimits.connectionsMax, `${refused.length} refused of ${flood.length}`);
     for (const connection of refused) {
@@ -440,8 +474,9 @@ test('flood of connections: past connectionsMax each new one gets RESOURCE_UNAVA
       assert.equal(connection.replies[0]!['k'], Kind.Refused);
       assert.equal(errorOf(connection.replies[0]!).code, 'RESOURCE_UNAVAILABLE');
     }
-    // The held ones send nothing: the first-frame limit closes them, which frees the slots.
-    await Promise.all(held.map((connection) => connection.closed(hostileLimits.idleBeforeFirstFrameMs + 3000)));
+    for (const connection of held) {
+      assert.ok(connection.closedAfterMs! >= hostileLimits.idleBeforeFirstFrameMs - 50, `a held connection closed after ${connection.closedAfterMs} ms`);
+    }
     const fresh = await RawConnection.open(leader.address);
     try {
       fresh.write(encodeFrame({ k: Kind.StatusRequest, g: 'default', callId: 1 }));

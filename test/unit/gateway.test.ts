@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { frameShapeProblem } from '../../src/messages/frame-shape.js';
 import { FrameReader, encodeFrame } from '../../src/messages/framing.js';
-import { decodeInboundMessage, decodeServerToClientMessage } from '../../src/messages/validate.js';
+import { decodeInboundMessage, decodeServerToClientMessage, defaultFrameShape } from '../../src/messages/validate.js';
 import { encode } from '../../src/messages/codec.js';
 import { Kind } from '../../src/messages/kinds.js';
-import { defaultLimits, resolveLimits } from '../../src/limits.js';
+import { batchCallsMax, defaultLimits, resolveLimits } from '../../src/limits.js';
 import { parseLimits } from '../../src/server/options.js';
 import { array32Header, map32Header, message, nestedArrays, packValue } from '../support/raw-msgpack.js';
 
@@ -30,6 +30,17 @@ test('shape: raftline\'s own messages pass, a full AppendEntries batch included'
   const status = { id: 'n1', groupId: 'default', role: 'leader', term: 2 ** 40, leader: null, commit: 1, applied: 1, synced: 1, lastIndex: 1,
     stages: { receive: { count: 3, p50: 1.5, p99: -2, buckets: [[1, 2], [3, 4]] } } };
   assert.equal(frameShapeProblem(encode({ k: Kind.StatusReply, callId: 1, status }), limits), null);
+});
+
+test('shape: a full client batch passes the default limits, requests and error replies alike', () => {
+  const calls = batchCallsMax;
+  const requests = { k: Kind.ClientRequestBatch, g: 'default', clientId: 'c', firstUnacked: 1,
+    callIds: Array.from({ length: calls }, (_, i) => i + 1), types: new Array<number>(calls).fill(0), data: new Array(calls).fill(new Uint8Array(16)) };
+  assert.equal(frameShapeProblem(encode(requests), defaultFrameShape), null);
+  const error = { code: 'NOT_LEADER', message: 'server n1 is not the leader', details: { leaderId: 'n2', leaderAddress: '127.0.0.1:7102' } };
+  const replies = { k: Kind.ClientReplyBatch, callIds: requests.callIds, indexes: new Array<number>(calls).fill(0),
+    results: new Array(calls).fill(null), errors: new Array(calls).fill(error) };
+  assert.equal(frameShapeProblem(encode(replies), defaultFrameShape), null);
 });
 
 test('shape: nesting is refused one level past nestingDepthMax, not at it', () => {
