@@ -112,7 +112,7 @@ export function frameShapeProblem(body: Uint8Array, limits: FrameShapeLimits): s
     } else if (count > 0) {
       const values = map ? count * 2 : count;
       if (values > end - position) {
-        return `a ${map ? 'map' : 'array'} declares ${count} elements, ${end - position} bytes are left in the frame`;
+        return `${map ? 'a map' : 'an array'} declares ${count} elements, ${end - position} bytes are left in the frame`;
       }
       if (remainingStack.length + 1 > limits.nestingDepthMax) return `nesting deeper than ${limits.nestingDepthMax}`;
       remainingStack.push(remaining);

@@ -108,7 +108,7 @@ export class HostileCluster {
   static async start(basePort: number): Promise<HostileCluster> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-hostile-'));
     const cluster = new LocalCluster({
-      nodes: 3, dir, basePort, actors: 'workers', limits: hostileLimits, logLevel: 'error',
+      nodes: 3, dir, basePort, actors: 'workers', limits: hostileLimits, logLevel: process.env['RAFTLINE_HOSTILE_LOG_LEVEL'] ?? 'error',
       logFile: path.join(dir, 'servers.log'),
     });
     cluster.startAll();
@@ -133,7 +133,8 @@ export class HostileCluster {
   async stop(): Promise<void> {
     await this.client.close();
     await this.cluster.stopAll();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (process.env['RAFTLINE_HOSTILE_KEEP']) process.stdout.write(`# servers' files kept in ${this.dir}\n`);
+    else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   async statuses(): Promise<DivisionStatus[]> {
