@@ -102,6 +102,14 @@ export class UnknownPeerError extends RaftlineError {
   override readonly code = 'UNKNOWN_PEER';
 }
 
+/**
+ * A well-formed server message that no correct member sends: a second leader for a term that
+ * has one (election safety, Raft §5.2). Refused, and the receiver's state is left as it was.
+ */
+export class ProtocolViolationError extends RaftlineError {
+  override readonly code = 'PROTOCOL_VIOLATION';
+}
+
 type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
 
 /** The registry: code -> class. A test checks it against the README. */
@@ -121,6 +129,7 @@ export const errorClasses: Readonly<Record<string, ErrorClass>> = {
   CLOSED: ClosedError,
   MALFORMED_MESSAGE: MalformedMessageError,
   UNKNOWN_PEER: UnknownPeerError,
+  PROTOCOL_VIOLATION: ProtocolViolationError,
 };
 
 /** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */

@@ -10,6 +10,23 @@ export interface Limits {
   /** Largest frame accepted on any socket. */
   frameBytesMax: number;
   /**
+   * Deepest nesting of arrays and maps in one frame, and most msgpack values (items) in one
+   * frame: checked on the raw bytes before decoding, so a frame cannot blow the decoder's stack
+   * or decode into far more memory than it occupies (an item costs one byte on the wire and tens
+   * in memory). A full AppendEntries batch is two items per entry.
+   */
+  frameNestingDepthMax: number;
+  frameItemsMax: number;
+  /**
+   * A frame whose first byte has arrived must be complete within this time, or its connection is
+   * closed (slow-loris); a connection must deliver its first whole frame within
+   * `idleBeforeFirstFrameMs` of being accepted. Outbound peer connections open with a hello frame.
+   */
+  frameDeadlineMs: number;
+  idleBeforeFirstFrameMs: number;
+  /** Inbound connections per server, peers and clients together; more are refused and closed. */
+  connectionsMax: number;
+  /**
    * Replies queued on one inbound connection that its peer has not read; past this the server
    * stops reading that connection until the peer catches up (TCP back-pressure), so a client that
    * sends without reading cannot grow the server's memory.
@@ -42,6 +59,11 @@ export interface Limits {
 export const defaultLimits: Readonly<Limits> = {
   entryBytesMax: 4 * 1024 * 1024,
   frameBytesMax: 64 * 1024 * 1024,
+  frameNestingDepthMax: 16,
+  frameItemsMax: 65_536,
+  frameDeadlineMs: 15_000,
+  idleBeforeFirstFrameMs: 10_000,
+  connectionsMax: 1024,
   connectionOutboundBytesMax: 16 * 1024 * 1024,
   pendingRequestsMax: 8192,
   pendingBytesMax: 256 * 1024 * 1024,
@@ -59,6 +81,17 @@ export const defaultLimits: Readonly<Limits> = {
   reconnectDelayMsMax: 1000,
 };
 
+/**
+ * Calls in one ClientRequestBatch or ClientReplyBatch frame; a batcher starts a new frame past it
+ * (as it does past half of frameBytesMax). It keeps every batch within frameItemsMax: a request
+ * is 3 values, a reply at most 16 (4, plus an error with its details).
+ */
+export const batchCallsMax = 1024;
+const batchItemsPerCallMax = 16;
+
+/** The deepest nesting of the messages raftline itself sends (a status reply's stage table). */
+const minimumNestingDepth = 8;
+
 /** Fills defaults and checks the relations; throws ConfigurationError naming the broken one. */
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   const limits: Limits = { ...defaultLimits, ...overrides };
@@ -74,6 +107,10 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
     [limits.heartbeatMs * 2 <= limits.tickMs * limits.electionTicksMin, 'heartbeatMs must be at most half the shortest election timeout'],
     [limits.entryBytesMax <= limits.pendingBytesMax, 'entryBytesMax must fit in pendingBytesMax'],
     [limits.reconnectDelayMsMin <= limits.reconnectDelayMsMax, 'reconnectDelayMsMin must not exceed reconnectDelayMsMax'],
+    [limits.frameNestingDepthMax >= minimumNestingDepth, `frameNestingDepthMax must be at least ${minimumNestingDepth} (the deepest message raftline sends)`],
+    [limits.frameItemsMax >= 2 * limits.appendBatchEntriesMax + 64, 'frameItemsMax must hold a full AppendEntries batch (2 * appendBatchEntriesMax + 64)'],
+    [limits.frameItemsMax >= batchItemsPerCallMax * batchCallsMax + 64, `frameItemsMax must hold a full client batch (${batchItemsPerCallMax * batchCallsMax + 64})`],
+    [limits.connectionsMax >= 2, 'connectionsMax must leave room for a peer and a client'],
   ];
   for (const [holds, message] of relations) {
     if (!holds) throw new ConfigurationError(`invalid limits: ${message}`);

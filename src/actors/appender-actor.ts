@@ -93,9 +93,12 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         id: peer.id, nextIndex: 1, matchIndex: 0, inflight: [], inflightBytes: 0, probing: true, resetSeq: 0,
         readPending: false,
         connection: new PeerConnection({
+          selfId: this.options.id,
+          groupId: this.options.groupId,
           peerId: peer.id,
           address: peer.address,
           frameBytesMax: this.options.limits.frameBytesMax,
+          frameShape: { nestingDepthMax: this.options.limits.frameNestingDepthMax, itemsMax: this.options.limits.frameItemsMax },
           reconnectDelayMsMin: this.options.limits.reconnectDelayMsMin,
           reconnectDelayMsMax: this.options.limits.reconnectDelayMsMax,
           onMessage: (message) => this.onPeerMessage(follower, message),

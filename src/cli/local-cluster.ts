@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { RaftClient } from '../client/raft-client.js';
 import type { DivisionStatus } from '../messages/messages.js';
 import { TimeoutError } from '../errors.js';
+import type { Limits } from '../limits.js';
 
 export interface LocalClusterOptions {
   nodes: number;
@@ -21,6 +22,8 @@ export interface LocalClusterOptions {
   profiling?: boolean;
   /** When set, node i serves its Prometheus endpoint on 127.0.0.1:(metricsBasePort + i). */
   metricsBasePort?: number;
+  /** Limit overrides for every server (`--limits`). */
+  limits?: Partial<Limits>;
   /** Where server processes write their output; inherits when absent. */
   logFile?: string;
   /** Starts the servers with `--unsafe-no-fsync` (benchmarks only). */
@@ -87,6 +90,8 @@ export class LocalCluster {
       '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on',
       ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress]),
       ...(this.options.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : [])];
+    const limits = Object.entries(this.options.limits ?? {});
+    if (limits.length > 0) args.push('--limits', limits.map(([name, value]) => `${name}=${String(value)}`).join(','));
     let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
     if (this.options.logFile) {
       fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });

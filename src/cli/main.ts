@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { RaftServer } from '../server/raft-server.js';
-import { parsePeers } from '../server/options.js';
+import { parseLimits, parsePeers } from '../server/options.js';
 import { RaftClient } from '../client/raft-client.js';
 import { kv } from '../client/kv.js';
 import { ConfigurationError } from '../errors.js';
@@ -57,9 +57,10 @@ program.command('server')
   .addOption(profilingOption())
   .option('--metrics <address>', 'host:port of the Prometheus endpoint (HTTP GET /metrics)')
   .option('--unsafe-no-fsync', 'UNSAFE, benchmarks only: acknowledge writes without fdatasync')
+  .option('--limits <list>', 'limit overrides: name=value,... (see src/limits.ts)', '')
   .action(async (options: {
     id: string; peers: string; dir: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
-    logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean;
+    logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean; limits: string;
   }) => {
     const logger = pino({ level: options.logLevel });
     if (options.unsafeNoFsync === true) {
@@ -68,7 +69,7 @@ program.command('server')
     const server = new RaftServer({
       id: options.id, peers: parsePeers(options.peers), dir: options.dir, groupId: options.group,
       stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
-      unsafeNoFsync: options.unsafeNoFsync === true,
+      unsafeNoFsync: options.unsafeNoFsync === true, limits: parseLimits(options.limits),
       ...(options.listen === undefined ? {} : { listen: options.listen }),
       ...(options.metrics === undefined ? {} : { metricsAddress: options.metrics }),
     });

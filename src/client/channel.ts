@@ -14,6 +14,7 @@ import type {
 import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError, type WireError } from '../errors.js';
 import { Connection } from './connection.js';
 import { backOffDelayMs, dispositionOf, type BackOff } from './retry-policy.js';
+import { batchCallsMax } from '../limits.js';
 
 /** One outstanding call. `sentOn` is the connection its latest copy went out on. */
 export interface Call {
@@ -112,7 +113,8 @@ export class Channel {
 
   /**
    * Requests go out in batches: every call transmitted in one turn of the event loop leaves in
-   * one ClientRequestBatch frame (earlier when the batch nears half the frame limit), so a client
+   * one ClientRequestBatch frame (earlier when the batch nears half the frame limit or holds
+   * batchCallsMax calls, which keeps it within the server's frameItemsMax), so a client
    * with many calls in flight costs the server one frame per turn, not one per call.
    */
   private enqueue(connection: Connection, message: ClientRequestMessage): void {
@@ -134,7 +136,7 @@ export class Channel {
     batch.types.push(message.type);
     batch.data.push(message.data);
     this.outboxBytes += message.data.length + 16;
-    if (this.outboxBytes > this.host.frameBytesMax / 2) this.flushOutbox(batch);
+    if (this.outboxBytes > this.host.frameBytesMax / 2 || batch.callIds.length >= batchCallsMax) this.flushOutbox(batch);
   }
 
   private flushOutbox(batch: ClientRequestBatchMessage): void {

@@ -22,30 +22,48 @@ export function frameOfBody(body: Uint8Array): Buffer {
   return frame;
 }
 
-/** Splits a byte stream into frame bodies. `push` returns the complete bodies in order. */
+/**
+ * Splits a byte stream into frame bodies. `push` returns the complete bodies in order. Chunks of a
+ * frame are only joined once the whole frame is there, so a large frame arriving in many chunks
+ * is copied once, not once per chunk.
+ */
 export class FrameReader {
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
+  /** Header plus body of the frame being received; 0 until its header is complete. */
+  private frameBytes = 0;
 
   constructor(private readonly frameBytesMax: number) {}
 
-  /** Returns the bodies completed by this chunk; throws MalformedMessageError on an oversized frame. */
+  /** Bytes of a frame that has begun but is not complete (0 between frames). */
+  get partialBytes(): number {
+    return this.bufferedBytes;
+  }
+
+  /**
+   * Returns the bodies completed by this chunk; throws MalformedMessageError on a frame with an
+   * empty body or over the size limit, as soon as its header is read.
+   */
   push(chunk: Buffer): Buffer[] {
     this.chunks.push(chunk);
     this.bufferedBytes += chunk.length;
     const bodies: Buffer[] = [];
-    if (this.bufferedBytes < frameHeaderBytes) return bodies;
+    if (this.bufferedBytes < (this.frameBytes === 0 ? frameHeaderBytes : this.frameBytes)) return bodies;
     let buffer = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bufferedBytes);
     let offset = 0;
+    this.frameBytes = 0;
     while (buffer.length - offset >= frameHeaderBytes) {
       const bodyLength = buffer.readUInt32BE(offset);
-      if (bodyLength > this.frameBytesMax) {
+      if (bodyLength > this.frameBytesMax || bodyLength === 0) {
         throw new MalformedMessageError(
-          `frame of ${bodyLength} bytes is over the limit of ${this.frameBytesMax} bytes`,
+          bodyLength === 0 ? 'frame with an empty body' : `frame of ${bodyLength} bytes is over the limit of ${this.frameBytesMax} bytes`,
           { sizeBytes: bodyLength, limitBytes: this.frameBytesMax });
       }
       const end = offset + frameHeaderBytes + bodyLength;
-      if (end > buffer.length) break;
+      if (end > buffer.length) {
+        this.frameBytes = frameHeaderBytes + bodyLength;
+        break;
+      }
       bodies.push(buffer.subarray(offset + frameHeaderBytes, end));
       offset = end;
     }

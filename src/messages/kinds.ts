@@ -10,6 +10,7 @@ export const Kind = {
   VoteRequest: 3,
   VoteResponse: 4,
   Refused: 5,
+  PeerHello: 6,
   // client <-> server
   ClientRequest: 20,
   ClientReply: 21,

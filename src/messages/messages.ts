@@ -65,6 +65,17 @@ export interface RefusedMessage {
   error: WireError;
 }
 
+/**
+ * The first frame of every outbound connection between servers: it names the sender, so that
+ * the listener sees a frame within its idle limit even when nothing else is due yet, and a
+ * server of another group or an unknown id is refused at once. No reply on success.
+ */
+export interface PeerHelloMessage {
+  k: typeof Kind.PeerHello;
+  g: string;
+  from: NodeId;
+}
+
 export type PeerMessage =
   | AppendEntriesMessage
   | AppendEntriesReplyMessage
@@ -161,6 +172,8 @@ export interface MetricsReplyMessage {
 }
 
 export type ClientMessage = ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage | MetricsRequestMessage;
+/** What a server's listener accepts. */
+export type InboundMessage = ClientMessage | PeerMessage | PeerHelloMessage;
 export type ServerToClientMessage =
   | ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | MetricsReplyMessage | RefusedMessage;
 

@@ -1,20 +1,34 @@
 /**
- * The gateway: every frame from a socket is decoded and checked here, once. Code past this point
- * trusts the shapes in messages.ts. A frame that fails is a MalformedMessageError, which closes
- * only the connection it came on.
+ * The gateway: every frame from a socket is checked and decoded here, once. First the raw bytes'
+ * shape (frame-shape.ts: declared counts, nesting, item count, no extension types), then msgpackr
+ * decodes, then each field is checked against its kind's schema. Code past this point trusts the
+ * shapes in messages.ts. A frame that fails is a MalformedMessageError, which closes only the
+ * connection it came on.
  */
 import { decode } from './codec.js';
 import { Kind, kindName } from './kinds.js';
+import { frameShapeProblem, type FrameShapeLimits } from './frame-shape.js';
 import { MalformedMessageError } from '../errors.js';
-import { RequestType, type ClientMessage, type PeerMessage, type ServerToClientMessage } from './messages.js';
+import { defaultLimits } from '../limits.js';
+import {
+  RequestType, type AppendEntriesMessage, type ClientMessage, type InboundMessage, type PeerMessage, type ServerToClientMessage,
+} from './messages.js';
 
-type FieldType = 'number' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
+export type { FrameShapeLimits } from './frame-shape.js';
+
+/** The shape limits of the defaults, for a side that has no configured limits (a client). */
+export const defaultFrameShape: Readonly<FrameShapeLimits> = {
+  nestingDepthMax: defaultLimits.frameNestingDepthMax,
+  itemsMax: defaultLimits.frameItemsMax,
+};
+
+type FieldType = 'array' | 'number' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
   | 'bytesOrNullArray' | 'objectOrNullArray';
 
 const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.AppendEntries]: {
     g: 'string', from: 'string', term: 'number', prevIndex: 'number', prevTerm: 'number',
-    leaderCommit: 'number', terms: 'numbers', entries: 'bytesArray', seq: 'number', round: 'number',
+    leaderCommit: 'number', terms: 'array', entries: 'bytesArray', seq: 'number', round: 'number',
   },
   [Kind.AppendEntriesReply]: {
     g: 'string', from: 'string', term: 'number', success: 'boolean', matchIndex: 'number',
@@ -26,6 +40,7 @@ const schemas: Record<number, Record<string, FieldType>> = {
   },
   [Kind.VoteResponse]: { g: 'string', from: 'string', preVote: 'boolean', term: 'number', granted: 'boolean' },
   [Kind.Refused]: { error: 'object' },
+  [Kind.PeerHello]: { g: 'string', from: 'string' },
   [Kind.ClientRequest]: {
     g: 'string', clientId: 'string', callId: 'number', firstUnacked: 'number', type: 'number', data: 'bytes',
   },
@@ -43,7 +58,7 @@ const schemas: Record<number, Record<string, FieldType>> = {
 const peerKinds = new Set<number>([Kind.AppendEntries, Kind.AppendEntriesReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused]);
 const clientKinds = new Set<number>([Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest, Kind.MetricsRequest]);
 const inboundKinds = new Set<number>([
-  Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
+  Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.PeerHello, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
   Kind.MetricsRequest,
 ]);
 const requestTypes = new Set<number>(Object.values(RequestType));
@@ -61,6 +76,7 @@ function isBytes(value: unknown): value is Uint8Array {
 function checkField(kind: number, name: string, type: FieldType, value: unknown): void {
   let ok: boolean;
   switch (type) {
+    case 'array': ok = Array.isArray(value); break;
     case 'number': ok = isCount(value); break;
     case 'string': ok = typeof value === 'string'; break;
     case 'boolean': ok = typeof value === 'boolean'; break;
@@ -79,7 +95,9 @@ function checkField(kind: number, name: string, type: FieldType, value: unknown)
   }
 }
 
-function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>): Record<string, unknown> {
+function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>, shape: FrameShapeLimits): Record<string, unknown> {
+  const problem = frameShapeProblem(body, shape);
+  if (problem !== null) throw new MalformedMessageError(`frame refused before decoding: ${problem}`, { sizeBytes: body.length });
   let value: unknown;
   try {
     value = decode(body);
@@ -103,15 +121,34 @@ function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>): Record<s
   return message;
 }
 
+/**
+ * The terms of an AppendEntries, in the one pass over them: each a term (>= 1), never
+ * decreasing (a Raft log's terms never do, §5.3), none before the previous entry's term nor after
+ * the request's term; and no previous term before the first entry (previous index 0). A correct
+ * leader never sends anything else, and the follower's log bookkeeping asserts all of it.
+ */
+function checkAppendEntries(message: AppendEntriesMessage): void {
+  const { terms, entries, term, prevIndex, prevTerm } = message;
+  if (terms.length !== entries.length) throw new MalformedMessageError('AppendEntries: terms and entries differ in length');
+  if (prevTerm > term || (prevIndex === 0 && prevTerm !== 0)) {
+    throw new MalformedMessageError(`AppendEntries: previous entry (${prevIndex}, term ${prevTerm}) does not fit term ${term}`);
+  }
+  let previous = Math.max(prevTerm, 1);
+  for (let i = 0; i < terms.length; i++) {
+    const entryTerm = terms[i];
+    if (!isCount(entryTerm) || entryTerm < previous || entryTerm > term) {
+      throw new MalformedMessageError(`AppendEntries: entry term ${String(entryTerm)} at position ${i} is not in [${previous}, ${term}]`,
+        { kind: Kind.AppendEntries, field: 'terms' });
+    }
+    previous = entryTerm;
+  }
+}
+
 /** Rules across fields, once each field has its type. */
 function checkRelations(message: Record<string, unknown>): void {
   const kind = message['k'];
   if (kind === Kind.AppendEntries) {
-    const terms = message['terms'] as number[];
-    const entries = message['entries'] as Uint8Array[];
-    if (terms.length !== entries.length) {
-      throw new MalformedMessageError('AppendEntries: terms and entries differ in length');
-    }
+    checkAppendEntries(message as unknown as AppendEntriesMessage);
   } else if (kind === Kind.ClientRequestBatch) {
     const count = (message['callIds'] as number[]).length;
     const types = message['types'] as number[];
@@ -132,27 +169,27 @@ function checkRelations(message: Record<string, unknown>): void {
   }
 }
 
-export function decodePeerMessage(body: Uint8Array): PeerMessage {
-  const message = decodeChecked(body, peerKinds);
+export function decodePeerMessage(body: Uint8Array, shape: FrameShapeLimits = defaultFrameShape): PeerMessage {
+  const message = decodeChecked(body, peerKinds, shape);
   checkRelations(message);
   return message as unknown as PeerMessage;
 }
 
-/** What a server's listener accepts: requests from peers and from clients on one port. */
-export function decodeInboundMessage(body: Uint8Array): ClientMessage | PeerMessage {
-  const message = decodeChecked(body, inboundKinds);
+/** What a server's listener accepts: requests and hellos from peers, requests from clients, on one port. */
+export function decodeInboundMessage(body: Uint8Array, shape: FrameShapeLimits = defaultFrameShape): InboundMessage {
+  const message = decodeChecked(body, inboundKinds, shape);
   checkRelations(message);
-  return message as unknown as ClientMessage | PeerMessage;
+  return message as unknown as InboundMessage;
 }
 
-export function decodeClientMessage(body: Uint8Array): ClientMessage {
-  const message = decodeChecked(body, clientKinds);
+export function decodeClientMessage(body: Uint8Array, shape: FrameShapeLimits = defaultFrameShape): ClientMessage {
+  const message = decodeChecked(body, clientKinds, shape);
   checkRelations(message);
   return message as unknown as ClientMessage;
 }
 
-export function decodeServerToClientMessage(body: Uint8Array): ServerToClientMessage {
-  const message = decodeChecked(body, serverToClientKinds);
+export function decodeServerToClientMessage(body: Uint8Array, shape: FrameShapeLimits = defaultFrameShape): ServerToClientMessage {
+  const message = decodeChecked(body, serverToClientKinds, shape);
   checkRelations(message);
   return message as unknown as ServerToClientMessage;
 }

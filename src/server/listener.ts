@@ -3,15 +3,23 @@
  * through the validation gateway; a frame that does not decode, is over the size limit or has an
  * unknown kind closes only that connection, with a log line. Replies written in one turn of the
  * event loop leave in one socket write.
+ *
+ * The bounds on a connection (limits.ts): at most `connectionsMax` at once (one more is sent a
+ * RESOURCE_UNAVAILABLE refusal and closed); its first whole frame within `idleBeforeFirstFrameMs`
+ * of being accepted; every frame complete within `frameDeadlineMs` of its first byte. The time
+ * checks cost a comparison per read, not a timer per frame: a frame's start is stamped only when
+ * a read ends inside it, and one sweep per quarter of the shortest limit closes what is late.
  */
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { FrameReader, frameOfBody } from '../messages/framing.js';
-import { encodeView } from '../messages/codec.js';
-import { decodeInboundMessage } from '../messages/validate.js';
+import { encode, encodeView } from '../messages/codec.js';
+import { decodeInboundMessage, type FrameShapeLimits } from '../messages/validate.js';
 import { Kind } from '../messages/kinds.js';
-import type { ClientMessage, ClientReplyBatchMessage, PeerMessage } from '../messages/messages.js';
-import type { WireError } from '../errors.js';
+import type { ClientReplyBatchMessage, InboundMessage } from '../messages/messages.js';
+import { ResourceUnavailableError, type WireError } from '../errors.js';
+import { batchCallsMax, type Limits } from '../limits.js';
 import { parseAddress } from '../shell/peer-connection.js';
 import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
 import { nowUs } from '../metrics/clock.js';
@@ -22,7 +30,8 @@ export interface Inbound {
   send(message: unknown): void;
   /**
    * A reply to a call that came in a ClientRequestBatch: replies given in one turn of the event
-   * loop leave together as one ClientReplyBatch frame (split before it nears the frame limit).
+   * loop leave together as one ClientReplyBatch frame (split before it nears the frame limit or
+   * passes batchCallsMax replies, so that the client's gateway takes it whole).
    */
   replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void;
   readonly closed: boolean;
@@ -36,29 +45,41 @@ export interface ListenerCounters {
   bytesSent: number;
 }
 
-export interface ListenerOptions {
-  frameBytesMax: number;
-  outboundBytesMax: number;
+export interface ListenerOptions extends ListenerLimits {
   /** Stamp each received chunk with the shared clock (per-stage latency). */
   stampChunks: boolean;
   counters: ListenerCounters;
 }
 
 export interface ListenerHandlers {
-  onMessage(connection: Inbound, message: ClientMessage | PeerMessage): void;
+  onMessage(connection: Inbound, message: InboundMessage): void;
   onClose(connection: Inbound): void;
 }
 
+export type ListenerLimits = Pick<Limits,
+  'frameBytesMax' | 'connectionOutboundBytesMax' | 'frameNestingDepthMax' | 'frameItemsMax' |
+  'frameDeadlineMs' | 'idleBeforeFirstFrameMs' | 'connectionsMax'>;
+
+const notStarted = -1;
+
 class InboundConnection implements Inbound {
   closed = false;
+  /** When the chunk being handled arrived (shared clock, µs); 0 unless the listener stamps chunks. */
   receivedUs = 0;
+  readonly reader: FrameReader;
+  /** When the connection was accepted, until its first frame is complete; then notStarted. */
+  awaitingFirstFrameSinceMs: number;
+  /** When the first byte of the frame now partly received arrived; notStarted between frames. */
+  frameStartedMs = notStarted;
   private readonly writer: TickCorkedWriter;
   private replies: ClientReplyBatchMessage | null = null;
   private replyBytes = 0;
 
-  constructor(readonly id: number, socket: net.Socket, private readonly frameBytesMax: number,
+  constructor(readonly id: number, readonly socket: net.Socket, private readonly frameBytesMax: number,
     private readonly counters: ListenerCounters) {
     this.writer = new TickCorkedWriter(socket);
+    this.reader = new FrameReader(frameBytesMax);
+    this.awaitingFirstFrameSinceMs = performance.now();
   }
 
   send(message: unknown): void {
@@ -82,7 +103,7 @@ class InboundConnection implements Inbound {
     replies.errors.push(error);
     // A generous allowance per reply for its framing and error text.
     this.replyBytes += (result?.length ?? 0) + 64 + (error === null ? 0 : 512);
-    if (this.replyBytes > this.frameBytesMax / 2) this.flushReplies(replies);
+    if (this.replyBytes > this.frameBytesMax / 2 || replies.callIds.length >= batchCallsMax) this.flushReplies(replies);
   }
 
   private flushReplies(replies: ClientReplyBatchMessage): void {
@@ -95,42 +116,91 @@ class InboundConnection implements Inbound {
 
 export class Listener {
   private readonly server: net.Server;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly connections = new Set<InboundConnection>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly shape: FrameShapeLimits;
+  private refusedSinceSweep = 0;
   private nextId = 1;
 
-  constructor(options: ListenerOptions, handlers: ListenerHandlers, logger: Logger) {
-    const { frameBytesMax, outboundBytesMax, stampChunks, counters } = options;
-    this.server = net.createServer((socket) => {
-      socket.setNoDelay(true);
-      this.sockets.add(socket);
-      const connection = new InboundConnection(this.nextId++, socket, frameBytesMax, counters);
-      const reader = new FrameReader(frameBytesMax);
-      socket.on('data', (chunk: Buffer) => {
-        if (stampChunks) connection.receivedUs = nowUs();
-        counters.bytesReceived += chunk.length;
-        let bodies: Buffer[];
-        try {
-          bodies = reader.push(chunk);
-          for (const body of bodies) handlers.onMessage(connection, decodeInboundMessage(body));
-        } catch (error) {
-          const code = (error as { code?: string }).code;
-          if (code !== 'MALFORMED_MESSAGE') throw error;
-          logger.warn({ remote: socket.remoteAddress, reason: (error as Error).message }, 'closing connection: malformed frame');
-          socket.destroy();
-          return;
-        }
-        if (socket.writableLength > outboundBytesMax && !socket.isPaused()) {
-          socket.pause();
-          socket.once('drain', () => socket.resume());
-        }
-      });
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        connection.closed = true;
-        this.sockets.delete(socket);
-        handlers.onClose(connection);
-      });
+  constructor(private readonly options: ListenerOptions, private readonly handlers: ListenerHandlers, private readonly logger: Logger) {
+    this.shape = { nestingDepthMax: options.frameNestingDepthMax, itemsMax: options.frameItemsMax };
+    this.server = net.createServer((socket) => this.accept(socket));
+    const sweepMs = Math.max(10, Math.floor(Math.min(options.frameDeadlineMs, options.idleBeforeFirstFrameMs) / 4));
+    this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.on('error', () => {});
+    if (this.connections.size >= this.options.connectionsMax) {
+      // Refused before anything is read from it: one frame saying why, then closed.
+      this.refusedSinceSweep++;
+      const error = new ResourceUnavailableError(`this server holds its limit of ${this.options.connectionsMax} connections`,
+        { limit: this.options.connectionsMax });
+      socket.write(frameOfBody(encode({ k: Kind.Refused, error: error.toWire() })), () => socket.destroy());
+      return;
+    }
+    socket.setNoDelay(true);
+    const connection = new InboundConnection(this.nextId++, socket, this.options.frameBytesMax, this.options.counters);
+    this.connections.add(connection);
+    socket.on('data', (chunk: Buffer) => this.receive(connection, chunk));
+    socket.on('close', () => {
+      connection.closed = true;
+      this.connections.delete(connection);
+      this.handlers.onClose(connection);
     });
+  }
+
+  private receive(connection: InboundConnection, chunk: Buffer): void {
+    const { socket, reader } = connection;
+    if (this.options.stampChunks) connection.receivedUs = nowUs();
+    this.options.counters.bytesReceived += chunk.length;
+    let bodies: Buffer[];
+    try {
+      bodies = reader.push(chunk);
+      for (const body of bodies) this.handlers.onMessage(connection, decodeInboundMessage(body, this.shape));
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== 'MALFORMED_MESSAGE') throw error;
+      this.closeConnection(connection, `malformed frame: ${(error as Error).message}`);
+      return;
+    }
+    if (bodies.length > 0) connection.awaitingFirstFrameSinceMs = notStarted;
+    // A read that ends inside a frame: stamp the frame's start, unless the same frame was already
+    // partial before this read (then it keeps its first stamp).
+    if (reader.partialBytes === 0) connection.frameStartedMs = notStarted;
+    else if (bodies.length > 0 || connection.frameStartedMs === notStarted) connection.frameStartedMs = performance.now();
+    if (socket.writableLength > this.options.connectionOutboundBytesMax && !socket.isPaused()) {
+      socket.pause();
+      socket.once('drain', () => {
+        // Time spent paused by the server is not the peer's: the frame's deadline starts over.
+        if (connection.frameStartedMs !== notStarted) connection.frameStartedMs = performance.now();
+        socket.resume();
+      });
+    }
+  }
+
+  /** Closes connections past their first-frame or frame deadline. */
+  private sweep(): void {
+    const now = performance.now();
+    for (const connection of this.connections) {
+      if (connection.socket.isPaused()) continue;
+      if (connection.awaitingFirstFrameSinceMs !== notStarted &&
+          now - connection.awaitingFirstFrameSinceMs > this.options.idleBeforeFirstFrameMs) {
+        this.closeConnection(connection, `no whole frame within ${this.options.idleBeforeFirstFrameMs} ms of connecting`);
+      } else if (connection.frameStartedMs !== notStarted && now - connection.frameStartedMs > this.options.frameDeadlineMs) {
+        this.closeConnection(connection, `a frame took over ${this.options.frameDeadlineMs} ms (${connection.reader.partialBytes} bytes received)`);
+      }
+    }
+    if (this.refusedSinceSweep > 0) {
+      this.logger.warn({ refused: this.refusedSinceSweep, limit: this.options.connectionsMax }, 'refused connections over connectionsMax');
+      this.refusedSinceSweep = 0;
+    }
+  }
+
+  private closeConnection(connection: InboundConnection, reason: string): void {
+    this.logger.warn({ remote: connection.socket.remoteAddress, reason }, 'closing connection');
+    connection.socket.destroy();
   }
 
   listen(address: string): Promise<void> {
@@ -149,8 +219,14 @@ export class Listener {
     return typeof address === 'object' && address !== null ? address.port : 0;
   }
 
+  /** Connections now open (refused ones are never counted). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
+    clearInterval(this.sweepTimer);
+    for (const connection of this.connections) connection.socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

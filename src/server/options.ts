@@ -3,7 +3,7 @@
  * voters, addresses well formed. An invalid configuration is a ConfigurationError naming it.
  */
 import { ConfigurationError } from '../errors.js';
-import type { Limits } from '../limits.js';
+import { defaultLimits, type Limits } from '../limits.js';
 import type { ActorMode } from './actor-hosts.js';
 import type { Logger } from 'pino';
 
@@ -46,6 +46,22 @@ export function parsePeers(text: string): PeerAddress[] {
     if (equals <= 0) throw new ConfigurationError(`peer '${part}' is not of the form id=host:port`);
     return { id: part.slice(0, equals), address: part.slice(equals + 1) };
   });
+}
+
+/** Parses `frameDeadlineMs=2000,connectionsMax=64` into limit overrides (checked by resolveLimits). */
+export function parseLimits(text: string): Partial<Limits> {
+  const limits: Partial<Record<keyof Limits, number>> = {};
+  for (const part of text.split(',').filter((item) => item.length > 0)) {
+    const equals = part.indexOf('=');
+    const name = part.slice(0, equals);
+    if (equals <= 0 || !Object.hasOwn(defaultLimits, name)) {
+      throw new ConfigurationError(`'${part}' does not set a limit; the limits are ${Object.keys(defaultLimits).join(', ')}`);
+    }
+    const value = Number(part.slice(equals + 1));
+    if (!Number.isSafeInteger(value)) throw new ConfigurationError(`limit ${name} must be an integer, got '${part.slice(equals + 1)}'`);
+    limits[name as keyof Limits] = value;
+  }
+  return limits;
 }
 
 export function validateServerOptions(options: RaftServerOptions): void {

@@ -17,11 +17,11 @@ import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, ClientMessage, DivisionStatus, LogInput, PeerMessage, VoteRequestMessage, VoteResponseMessage,
+  AppendEntriesMessage, DivisionStatus, InboundMessage, LogInput, VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
 import { noopPayload } from '../messages/entry.js';
-import { ClosedError, GroupMismatchError, NotLeaderError, UnknownPeerError } from '../errors.js';
+import { ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError, UnknownPeerError } from '../errors.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine } from '../state-machine.js';
 import { loadStateMachine } from '../statemachines/load.js';
@@ -162,10 +162,7 @@ export class RaftServer implements RequestPathHost {
       }
       this.processReady();
     });
-    this.listener = new Listener({
-      frameBytesMax: this.limits.frameBytesMax, outboundBytesMax: this.limits.connectionOutboundBytesMax,
-      stampChunks: profiling, counters: this.recorder.counters,
-    }, {
+    this.listener = new Listener({ ...this.limits, stampChunks: profiling, counters: this.recorder.counters }, {
       onMessage: (connection, message) => this.onInbound(connection, message),
       onClose: () => {},
     }, this.logger);
@@ -406,7 +403,7 @@ export class RaftServer implements RequestPathHost {
 
   // ---- inbound messages ---------------------------------------------------------------------
 
-  private onInbound(connection: Inbound, message: ClientMessage | PeerMessage): void {
+  private onInbound(connection: Inbound, message: InboundMessage): void {
     if (this.closed) return;
     if ('g' in message && message.g !== this.groupId) {
       const error = new GroupMismatchError(`group ${message.g} is not served here; this server runs group ${this.groupId}`,
@@ -420,7 +417,7 @@ export class RaftServer implements RequestPathHost {
       }
       return;
     }
-    if ((message.k === Kind.AppendEntries || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse) &&
+    if ((message.k === Kind.AppendEntries || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse || message.k === Kind.PeerHello) &&
         (!this.addresses.has(message.from) || message.from === this.id ||
          (message.k === Kind.VoteRequest && message.candidateId !== message.from))) {
       // Only the group's other voters take part in elections and replication.
@@ -456,12 +453,46 @@ export class RaftServer implements RequestPathHost {
         this.processReady();
         break;
       default:
+        // PeerHello: the checks above were all it asked for.
         break;
     }
   }
 
+  /**
+   * The first index at or below the commit index where `message` carries a term other than this
+   * log's, or 0. A leader's requests overlap committed entries only on retransmission, so the
+   * loop is usually empty.
+   */
+  private committedConflict(message: AppendEntriesMessage): number {
+    const core = this.requireCore();
+    const last = Math.min(core.commitIndex, message.prevIndex + message.terms.length);
+    for (let index = message.prevIndex + 1; index <= last; index++) {
+      if (core.termAt(index) !== message.terms[index - message.prevIndex - 1]) return index;
+    }
+    return 0;
+  }
+
   private onAppendEntries(connection: Inbound, message: AppendEntriesMessage): void {
     const core = this.requireCore();
+    if (message.term === core.term && (core.role === 'leader' || (core.leaderId !== null && core.leaderId !== message.from))) {
+      // A second leader for this term: no correct member sends this (election safety, §5.2), so
+      // it is refused here rather than reaching the core, which asserts the property.
+      this.logger.warn({ from: message.from, term: message.term, leader: core.leaderId }, 'refusing AppendEntries from a second leader');
+      connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
+        `${message.from} claims to lead term ${message.term}, which ${core.leaderId ?? 'another server'} leads`,
+        { from: message.from, term: message.term, leaderId: core.leaderId }).toWire() });
+      return;
+    }
+    const conflict = message.term >= core.term ? this.committedConflict(message) : 0;
+    if (conflict > 0) {
+      // Leader Completeness (§5.4): every leader holds the committed entries, so entries that
+      // differ from them come from no correct member. Refused; the core asserts this too.
+      this.logger.warn({ from: message.from, term: message.term, index: conflict }, 'refusing AppendEntries that contradicts committed entries');
+      connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
+        `AppendEntries from ${message.from} replaces committed entry ${conflict} (commit index ${core.commitIndex})`,
+        { from: message.from, term: message.term, index: conflict }).toWire() });
+      return;
+    }
     const header: AppendEntriesHeader = {
       term: message.term, leaderId: message.from, prevIndex: message.prevIndex, prevTerm: message.prevTerm,
       leaderCommit: message.leaderCommit, entryTerms: message.terms,

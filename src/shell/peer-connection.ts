@@ -2,19 +2,26 @@
  * An outbound TCP connection to one peer, owned by the appender: connects, reconnects with
  * exponential back-off, frames what it sends and decodes what comes back through the validation
  * gateway. Frames written in one turn of the event loop leave in one socket write (cork/uncork).
- * A malformed frame closes only this connection; it is then re-established.
+ * A malformed frame closes only this connection; it is then re-established. Every connection
+ * opens with a PeerHello naming this server, so the listener on the other side sees a frame
+ * within its idle limit even when nothing else is due (a follower's connection to a follower).
  */
 import net from 'node:net';
 import { FrameReader, frameOfBody } from '../messages/framing.js';
 import { encodeView } from '../messages/codec.js';
-import { decodePeerMessage } from '../messages/validate.js';
+import { decodePeerMessage, defaultFrameShape, type FrameShapeLimits } from '../messages/validate.js';
+import { Kind } from '../messages/kinds.js';
 import type { PeerMessage } from '../messages/messages.js';
 import { TickCorkedWriter } from './tick-corked-writer.js';
 
 export interface PeerConnectionOptions {
+  /** This server's id and group, for the hello. */
+  selfId: string;
+  groupId: string;
   peerId: string;
   address: string;
   frameBytesMax: number;
+  frameShape?: FrameShapeLimits;
   reconnectDelayMsMin: number;
   reconnectDelayMsMax: number;
   onMessage(message: PeerMessage): void;
@@ -73,15 +80,17 @@ export class PeerConnection {
     this.socket = socket;
     this.writer = new TickCorkedWriter(socket);
     const reader = new FrameReader(this.options.frameBytesMax);
+    const shape = this.options.frameShape ?? defaultFrameShape;
     socket.setNoDelay(true);
     socket.on('connect', () => {
       this.connected = true;
       this.delayMs = this.options.reconnectDelayMsMin;
+      this.send({ k: Kind.PeerHello, g: this.options.groupId, from: this.options.selfId });
       this.options.onConnect();
     });
     socket.on('data', (chunk: Buffer) => {
       try {
-        for (const body of reader.push(chunk)) this.options.onMessage(decodePeerMessage(body));
+        for (const body of reader.push(chunk)) this.options.onMessage(decodePeerMessage(body, shape));
       } catch (error) {
         socket.destroy(error as Error);
       }

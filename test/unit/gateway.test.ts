@@ -1,0 +1,139 @@
+/**
+ * The input gateway's rules, one input each: the frame shape walk (what it accepts of raftline's
+ * own messages, where each bound starts to refuse), the frame reader's length checks and
+ * reassembly, the AppendEntries term rules, and the limits that configure them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { frameShapeProblem } from '../../src/messages/frame-shape.js';
+import { FrameReader, encodeFrame } from '../../src/messages/framing.js';
+import { decodeInboundMessage, decodeServerToClientMessage, defaultFrameShape } from '../../src/messages/validate.js';
+import { encode } from '../../src/messages/codec.js';
+import { Kind } from '../../src/messages/kinds.js';
+import { batchCallsMax, defaultLimits, resolveLimits } from '../../src/limits.js';
+import { parseLimits } from '../../src/server/options.js';
+import { array32Header, map32Header, message, nestedArrays, packValue } from '../support/raw-msgpack.js';
+
+const limits = { nestingDepthMax: 16, itemsMax: 65_536 };
+
+function appendEntries(count: number, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    k: Kind.AppendEntries, g: 'default', from: 'n1', term: 3, prevIndex: 10, prevTerm: 2, leaderCommit: 9,
+    terms: Array.from({ length: count }, () => 3), entries: Array.from({ length: count }, () => new Uint8Array(128)),
+    seq: 1, round: 0, ...fields,
+  };
+}
+
+test('shape: raftline\'s own messages pass, a full AppendEntries batch included', () => {
+  assert.equal(frameShapeProblem(encode(appendEntries(defaultLimits.appendBatchEntriesMax)), limits), null);
+  assert.equal(frameShapeProblem(encode({ k: Kind.ClientRequest, g: 'default', clientId: 'c', callId: 1, firstUnacked: 1, type: 0, data: new Uint8Array(70_000) }), limits), null);
+  const status = { id: 'n1', groupId: 'default', role: 'leader', term: 2 ** 40, leader: null, commit: 1, applied: 1, synced: 1, lastIndex: 1,
+    stages: { receive: { count: 3, p50: 1.5, p99: -2, buckets: [[1, 2], [3, 4]] } } };
+  assert.equal(frameShapeProblem(encode({ k: Kind.StatusReply, callId: 1, status }), limits), null);
+});
+
+test('shape: a full client batch passes the default limits, requests and error replies alike', () => {
+  const calls = batchCallsMax;
+  const requests = { k: Kind.ClientRequestBatch, g: 'default', clientId: 'c', firstUnacked: 1,
+    callIds: Array.from({ length: calls }, (_, i) => i + 1), types: new Array<number>(calls).fill(0), data: new Array(calls).fill(new Uint8Array(16)) };
+  assert.equal(frameShapeProblem(encode(requests), defaultFrameShape), null);
+  const error = { code: 'NOT_LEADER', message: 'server n1 is not the leader', details: { leaderId: 'n2', leaderAddress: '127.0.0.1:7102' } };
+  const replies = { k: Kind.ClientReplyBatch, callIds: requests.callIds, indexes: new Array<number>(calls).fill(0),
+    results: new Array(calls).fill(null), errors: new Array(calls).fill(error) };
+  assert.equal(frameShapeProblem(encode(replies), defaultFrameShape), null);
+});
+
+test('shape: nesting is refused one level past nestingDepthMax, not at it', () => {
+  // The message map is level 1, so `extra` may hold 15 levels of arrays.
+  assert.equal(frameShapeProblem(message({ k: 1 }, { extra: nestedArrays(15) }), limits), null);
+  assert.match(frameShapeProblem(message({ k: 1 }, { extra: nestedArrays(16) }), limits) ?? '', /nesting deeper than 16/);
+  assert.match(frameShapeProblem(message({ k: 1 }, { extra: nestedArrays(100_000) }), limits) ?? '', /nesting/);
+});
+
+test('shape: values are counted; one past itemsMax is refused', () => {
+  // A map of one pair (3 values: the map, a key, the array) holding an array of n zeros.
+  const withZeros = (n: number): Uint8Array => message({}, { x: Buffer.concat([array32Header(n), Buffer.alloc(n, 0)]) });
+  assert.equal(frameShapeProblem(withZeros(100 - 3), { nestingDepthMax: 16, itemsMax: 100 }), null);
+  assert.match(frameShapeProblem(withZeros(100 - 2), { nestingDepthMax: 16, itemsMax: 100 }) ?? '', /more than 100 values/);
+});
+
+test('shape: counts and lengths beyond the bytes left are refused at their header', () => {
+  assert.match(frameShapeProblem(message({}, { x: Buffer.concat([array32Header(0xffffffff), Buffer.alloc(1000)]) }), limits) ?? '', /declares 4294967295 elements, 1000 bytes/);
+  // A map needs two bytes per pair at least.
+  assert.match(frameShapeProblem(message({}, { x: Buffer.concat([map32Header(10), Buffer.alloc(19)]) }), limits) ?? '', /map declares 10/);
+  assert.equal(frameShapeProblem(message({}, { x: Buffer.concat([map32Header(1), packValue('a'), packValue(1)]) }), limits), null);
+  assert.match(frameShapeProblem(message({}, { x: Buffer.from([0xc6, 0, 0, 1, 0, 1, 2]) }), limits) ?? '', /declares 260 bytes/);
+  assert.match(frameShapeProblem(Buffer.from([0x81, 0xa1, 0x6b, 0xdb, 0, 0]), limits) ?? '', /ends inside a length/);
+  assert.match(frameShapeProblem(Buffer.from([0x82, 0xa1, 0x6b, 0x01]), limits) ?? '', /map declares 2 elements, 3 bytes/);
+  assert.match(frameShapeProblem(Buffer.from([0x82, 0xa1, 0x6b, 0x01, 0xa1, 0x6a]), limits) ?? '', /ends inside a value/);
+});
+
+test('shape: empty frames, non-map tops, extension types, 0xc1, non-string keys and trailing bytes are refused', () => {
+  assert.equal(frameShapeProblem(new Uint8Array(0), limits), 'empty frame');
+  assert.equal(frameShapeProblem(encode([1, 2]), limits), 'frame is not a message map');
+  assert.equal(frameShapeProblem(encode(5), limits), 'frame is not a message map');
+  assert.match(frameShapeProblem(message({}, { x: Buffer.from([0xd4, 0x01, 0x00]) }), limits) ?? '', /extension type 0xd4/);
+  assert.match(frameShapeProblem(message({}, { x: Buffer.from([0xc7, 0x01, 0x05, 0x00]) }), limits) ?? '', /extension type 0xc7/);
+  assert.match(frameShapeProblem(message({}, { x: Buffer.from([0xc1]) }), limits) ?? '', /0xc1/);
+  assert.equal(frameShapeProblem(Buffer.from([0x81, 0x01, 0x01]), limits), 'a map key is not a string');
+  assert.match(frameShapeProblem(Buffer.concat([encode({ k: 1 }), Buffer.from([0])]), limits) ?? '', /1 trailing bytes/);
+});
+
+test('frame reader: an empty body or a length over the limit throws at the header', () => {
+  assert.throws(() => new FrameReader(100).push(Buffer.from([0, 0, 0, 0])), { code: 'MALFORMED_MESSAGE', message: /empty body/ });
+  assert.throws(() => new FrameReader(100).push(Buffer.from([0, 0, 0, 101])), { code: 'MALFORMED_MESSAGE', message: /101 bytes is over the limit of 100/ });
+  assert.throws(() => new FrameReader(100).push(Buffer.from([0xff, 0xff, 0xff, 0xff])), { code: 'MALFORMED_MESSAGE' });
+});
+
+test('frame reader: a frame in one-byte chunks and a large frame in many chunks come out whole, with partialBytes between', () => {
+  const small = encodeFrame({ k: 1, v: 'x' });
+  const reader = new FrameReader(1 << 24);
+  for (let i = 0; i < small.length - 1; i++) {
+    assert.deepEqual(reader.push(small.subarray(i, i + 1)), []);
+    assert.equal(reader.partialBytes, i + 1);
+  }
+  const [body] = reader.push(small.subarray(small.length - 1));
+  assert.deepEqual(body, small.subarray(4));
+  assert.equal(reader.partialBytes, 0);
+
+  const large = encodeFrame({ k: 1, data: new Uint8Array(4 << 20).fill(7) });
+  const two = Buffer.concat([large, small]);
+  const bodies: Buffer[] = [];
+  for (let offset = 0; offset < two.length; offset += 65_536) bodies.push(...reader.push(two.subarray(offset, offset + 65_536)));
+  assert.equal(bodies.length, 2);
+  assert.deepEqual(bodies[0], large.subarray(4));
+  assert.deepEqual(bodies[1], small.subarray(4));
+});
+
+test('AppendEntries: entry terms must be >= 1, non-decreasing, from prevTerm up to the request term', () => {
+  const decodes = (fields: Record<string, unknown>): unknown => decodeInboundMessage(encode(appendEntries(2, fields)));
+  assert.equal((decodes({}) as { k: number }).k, Kind.AppendEntries);
+  assert.equal((decodes({ terms: [2, 3] }) as { k: number }).k, Kind.AppendEntries);
+  assert.throws(() => decodes({ terms: [3, 2] }), { code: 'MALFORMED_MESSAGE', message: /entry term 2 at position 1/ });
+  assert.throws(() => decodes({ terms: [1, 3] }), { code: 'MALFORMED_MESSAGE', message: /entry term 1 at position 0 is not in \[2, 3\]/ });
+  assert.throws(() => decodes({ terms: [3, 4] }), { code: 'MALFORMED_MESSAGE', message: /entry term 4/ });
+  assert.throws(() => decodes({ prevIndex: 0, prevTerm: 0, terms: [0, 1] }), { code: 'MALFORMED_MESSAGE', message: /entry term 0/ });
+  assert.throws(() => decodes({ terms: [3, 2 ** 53] }), { code: 'MALFORMED_MESSAGE' });
+  assert.throws(() => decodes({ prevIndex: 0, prevTerm: 1 }), { code: 'MALFORMED_MESSAGE', message: /previous entry/ });
+  assert.throws(() => decodes({ prevTerm: 4 }), { code: 'MALFORMED_MESSAGE', message: /previous entry/ });
+  assert.throws(() => decodes({ terms: [3] }), { code: 'MALFORMED_MESSAGE', message: /differ in length/ });
+});
+
+test('the gateway refuses by shape before decoding, on the client side too', () => {
+  const deep = message({ k: Kind.StatusReply, callId: 1 }, { status: nestedArrays(50) });
+  assert.throws(() => decodeServerToClientMessage(deep), { code: 'MALFORMED_MESSAGE', message: /before decoding: nesting/ });
+  assert.throws(() => decodeInboundMessage(deep, { nestingDepthMax: 64, itemsMax: 20 }), { code: 'MALFORMED_MESSAGE', message: /more than 20 values/ });
+});
+
+test('limits: the new bounds are positive integers with their relations checked; --limits parses names and integers', () => {
+  assert.equal(resolveLimits().frameDeadlineMs, defaultLimits.frameDeadlineMs);
+  assert.throws(() => resolveLimits({ frameItemsMax: 2 * defaultLimits.appendBatchEntriesMax }), { code: 'CONFIGURATION', message: /frameItemsMax/ });
+  assert.throws(() => resolveLimits({ frameNestingDepthMax: 7 }), { code: 'CONFIGURATION', message: /frameNestingDepthMax/ });
+  assert.throws(() => resolveLimits({ connectionsMax: 1 }), { code: 'CONFIGURATION', message: /connectionsMax/ });
+  assert.throws(() => resolveLimits({ frameDeadlineMs: 0 }), { code: 'CONFIGURATION', message: /frameDeadlineMs/ });
+  assert.throws(() => resolveLimits({ idleBeforeFirstFrameMs: 1.5 }), { code: 'CONFIGURATION', message: /idleBeforeFirstFrameMs/ });
+  assert.deepEqual(parseLimits('frameDeadlineMs=2000,connectionsMax=64'), { frameDeadlineMs: 2000, connectionsMax: 64 });
+  assert.deepEqual(parseLimits(''), {});
+  assert.throws(() => parseLimits('frameDeadline=2000'), { code: 'CONFIGURATION', message: /does not set a limit/ });
+  assert.throws(() => parseLimits('connectionsMax=lots'), { code: 'CONFIGURATION', message: /must be an integer/ });
+});
