@@ -10,9 +10,8 @@
  * is synced (Raft §5.1; etcd's msgsAfterAppend).
  */
 import path from 'node:path';
-import fs from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { RaftCore } from '../core/raft-core.js';
+import type { RaftCore } from '../core/raft-core.js';
 import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind } from '../messages/kinds.js';
@@ -24,13 +23,14 @@ import { noopPayload } from '../messages/entry.js';
 import { ClosedError, GroupMismatchError, NotLeaderError, UnknownPeerError } from '../errors.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine } from '../state-machine.js';
-import { loadStateMachine } from '../statemachines/load.js';
-import { spawnActors, type ActorSet } from './actor-hosts.js';
+import type { ActorSet } from './actor-hosts.js';
 import { RequestPath, type RequestPathHost } from './request-path.js';
-import { Listener, type Inbound } from './listener.js';
+import type { Inbound } from './listener.js';
 import type { StageSummaries } from './pending-requests.js';
 import { validateServerOptions, type RaftServerOptions } from './options.js';
-import { acquireDirLock, type DirLock } from '../log/dir-lock.js';
+import type { DirLock } from '../log/dir-lock.js';
+import type { TimerHandle } from '../shell/timers.js';
+import { nodeServerEnvironment, type ListeningEndpoint, type ServerEnvironment } from './environment.js';
 
 export interface ServerMetrics extends DivisionStatus {
   stages: StageSummaries;
@@ -49,9 +49,10 @@ export class RaftServer implements RequestPathHost {
   private lock: DirLock | null = null;
   private actors: ActorSet | null = null;
   private core: RaftCore | null = null;
-  private listener: Listener | null = null;
+  private listener: ListeningEndpoint | null = null;
   private leaderHooks: StateMachine | null = null;
-  private ticker: NodeJS.Timeout | null = null;
+  private ticker: TimerHandle | null = null;
+  private readonly environment: ServerEnvironment;
   private closed = false;
   private closing: Promise<void> | null = null;
   private failure: Error | null = null;
@@ -66,8 +67,10 @@ export class RaftServer implements RequestPathHost {
 
   private requests: RequestPath | null = null;
 
-  constructor(options: RaftServerOptions) {
+  /** @param environment the shell's parts; Node's unless given (the simulator gives its own). */
+  constructor(options: RaftServerOptions, environment: Partial<ServerEnvironment> = {}) {
     validateServerOptions(options);
+    this.environment = { ...nodeServerEnvironment, ...environment };
     this.options = options;
     this.id = options.id;
     this.groupId = options.groupId ?? 'default';
@@ -91,16 +94,17 @@ export class RaftServer implements RequestPathHost {
   }
 
   async start(): Promise<void> {
-    fs.mkdirSync(this.groupDir, { recursive: true });
-    this.lock = acquireDirLock(this.options.dir);
+    const environment = this.environment;
+    environment.fileSystem.mkdirSync(this.groupDir, { recursive: true });
+    this.lock = environment.lockDir(this.options.dir);
     const smDir = path.join(this.groupDir, 'sm');
-    fs.mkdirSync(smDir, { recursive: true });
+    environment.fileSystem.mkdirSync(smDir, { recursive: true });
     const stateMachine = this.options.stateMachine ?? 'kv';
     const context = { serverId: this.id, groupId: this.groupId, dir: smDir };
-    this.leaderHooks = await loadStateMachine(stateMachine);
+    this.leaderHooks = await environment.loadStateMachine(stateMachine);
     await this.leaderHooks.initialize?.(context);
-    this.requests = new RequestPath(this, this.leaderHooks);
-    const actors = spawnActors(this.options.actors ?? 'workers', {
+    this.requests = new RequestPath(this, this.leaderHooks, environment.timers.setImmediate);
+    const actors = environment.spawnActors(this.options.actors ?? 'workers', {
       log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax },
       updater: { stateMachine, context },
       appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits },
@@ -110,8 +114,8 @@ export class RaftServer implements RequestPathHost {
     this.syncedIndex = recovered.lastIndex;
     await actors.updaterControl.start();
     await actors.appenderControl.start();
-    const seed = [...this.id].reduce((hash, char) => (hash * 31 + char.charCodeAt(0)) >>> 0, Date.now() >>> 0);
-    this.core = new RaftCore({
+    const seed = environment.electionSeed(this.id);
+    this.core = environment.makeCore({
       id: this.id,
       voters: this.options.peers.map((peer) => peer.id),
       electionTicksMin: this.limits.electionTicksMin,
@@ -135,12 +139,11 @@ export class RaftServer implements RequestPathHost {
       }
       this.processReady();
     });
-    this.listener = new Listener(this.limits.frameBytesMax, this.limits.connectionOutboundBytesMax, {
+    this.listener = await environment.listen(this.options.listen ?? this.addresses.get(this.id)!, this.limits, {
       onMessage: (connection, message) => this.onInbound(connection, message),
       onClose: () => {},
     }, this.logger);
-    await this.listener.listen(this.options.listen ?? this.addresses.get(this.id)!);
-    this.ticker = setInterval(() => {
+    this.ticker = environment.timers.setInterval(() => {
       this.requireCore().tick();
       this.processReady();
     }, this.limits.tickMs);
@@ -155,7 +158,7 @@ export class RaftServer implements RequestPathHost {
 
   private async closeOnce(): Promise<void> {
     this.closed = true;
-    if (this.ticker) clearInterval(this.ticker);
+    if (this.ticker !== null) this.environment.timers.clearInterval(this.ticker);
     await this.listener?.close();
     this.requests?.close(new ClosedError('server is closing'));
     const actors = this.actors;

@@ -58,7 +58,15 @@ export class RequestPath {
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
 
-  constructor(private readonly host: RequestPathHost, private readonly hooks: StateMachine) {
+  /**
+   * @param defer runs a callback after the current turn's work (setImmediate; the simulator's
+   *   scheduler in simulation): the end of the turn is when the batch is appended.
+   */
+  constructor(
+    private readonly host: RequestPathHost,
+    private readonly hooks: StateMachine,
+    private readonly defer: (run: () => void) => void = setImmediate,
+  ) {
     this.pending = new PendingRequests(host.limits.pendingRequestsMax, host.limits.pendingBytesMax);
   }
 
@@ -218,7 +226,7 @@ export class RequestPath {
     this.batchByCall.set(PendingRequests.key(clientId, callId), write);
     if (!this.batchScheduled) {
       this.batchScheduled = true;
-      setImmediate(() => this.appendBatch());
+      this.defer(() => this.appendBatch());
     }
   }
 
