@@ -363,11 +363,15 @@ export class RaftServer implements RequestPathHost {
       leaderCommit: message.leaderCommit, entryTerms: message.terms,
     };
     const decision = core.handleAppendEntries(header);
+    // A truncation is counted before processReady: a commit index sent there waits in the updater
+    // until this truncation has reached it (see UpdaterCommitMessage).
+    if (decision.kind === 'accept' && decision.truncateFrom !== null) this.truncationsSubmitted++;
+    // The term this request may have raised goes to the log before the request's entries: the log
+    // writes them unsynced, a crash can keep them yet lose a later term write, and a log holding a
+    // term above the durable one cannot restart (found by the simulator, seed 1277).
+    this.processReady();
     if (decision.kind === 'accept') {
-      if (decision.truncateFrom !== null) {
-        this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
-        this.truncationsSubmitted++;
-      }
+      if (decision.truncateFrom !== null) this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
       if (decision.appendFrom < message.entries.length) {
         this.submitToLog({
           k: Kind.LogAppend, firstIndex: message.prevIndex + 1 + decision.appendFrom,
@@ -375,7 +379,6 @@ export class RaftServer implements RequestPathHost {
         });
       }
     }
-    this.processReady();
     const reply = decision.reply;
     // Acknowledge only what is durable: the reply leaves after everything submitted so far syncs.
     this.whenDurable(() => connection.send({
