@@ -36,7 +36,7 @@ export function replayCommand(result: Pick<SimResult, 'seed'>): string {
 
 export function formatFailure(result: SimResult, withJournal: boolean): string {
   const lines = [
-    `sim seed ${result.seed} FAILED (${result.nodeCount} nodes, at ${(result.violations[0]?.atMs ?? 0) / 1000} s simulated, trace ${result.traceHash.toString(16)})`,
+    `sim seed ${result.seed} FAILED (${result.nodeCount} nodes, at ${((result.violations[0]?.atMs ?? 0) / 1000).toFixed(3)} s simulated, trace ${result.traceHash.toString(16)})`,
     ...result.violations.slice(0, 3).map((violation) => `  ${violation.rule}: ${violation.detail}`),
     `  replay: ${replayCommand(result)}`,
   ];

@@ -3,7 +3,7 @@
  * The simulator's command line: runs seeds and prints each failure with the one-line command that
  * replays it.
  *   node dist/src/sim/cli.js --seeds 20000 [--start 1] [--nodes 3|5] [--summary .safety/sim.json]
- *   SEED=<n> node dist/src/sim/cli.js          (one seed, with its journal)
+ *   SEED=<n> node dist/src/sim/cli.js          (replays one seed; prints its journal on failure)
  * `npm run test:sim -- <args>` builds first and runs this.
  */
 import { runCampaign, formatFailure } from './campaign.js';
@@ -20,7 +20,8 @@ const summary = await runCampaign({
   startSeed: seedEnv !== undefined ? Number(seedEnv) : Number(argument('start') ?? 1),
   seedCount: seedEnv !== undefined ? 1 : Number(argument('seeds') ?? 300),
   ...(nodes !== undefined ? { nodeCount: Number(nodes) } : {}),
-  summaryFile: argument('summary') ?? '.safety/sim.json',
+  // A replay of one seed leaves the suite's summary alone unless asked.
+  summaryFile: argument('summary') ?? (seedEnv !== undefined ? null : '.safety/sim.json'),
   onResult: (result) => {
     if (!result.ok) console.log(formatFailure(result, true));
     else if (verbose) {
