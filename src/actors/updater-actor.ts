@@ -11,10 +11,10 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  ApplyResult, UpdaterAppliedMessage, UpdaterCommitMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryMessage,
+  UpdaterAppliedMessage, UpdaterCommitMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryMessage,
   UpdaterQueryResultMessage,
 } from '../messages/messages.js';
-import { decodeEntry, EntryType } from '../messages/entry.js';
+import { EntryDecoder, EntryType } from '../messages/entry.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
 import type { StateMachine, StateMachineContext } from '../state-machine.js';
@@ -70,7 +70,11 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private settledIndex = 0;
   private readonly unsettled = new Map<number, boolean>();
   private readonly outcomes = new Map<string, Map<number, CallOutcome>>();
-  private pendingResults: ApplyResult[] = [];
+  /** Outcomes since the last report, as columns (see UpdaterAppliedMessage). */
+  private doneIndexes: number[] = [];
+  private doneResults: (Uint8Array | null)[] = [];
+  private doneErrors: (WireError | null)[] = [];
+  private readonly entries = new EntryDecoder();
   private reportScheduled = false;
   private queriesWaiting: UpdaterQueryMessage[] = [];
 
@@ -169,22 +173,24 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   }
 
   private applyOne(stateMachine: StateMachine, index: number, term: number, payload: Uint8Array): void {
-    const entry = decodeEntry(payload);
+    const entry = this.entries.decode(payload);
     if (entry.type === EntryType.noop) return;
     let calls = this.outcomes.get(entry.clientId);
     if (calls === undefined) {
       calls = new Map();
       this.outcomes.set(entry.clientId, calls);
     }
+    // Outcomes are kept in apply order, which is nearly callId order: prune from the oldest and
+    // stop at the first one still awaited (one left behind goes with a later prune), so the cost
+    // per entry is what it removes, not the size of the table.
     for (const callId of calls.keys()) {
-      if (callId < entry.firstUnacked) calls.delete(callId);
+      if (callId >= entry.firstUnacked) break;
+      calls.delete(callId);
     }
     const earlier = calls.get(entry.callId);
     if (earlier !== undefined) {
       // A retried write: applied once already; it gets the first outcome, once that is known.
-      const report = (): void => {
-        this.pendingResults.push({ index, clientId: entry.clientId, callId: entry.callId, ok: earlier.ok, result: earlier.result, error: earlier.error });
-      };
+      const report = (): void => this.done(index, earlier.ok ? earlier.result : null, earlier.ok ? null : earlier.error);
       if (earlier.settled === null) {
         report();
       } else {
@@ -206,7 +212,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       outcome.result = result;
       outcome.error = error;
       outcome.settled = null;
-      this.pendingResults.push({ index, clientId: entry.clientId, callId: entry.callId, ok, result, error });
+      this.done(index, ok ? result : null, ok ? null : error);
     };
     try {
       stateMachine.applyTransactionSerial?.(transaction);
@@ -236,15 +242,35 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     this.answerQueries();
   }
 
-  /** Results are reported once per drained queue, not per entry. */
+  private done(index: number, result: Uint8Array | null, error: WireError | null): void {
+    this.doneIndexes.push(index);
+    this.doneResults.push(result);
+    this.doneErrors.push(error);
+  }
+
+  /**
+   * Results are reported once per drained queue, not per entry; only the outcomes that are not
+   * implied by the applied index travel (see UpdaterAppliedMessage).
+   */
   private scheduleReport(): void {
     if (this.reportScheduled) return;
     this.reportScheduled = true;
     this.environment.timers.setImmediate(() => {
       this.reportScheduled = false;
-      const results = this.pendingResults;
-      this.pendingResults = [];
-      this.links.main.send({ k: Kind.UpdaterApplied, appliedIndex: this.settledIndex, results });
+      const appliedIndex = this.settledIndex;
+      const message: UpdaterAppliedMessage = { k: Kind.UpdaterApplied, appliedIndex, indexes: [], results: [], errors: [] };
+      const { doneIndexes, doneResults, doneErrors } = this;
+      for (let i = 0; i < doneIndexes.length; i++) {
+        if (doneResults[i] !== null || doneErrors[i] !== null || doneIndexes[i]! > appliedIndex) {
+          message.indexes.push(doneIndexes[i]!);
+          message.results.push(doneResults[i]!);
+          message.errors.push(doneErrors[i]!);
+        }
+      }
+      this.doneIndexes = [];
+      this.doneResults = [];
+      this.doneErrors = [];
+      this.links.main.send(message);
     });
   }
 

@@ -8,8 +8,10 @@
  */
 import { encodeFrame } from '../messages/framing.js';
 import { Kind } from '../messages/kinds.js';
-import type { ClientRequestMessage, ServerToClientMessage, StatusRequestMessage } from '../messages/messages.js';
-import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError } from '../errors.js';
+import type {
+  ClientRequestBatchMessage, ClientRequestMessage, ServerToClientMessage, StatusRequestMessage,
+} from '../messages/messages.js';
+import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError, type WireError } from '../errors.js';
 import { Connection } from './connection.js';
 import { backOffDelayMs, dispositionOf, type BackOff } from './retry-policy.js';
 
@@ -23,7 +25,8 @@ export interface Call {
   /** Retries after LEADER_NOT_READY / RESOURCE_UNAVAILABLE so far (drives this call's back-off). */
   retryCount: number;
   retryTimer: NodeJS.Timeout | null;
-  deadlineTimer: NodeJS.Timeout | null;
+  /** When the call's deadline passes (performance.now() ms); set by `submit`. */
+  deadlineMs: number;
   /** The last retriable error this call met; decides how its deadline rejects. */
   lastError: Error | null;
 }
@@ -44,6 +47,16 @@ export class Channel {
   private readonly calls = new Map<number, Call>();
   private connection: Connection | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /**
+   * One timer for every call's deadline, armed for the earliest. Calls are kept in submit order
+   * and all get the same timeout, so that order is deadline order: the sweep stops at the first
+   * call not yet due, and a call costs no timer of its own.
+   */
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  /** Requests transmitted in this turn of the event loop, leaving as one frame at its end. */
+  private outbox: ClientRequestBatchMessage | null = null;
+  private outboxConnection: Connection | null = null;
+  private outboxBytes = 0;
   private targetIndex = 0;
   /** Connection-level failures in a row (redirects, refused dials, lost connections). */
   private failureStreak = 0;
@@ -71,8 +84,9 @@ export class Channel {
       call.reject(new ClosedError('the client is closed'));
       return;
     }
+    call.deadlineMs = performance.now() + this.host.requestTimeoutMs;
     this.calls.set(call.callId, call);
-    call.deadlineTimer = setTimeout(() => this.expire(call), this.host.requestTimeoutMs);
+    this.armDeadline();
     if (this.connection?.isConnected) this.transmit(call);
     else this.ensureDialing();
   }
@@ -92,8 +106,47 @@ export class Channel {
     const connection = this.connection;
     if (connection === null || !connection.isConnected || call.sentOn === connection) return;
     call.sentOn = connection;
-    if (call.message.k === Kind.ClientRequest) call.message.firstUnacked = this.host.firstUnacked();
-    connection.write(encodeFrame(call.message));
+    if (call.message.k === Kind.ClientRequest) this.enqueue(connection, call.message);
+    else connection.write(encodeFrame(call.message));
+  }
+
+  /**
+   * Requests go out in batches: every call transmitted in one turn of the event loop leaves in
+   * one ClientRequestBatch frame (earlier when the batch nears half the frame limit), so a client
+   * with many calls in flight costs the server one frame per turn, not one per call.
+   */
+  private enqueue(connection: Connection, message: ClientRequestMessage): void {
+    let batch = this.outbox;
+    if (batch !== null && this.outboxConnection !== connection) {
+      this.flushOutbox(batch);
+      batch = null;
+    }
+    if (batch === null) {
+      const created: ClientRequestBatchMessage = {
+        k: Kind.ClientRequestBatch, g: message.g, clientId: message.clientId, firstUnacked: 0, callIds: [], types: [], data: [],
+      };
+      batch = created;
+      this.outbox = created;
+      this.outboxConnection = connection;
+      process.nextTick(() => this.flushOutbox(created));
+    }
+    batch.callIds.push(message.callId);
+    batch.types.push(message.type);
+    batch.data.push(message.data);
+    this.outboxBytes += message.data.length + 16;
+    if (this.outboxBytes > this.host.frameBytesMax / 2) this.flushOutbox(batch);
+  }
+
+  private flushOutbox(batch: ClientRequestBatchMessage): void {
+    if (this.outbox !== batch) return;
+    const connection = this.outboxConnection;
+    this.outbox = null;
+    this.outboxConnection = null;
+    this.outboxBytes = 0;
+    // A connection lost meanwhile: its calls were marked unsent and go again on the next one.
+    if (connection === null || !connection.isConnected || connection !== this.connection) return;
+    batch.firstUnacked = this.host.firstUnacked();
+    connection.write(encodeFrame(batch));
   }
 
   private ensureDialing(): void {
@@ -131,22 +184,35 @@ export class Channel {
       this.onRefused(connection, errorFromWire(message.error));
       return;
     }
-    const call = this.calls.get(message.callId);
-    // A reply for a call already settled (a duplicate, or one past its deadline) is dropped.
-    if (call === undefined) return;
+    if (message.k === Kind.ClientReplyBatch) {
+      for (let i = 0; i < message.callIds.length; i++) {
+        const error = message.errors[i]!;
+        this.onReply(connection, message.callIds[i]!, error === null, message.results[i]!, error);
+      }
+      return;
+    }
     if (message.k === Kind.StatusReply) {
+      const call = this.calls.get(message.callId);
+      if (call === undefined) return;
       this.failureStreak = 0;
       this.settle(call, null, message.status);
       return;
     }
-    if (message.ok) {
+    this.onReply(connection, message.callId, message.ok, message.result, message.error);
+  }
+
+  private onReply(connection: Connection, callId: number, ok: boolean, result: Uint8Array | null, wireError: WireError | null): void {
+    const call = this.calls.get(callId);
+    // A reply for a call already settled (a duplicate, or one past its deadline) is dropped.
+    if (call === undefined) return;
+    if (ok) {
       this.failureStreak = 0;
       // Copied, because the decoded bytes are a view that would keep the whole socket chunk
       // alive. Not `.slice()`: on a Buffer that is a view too.
-      this.settle(call, null, message.result === null ? null : new Uint8Array(message.result));
+      this.settle(call, null, result === null ? null : new Uint8Array(result));
       return;
     }
-    const error = errorFromWire(message.error ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });
+    const error = errorFromWire(wireError ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });
     const disposition = dispositionOf(error);
     if (disposition === 'redirect' && this.followsLeader) {
       call.lastError = error;
@@ -230,7 +296,6 @@ export class Channel {
    * RetryFailureError, whose details.cause is the last error it met.
    */
   private expire(call: Call): void {
-    call.deadlineTimer = null;
     const timeoutMs = this.host.requestTimeoutMs;
     const details = { callId: call.callId, timeoutMs, server: this.target };
     const error = call.lastError === null
@@ -241,12 +306,31 @@ export class Channel {
     this.settle(call, error);
   }
 
+  private armDeadline(): void {
+    if (this.deadlineTimer !== null) return;
+    const first = this.calls.values().next();
+    if (first.done === true) return;
+    const delayMs = Math.max(0, first.value.deadlineMs - performance.now());
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = null;
+      const nowMs = performance.now();
+      for (const call of this.calls.values()) {
+        if (call.deadlineMs > nowMs) break;
+        this.expire(call);
+      }
+      this.armDeadline();
+    }, Math.ceil(delayMs));
+  }
+
   private settle(call: Call, error: Error | null, value?: unknown): void {
     if (!this.calls.delete(call.callId)) return;
     if (call.retryTimer !== null) clearTimeout(call.retryTimer);
-    if (call.deadlineTimer !== null) clearTimeout(call.deadlineTimer);
     call.retryTimer = null;
-    call.deadlineTimer = null;
+    // Nothing outstanding: no timer may keep the process alive.
+    if (this.calls.size === 0 && this.deadlineTimer !== null) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = null;
+    }
     this.host.forget(call.callId);
     if (error === null) call.resolve(value);
     else call.reject(error);

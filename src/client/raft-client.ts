@@ -163,7 +163,7 @@ export class RaftClient {
     // The channel resolves a request call with bytes or null and a status call with a status.
     return {
       callId, message, resolve: resolve as (value: unknown) => void, reject,
-      sentOn: null, retryCount: 0, retryTimer: null, deadlineTimer: null, lastError: null,
+      sentOn: null, retryCount: 0, retryTimer: null, deadlineMs: 0, lastError: null,
     };
   }
 

@@ -1,9 +1,15 @@
 /**
- * A log entry's payload: packed once on the leader at preAppend, then the same bytes go to the
+ * A log entry's payload: encoded once on the leader at preAppend, then the same bytes go to the
  * log file, to every follower and to the state machine updater. Term and index travel beside
  * the payload (in batches), never inside it, so the payload is final before replication.
+ *
+ * A fixed layout, not msgpack (MEASURED.md: a hand-written layout encodes ~5x and decodes ~3x
+ * faster than a packed array), big-endian:
+ *
+ *   u8 type | u16 clientIdBytes | clientId (UTF-8) | f64 callId | f64 firstUnacked | data
+ *
+ * Call ids are safe integers, so a float64 holds them exactly.
  */
-import { decode, encode } from './codec.js';
 import { MalformedMessageError } from '../errors.js';
 
 export const EntryType = { noop: 0, write: 1 } as const;
@@ -18,10 +24,25 @@ export interface EntryBody {
   data: Uint8Array;
 }
 
-const empty = new Uint8Array(0);
+/** Longest client id an entry can carry, in UTF-8 bytes. */
+export const entryClientIdBytesMax = 0xffff;
+const fixedBytes = 1 + 2 + 8 + 8;
 
 export function encodeEntry(body: EntryBody): Uint8Array {
-  return encode([body.type, body.clientId, body.callId, body.firstUnacked, body.data]);
+  const idBytes = Buffer.byteLength(body.clientId, 'utf8');
+  if (idBytes > entryClientIdBytesMax) {
+    throw new MalformedMessageError(`client id of ${idBytes} bytes is over ${entryClientIdBytesMax}`);
+  }
+  const payload = Buffer.allocUnsafe(fixedBytes + idBytes + body.data.length);
+  payload[0] = body.type;
+  payload.writeUInt16BE(idBytes, 1);
+  payload.write(body.clientId, 3, idBytes, 'utf8');
+  let offset = 3 + idBytes;
+  payload.writeDoubleBE(body.callId, offset);
+  payload.writeDoubleBE(body.firstUnacked, offset + 8);
+  offset += 16;
+  payload.set(body.data, offset);
+  return payload;
 }
 
 export const noopPayload: Uint8Array = encodeEntry({
@@ -29,18 +50,58 @@ export const noopPayload: Uint8Array = encodeEntry({
   clientId: '',
   callId: 0,
   firstUnacked: 0,
-  data: empty,
+  data: new Uint8Array(0),
 });
 
+/**
+ * Decodes entries; the client id of the previous entry is remembered, so a run of entries from
+ * one client (the usual case: a client's calls arrive in batches) decodes its id once.
+ */
+export class EntryDecoder {
+  private lastIdBytes = new Uint8Array(0);
+  private lastId = '';
+
+  decode(payload: Uint8Array): EntryBody {
+    const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    if (bytes.length < fixedBytes) throw new MalformedMessageError(`log entry payload of ${bytes.length} bytes is too short`);
+    const type = bytes[0]!;
+    if (type !== EntryType.noop && type !== EntryType.write) {
+      throw new MalformedMessageError(`log entry payload has unknown type ${type}`);
+    }
+    const idBytes = bytes.readUInt16BE(1);
+    const idEnd = 3 + idBytes;
+    if (idEnd + 16 > bytes.length) throw new MalformedMessageError('log entry payload is shorter than its client id');
+    const clientId = this.clientIdOf(bytes, 3, idEnd);
+    return {
+      type,
+      clientId,
+      callId: bytes.readDoubleBE(idEnd),
+      firstUnacked: bytes.readDoubleBE(idEnd + 8),
+      data: bytes.subarray(idEnd + 16),
+    };
+  }
+
+  private clientIdOf(bytes: Buffer, start: number, end: number): string {
+    const last = this.lastIdBytes;
+    const length = end - start;
+    if (last.length === length) {
+      let same = true;
+      for (let i = 0; i < length; i++) {
+        if (last[i] !== bytes[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.lastId;
+    }
+    this.lastIdBytes = Uint8Array.prototype.slice.call(bytes, start, end);
+    this.lastId = bytes.toString('utf8', start, end);
+    return this.lastId;
+  }
+}
+
+const sharedDecoder = new EntryDecoder();
+
 export function decodeEntry(payload: Uint8Array): EntryBody {
-  const value = decode(payload);
-  if (!Array.isArray(value) || value.length !== 5) {
-    throw new MalformedMessageError('log entry payload is not a 5-element array');
-  }
-  const [type, clientId, callId, firstUnacked, data] = value as unknown[];
-  if ((type !== 0 && type !== 1) || typeof clientId !== 'string' || typeof callId !== 'number' ||
-      typeof firstUnacked !== 'number' || !(data instanceof Uint8Array)) {
-    throw new MalformedMessageError('log entry payload has fields of the wrong types');
-  }
-  return { type, clientId, callId, firstUnacked, data };
+  return sharedDecoder.decode(payload);
 }

@@ -15,6 +15,8 @@ export const Kind = {
   ClientReply: 21,
   StatusRequest: 22,
   StatusReply: 23,
+  ClientRequestBatch: 24,
+  ClientReplyBatch: 25,
   // main -> log
   LogAppend: 100,
   LogTruncate: 101,

@@ -121,8 +121,32 @@ export interface StatusReplyMessage {
   status: DivisionStatus;
 }
 
-export type ClientMessage = ClientRequestMessage | StatusRequestMessage;
-export type ServerToClientMessage = ClientReplyMessage | StatusReplyMessage | RefusedMessage;
+/**
+ * Every request a client sent in one turn of its event loop, in one frame: the client id and
+ * group once, the calls as columns (MEASURED.md: per-frame work dominates small requests).
+ */
+export interface ClientRequestBatchMessage {
+  k: typeof Kind.ClientRequestBatch;
+  g: string;
+  clientId: string;
+  firstUnacked: number;
+  callIds: number[];
+  types: RequestTypeNumber[];
+  data: Uint8Array[];
+}
+
+/** Replies to batched requests, as columns: call i succeeded when errors[i] is null. */
+export interface ClientReplyBatchMessage {
+  k: typeof Kind.ClientReplyBatch;
+  callIds: number[];
+  /** Log index of each write (0 for reads and errors). */
+  indexes: number[];
+  results: (Uint8Array | null)[];
+  errors: (WireError | null)[];
+}
+
+export type ClientMessage = ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage;
+export type ServerToClientMessage = ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | RefusedMessage;
 
 // ---- actor <-> actor (between threads) ----------------------------------------------------
 
@@ -198,19 +222,18 @@ export interface UpdaterQueryMessage {
 export type UpdaterInput = UpdaterCommitMessage | UpdaterQueryMessage;
 export type UpdaterLogInput = UpdaterEntriesMessage | UpdaterTruncateMessage;
 
-/** The outcome of one applied entry that came from a client. */
-export interface ApplyResult {
-  index: number;
-  clientId: string;
-  callId: number;
-  ok: boolean;
-  result: Uint8Array | null;
-  error: WireError | null;
-}
+/**
+ * Apply outcomes since the last report, as columns. Every entry through `appliedIndex` has been
+ * applied (and its promise settled); its outcome is a null result unless listed. Listed are the
+ * entries with a result or an error, and any applied beyond `appliedIndex` (out of order). So
+ * the common write with no result costs nothing here.
+ */
 export interface UpdaterAppliedMessage {
   k: typeof Kind.UpdaterApplied;
   appliedIndex: number;
-  results: ApplyResult[];
+  indexes: number[];
+  results: (Uint8Array | null)[];
+  errors: (WireError | null)[];
 }
 export interface UpdaterQueryResultMessage {
   k: typeof Kind.UpdaterQueryResult;

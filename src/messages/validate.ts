@@ -8,7 +8,8 @@ import { Kind, kindName } from './kinds.js';
 import { MalformedMessageError } from '../errors.js';
 import { RequestType, type ClientMessage, type PeerMessage, type ServerToClientMessage } from './messages.js';
 
-type FieldType = 'number' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull';
+type FieldType = 'number' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
+  | 'bytesOrNullArray' | 'objectOrNullArray';
 
 const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.AppendEntries]: {
@@ -29,15 +30,21 @@ const schemas: Record<number, Record<string, FieldType>> = {
     g: 'string', clientId: 'string', callId: 'number', firstUnacked: 'number', type: 'number', data: 'bytes',
   },
   [Kind.ClientReply]: { callId: 'number', ok: 'boolean', result: 'bytesOrNull', error: 'objectOrNull', index: 'number' },
+  [Kind.ClientRequestBatch]: {
+    g: 'string', clientId: 'string', firstUnacked: 'number', callIds: 'numbers', types: 'numbers', data: 'bytesArray',
+  },
+  [Kind.ClientReplyBatch]: { callIds: 'numbers', indexes: 'numbers', results: 'bytesOrNullArray', errors: 'objectOrNullArray' },
   [Kind.StatusRequest]: { g: 'string', callId: 'number' },
   [Kind.StatusReply]: { callId: 'number', status: 'object' },
 };
 
 const peerKinds = new Set<number>([Kind.AppendEntries, Kind.AppendEntriesReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused]);
-const clientKinds = new Set<number>([Kind.ClientRequest, Kind.StatusRequest]);
-const inboundKinds = new Set<number>([Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.ClientRequest, Kind.StatusRequest]);
+const clientKinds = new Set<number>([Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest]);
+const inboundKinds = new Set<number>([
+  Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
+]);
 const requestTypes = new Set<number>(Object.values(RequestType));
-const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.StatusReply, Kind.Refused]);
+const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.ClientReplyBatch, Kind.StatusReply, Kind.Refused]);
 
 /** Every number on the wire is an index, term, id or count: a non-negative safe integer. */
 function isCount(value: unknown): value is number {
@@ -61,6 +68,8 @@ function checkField(kind: number, name: string, type: FieldType, value: unknown)
     case 'bytesOrNull': ok = value === null || isBytes(value); break;
     case 'object': ok = typeof value === 'object' && value !== null; break;
     case 'objectOrNull': ok = value === null || (typeof value === 'object'); break;
+    case 'bytesOrNullArray': ok = Array.isArray(value) && value.every((item) => item === null || isBytes(item)); break;
+    case 'objectOrNullArray': ok = Array.isArray(value) && value.every((item) => typeof item === 'object'); break;
   }
   if (!ok) {
     throw new MalformedMessageError(`${kindName(kind)}: field '${name}' is not ${type}`, { kind, field: name });
@@ -91,29 +100,56 @@ function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>): Record<s
   return message;
 }
 
-export function decodePeerMessage(body: Uint8Array): PeerMessage {
-  const message = decodeChecked(body, peerKinds);
-  if (message['k'] === Kind.AppendEntries) {
+/** Rules across fields, once each field has its type. */
+function checkRelations(message: Record<string, unknown>): void {
+  const kind = message['k'];
+  if (kind === Kind.AppendEntries) {
     const terms = message['terms'] as number[];
     const entries = message['entries'] as Uint8Array[];
     if (terms.length !== entries.length) {
       throw new MalformedMessageError('AppendEntries: terms and entries differ in length');
     }
+  } else if (kind === Kind.ClientRequestBatch) {
+    const count = (message['callIds'] as number[]).length;
+    const types = message['types'] as number[];
+    if (types.length !== count || (message['data'] as Uint8Array[]).length !== count) {
+      throw new MalformedMessageError('ClientRequestBatch: callIds, types and data differ in length', { kind });
+    }
+    for (const type of types) {
+      if (!requestTypes.has(type)) {
+        throw new MalformedMessageError(`ClientRequestBatch: unknown request type ${type}`, { kind, field: 'types' });
+      }
+    }
+  } else if (kind === Kind.ClientReplyBatch) {
+    const count = (message['callIds'] as number[]).length;
+    if ((message['indexes'] as number[]).length !== count || (message['results'] as unknown[]).length !== count ||
+        (message['errors'] as unknown[]).length !== count) {
+      throw new MalformedMessageError('ClientReplyBatch: columns differ in length', { kind });
+    }
   }
+}
+
+export function decodePeerMessage(body: Uint8Array): PeerMessage {
+  const message = decodeChecked(body, peerKinds);
+  checkRelations(message);
   return message as unknown as PeerMessage;
 }
 
 /** What a server's listener accepts: requests from peers and from clients on one port. */
 export function decodeInboundMessage(body: Uint8Array): ClientMessage | PeerMessage {
   const message = decodeChecked(body, inboundKinds);
-  if (message['k'] === Kind.AppendEntries) return decodePeerMessage(body);
-  return message as unknown as ClientMessage;
+  checkRelations(message);
+  return message as unknown as ClientMessage | PeerMessage;
 }
 
 export function decodeClientMessage(body: Uint8Array): ClientMessage {
-  return decodeChecked(body, clientKinds) as unknown as ClientMessage;
+  const message = decodeChecked(body, clientKinds);
+  checkRelations(message);
+  return message as unknown as ClientMessage;
 }
 
 export function decodeServerToClientMessage(body: Uint8Array): ServerToClientMessage {
-  return decodeChecked(body, serverToClientKinds) as unknown as ServerToClientMessage;
+  const message = decodeChecked(body, serverToClientKinds);
+  checkRelations(message);
+  return message as unknown as ServerToClientMessage;
 }

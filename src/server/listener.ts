@@ -9,7 +9,9 @@ import type { Logger } from 'pino';
 import { FrameReader, frameOfBody } from '../messages/framing.js';
 import { encodeView } from '../messages/codec.js';
 import { decodeInboundMessage } from '../messages/validate.js';
-import type { ClientMessage, PeerMessage } from '../messages/messages.js';
+import { Kind } from '../messages/kinds.js';
+import type { ClientMessage, ClientReplyBatchMessage, PeerMessage } from '../messages/messages.js';
+import type { WireError } from '../errors.js';
 import { parseAddress } from '../shell/peer-connection.js';
 import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
 
@@ -17,6 +19,11 @@ import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
 export interface Inbound {
   readonly id: number;
   send(message: unknown): void;
+  /**
+   * A reply to a call that came in a ClientRequestBatch: replies given in one turn of the event
+   * loop leave together as one ClientReplyBatch frame (split before it nears the frame limit).
+   */
+  replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void;
   readonly closed: boolean;
 }
 
@@ -28,13 +35,40 @@ export interface ListenerHandlers {
 class InboundConnection implements Inbound {
   closed = false;
   private readonly writer: TickCorkedWriter;
-  constructor(readonly id: number, socket: net.Socket) {
+  private replies: ClientReplyBatchMessage | null = null;
+  private replyBytes = 0;
+
+  constructor(readonly id: number, socket: net.Socket, private readonly frameBytesMax: number) {
     this.writer = new TickCorkedWriter(socket);
   }
 
   send(message: unknown): void {
     if (this.closed) return;
     this.writer.write(frameOfBody(encodeView(message)));
+  }
+
+  replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void {
+    if (this.closed) return;
+    let replies = this.replies;
+    if (replies === null) {
+      replies = { k: Kind.ClientReplyBatch, callIds: [], indexes: [], results: [], errors: [] };
+      this.replies = replies;
+      process.nextTick(() => this.flushReplies(replies!));
+    }
+    replies.callIds.push(callId);
+    replies.indexes.push(index);
+    replies.results.push(result);
+    replies.errors.push(error);
+    // A generous allowance per reply for its framing and error text.
+    this.replyBytes += (result?.length ?? 0) + 64 + (error === null ? 0 : 512);
+    if (this.replyBytes > this.frameBytesMax / 2) this.flushReplies(replies);
+  }
+
+  private flushReplies(replies: ClientReplyBatchMessage): void {
+    if (this.replies !== replies) return;
+    this.replies = null;
+    this.replyBytes = 0;
+    this.send(replies);
   }
 }
 
@@ -47,7 +81,7 @@ export class Listener {
     this.server = net.createServer((socket) => {
       socket.setNoDelay(true);
       this.sockets.add(socket);
-      const connection = new InboundConnection(this.nextId++, socket);
+      const connection = new InboundConnection(this.nextId++, socket, frameBytesMax);
       const reader = new FrameReader(frameBytesMax);
       socket.on('data', (chunk: Buffer) => {
         let bodies: Buffer[];

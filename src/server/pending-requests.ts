@@ -1,48 +1,70 @@
 /**
- * The leader's pending writes (Ratis `PendingRequests`) and every server's retry cache.
+ * The leader's pending writes (Ratis `PendingRequests`) and its retry cache.
  *
  * Pending writes are bounded by count and payload bytes: `tryAdmit` refuses when full, and the
- * caller replies ResourceUnavailable — never an unbounded queue. They are kept in index order so
- * that a sync or commit report stamps all of them in one pass (stage latency is stamped per
- * batch, not per entry).
+ * caller replies ResourceUnavailable — never an unbounded queue. Appended writes are kept in index
+ * order, so that a sync, commit or apply report stamps and answers all of them in one pass (stage
+ * latency is stamped per report, not per message).
  *
- * The retry cache maps (clientId, callId) to the reply, filled from the updater's results on every
- * server (leader and followers alike, and rebuilt from the log at restart, since the updater
- * replays it), so a client that retries a write at a new leader gets the first reply.
+ * Calls are found by (clientId, callId) in one table per client: a write still in progress (a
+ * retry joins it) or one already answered (the retry cache: a retry gets the first reply). Every
+ * server's updater also deduplicates at apply time, so a retry that reaches a new leader, which
+ * has no cached reply, is appended again and answered with the first outcome.
  */
 import { Histogram, type HistogramSummary } from '../shell/histogram.js';
-import type { ApplyResult } from '../messages/messages.js';
+import type { WireError } from '../errors.js';
+import type { Inbound } from './listener.js';
 
-export type ReplyFn = (result: ApplyResult) => void;
+/** Where a call's reply goes: its connection, as a single reply or within a reply batch. */
+export interface ReplyTo {
+  connection: Inbound;
+  batched: boolean;
+  callId: number;
+}
 
 export interface PendingWrite {
   clientId: string;
   callId: number;
+  /** Log index once appended; 0 before. */
   index: number;
   bytes: number;
-  waiters: ReplyFn[];
+  waiters: ReplyTo[];
   receivedMs: number;
   appendedMs: number;
   syncedMs: number;
   committedMs: number;
+  /** Answered: the outcome below is final and kept for retries. */
+  done: boolean;
+  result: Uint8Array | null;
+  error: WireError | null;
 }
+
+/** Answers every waiter of a write that is done. */
+export type Answer = (write: PendingWrite) => void;
 
 export const stageNames = ['admit', 'logSync', 'commit', 'apply', 'reply', 'total'] as const;
 export type StageName = (typeof stageNames)[number];
 export type StageSummaries = Record<StageName, HistogramSummary>;
 
-const retryCacheCallsPerClientMax = 4096;
+const callsPerClientMax = 4096;
+const noWaiters: ReplyTo[] = [];
 
 export class PendingRequests {
-  private readonly byCall = new Map<string, PendingWrite>();
-  /** In index order; the cursors mark the first write not yet synced / committed. */
+  /** Per client: calls in progress and calls answered (the retry cache), by callId. */
+  private readonly calls = new Map<string, Map<number, PendingWrite>>();
+  /** Appended writes in index order; the cursors mark the first not yet synced / committed / applied. */
   private order: PendingWrite[] = [];
   private syncCursor = 0;
   private commitCursor = 0;
+  private applyCursor = 0;
   private count = 0;
   private bytes = 0;
-  private readonly retryCache = new Map<string, Map<number, ApplyResult>>();
-  private readonly stages = new Map<StageName, Histogram>(stageNames.map((name) => [name, new Histogram()]));
+  private readonly admit = new Histogram();
+  private readonly logSync = new Histogram();
+  private readonly commit = new Histogram();
+  private readonly apply = new Histogram();
+  private readonly reply = new Histogram();
+  private readonly total = new Histogram();
 
   constructor(private readonly countMax: number, private readonly bytesMax: number) {}
 
@@ -62,34 +84,44 @@ export class PendingRequests {
     this.bytes -= bytes;
   }
 
-  static key(clientId: string, callId: number): string {
-    return `${clientId}\u0000${callId}`;
+  /** A write in progress or already answered for this call, if any. */
+  find(clientId: string, callId: number): PendingWrite | undefined {
+    return this.calls.get(clientId)?.get(callId);
   }
 
-  findPending(clientId: string, callId: number): PendingWrite | undefined {
-    return this.byCall.get(PendingRequests.key(clientId, callId));
+  /** A newly admitted write, so that retries find it (before it is appended too). */
+  register(write: PendingWrite): void {
+    let calls = this.calls.get(write.clientId);
+    if (calls === undefined) {
+      calls = new Map();
+      this.calls.set(write.clientId, calls);
+    }
+    calls.set(write.callId, write);
+    if (calls.size > callsPerClientMax) {
+      const oldest = calls.values().next().value!;
+      if (oldest.done) calls.delete(oldest.callId);
+    }
   }
 
-  findCached(clientId: string, callId: number): ApplyResult | undefined {
-    return this.retryCache.get(clientId)?.get(callId);
+  /** A registered write that will never be appended (refused before the log). */
+  forget(write: PendingWrite): void {
+    const calls = this.calls.get(write.clientId);
+    if (calls?.get(write.callId) === write) calls.delete(write.callId);
   }
 
-  /** Forget cached replies the client no longer waits for. */
+  /** Forget answered calls the client no longer waits for (kept in callId order, mostly). */
   pruneCache(clientId: string, firstUnacked: number): void {
-    const calls = this.retryCache.get(clientId);
+    const calls = this.calls.get(clientId);
     if (calls === undefined) return;
-    for (const callId of calls.keys()) {
-      if (callId < firstUnacked) calls.delete(callId);
-      else break;
+    for (const write of calls.values()) {
+      if (write.callId >= firstUnacked || !write.done) break;
+      calls.delete(write.callId);
     }
   }
 
-  /** Registers admitted writes, in index order (one call per appended batch). */
-  add(writes: PendingWrite[]): void {
-    for (const write of writes) {
-      this.byCall.set(PendingRequests.key(write.clientId, write.callId), write);
-      this.order.push(write);
-    }
+  /** Registers appended writes, in index order (one call per appended batch). */
+  add(writes: readonly PendingWrite[]): void {
+    for (const write of writes) this.order.push(write);
   }
 
   onSynced(index: number, nowMs: number): void {
@@ -104,66 +136,93 @@ export class PendingRequests {
     }
   }
 
-  /** Results from the updater: reply to waiting writes, fill the retry cache, stamp the stages. */
-  onApplied(results: readonly ApplyResult[], nowMs: number): void {
-    for (const result of results) {
-      let calls = this.retryCache.get(result.clientId);
-      if (calls === undefined) {
-        calls = new Map();
-        this.retryCache.set(result.clientId, calls);
-      }
-      if (!calls.has(result.callId)) {
-        calls.set(result.callId, result);
-        if (calls.size > retryCacheCallsPerClientMax) calls.delete(calls.keys().next().value!);
-      }
-      const write = this.byCall.get(PendingRequests.key(result.clientId, result.callId));
-      if (write === undefined) continue;
-      this.byCall.delete(PendingRequests.key(result.clientId, result.callId));
-      const stage = (name: StageName, fromMs: number, toMs: number): void => {
-        if (fromMs > 0 && toMs >= fromMs) this.stages.get(name)!.record((toMs - fromMs) * 1000);
-      };
-      const committedMs = write.committedMs || nowMs;
-      stage('admit', write.receivedMs, write.appendedMs);
-      stage('logSync', write.appendedMs, write.syncedMs);
-      stage('commit', write.appendedMs, committedMs);
-      stage('apply', committedMs, nowMs);
-      for (const waiter of write.waiters) waiter(result);
-      const repliedMs = performance.now();
-      stage('reply', nowMs, repliedMs);
-      stage('total', write.receivedMs, repliedMs);
-      this.release(write.bytes);
+  /**
+   * The updater's report: every entry through `appliedIndex` is applied, with a null result
+   * unless listed; the listed ones carry their result or error (and may lie beyond, when applied
+   * out of order). Answers the writes, keeps their outcomes for retries, stamps the stages.
+   */
+  onApplied(appliedIndex: number, indexes: readonly number[], results: readonly (Uint8Array | null)[],
+    errors: readonly (WireError | null)[], nowMs: number, answer: Answer): void {
+    for (let i = 0; i < indexes.length; i++) {
+      const write = this.atIndex(indexes[i]!);
+      if (write !== undefined && !write.done) this.complete(write, results[i]!, errors[i]!, nowMs, answer);
+    }
+    const order = this.order;
+    while (this.applyCursor < order.length && order[this.applyCursor]!.index <= appliedIndex) {
+      const write = order[this.applyCursor++]!;
+      if (!write.done) this.complete(write, null, null, nowMs, answer);
     }
     this.compact();
   }
 
-  /** Leadership lost: every pending write is failed through `fail`, and the table emptied. */
+  /** Leadership lost: every appended write not yet answered is failed through `fail`. */
   failAll(fail: (write: PendingWrite) => void): void {
-    const writes = [...this.byCall.values()];
-    this.byCall.clear();
+    const order = this.order;
     this.order = [];
     this.syncCursor = 0;
     this.commitCursor = 0;
-    for (const write of writes) {
+    this.applyCursor = 0;
+    for (const write of order) {
+      if (write.done) continue;
+      this.forget(write);
       this.release(write.bytes);
       fail(write);
     }
   }
 
   stageSummaries(): StageSummaries {
-    const out = {} as StageSummaries;
-    for (const name of stageNames) out[name] = this.stages.get(name)!.summary();
-    return out;
+    return {
+      admit: this.admit.summary(), logSync: this.logSync.summary(), commit: this.commit.summary(),
+      apply: this.apply.summary(), reply: this.reply.summary(), total: this.total.summary(),
+    };
   }
 
-  /** Drops replied writes from the front of the order list. */
+  private complete(write: PendingWrite, result: Uint8Array | null, error: WireError | null, nowMs: number, answer: Answer): void {
+    write.done = true;
+    write.result = result;
+    write.error = error;
+    const committedMs = write.committedMs || nowMs;
+    stamp(this.admit, write.receivedMs, write.appendedMs);
+    stamp(this.logSync, write.appendedMs, write.syncedMs);
+    stamp(this.commit, write.appendedMs, committedMs);
+    stamp(this.apply, committedMs, nowMs);
+    answer(write);
+    write.waiters = noWaiters;
+    const repliedMs = performance.now();
+    stamp(this.reply, nowMs, repliedMs);
+    stamp(this.total, write.receivedMs, repliedMs);
+    this.release(write.bytes);
+  }
+
+  /** The appended write at `index` (binary search: the order list is sorted by index). */
+  private atIndex(index: number): PendingWrite | undefined {
+    const order = this.order;
+    let low = 0;
+    let high = order.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const found = order[middle]!.index;
+      if (found === index) return order[middle];
+      if (found < index) low = middle + 1;
+      else high = middle - 1;
+    }
+    return undefined;
+  }
+
+  /** Drops answered writes from the front of the order list. */
   private compact(): void {
+    const limit = Math.min(this.syncCursor, this.commitCursor, this.applyCursor);
     let drop = 0;
-    while (drop < this.commitCursor && drop < this.syncCursor &&
-           !this.byCall.has(PendingRequests.key(this.order[drop]!.clientId, this.order[drop]!.callId))) drop++;
+    while (drop < limit && this.order[drop]!.done) drop++;
     if (drop > 1024 || (drop > 0 && drop === this.order.length)) {
       this.order = this.order.slice(drop);
       this.syncCursor -= drop;
       this.commitCursor -= drop;
+      this.applyCursor -= drop;
     }
   }
+}
+
+function stamp(histogram: Histogram, fromMs: number, toMs: number): void {
+  if (fromMs > 0 && toMs >= fromMs) histogram.record((toMs - fromMs) * 1000);
 }

@@ -125,7 +125,7 @@ export class RaftServer implements RequestPathHost {
     actors.log.onMessage((message) => this.onLogSynced(message.seq, message.index));
     actors.updater.onMessage((message) => {
       const requests = this.requireRequests();
-      if (message.k === Kind.UpdaterApplied) requests.onApplied(message.appliedIndex, message.results);
+      if (message.k === Kind.UpdaterApplied) requests.onApplied(message.appliedIndex, message.indexes, message.results, message.errors);
       else requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
     });
     actors.appender.onMessage((message) => {
@@ -318,8 +318,11 @@ export class RaftServer implements RequestPathHost {
         { groupId: message.g, served: this.groupIds });
       if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest) {
         connection.send({ k: Kind.ClientReply, callId: message.callId, ok: false, result: null, error: error.toWire(), index: 0 });
+      } else if (message.k === Kind.ClientRequestBatch) {
+        for (const callId of message.callIds) connection.replyBatched(callId, 0, null, error.toWire());
+      } else {
+        connection.send({ k: Kind.Refused, error: error.toWire() });
       }
-      else connection.send({ k: Kind.Refused, error: error.toWire() });
       return;
     }
     if ((message.k === Kind.AppendEntries || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse) &&
@@ -333,6 +336,9 @@ export class RaftServer implements RequestPathHost {
     switch (message.k) {
       case Kind.ClientRequest:
         this.requireRequests().onClientRequest(connection, message);
+        break;
+      case Kind.ClientRequestBatch:
+        this.requireRequests().onClientRequestBatch(connection, message);
         break;
       case Kind.StatusRequest:
         connection.send({ k: Kind.StatusReply, callId: message.callId, status: this.status() });

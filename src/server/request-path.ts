@@ -9,7 +9,9 @@
 import type { RaftCore } from '../core/raft-core.js';
 import type { ReadReady } from '../core/types.js';
 import { Kind } from '../messages/kinds.js';
-import { RequestType, type ApplyResult, type ClientRequestMessage } from '../messages/messages.js';
+import {
+  RequestType, type ClientRequestBatchMessage, type ClientRequestMessage, type RequestTypeNumber,
+} from '../messages/messages.js';
 import { encodeEntry, EntryType } from '../messages/entry.js';
 import {
   EntryTooLargeError, LeaderNotReadyError, ResourceUnavailableError, StateMachineError, type NotLeaderError,
@@ -18,7 +20,7 @@ import {
 import type { Limits } from '../limits.js';
 import type { StateMachine, TransactionContext } from '../state-machine.js';
 import type { Inbound } from './listener.js';
-import { PendingRequests, type PendingWrite, type StageSummaries } from './pending-requests.js';
+import { PendingRequests, type PendingWrite, type ReplyTo, type StageSummaries } from './pending-requests.js';
 
 /** What the request path needs from its server. */
 export interface RequestPathHost {
@@ -34,11 +36,18 @@ export interface RequestPathHost {
   processReady(): void;
 }
 
-interface PendingRead {
-  connection: Inbound;
-  callId: number;
+interface PendingRead extends ReplyTo {
   data: Uint8Array;
   readIndex: number;
+}
+
+function answer(to: ReplyTo, index: number, result: Uint8Array | null, error: WireError | null): void {
+  if (to.batched) to.connection.replyBatched(to.callId, index, result, error);
+  else to.connection.send({ k: Kind.ClientReply, callId: to.callId, ok: error === null, result, error, index });
+}
+
+function answerWrite(write: PendingWrite): void {
+  for (const to of write.waiters) answer(to, write.index, write.result, write.error);
 }
 
 type QueryDone = (ok: boolean, result: Uint8Array | null, error: WireError | null) => void;
@@ -47,8 +56,6 @@ export class RequestPath {
   private readonly pending: PendingRequests;
   /** Writes admitted in this turn of the event loop, appended together at its end. */
   private batch: { write: PendingWrite; payload: Uint8Array }[] = [];
-  /** The same writes by call, so a retry that arrives in the same turn joins its original. */
-  private readonly batchByCall = new Map<string, PendingWrite>();
   private batchScheduled = false;
   private closed = false;
   private appliedIndexSeen = 0;
@@ -113,7 +120,7 @@ export class RequestPath {
       const waiting = this.readsWaitingRound.get(readId);
       if (waiting === undefined) continue;
       this.readsWaitingRound.delete(readId);
-      this.replyError(waiting.connection, waiting.callId, error);
+      this.replyError(waiting, error);
     }
   }
 
@@ -122,11 +129,11 @@ export class RequestPath {
     this.pending.failAll((write) => this.replyWriteError(write, error));
     for (const { write } of this.batch) {
       this.pending.release(write.bytes);
+      this.pending.forget(write);
       this.replyWriteError(write, error);
     }
     this.batch = [];
-    this.batchByCall.clear();
-    for (const read of this.readsWaitingRound.values()) this.replyError(read.connection, read.callId, error);
+    for (const read of this.readsWaitingRound.values()) this.replyError(read, error);
     this.readsWaitingRound.clear();
   }
 
@@ -135,78 +142,81 @@ export class RequestPath {
     this.failAll(error);
   }
 
-  private replyError(connection: Inbound, callId: number, error: RaftlineError): void {
-    connection.send({ k: Kind.ClientReply, callId, ok: false, result: null, error: error.toWire(), index: 0 });
+  private replyError(to: ReplyTo, error: RaftlineError): void {
+    answer(to, 0, null, error.toWire());
   }
 
   private replyWriteError(write: PendingWrite, error: RaftlineError): void {
-    const result: ApplyResult = { index: 0, clientId: write.clientId, callId: write.callId, ok: false, result: null, error: error.toWire() };
-    for (const waiter of write.waiters) waiter(result);
+    const wire = error.toWire();
+    for (const to of write.waiters) answer(to, 0, null, wire);
   }
 
   onClientRequest(connection: Inbound, message: ClientRequestMessage): void {
+    this.onRequest({ connection, batched: false, callId: message.callId }, message.clientId, message.firstUnacked,
+      message.type, message.data);
+  }
+
+  /** The calls of one batch, in order; their replies leave as a batch too. */
+  onClientRequestBatch(connection: Inbound, message: ClientRequestBatchMessage): void {
+    const { clientId, firstUnacked, callIds, types, data } = message;
+    for (let i = 0; i < callIds.length; i++) {
+      this.onRequest({ connection, batched: true, callId: callIds[i]! }, clientId, firstUnacked, types[i]!, data[i]!);
+    }
+  }
+
+  private onRequest(to: ReplyTo, clientId: string, firstUnacked: number, type: RequestTypeNumber, data: Uint8Array): void {
     const core = this.host.raftCore();
-    if (message.type === RequestType.staleRead) {
-      this.query(message.data, true, (ok, result, error) =>
-        connection.send({ k: Kind.ClientReply, callId: message.callId, ok, result, error, index: 0 }));
+    if (type === RequestType.staleRead) {
+      this.query(data, true, (ok, result, error) => answer(to, 0, ok ? result : null, ok ? null : error));
       return;
     }
     if (core.role !== 'leader') {
-      this.replyError(connection, message.callId, this.host.notLeader(core.leaderId));
+      this.replyError(to, this.host.notLeader(core.leaderId));
       return;
     }
-    if (message.type === RequestType.readOnly) {
+    if (type === RequestType.readOnly) {
       const readId = this.nextReadId++;
       const result = core.readIndex(readId);
       if (!result.ok) {
         const error = result.reason === 'notLeader' ? this.host.notLeader(result.leaderId)
           : new LeaderNotReadyError(`leader ${this.host.id} has not yet committed an entry of term ${core.term}`);
-        this.replyError(connection, message.callId, error);
+        this.replyError(to, error);
         return;
       }
-      this.readsWaitingRound.set(readId, { connection, callId: message.callId, data: message.data, readIndex: 0 });
+      this.readsWaitingRound.set(readId, { ...to, data, readIndex: 0 });
       this.host.processReady();
       return;
     }
-    this.onWrite(connection, message);
+    this.onWrite(to, clientId, firstUnacked, data);
   }
 
-  private onWrite(connection: Inbound, message: ClientRequestMessage): void {
-    const { clientId, callId } = message;
-    this.pending.pruneCache(clientId, message.firstUnacked);
-    const reply = (result: ApplyResult): void => connection.send({
-      k: Kind.ClientReply, callId, ok: result.ok, result: result.result, error: result.error, index: result.index,
-    });
-    // Retry cache (Ratis `RetryCache`): a retried call is answered, or joins the pending one.
-    const cached = this.pending.findCached(clientId, callId);
-    if (cached !== undefined) return reply(cached);
-    const pending = this.pending.findPending(clientId, callId);
-    if (pending !== undefined) {
-      pending.waiters.push(reply);
-      return;
-    }
-    const queued = this.batchByCall.get(PendingRequests.key(clientId, callId));
-    if (queued !== undefined) {
-      queued.waiters.push(reply);
+  private onWrite(to: ReplyTo, clientId: string, firstUnacked: number, data: Uint8Array): void {
+    const callId = to.callId;
+    this.pending.pruneCache(clientId, firstUnacked);
+    // Retry cache (Ratis `RetryCache`): a retried call is answered, or joins the one in progress.
+    const known = this.pending.find(clientId, callId);
+    if (known !== undefined) {
+      if (known.done) answer(to, known.index, known.result, known.error);
+      else known.waiters.push(to);
       return;
     }
     const receivedMs = performance.now();
-    if (message.data.length > this.host.limits.entryBytesMax) {
-      return this.replyError(connection, callId, new EntryTooLargeError(
-        `entry of ${message.data.length} bytes is over the limit of ${this.host.limits.entryBytesMax} bytes`,
-        { sizeBytes: message.data.length, limitBytes: this.host.limits.entryBytesMax }));
+    if (data.length > this.host.limits.entryBytesMax) {
+      return this.replyError(to, new EntryTooLargeError(
+        `entry of ${data.length} bytes is over the limit of ${this.host.limits.entryBytesMax} bytes`,
+        { sizeBytes: data.length, limitBytes: this.host.limits.entryBytesMax }));
     }
     // Stage startTransaction, then admit, then preAppend (DESIGN.md stages 2-4).
     const hooks = this.hooks;
-    let transaction: TransactionContext = { clientId, callId, data: message.data };
+    let transaction: TransactionContext = { clientId, callId, data };
     try {
       transaction = hooks.startTransaction?.(transaction) ?? transaction;
     } catch (error) {
-      return this.replyError(connection, callId, new StateMachineError(`startTransaction failed: ${(error as Error).message}`));
+      return this.replyError(to, new StateMachineError(`startTransaction failed: ${(error as Error).message}`));
     }
     const logData = transaction.logData ?? transaction.data;
     if (!this.pending.tryAdmit(logData.length)) {
-      return this.replyError(connection, callId, new ResourceUnavailableError(
+      return this.replyError(to, new ResourceUnavailableError(
         `leader ${this.host.id} has ${this.pending.pendingCount} pending requests; retry later`,
         { pendingRequestsMax: this.host.limits.pendingRequestsMax, pendingBytesMax: this.host.limits.pendingBytesMax }));
     }
@@ -214,16 +224,17 @@ export class RequestPath {
       transaction = hooks.preAppendTransaction?.(transaction) ?? transaction;
     } catch (error) {
       this.pending.release(logData.length);
-      return this.replyError(connection, callId, new StateMachineError(`preAppendTransaction failed: ${(error as Error).message}`));
+      return this.replyError(to, new StateMachineError(`preAppendTransaction failed: ${(error as Error).message}`));
     }
     const payload = encodeEntry({
-      type: EntryType.write, clientId, callId, firstUnacked: message.firstUnacked, data: transaction.logData ?? transaction.data,
+      type: EntryType.write, clientId, callId, firstUnacked, data: transaction.logData ?? transaction.data,
     });
     const write: PendingWrite = {
-      clientId, callId, index: 0, bytes: logData.length, waiters: [reply], receivedMs, appendedMs: 0, syncedMs: 0, committedMs: 0,
+      clientId, callId, index: 0, bytes: logData.length, waiters: [to], receivedMs, appendedMs: 0, syncedMs: 0, committedMs: 0,
+      done: false, result: null, error: null,
     };
     this.batch.push({ payload, write });
-    this.batchByCall.set(PendingRequests.key(clientId, callId), write);
+    this.pending.register(write);
     if (!this.batchScheduled) {
       this.batchScheduled = true;
       this.defer(() => this.appendBatch());
@@ -235,7 +246,6 @@ export class RequestPath {
     this.batchScheduled = false;
     const batch = this.batch;
     this.batch = [];
-    this.batchByCall.clear();
     if (batch.length === 0 || this.closed) return;
     const core = this.host.raftCore();
     const proposed = core.propose(batch.length);
@@ -243,6 +253,7 @@ export class RequestPath {
       const error = this.host.notLeader(proposed.leaderId);
       for (const { write } of batch) {
         this.pending.release(write.bytes);
+        this.pending.forget(write);
         this.replyWriteError(write, error);
       }
       return;
@@ -259,9 +270,10 @@ export class RequestPath {
     this.host.appendEntries(proposed.firstIndex, terms, payloads);
   }
 
-  onApplied(appliedIndex: number, results: ApplyResult[]): void {
+  /** The updater's report (see UpdaterAppliedMessage): writes through `appliedIndex` are answered. */
+  onApplied(appliedIndex: number, indexes: number[], results: (Uint8Array | null)[], errors: (WireError | null)[]): void {
     this.appliedIndexSeen = Math.max(this.appliedIndexSeen, appliedIndex);
-    this.pending.onApplied(results, performance.now());
+    this.pending.onApplied(appliedIndex, indexes, results, errors, performance.now(), answerWrite);
     this.serveReads();
   }
 
@@ -272,8 +284,7 @@ export class RequestPath {
     if (ready.length === 0) return;
     this.readsWaitingApply = this.readsWaitingApply.filter((read) => read.readIndex > this.appliedIndexSeen);
     for (const read of ready) {
-      this.query(read.data, false, (ok, result, error) =>
-        read.connection.send({ k: Kind.ClientReply, callId: read.callId, ok, result, error, index: 0 }));
+      this.query(read.data, false, (ok, result, error) => answer(read, 0, ok ? result : null, ok ? null : error));
     }
   }
 

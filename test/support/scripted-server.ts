@@ -14,6 +14,8 @@ export type Handler = (message: ClientMessage, socket: Socket, server: TestServe
 
 export class TestServer {
   readonly seen: ClientMessage[] = [];
+  /** How many calls each ClientRequestBatch frame carried, in arrival order. */
+  readonly batchSizes: number[] = [];
   connectionCount = 0;
   chunkCount = 0;
   private readonly sockets = new Set<Socket>();
@@ -53,12 +55,23 @@ export class TestServer {
     socket.on('data', (chunk: Buffer) => {
       this.chunkCount += 1;
       for (const body of reader.push(chunk)) {
-        const message = decodeClientMessage(body);
-        this.seen.push(message);
-        this.handler(message, socket, this);
+        // A batch is seen (and answered) call by call, as the single requests it carries.
+        for (const message of unbatched(decodeClientMessage(body), this.batchSizes)) {
+          this.seen.push(message);
+          this.handler(message, socket, this);
+        }
       }
     });
   }
+}
+
+function unbatched(message: ClientMessage, batchSizes: number[]): ClientMessage[] {
+  if (message.k !== Kind.ClientRequestBatch) return [message];
+  batchSizes.push(message.callIds.length);
+  return message.callIds.map((callId, i): ClientRequestMessage => ({
+    k: Kind.ClientRequest, g: message.g, clientId: message.clientId, callId, firstUnacked: message.firstUnacked,
+    type: message.types[i]!, data: message.data[i]!,
+  }));
 }
 
 export function reply(socket: Socket, value: unknown): void {

@@ -308,7 +308,7 @@ test('stale reads and status go to the named server', async () => {
   const leader = await TestServer.start(echo);
   const replica = await TestServer.start((message, socket) => {
     if (message.k === Kind.StatusRequest) reply(socket, { k: Kind.StatusReply, callId: message.callId, status });
-    else replyOk(socket, message.callId, bytes('replica'));
+    else replyOk(socket, asRequest(message).callId, bytes('replica'));
   });
   try {
     await withClient([leader.address, replica.address], async (client) => {
@@ -395,4 +395,22 @@ test('each error code has its disposition', () => {
   assert.equal(of('LEADER_NOT_READY'), 'backOff');
   assert.equal(of('RESOURCE_UNAVAILABLE'), 'backOff');
   for (const code of ['STATE_MACHINE_ERROR', 'ENTRY_TOO_LARGE', 'GROUP_MISMATCH', 'SOMETHING_NEW']) assert.equal(of(code), 'final');
+});
+
+test('calls made in one turn leave in one ClientRequestBatch frame, each answered on its own', async () => {
+  const server = await TestServer.start((message, socket) => {
+    const request = asRequest(message);
+    replyOk(socket, request.callId, request.data);
+  });
+  const client = await RaftClient.connect({ peers: [server.address] });
+  try {
+    await client.send(bytes('first'));
+    const results = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((value) => client.send(bytes(value))));
+    assert.deepEqual(results.map(text), ['a', 'b', 'c', 'd', 'e']);
+    assert.deepEqual(server.batchSizes, [1, 5]);
+    assert.deepEqual(server.callIds, [1, 2, 3, 4, 5, 6]);
+  } finally {
+    await client.close();
+    await server.close();
+  }
 });

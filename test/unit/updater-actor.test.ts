@@ -15,7 +15,7 @@ import { Kind } from '../../src/messages/kinds.js';
 import { encodeEntry, EntryType, noopPayload } from '../../src/messages/entry.js';
 import { decode, encode } from '../../src/messages/codec.js';
 import type {
-  ApplyResult, UpdaterAppliedMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryResultMessage,
+  UpdaterAppliedMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryResultMessage,
 } from '../../src/messages/messages.js';
 
 const asyncModule = fileURLToPath(new URL('../support/async-sm.js', import.meta.url));
@@ -28,7 +28,7 @@ test('async applies: calls in log order, results out of order, applied index onl
   });
   const toUpdater = new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(main.port1);
   const fromLog = new ActorLink<never, UpdaterLogInput>(log.port1);
-  const results: ApplyResult[] = [];
+  const results: { index: number; result: Uint8Array | null }[] = [];
   const appliedReports: number[] = [];
   let answer: ((value: { serialCalls: number[]; applyCalls: number[] }) => void) | null = null;
   try {
@@ -36,7 +36,8 @@ test('async applies: calls in log order, results out of order, applied index onl
     toUpdater.onMessage((message) => {
       if (message.k === Kind.UpdaterApplied) {
         // The applied index claimed never passes an entry whose result has not been reported.
-        results.push(...message.results);
+        message.indexes.forEach((index, i) => results.push({ index, result: message.results[i]! }));
+        assert.ok(message.errors.every((error) => error === null), 'no apply failed');
         for (let index = 2; index <= message.appliedIndex; index++) {
           assert.ok(results.some((result) => result.index === index), `applied ${message.appliedIndex} reported before ${index} settled`);
         }
@@ -64,14 +65,11 @@ test('async applies: calls in log order, results out of order, applied index onl
     assert.deepEqual(calls.applyCalls, [2, 3, 4, 5, 6, 7, 8, 9], 'apply calls in log order');
     const firstResults = results.filter((result) => result.index <= 9);
     assert.notDeepEqual(firstResults.map((result) => result.index), [2, 3, 4, 5, 6, 7, 8, 9], 'results completed out of order');
-    for (const result of firstResults) {
-      assert.equal(decode(result.result!), `applied v${result.callId}`);
-      assert.equal(result.index, result.callId + 1);
-    }
+    // Index i holds call i - 1, whose value is `v${i - 1}`.
+    for (const result of firstResults) assert.equal(decode(result.result!), `applied v${result.index - 1}`);
     const retry = results.find((result) => result.index === 10);
     assert.ok(retry !== undefined);
-    assert.equal(retry.callId, 3);
-    assert.equal(decode(retry.result!), 'applied v3', 'the retry gets the first outcome');
+    assert.equal(decode(retry.result!), 'applied v3', 'the retry (call 3 again) gets the first outcome');
   } finally {
     await updater.stop();
     for (const channel of [main, log]) { channel.port1.close(); channel.port2.close(); }
