@@ -9,6 +9,7 @@
 import { Kind } from '../messages/kinds.js';
 import { RequestType, type ServerToClientMessage } from '../messages/messages.js';
 import { decode, encode } from '../messages/codec.js';
+import type { WireError } from '../errors.js';
 import { Life, type SimScheduler } from './scheduler.js';
 import { SimClientConnection, type SimNetwork } from './sim-network.js';
 
@@ -133,27 +134,37 @@ export class SimClient {
   }
 
   private transmit(call: Call): void {
+    // As RaftClient sends them: the calls of one turn in one ClientRequestBatch (here, one call).
     this.connection?.send({
-      k: Kind.ClientRequest, g: 'default', clientId: this.id, callId: call.callId, firstUnacked: call.callId,
-      type: call.kind === 'read' ? RequestType.readOnly : RequestType.write, data: call.data,
+      k: Kind.ClientRequestBatch, g: 'default', clientId: this.id, firstUnacked: call.callId,
+      callIds: [call.callId], types: [call.kind === 'read' ? RequestType.readOnly : RequestType.write], data: [call.data],
     });
   }
 
   private onMessage(connection: SimClientConnection, message: ServerToClientMessage): void {
     const call = this.call;
-    if (connection !== this.connection || call === null || message.k !== Kind.ClientReply || message.callId !== call.callId) return;
-    if (message.ok) {
+    if (connection !== this.connection || call === null) return;
+    let reply: { index: number; result: Uint8Array | null; error: WireError | null };
+    if (message.k === Kind.ClientReply && message.callId === call.callId) {
+      reply = { index: message.index, result: message.result, error: message.ok ? null : message.error };
+    } else if (message.k === Kind.ClientReplyBatch && message.callIds.includes(call.callId)) {
+      const at = message.callIds.indexOf(call.callId);
+      reply = { index: message.indexes[at]!, result: message.results[at]!, error: message.errors[at]! };
+    } else {
+      return;
+    }
+    if (reply.error === null) {
       if (call.kind === 'write') {
         this.acknowledged++;
-        this.events.onAcknowledged(this.id, call.value, message.index);
+        this.events.onAcknowledged(this.id, call.value, reply.index);
       } else {
         this.reads++;
-        this.events.onRead(this.id, decode(message.result!) as number, call.acknowledgedBefore);
+        this.events.onRead(this.id, decode(reply.result!) as number, call.acknowledgedBefore);
       }
       this.finish();
       return;
     }
-    const error = message.error!;
+    const error = reply.error;
     if (error.code === 'NOT_LEADER') {
       const hint = error.details?.['leaderAddress'];
       this.switchServer(typeof hint === 'string' ? hint.slice(0, hint.indexOf(':')) : null, 5 + this.scheduler.random() * 30);

@@ -8,6 +8,8 @@
  * a real socket.
  */
 import { encode } from '../messages/codec.js';
+import { Kind } from '../messages/kinds.js';
+import type { WireError } from '../errors.js';
 import { decodeInboundMessage, decodePeerMessage, decodeServerToClientMessage } from '../messages/validate.js';
 import type { ClientMessage, PeerMessage, ServerToClientMessage } from '../messages/messages.js';
 import type { Inbound, ListenerHandlers } from '../server/listener.js';
@@ -66,6 +68,10 @@ export class SimConnection {
       closed: false,
       send(message: unknown): void {
         if (!this.closed) connection.transmit(1, encode(message));
+      },
+      // Each reply leaves at once, in a batch of one: the simulation's clients keep one call out.
+      replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void {
+        this.send({ k: Kind.ClientReplyBatch, callIds: [callId], indexes: [index], results: [result], errors: [error] });
       },
     };
   }
