@@ -47,6 +47,7 @@ export class SimClient {
   private opsLeft = 0;
   private attemptTimer: { cancelled: boolean } | null = null;
   private stopped = true;
+  private readRatio: number;
   written = 0;
   acknowledged = 0;
   reads = 0;
@@ -61,6 +62,7 @@ export class SimClient {
     private readonly events: ClientEvents,
     private readonly acknowledgedSoFar: () => string[],
   ) {
+    this.readRatio = options.readRatio;
     this.life = new Life(id);
     this.target = Math.floor(scheduler.random() * nodeIds.length);
   }
@@ -73,6 +75,11 @@ export class SimClient {
   /** Issues no more of the operations not yet begun (the call in progress goes on). */
   cancelRemaining(): void {
     this.opsLeft = 0;
+  }
+
+  /** From now on every operation is a write. */
+  writesOnly(): void {
+    this.readRatio = 0;
   }
 
   /** Issues `count` more operations, one after the other. */
@@ -96,7 +103,7 @@ export class SimClient {
   private issue(): void {
     this.opsLeft--;
     const callId = this.nextCallId++;
-    const isRead = this.scheduler.chance(this.options.readRatio);
+    const isRead = this.scheduler.chance(this.readRatio);
     const value = `${this.id}-${callId}`;
     this.call = {
       callId, kind: isRead ? 'read' : 'write', value, data: isRead ? encode(0) : encode(value),

@@ -33,7 +33,7 @@ export interface SimConfig {
   faultEveryMs: number;
   stepsMax: number;
   /** Called with the nodes at the end of the run (for a closer look at a failing seed). */
-  inspect?(nodes: readonly SimNode[]): void;
+  inspect?(nodes: readonly SimNode[], clients: readonly SimClient[]): void;
   /** The core the servers run; a deliberately broken one shows the checkers catch it. */
   makeCore?: CoreFactory;
   limits?: Partial<Limits>;
@@ -220,6 +220,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     for (const node of nodes) if (node.life === null) start(node);
     for (const client of clients) {
       client.cancelRemaining();
+      client.writesOnly();
       client.run(config.livenessWritesPerClient);
     }
     const poll = (): void => {
@@ -281,7 +282,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       }
     }
   }
-  config.inspect?.(nodes);
+  config.inspect?.(nodes, clients);
   const operations = clients.reduce((sum, client) => sum + client.written + client.reads, 0);
   return {
     seed: config.seed,

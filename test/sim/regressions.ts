@@ -53,6 +53,15 @@ export const regressions: readonly RegressionCase[] = [
       'term) is submitted before the entries.',
   },
   {
+    name: 'liveness-operations-are-writes',
+    seed: 2351,
+    config: {},
+    args: '',
+    caught: 'Every operation the clients issued after the heal happened to be a read, so no new write was ' +
+      'acknowledged and the liveness check failed a healthy cluster. Fixed in the simulator: liveness-phase ' +
+      'operations are writes.',
+  },
+  {
     name: 'crash-planned-before-heal-lands-after-it',
     seed: 66,
     config: {},
