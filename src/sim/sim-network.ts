@@ -122,7 +122,10 @@ export class SimConnection {
     }
     const receiverLife = side === 0 ? this.serverLife : this.dialerLife;
     const deliver = (): void => {
-      if (this.closed) return;
+      // Frames already on their way to a listening server still reach it after the dialer's end
+      // closed (reset, or its process died): it reads what its socket buffer holds before it
+      // sees the close. So an old connection's frames may arrive after a newer connection's.
+      if (this.closed && !(side === 0 && scheduler.chance(network.staleDeliveryRate))) return;
       if (side === 0) this.deliverToServer(body);
       else this.onDialerMessage(body);
     };
@@ -147,6 +150,8 @@ export class SimConnection {
 
 export class SimNetwork {
   faults: NetworkFaults = calmNetwork;
+  /** Probability that a frame in flight to a server is still delivered after its connection closed. */
+  staleDeliveryRate = 0.5;
   readonly stats: NetworkStats = { messages: 0, dropped: 0, duplicated: 0, reordered: 0, resets: 0 };
   private readonly cuts = new Set<string>();
   private readonly listeners = new Map<string, Listening>();
