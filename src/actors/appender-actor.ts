@@ -17,7 +17,8 @@ import type {
 import { noopPayload } from '../messages/entry.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
-import { PeerConnection } from '../shell/peer-connection.js';
+import { PeerConnection, type PeerConnectionOptions } from '../shell/peer-connection.js';
+import { nodeTimers, type TimerHandle, type Timers } from '../shell/timers.js';
 import { TermLog } from '../core/term-runs.js';
 import type { Limits } from '../limits.js';
 import type { NodeId } from '../core/types.js';
@@ -31,6 +32,22 @@ export interface AppenderActorOptions {
   /** Stamp AppendEntries sent and acknowledged for per-stage latency (reported in progress). */
   profiling?: boolean;
 }
+
+/** An outbound connection to one peer, as the appender uses it (PeerConnection in production). */
+export interface PeerLink {
+  readonly isConnected: boolean;
+  send(message: unknown): boolean;
+  sendBody(body: Uint8Array): boolean;
+  close(): void;
+}
+
+/** The actor's shell: Node's timers and TCP, or the simulator's clock and network. */
+export interface AppenderActorEnvironment {
+  timers: Timers;
+  dial(options: PeerConnectionOptions): PeerLink;
+}
+
+const nodeEnvironment: AppenderActorEnvironment = { timers: nodeTimers, dial: (options) => new PeerConnection(options) };
 
 export interface AppenderStatus {
   leaderTerm: number | null;
@@ -53,7 +70,7 @@ interface Inflight {
 
 interface Follower {
   id: NodeId;
-  connection: PeerConnection;
+  connection: PeerLink;
   nextIndex: number;
   matchIndex: number;
   inflight: Inflight[];
@@ -81,10 +98,14 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private readonly followers = new Map<NodeId, Follower>();
   private leader: LeaderState | null = null;
   private nextSeq = 1;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: TimerHandle | null = null;
   private progress: AppenderProgressMessage | null = null;
 
-  constructor(private readonly options: AppenderActorOptions, private readonly links: AppenderActorLinks) {}
+  constructor(
+    private readonly options: AppenderActorOptions,
+    private readonly links: AppenderActorLinks,
+    private readonly environment: AppenderActorEnvironment = nodeEnvironment,
+  ) {}
 
   async start(): Promise<void> {
     for (const peer of this.options.peers) {
@@ -92,7 +113,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       const follower: Follower = {
         id: peer.id, nextIndex: 1, matchIndex: 0, inflight: [], inflightBytes: 0, probing: true, resetSeq: 0,
         readPending: false,
-        connection: new PeerConnection({
+        connection: this.environment.dial({
           selfId: this.options.id,
           groupId: this.options.groupId,
           peerId: peer.id,
@@ -110,7 +131,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     }
     this.links.main.onMessage((message) => this.onMain(message));
     this.links.log.onMessage((message) => this.onLogRead(message));
-    this.heartbeatTimer = setInterval(() => this.heartbeatAll(), this.options.limits.heartbeatMs);
+    this.heartbeatTimer = this.environment.timers.setInterval(() => this.heartbeatAll(), this.options.limits.heartbeatMs);
   }
 
   async status(): Promise<AppenderStatus> {
@@ -123,7 +144,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   }
 
   async stop(): Promise<void> {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.heartbeatTimer !== null) this.environment.timers.clearInterval(this.heartbeatTimer);
     for (const follower of this.followers.values()) follower.connection.close();
   }
 
@@ -357,7 +378,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [], acks: [], inflight: [],
       };
       this.progress = progress;
-      setImmediate(() => {
+      this.environment.timers.setImmediate(() => {
         this.progress = null;
         for (const follower of this.followers.values()) {
           progress.inflight.push([follower.id, follower.inflight.length, follower.inflightBytes]);

@@ -16,6 +16,8 @@ import { readRaftMeta, writeRaftMeta } from '../log/raft-meta.js';
 import type { HardState, TermRun } from '../core/types.js';
 import { assert } from '../errors.js';
 import { nowUs } from '../metrics/clock.js';
+import { nodeFileSystem, type FileSystem } from '../log/file-system.js';
+import { nodeTimers, type Timers } from '../shell/timers.js';
 
 export interface LogActorOptions {
   dir: string;
@@ -44,6 +46,14 @@ export interface LogActorLinks {
   appender: ActorLink<LogReadMessage, LogReadResultMessage>;
 }
 
+/** The actor's shell: node:fs and Node's timers, or the simulator's virtual disk and clock. */
+export interface LogActorEnvironment {
+  fileSystem: FileSystem;
+  timers: Timers;
+}
+
+const nodeEnvironment: LogActorEnvironment = { fileSystem: nodeFileSystem, timers: nodeTimers };
+
 /** Batches handed to the updater after recovery, so one message stays moderate in size. */
 const recoveryBatchEntriesMax = 4096;
 
@@ -57,14 +67,19 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   /** While profiling: [seq, arrivedUs, writtenUs] of each append since the last sync. */
   private stamps: number[] = [];
 
-  constructor(private readonly options: LogActorOptions, private readonly links: LogActorLinks) {}
+  constructor(
+    private readonly options: LogActorOptions,
+    private readonly links: LogActorLinks,
+    private readonly environment: LogActorEnvironment = nodeEnvironment,
+  ) {}
 
   async start(): Promise<LogRecovered> {
     const log = SegmentedLog.open(this.options.dir, {
       segmentSizeBytesMax: this.options.segmentBytesMax, unsafeNoSync: this.options.unsafeNoFsync === true,
+      fileSystem: this.environment.fileSystem,
     });
     this.log = log;
-    const hardState = readRaftMeta(this.options.dir);
+    const hardState = readRaftMeta(this.options.dir, this.environment.fileSystem);
     // Replay the whole log into the updater: there are no snapshots yet, so the state machine is
     // rebuilt from index 1 (and with it the retry cache).
     for (let from = log.firstIndex; from <= log.lastIndex;) {
@@ -112,7 +127,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
         this.unsyncedForUpdater.push({ k: Kind.UpdaterTruncate, fromIndex: message.fromIndex });
         break;
       case Kind.LogWriteMeta:
-        writeRaftMeta(this.options.dir, { term: message.term, votedFor: message.votedFor });
+        writeRaftMeta(this.options.dir, { term: message.term, votedFor: message.votedFor }, this.environment.fileSystem);
         break;
     }
     this.lastSeq = message.seq;
@@ -123,7 +138,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   private scheduleSync(): void {
     if (this.syncScheduled) return;
     this.syncScheduled = true;
-    setImmediate(() => {
+    this.environment.timers.setImmediate(() => {
       this.syncScheduled = false;
       const log = this.log;
       if (log === null) return;

@@ -21,6 +21,7 @@ import type { StateMachine, StateMachineContext } from '../state-machine.js';
 import { loadStateMachine } from '../statemachines/load.js';
 import { assert, errorToWire, StateMachineError, type WireError } from '../errors.js';
 import { nowUs } from '../metrics/clock.js';
+import { nodeTimers, type Timers } from '../shell/timers.js';
 
 export interface UpdaterActorOptions {
   stateMachine: string;
@@ -28,6 +29,14 @@ export interface UpdaterActorOptions {
   /** Stamp each apply loop for per-stage latency (reported in UpdaterApplied). */
   profiling?: boolean;
 }
+
+/** The actor's shell: Node's timers and module loader, or the simulator's clock and machines. */
+export interface UpdaterActorEnvironment {
+  timers: Timers;
+  loadStateMachine(spec: string): Promise<StateMachine>;
+}
+
+const nodeEnvironment: UpdaterActorEnvironment = { timers: nodeTimers, loadStateMachine };
 
 export interface UpdaterStatus {
   appliedIndex: number;
@@ -74,13 +83,17 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private reportScheduled = false;
   private queriesWaiting: UpdaterQueryMessage[] = [];
 
-  constructor(private readonly options: UpdaterActorOptions, private readonly links: UpdaterActorLinks) {
+  constructor(
+    private readonly options: UpdaterActorOptions,
+    private readonly links: UpdaterActorLinks,
+    private readonly environment: UpdaterActorEnvironment = nodeEnvironment,
+  ) {
     // Entries from the log may arrive while the state machine loads; they are buffered.
     this.links.log.onMessage((message) => this.onLog(message));
   }
 
   async start(): Promise<void> {
-    const stateMachine = await loadStateMachine(this.options.stateMachine);
+    const stateMachine = await this.environment.loadStateMachine(this.options.stateMachine);
     await stateMachine.initialize?.(this.options.context);
     this.stateMachine = stateMachine;
     this.links.main.onMessage((message) => this.onMain(message));
@@ -249,7 +262,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private scheduleReport(): void {
     if (this.reportScheduled) return;
     this.reportScheduled = true;
-    setImmediate(() => {
+    this.environment.timers.setImmediate(() => {
       this.reportScheduled = false;
       const appliedIndex = this.settledIndex;
       const message: UpdaterAppliedMessage = {

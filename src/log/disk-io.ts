@@ -5,8 +5,8 @@
  * durable. Sync calls on purpose: the log store runs in its own worker thread, where they avoid the
  * thread-pool hop of `fs.promises` (MEASURED.md, ≈0.1 ms per operation).
  */
-import * as fs from 'node:fs';
 import { DiskFailureError, RaftlineError } from '../errors.js';
+import { nodeFileSystem, type FileSystem } from './file-system.js';
 
 /** Runs `action`; an I/O error becomes a DiskFailureError naming the operation and the file. */
 export function onDisk<T>(operation: string, file: string, action: () => T): T {
@@ -24,7 +24,7 @@ export function onDisk<T>(operation: string, file: string, action: () => T): T {
 }
 
 /** Writes all of `bytes[0, length)` at `position`; writeSync may write less than asked. */
-export function writeFully(fd: number, bytes: Uint8Array, length: number, position: number): void {
+export function writeFully(fd: number, bytes: Uint8Array, length: number, position: number, fs: FileSystem = nodeFileSystem): void {
   let done = 0;
   while (done < length) {
     done += fs.writeSync(fd, bytes, done, length - done, position + done);
@@ -32,7 +32,7 @@ export function writeFully(fd: number, bytes: Uint8Array, length: number, positi
 }
 
 /** Reads exactly `length` bytes at `position` into a fresh buffer; a short file is an error. */
-export function readFully(fd: number, length: number, position: number): Buffer {
+export function readFully(fd: number, length: number, position: number, fs: FileSystem = nodeFileSystem): Buffer {
   // allocUnsafeSlow: a buffer of its own, never a slice of the shared pool, so views into it that
   // later cross a thread boundary do not drag a larger backing store with them.
   const bytes = Buffer.allocUnsafeSlow(length);
@@ -46,7 +46,7 @@ export function readFully(fd: number, length: number, position: number): Buffer 
 }
 
 /** fsync of a directory, so that entries created, renamed or removed in it survive a crash. */
-export function fsyncDirectory(dir: string): void {
+export function fsyncDirectory(dir: string, fs: FileSystem = nodeFileSystem): void {
   onDisk('fsync directory', dir, () => {
     const fd = fs.openSync(dir, 'r');
     try {

@@ -25,11 +25,11 @@
  * still named in progress (the rename of a roll reached the disk, the new file's creation did too,
  * but not in that order) is accepted only if it is whole, and is renamed to its closed name.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LogCorruptionError } from '../errors.js';
 import type { TermRun } from '../core/types.js';
 import { fsyncDirectory, onDisk } from './disk-io.js';
+import { nodeFileSystem, type FileSystem } from './file-system.js';
 import {
   BODY_HEADER_BYTES, RECORD_HEADER_BYTES, RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName,
   inProgressSegmentName, parseSegmentName, readUint53, recordIndex, recordTerm, type SegmentName,
@@ -69,7 +69,7 @@ function corruption(file: string, offset: number, reason: string): LogCorruption
 }
 
 /** Lists, checks and scans the segments of `dir`, repairing a torn tail. */
-export function recoverLog(dir: string): RecoveredLog {
+export function recoverLog(dir: string, fs: FileSystem = nodeFileSystem): RecoveredLog {
   const names = onDisk('list', dir, () => fs.readdirSync(dir))
     .map(parseSegmentName)
     .filter((name): name is SegmentName => name !== null)
@@ -79,36 +79,36 @@ export function recoverLog(dir: string): RecoveredLog {
   let directoryChanged = false;
   names.forEach((name, position) => {
     const isLast = position === names.length - 1;
-    const segment = scanSegment(dir, name, isLast, state);
+    const segment = scanSegment(dir, name, isLast, state, fs);
     if (!isLast && !segment.closed) {
       // Whole (scanSegment refuses a bad record outside the last segment): give it its closed name.
       if (segment.offsets.length === 0) {
         throw corruption(path.join(dir, name.fileName), 0, 'an empty in-progress segment is not the last one');
       }
       // Its data may not have been synced by the process that wrote it: sync before naming it closed.
-      syncFile(path.join(dir, segment.fileName));
-      renameSegment(dir, segment, closedSegmentName(segment.firstIndex, segment.lastIndex));
+      syncFile(path.join(dir, segment.fileName), fs);
+      renameSegment(dir, segment, closedSegmentName(segment.firstIndex, segment.lastIndex), fs);
       segment.closed = true;
       directoryChanged = true;
     }
     if (isLast && segment.closed && segment.lastIndex !== name.lastIndex) {
-      renameSegment(dir, segment, inProgressSegmentName(segment.firstIndex));
+      renameSegment(dir, segment, inProgressSegmentName(segment.firstIndex), fs);
       segment.closed = false;
       directoryChanged = true;
     }
     segments.push(segment);
   });
-  if (directoryChanged) fsyncDirectory(dir);
+  if (directoryChanged) fsyncDirectory(dir, fs);
   return { segments, termRuns: state.termRuns };
 }
 
-function renameSegment(dir: string, segment: RecoveredSegment, fileName: string): void {
+function renameSegment(dir: string, segment: RecoveredSegment, fileName: string, fs: FileSystem): void {
   const from = path.join(dir, segment.fileName);
   onDisk('rename', from, () => fs.renameSync(from, path.join(dir, fileName)));
   segment.fileName = fileName;
 }
 
-function scanSegment(dir: string, name: SegmentName, isLast: boolean, state: ScanState): RecoveredSegment {
+function scanSegment(dir: string, name: SegmentName, isLast: boolean, state: ScanState, fs: FileSystem): RecoveredSegment {
   const file = path.join(dir, name.fileName);
   if (name.firstIndex !== state.expectedIndex) {
     throw corruption(file, 0, `segment starts at index ${name.firstIndex}, expected ${state.expectedIndex}`);
@@ -145,7 +145,7 @@ function scanSegment(dir: string, name: SegmentName, isLast: boolean, state: Sca
   }
   if (badReason !== null) {
     if (!isLast || validRecordFollows(bytes, offset + 1, state)) throw corruption(file, offset, badReason);
-    cutTail(file, offset);
+    cutTail(file, offset, fs);
   } else if (!isLast && name.lastIndex !== null && state.expectedIndex - 1 !== name.lastIndex) {
     throw corruption(file, offset, `segment ends at index ${state.expectedIndex - 1}, its name says ${name.lastIndex}`);
   }
@@ -178,7 +178,7 @@ function validRecordFollows(bytes: Buffer, from: number, state: ScanState): bool
   return false;
 }
 
-function syncFile(file: string): void {
+function syncFile(file: string, fs: FileSystem): void {
   onDisk('fsync', file, () => {
     const fd = fs.openSync(file, 'r');
     try {
@@ -190,7 +190,7 @@ function syncFile(file: string): void {
 }
 
 /** Cuts a torn tail off the last segment and makes the cut durable before the log is used. */
-function cutTail(file: string, sizeBytes: number): void {
+function cutTail(file: string, sizeBytes: number, fs: FileSystem): void {
   onDisk('truncate torn tail', file, () => {
     const fd = fs.openSync(file, 'r+');
     try {

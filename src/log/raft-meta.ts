@@ -9,12 +9,12 @@
  * `{ "term": n, "votedFor": id | null }`: tiny, written once per term or vote, so readability wins
  * over compactness; the checksum catches a damaged file instead of trusting a wrong vote.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LogCorruptionError } from '../errors.js';
 import type { HardState } from '../core/types.js';
 import { crc32c } from './crc32c.js';
 import { fsyncDirectory, onDisk, writeFully } from './disk-io.js';
+import { nodeFileSystem, type FileSystem } from './file-system.js';
 
 export const RAFT_META_FILE_NAME = 'raft-meta';
 const TEMPORARY_FILE_NAME = 'raft-meta.tmp';
@@ -22,7 +22,7 @@ const MAGIC = Buffer.from('RLM1', 'ascii');
 const HEADER_BYTES = 12;
 
 /** The term and vote stored in `dir`; term 0 and no vote when the file does not exist yet. */
-export function readRaftMeta(dir: string): HardState {
+export function readRaftMeta(dir: string, fs: FileSystem = nodeFileSystem): HardState {
   const file = path.join(dir, RAFT_META_FILE_NAME);
   const bytes = onDisk('read', file, () => {
     try {
@@ -37,7 +37,7 @@ export function readRaftMeta(dir: string): HardState {
 }
 
 /** Replaces the stored term and vote; durable when it returns. */
-export function writeRaftMeta(dir: string, hardState: HardState): void {
+export function writeRaftMeta(dir: string, hardState: HardState, fs: FileSystem = nodeFileSystem): void {
   const body = Buffer.from(JSON.stringify({ term: hardState.term, votedFor: hardState.votedFor }), 'utf8');
   const bytes = Buffer.alloc(HEADER_BYTES + body.length);
   MAGIC.copy(bytes, 0);
@@ -48,7 +48,7 @@ export function writeRaftMeta(dir: string, hardState: HardState): void {
   onDisk('write', temporary, () => {
     const fd = fs.openSync(temporary, 'w');
     try {
-      writeFully(fd, bytes, bytes.length, 0);
+      writeFully(fd, bytes, bytes.length, 0, fs);
       fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -56,7 +56,7 @@ export function writeRaftMeta(dir: string, hardState: HardState): void {
   });
   const file = path.join(dir, RAFT_META_FILE_NAME);
   onDisk('rename', temporary, () => fs.renameSync(temporary, file));
-  fsyncDirectory(dir);
+  fsyncDirectory(dir, fs);
 }
 
 function decodeRaftMeta(bytes: Buffer, file: string): HardState {

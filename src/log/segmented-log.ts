@@ -9,11 +9,11 @@
  * most recent entries, which is what the appenders mostly read. All I/O is synchronous: this code
  * runs on its own worker thread, where the sync calls are the fast path (MEASURED.md).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assert, LogCorruptionError } from '../errors.js';
 import type { TermRun } from '../core/types.js';
 import { fsyncDirectory, onDisk, readFully, writeFully } from './disk-io.js';
+import { nodeFileSystem, type FileSystem } from './file-system.js';
 import {
   RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName, decodeRecord, encodeRecord,
   inProgressSegmentName, type LogEntryRecord,
@@ -31,6 +31,8 @@ export interface SegmentedLogOptions {
   readCacheBytesMax?: number;
   /** UNSAFE, for benchmarks only: `sync` marks entries synced without calling fdatasync. */
   unsafeNoSync?: boolean;
+  /** The file system the store runs on: node:fs unless a simulator gives its virtual disk. */
+  fileSystem?: FileSystem;
 }
 
 export const SEGMENT_SIZE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
@@ -41,6 +43,7 @@ type Segment = RecoveredSegment;
 
 export class SegmentedLog {
   private readonly dir: string;
+  private readonly fs: FileSystem;
   private readonly segmentSizeBytesMax: number;
   /** In index order; the last one is always the open (in-progress) segment. */
   private readonly segments: Segment[];
@@ -57,6 +60,7 @@ export class SegmentedLog {
 
   private constructor(dir: string, options: SegmentedLogOptions, segments: Segment[], termRuns: TermRun[]) {
     this.dir = dir;
+    this.fs = options.fileSystem ?? nodeFileSystem;
     this.segmentSizeBytesMax = options.segmentSizeBytesMax;
     this.unsafeNoSync = options.unsafeNoSync === true;
     this.segments = segments;
@@ -75,8 +79,8 @@ export class SegmentedLog {
     } else {
       const file = this.pathOf(last);
       this.openFd = onDisk('open', file, () => {
-        const fd = fs.openSync(file, 'r+');
-        fs.fdatasyncSync(fd);
+        const fd = this.fs.openSync(file, 'r+');
+        this.fs.fdatasyncSync(fd);
         return fd;
       });
     }
@@ -85,8 +89,9 @@ export class SegmentedLog {
   /** Opens (creating `dir` if missing) and recovers the log; see log-recovery.ts for the rule. */
   static open(dir: string, options: SegmentedLogOptions): SegmentedLog {
     assert(options.segmentSizeBytesMax > 0, 'segmentSizeBytesMax must be positive');
+    const fs = options.fileSystem ?? nodeFileSystem;
     onDisk('create directory', dir, () => fs.mkdirSync(dir, { recursive: true }));
-    const recovered = recoverLog(dir);
+    const recovered = recoverLog(dir, fs);
     return new SegmentedLog(dir, options, recovered.segments, recovered.termRuns);
   }
 
@@ -140,7 +145,7 @@ export class SegmentedLog {
     for (const entry of entries) offset = encodeRecord(batch, offset, entry);
     const segment = this.openSegment();
     const file = this.pathOf(segment);
-    onDisk('write', file, () => writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes));
+    onDisk('write', file, () => writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes, this.fs));
     // The in-memory picture changes only once the write went through.
     offset = 0;
     for (const entry of entries) {
@@ -162,7 +167,7 @@ export class SegmentedLog {
     if (this.syncedIndexValue < this.lastIndexValue) {
       // Segments rolled since the last sync were synced when they closed: only the open one is left.
       const file = this.pathOf(this.openSegment());
-      if (!this.unsafeNoSync) onDisk('fdatasync', file, () => fs.fdatasyncSync(this.openFd));
+      if (!this.unsafeNoSync) onDisk('fdatasync', file, () => this.fs.fdatasyncSync(this.openFd));
       this.syncedIndexValue = this.lastIndexValue;
     }
     return this.syncedIndexValue;
@@ -182,27 +187,27 @@ export class SegmentedLog {
     while (this.segments[keep]!.firstIndex > index) keep--;
     const target = this.segments[keep]!;
     const openFile = this.pathOf(this.openSegment());
-    onDisk('close', openFile, () => fs.closeSync(this.openFd));
+    onDisk('close', openFile, () => this.fs.closeSync(this.openFd));
     this.openFd = -1;
     while (this.segments.length - 1 > keep) {
       const removed = this.segments.pop()!;
       const file = this.pathOf(removed);
-      onDisk('unlink', file, () => fs.unlinkSync(file));
+      onDisk('unlink', file, () => this.fs.unlinkSync(file));
     }
     if (target.closed) {
       const from = this.pathOf(target);
       target.fileName = inProgressSegmentName(target.firstIndex);
       target.closed = false;
-      onDisk('rename', from, () => fs.renameSync(from, this.pathOf(target)));
+      onDisk('rename', from, () => this.fs.renameSync(from, this.pathOf(target)));
     }
-    fsyncDirectory(this.dir);
+    fsyncDirectory(this.dir, this.fs);
     const cutAt = index - target.firstIndex;
     const sizeBytes = target.offsets[cutAt]!;
     const file = this.pathOf(target);
-    this.openFd = onDisk('open', file, () => fs.openSync(file, 'r+'));
+    this.openFd = onDisk('open', file, () => this.fs.openSync(file, 'r+'));
     onDisk('truncate', file, () => {
-      fs.ftruncateSync(this.openFd, sizeBytes);
-      fs.fsyncSync(this.openFd);
+      this.fs.ftruncateSync(this.openFd, sizeBytes);
+      this.fs.fsyncSync(this.openFd);
     });
     target.offsets.length = cutAt;
     target.sizeBytes = sizeBytes;
@@ -235,7 +240,7 @@ export class SegmentedLog {
     if (this.isClosed) return;
     this.isClosed = true;
     const file = this.pathOf(this.openSegment());
-    onDisk('close', file, () => fs.closeSync(this.openFd));
+    onDisk('close', file, () => this.fs.closeSync(this.openFd));
     this.cache.clear(this.lastIndexValue + 1);
   }
 
@@ -275,11 +280,11 @@ export class SegmentedLog {
     const file = this.pathOf(segment);
     const isOpenSegment = segment === this.openSegment();
     const bytes = onDisk('read', file, () => {
-      const fd = isOpenSegment ? this.openFd : fs.openSync(file, 'r');
+      const fd = isOpenSegment ? this.openFd : this.fs.openSync(file, 'r');
       try {
-        return readFully(fd, end - start, start);
+        return readFully(fd, end - start, start, this.fs);
       } finally {
-        if (!isOpenSegment) fs.closeSync(fd);
+        if (!isOpenSegment) this.fs.closeSync(fd);
       }
     });
     let offset = 0;
@@ -317,14 +322,14 @@ export class SegmentedLog {
     const segment = this.openSegment();
     const from = this.pathOf(segment);
     onDisk('fdatasync', from, () => {
-      fs.fdatasyncSync(this.openFd);
-      fs.closeSync(this.openFd);
+      this.fs.fdatasyncSync(this.openFd);
+      this.fs.closeSync(this.openFd);
     });
     this.openFd = -1;
     this.syncedIndexValue = segment.lastIndex;
     segment.fileName = closedSegmentName(segment.firstIndex, segment.lastIndex);
     segment.closed = true;
-    onDisk('rename', from, () => fs.renameSync(from, this.pathOf(segment)));
+    onDisk('rename', from, () => this.fs.renameSync(from, this.pathOf(segment)));
     this.startSegment(segment.lastIndex + 1);
   }
 
@@ -339,9 +344,9 @@ export class SegmentedLog {
       sizeBytes: 0,
     };
     const file = this.pathOf(segment);
-    this.openFd = onDisk('create', file, () => fs.openSync(file, 'wx+'));
+    this.openFd = onDisk('create', file, () => this.fs.openSync(file, 'wx+'));
     this.segments.push(segment);
-    fsyncDirectory(this.dir);
+    fsyncDirectory(this.dir, this.fs);
   }
 
   private openSegment(): Segment {

@@ -10,9 +10,8 @@
  * is synced (Raft §5.1; etcd's msgsAfterAppend).
  */
 import path from 'node:path';
-import fs from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { RaftCore } from '../core/raft-core.js';
+import type { RaftCore } from '../core/raft-core.js';
 import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind } from '../messages/kinds.js';
@@ -24,12 +23,13 @@ import { noopPayload } from '../messages/entry.js';
 import { ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError, UnknownPeerError } from '../errors.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine } from '../state-machine.js';
-import { loadStateMachine } from '../statemachines/load.js';
-import { spawnActors, type ActorSet } from './actor-hosts.js';
+import type { ActorSet } from './actor-hosts.js';
 import { RequestPath, type RequestPathHost } from './request-path.js';
-import { Listener, type Inbound } from './listener.js';
+import type { Inbound } from './listener.js';
 import { validateServerOptions, type RaftServerOptions } from './options.js';
-import { acquireDirLock, type DirLock } from '../log/dir-lock.js';
+import type { DirLock } from '../log/dir-lock.js';
+import type { TimerHandle } from '../shell/timers.js';
+import { nodeServerEnvironment, type ListeningEndpoint, type ServerEnvironment } from './environment.js';
 import { StageRecorder } from '../metrics/stage-recorder.js';
 import type { FollowerReplicationSnapshot, MetricsSnapshot } from '../metrics/types.js';
 import { MetricsEndpoint } from '../metrics/endpoint.js';
@@ -51,9 +51,10 @@ export class RaftServer implements RequestPathHost {
   private lock: DirLock | null = null;
   private actors: ActorSet | null = null;
   private core: RaftCore | null = null;
-  private listener: Listener | null = null;
+  private listener: ListeningEndpoint | null = null;
   private leaderHooks: StateMachine | null = null;
-  private ticker: NodeJS.Timeout | null = null;
+  private ticker: TimerHandle | null = null;
+  private readonly environment: ServerEnvironment;
   private closed = false;
   private closing: Promise<void> | null = null;
   private failure: Error | null = null;
@@ -75,8 +76,10 @@ export class RaftServer implements RequestPathHost {
   private readonly matchIndexSeen = new Map<string, number>();
   private readonly inflightSeen = new Map<string, [number, number]>();
 
-  constructor(options: RaftServerOptions) {
+  /** @param environment the shell's parts; Node's unless given (the simulator gives its own). */
+  constructor(options: RaftServerOptions, environment: Partial<ServerEnvironment> = {}) {
     validateServerOptions(options);
+    this.environment = { ...nodeServerEnvironment, ...environment };
     this.options = options;
     this.id = options.id;
     this.groupId = options.groupId ?? 'default';
@@ -101,20 +104,21 @@ export class RaftServer implements RequestPathHost {
   }
 
   async start(): Promise<void> {
-    fs.mkdirSync(this.groupDir, { recursive: true });
-    this.lock = acquireDirLock(this.options.dir);
+    const environment = this.environment;
+    environment.fileSystem.mkdirSync(this.groupDir, { recursive: true });
+    this.lock = environment.lockDir(this.options.dir);
     const smDir = path.join(this.groupDir, 'sm');
-    fs.mkdirSync(smDir, { recursive: true });
+    environment.fileSystem.mkdirSync(smDir, { recursive: true });
     const stateMachine = this.options.stateMachine ?? 'kv';
     const context = { serverId: this.id, groupId: this.groupId, dir: smDir };
-    this.leaderHooks = await loadStateMachine(stateMachine);
+    this.leaderHooks = await environment.loadStateMachine(stateMachine);
     await this.leaderHooks.initialize?.(context);
-    this.requests = new RequestPath(this, this.leaderHooks, this.recorder);
+    this.requests = new RequestPath(this, this.leaderHooks, this.recorder, environment.timers.setImmediate);
     const profiling = this.recorder.profiling;
     if (this.options.unsafeNoFsync === true) {
       this.logger.warn({ id: this.id, unsafeNoFsync: true }, 'UNSAFE: fsync is OFF; acknowledged writes are lost on a machine crash');
     }
-    const actors = spawnActors(this.options.actors ?? 'workers', {
+    const actors = environment.spawnActors(this.options.actors ?? 'workers', {
       log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax, profiling, unsafeNoFsync: this.options.unsafeNoFsync === true },
       updater: { stateMachine, context, profiling },
       appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits, profiling },
@@ -124,8 +128,8 @@ export class RaftServer implements RequestPathHost {
     this.syncedIndex = recovered.lastIndex;
     await actors.updaterControl.start();
     await actors.appenderControl.start();
-    const seed = [...this.id].reduce((hash, char) => (hash * 31 + char.charCodeAt(0)) >>> 0, Date.now() >>> 0);
-    this.core = new RaftCore({
+    const seed = environment.electionSeed(this.id);
+    this.core = environment.makeCore({
       id: this.id,
       voters: this.options.peers.map((peer) => peer.id),
       electionTicksMin: this.limits.electionTicksMin,
@@ -162,15 +166,15 @@ export class RaftServer implements RequestPathHost {
       }
       this.processReady();
     });
-    this.listener = new Listener({ ...this.limits, stampChunks: profiling, counters: this.recorder.counters }, {
-      onMessage: (connection, message) => this.onInbound(connection, message),
-      onClose: () => {},
-    }, this.logger);
-    await this.listener.listen(this.options.listen ?? this.addresses.get(this.id)!);
+    this.listener = await environment.listen(this.options.listen ?? this.addresses.get(this.id)!,
+      { ...this.limits, stampChunks: profiling, counters: this.recorder.counters }, {
+        onMessage: (connection, message) => this.onInbound(connection, message),
+        onClose: () => {},
+      }, this.logger);
     if (this.options.metricsAddress !== undefined) {
       this.metricsEndpoint = await MetricsEndpoint.listen(this.options.metricsAddress, () => this.metrics());
     }
-    this.ticker = setInterval(() => {
+    this.ticker = environment.timers.setInterval(() => {
       this.requireCore().tick();
       this.processReady();
     }, this.limits.tickMs);
@@ -185,7 +189,7 @@ export class RaftServer implements RequestPathHost {
 
   private async closeOnce(): Promise<void> {
     this.closed = true;
-    if (this.ticker) clearInterval(this.ticker);
+    if (this.ticker !== null) this.environment.timers.clearInterval(this.ticker);
     await this.metricsEndpoint?.close();
     await this.listener?.close();
     this.requests?.close(new ClosedError('server is closing'));
@@ -498,11 +502,15 @@ export class RaftServer implements RequestPathHost {
       leaderCommit: message.leaderCommit, entryTerms: message.terms,
     };
     const decision = core.handleAppendEntries(header);
+    // A truncation is counted before processReady: a commit index sent there waits in the updater
+    // until this truncation has reached it (see UpdaterCommitMessage).
+    if (decision.kind === 'accept' && decision.truncateFrom !== null) this.truncationsSubmitted++;
+    // The term this request may have raised goes to the log before the request's entries: the log
+    // writes them unsynced, a crash can keep them yet lose a later term write, and a log holding a
+    // term above the durable one cannot restart (found by the simulator, seed 1277).
+    this.processReady();
     if (decision.kind === 'accept') {
-      if (decision.truncateFrom !== null) {
-        this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
-        this.truncationsSubmitted++;
-      }
+      if (decision.truncateFrom !== null) this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
       if (decision.appendFrom < message.entries.length) {
         // Stamped before the log can see it: the log actor's arrival stamp must not precede it.
         const submittedUs = this.recorder.profiling ? nowUs() : 0;
@@ -513,7 +521,6 @@ export class RaftServer implements RequestPathHost {
         this.recorder.onFollowerAppend(seq, message.entries.length - decision.appendFrom, connection.receivedUs, submittedUs);
       }
     }
-    this.processReady();
     const reply = decision.reply;
     // Acknowledge only what is durable: the reply leaves after everything submitted so far syncs.
     this.whenDurable(() => connection.send({

@@ -75,7 +75,16 @@ export class RequestPath {
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
 
-  constructor(private readonly host: RequestPathHost, private readonly hooks: StateMachine, private readonly recorder: StageRecorder) {
+  /**
+   * @param defer runs a callback after the current turn's work (setImmediate; the simulator's
+   *   scheduler in simulation): the end of the turn is when the batch is appended.
+   */
+  constructor(
+    private readonly host: RequestPathHost,
+    private readonly hooks: StateMachine,
+    private readonly recorder: StageRecorder,
+    private readonly defer: (run: () => void) => void = setImmediate,
+  ) {
     this.pending = new PendingRequests(host.limits.pendingRequestsMax, host.limits.pendingBytesMax);
   }
 
@@ -253,7 +262,7 @@ export class RequestPath {
     this.pending.register(write);
     if (!this.batchScheduled) {
       this.batchScheduled = true;
-      setImmediate(() => this.appendBatch());
+      this.defer(() => this.appendBatch());
     }
   }
 

@@ -3,11 +3,20 @@
  * messages as transferred byte arrays (MEASURED.md: packed bytes move 25x faster than object
  * graphs). The same link works between worker threads and on one thread (inline actors).
  */
-import type { MessagePort } from 'node:worker_threads';
 import { decode, encodeForTransfer } from '../messages/codec.js';
 
+/**
+ * What a link needs of its port: a worker_threads MessagePort, or a virtual FIFO channel of the
+ * simulator (src/sim/sim-channel.ts), whose deliveries its seeded scheduler interleaves.
+ */
+export interface LinkPort {
+  postMessage(value: Uint8Array, transferList: ArrayBuffer[]): void;
+  on(event: 'message', listener: (value: Uint8Array) => void): unknown;
+  close(): void;
+}
+
 export class ActorLink<In, Out> {
-  constructor(private readonly port: MessagePort) {}
+  constructor(private readonly port: LinkPort) {}
 
   send(message: Out): void {
     const bytes = encodeForTransfer(message);

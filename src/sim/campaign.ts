@@ -1,0 +1,80 @@
+/**
+ * Runs many seeds and sums them up: the figures written to `.safety/sim.json`, and a failure
+ * report that names the seed and the command that replays it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defaultSimConfig, runSimulation, type SimConfig, type SimResult } from './simulation.js';
+
+export interface CampaignOptions {
+  startSeed: number;
+  seedCount: number;
+  nodeCount?: number;
+  config?: Partial<SimConfig>;
+  /** Where to write the JSON summary; null for nowhere. */
+  summaryFile: string | null;
+  onResult?(result: SimResult): void;
+  onProgress?(done: number, total: number, failed: number): void;
+}
+
+export interface CampaignSummary {
+  suite: 'sim';
+  seeds: number;
+  simulatedSeconds: number;
+  operations: number;
+  faults: number;
+  lostWrites: number;
+  violations: number;
+  duplicateApplies: number;
+  failedSeeds: number[];
+  wallSeconds: number;
+}
+
+export function replayCommand(result: Pick<SimResult, 'seed'>): string {
+  return `SEED=${result.seed} npm run test:sim`;
+}
+
+export function formatFailure(result: SimResult, withJournal: boolean): string {
+  const lines = [
+    `sim seed ${result.seed} FAILED (${result.nodeCount} nodes, at ${((result.violations[0]?.atMs ?? 0) / 1000).toFixed(3)} s simulated, trace ${result.traceHash.toString(16)})`,
+    ...result.violations.slice(0, 3).map((violation) => `  ${violation.rule}: ${violation.detail}`),
+    `  replay: ${replayCommand(result)}`,
+  ];
+  if (withJournal) lines.push('  last events:', ...result.journal.slice(-25).map((line) => `    ${line}`));
+  return lines.join('\n');
+}
+
+export async function runCampaign(options: CampaignOptions): Promise<CampaignSummary> {
+  const began = performance.now();
+  const summary: CampaignSummary = {
+    suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, faults: 0, lostWrites: 0, violations: 0, duplicateApplies: 0,
+    failedSeeds: [], wallSeconds: 0,
+  };
+  for (let i = 0; i < options.seedCount; i++) {
+    const seed = options.startSeed + i;
+    const result = await runSimulation({
+      ...defaultSimConfig, ...options.config, seed, ...(options.nodeCount !== undefined ? { nodeCount: options.nodeCount } : {}),
+    });
+    summary.seeds++;
+    summary.simulatedSeconds += result.simulatedMs / 1000;
+    summary.operations += result.operations;
+    summary.faults += result.faults;
+    summary.lostWrites += result.lostWrites;
+    summary.duplicateApplies += result.duplicateApplies;
+    summary.violations += result.violations.length;
+    if (!result.ok) summary.failedSeeds.push(seed);
+    options.onResult?.(result);
+    options.onProgress?.(summary.seeds, options.seedCount, summary.failedSeeds.length);
+  }
+  summary.wallSeconds = (performance.now() - began) / 1000;
+  if (options.summaryFile !== null) writeSummary(options.summaryFile, summary);
+  return summary;
+}
+
+export function writeSummary(file: string, summary: CampaignSummary): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const { suite, seeds, operations, faults, lostWrites, violations, duplicateApplies } = summary;
+  fs.writeFileSync(file, `${JSON.stringify({
+    suite, seeds, simulatedSeconds: Math.round(summary.simulatedSeconds), operations, faults, lostWrites, violations, duplicateApplies,
+  })}\n`);
+}

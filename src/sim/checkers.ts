@@ -1,0 +1,272 @@
+/**
+ * The simulation's safety checks, run after every step (cheaply: each looks only at what changed):
+ *  - election safety: at most one leader per term;
+ *  - log matching: two logs that hold an entry with the same index and term agree on every
+ *    entry before it (compared as term runs whenever a log's end changed);
+ *  - leader completeness: a node that becomes leader holds every entry known committed;
+ *  - state machine safety: no two nodes apply different entries at one index, and an index
+ *    committed with one term is never committed with another;
+ *  - commit index never decreases within a node's life, and the cluster's known-committed
+ *    prefix never changes or shrinks;
+ *  - exactly once: no write applied twice on a node (within one life, which replays its log);
+ *  - no acknowledged write lost: an acknowledged write is at the index it was acknowledged with,
+ *    and at the end on every live node (checked by the simulation with `checkAcknowledged`);
+ *  - linearizable reads: a read returns a ledger at least as long as the position of every write
+ *    acknowledged before the read began.
+ * A violation is recorded with the simulated time and a sentence; the run stops at the first.
+ */
+import type { TermRun } from '../core/types.js';
+import type { SimNode } from './sim-node.js';
+
+export interface Violation {
+  atMs: number;
+  rule: string;
+  detail: string;
+}
+
+interface NodeWatch {
+  life: unknown;
+  commitIndex: number;
+  lastIndex: number;
+  lastTerm: number;
+  leaderTermSeen: number;
+  appliedValues: Set<string>;
+}
+
+export class Checkers {
+  readonly violations: Violation[] = [];
+  /** term -> the one leader seen in it. */
+  private readonly leaderOfTerm = new Map<number, string>();
+  /** committedTerms[i] = term of committed entry i (index 0 unused). */
+  private readonly committedTerms: number[] = [0];
+  /** Log index -> the value applied there (client entries only). */
+  private readonly appliedAt = new Map<number, string>();
+  /** value -> [log index, ledger position] of its (first) apply anywhere. */
+  private readonly placeOf = new Map<string, [number, number]>();
+  private readonly watches = new Map<string, NodeWatch>();
+  private logsChanged = false;
+  duplicateApplies = 0;
+  lostWrites = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  get committedIndex(): number {
+    return this.committedTerms.length - 1;
+  }
+
+  get failed(): boolean {
+    return this.violations.length > 0;
+  }
+
+  violation(rule: string, detail: string): void {
+    this.violations.push({ atMs: this.now(), rule, detail });
+  }
+
+  /** After every step. */
+  afterStep(nodes: readonly SimNode[]): void {
+    for (const node of nodes) {
+      const core = node.core;
+      if (core === null || node.life === null || !node.life.alive) continue;
+      let watch = this.watches.get(node.id);
+      if (watch === undefined || watch.life !== node.life) {
+        watch = { life: node.life, commitIndex: 0, lastIndex: -1, lastTerm: -1, leaderTermSeen: 0, appliedValues: new Set() };
+        this.watches.set(node.id, watch);
+      }
+      if (core.role === 'leader' && watch.leaderTermSeen !== core.term) {
+        watch.leaderTermSeen = core.term;
+        this.onLeader(node.id, core.term, core.lastIndex, (index) => core.termAt(index));
+      }
+      const commit = core.commitIndex;
+      if (commit < watch.commitIndex) {
+        this.violation('commitMonotonic', `${node.id} commit index went from ${watch.commitIndex} to ${commit}`);
+      } else if (commit > watch.commitIndex) {
+        this.onCommit(node.id, watch.commitIndex, commit, (index) => core.termAt(index));
+        watch.commitIndex = commit;
+      }
+      if (core.lastIndex !== watch.lastIndex || core.lastTerm !== watch.lastTerm) {
+        watch.lastIndex = core.lastIndex;
+        watch.lastTerm = core.lastTerm;
+        this.logsChanged = true;
+      }
+    }
+    if (this.logsChanged) {
+      this.logsChanged = false;
+      this.checkLogMatching(nodes);
+    }
+  }
+
+  private onLeader(id: string, term: number, lastIndex: number, termAt: (index: number) => number | undefined): void {
+    const other = this.leaderOfTerm.get(term);
+    if (other !== undefined && other !== id) {
+      this.violation('electionSafety', `two leaders in term ${term}: ${other} and ${id}`);
+      return;
+    }
+    this.leaderOfTerm.set(term, id);
+    const committed = this.committedIndex;
+    if (lastIndex < committed) {
+      this.violation('leaderCompleteness', `${id} leads term ${term} with last index ${lastIndex}, below the committed ${committed}`);
+      return;
+    }
+    for (let index = 1; index <= committed; index++) {
+      if (termAt(index) !== this.committedTerms[index]) {
+        this.violation('leaderCompleteness',
+          `${id} leads term ${term} with term ${termAt(index)} at ${index}, committed with term ${this.committedTerms[index]}`);
+        return;
+      }
+    }
+  }
+
+  private onCommit(id: string, from: number, to: number, termAt: (index: number) => number | undefined): void {
+    for (let index = from + 1; index <= to; index++) {
+      const term = termAt(index);
+      if (term === undefined) {
+        this.violation('commitBeyondLog', `${id} committed ${index} beyond its log`);
+        return;
+      }
+      if (index < this.committedTerms.length) {
+        if (this.committedTerms[index] !== term) {
+          this.violation('stateMachineSafety', `${id} committed index ${index} with term ${term}; it was committed with term ${this.committedTerms[index]}`);
+          return;
+        }
+      } else if (index === this.committedTerms.length) {
+        this.committedTerms.push(term);
+      } else {
+        this.violation('commitGap', `${id} committed ${index} past the known-committed ${this.committedIndex}`);
+        return;
+      }
+    }
+  }
+
+  private checkLogMatching(nodes: readonly SimNode[]): void {
+    const logs: { id: string; runs: TermRun[]; lastIndex: number }[] = [];
+    for (const node of nodes) {
+      if (node.core !== null && node.life?.alive) logs.push({ id: node.id, runs: node.core.termRuns(), lastIndex: node.core.lastIndex });
+    }
+    for (let a = 0; a < logs.length; a++) {
+      for (let b = a + 1; b < logs.length; b++) {
+        const problem = logMatchingProblem(logs[a]!.runs, logs[a]!.lastIndex, logs[b]!.runs, logs[b]!.lastIndex);
+        if (problem !== null) {
+          this.violation('logMatching', `${logs[a]!.id} and ${logs[b]!.id}: ${problem}`);
+          return;
+        }
+      }
+    }
+  }
+
+  /** A node applied `value` at log `index`, as ledger entry number `position`. */
+  onApply(node: SimNode, index: number, value: string, position: number): void {
+    const watch = this.watches.get(node.id);
+    if (watch !== undefined && watch.life === node.life) {
+      if (watch.appliedValues.has(value)) {
+        this.duplicateApplies++;
+        this.violation('exactlyOnce', `${node.id} applied ${value} twice (again at index ${index})`);
+      }
+      watch.appliedValues.add(value);
+    }
+    const there = this.appliedAt.get(index);
+    if (there === undefined) this.appliedAt.set(index, value);
+    else if (there !== value) this.violation('stateMachineSafety', `${node.id} applied ${value} at ${index}, another node applied ${there}`);
+    if (index > this.committedIndex) this.violation('applyUncommitted', `${node.id} applied index ${index}, committed only ${this.committedIndex}`);
+    const place = this.placeOf.get(value);
+    if (place === undefined) this.placeOf.set(value, [index, position]);
+    else if (place[0] !== index || place[1] !== position) {
+      this.violation('stateMachineSafety', `${node.id} applied ${value} at index ${index} position ${position}; elsewhere at ${place[0]} position ${place[1]}`);
+    }
+  }
+
+  /** A client got ok for `value` at `index`: the entry there must be that value once applied. */
+  onAcknowledged(value: string, index: number): void {
+    const there = this.appliedAt.get(index);
+    if (there !== undefined && there !== value) {
+      this.violation('acknowledgedLost', `${value} acknowledged at ${index}, but ${there} was applied there`);
+    }
+  }
+
+  /** Position in the ledger of a value applied anywhere, or undefined. */
+  positionOf(value: string): number | undefined {
+    return this.placeOf.get(value)?.[1];
+  }
+
+  /**
+   * A read invoked when `acknowledgedBefore` were already acknowledged returned `length`: each
+   * of them must be within the ledger it saw.
+   */
+  onRead(client: string, length: number, acknowledgedBefore: readonly string[]): void {
+    for (const value of acknowledgedBefore) {
+      const position = this.positionOf(value);
+      if (position === undefined || position > length) {
+        this.violation('linearizableRead', `${client} read a ledger of ${length} entries, missing ${value} acknowledged before the read (position ${position})`);
+        return;
+      }
+    }
+  }
+
+  /** The end: every acknowledged write is in every live node's ledger, once, at its place. */
+  checkAcknowledged(nodes: readonly SimNode[], acknowledged: ReadonlyMap<string, number>): void {
+    for (const node of nodes) {
+      const ledger = node.ledger;
+      if (ledger === null || !node.isUp) continue;
+      const seen = new Map<string, number>();
+      ledger.values.forEach((value, i) => seen.set(value, (seen.get(value) ?? 0) + (i >= 0 ? 1 : 0)));
+      for (const [value, index] of acknowledged) {
+        const count = seen.get(value) ?? 0;
+        if (count === 0) {
+          this.lostWrites++;
+          this.violation('acknowledgedLost', `${node.id} lacks ${value}, acknowledged at index ${index}`);
+          return;
+        }
+        if (count > 1) {
+          this.duplicateApplies++;
+          this.violation('exactlyOnce', `${node.id} holds ${value} ${count} times`);
+          return;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Log matching on term runs: find the highest index where both logs have the same term; below
+ * it the runs must be identical. Returns a sentence on a mismatch, null when the logs match.
+ */
+export function logMatchingProblem(a: readonly TermRun[], aLast: number, b: readonly TermRun[], bLast: number): string | null {
+  const last = Math.min(aLast, bLast);
+  if (last <= 0) return null;
+  const termAt = (runs: readonly TermRun[], index: number): number => {
+    let low = 0;
+    let high = runs.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (runs[middle]!.firstIndex <= index) low = middle;
+      else high = middle - 1;
+    }
+    return runs[low]!.term;
+  };
+  // Both logs' terms are constant between the run starts of either: the highest index where
+  // they agree is the top of the highest such interval whose terms are equal.
+  const splits = new Set<number>([1]);
+  for (const run of a) if (run.firstIndex <= last) splits.add(run.firstIndex);
+  for (const run of b) if (run.firstIndex <= last) splits.add(run.firstIndex);
+  const starts = [...splits].sort((x, y) => x - y);
+  let agreeAt = 0;
+  for (let i = starts.length - 1; i >= 0; i--) {
+    if (termAt(a, starts[i]!) === termAt(b, starts[i]!)) {
+      agreeAt = i + 1 < starts.length ? starts[i + 1]! - 1 : last;
+      break;
+    }
+  }
+  if (agreeAt === 0) return null;
+  // Everything at or below agreeAt must agree: compare the runs clipped to agreeAt.
+  const clip = (runs: readonly TermRun[]): string => {
+    const kept: TermRun[] = [];
+    for (const run of runs) {
+      if (run.firstIndex > agreeAt) break;
+      if (kept.length === 0 || kept[kept.length - 1]!.term !== run.term) kept.push(run);
+    }
+    return kept.map((run) => `${run.firstIndex}:${run.term}`).join(',');
+  };
+  const left = clip(a);
+  const right = clip(b);
+  if (left !== right) return `both hold index ${agreeAt} with term ${termAt(a, agreeAt)}, but their earlier terms differ: [${left}] vs [${right}]`;
+  return null;
+}

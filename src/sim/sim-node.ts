@@ -1,0 +1,146 @@
+/**
+ * One simulated server: the production RaftServer with its production actors (LogActor with its
+ * SegmentedLog and raft-meta, AppenderActor, UpdaterActor) and consensus core, given the
+ * simulator's shell through RaftServer's environment: the node's virtual disk, virtual actor
+ * channels, timers on the virtual clock, and the virtual network. A crash ends the node's life
+ * (every queued message and timer of it is dropped) and crashes its disk; a restart builds fresh
+ * objects that recover from what the disk kept, as a restarted process does.
+ */
+import pino from 'pino';
+import type { RaftCore } from '../core/raft-core.js';
+import type { CoreConfig, RestoredState } from '../core/types.js';
+import { RaftServer } from '../server/raft-server.js';
+import type { ServerEnvironment } from '../server/environment.js';
+import type { ActorSet } from '../server/actor-hosts.js';
+import { ActorLink } from '../shell/actor-link.js';
+import { LogActor } from '../actors/log-actor.js';
+import { UpdaterActor } from '../actors/updater-actor.js';
+import { AppenderActor } from '../actors/appender-actor.js';
+import { RaftCore as ProductionCore } from '../core/raft-core.js';
+import type { Limits } from '../limits.js';
+import type {
+  AppenderHigherTermMessage, AppenderInput, AppenderProgressMessage, LogInput, LogSyncedMessage,
+  UpdaterAppliedMessage, UpdaterInput, UpdaterQueryResultMessage,
+} from '../messages/messages.js';
+import { Life, SimTimers, type SimScheduler } from './scheduler.js';
+import { simChannel } from './sim-channel.js';
+import { SimDisk } from './sim-disk.js';
+import { SimPeerLink, type SimNetwork } from './sim-network.js';
+import { SimLedger, type ApplyObserver } from './sim-ledger.js';
+
+export type CoreFactory = (config: CoreConfig, restored: RestoredState) => RaftCore;
+
+export interface SimNodeContext {
+  scheduler: SimScheduler;
+  network: SimNetwork;
+  limits: Partial<Limits>;
+  nodeIds: readonly string[];
+  timerJitterMs: number;
+  makeCore: CoreFactory;
+  /** Deliberately broken: fsync makes nothing durable. */
+  lyingDisk: boolean;
+  onApply(node: SimNode, index: number, value: string, position: number): void;
+}
+
+const silentLogger = pino({ level: 'silent' });
+
+export function addressOf(id: string): string {
+  return `${id}:7000`;
+}
+
+export class SimNode {
+  readonly disk: SimDisk;
+  life: Life | null = null;
+  server: RaftServer | null = null;
+  core: RaftCore | null = null;
+  ledger: SimLedger | null = null;
+  incarnation = 0;
+
+  constructor(readonly id: string, private readonly context: SimNodeContext) {
+    this.disk = new SimDisk(!context.lyingDisk);
+  }
+
+  get isUp(): boolean {
+    return this.life !== null && this.life.alive && this.core !== null;
+  }
+
+  async start(): Promise<void> {
+    const context = this.context;
+    const life = new Life(`${this.id}#${++this.incarnation}`);
+    this.life = life;
+    this.core = null;
+    const observer: ApplyObserver = (index, value, position) => context.onApply(this, index, value, position);
+    const ledger = new SimLedger(observer);
+    this.ledger = ledger;
+    const timers = (): SimTimers => new SimTimers(context.scheduler, life, context.timerJitterMs);
+    const environment: Partial<ServerEnvironment> = {
+      fileSystem: this.disk,
+      timers: timers(),
+      lockDir: (dir) => ({ dir, release: () => {} }),
+      loadStateMachine: async () => new SimLedger(null),
+      spawnActors: (_mode, options) => this.spawnActors(life, options, ledger, timers),
+      listen: async (_address, _limits, handlers) => {
+        context.network.listen(this.id, life, handlers);
+        return { close: async () => {} };
+      },
+      electionSeed: () => context.scheduler.rng.nextUint32(),
+      makeCore: (config, restored) => {
+        const core = context.makeCore(config, restored);
+        this.core = core;
+        return core;
+      },
+    };
+    const server = new RaftServer({
+      id: this.id,
+      peers: context.nodeIds.map((id) => ({ id, address: addressOf(id) })),
+      dir: `/sim/${this.id}`,
+      actors: 'inline',
+      limits: context.limits,
+      logger: silentLogger,
+    }, environment);
+    this.server = server;
+    await server.start();
+  }
+
+  /** kill -9 and power loss at once: the life ends, the disk keeps what a crash keeps. */
+  crash(loseAllProbability: number, tearProbability: number): { tornWrites: number } {
+    if (this.life !== null) this.life.alive = false;
+    this.life = null;
+    this.server = null;
+    this.core = null;
+    this.ledger = null;
+    this.context.network.crashNode(this.id);
+    return this.disk.crash(this.context.scheduler, loseAllProbability, tearProbability);
+  }
+
+  private spawnActors(life: Life, options: Parameters<ServerEnvironment['spawnActors']>[1], ledger: SimLedger,
+    timers: () => SimTimers): ActorSet {
+    const scheduler = this.context.scheduler;
+    const mainLog = simChannel(scheduler, life);
+    const mainUpdater = simChannel(scheduler, life);
+    const mainAppender = simChannel(scheduler, life);
+    const logUpdater = simChannel(scheduler, life);
+    const appenderLog = simChannel(scheduler, life);
+    const log = new LogActor(options.log, {
+      main: new ActorLink(mainLog.port2), updater: new ActorLink(logUpdater.port1), appender: new ActorLink(appenderLog.port2),
+    }, { fileSystem: this.disk, timers: timers() });
+    const updater = new UpdaterActor(options.updater, {
+      main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2),
+    }, { timers: timers(), loadStateMachine: async () => ledger });
+    const network = this.context.network;
+    const appender = new AppenderActor(options.appender, {
+      main: new ActorLink(mainAppender.port2), log: new ActorLink(appenderLog.port1),
+    }, { timers: timers(), dial: (peer) => new SimPeerLink(network, this.id, life, peer) });
+    return {
+      log: new ActorLink<LogSyncedMessage, LogInput>(mainLog.port1),
+      updater: new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(mainUpdater.port1),
+      appender: new ActorLink<AppenderProgressMessage | AppenderHigherTermMessage, AppenderInput>(mainAppender.port1),
+      logControl: log,
+      updaterControl: updater,
+      appenderControl: appender,
+      terminate: async () => {},
+    };
+  }
+}
+
+export const productionCore: CoreFactory = (config, restored) => new ProductionCore(config, restored);
