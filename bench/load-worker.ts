@@ -25,6 +25,8 @@ export interface LoadTask {
   writesMax: number;
   readFraction: number;
   keyPrefix: string;
+  /** Distinct keys this generator writes (cycled through). */
+  keys: number;
   requestTimeoutMs: number;
   port: MessagePort;
 }
@@ -127,7 +129,9 @@ export default async function runLoad(task: LoadTask): Promise<LoadResult> {
       readCredit += task.readFraction;
       const isRead = readCredit >= 1 && issued > 0;
       if (isRead) readCredit -= 1;
-      const key = `${task.keyPrefix}${isRead ? Math.floor(issued / 2) : issued}`;
+      // Writes cycle through `keys` keys, so the servers' state stays bounded however long the run;
+      // a read asks for a key written earlier.
+      const key = `${task.keyPrefix}${(isRead ? Math.floor(issued / 2) : issued) % task.keys}`;
       issued++;
       const sentMs = nowEpochMs();
       try {

@@ -6,7 +6,7 @@
  * raftline's JSON.
  *
  *   node dist/bench/peers/etcd-load.js --endpoints http://127.0.0.1:2379,... [--clients 1]
- *     [--outstanding 256] [--size 128] [--duration 10] [--warmup 2] [--reads 0] [--json FILE]
+ *     [--outstanding 256] [--size 128] [--duration 10] [--warmup 2] [--reads 0] [--keys 100000] [--json FILE]
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -45,7 +45,7 @@ const { values } = parseArgs({
   options: {
     endpoints: { type: 'string' }, clients: { type: 'string', default: '1' }, outstanding: { type: 'string', default: '256' },
     size: { type: 'string', default: '128' }, duration: { type: 'string', default: '10' }, warmup: { type: 'string', default: '2' },
-    reads: { type: 'string', default: '0' }, 'requests-max': { type: 'string', default: '10000000' }, json: { type: 'string' },
+    reads: { type: 'string', default: '0' }, keys: { type: 'string', default: '100000' }, 'requests-max': { type: 'string', default: '10000000' }, json: { type: 'string' },
   },
 });
 if (values.endpoints === undefined) throw new Error('--endpoints http://host:port,... is required');
@@ -56,6 +56,7 @@ const sizeBytes = positive('size', values.size, 1);
 const durationS = positive('duration', values.duration, 1);
 const warmupS = positive('warmup', values.warmup, 0);
 const readFraction = positive('reads', values.reads, 0);
+const keys = positive('keys', values.keys, 1);
 const requestsMax = positive('requests-max', values['requests-max'], 1);
 
 await waitReady(endpoints, 30_000);
@@ -68,7 +69,7 @@ try {
   results = await Promise.all(Array.from({ length: clients }, (_, i) => {
     const task: EtcdLoadTask = {
       endpoints, outstanding, sizeBytes, startAtMs, warmupEndMs, endAtMs, requestsMax: Math.ceil(requestsMax / clients),
-      readFraction, keyPrefix: `bench-${i}-`,
+      readFraction, keyPrefix: `bench-${i}-`, keys,
     };
     return pool.run(task) as Promise<EtcdLoadResult>;
   }));

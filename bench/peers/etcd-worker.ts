@@ -18,6 +18,8 @@ export interface EtcdLoadTask {
   requestsMax: number;
   readFraction: number;
   keyPrefix: string;
+  /** Distinct keys this generator writes (cycled through). */
+  keys: number;
 }
 
 export interface EtcdLoadResult {
@@ -51,7 +53,9 @@ export default async function runEtcdLoad(task: EtcdLoadTask): Promise<EtcdLoadR
       readCredit += task.readFraction;
       const isRead = readCredit >= 1 && issued > 0;
       if (isRead) readCredit -= 1;
-      const key = `${task.keyPrefix}${isRead ? Math.floor(issued / 2) : issued}`;
+      // Writes cycle through `keys` keys, so the servers' state stays bounded however long the run;
+      // a read asks for a key written earlier.
+      const key = `${task.keyPrefix}${(isRead ? Math.floor(issued / 2) : issued) % task.keys}`;
       issued++;
       const sentMs = nowEpochMs();
       try {

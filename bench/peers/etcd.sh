@@ -3,14 +3,14 @@
 # etcd-server, installed with apt-get when missing) and against raftline, both on loopback with
 # fsync on, then both results and their ratio.
 #
-#   bench/peers/etcd.sh [--clients 1] [--outstanding 256] [--size 128] [--duration 10] [--warmup 2] [--reads 0]
+#   bench/peers/etcd.sh [--clients 1] [--outstanding 256] [--size 128] [--duration 10] [--warmup 2] [--reads 0] [--keys 100000]
 #
 # Ports: etcd clients on $ETCD_BASE_PORT.. (+2), its peers on $ETCD_BASE_PORT+10.. (default 23790);
 # raftline on $RAFTLINE_BASE_PORT.. (default 7101). Results land in $BENCH_OUT (default a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-clients=1 outstanding=256 size=128 duration=10 warmup=2 reads=0
+clients=1 outstanding=256 size=128 duration=10 warmup=2 reads=0 keys=100000
 while [ $# -gt 0 ]; do
   case "$1" in
     --clients) clients=$2 ;;
@@ -19,7 +19,8 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2 ;;
     --warmup) warmup=$2 ;;
     --reads) reads=$2 ;;
-    *) echo "etcd.sh: unknown flag $1 (--clients --outstanding --size --duration --warmup --reads)" >&2; exit 2 ;;
+    --keys) keys=$2 ;;
+    *) echo "etcd.sh: unknown flag $1 (--clients --outstanding --size --duration --warmup --reads --keys)" >&2; exit 2 ;;
   esac
   shift 2
 done
@@ -58,7 +59,7 @@ for i in 1 2 3; do
   pids+=($!)
 done
 
-common=(--clients "$clients" --outstanding "$outstanding" --size "$size" --duration "$duration" --warmup "$warmup" --reads "$reads")
+common=(--clients "$clients" --outstanding "$outstanding" --size "$size" --duration "$duration" --warmup "$warmup" --reads "$reads" --keys "$keys")
 echo "workload: ${clients} client(s) x ${outstanding} outstanding, ${size}-byte values, ${duration} s after ${warmup} s warm-up, reads ${reads}, fsync on"
 node dist/bench/peers/etcd-load.js --endpoints "$endpoints" "${common[@]}" --json "$out/etcd.json"
 stop_etcd

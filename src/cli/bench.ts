@@ -36,6 +36,8 @@ export interface BenchOptions {
   warmupS: number;
   /** Fraction of requests that are linearizable reads, 0..1. */
   readFraction: number;
+  /** Distinct keys each client writes, cycled through so the servers' state stays bounded (default 100,000). */
+  keys?: number;
   actors: 'workers' | 'inline';
   /** An existing cluster to drive instead of starting one. */
   peers?: string[];
@@ -55,7 +57,7 @@ export type { SecondPoint };
 export interface BenchResult {
   configuration: {
     nodes: number; clients: number; outstandingPerClient: number; outstanding: number; sizeBytes: number;
-    durationS: number; warmupS: number; readFraction: number; actors: string; fsync: boolean; peers: string[] | null; writesMax: number;
+    durationS: number; warmupS: number; readFraction: number; keysPerClient: number; actors: string; fsync: boolean; peers: string[] | null; writesMax: number;
     profiling: boolean;
   };
   machine: MachineInfo;
@@ -191,7 +193,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const task: LoadTask = {
         peers: orderedPeers, outstanding: options.outstanding, sizeBytes: options.sizeBytes, startAtMs, endAtMs,
         writesMax: Math.ceil(options.writesMax / options.clients), readFraction: options.readFraction,
-        keyPrefix: `bench-${i}-`, requestTimeoutMs: 30_000, port: channel.port2,
+        keyPrefix: `bench-${i}-`, keys: options.keys ?? 100_000, requestTimeoutMs: 30_000, port: channel.port2,
       };
       tasks.push(pool.run(task, { transferList: [channel.port2] }) as Promise<LoadResult>);
     }
@@ -241,7 +243,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       configuration: {
         nodes: options.peers ? options.peers.length : options.nodes, clients: options.clients,
         outstandingPerClient: options.outstanding, outstanding: options.outstanding * options.clients,
-        sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction,
+        sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction, keysPerClient: options.keys ?? 100_000,
         actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, peers: options.peers ?? null,
         writesMax: options.writesMax, profiling: options.peers ? true : options.profiling ?? true,
       },

@@ -153,7 +153,7 @@ function fraction(value: string): number {
 }
 
 interface BenchFlags {
-  nodes: string; clients: number; outstanding: number; size: number; duration: number; warmup: number; reads: number;
+  nodes: string; clients: number; outstanding: number; size: number; duration: number; warmup: number; reads: number; keys: number;
   actors: 'workers' | 'inline'; peers?: string[]; unsafeNoFsync?: boolean; writesMax: number; basePort: number;
   json?: string; report?: string; live?: boolean; profiling: 'on' | 'off';
 }
@@ -167,6 +167,7 @@ program.command('bench')
   .option('--duration <s>', 'seconds of measured load', integer('--duration', 1), 10)
   .option('--warmup <s>', 'seconds of load before measuring', integer('--warmup', 0), 2)
   .option('--reads <fraction>', 'fraction of requests that are linearizable reads', fraction, 0)
+  .option('--keys <n>', 'distinct keys per client; writes cycle through them so the state stays bounded', integer('--keys', 1), 100_000)
   .addOption(actorsOption())
   .addOption(profilingOption())
   .option('--peers <list>', 'drive an existing cluster (host:port,...) instead of starting one', addressList)
@@ -179,7 +180,7 @@ program.command('bench')
   .action(async (flags: BenchFlags) => {
     const result = await runBench({
       nodes: Number(flags.nodes), clients: flags.clients, outstanding: flags.outstanding, sizeBytes: flags.size,
-      durationS: flags.duration, warmupS: flags.warmup, readFraction: flags.reads, actors: flags.actors,
+      durationS: flags.duration, warmupS: flags.warmup, readFraction: flags.reads, keys: flags.keys, actors: flags.actors,
       unsafeNoFsync: flags.unsafeNoFsync === true, basePort: flags.basePort, writesMax: flags.writesMax,
       profiling: flags.profiling === 'on',
       live: flags.live === false ? 'off' : process.stderr.isTTY ? 'tty' : 'lines',
