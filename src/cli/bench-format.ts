@@ -24,6 +24,11 @@ export function formatBench(result: BenchResult): string {
     lines.push(`  reads/s      ${result.readsPerSecond}   latency ms p50 ${ms(result.readLatencyMs.p50)}   p99 ${ms(result.readLatencyMs.p99)}`);
   }
   if (result.serverCpuUsPerWrite !== null) lines.push(`  server CPU   ${result.serverCpuUsPerWrite} µs per write (all threads of all servers)`);
+  if (result.batches !== null) {
+    const batches = result.batches;
+    lines.push(`  batches      ${batches.appendEntriesMean} entries per log append, ${batches.replicationEntriesMean} per acknowledged AppendEntries, ` +
+      `${batches.followerEntriesMean} per AppendEntries a follower received`);
+  }
   if (result.errors.length > 0) lines.push(`  errors       ${result.errors.join('; ')}`);
   const stages = config.profiling ? result.stages : null;
   if (stages) {

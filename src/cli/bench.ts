@@ -80,6 +80,11 @@ export interface BenchResult {
   stagesUs: Record<string, unknown> | null;
   /** CPU time of every server process (all threads) per acknowledged write over the measured part; null when unread. */
   serverCpuUsPerWrite: number | null;
+  /**
+   * Mean entries per message since the servers started: per append to the leader's log, per
+   * acknowledged AppendEntries, per AppendEntries a follower received. Null when unread.
+   */
+  batches: { appendEntriesMean: number; replicationEntriesMean: number; followerEntriesMean: number } | null;
   cpu: { machine: MachineUsage | null; processes: ProcessUsage[] };
   memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
   verdict: Verdict;
@@ -109,6 +114,20 @@ async function leaderStages(snapshots: Map<string, MetricsSnapshot>, leader: { i
   const followers = [...snapshots.entries()].filter(([address]) => address !== leader.address).map(([, snapshot]) => snapshot);
   const table = withFollowerSides(stageTableFromMetrics(leaderSnapshot), followers);
   return { table, raw: Object.fromEntries(leaderSnapshot.stages.map((stage) => [stage.name, stage])) };
+}
+
+/** Mean batch sizes from the leader's gauges and the followers' (see BenchResult.batches). */
+function batchesOf(snapshots: Map<string, MetricsSnapshot>, leaderAddress: string): BenchResult['batches'] {
+  const leader = snapshots.get(leaderAddress);
+  if (leader === undefined) return null;
+  const round = (value: number): number => Math.round(value * 10) / 10;
+  const followerMeans = [...snapshots].filter(([address]) => address !== leaderAddress)
+    .map(([, snapshot]) => snapshot.gauges['followerBatchEntriesMean'] ?? 0);
+  return {
+    appendEntriesMean: round(leader.gauges['appendBatchEntriesMean'] ?? 0),
+    replicationEntriesMean: round(leader.gauges['replicationBatchEntriesMean'] ?? 0),
+    followerEntriesMean: round(followerMeans.length === 0 ? 0 : followerMeans.reduce((a, b) => a + b, 0) / followerMeans.length),
+  };
 }
 
 /** Every server's metrics snapshot that answers within a second, by address; `reset` starts their histograms over. */
@@ -265,6 +284,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       stagesUs: leaderStageReport?.raw ?? null,
       serverCpuUsPerWrite: cpuBeforeUs === null || cpuAfterUs === null || measuredWrites === 0 ? null
         : Math.round(((cpuAfterUs - cpuBeforeUs) / measuredWrites) * 10) / 10,
+      batches: batchesOf(finalMetrics, leader.address),
       cpu: usage,
       memory: serverUsage.map((process) => ({
         id: process.id, firstMiB: process.rss.firstMiB, lastMiB: process.rss.lastMiB, maxMiB: process.rss.maxMiB,

@@ -4,9 +4,12 @@
  * one write per batch and made durable by `sync`, one fdatasync for everything appended since the
  * last one (group commit). Closed segments are immutable until a truncation reaches into them.
  *
- * What it keeps in memory: per segment the byte offset of every record (so a read from disk is one
- * positioned read), the terms as runs (what the consensus core needs), and a bounded cache of the
- * most recent entries, which is what the appenders mostly read. All I/O is synchronous: this code
+ * What it keeps in memory: the byte offset of every record of the open segment (so a read from disk
+ * is one positioned read), the terms as runs (what the consensus core needs), and a bounded cache of
+ * the most recent entries, which is what the appenders mostly read. A closed segment keeps only its
+ * name, bounds and size: its offsets are rebuilt by one scan of its file when a read (a lagging
+ * follower) or a truncation reaches it, and kept for the last such segment only. So memory does
+ * not grow with the length of the log (MEASURED by `raftline bench --duration 600`). All I/O is synchronous: this code
  * runs on its own worker thread, where the sync calls are the fast path (MEASURED.md).
  */
 import * as path from 'node:path';
@@ -15,7 +18,7 @@ import type { TermRun } from '../core/types.js';
 import { fsyncDirectory, onDisk, readFully, writeFully } from './disk-io.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
 import {
-  RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName, decodeRecord, encodeRecord,
+  RECORD_HEADER_BYTES, RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName, decodeRecord, encodeRecord,
   inProgressSegmentName, type LogEntryRecord,
 } from './log-record.js';
 import { recoverLog, type RecoveredSegment } from './log-recovery.js';
@@ -33,13 +36,20 @@ export interface SegmentedLogOptions {
   unsafeNoSync?: boolean;
   /** The file system the store runs on: node:fs unless a simulator gives its virtual disk. */
   fileSystem?: FileSystem;
+  /** Bytes per read when a closed segment's offsets are rebuilt; 1 MiB when not given (tests use less). */
+  scanChunkBytes?: number;
 }
 
 export const SEGMENT_SIZE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const READ_CACHE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
 
-/** A segment as the store tracks it: the recovered shape, kept current by appends. */
-type Segment = RecoveredSegment;
+/**
+ * A segment as the store tracks it: the recovered shape, kept current by appends; `offsets` is
+ * null for a closed segment (see offsetsOf).
+ */
+type Segment = Omit<RecoveredSegment, 'offsets'> & { offsets: number[] | null };
+
+const SCAN_CHUNK_BYTES_DEFAULT = 1024 * 1024;
 
 export class SegmentedLog {
   private readonly dir: string;
@@ -55,14 +65,19 @@ export class SegmentedLog {
   private syncedIndexValue: number;
   private isClosed = false;
   private readonly unsafeNoSync: boolean;
+  private readonly scanChunkBytes: number;
   /** Payloads in it are views into the batch buffers written to disk, never the caller's buffers. */
   private readonly cache: RecentEntries;
+  /** The offsets of the closed segment read last (see offsetsOf). */
+  private closedOffsets: { segment: Segment; offsets: number[] } | null = null;
 
-  private constructor(dir: string, options: SegmentedLogOptions, segments: Segment[], termRuns: TermRun[]) {
+  private constructor(dir: string, options: SegmentedLogOptions, recovered: RecoveredSegment[], termRuns: TermRun[]) {
+    const segments: Segment[] = recovered.map((segment) => ({ ...segment, offsets: segment.closed ? null : segment.offsets }));
     this.dir = dir;
     this.fs = options.fileSystem ?? nodeFileSystem;
     this.segmentSizeBytesMax = options.segmentSizeBytesMax;
     this.unsafeNoSync = options.unsafeNoSync === true;
+    this.scanChunkBytes = Math.max(RECORD_HEADER_BYTES, options.scanChunkBytes ?? SCAN_CHUNK_BYTES_DEFAULT);
     this.segments = segments;
     this.terms = new TermRunIndex(termRuns);
     const last = segments[segments.length - 1];
@@ -150,7 +165,7 @@ export class SegmentedLog {
     offset = 0;
     for (const entry of entries) {
       const end = offset + RECORD_OVERHEAD_BYTES + entry.payload.length;
-      segment.offsets.push(segment.sizeBytes + offset);
+      segment.offsets!.push(segment.sizeBytes + offset);
       this.cache.push({ index: entry.index, term: entry.term, payload: batch.subarray(offset + RECORD_OVERHEAD_BYTES, end) });
       this.terms.append(entry.index, entry.term);
       offset = end;
@@ -202,14 +217,16 @@ export class SegmentedLog {
     }
     fsyncDirectory(this.dir, this.fs);
     const cutAt = index - target.firstIndex;
-    const sizeBytes = target.offsets[cutAt]!;
+    const offsets = this.offsetsOf(target);
+    this.closedOffsets = null;
+    const sizeBytes = offsets[cutAt]!;
     const file = this.pathOf(target);
     this.openFd = onDisk('open', file, () => this.fs.openSync(file, 'r+'));
     onDisk('truncate', file, () => {
       this.fs.ftruncateSync(this.openFd, sizeBytes);
       this.fs.fsyncSync(this.openFd);
     });
-    target.offsets.length = cutAt;
+    target.offsets = offsets.slice(0, cutAt);
     target.sizeBytes = sizeBytes;
     target.lastIndex = index - 1;
     this.lastIndexValue = index - 1;
@@ -251,13 +268,14 @@ export class SegmentedLog {
     let segmentPosition = this.segmentPositionOf(index);
     while (index <= this.lastIndexValue && out.length < maxCount) {
       const segment = this.segments[segmentPosition++]!;
+      const offsets = this.offsetsOf(segment);
       // Plan the run of records to take from this segment, then fetch it with one positioned read.
       const first = index - segment.firstIndex;
       let last = first;
       let full = false;
-      while (last < segment.offsets.length && out.length + (last - first) < maxCount) {
-        const end = last + 1 < segment.offsets.length ? segment.offsets[last + 1]! : segment.sizeBytes;
-        const payloadBytes = end - segment.offsets[last]! - RECORD_OVERHEAD_BYTES;
+      while (last < offsets.length && out.length + (last - first) < maxCount) {
+        const end = last + 1 < offsets.length ? offsets[last + 1]! : segment.sizeBytes;
+        const payloadBytes = end - offsets[last]! - RECORD_OVERHEAD_BYTES;
         if (out.length + (last - first) > 0 && bytes + payloadBytes > maxBytes) {
           full = true;
           break;
@@ -266,8 +284,8 @@ export class SegmentedLog {
         last++;
       }
       if (last > first) {
-        const start = segment.offsets[first]!;
-        const end = last < segment.offsets.length ? segment.offsets[last]! : segment.sizeBytes;
+        const start = offsets[first]!;
+        const end = last < offsets.length ? offsets[last]! : segment.sizeBytes;
         this.readRecords(segment, start, end, out);
         index += last - first;
       }
@@ -302,6 +320,46 @@ export class SegmentedLog {
     }
   }
 
+  /**
+   * The byte offset of every record of `segment`. The open segment keeps them; a closed one's are
+   * rebuilt by walking the length words of its file (its records were checked when it was written
+   * or recovered) and kept for that one segment, as lagging followers read a segment in order.
+   */
+  private offsetsOf(segment: Segment): number[] {
+    if (segment.offsets !== null) return segment.offsets;
+    if (this.closedOffsets?.segment === segment) return this.closedOffsets.offsets;
+    const file = this.pathOf(segment);
+    const count = segment.lastIndex - segment.firstIndex + 1;
+    const offsets = new Array<number>(count);
+    onDisk('read', file, () => {
+      const fd = this.fs.openSync(file, 'r');
+      try {
+        let position = 0;
+        let record = 0;
+        while (record < count) {
+          const chunk = readFully(fd, Math.min(this.scanChunkBytes, segment.sizeBytes - position), position, this.fs);
+          // Walk the records whose length word lies inside the chunk; `offset` ends at the start of
+          // the next record (past the chunk when that record's body runs beyond it).
+          let offset = 0;
+          while (record < count && offset + 4 <= chunk.length) {
+            offsets[record++] = position + offset;
+            offset += RECORD_HEADER_BYTES + chunk.readUInt32BE(offset);
+          }
+          if (record < count && offset === 0) {
+            throw new LogCorruptionError(`log segment ${file} ends at byte offset ${position}, before its record ${segment.firstIndex + record}`, {
+              file, offset: position, reason: 'segment shorter than its records',
+            });
+          }
+          position += offset;
+        }
+      } finally {
+        this.fs.closeSync(fd);
+      }
+    });
+    this.closedOffsets = { segment, offsets };
+    return offsets;
+  }
+
   /** Position in `segments` of the segment holding `index` (binary search on first indexes). */
   private segmentPositionOf(index: number): number {
     let low = 0;
@@ -329,6 +387,7 @@ export class SegmentedLog {
     this.syncedIndexValue = segment.lastIndex;
     segment.fileName = closedSegmentName(segment.firstIndex, segment.lastIndex);
     segment.closed = true;
+    segment.offsets = null;
     onDisk('rename', from, () => this.fs.renameSync(from, this.pathOf(segment)));
     this.startSegment(segment.lastIndex + 1);
   }

@@ -285,3 +285,31 @@ test('reads agree with what was written whatever the cache holds, across truncat
     }
   });
 });
+
+test('closed segments keep no offsets in memory: reads and truncations rebuild them by scanning, whatever the chunk size', () => {
+  withTempDir((dir) => {
+    // Chunks smaller than a record, about one record, a few records, and the default.
+    for (const scanChunkBytes of [8, 100, 500, undefined]) {
+      const sub = path.join(dir, String(scanChunkBytes));
+      const options = { segmentSizeBytesMax: SEGMENT_BYTES, readCacheBytesMax: 0, ...(scanChunkBytes === undefined ? {} : { scanChunkBytes }) };
+      const log = SegmentedLog.open(sub, options);
+      let expected = appendRange(log, 1, 300, referenceTerm);
+      log.sync();
+      // Reads that start inside several closed segments, and one that spans all of them.
+      for (const from of [1, 2, 37, 99, 150, 151, 222, 299, 300]) {
+        assertEntriesEqual(log.read(from, 25, Infinity), expected.slice(from - 1, from - 1 + 25));
+      }
+      assertEntriesEqual(log.read(1, 1000, Infinity), expected);
+      // A truncation into a closed segment other than the one read last.
+      log.truncateFrom(40);
+      expected = [...expected.slice(0, 39), ...appendRange(log, 40, 90, () => 9, 3)];
+      log.sync();
+      assertEntriesEqual(log.read(1, 1000, Infinity), expected);
+      log.close();
+      // After reopening, the closed segments are scanned again, from their files.
+      const reopened = SegmentedLog.open(sub, options);
+      for (const from of [1, 39, 40, 41, 90]) assertEntriesEqual(reopened.read(from, 1000, Infinity), expected.slice(from - 1));
+      reopened.close();
+    }
+  });
+});
