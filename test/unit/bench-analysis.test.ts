@@ -108,3 +108,42 @@ test('proc sampler: a busy main thread shows as main-thread CPU of this process,
   assert.equal(self.rss.flat, null, 'too short to tell');
   assert.ok(machine !== null && machine.busyPercent > 0);
 });
+
+test('load series: per-second percentiles stay the same after a second is sealed, and a late report still adds its counts', async () => {
+  const { LoadSeries } = await import('../../bench/load-series.js');
+  const { newLatencyHistogram, latencyBucketCount } = await import('../../bench/latency.js');
+  const hdr = await import('hdr-histogram-js');
+  const report = (second: number, latencyUs: number, count: number) => {
+    const histogram = newLatencyHistogram();
+    for (let i = 0; i < count; i++) histogram.recordValue(latencyUs + i);
+    const empty = newLatencyHistogram();
+    return {
+      second, writes: count, reads: 0, failed: 0, writeHistogram: hdr.encodeIntoCompressedBase64(histogram),
+      readHistogram: hdr.encodeIntoCompressedBase64(empty), writeBuckets: new Array<number>(latencyBucketCount).fill(0),
+    };
+  };
+  const series = new LoadSeries(2);
+  // Second s has 100 writes at (s + 1) ms and up; two generators report each second.
+  for (let second = 0; second < 40; second++) {
+    series.add(report(second, (second + 1) * 1000, 50));
+    series.add(report(second, (second + 1) * 1000 + 50, 50));
+  }
+  const points = series.points();
+  assert.equal(points.length, 40);
+  for (const point of points) {
+    assert.equal(point.writesPerSecond, 100);
+    // p50 of values (s+1)*1000 + [0, 100) is about (s+1)*1000 + 50 µs (3 significant digits),
+    // whether sealed (early seconds) or not.
+    const expectedMs = point.second + 1 + 0.05;
+    assert.ok(Math.abs(point.p50Ms - expectedMs) <= expectedMs * 0.001 + 0.002, `second ${point.second}: p50 ${point.p50Ms}`);
+    assert.ok(point.p99Ms >= point.p90Ms && point.p90Ms >= point.p50Ms);
+  }
+  // A late report for a sealed second: counted, its percentiles keep their sealed values.
+  const before = points[3]!;
+  series.add(report(3, 500_000, 10));
+  const after = series.points()[3]!;
+  assert.equal(after.writesPerSecond, 110);
+  assert.equal(after.p99Ms, before.p99Ms);
+  assert.equal(series.second(39).writes, 100);
+  assert.equal(series.measuredWrites.totalCount, 38 * 100 + 10);
+});
