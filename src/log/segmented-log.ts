@@ -8,9 +8,9 @@
  * is one positioned read), the terms as runs (what the consensus core needs), and a bounded cache of
  * the most recent entries, which is what the appenders mostly read. A closed segment keeps only its
  * name, bounds and size: its offsets are rebuilt by one scan of its file when a read (a lagging
- * follower) or a truncation reaches it, and kept for the last such segment only. So memory does
- * not grow with the length of the log (MEASURED by `raftline bench --duration 600`). All I/O is synchronous: this code
- * runs on its own worker thread, where the sync calls are the fast path (MEASURED.md).
+ * follower) or a truncation reaches it, and kept for the last such segment only, so memory does
+ * not grow with the length of the log. All I/O is synchronous: this code runs on its own worker
+ * thread, where the sync calls are the fast path (MEASURED.md).
  */
 import * as path from 'node:path';
 import { assert, LogCorruptionError } from '../errors.js';
