@@ -7,9 +7,9 @@
  * What it keeps in memory: the byte offset of every record of the open segment (so a read from disk
  * is one positioned read), the terms as runs (what the consensus core needs), and a bounded cache of
  * the most recent entries, which is what the appenders mostly read. A closed segment keeps only its
- * name, bounds and size: its offsets are rebuilt by one scan of its file when a read (a lagging
- * follower) or a truncation reaches it, and kept for the last such segment only, so memory does
- * not grow with the length of the log. All I/O is synchronous: this code runs on its own worker
+ * bounds, its size and the offset of every 1024th record: a read from it (a lagging follower)
+ * walks the length words from the anchor before it, so memory grows by 8 bytes per 1024 entries
+ * of log, not 8 per entry, and no read scans more than 1023 records it does not return. All I/O is synchronous: this code runs on its own worker
  * thread, where the sync calls are the fast path (MEASURED.md).
  */
 import * as path from 'node:path';
@@ -36,20 +36,30 @@ export interface SegmentedLogOptions {
   unsafeNoSync?: boolean;
   /** The file system the store runs on: node:fs unless a simulator gives its virtual disk. */
   fileSystem?: FileSystem;
-  /** Bytes per read when a closed segment's offsets are rebuilt; 1 MiB when not given (tests use less). */
+  /** Bytes per read when a closed segment's length words are walked; 256 KiB when not given (tests use less). */
   scanChunkBytes?: number;
 }
 
 export const SEGMENT_SIZE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const READ_CACHE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
 
-/**
- * A segment as the store tracks it: the recovered shape, kept current by appends; `offsets` is
- * null for a closed segment (see offsetsOf).
- */
-type Segment = Omit<RecoveredSegment, 'offsets'> & { offsets: number[] | null };
+/** A segment as the store tracks it: the recovered shape, kept current by appends. */
+type Segment = Omit<RecoveredSegment, 'offsets'> & {
+  /** The open segment's byte offset of every record; null once closed. */
+  offsets: number[] | null;
+  /** A closed segment's anchors: anchors[j] is the byte offset of record j * ANCHOR_EVERY. */
+  anchors: number[];
+};
 
-const SCAN_CHUNK_BYTES_DEFAULT = 1024 * 1024;
+/** A closed segment keeps the offset of every this many records. */
+const ANCHOR_EVERY = 1024;
+const SCAN_CHUNK_BYTES_DEFAULT = 256 * 1024;
+
+function anchorsOf(offsets: readonly number[]): number[] {
+  const anchors: number[] = [];
+  for (let record = 0; record < offsets.length; record += ANCHOR_EVERY) anchors.push(offsets[record]!);
+  return anchors;
+}
 
 export class SegmentedLog {
   private readonly dir: string;
@@ -68,11 +78,11 @@ export class SegmentedLog {
   private readonly scanChunkBytes: number;
   /** Payloads in it are views into the batch buffers written to disk, never the caller's buffers. */
   private readonly cache: RecentEntries;
-  /** The offsets of the closed segment read last (see offsetsOf). */
-  private closedOffsets: { segment: Segment; offsets: number[] } | null = null;
 
   private constructor(dir: string, options: SegmentedLogOptions, recovered: RecoveredSegment[], termRuns: TermRun[]) {
-    const segments: Segment[] = recovered.map((segment) => ({ ...segment, offsets: segment.closed ? null : segment.offsets }));
+    const segments: Segment[] = recovered.map((segment) => (segment.closed
+      ? { ...segment, offsets: null, anchors: anchorsOf(segment.offsets) }
+      : { ...segment, anchors: [] }));
     this.dir = dir;
     this.fs = options.fileSystem ?? nodeFileSystem;
     this.segmentSizeBytesMax = options.segmentSizeBytesMax;
@@ -217,16 +227,18 @@ export class SegmentedLog {
     }
     fsyncDirectory(this.dir, this.fs);
     const cutAt = index - target.firstIndex;
-    const offsets = this.offsetsOf(target);
-    this.closedOffsets = null;
-    const sizeBytes = offsets[cutAt]!;
+    // The kept records' offsets, and the cut's (cutAt < the segment's record count).
+    const kept = target.offsets !== null ? target.offsets.slice(0, cutAt + 1) : this.closedOffsets(target, 0, cutAt + 1);
+    const sizeBytes = kept[cutAt]!;
     const file = this.pathOf(target);
     this.openFd = onDisk('open', file, () => this.fs.openSync(file, 'r+'));
     onDisk('truncate', file, () => {
       this.fs.ftruncateSync(this.openFd, sizeBytes);
       this.fs.fsyncSync(this.openFd);
     });
-    target.offsets = offsets.slice(0, cutAt);
+    kept.length = cutAt;
+    target.offsets = kept;
+    target.anchors = [];
     target.sizeBytes = sizeBytes;
     target.lastIndex = index - 1;
     this.lastIndexValue = index - 1;
@@ -268,26 +280,28 @@ export class SegmentedLog {
     let segmentPosition = this.segmentPositionOf(index);
     while (index <= this.lastIndexValue && out.length < maxCount) {
       const segment = this.segments[segmentPosition++]!;
-      const offsets = this.offsetsOf(segment);
       // Plan the run of records to take from this segment, then fetch it with one positioned read.
+      // window[k] is the offset of record first + k; one past the wanted ones gives the last's end.
       const first = index - segment.firstIndex;
-      let last = first;
+      const wanted = Math.min(maxCount - out.length, segment.lastIndex - index + 1);
+      const window = segment.offsets !== null
+        ? segment.offsets.slice(first, first + wanted + 1)
+        : this.closedOffsets(segment, first, wanted + 1);
+      const endOf = (k: number): number => (k + 1 < window.length ? window[k + 1]! : segment.sizeBytes);
+      let taken = 0;
       let full = false;
-      while (last < offsets.length && out.length + (last - first) < maxCount) {
-        const end = last + 1 < offsets.length ? offsets[last + 1]! : segment.sizeBytes;
-        const payloadBytes = end - offsets[last]! - RECORD_OVERHEAD_BYTES;
-        if (out.length + (last - first) > 0 && bytes + payloadBytes > maxBytes) {
+      while (taken < wanted) {
+        const payloadBytes = endOf(taken) - window[taken]! - RECORD_OVERHEAD_BYTES;
+        if (out.length + taken > 0 && bytes + payloadBytes > maxBytes) {
           full = true;
           break;
         }
         bytes += payloadBytes;
-        last++;
+        taken++;
       }
-      if (last > first) {
-        const start = offsets[first]!;
-        const end = last < offsets.length ? offsets[last]! : segment.sizeBytes;
-        this.readRecords(segment, start, end, out);
-        index += last - first;
+      if (taken > 0) {
+        this.readRecords(segment, window[0]!, endOf(taken - 1), out);
+        index += taken;
       }
       if (full) break;
     }
@@ -321,31 +335,32 @@ export class SegmentedLog {
   }
 
   /**
-   * The byte offset of every record of `segment`. The open segment keeps them; a closed one's are
-   * rebuilt by walking the length words of its file (its records were checked when it was written
-   * or recovered) and kept for that one segment, as lagging followers read a segment in order.
+   * The byte offsets of records `from` .. `from + count - 1` of a closed segment (fewer at its
+   * end), found by walking the length words of its file from the anchor at or before `from`. The
+   * records were checked when they were written or recovered; a read checks them again.
    */
-  private offsetsOf(segment: Segment): number[] {
-    if (segment.offsets !== null) return segment.offsets;
-    if (this.closedOffsets?.segment === segment) return this.closedOffsets.offsets;
+  private closedOffsets(segment: Segment, from: number, count: number): number[] {
     const file = this.pathOf(segment);
-    const count = segment.lastIndex - segment.firstIndex + 1;
-    const offsets = new Array<number>(count);
+    const total = segment.lastIndex - segment.firstIndex + 1;
+    const end = Math.min(total, from + count);
+    const offsets: number[] = [];
+    const anchor = Math.floor(from / ANCHOR_EVERY);
     onDisk('read', file, () => {
       const fd = this.fs.openSync(file, 'r');
       try {
-        let position = 0;
-        let record = 0;
-        while (record < count) {
+        let position = segment.anchors[anchor]!;
+        let record = anchor * ANCHOR_EVERY;
+        while (record < end) {
           const chunk = readFully(fd, Math.min(this.scanChunkBytes, segment.sizeBytes - position), position, this.fs);
           // Walk the records whose length word lies inside the chunk; `offset` ends at the start of
           // the next record (past the chunk when that record's body runs beyond it).
           let offset = 0;
-          while (record < count && offset + 4 <= chunk.length) {
-            offsets[record++] = position + offset;
+          while (record < end && offset + 4 <= chunk.length) {
+            if (record >= from) offsets.push(position + offset);
+            record++;
             offset += RECORD_HEADER_BYTES + chunk.readUInt32BE(offset);
           }
-          if (record < count && offset === 0) {
+          if (record < end && offset === 0) {
             throw new LogCorruptionError(`log segment ${file} ends at byte offset ${position}, before its record ${segment.firstIndex + record}`, {
               file, offset: position, reason: 'segment shorter than its records',
             });
@@ -356,7 +371,6 @@ export class SegmentedLog {
         this.fs.closeSync(fd);
       }
     });
-    this.closedOffsets = { segment, offsets };
     return offsets;
   }
 
@@ -387,6 +401,7 @@ export class SegmentedLog {
     this.syncedIndexValue = segment.lastIndex;
     segment.fileName = closedSegmentName(segment.firstIndex, segment.lastIndex);
     segment.closed = true;
+    segment.anchors = anchorsOf(segment.offsets!);
     segment.offsets = null;
     onDisk('rename', from, () => this.fs.renameSync(from, this.pathOf(segment)));
     this.startSegment(segment.lastIndex + 1);
@@ -400,6 +415,7 @@ export class SegmentedLog {
       lastIndex: firstIndex - 1,
       closed: false,
       offsets: [],
+      anchors: [],
       sizeBytes: 0,
     };
     const file = this.pathOf(segment);

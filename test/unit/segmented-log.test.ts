@@ -286,7 +286,7 @@ test('reads agree with what was written whatever the cache holds, across truncat
   });
 });
 
-test('closed segments keep no offsets in memory: reads and truncations rebuild them by scanning, whatever the chunk size', () => {
+test('closed segments keep no per-record offsets: reads and truncations walk their files, whatever the chunk size', () => {
   withTempDir((dir) => {
     // Chunks smaller than a record, about one record, a few records, and the default.
     for (const scanChunkBytes of [8, 100, 500, undefined]) {
@@ -309,6 +309,53 @@ test('closed segments keep no offsets in memory: reads and truncations rebuild t
       // After reopening, the closed segments are scanned again, from their files.
       const reopened = SegmentedLog.open(sub, options);
       for (const from of [1, 39, 40, 41, 90]) assertEntriesEqual(reopened.read(from, 1000, Infinity), expected.slice(from - 1));
+      reopened.close();
+    }
+  });
+});
+
+test('closed segments of several thousand records: reads from every anchor range, and a truncation past the first anchor', () => {
+  withTempDir((dir) => {
+    // Records of 25-32 bytes (1-8 byte payloads): a 100 kB segment holds over 3,000 of them, so
+    // reads start after anchors other than the first (one every 1,024 records).
+    const small = (index: number, term: number, salt = 0): LogEntryRecord => {
+      const payload = new Uint8Array((index + salt) % 8 + 1).fill((index * 13 + salt) & 0xff);
+      return { index, term, payload };
+    };
+    const appendSmall = (log: SegmentedLog, from: number, to: number, term: number, salt = 0): LogEntryRecord[] => {
+      const written: LogEntryRecord[] = [];
+      for (let index = from; index <= to; index += 100) {
+        const batch: LogEntryRecord[] = [];
+        for (let i = index; i <= Math.min(to, index + 99); i++) batch.push(small(i, term, salt));
+        log.append(batch);
+        written.push(...batch);
+      }
+      return written;
+    };
+    for (const scanChunkBytes of [8, 1000, undefined]) {
+      const sub = path.join(dir, String(scanChunkBytes));
+      const options = { segmentSizeBytesMax: 100_000, readCacheBytesMax: 0, ...(scanChunkBytes === undefined ? {} : { scanChunkBytes }) };
+      const log = SegmentedLog.open(sub, options);
+      let expected = appendSmall(log, 1, 12_000, 1);
+      log.sync();
+      assert.ok(segmentFiles(sub).length >= 3, 'several segments');
+      for (const from of [1, 1023, 1024, 1025, 2047, 2048, 3000, 3500, 5001, 7777, 11_999, 12_000]) {
+        assertEntriesEqual(log.read(from, 40, Infinity), expected.slice(from - 1, from - 1 + 40));
+      }
+      // Byte-bounded reads stop at the bound, at least one entry.
+      const bounded = log.read(2500, 1000, 50);
+      assert.ok(bounded.length >= 1 && bounded.reduce((sum, entry) => sum + entry.payload.length, 0) <= Math.max(50, bounded[0]!.payload.length));
+      assertEntriesEqual(bounded, expected.slice(2499, 2499 + bounded.length));
+      // Truncate inside the first (closed) segment, past its second anchor.
+      log.truncateFrom(2100);
+      // Then enough to close it again and roll into new segments.
+      expected = [...expected.slice(0, 2099), ...appendSmall(log, 2100, 9000, 2, 5)];
+      log.sync();
+      for (const from of [1, 1100, 2099, 2100, 2600, 8999]) assertEntriesEqual(log.read(from, 3000, Infinity), expected.slice(from - 1, from - 1 + 3000));
+      log.close();
+      // Reopened, the closed segments' anchors come from recovery.
+      const reopened = SegmentedLog.open(sub, options);
+      for (const from of [1, 1025, 2050, 2101, 4100, 6200, 9000]) assertEntriesEqual(reopened.read(from, 3000, Infinity), expected.slice(from - 1, from - 1 + 3000));
       reopened.close();
     }
   });
