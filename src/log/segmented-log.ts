@@ -9,8 +9,9 @@
  * the most recent entries, which is what the appenders mostly read. A closed segment keeps only its
  * bounds, its size and the offset of every 1024th record: a read from it (a lagging follower)
  * walks the length words from the anchor before it, so memory grows by 8 bytes per 1024 entries
- * of log, not 8 per entry, and no read scans more than 1023 records it does not return. All I/O is synchronous: this code runs on its own worker
- * thread, where the sync calls are the fast path (MEASURED.md).
+ * of log, not 8 per entry, and no read scans more than 1023 records it does not return. All I/O
+ * is synchronous: this code runs on its own worker thread, where the sync calls are the fast path
+ * (MEASURED.md).
  */
 import * as path from 'node:path';
 import { assert, LogCorruptionError } from '../errors.js';
@@ -54,6 +55,8 @@ type Segment = Omit<RecoveredSegment, 'offsets'> & {
 /** A closed segment keeps the offset of every this many records. */
 const ANCHOR_EVERY = 1024;
 const SCAN_CHUNK_BYTES_DEFAULT = 256 * 1024;
+/** A record starts with its body length as a u32 (log-record.ts). */
+const LENGTH_WORD_BYTES = 4;
 
 function anchorsOf(offsets: readonly number[]): number[] {
   const anchors: number[] = [];
@@ -355,7 +358,7 @@ export class SegmentedLog {
           // Walk the records whose length word lies inside the chunk; `offset` ends at the start of
           // the next record (past the chunk when that record's body runs beyond it).
           let offset = 0;
-          while (record < end && offset + 4 <= chunk.length) {
+          while (record < end && offset + LENGTH_WORD_BYTES <= chunk.length) {
             if (record >= from) offsets.push(position + offset);
             record++;
             offset += RECORD_HEADER_BYTES + chunk.readUInt32BE(offset);

@@ -286,7 +286,7 @@ test('reads agree with what was written whatever the cache holds, across truncat
   });
 });
 
-test('closed segments keep no per-record offsets: reads and truncations walk their files, whatever the chunk size', () => {
+test('reads and truncations across closed segments agree with what was written, whatever the scan chunk size', () => {
   withTempDir((dir) => {
     // Chunks smaller than a record, about one record, a few records, and the default.
     for (const scanChunkBytes of [8, 100, 500, undefined]) {
