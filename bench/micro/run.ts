@@ -26,7 +26,7 @@ const results: MicroResult[] = [];
 const print = (batch: MicroResult[]): void => {
   for (const entry of batch) {
     results.push(entry);
-    process.stdout.write(`${entry.name.padEnd(36)} ${entry.opsPerSecond.toLocaleString('en-US').padStart(14)} ${entry.unit}/s   ${entry.meanUs.toFixed(3).padStart(9)} µs each\n`);
+    process.stdout.write(`${entry.name.padEnd(40)} ${entry.opsPerSecond.toLocaleString('en-US').padStart(14)} ${entry.unit}/s   ${entry.meanUs.toFixed(3).padStart(9)} µs each\n`);
   }
 };
 if (only.has('codec')) print(codecBenchmarks(options));

@@ -12,6 +12,13 @@
  * of log, not 8 per entry, and no read scans more than 1023 records it does not return. All I/O
  * is synchronous: this code runs on its own worker thread, where the sync calls are the fast path
  * (MEASURED.md).
+ *
+ * Preallocation: the open segment's file runs ahead of its records with zeros (1 MiB at a time).
+ * An fdatasync after an append that grows a file must commit the file system's journal (new size,
+ * new blocks); one after writing over blocks that are already allocated and synced flushes the
+ * data only, which measured 155 µs instead of 205-320 µs, and about half the CPU, on this
+ * project's test machines. The zeros read as a record of length 0, which recovery treats as the end of the
+ * log and cuts (log-recovery.ts); a segment is cut to its records before it is closed.
  */
 import * as path from 'node:path';
 import { assert, LogCorruptionError } from '../errors.js';
@@ -39,10 +46,13 @@ export interface SegmentedLogOptions {
   fileSystem?: FileSystem;
   /** Bytes per read when a closed segment's length words are walked; 256 KiB when not given (tests use less). */
   scanChunkBytes?: number;
+  /** Zeros written ahead of the open segment's records at a time; 1 MiB when not given, 0 for none. */
+  preallocateBytes?: number;
 }
 
 export const SEGMENT_SIZE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const READ_CACHE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
+export const PREALLOCATE_BYTES_DEFAULT = 1024 * 1024;
 
 /** A segment as the store tracks it: the recovered shape, kept current by appends. */
 type Segment = Omit<RecoveredSegment, 'offsets'> & {
@@ -57,6 +67,14 @@ const ANCHOR_EVERY = 1024;
 const SCAN_CHUNK_BYTES_DEFAULT = 256 * 1024;
 /** A record starts with its body length as a u32 (log-record.ts). */
 const LENGTH_WORD_BYTES = 4;
+
+let zeros: Buffer | null = null;
+
+/** One shared chunk of zeros for preallocation (never written to). */
+function zeroChunk(): Buffer {
+  zeros ??= Buffer.alloc(256 * 1024);
+  return zeros;
+}
 
 function anchorsOf(offsets: readonly number[]): number[] {
   const anchors: number[] = [];
@@ -79,6 +97,9 @@ export class SegmentedLog {
   private isClosed = false;
   private readonly unsafeNoSync: boolean;
   private readonly scanChunkBytes: number;
+  private readonly preallocateBytes: number;
+  /** Bytes in the open segment's file: its records, then zeros written ahead of them. */
+  private allocatedBytes = 0;
   /** Payloads in it are views into the batch buffers written to disk, never the caller's buffers. */
   private readonly cache: RecentEntries;
 
@@ -91,6 +112,7 @@ export class SegmentedLog {
     this.segmentSizeBytesMax = options.segmentSizeBytesMax;
     this.unsafeNoSync = options.unsafeNoSync === true;
     this.scanChunkBytes = Math.max(RECORD_HEADER_BYTES, options.scanChunkBytes ?? SCAN_CHUNK_BYTES_DEFAULT);
+    this.preallocateBytes = Math.max(0, options.preallocateBytes ?? PREALLOCATE_BYTES_DEFAULT);
     this.segments = segments;
     this.terms = new TermRunIndex(termRuns);
     const last = segments[segments.length - 1];
@@ -106,6 +128,8 @@ export class SegmentedLog {
       this.startSegment(lastIndex + 1);
     } else {
       const file = this.pathOf(last);
+      // Recovery cut any zeros past the last record: the file ends at its records.
+      this.allocatedBytes = last.sizeBytes;
       this.openFd = onDisk('open', file, () => {
         const fd = this.fs.openSync(file, 'r+');
         this.fs.fdatasyncSync(fd);
@@ -173,7 +197,10 @@ export class SegmentedLog {
     for (const entry of entries) offset = encodeRecord(batch, offset, entry);
     const segment = this.openSegment();
     const file = this.pathOf(segment);
-    onDisk('write', file, () => writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes, this.fs));
+    onDisk('write', file, () => {
+      writeFully(this.openFd, batch, sizeBytes, segment.sizeBytes, this.fs);
+      this.preallocate(segment.sizeBytes + sizeBytes);
+    });
     // The in-memory picture changes only once the write went through.
     offset = 0;
     for (const entry of entries) {
@@ -187,6 +214,24 @@ export class SegmentedLog {
     segment.lastIndex = expectedIndex - 1;
     this.lastIndexValue = expectedIndex - 1;
     if (segment.sizeBytes > this.segmentSizeBytesMax) this.rollSegment();
+  }
+
+  /**
+   * Zeros from the end of the file (or `end`, if the records now reach past it) to
+   * `end + preallocateBytes`, once the records come within a batch of the end. Not synced here:
+   * the next sync commits them with the records, once per extension.
+   */
+  private preallocate(end: number): void {
+    if (this.preallocateBytes === 0 || end + this.preallocateBytes / 2 < this.allocatedBytes) return;
+    let position = Math.max(end, this.allocatedBytes);
+    const target = end + this.preallocateBytes;
+    const zeros = zeroChunk();
+    while (position < target) {
+      const length = Math.min(zeros.length, target - position);
+      writeFully(this.openFd, zeros, length, position, this.fs);
+      position += length;
+    }
+    this.allocatedBytes = target;
   }
 
   /** Makes everything appended durable with one fdatasync; returns the synced last index. */
@@ -239,6 +284,7 @@ export class SegmentedLog {
       this.fs.ftruncateSync(this.openFd, sizeBytes);
       this.fs.fsyncSync(this.openFd);
     });
+    this.allocatedBytes = sizeBytes;
     kept.length = cutAt;
     target.offsets = kept;
     target.anchors = [];
@@ -271,7 +317,16 @@ export class SegmentedLog {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    const file = this.pathOf(this.openSegment());
+    const segment = this.openSegment();
+    const file = this.pathOf(segment);
+    if (this.allocatedBytes > segment.sizeBytes) {
+      // Leaves the file ending at its records. Not synced, and not needed for safety: recovery cuts zeros too.
+      try {
+        this.fs.ftruncateSync(this.openFd, segment.sizeBytes);
+      } catch {
+        // A failed disk was reported by the call that failed first; the zeros stay for recovery to cut.
+      }
+    }
     onDisk('close', file, () => this.fs.closeSync(this.openFd));
     this.cache.clear(this.lastIndexValue + 1);
   }
@@ -396,8 +451,10 @@ export class SegmentedLog {
   private rollSegment(): void {
     const segment = this.openSegment();
     const from = this.pathOf(segment);
-    onDisk('fdatasync', from, () => {
-      this.fs.fdatasyncSync(this.openFd);
+    onDisk('fsync', from, () => {
+      // A closed segment holds exactly its records: the zeros ahead of them go before it is named closed.
+      if (this.allocatedBytes > segment.sizeBytes) this.fs.ftruncateSync(this.openFd, segment.sizeBytes);
+      this.fs.fsyncSync(this.openFd);
       this.fs.closeSync(this.openFd);
     });
     this.openFd = -1;
@@ -423,6 +480,7 @@ export class SegmentedLog {
     };
     const file = this.pathOf(segment);
     this.openFd = onDisk('create', file, () => this.fs.openSync(file, 'wx+'));
+    this.allocatedBytes = 0;
     this.segments.push(segment);
     fsyncDirectory(this.dir, this.fs);
   }

@@ -24,7 +24,7 @@ test('micro: codec, log append + sync, thread hop and TCP frames each report a r
   const codec = codecBenchmarks(options);
   check(codec, ['codec encode', 'codec decode']);
   assert.equal(codec[0]!.details['batchEntries'], batchEntries);
-  check(logBenchmarks(options), ['log append+sync, batch 1', 'log append+sync, batch 100']);
+  check(logBenchmarks(options), ['log append+sync, batch 1', 'log append+sync, batch 1, growing file', 'log append+sync, batch 100', 'log append+sync, batch 100, growing file']);
   check(await threadHopBenchmarks(options), ['thread hop round trip, 1 in flight', 'thread hop round trip, 64 in flight']);
   check(await tcpFrameBenchmarks(options), ['tcp frame write each', 'tcp frame corked x100']);
 });

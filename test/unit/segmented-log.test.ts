@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogCorruptionError } from '../../src/errors.js';
 import { SegmentedLog, type LogEntryRecord } from '../../src/log/segmented-log.js';
+import { RECORD_OVERHEAD_BYTES } from '../../src/log/log-record.js';
 
 const SEGMENT_BYTES = 4096;
 
@@ -358,5 +359,49 @@ test('closed segments of several thousand records: reads from every anchor range
       for (const from of [1, 1025, 2050, 2101, 4100, 6200, 9000]) assertEntriesEqual(reopened.read(from, 3000, Infinity), expected.slice(from - 1, from - 1 + 3000));
       reopened.close();
     }
+  });
+});
+
+test('the open segment runs ahead of its records with zeros; a crash leaves them, reopening cuts them, closed segments hold exactly their records', () => {
+  withTempDir((dir) => {
+    const preallocateBytes = 8192;
+    const recordBytes = (entries: readonly LogEntryRecord[]): number =>
+      entries.reduce((sum, entry) => sum + RECORD_OVERHEAD_BYTES + entry.payload.length, 0);
+    const log = SegmentedLog.open(dir, { segmentSizeBytesMax: 64 * 1024, preallocateBytes });
+    const written = appendRange(log, 1, 30, referenceTerm);
+    log.sync();
+    const open = path.join(dir, 'log_inprogress_1');
+    const size = fs.statSync(open).size;
+    // Extended by a step whenever the records come within half a step of the end.
+    assert.ok(size >= recordBytes(written) + preallocateBytes / 2 && size <= recordBytes(written) + preallocateBytes,
+      `${size} bytes for ${recordBytes(written)} bytes of records`);
+    assert.ok(fs.readFileSync(open).subarray(recordBytes(written)).every((byte) => byte === 0));
+    // Appends well within the zeros do not grow the file.
+    const more = appendRange(log, 31, 32, referenceTerm);
+    log.sync();
+    if (recordBytes([...written, ...more]) + preallocateBytes / 2 < size) assert.equal(fs.statSync(open).size, size);
+    // A crash: the log is not closed. The next open finds the records and cuts the zeros.
+    const reopened = SegmentedLog.open(dir, { segmentSizeBytesMax: 64 * 1024, preallocateBytes });
+    assert.equal(reopened.lastIndex, 32);
+    assert.equal(fs.statSync(open).size, recordBytes([...written, ...more]));
+    assertEntriesEqual(reopened.read(1, 100, Infinity), [...written, ...more]);
+    // Writes after the cut preallocate again, and a roll leaves the closed segment at its records.
+    const rest = appendRange(reopened, 33, 900, referenceTerm);
+    reopened.sync();
+    const files = segmentFiles(dir);
+    assert.ok(files.length >= 2, files.join(' '));
+    let index = 1;
+    const all = [...written, ...more, ...rest];
+    for (const name of files.slice(0, -1)) {
+      const last = Number(/-(\d+)$/.exec(name)![1]);
+      assert.equal(fs.statSync(path.join(dir, name)).size, recordBytes(all.slice(index - 1, last)), `${name} holds exactly its records`);
+      index = last + 1;
+    }
+    assert.ok(fs.statSync(path.join(dir, files[files.length - 1]!)).size > recordBytes(all.slice(index - 1)));
+    reopened.close();
+    assert.equal(fs.statSync(path.join(dir, files[files.length - 1]!)).size, recordBytes(all.slice(index - 1)), 'a clean close cuts the zeros');
+    const last = SegmentedLog.open(dir, { segmentSizeBytesMax: 64 * 1024 });
+    assertEntriesEqual(last.read(1, 1000, Infinity), all);
+    last.close();
   });
 });
