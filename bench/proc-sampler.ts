@@ -3,7 +3,9 @@
  * and per thread (/proc/<pid>/stat, /proc/<pid>/task/<tid>/stat) between the end of the warm-up
  * and the end of the run, the whole machine's busy time (/proc/stat) over the same window, and
  * each process's resident memory (VmRSS in /proc/<pid>/status) once a second, with the slope of
- * a least-squares line through the samples taken after the warm-up.
+ * a least-squares line through the samples taken after the warm-up, and the context switches of
+ * every thread over the window (/proc/<pid>/task/<tid>/status): each is a thread going to sleep
+ * or being woken, the fixed cost of every hop between threads and processes.
  *
  * Where /proc is missing (not Linux) every figure is simply absent; a process that exits stops
  * being sampled.
@@ -33,6 +35,8 @@ export interface ProcessUsage {
   mainThreadCpuPercent: number;
   /** Every thread that used CPU, busiest first. */
   threads: ThreadCpu[];
+  /** Context switches (voluntary and not) of all its threads over the measured window. */
+  contextSwitches: number;
   rss: RssSummary;
 }
 
@@ -62,10 +66,16 @@ const rssSamplesMax = 24 * 3600;
 /** Below this many seconds after the warm-up, start-up growth (JIT, pools, caches) hides any leak. */
 export const flatWindowSMin = 20;
 
+interface ThreadMark {
+  ticks: number;
+  name: string;
+  switches: number;
+}
+
 interface CpuMark {
   atMs: number;
   processTicks: Map<string, number>;
-  threadTicks: Map<string, Map<number, { ticks: number; name: string }>>;
+  threadTicks: Map<string, Map<number, ThreadMark>>;
   machine: { busy: number; total: number } | null;
 }
 
@@ -88,6 +98,14 @@ function parseStat(text: string): { ticks: number; name: string } | null {
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
   return { ticks: utime + stime, name: text.slice(open + 1, close) };
+}
+
+/** voluntary_ctxt_switches + nonvoluntary_ctxt_switches of a /proc status file; 0 where absent. */
+function contextSwitchesOf(status: string | null): number {
+  if (status === null) return 0;
+  const voluntary = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+  const involuntary = /^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+  return Number(voluntary?.[1] ?? 0) + Number(involuntary?.[1] ?? 0);
 }
 
 function machineTicks(): { busy: number; total: number } | null {
@@ -139,16 +157,18 @@ export class ProcSampler {
       const threadsEnd = end.threadTicks.get(target.id) ?? new Map();
       const threadsBegin = begin.threadTicks.get(target.id) ?? new Map();
       const threads: ThreadCpu[] = [];
+      let contextSwitches = 0;
       for (const [tid, value] of threadsEnd) {
         const used = value.ticks - (threadsBegin.get(tid)?.ticks ?? 0);
         if (used > 0) threads.push({ tid, name: value.name, cpuPercent: percent(used) });
+        contextSwitches += value.switches - (threadsBegin.get(tid)?.switches ?? 0);
       }
       threads.sort((a, b) => b.cpuPercent - a.cpuPercent);
       const processUsed = (end.processTicks.get(target.id) ?? 0) - (begin.processTicks.get(target.id) ?? 0);
       return {
         id: target.id, pid: target.pid, cpuPercent: percent(Math.max(0, processUsed)),
         mainThreadCpuPercent: threads.find((thread) => thread.tid === target.pid)?.cpuPercent ?? 0,
-        threads, rss: this.rssSummary(target.id),
+        threads, contextSwitches, rss: this.rssSummary(target.id),
       };
     });
     let machine: MachineUsage | null = null;
@@ -161,13 +181,13 @@ export class ProcSampler {
 
   private mark(): CpuMark {
     const processTicks = new Map<string, number>();
-    const threadTicks = new Map<string, Map<number, { ticks: number; name: string }>>();
+    const threadTicks = new Map<string, Map<number, ThreadMark>>();
     for (const target of this.targets) {
       const stat = readText(`/proc/${target.pid}/stat`);
       const parsed = stat === null ? null : parseStat(stat);
       if (parsed === null) continue;
       processTicks.set(target.id, parsed.ticks);
-      const threads = new Map<number, { ticks: number; name: string }>();
+      const threads = new Map<number, ThreadMark>();
       let tids: string[] = [];
       try {
         tids = fs.readdirSync(`/proc/${target.pid}/task`);
@@ -177,7 +197,7 @@ export class ProcSampler {
       for (const tid of tids) {
         const text = readText(`/proc/${target.pid}/task/${tid}/stat`);
         const thread = text === null ? null : parseStat(text);
-        if (thread !== null) threads.set(Number(tid), thread);
+        if (thread !== null) threads.set(Number(tid), { ...thread, switches: contextSwitchesOf(readText(`/proc/${target.pid}/task/${tid}/status`)) });
       }
       threadTicks.set(target.id, threads);
     }

@@ -29,6 +29,9 @@ export function formatBench(result: BenchResult): string {
     lines.push(`  batches      ${batches.appendEntriesMean} entries per log append, ${batches.replicationEntriesMean} per acknowledged AppendEntries, ` +
       `${batches.followerEntriesMean} per AppendEntries a follower received`);
   }
+  if (result.wakeups !== null) {
+    lines.push(`  wake-ups     ${result.wakeups.contextSwitchesPerWrite} context switches per write, ${result.wakeups.contextSwitchesPerBatch} per log append batch (all threads of all servers)`);
+  }
   if (result.errors.length > 0) lines.push(`  errors       ${result.errors.join('; ')}`);
   const stages = config.profiling ? result.stages : null;
   if (stages) {

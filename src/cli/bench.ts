@@ -85,10 +85,27 @@ export interface BenchResult {
    * acknowledged AppendEntries, per AppendEntries a follower received. Null when unread.
    */
   batches: { appendEntriesMean: number; replicationEntriesMean: number; followerEntriesMean: number } | null;
+  /**
+   * Context switches of all threads of all server processes over the measured part, per
+   * acknowledged write and per append batch: every hop between threads or processes, and every
+   * sync, puts a thread to sleep and wakes it. Null where /proc is unread.
+   */
+  wakeups: { contextSwitchesPerWrite: number; contextSwitchesPerBatch: number } | null;
   cpu: { machine: MachineUsage | null; processes: ProcessUsage[] };
   memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
   verdict: Verdict;
   series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]> };
+}
+
+/** Context switches of the server processes per write and per batch (see BenchResult.wakeups). */
+function wakeupsOf(processes: ProcessUsage[], writes: number, batches: BenchResult['batches']): BenchResult['wakeups'] {
+  const servers = processes.filter((process) => process.id !== 'load');
+  if (servers.length === 0 || writes === 0) return null;
+  const perWrite = servers.reduce((sum, process) => sum + process.contextSwitches, 0) / writes;
+  return {
+    contextSwitchesPerWrite: Math.round(perWrite * 100) / 100,
+    contextSwitchesPerBatch: Math.round(perWrite * (batches?.appendEntriesMean ?? 1) * 10) / 10,
+  };
 }
 
 /** Waits for a server that is leader and has committed an entry of its term. */
@@ -285,6 +302,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       serverCpuUsPerWrite: cpuBeforeUs === null || cpuAfterUs === null || measuredWrites === 0 ? null
         : Math.round(((cpuAfterUs - cpuBeforeUs) / measuredWrites) * 10) / 10,
       batches: batchesOf(finalMetrics, leader.address),
+      wakeups: wakeupsOf(serverUsage, measuredWrites, batchesOf(finalMetrics, leader.address)),
       cpu: usage,
       memory: serverUsage.map((process) => ({
         id: process.id, firstMiB: process.rss.firstMiB, lastMiB: process.rss.lastMiB, maxMiB: process.rss.maxMiB,

@@ -50,7 +50,7 @@ test('metrics snapshot: logSync follows logWrite, replicate runs beside both, qu
 });
 
 const usage = (id: string, pid: number, cpuPercent: number, mainThreadCpuPercent: number): ProcessUsage => ({
-  id, pid, cpuPercent, mainThreadCpuPercent, threads: [{ tid: pid, name: 'node', cpuPercent: mainThreadCpuPercent }],
+  id, pid, cpuPercent, mainThreadCpuPercent, threads: [{ tid: pid, name: 'node', cpuPercent: mainThreadCpuPercent }], contextSwitches: 0,
   rss: { series: [], firstMiB: 0, lastMiB: 0, maxMiB: 0, slopeMiBPerMinute: 0, flat: null },
 });
 
@@ -102,11 +102,22 @@ test('proc sampler: a busy main thread shows as main-thread CPU of this process,
   const self = processes[0]!;
   assert.ok(spins > 0);
   assert.ok(self.mainThreadCpuPercent >= 10, `main thread ${self.mainThreadCpuPercent}% while spinning`);
-  assert.ok(self.cpuPercent >= self.mainThreadCpuPercent);
+  // The process's ticks and its threads' are read one after the other: allow a tick (10 ms) apart at each end.
+  assert.ok(self.cpuPercent + 5 >= self.mainThreadCpuPercent, `process ${self.cpuPercent}%, main thread ${self.mainThreadCpuPercent}%`);
   assert.equal(self.threads[0]!.tid, process.pid, 'the spinning main thread is the busiest');
   assert.ok(self.rss.series.length >= 2 && self.rss.lastMiB > 10, 'VmRSS sampled');
   assert.equal(self.rss.flat, null, 'too short to tell');
   assert.ok(machine !== null && machine.busyPercent > 0);
+});
+
+test('proc sampler: a thread that sleeps and wakes again counts a context switch each time', { skip: !ProcSampler.available() && 'no /proc' }, async () => {
+  const sampler = new ProcSampler([{ id: 'self', pid: process.pid }], 2);
+  sampler.markWarmupEnd();
+  const sleeps = 40;
+  for (let i = 0; i < sleeps; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+  const counted = sampler.stop().processes[0]!.contextSwitches;
+  // A timer already due when the loop looks needs no sleep, so a few sleeps may not switch.
+  assert.ok(counted >= sleeps / 2, `${sleeps} sleeps counted ${counted} context switches`);
 });
 
 test('load series: per-second percentiles stay the same after a second is sealed, and a late report still adds its counts', async () => {
