@@ -146,8 +146,9 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       const index = log.sync();
       const syncedUs = this.options.profiling ? nowUs() : 0;
       this.syncCount++;
-      for (const message of this.unsyncedForUpdater) this.links.updater.send(message);
+      // The server first: on a follower its acknowledgement to the leader waits for this.
       this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index, stamps: this.stamps, syncStartUs, syncedUs });
+      for (const message of this.unsyncedForUpdater) this.links.updater.send(message);
       this.unsyncedForUpdater = [];
       this.stamps = [];
     });

@@ -72,6 +72,8 @@ export class RaftServer implements RequestPathHost {
   private readonly recorder: StageRecorder;
   private metricsEndpoint: MetricsEndpoint | null = null;
   private commitIndexSeen = 0;
+  /** A commit index not yet sent to the updater (see noticeCommit). */
+  private commitNotice: { commitIndex: number; truncations: number; leaderTerm: number | null } | null = null;
   /** Copies of the appender's per-follower progress, for the gauges. */
   private readonly matchIndexSeen = new Map<string, number>();
   private readonly inflightSeen = new Map<string, [number, number]>();
@@ -230,8 +232,10 @@ export class RaftServer implements RequestPathHost {
   }
 
   appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): number {
-    const seq = this.submitToLog({ k: Kind.LogAppend, firstIndex, terms, payloads });
+    // The appender first: replication to the followers is the longer of the two paths to commit,
+    // and a postMessage that wakes a sleeping actor can stall this thread while that actor runs.
     this.requireActors().appender.send({ k: Kind.AppenderEntries, firstIndex, terms, payloads });
+    const seq = this.submitToLog({ k: Kind.LogAppend, firstIndex, terms, payloads });
     this.processReady();
     return seq;
   }
@@ -378,12 +382,34 @@ export class RaftServer implements RequestPathHost {
     if (ready.commitIndex !== null) {
       this.recorder.onCommitted(ready.commitIndex, this.commitIndexSeen);
       this.commitIndexSeen = Math.max(this.commitIndexSeen, ready.commitIndex);
-      actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: ready.commitIndex, truncations: this.truncationsSubmitted });
-      if (core.role === 'leader') actors.appender.send({ k: Kind.AppenderCommit, commitIndex: ready.commitIndex });
+      this.noticeCommit(ready.commitIndex, core.role === 'leader' ? core.term : null);
     }
     if (ready.heartbeatRound !== null) actors.appender.send({ k: Kind.AppenderHeartbeatRound, round: ready.heartbeatRound });
     if (ready.readsFailed.length > 0) this.requireRequests().onReadsFailed(ready.readsFailed, this.notLeader(core.leaderId));
     if (ready.readsReady.length > 0) this.requireRequests().onReadsReady(ready.readsReady);
+  }
+
+  /**
+   * A new commit index goes to the updater (and, on a leader, to the appender) once, at the end
+   * of this turn: what else the turn sends goes first (on a follower, the entries to the log,
+   * which its acknowledgement waits for), and commits decided in one turn travel as one message.
+   * The truncation count is the one at the decision (see UpdaterCommitMessage).
+   */
+  private noticeCommit(commitIndex: number, leaderTerm: number | null): void {
+    const notice = this.commitNotice;
+    if (notice !== null && notice.commitIndex >= commitIndex) return;
+    this.commitNotice = { commitIndex, truncations: this.truncationsSubmitted, leaderTerm };
+    if (notice !== null) return;
+    this.environment.timers.setImmediate(() => {
+      const pending = this.commitNotice;
+      this.commitNotice = null;
+      if (pending === null || this.closed || this.actors === null) return;
+      this.actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: pending.commitIndex, truncations: pending.truncations });
+      const core = this.requireCore();
+      if (pending.leaderTerm !== null && core.role === 'leader' && core.term === pending.leaderTerm) {
+        this.actors.appender.send({ k: Kind.AppenderCommit, commitIndex: pending.commitIndex });
+      }
+    });
   }
 
   private sendCoreMessage(out: OutMessage): void {
