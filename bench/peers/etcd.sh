@@ -4,13 +4,19 @@
 # fsync on, then both results and their ratio.
 #
 #   bench/peers/etcd.sh [--clients 1] [--outstanding 256] [--size 128] [--duration 10] [--warmup 2] [--reads 0] [--keys 100000]
+#                       [--actors workers|inline] [--rounds 1]
+#
+# --actors is raftline's own setting; the workload stays the same. --rounds N alternates the two N
+# times (etcd, raftline, etcd, raftline, ...) and prints each round's ratio and their median: on a
+# shared machine whose speed drifts over minutes, the ratio of neighbouring runs is the figure to
+# trust.
 #
 # Ports: etcd clients on $ETCD_BASE_PORT.. (+2), its peers on $ETCD_BASE_PORT+10.. (default 23790);
 # raftline on $RAFTLINE_BASE_PORT.. (default 7101). Results land in $BENCH_OUT (default a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-clients=1 outstanding=256 size=128 duration=10 warmup=2 reads=0 keys=100000
+clients=1 outstanding=256 size=128 duration=10 warmup=2 reads=0 keys=100000 actors=workers rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --clients) clients=$2 ;;
@@ -20,10 +26,14 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2 ;;
     --reads) reads=$2 ;;
     --keys) keys=$2 ;;
-    *) echo "etcd.sh: unknown flag $1 (--clients --outstanding --size --duration --warmup --reads --keys)" >&2; exit 2 ;;
+    --actors) actors=$2 ;;
+    --rounds) rounds=$2 ;;
+    *) echo "etcd.sh: unknown flag $1 (--clients --outstanding --size --duration --warmup --reads --keys --actors --rounds)" >&2; exit 2 ;;
   esac
   shift 2
 done
+case "$actors" in workers|inline) ;; *) echo "etcd.sh: --actors must be workers or inline, got $actors" >&2; exit 2 ;; esac
+case "$rounds" in ''|*[!0-9]*|0) echo "etcd.sh: --rounds must be a positive integer, got $rounds" >&2; exit 2 ;; esac
 
 if ! command -v etcd >/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -50,27 +60,28 @@ for i in 1 2 3; do
   cluster+="${cluster:+,}e$i=http://127.0.0.1:$((etcd_base + 9 + i))"
   endpoints+="${endpoints:+,}http://127.0.0.1:$((etcd_base + i - 1))"
 done
-for i in 1 2 3; do
-  etcd --name "e$i" --data-dir "$work/data/e$i" \
-    --listen-client-urls "http://127.0.0.1:$((etcd_base + i - 1))" --advertise-client-urls "http://127.0.0.1:$((etcd_base + i - 1))" \
-    --listen-peer-urls "http://127.0.0.1:$((etcd_base + 9 + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_base + 9 + i))" \
-    --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token raftline-bench \
-    --logger zap --log-level error >"$work/etcd-e$i.log" 2>&1 &
-  pids+=($!)
-done
+start_etcd() {
+  rm -rf "$work/data"
+  for i in 1 2 3; do
+    etcd --name "e$i" --data-dir "$work/data/e$i" \
+      --listen-client-urls "http://127.0.0.1:$((etcd_base + i - 1))" --advertise-client-urls "http://127.0.0.1:$((etcd_base + i - 1))" \
+      --listen-peer-urls "http://127.0.0.1:$((etcd_base + 9 + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_base + 9 + i))" \
+      --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token raftline-bench \
+      --logger zap --log-level error >"$work/etcd-e$i.log" 2>&1 &
+    pids+=($!)
+  done
+}
 
 common=(--clients "$clients" --outstanding "$outstanding" --size "$size" --duration "$duration" --warmup "$warmup" --reads "$reads" --keys "$keys")
-echo "workload: ${clients} client(s) x ${outstanding} outstanding, ${size}-byte values, ${duration} s after ${warmup} s warm-up, reads ${reads}, fsync on"
-node dist/bench/peers/etcd-load.js --endpoints "$endpoints" "${common[@]}" --json "$out/etcd.json"
-stop_etcd
-node dist/src/cli/main.js bench --nodes 3 "${common[@]}" --base-port "$raftline_base" --no-live --json "$out/raftline.json" >"$out/raftline.txt"
-sed -n '1,3p' "$out/raftline.txt"
-node -e '
-const [etcd, raftline] = process.argv.slice(1).map((file) => JSON.parse(require("fs").readFileSync(file, "utf8")));
-const row = (name, r) => `${name.padEnd(9)} ${String(r.writesPerSecond).padStart(9)} writes/s   p50 ${r.latencyMs.p50} ms   p99 ${r.latencyMs.p99} ms   max ${r.latencyMs.max} ms`;
-console.log("");
-console.log(row("etcd", etcd));
-console.log(row("raftline", raftline));
-console.log(`ratio     ${(raftline.writesPerSecond / Math.max(1, etcd.writesPerSecond)).toFixed(1)}x the writes/s of etcd; p50 ${(raftline.latencyMs.p50 / etcd.latencyMs.p50).toFixed(2)}x, p99 ${(raftline.latencyMs.p99 / etcd.latencyMs.p99).toFixed(2)}x its latency`);
-' "$out/etcd.json" "$out/raftline.json"
-echo "results: $out/etcd.json $out/raftline.json"
+echo "workload: ${clients} client(s) x ${outstanding} outstanding, ${size}-byte values, ${duration} s after ${warmup} s warm-up, reads ${reads}, fsync on; raftline actors=${actors}; ${rounds} round(s)"
+for round in $(seq 1 "$rounds"); do
+  # Round 1 keeps the names of a single run (etcd.json, raftline.json); later rounds number theirs.
+  suffix=""; [ "$round" -eq 1 ] || suffix="-$round"
+  start_etcd
+  node dist/bench/peers/etcd-load.js --endpoints "$endpoints" "${common[@]}" --json "$out/etcd$suffix.json"
+  stop_etcd
+  node dist/src/cli/main.js bench --nodes 3 "${common[@]}" --actors "$actors" --base-port "$raftline_base" --no-live \
+    --json "$out/raftline$suffix.json" >"$out/raftline$suffix.txt"
+  sed -n '1,3p' "$out/raftline$suffix.txt"
+done
+node dist/bench/peers/etcd-compare.js "$out" "$rounds"

@@ -158,3 +158,23 @@ test('load series: per-second percentiles stay the same after a second is sealed
   assert.equal(series.second(39).writes, 100);
   assert.equal(series.measuredWrites.totalCount, 38 * 100 + 10);
 });
+
+test('etcd side by side: each round has its ratio, the median is the middle round (or the mean of the middle two)', async () => {
+  const { compareRounds, formatComparison, median } = await import('../../bench/peers/etcd-compare.js');
+  const side = (writesPerSecond: number, p50: number) => ({ writesPerSecond, latencyMs: { p50, p99: p50 * 3, max: p50 * 5 } });
+  const comparison = compareRounds([
+    { etcd: side(4000, 60), raftline: side(32000, 8) },
+    { etcd: side(3000, 80), raftline: side(36000, 6) },
+    { etcd: side(5000, 50), raftline: side(30000, 9) },
+  ]);
+  assert.deepEqual(comparison.rounds.map((round) => round.throughputRatio), [8, 12, 6]);
+  assert.equal(comparison.medianThroughputRatio, 8);
+  assert.equal(comparison.rounds[1]!.p50Ratio, 6 / 80);
+  assert.equal(median([6, 12, 8, 10]), 9);
+  const text = formatComparison(comparison);
+  assert.match(text, /round 2\n.*etcd +3000 writes\/s/);
+  assert.match(text, /median ratio over 3 rounds: 8\.0x \(rounds: 8\.0, 12\.0, 6\.0\)/);
+  const single = formatComparison(compareRounds([{ etcd: side(4000, 60), raftline: side(32000, 8) }]));
+  assert.doesNotMatch(single, /round|median/);
+  assert.match(single, /ratio +8\.0x the writes\/s of etcd/);
+});
