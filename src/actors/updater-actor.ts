@@ -57,6 +57,9 @@ interface CallOutcome {
   settled: Promise<void> | null;
 }
 
+/** The outcome of every synchronous apply that returned no result: shared, never changed. */
+const appliedWithoutResult: CallOutcome = Object.freeze({ ok: true, result: null, error: null, settled: null }) as CallOutcome;
+
 export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private stateMachine: StateMachine | null = null;
   /** Durable entries not yet applied: terms/payloads[i] is at index bufferFirstIndex + i. */
@@ -211,35 +214,41 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       }
       return;
     }
-    const outcome: CallOutcome = { ok: false, result: null, error: null, settled: null };
-    calls.set(entry.callId, outcome);
     const transaction = { index, term, clientId: entry.clientId, callId: entry.callId, data: entry.data };
-    const finish = (ok: boolean, result: Uint8Array | null, error: WireError | null): void => {
-      outcome.ok = ok;
-      outcome.result = result;
-      outcome.error = error;
-      outcome.settled = null;
-      this.done(index, ok ? result : null, ok ? null : error);
-    };
+    let result: Uint8Array | null | void | Promise<Uint8Array | null | void>;
     try {
       stateMachine.applyTransactionSerial?.(transaction);
-      const result = stateMachine.applyTransaction(transaction);
-      if (result instanceof Promise) {
-        this.unsettled.set(index, true);
-        outcome.settled = result.then(
-          (value) => finish(true, value ?? null, null),
-          (error: unknown) => finish(false, null, asStateMachineError(error)),
-        ).finally(() => {
-          this.unsettled.delete(index);
-          this.advanceSettled();
-          this.scheduleReport();
-        });
-      } else {
-        finish(true, result ?? null, null);
-      }
+      result = stateMachine.applyTransaction(transaction);
     } catch (error) {
-      finish(false, null, asStateMachineError(error));
+      const wire = asStateMachineError(error);
+      calls.set(entry.callId, { ok: false, result: null, error: wire, settled: null });
+      this.done(index, null, wire);
+      return;
     }
+    if (!(result instanceof Promise)) {
+      // The common case, a synchronous apply: no closure, and no outcome object when there is no result.
+      calls.set(entry.callId, result === undefined || result === null ? appliedWithoutResult : { ok: true, result, error: null, settled: null });
+      this.done(index, result ?? null, null);
+      return;
+    }
+    const outcome: CallOutcome = { ok: false, result: null, error: null, settled: null };
+    calls.set(entry.callId, outcome);
+    const finish = (ok: boolean, value: Uint8Array | null, error: WireError | null): void => {
+      outcome.ok = ok;
+      outcome.result = value;
+      outcome.error = error;
+      outcome.settled = null;
+      this.done(index, ok ? value : null, ok ? null : error);
+    };
+    this.unsettled.set(index, true);
+    outcome.settled = result.then(
+      (value) => finish(true, value ?? null, null),
+      (error: unknown) => finish(false, null, asStateMachineError(error)),
+    ).finally(() => {
+      this.unsettled.delete(index);
+      this.advanceSettled();
+      this.scheduleReport();
+    });
   }
 
   private advanceSettled(): void {
