@@ -1,22 +1,41 @@
 /**
- * The log store's cache of recent entries. The appenders mostly read what was just appended (to
- * send it to followers), so the newest entries stay in memory, bounded by payload bytes; older ones
- * are read from disk. The bound counts payload bytes only: per-entry framing is small and fixed.
+ * The log store's cache of recent entries. Appenders that fall behind read what was appended
+ * lately, so the newest entries stay in memory, bounded by payload bytes; older ones are read from
+ * disk. The bound counts payload bytes only: per-entry framing is small and fixed.
+ *
+ * Kept as the appended batches themselves — the buffer written to disk, where each record starts,
+ * and the terms — not as an object per entry: in steady state nothing reads it, and a hundred
+ * thousand small long-lived objects (16 MiB of 128-byte entries) cost an allocation each on the
+ * write path and a visit each at every full garbage collection. A read builds its entries then.
+ * Eviction drops whole batches from the oldest.
  */
-import type { LogEntryRecord } from './log-record.js';
+import { RECORD_OVERHEAD_BYTES, type LogEntryRecord } from './log-record.js';
+
+/** One appended batch: record k is entry firstIndex + k, starting at starts[k] of buffer. */
+interface CachedBatch {
+  firstIndex: number;
+  count: number;
+  terms: readonly number[];
+  buffer: Uint8Array;
+  /** Where each record starts, and (last) where the batch ends: count + 1 offsets. */
+  starts: number[];
+  payloadBytes: number;
+}
 
 export class RecentEntries {
   private readonly bytesMax: number;
-  /** entries[head + k] is entry firstIndexValue + k; slots before head are evicted. */
-  private entries: LogEntryRecord[] = [];
+  /** Oldest first; batches before head are evicted. */
+  private batches: CachedBatch[] = [];
   private head = 0;
   private firstIndexValue: number;
+  private nextIndex: number;
   private bytes = 0;
 
   /** An empty cache whose next entry will be `nextIndex`. */
   constructor(bytesMax: number, nextIndex: number) {
     this.bytesMax = bytesMax;
     this.firstIndexValue = nextIndex;
+    this.nextIndex = nextIndex;
   }
 
   /** Index of the oldest cached entry; every index from it up to the last appended is cached. */
@@ -24,17 +43,27 @@ export class RecentEntries {
     return this.firstIndexValue;
   }
 
-  /** Adds the next entry, evicting the oldest ones past the byte bound. */
-  push(entry: LogEntryRecord): void {
-    this.entries.push(entry);
-    this.bytes += entry.payload.length;
-    while (this.bytes > this.bytesMax && this.head < this.entries.length) {
-      this.bytes -= this.entries[this.head++]!.payload.length;
-      this.firstIndexValue++;
+  /**
+   * Adds the next `terms.length` entries, whose records lie in `buffer` from `starts[k]` (with
+   * `starts[terms.length]` the end of the last), then evicts the oldest batches past the bound.
+   * The cache keeps `buffer`, `starts` and `terms`: callers must not change them.
+   */
+  pushBatch(firstIndex: number, terms: readonly number[], buffer: Uint8Array, starts: number[]): void {
+    const count = terms.length;
+    if (count === 0) return;
+    if (firstIndex !== this.nextIndex) this.clear(firstIndex);
+    const payloadBytes = starts[count]! - starts[0]! - count * RECORD_OVERHEAD_BYTES;
+    this.batches.push({ firstIndex, count, terms, buffer, starts, payloadBytes });
+    this.bytes += payloadBytes;
+    this.nextIndex = firstIndex + count;
+    // The newest batch stays even when it alone is over the bound.
+    while (this.bytes > this.bytesMax && this.head < this.batches.length - 1) {
+      const evicted = this.batches[this.head++]!;
+      this.bytes -= evicted.payloadBytes;
+      this.firstIndexValue = evicted.firstIndex + evicted.count;
     }
-    // Drop evicted slots in bulk, so eviction stays O(1) amortized instead of an O(n) shift each.
-    if (this.head > 4096 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
+    if (this.head > 64 && this.head * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.head);
       this.head = 0;
     }
   }
@@ -43,12 +72,18 @@ export class RecentEntries {
   read(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
     const out: LogEntryRecord[] = [];
     let bytes = 0;
-    let position = this.head + (fromIndex - this.firstIndexValue);
-    while (position < this.entries.length && out.length < maxCount) {
-      const entry = this.entries[position++]!;
-      if (out.length > 0 && bytes + entry.payload.length > maxBytes) break;
-      bytes += entry.payload.length;
-      out.push(entry);
+    let position = this.positionOf(fromIndex);
+    let index = fromIndex;
+    while (position < this.batches.length && out.length < maxCount) {
+      const batch = this.batches[position++]!;
+      for (let k = index - batch.firstIndex; k < batch.count && out.length < maxCount; k++) {
+        const start = batch.starts[k]! + RECORD_OVERHEAD_BYTES;
+        const end = batch.starts[k + 1]!;
+        if (out.length > 0 && bytes + (end - start) > maxBytes) return out;
+        bytes += end - start;
+        out.push({ index: batch.firstIndex + k, term: batch.terms[k]!, payload: batch.buffer.subarray(start, end) });
+      }
+      index = batch.firstIndex + batch.count;
     }
     return out;
   }
@@ -59,18 +94,42 @@ export class RecentEntries {
       this.clear(index);
       return;
     }
-    const keepLength = this.head + (index - this.firstIndexValue);
-    for (let position = keepLength; position < this.entries.length; position++) {
-      this.bytes -= this.entries[position]!.payload.length;
+    if (index >= this.nextIndex) return;
+    const position = this.positionOf(index);
+    for (let dropped = position + 1; dropped < this.batches.length; dropped++) this.bytes -= this.batches[dropped]!.payloadBytes;
+    this.batches.length = position + 1;
+    const batch = this.batches[position]!;
+    const keep = index - batch.firstIndex;
+    if (keep === 0) {
+      this.bytes -= batch.payloadBytes;
+      this.batches.length = position;
+    } else {
+      const starts = batch.starts.slice(0, keep + 1);
+      const payloadBytes = starts[keep]! - starts[0]! - keep * RECORD_OVERHEAD_BYTES;
+      this.bytes -= batch.payloadBytes - payloadBytes;
+      this.batches[position] = { ...batch, count: keep, terms: batch.terms.slice(0, keep), starts, payloadBytes };
     }
-    this.entries.length = Math.min(keepLength, this.entries.length);
+    this.nextIndex = index;
   }
 
   /** Empties the cache; the next push will be `nextIndex`. */
   clear(nextIndex: number): void {
-    this.entries = [];
+    this.batches = [];
     this.head = 0;
     this.bytes = 0;
     this.firstIndexValue = nextIndex;
+    this.nextIndex = nextIndex;
+  }
+
+  /** Position in `batches` of the batch holding `index` (firstIndex <= index < nextIndex). */
+  private positionOf(index: number): number {
+    let low = this.head;
+    let high = this.batches.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (this.batches[middle]!.firstIndex <= index) low = middle;
+      else high = middle - 1;
+    }
+    return low;
   }
 }

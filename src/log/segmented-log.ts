@@ -203,13 +203,18 @@ export class SegmentedLog {
     });
     // The in-memory picture changes only once the write went through.
     offset = 0;
-    for (const entry of entries) {
-      const end = offset + RECORD_OVERHEAD_BYTES + entry.payload.length;
+    const starts = new Array<number>(entries.length + 1);
+    const terms = new Array<number>(entries.length);
+    for (let k = 0; k < entries.length; k++) {
+      const entry = entries[k]!;
+      starts[k] = offset;
+      terms[k] = entry.term;
       segment.offsets!.push(segment.sizeBytes + offset);
-      this.cache.push({ index: entry.index, term: entry.term, payload: batch.subarray(offset + RECORD_OVERHEAD_BYTES, end) });
       this.terms.append(entry.index, entry.term);
-      offset = end;
+      offset += RECORD_OVERHEAD_BYTES + entry.payload.length;
     }
+    starts[entries.length] = offset;
+    this.cache.pushBatch(entries[0]!.index, terms, batch, starts);
     segment.sizeBytes += sizeBytes;
     segment.lastIndex = expectedIndex - 1;
     this.lastIndexValue = expectedIndex - 1;
