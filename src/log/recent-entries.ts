@@ -123,13 +123,20 @@ export class RecentEntries {
 
   /** Position in `batches` of the batch holding `index` (firstIndex <= index < nextIndex). */
   private positionOf(index: number): number {
-    let low = this.head;
-    let high = this.batches.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >>> 1;
-      if (this.batches[middle]!.firstIndex <= index) low = middle;
-      else high = middle - 1;
-    }
-    return low;
+    return lastStartingAtOrBefore(this.batches, index, this.head);
   }
+}
+
+/**
+ * Binary search over runs sorted by first index: the position of the last run from `low` on whose
+ * first index is at most `index` (`low` when none is).
+ */
+export function lastStartingAtOrBefore(runs: readonly { firstIndex: number }[], index: number, low = 0): number {
+  let high = runs.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >>> 1;
+    if (runs[middle]!.firstIndex <= index) low = middle;
+    else high = middle - 1;
+  }
+  return low;
 }

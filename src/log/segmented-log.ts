@@ -30,7 +30,7 @@ import {
   inProgressSegmentName, type LogEntryRecord,
 } from './log-record.js';
 import { recoverLog, type RecoveredSegment } from './log-recovery.js';
-import { RecentEntries } from './recent-entries.js';
+import { lastStartingAtOrBefore, RecentEntries } from './recent-entries.js';
 import { TermRunIndex } from './term-runs.js';
 
 export type { LogEntryRecord } from './log-record.js';
@@ -439,14 +439,7 @@ export class SegmentedLog {
 
   /** Position in `segments` of the segment holding `index` (binary search on first indexes). */
   private segmentPositionOf(index: number): number {
-    let low = 0;
-    let high = this.segments.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >>> 1;
-      if (this.segments[middle]!.firstIndex <= index) low = middle;
-      else high = middle - 1;
-    }
-    return low;
+    return lastStartingAtOrBefore(this.segments, index);
   }
 
   /**
