@@ -7,7 +7,7 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  EntryBatch, LogInput, LogReadMessage, LogReadResultMessage, LogSyncedMessage, UpdaterLogInput,
+  EntryBatch, LogInput, LogReadMessage, LogReadResultMessage, LogSyncedMessage, UpdaterEntriesMessage, UpdaterLogInput,
 } from '../messages/messages.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
@@ -119,7 +119,9 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
         }
         log.append(records);
         if (this.options.profiling) this.stamps.push(message.seq, arrivedUs, nowUs());
-        this.unsyncedForUpdater.push({ k: Kind.UpdaterEntries, firstIndex: message.firstIndex, terms: message.terms, payloads: message.payloads });
+        const forUpdater: UpdaterEntriesMessage = { k: Kind.UpdaterEntries, firstIndex: message.firstIndex, terms: message.terms, payloads: message.payloads };
+        if (message.commitIndex !== undefined) forUpdater.commitIndex = message.commitIndex;
+        this.unsyncedForUpdater.push(forUpdater);
         break;
       }
       case Kind.LogTruncate:

@@ -120,6 +120,8 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         this.bufferTerms.push(message.terms[i]!);
         this.bufferPayloads.push(message.payloads[i]!);
       }
+      // Behind every truncation on this port already: it takes effect at once.
+      if (message.commitIndex !== undefined) this.commitIndex = Math.max(this.commitIndex, message.commitIndex);
     } else {
       assert(message.fromIndex > this.appliedIndex, `truncation at ${message.fromIndex} below applied ${this.appliedIndex}`);
       const keep = message.fromIndex - this.bufferFirstIndex;

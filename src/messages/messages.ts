@@ -189,6 +189,11 @@ export interface EntryBatch {
 export interface LogAppendMessage extends EntryBatch {
   k: typeof Kind.LogAppend;
   seq: number;
+  /**
+   * On a follower, the commit index the leader sent with these entries: the log passes it to the
+   * updater with them, in order behind every truncation, so the updater wakes once for both.
+   */
+  commitIndex?: number;
 }
 export interface LogTruncateMessage {
   k: typeof Kind.LogTruncate;
@@ -231,6 +236,8 @@ export interface LogReadResultMessage extends EntryBatch {
 
 export interface UpdaterEntriesMessage extends EntryBatch {
   k: typeof Kind.UpdaterEntries;
+  /** A commit index that came with these entries (LogAppendMessage.commitIndex); it needs no holding. */
+  commitIndex?: number;
 }
 export interface UpdaterTruncateMessage {
   k: typeof Kind.UpdaterTruncate;

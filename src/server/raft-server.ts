@@ -540,9 +540,14 @@ export class RaftServer implements RequestPathHost {
       if (decision.appendFrom < message.entries.length) {
         // Stamped before the log can see it: the log actor's arrival stamp must not precede it.
         const submittedUs = this.recorder.profiling ? nowUs() : 0;
+        // A commit index decided in this turn rides with the entries (one wake of the updater for
+        // both); the updater gets it behind the truncation above, so it is not held for one.
+        const commit = this.commitNotice;
+        if (commit !== null && commit.leaderTerm === null) this.commitNotice = null;
         const seq = this.submitToLog({
           k: Kind.LogAppend, firstIndex: message.prevIndex + 1 + decision.appendFrom,
           terms: message.terms.slice(decision.appendFrom), payloads: message.entries.slice(decision.appendFrom),
+          ...(commit !== null && commit.leaderTerm === null ? { commitIndex: commit.commitIndex } : {}),
         });
         this.recorder.onFollowerAppend(seq, message.entries.length - decision.appendFrom, connection.receivedUs, submittedUs);
       }

@@ -75,3 +75,50 @@ test('async applies: calls in log order, results out of order, applied index onl
     for (const channel of [main, log]) { channel.port1.close(); channel.port2.close(); }
   }
 });
+
+test('a commit index that rides with entries from the log applies them without one from the server; a truncation before it is seen first; a retried write is applied once', { timeout: 10_000 }, async () => {
+  const { encodeGet, encodePut } = await import('../../src/statemachines/kv-ops.js');
+  const main = new MessageChannel();
+  const log = new MessageChannel();
+  const updater = new UpdaterActor({ stateMachine: 'kv', context: { serverId: 'n2', groupId: 'g', dir: os.tmpdir() } }, {
+    main: new ActorLink(main.port2), log: new ActorLink(log.port2),
+  });
+  const toUpdater = new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(main.port1);
+  const fromLog = new ActorLink<never, UpdaterLogInput>(log.port1);
+  const applied: number[] = [];
+  const answers = new Map<number, unknown>();
+  const put = (callId: number, value: string, firstUnacked = 1) =>
+    encodeEntry({ type: EntryType.write, clientId: 'c', callId, firstUnacked, data: encodePut('k', value) });
+  const waitFor = async (done: () => boolean, what: string): Promise<void> => {
+    const deadline = Date.now() + 5000;
+    while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.ok(done(), what);
+  };
+  const get = async (queryId: number): Promise<unknown> => {
+    toUpdater.send({ k: Kind.UpdaterQuery, queryId, data: encodeGet('k'), stale: true });
+    await waitFor(() => answers.has(queryId), `query ${queryId} answered`);
+    return answers.get(queryId);
+  };
+  try {
+    await updater.start();
+    toUpdater.onMessage((message) => {
+      if (message.k === Kind.UpdaterApplied) applied.push(message.appliedIndex);
+      else answers.set(message.queryId, decode(message.result!));
+    });
+    // 1: no-op, 2: put a, 3: put b (a later leader replaces it), then the commit comes with the next entries.
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 1, terms: [1, 1, 1], payloads: [noopPayload, put(1, 'a'), put(2, 'b')] });
+    fromLog.send({ k: Kind.UpdaterTruncate, fromIndex: 3 });
+    // Index 3 again from the new leader: call 2 with another value, and call 1 retried (applied once).
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 3, terms: [2, 2], payloads: [put(2, 'c'), put(1, 'a')], commitIndex: 4 });
+    await waitFor(() => applied.includes(4), 'applied through the commit that came with the entries');
+    assert.equal(await get(1), 'c', "the truncated entry's value never applied, the retry of call 1 not applied again");
+    // A commit from the server still works beside it, and neither goes back.
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 5, terms: [2], payloads: [put(3, 'd', 3)], commitIndex: 3 });
+    toUpdater.send({ k: Kind.UpdaterCommit, commitIndex: 5, truncations: 1 });
+    await waitFor(() => applied.includes(5), 'applied through the server commit');
+    assert.equal(await get(2), 'd');
+  } finally {
+    await updater.stop();
+    for (const channel of [main, log]) { channel.port1.close(); channel.port2.close(); }
+  }
+});
