@@ -154,6 +154,9 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         this.startLeading(message);
         break;
       case Kind.AppenderEntries:
+        if (this.leader !== null && message.commitIndex !== undefined && message.commitIndex > this.leader.commitIndex) {
+          this.leader.commitIndex = message.commitIndex;
+        }
         this.appendToCache(message);
         for (const follower of this.followers.values()) this.sendEntries(follower);
         break;

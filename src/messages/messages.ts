@@ -298,6 +298,8 @@ export interface AppenderLeaderStartMessage {
 }
 export interface AppenderEntriesMessage extends EntryBatch {
   k: typeof Kind.AppenderEntries;
+  /** A commit index not yet told to the appender, riding with the next batch (see AppenderCommitMessage). */
+  commitIndex?: number;
 }
 export interface AppenderCommitMessage {
   k: typeof Kind.AppenderCommit;

@@ -74,6 +74,8 @@ export class RaftServer implements RequestPathHost {
   private commitIndexSeen = 0;
   /** A commit index not yet sent to the updater (see noticeCommit). */
   private commitNotice: { commitIndex: number; truncations: number; leaderTerm: number | null } | null = null;
+  /** On a leader, a commit index not yet told to the appender: it rides with the next batch, or goes at the next tick. */
+  private appenderCommit: { commitIndex: number; term: number } | null = null;
   /** Copies of the appender's per-follower progress, for the gauges. */
   private readonly matchIndexSeen = new Map<string, number>();
   private readonly inflightSeen = new Map<string, [number, number]>();
@@ -179,6 +181,8 @@ export class RaftServer implements RequestPathHost {
     this.ticker = environment.timers.setInterval(() => {
       this.requireCore().tick();
       this.processReady();
+      const commitIndex = this.takeAppenderCommit();
+      if (commitIndex !== null) this.requireActors().appender.send({ k: Kind.AppenderCommit, commitIndex });
     }, this.limits.tickMs);
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
   }
@@ -234,7 +238,8 @@ export class RaftServer implements RequestPathHost {
   appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): number {
     // The appender first: replication to the followers is the longer of the two paths to commit,
     // and a postMessage that wakes a sleeping actor can stall this thread while that actor runs.
-    this.requireActors().appender.send({ k: Kind.AppenderEntries, firstIndex, terms, payloads });
+    const commitIndex = this.takeAppenderCommit();
+    this.requireActors().appender.send({ k: Kind.AppenderEntries, firstIndex, terms, payloads, ...(commitIndex === null ? {} : { commitIndex }) });
     const seq = this.submitToLog({ k: Kind.LogAppend, firstIndex, terms, payloads });
     this.processReady();
     return seq;
@@ -405,11 +410,20 @@ export class RaftServer implements RequestPathHost {
       this.commitNotice = null;
       if (pending === null || this.closed || this.actors === null) return;
       this.actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: pending.commitIndex, truncations: pending.truncations });
-      const core = this.requireCore();
-      if (pending.leaderTerm !== null && core.role === 'leader' && core.term === pending.leaderTerm) {
-        this.actors.appender.send({ k: Kind.AppenderCommit, commitIndex: pending.commitIndex });
-      }
+      // Followers learn a commit with the next AppendEntries or heartbeat anyway, so the appender
+      // needs it only by then: it rides with the next batch (no message, no wake-up of its own),
+      // or goes alone at the next tick when no batch comes.
+      if (pending.leaderTerm !== null) this.appenderCommit = { commitIndex: pending.commitIndex, term: pending.leaderTerm };
     });
+  }
+
+  /** The appender's pending commit index, if this node still leads the term it was decided in. */
+  private takeAppenderCommit(): number | null {
+    const pending = this.appenderCommit;
+    this.appenderCommit = null;
+    const core = this.core;
+    if (pending === null || core === null || core.role !== 'leader' || core.term !== pending.term) return null;
+    return pending.commitIndex;
   }
 
   private sendCoreMessage(out: OutMessage): void {
