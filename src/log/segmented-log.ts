@@ -17,8 +17,9 @@
  * An fdatasync after an append that grows a file must commit the file system's journal (new size,
  * new blocks); one after writing over blocks that are already allocated and synced flushes the
  * data only, which measured 155 µs instead of 205-320 µs, and about half the CPU, on this
- * project's test machines. The zeros read as a record of length 0, which recovery treats as the end of the
- * log and cuts (log-recovery.ts); a segment is cut to its records before it is closed.
+ * project's test machines (`npm run bench:micro`). The zeros read as a record of length 0, which
+ * recovery treats as the end of the log and cuts (log-recovery.ts); a segment is cut to its
+ * records before it is closed.
  */
 import * as path from 'node:path';
 import { assert, LogCorruptionError } from '../errors.js';
@@ -223,7 +224,7 @@ export class SegmentedLog {
 
   /**
    * Zeros from the end of the file (or `end`, if the records now reach past it) to
-   * `end + preallocateBytes`, once the records come within a batch of the end. Not synced here:
+   * `end + preallocateBytes`, once the records come within half a step of the end. Not synced here:
    * the next sync commits them with the records, once per extension.
    */
   private preallocate(end: number): void {

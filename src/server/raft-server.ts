@@ -395,10 +395,10 @@ export class RaftServer implements RequestPathHost {
   }
 
   /**
-   * A new commit index goes to the updater (and, on a leader, to the appender) once, at the end
-   * of this turn: what else the turn sends goes first (on a follower, the entries to the log,
-   * which its acknowledgement waits for), and commits decided in one turn travel as one message.
-   * The truncation count is the one at the decision (see UpdaterCommitMessage).
+   * A new commit index goes to the updater once, at the end of this turn: what else the turn sends
+   * goes first, and commits decided in one turn travel as one message. The truncation count is the
+   * one at the decision (see UpdaterCommitMessage). On a follower that appends entries in this
+   * turn it goes with them instead (onAppendEntries); on a leader the appender gets it later too.
    */
   private noticeCommit(commitIndex: number, leaderTerm: number | null): void {
     const notice = this.commitNotice;
@@ -556,12 +556,12 @@ export class RaftServer implements RequestPathHost {
         const submittedUs = this.recorder.profiling ? nowUs() : 0;
         // A commit index decided in this turn rides with the entries (one wake of the updater for
         // both); the updater gets it behind the truncation above, so it is not held for one.
-        const commit = this.commitNotice;
-        if (commit !== null && commit.leaderTerm === null) this.commitNotice = null;
+        const commit = this.commitNotice?.leaderTerm === null ? this.commitNotice : null;
+        if (commit !== null) this.commitNotice = null;
         const seq = this.submitToLog({
           k: Kind.LogAppend, firstIndex: message.prevIndex + 1 + decision.appendFrom,
           terms: message.terms.slice(decision.appendFrom), payloads: message.entries.slice(decision.appendFrom),
-          ...(commit !== null && commit.leaderTerm === null ? { commitIndex: commit.commitIndex } : {}),
+          ...(commit === null ? {} : { commitIndex: commit.commitIndex }),
         });
         this.recorder.onFollowerAppend(seq, message.entries.length - decision.appendFrom, connection.receivedUs, submittedUs);
       }
