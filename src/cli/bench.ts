@@ -275,6 +275,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const failed = results.reduce((sum, result) => sum + result.failed, 0);
     const measuredWrites = series.measuredWrites.totalCount;
     const serverUsage = usage.processes;
+    const batches = batchesOf(finalMetrics, leader.address);
     const result: BenchResult = {
       configuration: {
         nodes: options.peers ? options.peers.length : options.nodes, clients: options.clients,
@@ -301,8 +302,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       stagesUs: leaderStageReport?.raw ?? null,
       serverCpuUsPerWrite: cpuBeforeUs === null || cpuAfterUs === null || measuredWrites === 0 ? null
         : Math.round(((cpuAfterUs - cpuBeforeUs) / measuredWrites) * 10) / 10,
-      batches: batchesOf(finalMetrics, leader.address),
-      wakeups: wakeupsOf(serverUsage, measuredWrites, batchesOf(finalMetrics, leader.address)),
+      batches,
+      wakeups: wakeupsOf(serverUsage, measuredWrites, batches),
       cpu: usage,
       memory: serverUsage.map((process) => ({
         id: process.id, firstMiB: process.rss.firstMiB, lastMiB: process.rss.lastMiB, maxMiB: process.rss.maxMiB,

@@ -77,7 +77,7 @@ test('async applies: calls in log order, results out of order, applied index onl
 });
 
 test('a commit index that rides with entries from the log applies them without one from the server; a truncation before it is seen first; a retried write is applied once', { timeout: 10_000 }, async () => {
-  const { encodeGet, encodePut } = await import('../../src/statemachines/kv-ops.js');
+  const { encodeCas, encodeGet, encodePut } = await import('../../src/statemachines/kv-ops.js');
   const main = new MessageChannel();
   const log = new MessageChannel();
   const updater = new UpdaterActor({ stateMachine: 'kv', context: { serverId: 'n2', groupId: 'g', dir: os.tmpdir() } }, {
@@ -108,10 +108,12 @@ test('a commit index that rides with entries from the log applies them without o
     // 1: no-op, 2: put a, 3: put b (a later leader replaces it), then the commit comes with the next entries.
     fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 1, terms: [1, 1, 1], payloads: [noopPayload, put(1, 'a'), put(2, 'b')] });
     fromLog.send({ k: Kind.UpdaterTruncate, fromIndex: 3 });
-    // Index 3 again from the new leader: call 2 with another value, and call 1 retried (applied once).
-    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 3, terms: [2, 2], payloads: [put(2, 'c'), put(1, 'a')], commitIndex: 4 });
+    // Index 3 again from the new leader: call 2 as a cas from 'a' (it fails if the truncated 'b'
+    // was applied), then call 1 retried (a second apply would put 'a' back).
+    const cas = encodeEntry({ type: EntryType.write, clientId: 'c', callId: 2, firstUnacked: 1, data: encodeCas('k', 'a', 'c') });
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 3, terms: [2, 2], payloads: [cas, put(1, 'a')], commitIndex: 4 });
     await waitFor(() => applied.includes(4), 'applied through the commit that came with the entries');
-    assert.equal(await get(1), 'c', "the truncated entry's value never applied, the retry of call 1 not applied again");
+    assert.equal(await get(1), 'c', "the truncated entry never applied, the retry of call 1 not applied again");
     // A commit from the server still works beside it, and neither goes back.
     fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 5, terms: [2], payloads: [put(3, 'd', 3)], commitIndex: 3 });
     toUpdater.send({ k: Kind.UpdaterCommit, commitIndex: 5, truncations: 1 });
