@@ -22,6 +22,7 @@ import { loadStateMachine } from '../statemachines/load.js';
 import { assert, errorToWire, StateMachineError, type WireError } from '../errors.js';
 import { nowUs } from '../metrics/clock.js';
 import { nodeTimers, type Timers } from '../shell/timers.js';
+import { CallTable } from '../core/call-table.js';
 
 export interface UpdaterActorOptions {
   stateMachine: string;
@@ -75,7 +76,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   /** Every apply through this index has completed (its promise settled). */
   private settledIndex = 0;
   private readonly unsettled = new Map<number, boolean>();
-  private readonly outcomes = new Map<string, Map<number, CallOutcome>>();
+  private readonly outcomes = new Map<string, CallTable<CallOutcome>>();
   /** Outcomes since the last report, as columns (see UpdaterAppliedMessage). */
   private doneIndexes: number[] = [];
   private doneResults: (Uint8Array | null)[] = [];
@@ -189,16 +190,12 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     if (entry.type === EntryType.noop) return;
     let calls = this.outcomes.get(entry.clientId);
     if (calls === undefined) {
-      calls = new Map();
+      calls = new CallTable();
       this.outcomes.set(entry.clientId, calls);
     }
-    // Outcomes are kept in apply order, which is nearly callId order: prune from the oldest and
-    // stop at the first one still awaited (one left behind goes with a later prune), so the cost
-    // per entry is what it removes, not the size of the table.
-    for (const callId of calls.keys()) {
-      if (callId >= entry.firstUnacked) break;
-      calls.delete(callId);
-    }
+    // Outcomes the client no longer waits for go, from the oldest: the cost per entry is what it
+    // removes, not the size of the table.
+    calls.pruneBelow(entry.firstUnacked);
     const earlier = calls.get(entry.callId);
     if (earlier !== undefined) {
       // A retried write: applied once already; it gets the first outcome, once that is known.

@@ -14,6 +14,7 @@
 import type { ChunkSample, RepliedWrite } from '../metrics/stage-recorder.js';
 import type { WireError } from '../errors.js';
 import type { Inbound } from './listener.js';
+import { CallTable } from '../core/call-table.js';
 
 /** Where a call's reply goes: its connection, as a single reply or within a reply batch. */
 export interface ReplyTo {
@@ -41,11 +42,12 @@ export interface PendingWrite {
 export type Answer = (write: PendingWrite) => void;
 
 const callsPerClientMax = 4096;
+const isDone = (write: PendingWrite): boolean => write.done;
 const noWaiters: ReplyTo[] = [];
 
 export class PendingRequests {
   /** Per client: calls in progress and calls answered (the retry cache), by callId. */
-  private readonly calls = new Map<string, Map<number, PendingWrite>>();
+  private readonly calls = new Map<string, CallTable<PendingWrite>>();
   /** Appended writes in index order; the cursor marks the first not yet applied. */
   private order: PendingWrite[] = [];
   private applyCursor = 0;
@@ -83,30 +85,24 @@ export class PendingRequests {
   register(write: PendingWrite): void {
     let calls = this.calls.get(write.clientId);
     if (calls === undefined) {
-      calls = new Map();
+      calls = new CallTable();
       this.calls.set(write.clientId, calls);
     }
     calls.set(write.callId, write);
     if (calls.size > callsPerClientMax) {
-      const oldest = calls.values().next().value!;
-      if (oldest.done) calls.delete(oldest.callId);
+      const oldest = calls.oldest()!;
+      if (oldest.done) calls.delete(oldest.callId, oldest);
     }
   }
 
   /** A registered write that will never be appended (refused before the log). */
   forget(write: PendingWrite): void {
-    const calls = this.calls.get(write.clientId);
-    if (calls?.get(write.callId) === write) calls.delete(write.callId);
+    this.calls.get(write.clientId)?.delete(write.callId, write);
   }
 
-  /** Forget answered calls the client no longer waits for (kept in callId order, mostly). */
+  /** Forget answered calls the client no longer waits for, oldest first, up to one not answered. */
   pruneCache(clientId: string, firstUnacked: number): void {
-    const calls = this.calls.get(clientId);
-    if (calls === undefined) return;
-    for (const write of calls.values()) {
-      if (write.callId >= firstUnacked || !write.done) break;
-      calls.delete(write.callId);
-    }
+    this.calls.get(clientId)?.pruneBelow(firstUnacked, isDone);
   }
 
   /** Registers appended writes, in index order (one call per appended batch). */

@@ -5,27 +5,19 @@
  * operations that apply cleanly. The format lives in kv-ops.ts, shared with the client facade.
  */
 import type { AppliedTransaction, StateMachine, TransactionContext } from '../state-machine.js';
-import { decodeKvOperation, encodeKvResult, type KvOperation } from './kv-ops.js';
-
-function decodeWrite(bytes: Uint8Array): Exclude<KvOperation, readonly ['get', string]> {
-  const operation = decodeKvOperation(bytes);
-  if (operation[0] === 'get') {
-    throw new Error("kv: 'get' is a read; send it as a query (sendReadOnly or sendStaleRead), not as a write");
-  }
-  return operation;
-}
+import { checkKvWrite, decodeKvOperation, decodeKvWrite, encodeKvResult } from './kv-ops.js';
 
 class KvStateMachine implements StateMachine {
   private readonly entries = new Map<string, string>();
 
   startTransaction(transaction: TransactionContext): TransactionContext {
     // Validation only: the leader hook must not read applied state (it runs on another thread).
-    decodeWrite(transaction.data);
+    checkKvWrite(transaction.data);
     return transaction;
   }
 
   applyTransaction(transaction: AppliedTransaction): Uint8Array | null {
-    const operation = decodeWrite(transaction.data);
+    const operation = decodeKvWrite(transaction.data);
     switch (operation[0]) {
       case 'put':
         this.entries.set(operation[1], operation[2]);

@@ -1,14 +1,16 @@
 /**
- * The key-value state machine alone: apply and query semantics, cas and delete, and the writes
- * that startTransaction refuses before anything reaches the log.
+ * The key-value state machine alone: apply and query semantics, cas and delete, the writes
+ * that startTransaction refuses before anything reaches the log, and the put fast path's
+ * agreement with the general decoder.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import createKvStateMachine from '../../src/statemachines/kv.js';
 import {
-  decodeBooleanResult, decodeStringOrNullResult, encodeCas, encodeDelete, encodeGet, encodePut,
+  decodeBooleanResult, decodeKvOperation, decodeKvWrite, decodeStringOrNullResult, encodeCas, encodeDelete, encodeGet, encodePut,
 } from '../../src/statemachines/kv-ops.js';
-import { encode } from '../../src/messages/codec.js';
+import { decode, encode } from '../../src/messages/codec.js';
+import { SeededRng } from '../../src/core/rng.js';
 import type { StateMachine } from '../../src/state-machine.js';
 
 let nextIndex = 1;
@@ -88,4 +90,77 @@ test('startTransaction refuses unknown operations, wrong field types and get as 
 test('query refuses writes', async () => {
   const machine = createKvStateMachine();
   await assert.rejects(async () => machine.query(encodePut('a', '1')), /only 'get' is a query/);
+});
+
+/**
+ * The reference for the put fast path: the general decoder's view of the same bytes — msgpack
+ * decoded, then the shape a put must have. The fast path must agree on every input: same
+ * strings for a put, a thrown Error where the general path throws.
+ */
+function referenceDecode(bytes: Uint8Array): { ok: true; value: unknown } | { ok: false } {
+  let value: unknown;
+  try {
+    value = decode(bytes);
+  } catch {
+    return { ok: false };
+  }
+  if (!Array.isArray(value) || typeof value[0] !== 'string') return { ok: false };
+  const arity: Record<string, number> = { put: 3, get: 2, delete: 2, cas: 4 };
+  if (!Object.hasOwn(arity, value[0]) || value.length !== arity[value[0]]) return { ok: false };
+  if (value.slice(1).some((item, i) => typeof item !== 'string' && !(value[0] === 'cas' && i === 1 && item === null))) return { ok: false };
+  return { ok: true, value };
+}
+
+test('put fast path: the same operation as the general decoder for every string size and for damaged bytes', () => {
+  const rng = new SeededRng(7);
+  const text = (length: number, unicode: boolean): string => {
+    let out = '';
+    for (let i = 0; i < length; i++) out += unicode && i % 5 === 0 ? String.fromCodePoint(0x3b1 + (i % 20), 0x1f600 + (i % 3)) : String.fromCharCode(0x21 + rng.intBetween(0, 90));
+    return out;
+  };
+  // Each msgpack string form: fixstr (0-31 bytes), str 8, str 16, str 32.
+  const lengths = [0, 1, 31, 32, 255, 256, 65_535, 65_536, 70_000];
+  let checked = 0;
+  let damaged = 0;
+  for (const keyLength of lengths) {
+    for (const valueLength of lengths) {
+      for (const unicode of [false, true]) {
+        const key = text(keyLength, unicode);
+        const value = text(valueLength, unicode);
+        const bytes = Buffer.from(encodePut(key, value));
+        assert.deepEqual(decodeKvOperation(bytes), ['put', key, value]);
+        assert.deepEqual(decodeKvOperation(new Uint8Array(bytes)), ['put', key, value], 'a plain Uint8Array decodes too');
+        checked++;
+        if (bytes.length > 2000) continue;
+        // Damage: cut short, one byte longer, one byte changed at every position.
+        const variants: Buffer[] = [bytes.subarray(0, bytes.length - 1), Buffer.concat([bytes, Buffer.from([0xc0])])];
+        for (let at = 0; at < Math.min(bytes.length, 40); at++) {
+          const changed = Buffer.from(bytes);
+          changed[at] = (changed[at]! + 1 + rng.intBetween(0, 254)) & 0xff;
+          variants.push(changed);
+        }
+        for (const variant of variants) {
+          const expected = referenceDecode(variant);
+          if (expected.ok) {
+            assert.deepEqual(decodeKvOperation(variant), expected.value, `variant ${variant.toString('hex').slice(0, 40)}`);
+          } else {
+            assert.throws(() => decodeKvOperation(variant), Error, `variant ${variant.toString('hex').slice(0, 40)} must be refused`);
+            damaged++;
+          }
+        }
+      }
+    }
+  }
+  assert.equal(checked, lengths.length * lengths.length * 2);
+  assert.ok(damaged > 100, `only ${damaged} damaged variants refused`);
+});
+
+test('startTransaction refuses what apply would refuse, with or without the fast path', () => {
+  const machine = createKvStateMachine();
+  startTransaction(machine, encodePut('k', 'v'));
+  startTransaction(machine, encodeCas('k', null, 'v'));
+  for (const bad of [encodeGet('k'), encode(['put', 'k']), encode(['put', 'k', 5]), encode(['toString', 'k']), encode(['put', 'k', 'v', 'extra']), new Uint8Array([0x93, 0xa3, 0x70, 0x75, 0x74, 0xa1, 0x6b])]) {
+    assert.throws(() => startTransaction(machine, bad), Error);
+    assert.throws(() => decodeKvWrite(bad), Error);
+  }
 });
