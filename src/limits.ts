@@ -108,7 +108,8 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
     [limits.entryBytesMax <= limits.pendingBytesMax, 'entryBytesMax must fit in pendingBytesMax'],
     [limits.reconnectDelayMsMin <= limits.reconnectDelayMsMax, 'reconnectDelayMsMin must not exceed reconnectDelayMsMax'],
     [limits.frameNestingDepthMax >= minimumNestingDepth, `frameNestingDepthMax must be at least ${minimumNestingDepth} (the deepest message raftline sends)`],
-    [limits.frameItemsMax >= 2 * limits.appendBatchEntriesMax + 64, 'frameItemsMax must hold a full AppendEntries batch (2 * appendBatchEntriesMax + 64)'],
+    // An AppendEntries holds one value per entry (its term); the payloads are one packed byte string.
+    [limits.frameItemsMax >= limits.appendBatchEntriesMax + 64, 'frameItemsMax must hold a full AppendEntries batch (appendBatchEntriesMax + 64)'],
     [limits.frameItemsMax >= batchItemsPerCallMax * batchCallsMax + 64, `frameItemsMax must hold a full client batch (${batchItemsPerCallMax * batchCallsMax + 64})`],
     [limits.connectionsMax >= 2, 'connectionsMax must leave room for a peer and a client'],
   ];

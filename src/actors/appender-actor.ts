@@ -14,7 +14,8 @@ import type {
   AppenderProgressMessage, AppenderHigherTermMessage, EntryBatch, LogReadMessage, LogReadResultMessage,
   PeerMessage,
 } from '../messages/messages.js';
-import { noopPayload } from '../messages/entry.js';
+import { noopEntries } from '../messages/entry.js';
+import { EntryRun, LENGTH_BYTES } from '../messages/packed-entries.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
 import { PeerConnection, type PeerConnectionOptions } from '../shell/peer-connection.js';
@@ -23,6 +24,9 @@ import { TermLog } from '../core/term-runs.js';
 import type { Limits } from '../limits.js';
 import type { NodeId } from '../core/types.js';
 import { nowUs } from '../metrics/clock.js';
+
+/** A heartbeat's entries: none. */
+const noEntries = new Uint8Array(0);
 
 export interface AppenderActorOptions {
   id: NodeId;
@@ -87,11 +91,8 @@ interface LeaderState {
   commitIndex: number;
   round: number;
   termLog: TermLog;
-  /** Recent entries: cacheTerms/cachePayloads[i] is at index cacheFirstIndex + i. */
-  cacheFirstIndex: number;
-  cacheTerms: number[];
-  cachePayloads: Uint8Array[];
-  cacheBytes: number;
+  /** Recent entries, as the server handed them over (packed): the first is at index cache.firstIndex. */
+  cache: EntryRun;
 }
 
 export class AppenderActor implements ActorControl<void, AppenderStatus> {
@@ -191,11 +192,9 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       round: 0,
       termLog,
       // The no-op that opens the term is the last entry; the server appends it to the log too.
-      cacheFirstIndex: message.lastIndex,
-      cacheTerms: [message.term],
-      cachePayloads: [noopPayload],
-      cacheBytes: noopPayload.length,
+      cache: new EntryRun(message.lastIndex),
     };
+    this.leader.cache.push(noopEntries, [message.term]);
     for (const follower of this.followers.values()) {
       follower.matchIndex = 0;
       follower.nextIndex = message.lastIndex;
@@ -208,34 +207,28 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private appendToCache(batch: EntryBatch): void {
     const leader = this.leader;
     if (leader === null) return;
-    if (batch.firstIndex !== leader.cacheFirstIndex + leader.cachePayloads.length) return;
+    const cache = leader.cache;
+    if (batch.firstIndex !== cache.nextIndex) return;
     leader.termLog.append(batch.firstIndex, batch.terms);
-    for (let i = 0; i < batch.payloads.length; i++) {
-      leader.cacheTerms.push(batch.terms[i]!);
-      leader.cachePayloads.push(batch.payloads[i]!);
-      leader.cacheBytes += batch.payloads[i]!.length;
-    }
+    cache.push(batch.entries, batch.terms);
     // Keep the cache bounded; a follower that falls behind it is served by log reads. Once over
     // the bound, a quarter is dropped at once, so the arrays shift once per quarter of the cache
     // rather than on every batch.
     const bytesMax = this.options.limits.appenderCacheBytesMax;
-    let drop = 0;
-    if (leader.cacheBytes > bytesMax) {
-      while (leader.cacheBytes > bytesMax * 0.75 && drop < leader.cachePayloads.length - 1) {
-        leader.cacheBytes -= leader.cachePayloads[drop]!.length;
+    if (cache.payloadBytes > bytesMax) {
+      let bytes = cache.payloadBytes;
+      let drop = 0;
+      while (bytes > bytesMax * 0.75 && drop < cache.length - 1) {
+        bytes -= cache.payloadLength(drop);
         drop++;
       }
-    }
-    if (drop > 0) {
-      leader.cacheTerms.splice(0, drop);
-      leader.cachePayloads.splice(0, drop);
-      leader.cacheFirstIndex += drop;
+      cache.dropFront(drop);
     }
   }
 
   private get lastIndex(): number {
     const leader = this.leader;
-    return leader === null ? 0 : leader.cacheFirstIndex + leader.cachePayloads.length - 1;
+    return leader === null ? 0 : leader.cache.nextIndex - 1;
   }
 
   /** Pipelines batches from the cache while the follower's in-flight bounds allow. */
@@ -248,7 +241,8 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       const inflightMax = follower.probing ? 1 : limits.appendInflightMax;
       if (follower.inflight.length >= inflightMax || follower.inflightBytes >= limits.appendInflightBytesMax) return;
       if (follower.nextIndex > lastIndex) return;
-      if (follower.nextIndex < leader.cacheFirstIndex) {
+      const cache = leader.cache;
+      if (follower.nextIndex < cache.firstIndex) {
         follower.readPending = true;
         this.links.log.send({
           k: Kind.LogRead, peer: follower.id, fromIndex: follower.nextIndex,
@@ -256,20 +250,21 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         });
         return;
       }
-      const start = follower.nextIndex - leader.cacheFirstIndex;
+      const start = follower.nextIndex - cache.firstIndex;
       let end = start;
       let bytes = 0;
-      while (end < leader.cachePayloads.length && end - start < limits.appendBatchEntriesMax) {
-        const size = leader.cachePayloads[end]!.length;
+      while (end < cache.length && end - start < limits.appendBatchEntriesMax) {
+        const size = cache.payloadLength(end);
         if (end > start && bytes + size > limits.appendBatchBytesMax) break;
         bytes += size;
         end++;
       }
-      this.sendBatch(follower, follower.nextIndex, leader.cacheTerms.slice(start, end), leader.cachePayloads.slice(start, end), bytes);
+      this.sendBatch(follower, follower.nextIndex, cache.termsOf(start, end), cache.packed(start, end), bytes);
     }
   }
 
-  private sendBatch(follower: Follower, firstIndex: number, terms: number[], entries: Uint8Array[], bytes: number): void {
+  /** Sends `terms.length` entries, packed in `entries`, holding `bytes` bytes of payload. */
+  private sendBatch(follower: Follower, firstIndex: number, terms: number[], entries: Uint8Array, bytes: number): void {
     const leader = this.leader!;
     const prevIndex = firstIndex - 1;
     const seq = this.nextSeq++;
@@ -280,10 +275,10 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     };
     if (!follower.connection.send(message)) return;
     follower.inflight.push({
-      seq, lastIndex: prevIndex + entries.length, entries: entries.length, bytes, sentUs: this.options.profiling ? nowUs() : 0,
+      seq, lastIndex: prevIndex + terms.length, entries: terms.length, bytes, sentUs: this.options.profiling ? nowUs() : 0,
     });
     follower.inflightBytes += bytes;
-    follower.nextIndex = prevIndex + entries.length + 1;
+    follower.nextIndex = prevIndex + terms.length + 1;
   }
 
   private sendHeartbeat(follower: Follower): void {
@@ -293,7 +288,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     const prevIndex = follower.nextIndex - 1;
     follower.connection.send({
       k: Kind.AppendEntries, g: this.options.groupId, from: this.options.id, term: leader.term, prevIndex,
-      prevTerm: leader.termLog.termAt(prevIndex) ?? 0, leaderCommit: leader.commitIndex, terms: [], entries: [],
+      prevTerm: leader.termLog.termAt(prevIndex) ?? 0, leaderCommit: leader.commitIndex, terms: [], entries: noEntries,
       seq: this.nextSeq++, round: leader.round,
     } satisfies AppendEntriesMessage);
   }
@@ -366,10 +361,9 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     const follower = this.followers.get(result.peer);
     if (follower === undefined || this.leader === null) return;
     follower.readPending = false;
-    if (result.payloads.length > 0 && result.firstIndex === follower.nextIndex) {
-      let bytes = 0;
-      for (const payload of result.payloads) bytes += payload.length;
-      this.sendBatch(follower, result.firstIndex, result.terms, result.payloads, bytes);
+    if (result.terms.length > 0 && result.firstIndex === follower.nextIndex) {
+      const bytes = result.entries.length - result.terms.length * LENGTH_BYTES;
+      this.sendBatch(follower, result.firstIndex, result.terms, result.entries, bytes);
     }
     this.sendEntries(follower);
   }

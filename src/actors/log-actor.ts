@@ -18,6 +18,7 @@ import { assert } from '../errors.js';
 import { nowUs } from '../metrics/clock.js';
 import { nodeFileSystem, type FileSystem } from '../log/file-system.js';
 import { nodeTimers, type Timers } from '../shell/timers.js';
+import { packPayloads } from '../messages/packed-entries.js';
 
 export interface LogActorOptions {
   dir: string;
@@ -113,13 +114,10 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
     switch (message.k) {
       case Kind.LogAppend: {
         const arrivedUs = this.options.profiling ? nowUs() : 0;
-        const records: LogEntryRecord[] = new Array(message.payloads.length);
-        for (let i = 0; i < message.payloads.length; i++) {
-          records[i] = { index: message.firstIndex + i, term: message.terms[i]!, payload: message.payloads[i]! };
-        }
-        log.append(records);
+        log.appendPacked(message.firstIndex, message.terms, message.entries);
         if (this.options.profiling) this.stamps.push(message.seq, arrivedUs, nowUs());
-        const forUpdater: UpdaterEntriesMessage = { k: Kind.UpdaterEntries, firstIndex: message.firstIndex, terms: message.terms, payloads: message.payloads };
+        // The updater gets the same packed bytes: nothing per entry here.
+        const forUpdater: UpdaterEntriesMessage = { k: Kind.UpdaterEntries, firstIndex: message.firstIndex, terms: message.terms, entries: message.entries };
         if (message.commitIndex !== undefined) forUpdater.commitIndex = message.commitIndex;
         this.unsyncedForUpdater.push(forUpdater);
         break;
@@ -159,7 +157,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   private onRead(message: LogReadMessage): void {
     const log = this.requireLog();
     if (message.fromIndex < log.firstIndex || message.fromIndex > log.lastIndex) {
-      this.links.appender.send({ k: Kind.LogReadResult, peer: message.peer, firstIndex: message.fromIndex, terms: [], payloads: [] });
+      this.links.appender.send({ k: Kind.LogReadResult, peer: message.peer, firstIndex: message.fromIndex, terms: [], entries: new Uint8Array(0) });
       return;
     }
     const records = log.read(message.fromIndex, message.maxCount, message.maxBytes);
@@ -171,6 +169,6 @@ function batchOf(records: readonly LogEntryRecord[]): EntryBatch {
   return {
     firstIndex: records[0]!.index,
     terms: records.map((record) => record.term),
-    payloads: records.map((record) => record.payload),
+    entries: packPayloads(records.map((record) => record.payload)),
   };
 }

@@ -15,6 +15,7 @@ import type {
   UpdaterQueryResultMessage,
 } from '../messages/messages.js';
 import { EntryDecoder, EntryType } from '../messages/entry.js';
+import { EntryRun } from '../messages/packed-entries.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
 import type { StateMachine, StateMachineContext } from '../state-machine.js';
@@ -63,10 +64,8 @@ const appliedWithoutResult: CallOutcome = Object.freeze({ ok: true, result: null
 
 export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private stateMachine: StateMachine | null = null;
-  /** Durable entries not yet applied: terms/payloads[i] is at index bufferFirstIndex + i. */
-  private bufferFirstIndex = 1;
-  private bufferTerms: number[] = [];
-  private bufferPayloads: Uint8Array[] = [];
+  /** Durable entries not yet applied, as they came from the log (packed); the first is at index buffer.firstIndex. */
+  private readonly buffer = new EntryRun(1);
   private commitIndex = 0;
   /** Truncations received from the log actor, and commits waiting for theirs. */
   private truncationsSeen = 0;
@@ -105,7 +104,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   }
 
   async status(): Promise<UpdaterStatus> {
-    return { appliedIndex: this.settledIndex, commitIndex: this.commitIndex, bufferedEntries: this.bufferPayloads.length };
+    return { appliedIndex: this.settledIndex, commitIndex: this.commitIndex, bufferedEntries: this.buffer.length };
   }
 
   async stop(): Promise<void> {
@@ -115,21 +114,14 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
 
   private onLog(message: UpdaterLogInput): void {
     if (message.k === Kind.UpdaterEntries) {
-      assert(message.firstIndex === this.bufferFirstIndex + this.bufferPayloads.length,
-        `updater got entries from ${message.firstIndex}, expected ${this.bufferFirstIndex + this.bufferPayloads.length}`);
-      for (let i = 0; i < message.payloads.length; i++) {
-        this.bufferTerms.push(message.terms[i]!);
-        this.bufferPayloads.push(message.payloads[i]!);
-      }
+      assert(message.firstIndex === this.buffer.nextIndex,
+        `updater got entries from ${message.firstIndex}, expected ${this.buffer.nextIndex}`);
+      this.buffer.push(message.entries, message.terms);
       // Behind every truncation on this port already: it takes effect at once.
       if (message.commitIndex !== undefined) this.commitIndex = Math.max(this.commitIndex, message.commitIndex);
     } else {
       assert(message.fromIndex > this.appliedIndex, `truncation at ${message.fromIndex} below applied ${this.appliedIndex}`);
-      const keep = message.fromIndex - this.bufferFirstIndex;
-      if (keep < this.bufferPayloads.length) {
-        this.bufferTerms.length = keep;
-        this.bufferPayloads.length = keep;
-      }
+      this.buffer.truncate(message.fromIndex - this.buffer.firstIndex);
       this.truncationsSeen++;
       this.takeHeldCommits();
     }
@@ -165,28 +157,28 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private applyCommitted(): void {
     const stateMachine = this.stateMachine;
     if (stateMachine === null) return;
-    const lastBuffered = this.bufferFirstIndex + this.bufferPayloads.length - 1;
-    const through = Math.min(this.commitIndex, lastBuffered);
+    const buffer = this.buffer;
+    const through = Math.min(this.commitIndex, buffer.nextIndex - 1);
     if (through <= this.appliedIndex) return;
-    const offset = this.appliedIndex + 1 - this.bufferFirstIndex;
+    const offset = this.appliedIndex + 1 - buffer.firstIndex;
     const count = through - this.appliedIndex;
     const startUs = this.options.profiling ? nowUs() : 0;
     for (let i = 0; i < count; i++) {
       const index = this.appliedIndex + 1;
-      this.applyOne(stateMachine, index, this.bufferTerms[offset + i]!, this.bufferPayloads[offset + i]!);
+      const position = offset + i;
+      const start = buffer.start(position);
+      this.applyOne(stateMachine, index, buffer.termAt(position), buffer.source(position), start, start + buffer.payloadLength(position));
       this.appliedIndex = index;
     }
     if (this.options.profiling) this.pendingLoops.push(through - count + 1, through, startUs, nowUs());
     // Drop applied entries from the front of the buffer.
-    this.bufferTerms.splice(0, offset + count);
-    this.bufferPayloads.splice(0, offset + count);
-    this.bufferFirstIndex = this.appliedIndex + 1;
+    buffer.dropFront(offset + count);
     this.advanceSettled();
     this.scheduleReport();
   }
 
-  private applyOne(stateMachine: StateMachine, index: number, term: number, payload: Uint8Array): void {
-    const entry = this.entries.decode(payload);
+  private applyOne(stateMachine: StateMachine, index: number, term: number, source: Uint8Array, start: number, end: number): void {
+    const entry = this.entries.decodeAt(source, start, end);
     if (entry.type === EntryType.noop) return;
     let calls = this.outcomes.get(entry.clientId);
     if (calls === undefined) {

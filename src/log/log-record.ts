@@ -33,16 +33,23 @@ export interface LogEntryRecord {
 
 /** Writes `entry` as one record at `offset` of `target`; returns the offset after it. */
 export function encodeRecord(target: Buffer, offset: number, entry: LogEntryRecord): number {
-  const payloadLength = entry.payload.length;
+  return encodeRecordOf(target, offset, entry.index, entry.term, entry.payload, 0, entry.payload.length);
+}
+
+/** Writes one record whose payload is `source[start, end)`; returns the offset after it. */
+export function encodeRecordOf(
+  target: Buffer, offset: number, index: number, term: number, source: Uint8Array, start: number, end: number,
+): number {
+  const payloadLength = end - start;
   const bodyStart = offset + RECORD_HEADER_BYTES;
   const bodyLength = BODY_HEADER_BYTES + payloadLength;
   target.writeUInt32BE(bodyLength, offset);
-  writeUint53(target, bodyStart, entry.index);
-  writeUint53(target, bodyStart + 8, entry.term);
-  target.set(entry.payload, bodyStart + BODY_HEADER_BYTES);
-  const end = bodyStart + bodyLength;
-  target.writeUInt32BE(crc32c(target, 0, bodyStart, end), offset + 4);
-  return end;
+  writeUint53(target, bodyStart, index);
+  writeUint53(target, bodyStart + 8, term);
+  target.set(start === 0 && end === source.length ? source : source.subarray(start, end), bodyStart + BODY_HEADER_BYTES);
+  const recordEnd = bodyStart + bodyLength;
+  target.writeUInt32BE(crc32c(target, 0, bodyStart, recordEnd), offset + 4);
+  return recordEnd;
 }
 
 function writeUint53(target: Buffer, offset: number, value: number): void {

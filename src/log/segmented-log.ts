@@ -27,12 +27,13 @@ import type { TermRun } from '../core/types.js';
 import { fsyncDirectory, onDisk, readFully, writeFully } from './disk-io.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
 import {
-  RECORD_HEADER_BYTES, RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName, decodeRecord, encodeRecord,
+  RECORD_HEADER_BYTES, RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName, decodeRecord, encodeRecordOf,
   inProgressSegmentName, type LogEntryRecord,
 } from './log-record.js';
 import { recoverLog, type RecoveredSegment } from './log-recovery.js';
 import { lastStartingAtOrBefore, RecentEntries } from './recent-entries.js';
 import { TermRunIndex } from './term-runs.js';
+import { LENGTH_BYTES, packPayloads, payloadLengthAt } from '../messages/packed-entries.js';
 
 export type { LogEntryRecord } from './log-record.js';
 
@@ -180,22 +181,49 @@ export class SegmentedLog {
    * segment in one write call; not synced. The payload bytes are copied, the caller may reuse them.
    */
   append(entries: readonly LogEntryRecord[]): void {
-    this.assertOpen();
     if (entries.length === 0) return;
+    this.appendPacked(entries[0]!.index, entries.map((entry) => entry.term), packPayloads(entries.map((entry) => entry.payload)),
+      entries.map((entry) => entry.index));
+  }
+
+  /**
+   * Writes the packed entries (packed-entries.ts) with `terms`, at indexes from `firstIndex` =
+   * lastIndex + 1, terms not decreasing, in one write call; not synced. The bytes are copied.
+   * `indexes` (tests of the checks) gives each entry's index where it is not the next one.
+   */
+  appendPacked(firstIndex: number, terms: readonly number[], packed: Uint8Array, indexes?: readonly number[]): void {
+    this.assertOpen();
+    const count = terms.length;
+    if (count === 0) return;
     let sizeBytes = 0;
-    let expectedIndex = this.lastIndexValue + 1;
     let previousTerm = this.terms.lastTerm();
-    for (const entry of entries) {
-      assert(entry.index === expectedIndex, `append: index ${entry.index}, expected ${expectedIndex}`);
-      assert(entry.term >= previousTerm, `append: term ${entry.term} below ${previousTerm} at ${entry.index}`);
-      previousTerm = entry.term;
-      expectedIndex++;
-      sizeBytes += RECORD_OVERHEAD_BYTES + entry.payload.length;
+    let offset = 0;
+    for (let k = 0; k < count; k++) {
+      const expectedIndex = this.lastIndexValue + 1 + k;
+      const index = indexes === undefined ? firstIndex + k : indexes[k]!;
+      assert(index === expectedIndex, `append: index ${index}, expected ${expectedIndex}`);
+      const term = terms[k]!;
+      assert(term >= previousTerm, `append: term ${term} below ${previousTerm} at ${index}`);
+      previousTerm = term;
+      assert(offset + LENGTH_BYTES <= packed.length, `append: packed entries end before entry ${k} of ${count}`);
+      const length = payloadLengthAt(packed, offset + LENGTH_BYTES);
+      sizeBytes += RECORD_OVERHEAD_BYTES + length;
+      offset += LENGTH_BYTES + length;
     }
+    assert(offset === packed.length, `append: packed entries of ${packed.length} bytes hold ${offset} bytes of ${count} entries`);
     // The whole batch in one buffer and one write call: one system call per batch, not per entry.
     const batch = Buffer.allocUnsafeSlow(sizeBytes);
-    let offset = 0;
-    for (const entry of entries) offset = encodeRecord(batch, offset, entry);
+    const starts = new Array<number>(count + 1);
+    offset = 0;
+    let from = 0;
+    for (let k = 0; k < count; k++) {
+      starts[k] = offset;
+      const start = from + LENGTH_BYTES;
+      const end = start + payloadLengthAt(packed, start);
+      offset = encodeRecordOf(batch, offset, firstIndex + k, terms[k]!, packed, start, end);
+      from = end;
+    }
+    starts[count] = offset;
     const segment = this.openSegment();
     const file = this.pathOf(segment);
     onDisk('write', file, () => {
@@ -203,22 +231,14 @@ export class SegmentedLog {
       this.preallocate(segment.sizeBytes + sizeBytes);
     });
     // The in-memory picture changes only once the write went through.
-    offset = 0;
-    const starts = new Array<number>(entries.length + 1);
-    const terms = new Array<number>(entries.length);
-    for (let k = 0; k < entries.length; k++) {
-      const entry = entries[k]!;
-      starts[k] = offset;
-      terms[k] = entry.term;
-      segment.offsets!.push(segment.sizeBytes + offset);
-      this.terms.append(entry.index, entry.term);
-      offset += RECORD_OVERHEAD_BYTES + entry.payload.length;
+    for (let k = 0; k < count; k++) {
+      segment.offsets!.push(segment.sizeBytes + starts[k]!);
+      this.terms.append(firstIndex + k, terms[k]!);
     }
-    starts[entries.length] = offset;
-    this.cache.pushBatch(entries[0]!.index, terms, batch, starts);
+    this.cache.pushBatch(firstIndex, terms.slice(), batch, starts);
     segment.sizeBytes += sizeBytes;
-    segment.lastIndex = expectedIndex - 1;
-    this.lastIndexValue = expectedIndex - 1;
+    segment.lastIndex = firstIndex + count - 1;
+    this.lastIndexValue = firstIndex + count - 1;
     if (segment.sizeBytes > this.segmentSizeBytesMax) this.rollSegment();
   }
 

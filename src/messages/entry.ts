@@ -11,6 +11,7 @@
  * Call ids are safe integers, so a float64 holds them exactly.
  */
 import { MalformedMessageError } from '../errors.js';
+import { packPayloads } from './packed-entries.js';
 
 export const EntryType = { noop: 0, write: 1 } as const;
 export type EntryTypeNumber = (typeof EntryType)[keyof typeof EntryType];
@@ -28,20 +29,43 @@ export interface EntryBody {
 export const entryClientIdBytesMax = 0xffff;
 const fixedBytes = 1 + 2 + 8 + 8;
 
-export function encodeEntry(body: EntryBody): Uint8Array {
-  const idBytes = Buffer.byteLength(body.clientId, 'utf8');
+/** Bytes of the client id in UTF-8, checked against the limit. */
+export function entryClientIdBytes(clientId: string): number {
+  const idBytes = Buffer.byteLength(clientId, 'utf8');
   if (idBytes > entryClientIdBytesMax) {
     throw new MalformedMessageError(`client id of ${idBytes} bytes is over ${entryClientIdBytesMax}`);
   }
-  const payload = Buffer.allocUnsafe(fixedBytes + idBytes + body.data.length);
-  payload[0] = body.type;
-  payload.writeUInt16BE(idBytes, 1);
-  payload.write(body.clientId, 3, idBytes, 'utf8');
-  let offset = 3 + idBytes;
-  payload.writeDoubleBE(body.callId, offset);
-  payload.writeDoubleBE(body.firstUnacked, offset + 8);
-  offset += 16;
-  payload.set(body.data, offset);
+  return idBytes;
+}
+
+/** Size of the payload of `body`, whose client id takes `idBytes` (entryClientIdBytes). */
+export function entryPayloadBytes(idBytes: number, dataBytes: number): number {
+  return fixedBytes + idBytes + dataBytes;
+}
+
+/**
+ * Writes a payload at `offset` of `target` (the fields of EntryBody, the client id taking
+ * `idBytes` from entryClientIdBytes); returns the offset after it.
+ */
+export function encodeEntryInto(
+  target: Buffer, offset: number, type: EntryTypeNumber, clientId: string, idBytes: number, callId: number,
+  firstUnacked: number, data: Uint8Array,
+): number {
+  target[offset] = type;
+  target.writeUInt16BE(idBytes, offset + 1);
+  target.write(clientId, offset + 3, idBytes, 'utf8');
+  let at = offset + 3 + idBytes;
+  target.writeDoubleBE(callId, at);
+  target.writeDoubleBE(firstUnacked, at + 8);
+  at += 16;
+  target.set(data, at);
+  return at + data.length;
+}
+
+export function encodeEntry(body: EntryBody): Uint8Array {
+  const idBytes = entryClientIdBytes(body.clientId);
+  const payload = Buffer.allocUnsafe(entryPayloadBytes(idBytes, body.data.length));
+  encodeEntryInto(payload, 0, body.type, body.clientId, idBytes, body.callId, body.firstUnacked, body.data);
   return payload;
 }
 
@@ -53,6 +77,9 @@ export const noopPayload: Uint8Array = encodeEntry({
   data: new Uint8Array(0),
 });
 
+/** The no-op alone, as packed entries (a new leader's first entry). */
+export const noopEntries: Uint8Array = packPayloads([noopPayload]);
+
 /**
  * Decodes entries; the client id of the previous entry is remembered, so a run of entries from
  * one client (the usual case: a client's calls arrive in batches) decodes its id once.
@@ -62,22 +89,28 @@ export class EntryDecoder {
   private lastId = '';
 
   decode(payload: Uint8Array): EntryBody {
-    const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    if (bytes.length < fixedBytes) throw new MalformedMessageError(`log entry payload of ${bytes.length} bytes is too short`);
-    const type = bytes[0]!;
+    return this.decodeAt(payload, 0, payload.length);
+  }
+
+  /** Decodes the payload at [start, end) of `source` (packed entries, say) without a view of it. */
+  decodeAt(source: Uint8Array, start: number, end: number): EntryBody {
+    const bytes = Buffer.isBuffer(source) ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+    const size = end - start;
+    if (size < fixedBytes) throw new MalformedMessageError(`log entry payload of ${size} bytes is too short`);
+    const type = bytes[start]!;
     if (type !== EntryType.noop && type !== EntryType.write) {
       throw new MalformedMessageError(`log entry payload has unknown type ${type}`);
     }
-    const idBytes = bytes.readUInt16BE(1);
-    const idEnd = 3 + idBytes;
-    if (idEnd + 16 > bytes.length) throw new MalformedMessageError('log entry payload is shorter than its client id');
-    const clientId = this.clientIdOf(bytes, 3, idEnd);
+    const idBytes = bytes.readUInt16BE(start + 1);
+    const idEnd = start + 3 + idBytes;
+    if (idEnd + 16 > end) throw new MalformedMessageError('log entry payload is shorter than its client id');
+    const clientId = this.clientIdOf(bytes, start + 3, idEnd);
     return {
       type,
       clientId,
       callId: bytes.readDoubleBE(idEnd),
       firstUnacked: bytes.readDoubleBE(idEnd + 8),
-      data: bytes.subarray(idEnd + 16),
+      data: bytes.subarray(idEnd + 16, end),
     };
   }
 
@@ -98,10 +131,4 @@ export class EntryDecoder {
     this.lastId = bytes.toString('utf8', start, end);
     return this.lastId;
   }
-}
-
-const sharedDecoder = new EntryDecoder();
-
-export function decodeEntry(payload: Uint8Array): EntryBody {
-  return sharedDecoder.decode(payload);
 }

@@ -1,7 +1,8 @@
 /**
  * The shapes of every message, by boundary. Wire messages (TCP) carry their group id `g`, so that
  * many groups per server can come later without a change of format. Entry payloads travel as
- * opaque bytes, packed once on the leader (see entry.ts) and never re-encoded.
+ * opaque bytes, encoded once on the leader (see entry.ts) and never re-encoded; a batch of them
+ * travels as one byte string (packed-entries.ts).
  */
 import type { WireError } from '../errors.js';
 import type { NodeId, TermRun } from '../core/types.js';
@@ -20,7 +21,8 @@ export interface AppendEntriesMessage {
   leaderCommit: number;
   /** Term of each entry, for indexes prevIndex + 1 ... */
   terms: number[];
-  entries: Uint8Array[];
+  /** The entries' payloads, packed (packed-entries.ts): as many as there are terms. */
+  entries: Uint8Array;
   /** The appender's request number, echoed in the reply (pipelining). */
   seq: number;
   /** The heartbeat round this request confirms (ReadIndex). */
@@ -179,11 +181,14 @@ export type ServerToClientMessage =
 
 // ---- actor <-> actor (between threads) ----------------------------------------------------
 
-/** A run of consecutive entries: payloads[i] is at index firstIndex + i with term terms[i]. */
+/**
+ * A run of consecutive entries: entry i is at index firstIndex + i with term terms[i]; their
+ * payloads are packed in `entries` (packed-entries.ts), one byte string for the whole run.
+ */
 export interface EntryBatch {
   firstIndex: number;
   terms: number[];
-  payloads: Uint8Array[];
+  entries: Uint8Array;
 }
 
 export interface LogAppendMessage extends EntryBatch {

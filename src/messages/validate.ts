@@ -6,6 +6,7 @@
  * connection it came on.
  */
 import { decode } from './codec.js';
+import { packedProblem } from './packed-entries.js';
 import { Kind, kindName } from './kinds.js';
 import { frameShapeProblem, type FrameShapeLimits } from './frame-shape.js';
 import { MalformedMessageError } from '../errors.js';
@@ -28,7 +29,7 @@ type FieldType = 'array' | 'number' | 'string' | 'boolean' | 'bytes' | 'numbers'
 const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.AppendEntries]: {
     g: 'string', from: 'string', term: 'number', prevIndex: 'number', prevTerm: 'number',
-    leaderCommit: 'number', terms: 'array', entries: 'bytesArray', seq: 'number', round: 'number',
+    leaderCommit: 'number', terms: 'array', entries: 'bytes', seq: 'number', round: 'number',
   },
   [Kind.AppendEntriesReply]: {
     g: 'string', from: 'string', term: 'number', success: 'boolean', matchIndex: 'number',
@@ -125,11 +126,15 @@ function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>, shape: Fr
  * The terms of an AppendEntries, in the one pass over them: each a term (>= 1), never
  * decreasing (a Raft log's terms never do, §5.3), none before the previous entry's term nor after
  * the request's term; and no previous term before the first entry (previous index 0). A correct
- * leader never sends anything else, and the follower's log bookkeeping asserts all of it.
+ * leader never sends anything else, and the follower's log bookkeeping asserts all of it. The
+ * packed entries must hold exactly one payload per term, each length inside the bytes.
  */
 function checkAppendEntries(message: AppendEntriesMessage): void {
   const { terms, entries, term, prevIndex, prevTerm } = message;
-  if (terms.length !== entries.length) throw new MalformedMessageError('AppendEntries: terms and entries differ in length');
+  const problem = packedProblem(entries, terms.length);
+  if (problem !== null) {
+    throw new MalformedMessageError(`AppendEntries: entries do not match their ${terms.length} terms: ${problem}`, { kind: Kind.AppendEntries, field: 'entries' });
+  }
   if (prevTerm > term || (prevIndex === 0 && prevTerm !== 0)) {
     throw new MalformedMessageError(`AppendEntries: previous entry (${prevIndex}, term ${prevTerm}) does not fit term ${term}`);
   }

@@ -19,7 +19,8 @@ import type {
   AppendEntriesMessage, DivisionStatus, InboundMessage, LogInput, VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
-import { noopPayload } from '../messages/entry.js';
+import { noopEntries } from '../messages/entry.js';
+import { packedFrom } from '../messages/packed-entries.js';
 import { ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError, UnknownPeerError } from '../errors.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine } from '../state-machine.js';
@@ -235,12 +236,13 @@ export class RaftServer implements RequestPathHost {
     return this.requireCore();
   }
 
-  appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): number {
+  /** `entries` is read only during the call (both sends copy it). */
+  appendEntries(firstIndex: number, terms: number[], entries: Uint8Array): number {
     // The appender first: replication to the followers is the longer of the two paths to commit,
     // and a postMessage that wakes a sleeping actor can stall this thread while that actor runs.
     const commitIndex = this.takeAppenderCommit();
-    this.requireActors().appender.send({ k: Kind.AppenderEntries, firstIndex, terms, payloads, ...(commitIndex === null ? {} : { commitIndex }) });
-    const seq = this.submitToLog({ k: Kind.LogAppend, firstIndex, terms, payloads });
+    this.requireActors().appender.send({ k: Kind.AppenderEntries, firstIndex, terms, entries, ...(commitIndex === null ? {} : { commitIndex }) });
+    const seq = this.submitToLog({ k: Kind.LogAppend, firstIndex, terms, entries });
     this.processReady();
     return seq;
   }
@@ -371,7 +373,7 @@ export class RaftServer implements RequestPathHost {
       this.inflightSeen.clear();
       // The core's log already holds the no-op (Raft §8), so the log writes it even if leadership
       // was lost within the same step; the appender starts only if this node still leads.
-      this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], payloads: [noopPayload] });
+      this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], entries: noopEntries });
       if (core.role === 'leader' && core.term === start.term) actors.appender.send({
         k: Kind.AppenderLeaderStart, term: start.term, commitIndex: start.commitIndex, lastIndex: start.noopIndex,
         termRuns: core.termRuns(), followers: [...start.followers],
@@ -551,7 +553,7 @@ export class RaftServer implements RequestPathHost {
     this.processReady();
     if (decision.kind === 'accept') {
       if (decision.truncateFrom !== null) this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
-      if (decision.appendFrom < message.entries.length) {
+      if (decision.appendFrom < message.terms.length) {
         // Stamped before the log can see it: the log actor's arrival stamp must not precede it.
         const submittedUs = this.recorder.profiling ? nowUs() : 0;
         // A commit index decided in this turn rides with the entries (one wake of the updater for
@@ -560,10 +562,11 @@ export class RaftServer implements RequestPathHost {
         if (commit !== null) this.commitNotice = null;
         const seq = this.submitToLog({
           k: Kind.LogAppend, firstIndex: message.prevIndex + 1 + decision.appendFrom,
-          terms: message.terms.slice(decision.appendFrom), payloads: message.entries.slice(decision.appendFrom),
+          terms: message.terms.slice(decision.appendFrom),
+          entries: decision.appendFrom === 0 ? message.entries : packedFrom(message.entries, decision.appendFrom),
           ...(commit === null ? {} : { commitIndex: commit.commitIndex }),
         });
-        this.recorder.onFollowerAppend(seq, message.entries.length - decision.appendFrom, connection.receivedUs, submittedUs);
+        this.recorder.onFollowerAppend(seq, message.terms.length - decision.appendFrom, connection.receivedUs, submittedUs);
       }
     }
     const reply = decision.reply;

@@ -12,9 +12,10 @@ import { Kind } from '../messages/kinds.js';
 import {
   RequestType, type ClientRequestBatchMessage, type ClientRequestMessage, type RequestTypeNumber,
 } from '../messages/messages.js';
-import { encodeEntry, EntryType } from '../messages/entry.js';
+import { encodeEntryInto, entryClientIdBytes, entryPayloadBytes, EntryType } from '../messages/entry.js';
+import { LENGTH_BYTES, writeLengthAt } from '../messages/packed-entries.js';
 import {
-  EntryTooLargeError, LeaderNotReadyError, ResourceUnavailableError, StateMachineError, type NotLeaderError,
+  EntryTooLargeError, LeaderNotReadyError, MalformedMessageError, ResourceUnavailableError, StateMachineError, type NotLeaderError,
   type RaftlineError, type WireError,
 } from '../errors.js';
 import type { Limits } from '../limits.js';
@@ -34,11 +35,20 @@ export interface RequestPathHost {
    * Hands a batch of new entries to the log and the appender, then lets the core speak; returns
    * the log sequence number of the batch (its log stamps come back under it).
    */
-  appendEntries(firstIndex: number, terms: number[], payloads: Uint8Array[]): number;
+  appendEntries(firstIndex: number, terms: number[], entries: Uint8Array): number;
   /** Asks the updater to run a query. */
   sendQuery(queryId: number, data: Uint8Array, stale: boolean): void;
   /** Lets the core's pending effects out (after a ReadIndex request). */
   processReady(): void;
+}
+
+/** An admitted write waiting for the end of the turn, with what its payload is encoded from. */
+interface BatchedWrite {
+  write: PendingWrite;
+  data: Uint8Array;
+  firstUnacked: number;
+  idBytes: number;
+  payloadBytes: number;
 }
 
 interface PendingRead extends ReplyTo {
@@ -60,7 +70,9 @@ type QueryDone = (ok: boolean, result: Uint8Array | null, error: WireError | nul
 export class RequestPath {
   private readonly pending: PendingRequests;
   /** Writes admitted in this turn of the event loop, appended together at its end. */
-  private batch: { write: PendingWrite; payload: Uint8Array }[] = [];
+  private batch: BatchedWrite[] = [];
+  /** Where each batch is packed; the host copies it before appendEntries returns, so it is reused. */
+  private packScratch = Buffer.allocUnsafeSlow(64 * 1024);
   /** Stage stamps of the batch's chunks: the first write of each chunk is timed for all of it. */
   private batchSamples: ChunkSample[] = [];
   private sample: ChunkSample | null = null;
@@ -240,9 +252,15 @@ export class RequestPath {
       this.pending.release(logData.length);
       return this.replyError(to, new StateMachineError(`preAppendTransaction failed: ${(error as Error).message}`));
     }
-    const payload = encodeEntry({
-      type: EntryType.write, clientId, callId, firstUnacked, data: transaction.logData ?? transaction.data,
-    });
+    // The payload is encoded when the batch is packed, straight into it (appendBatch).
+    const entryData = transaction.logData ?? transaction.data;
+    let idBytes: number;
+    try {
+      idBytes = entryClientIdBytes(clientId);
+    } catch (error) {
+      this.pending.release(logData.length);
+      return this.replyError(to, error as MalformedMessageError);
+    }
     let writeSample: ChunkSample | null = sample;
     if (stamped) {
       writeSample = {
@@ -257,7 +275,7 @@ export class RequestPath {
     const write: PendingWrite = {
       clientId, callId, index: 0, bytes: logData.length, waiters: [to], sample: writeSample, done: false, result: null, error: null,
     };
-    this.batch.push({ payload, write });
+    this.batch.push({ write, data: entryData, firstUnacked, idBytes, payloadBytes: entryPayloadBytes(idBytes, entryData.length) });
     this.recorder.counters.writesReceived++;
     this.pending.register(write);
     if (!this.batchScheduled) {
@@ -288,15 +306,29 @@ export class RequestPath {
       return;
     }
     const terms = new Array<number>(batch.length).fill(proposed.term);
-    const payloads = batch.map(({ payload }) => payload);
+    const entries = this.pack(batch);
     const writes = batch.map(({ write }, i) => {
       write.index = proposed.firstIndex + i;
       return write;
     });
     this.pending.add(writes);
     const appendedUs = this.recorder.profiling ? nowUs() : 0;
-    const seq = this.host.appendEntries(proposed.firstIndex, terms, payloads);
+    const seq = this.host.appendEntries(proposed.firstIndex, terms, entries);
     this.recorder.onAppendBatch(seq, proposed.firstIndex, batch.length, samples, appendedUs);
+  }
+
+  /** Encodes the batch's payloads into packed entries, in the scratch buffer (valid until the next batch). */
+  private pack(batch: readonly BatchedWrite[]): Uint8Array {
+    let total = 0;
+    for (const item of batch) total += LENGTH_BYTES + item.payloadBytes;
+    if (this.packScratch.length < total) this.packScratch = Buffer.allocUnsafeSlow(Math.max(total, this.packScratch.length * 2));
+    const target = this.packScratch;
+    let offset = 0;
+    for (const { write, data, firstUnacked, idBytes, payloadBytes } of batch) {
+      offset = writeLengthAt(target, offset, payloadBytes);
+      offset = encodeEntryInto(target, offset, EntryType.write, write.clientId, idBytes, write.callId, firstUnacked, data);
+    }
+    return target.subarray(0, total);
   }
 
   /**

@@ -17,6 +17,7 @@ import {
 import { Kind } from '../../src/messages/kinds.js';
 import { encodeFrame } from '../../src/messages/framing.js';
 import { encode } from '../../src/messages/codec.js';
+import { packPayloads } from '../../src/messages/packed-entries.js';
 import { sleep, type LocalNode } from '../../src/cli/local-cluster.js';
 
 let hostile: HostileCluster;
@@ -65,7 +66,7 @@ function requestBatch(fields: Record<string, unknown> = {}): Record<string, unkn
 function appendEntries(fields: Record<string, unknown>): Record<string, unknown> {
   return {
     k: Kind.AppendEntries, g: 'default', from: 'n1', term: 1, prevIndex: 0, prevTerm: 0, leaderCommit: 0,
-    terms: [], entries: [], seq: 1, round: 0, ...fields,
+    terms: [], entries: new Uint8Array(0), seq: 1, round: 0, ...fields,
   };
 }
 
@@ -179,7 +180,7 @@ test('unknown message kinds: unknown, wrong-direction, missing or non-numeric ki
   await hostile.attack(leader, async () => {
     for (const target of [leader, follower]) {
       await expectClosed(target, encodeFrame({ k: 99, g: 'default' }), 'kind 99');
-      await expectClosed(target, encodeFrame({ k: Kind.LogAppend, seq: 1, firstIndex: 1, terms: [1], payloads: [new Uint8Array(1)] }), 'an actor kind');
+      await expectClosed(target, encodeFrame({ k: Kind.LogAppend, seq: 1, firstIndex: 1, terms: [1], entries: packPayloads([new Uint8Array(1)]) }), 'an actor kind');
       await expectClosed(target, encodeFrame({ k: Kind.ClientReply, callId: 1, ok: true, result: null, error: null, index: 0 }), 'a reply sent to a server');
       await expectClosed(target, encodeFrame({ k: Kind.AppendEntriesReply, g: 'default', from: 'n2', term: 1, success: true, matchIndex: 1, nextIndexHint: 2, seq: 1, round: 0 }), 'an AppendEntries reply on an inbound connection');
       await expectClosed(target, encodeFrame({ g: 'default', callId: 1 }), 'no kind');
@@ -278,7 +279,7 @@ test('stale term: server messages with a term below the current one are answered
       try {
         connection.write(encodeFrame(appendEntries({
           from, term: stale, prevIndex: lastIndex, prevTerm: stale, leaderCommit: lastIndex + 10,
-          terms: [stale, stale], entries: [encode(['put', 'stale', '1']), encode(['put', 'stale', '2'])],
+          terms: [stale, stale], entries: packPayloads([encode(['put', 'stale', '1']), encode(['put', 'stale', '2'])]),
         })));
         const reply = await connection.reply(0, 5000);
         assert.equal(reply['k'], Kind.AppendEntriesReply);
@@ -308,7 +309,7 @@ test('AppendEntries far past the log: a follower refuses with its own next index
     try {
       connection.write(encodeFrame(appendEntries({
         from: leader.id, term, prevIndex: lastIndex + 1_000_000_000, prevTerm: term, leaderCommit: lastIndex + 1_000_000_000,
-        terms: [term], entries: [encode(['put', 'far', 'x'])],
+        terms: [term], entries: packPayloads([encode(['put', 'far', 'x'])]),
       })));
       const reply = await connection.reply(0, 5000);
       assert.equal(reply['k'], Kind.AppendEntriesReply);
@@ -349,7 +350,7 @@ test('AppendEntries contradicting committed entries is refused with PROTOCOL_VIO
     try {
       connection.write(encodeFrame(appendEntries({
         from: leader.id, term, prevIndex: 0, prevTerm: 0, leaderCommit: commit,
-        terms: [term, term, term], entries: [encode(['put', 'a', '1']), encode(['put', 'b', '2']), encode(['put', 'c', '3'])],
+        terms: [term, term, term], entries: packPayloads([encode(['put', 'a', '1']), encode(['put', 'b', '2']), encode(['put', 'c', '3'])]),
       })));
       const reply = await connection.reply(0, 5000);
       assert.equal(reply['k'], Kind.Refused);
@@ -375,10 +376,10 @@ test('terms and indexes over 2^53, negative or not integers close the connection
       ['term NaN', message(base, { term: float64(Number.NaN) })],
       ['term Infinity', message(base, { term: float64(Number.POSITIVE_INFINITY) })],
       ['term -1', message(base, { term: packValue(-1) })],
-      ['entry term 2^53', message({ ...base, entries: [encode(['put', 'a', 'b'])] }, { terms: Buffer.concat([Buffer.from([0x91]), float64(2 ** 53)]) })],
-      ['entry term 0', encode({ ...base, terms: [0], entries: [encode(['put', 'a', 'b'])] })],
-      ['entry terms decreasing', encode({ ...base, terms: [term, term - 1 || 0], entries: [encode(['x']), encode(['y'])] })],
-      ['entry term above the request term', encode({ ...base, terms: [term + 1], entries: [encode(['x'])] })],
+      ['entry term 2^53', message({ ...base, entries: packPayloads([encode(['put', 'a', 'b'])]) }, { terms: Buffer.concat([Buffer.from([0x91]), float64(2 ** 53)]) })],
+      ['entry term 0', encode({ ...base, terms: [0], entries: packPayloads([encode(['put', 'a', 'b'])]) })],
+      ['entry terms decreasing', encode({ ...base, terms: [term, term - 1 || 0], entries: packPayloads([encode(['x']), encode(['y'])]) })],
+      ['entry term above the request term', encode({ ...base, terms: [term + 1], entries: packPayloads([encode(['x'])]) })],
       ['prevTerm without prevIndex', encode({ ...base, prevIndex: 0, prevTerm: term })],
       ['vote term 2^53 + 2', encode({ k: Kind.VoteRequest, g: 'default', from: leader.id, preVote: true, term: 2 ** 53 + 2, candidateId: leader.id, lastIndex: 1, lastTerm: 1 })],
       ['callId 2^53', message(clientRequest(), { callId: float64(2 ** 53) })],

@@ -10,6 +10,7 @@ import { FrameReader, encodeFrame } from '../../src/messages/framing.js';
 import { decodeInboundMessage, decodeServerToClientMessage, defaultFrameShape } from '../../src/messages/validate.js';
 import { encode } from '../../src/messages/codec.js';
 import { Kind } from '../../src/messages/kinds.js';
+import { packPayloads } from '../../src/messages/packed-entries.js';
 import { batchCallsMax, defaultLimits, resolveLimits } from '../../src/limits.js';
 import { parseLimits } from '../../src/server/options.js';
 import { array32Header, map32Header, message, nestedArrays, packValue } from '../support/raw-msgpack.js';
@@ -19,7 +20,7 @@ const limits = { nestingDepthMax: 16, itemsMax: 65_536 };
 function appendEntries(count: number, fields: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     k: Kind.AppendEntries, g: 'default', from: 'n1', term: 3, prevIndex: 10, prevTerm: 2, leaderCommit: 9,
-    terms: Array.from({ length: count }, () => 3), entries: Array.from({ length: count }, () => new Uint8Array(128)),
+    terms: Array.from({ length: count }, () => 3), entries: packPayloads(Array.from({ length: count }, () => new Uint8Array(128))),
     seq: 1, round: 0, ...fields,
   };
 }
@@ -116,7 +117,22 @@ test('AppendEntries: entry terms must be >= 1, non-decreasing, from prevTerm up 
   assert.throws(() => decodes({ terms: [3, 2 ** 53] }), { code: 'MALFORMED_MESSAGE' });
   assert.throws(() => decodes({ prevIndex: 0, prevTerm: 1 }), { code: 'MALFORMED_MESSAGE', message: /previous entry/ });
   assert.throws(() => decodes({ prevTerm: 4 }), { code: 'MALFORMED_MESSAGE', message: /previous entry/ });
-  assert.throws(() => decodes({ terms: [3] }), { code: 'MALFORMED_MESSAGE', message: /differ in length/ });
+  assert.throws(() => decodes({ terms: [3] }), { code: 'MALFORMED_MESSAGE', message: /do not match their 1 terms: 132 bytes after the last/ });
+});
+
+test('AppendEntries: the packed entries must hold exactly one payload per term, each inside the bytes', () => {
+  const decodes = (fields: Record<string, unknown>): unknown => decodeInboundMessage(encode(appendEntries(2, fields)));
+  const two = packPayloads([new Uint8Array(5), new Uint8Array(0)]);
+  assert.equal((decodes({ entries: two }) as { k: number }).k, Kind.AppendEntries, 'an empty payload is a payload');
+  assert.throws(() => decodes({ terms: [3, 3, 3], entries: two }), { code: 'MALFORMED_MESSAGE', message: /entry 2 of 3: length word past the end/ });
+  const tooLong = Buffer.from(two);
+  tooLong.writeUInt32BE(6, 0);
+  assert.throws(() => decodes({ entries: tooLong }), { code: 'MALFORMED_MESSAGE', message: /entry 1 of 2: length word past the end/ });
+  const huge = Buffer.from(two);
+  huge.writeUInt32BE(0xffff_ffff, 0);
+  assert.throws(() => decodes({ entries: huge }), { code: 'MALFORMED_MESSAGE', message: /entry 0 of 2: payload runs past the end/ });
+  assert.throws(() => decodes({ entries: Buffer.concat([two, Buffer.from([0])]) }), { code: 'MALFORMED_MESSAGE', message: /1 bytes after the last of 2/ });
+  assert.throws(() => decodes({ entries: [new Uint8Array(5), new Uint8Array(0)] }), { code: 'MALFORMED_MESSAGE', message: /entries/ });
 });
 
 test('the gateway refuses by shape before decoding, on the client side too', () => {

@@ -16,6 +16,7 @@ import { UpdaterActor } from '../../src/actors/updater-actor.js';
 import { ActorLink } from '../../src/shell/actor-link.js';
 import { Kind } from '../../src/messages/kinds.js';
 import { encodeEntry, EntryType } from '../../src/messages/entry.js';
+import { packPayloads } from '../../src/messages/packed-entries.js';
 import { decode, encode } from '../../src/messages/codec.js';
 import type { LogInput, UpdaterAppliedMessage, UpdaterInput, UpdaterQueryResultMessage } from '../../src/messages/messages.js';
 
@@ -84,7 +85,7 @@ test('a commit covering a truncation applies the replacement entries, not the st
     const first = await startPair(dir);
     closers.push(first.close);
     const values = Array.from({ length: 10 }, (_, i) => `old-${i + 1}`);
-    first.toLog.send({ k: Kind.LogAppend, seq: 1, firstIndex: 1, terms: values.map(() => 1), payloads: values.map((v, i) => entry(i + 1, v)) });
+    first.toLog.send({ k: Kind.LogAppend, seq: 1, firstIndex: 1, terms: values.map(() => 1), entries: packPayloads(values.map((v, i) => entry(i + 1, v))) });
     first.commit(4);
     await until(() => first.applied.includes(4), 'apply of 4');
     await closers.pop()!();
@@ -95,7 +96,7 @@ test('a commit covering a truncation applies the replacement entries, not the st
     assert.equal(second.recovered.lastIndex, 10);
     // The new leader's log differs from index 6 on; its commit index covers the replacements.
     second.toLog.send({ k: Kind.LogTruncate, seq: 1, fromIndex: 6 });
-    second.toLog.send({ k: Kind.LogAppend, seq: 2, firstIndex: 6, terms: [2, 2, 2], payloads: [entry(106, 'new-6'), entry(107, 'new-7'), entry(108, 'new-8')] });
+    second.toLog.send({ k: Kind.LogAppend, seq: 2, firstIndex: 6, terms: [2, 2, 2], entries: packPayloads([entry(106, 'new-6'), entry(107, 'new-7'), entry(108, 'new-8')]) });
     // Sent at once, on its own port: it may reach the updater before the truncation does.
     second.commit(8);
     await until(() => second.applied.some((index) => index >= 8), 'apply of 8');

@@ -13,6 +13,7 @@ import { UpdaterActor } from '../../src/actors/updater-actor.js';
 import { ActorLink } from '../../src/shell/actor-link.js';
 import { Kind } from '../../src/messages/kinds.js';
 import { encodeEntry, EntryType, noopPayload } from '../../src/messages/entry.js';
+import { packPayloads } from '../../src/messages/packed-entries.js';
 import { decode, encode } from '../../src/messages/codec.js';
 import type {
   UpdaterAppliedMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryResultMessage,
@@ -52,7 +53,7 @@ test('async applies: calls in log order, results out of order, applied index onl
       payloads.push(encodeEntry({ type: EntryType.write, clientId: 'c', callId: call, firstUnacked: 1, data: encode(`v${call}`) }));
     }
     payloads.push(encodeEntry({ type: EntryType.write, clientId: 'c', callId: 3, firstUnacked: 1, data: encode('v3') }));
-    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 1, terms: payloads.map(() => 1), payloads });
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 1, terms: payloads.map(() => 1), entries: packPayloads(payloads) });
     toUpdater.send({ k: Kind.UpdaterCommit, commitIndex: 10, truncations: 0 });
     const deadline = Date.now() + 5000;
     while (!appliedReports.includes(10) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -106,16 +107,16 @@ test('a commit index that rides with entries from the log applies them without o
       else answers.set(message.queryId, decode(message.result!));
     });
     // 1: no-op, 2: put a, 3: put b (a later leader replaces it), then the commit comes with the next entries.
-    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 1, terms: [1, 1, 1], payloads: [noopPayload, put(1, 'a'), put(2, 'b')] });
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 1, terms: [1, 1, 1], entries: packPayloads([noopPayload, put(1, 'a'), put(2, 'b')]) });
     fromLog.send({ k: Kind.UpdaterTruncate, fromIndex: 3 });
     // Index 3 again from the new leader: call 2 as a cas from 'a' (it fails if the truncated 'b'
     // was applied), then call 1 retried (a second apply would put 'a' back).
     const cas = encodeEntry({ type: EntryType.write, clientId: 'c', callId: 2, firstUnacked: 1, data: encodeCas('k', 'a', 'c') });
-    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 3, terms: [2, 2], payloads: [cas, put(1, 'a')], commitIndex: 4 });
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 3, terms: [2, 2], entries: packPayloads([cas, put(1, 'a')]), commitIndex: 4 });
     await waitFor(() => applied.includes(4), 'applied through the commit that came with the entries');
     assert.equal(await get(1), 'c', "the truncated entry never applied, the retry of call 1 not applied again");
     // A commit from the server still works beside it, and neither goes back.
-    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 5, terms: [2], payloads: [put(3, 'd', 3)], commitIndex: 3 });
+    fromLog.send({ k: Kind.UpdaterEntries, firstIndex: 5, terms: [2], entries: packPayloads([put(3, 'd', 3)]), commitIndex: 3 });
     toUpdater.send({ k: Kind.UpdaterCommit, commitIndex: 5, truncations: 1 });
     await waitFor(() => applied.includes(5), 'applied through the server commit');
     assert.equal(await get(2), 'd');
