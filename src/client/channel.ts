@@ -6,7 +6,7 @@
  * the server's retry cache answers a duplicate with the first result, so a retried write is
  * applied exactly once (Ratis `RetryCache`).
  */
-import { encodeFrame } from '../messages/framing.js';
+import { encodeView } from '../messages/codec.js';
 import { Kind } from '../messages/kinds.js';
 import type {
   ClientRequestBatchMessage, ClientRequestMessage, MetricsRequestMessage, ServerToClientMessage, StatusRequestMessage,
@@ -108,7 +108,7 @@ export class Channel {
     if (connection === null || !connection.isConnected || call.sentOn === connection) return;
     call.sentOn = connection;
     if (call.message.k === Kind.ClientRequest) this.enqueue(connection, call.message);
-    else connection.write(encodeFrame(call.message));
+    else connection.writeBody(encodeView(call.message));
   }
 
   /**
@@ -148,7 +148,7 @@ export class Channel {
     // A connection lost meanwhile: its calls were marked unsent and go again on the next one.
     if (connection === null || !connection.isConnected || connection !== this.connection) return;
     batch.firstUnacked = this.host.firstUnacked();
-    connection.write(encodeFrame(batch));
+    connection.writeBody(encodeView(batch));
   }
 
   private ensureDialing(): void {

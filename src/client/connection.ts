@@ -70,10 +70,16 @@ export class Connection {
     return this.connected && !this.finished;
   }
 
-  /** Queues a frame; frames of one tick leave together. */
+  /** Queues a whole frame; frames of one tick leave together. */
   write(frame: Uint8Array): void {
     if (!this.isConnected) return;
     this.writer.write(frame);
+  }
+
+  /** Queues a message's packed body as a frame (copied at once); frames of one tick leave together. */
+  writeBody(body: Uint8Array): void {
+    if (!this.isConnected) return;
+    this.writer.writeBody(body);
   }
 
   /** Closes the connection on our side; no failure is reported for it. */

@@ -84,9 +84,7 @@ class InboundConnection implements Inbound {
 
   send(message: unknown): void {
     if (this.closed) return;
-    const frame = frameOfBody(encodeView(message));
-    this.counters.bytesSent += frame.length;
-    this.writer.write(frame);
+    this.counters.bytesSent += this.writer.writeBody(encodeView(message));
   }
 
   replyBatched(callId: number, index: number, result: Uint8Array | null, error: WireError | null): void {

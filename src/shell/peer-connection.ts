@@ -7,7 +7,7 @@
  * within its idle limit even when nothing else is due (a follower's connection to a follower).
  */
 import net from 'node:net';
-import { FrameReader, frameOfBody } from '../messages/framing.js';
+import { FrameReader } from '../messages/framing.js';
 import { encodeView } from '../messages/codec.js';
 import { decodePeerMessage, defaultFrameShape, type FrameShapeLimits } from '../messages/validate.js';
 import { Kind } from '../messages/kinds.js';
@@ -58,7 +58,7 @@ export class PeerConnection {
 
   sendBody(body: Uint8Array): boolean {
     if (!this.connected || this.writer === null) return false;
-    this.writer.write(frameOfBody(body));
+    this.writer.writeBody(body);
     return true;
   }
 
