@@ -6,8 +6,9 @@
  * Kept as the appended batches themselves — the buffer written to disk, where each record starts,
  * and the terms — not as an object per entry: in steady state nothing reads it, and a hundred
  * thousand small long-lived objects (16 MiB of 128-byte entries) cost an allocation each on the
- * write path and a visit each at every full garbage collection. A read builds its entries then.
- * Eviction drops whole batches from the oldest.
+ * write path and a visit each at every full garbage collection. A read copies its entries out.
+ * Eviction drops whole batches from the oldest, and hands each dropped buffer to `release` (the log
+ * reuses it for a later batch: nothing else holds a view of it).
  */
 import { RECORD_OVERHEAD_BYTES, type LogEntryRecord } from './log-record.js';
 
@@ -31,8 +32,8 @@ export class RecentEntries {
   private nextIndex: number;
   private bytes = 0;
 
-  /** An empty cache whose next entry will be `nextIndex`. */
-  constructor(bytesMax: number, nextIndex: number) {
+  /** An empty cache whose next entry will be `nextIndex`; `release` gets each buffer dropped. */
+  constructor(bytesMax: number, nextIndex: number, private readonly release: (buffer: Uint8Array) => void = () => {}) {
     this.bytesMax = bytesMax;
     this.firstIndexValue = nextIndex;
     this.nextIndex = nextIndex;
@@ -61,6 +62,7 @@ export class RecentEntries {
       const evicted = this.batches[this.head++]!;
       this.bytes -= evicted.payloadBytes;
       this.firstIndexValue = evicted.firstIndex + evicted.count;
+      this.release(evicted.buffer);
     }
     if (this.head > 64 && this.head * 2 > this.batches.length) {
       this.batches = this.batches.slice(this.head);
@@ -68,7 +70,7 @@ export class RecentEntries {
     }
   }
 
-  /** Entries from `fromIndex` (>= firstIndex), within the count and byte bounds, at least one. */
+  /** Entries from `fromIndex` (>= firstIndex), within the count and byte bounds, at least one; payloads are copies. */
   read(fromIndex: number, maxCount: number, maxBytes: number): LogEntryRecord[] {
     const out: LogEntryRecord[] = [];
     let bytes = 0;
@@ -81,7 +83,7 @@ export class RecentEntries {
         const end = batch.starts[k + 1]!;
         if (out.length > 0 && bytes + (end - start) > maxBytes) return out;
         bytes += end - start;
-        out.push({ index: batch.firstIndex + k, term: batch.terms[k]!, payload: batch.buffer.subarray(start, end) });
+        out.push({ index: batch.firstIndex + k, term: batch.terms[k]!, payload: Uint8Array.prototype.slice.call(batch.buffer, start, end) });
       }
       index = batch.firstIndex + batch.count;
     }
@@ -96,13 +98,17 @@ export class RecentEntries {
     }
     if (index >= this.nextIndex) return;
     const position = this.positionOf(index);
-    for (let dropped = position + 1; dropped < this.batches.length; dropped++) this.bytes -= this.batches[dropped]!.payloadBytes;
+    for (let dropped = position + 1; dropped < this.batches.length; dropped++) {
+      this.bytes -= this.batches[dropped]!.payloadBytes;
+      this.release(this.batches[dropped]!.buffer);
+    }
     this.batches.length = position + 1;
     const batch = this.batches[position]!;
     const keep = index - batch.firstIndex;
     if (keep === 0) {
       this.bytes -= batch.payloadBytes;
       this.batches.length = position;
+      this.release(batch.buffer);
     } else {
       const starts = batch.starts.slice(0, keep + 1);
       const payloadBytes = starts[keep]! - starts[0]! - keep * RECORD_OVERHEAD_BYTES;
@@ -114,6 +120,7 @@ export class RecentEntries {
 
   /** Empties the cache; the next push will be `nextIndex`. */
   clear(nextIndex: number): void {
+    for (let position = this.head; position < this.batches.length; position++) this.release(this.batches[position]!.buffer);
     this.batches = [];
     this.head = 0;
     this.bytes = 0;

@@ -33,6 +33,7 @@ import {
 import { recoverLog, type RecoveredSegment } from './log-recovery.js';
 import { lastStartingAtOrBefore, RecentEntries } from './recent-entries.js';
 import { TermRunIndex } from './term-runs.js';
+import { SpareBuffers } from '../spare-buffers.js';
 import { LENGTH_BYTES, packPayloads, payloadLengthAt } from '../messages/packed-entries.js';
 
 export type { LogEntryRecord } from './log-record.js';
@@ -104,6 +105,8 @@ export class SegmentedLog {
   private allocatedBytes = 0;
   /** Payloads in it are views into the batch buffers written to disk, never the caller's buffers. */
   private readonly cache: RecentEntries;
+  /** Record buffers of appends the cache let go of, for the next appends (see spare-buffers.ts). */
+  private readonly batchBuffers = new SpareBuffers(4096, 4 * 1024 * 1024, 8);
 
   private constructor(dir: string, options: SegmentedLogOptions, recovered: RecoveredSegment[], termRuns: TermRun[]) {
     const segments: Segment[] = recovered.map((segment) => (segment.closed
@@ -123,7 +126,8 @@ export class SegmentedLog {
     // Made true below: the open segment is synced once at open, because a previous process killed
     // before its sync leaves written data in the page cache that a machine crash could still lose.
     this.syncedIndexValue = lastIndex;
-    this.cache = new RecentEntries(options.readCacheBytesMax ?? READ_CACHE_BYTES_MAX_DEFAULT, lastIndex + 1);
+    this.cache = new RecentEntries(options.readCacheBytesMax ?? READ_CACHE_BYTES_MAX_DEFAULT, lastIndex + 1,
+      (buffer) => this.batchBuffers.giveBack(buffer as Buffer));
     this.openFd = -1;
     if (!last || last.closed) {
       // A new log, or a crash right after a segment was closed: start the next segment.
@@ -212,7 +216,7 @@ export class SegmentedLog {
     }
     assert(offset === packed.length, `append: packed entries of ${packed.length} bytes hold ${offset} bytes of ${count} entries`);
     // The whole batch in one buffer and one write call: one system call per batch, not per entry.
-    const batch = Buffer.allocUnsafeSlow(sizeBytes);
+    const batch = this.batchBuffers.take(sizeBytes);
     const starts = new Array<number>(count + 1);
     offset = 0;
     let from = 0;

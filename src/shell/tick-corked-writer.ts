@@ -11,16 +11,15 @@
  */
 import type net from 'node:net';
 import { frameHeaderBytes } from '../messages/framing.js';
+import { SpareBuffers } from '../spare-buffers.js';
 
-/** Smallest frame buffer taken; a frame larger than the largest is left to the allocator. */
-const spareBytesMin = 16 * 1024;
+/** Frames over this size get a buffer of their own. */
 const spareBytesMax = 4 * 1024 * 1024;
-/** Buffers kept for reuse per connection (frames of one tick are in flight together). */
-const sparesMax = 4;
 
 export class TickCorkedWriter {
   private corked = false;
-  private readonly spares: Buffer[] = [];
+  /** Frame buffers for reuse: four per connection (frames of one tick are in flight together). */
+  private readonly spares = new SpareBuffers(16 * 1024, spareBytesMax, 4);
 
   constructor(private readonly socket: net.Socket) {}
 
@@ -48,30 +47,11 @@ export class TickCorkedWriter {
       this.write(frame);
       return size;
     }
-    const buffer = this.takeSpare(size);
+    const buffer = this.spares.take(size);
     buffer.writeUInt32BE(body.length, 0);
     buffer.set(body, frameHeaderBytes);
     // Back to the spares once the socket has handed the bytes to the kernel (or failed).
-    this.write(buffer.subarray(0, size), () => this.giveBack(buffer));
+    this.write(buffer.subarray(0, size), () => this.spares.giveBack(buffer));
     return size;
-  }
-
-  private takeSpare(size: number): Buffer {
-    const spares = this.spares;
-    for (let i = spares.length - 1; i >= 0; i--) {
-      if (spares[i]!.length >= size) {
-        const buffer = spares[i]!;
-        spares[i] = spares[spares.length - 1]!;
-        spares.pop();
-        return buffer;
-      }
-    }
-    let capacity = spareBytesMin;
-    while (capacity < size) capacity *= 2;
-    return Buffer.allocUnsafeSlow(capacity);
-  }
-
-  private giveBack(buffer: Buffer): void {
-    if (this.spares.length < sparesMax) this.spares.push(buffer);
   }
 }

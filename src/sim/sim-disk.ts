@@ -36,7 +36,8 @@ class Inode {
     if (record) {
       const overlapEnd = Math.min(end, this.size);
       const oldBytes = overlapEnd > offset ? this.data.slice(offset, overlapEnd) : new Uint8Array(0);
-      this.undo.push({ kind: 'write', offset, oldSize: this.size, oldBytes, newBytes: bytes.slice() });
+      // A copy (a Buffer's slice would be a view): the writer may reuse its buffer (the log does).
+      this.undo.push({ kind: 'write', offset, oldSize: this.size, oldBytes, newBytes: Uint8Array.prototype.slice.call(bytes) });
     }
     this.ensure(end);
     if (offset > this.size) this.data.fill(0, this.size, offset);

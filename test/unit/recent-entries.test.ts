@@ -81,3 +81,33 @@ test('recent entries: truncation in the middle of a batch, at a batch start and 
   push(cache, 1, 2, 4);
   check(cache.read(1, 100, Infinity), 1, 2);
 });
+
+test('recent entries: every dropped buffer is released once (eviction, truncation, clear); reads are copies', () => {
+  const released: Uint8Array[] = [];
+  const cache = new RecentEntries(100, 1, (buffer) => released.push(buffer));
+  const buffers: Uint8Array[] = [];
+  const pushKept = (first: number, count: number, term: number): void => {
+    const { terms, buffer, starts } = batchOf(first, count, term, () => 10);
+    buffers.push(buffer);
+    cache.pushBatch(first, terms, buffer, starts);
+  };
+  pushKept(1, 5, 1);
+  pushKept(6, 5, 1);
+  assert.equal(released.length, 0);
+  pushKept(11, 5, 1);
+  assert.deepEqual(released, [buffers[0]], 'the evicted batch, once');
+  // A read is a copy: changing the cached bytes afterwards does not change it.
+  const read = cache.read(6, 100, Infinity);
+  buffers[1]!.fill(0xee);
+  check(read, 6, 10);
+  pushKept(16, 2, 2);
+  assert.deepEqual(released, [buffers[0], buffers[1]], '120 bytes over 100: the batch from 6 went too');
+  // Truncation inside the newest batch keeps its buffer; a whole batch dropped is released.
+  cache.truncateFrom(17);
+  assert.equal(released.length, 2);
+  cache.truncateFrom(14);
+  assert.deepEqual(released, [buffers[0], buffers[1], buffers[3]], 'the batch from 16 went whole; the one from 11 was cut, kept');
+  cache.clear(20);
+  assert.equal(released.length, 4);
+  assert.deepEqual(new Set(released), new Set([buffers[0], buffers[1], buffers[2], buffers[3]]), 'each buffer released once, none twice');
+});

@@ -46,7 +46,7 @@ test('writeBody: bodies from a reused scratch arrive intact and in order; buffer
     for (let i = 0; i < sizes.length; i++) assert.ok(received[i]!.equals(expected[i]!), `frame ${i} of ${sizes[i]} bytes`);
 
     // After the writes completed, frames of a kept size class reuse the kept buffers.
-    const spares = (writer as unknown as { spares: Buffer[] }).spares;
+    const spares = (writer as unknown as { spares: { kept: Buffer[] } }).spares.kept;
     assert.ok(spares.length > 0 && spares.length <= 4, `${spares.length} kept buffers`);
     const kept = new Set(spares.map((buffer) => buffer.buffer));
     writer.writeBody(scratch.subarray(0, 1000));
