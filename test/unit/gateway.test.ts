@@ -143,7 +143,9 @@ test('the gateway refuses by shape before decoding, on the client side too', () 
 
 test('limits: the new bounds are positive integers with their relations checked; --limits parses names and integers', () => {
   assert.equal(resolveLimits().frameDeadlineMs, defaultLimits.frameDeadlineMs);
-  assert.throws(() => resolveLimits({ frameItemsMax: 2 * defaultLimits.appendBatchEntriesMax }), { code: 'CONFIGURATION', message: /frameItemsMax/ });
+  assert.throws(() => resolveLimits({ frameItemsMax: 2 * defaultLimits.appendBatchEntriesMax }), { code: 'CONFIGURATION', message: /frameItemsMax must hold a full client batch/ });
+  assert.throws(() => resolveLimits({ appendBatchEntriesMax: defaultLimits.frameItemsMax }), { code: 'CONFIGURATION', message: /frameItemsMax must hold a full AppendEntries batch/ });
+  assert.equal(resolveLimits({ appendBatchEntriesMax: defaultLimits.frameItemsMax - 64 }).appendBatchEntriesMax, defaultLimits.frameItemsMax - 64);
   assert.throws(() => resolveLimits({ frameNestingDepthMax: 7 }), { code: 'CONFIGURATION', message: /frameNestingDepthMax/ });
   assert.throws(() => resolveLimits({ connectionsMax: 1 }), { code: 'CONFIGURATION', message: /connectionsMax/ });
   assert.throws(() => resolveLimits({ frameDeadlineMs: 0 }), { code: 'CONFIGURATION', message: /frameDeadlineMs/ });
