@@ -14,6 +14,7 @@ import { Channel, type Call, type ChannelHost } from './channel.js';
 import { parseAddress } from './connection.js';
 import type { BackOff } from './retry-policy.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
+import { CallTable } from '../core/call-table.js';
 
 export interface RaftClientOptions {
   /** Every server of the group, as 'host:port'; the first is tried first. */
@@ -43,8 +44,8 @@ export class RaftClient {
   private readonly leaderChannel: Channel;
   /** Channels to named servers, opened on first use, for stale reads and status. */
   private readonly serverChannels = new Map<string, Channel>();
-  /** Outstanding callIds, in increasing order (Map keeps insertion order): the first is firstUnacked. */
-  private readonly outstanding = new Map<number, true>();
+  /** Calls not yet settled, by call id (their lowest is the firstUnacked every request carries). */
+  private readonly outstanding = new CallTable<true>();
   private nextCallId = 1;
   private closed = false;
 
@@ -69,8 +70,7 @@ export class RaftClient {
       frameBytesMax: defaultLimits.frameBytesMax,
       connectTimeoutMs: clientDefaults.connectTimeoutMs,
       firstUnacked: () => {
-        for (const callId of this.outstanding.keys()) return callId;
-        return this.nextCallId;
+        return this.outstanding.oldestId() ?? this.nextCallId;
       },
       forget: (callId) => {
         this.outstanding.delete(callId);

@@ -1,6 +1,6 @@
 /**
  * One client's calls by call id, kept sorted: the leader's retry cache and the updater's
- * exactly-once table both hold one per client.
+ * exactly-once table hold one per client, and a client its calls still awaited.
  *
  * A client numbers its calls in order and they reach the log in nearly that order, so a new call
  * almost always goes at the end and the oldest leave from the front (when the client's
@@ -23,6 +23,11 @@ export class CallTable<V> {
   /** The value of the oldest (lowest) call id, if any. */
   oldest(): V | undefined {
     return this.head < this.ids.length ? this.values[this.head] : undefined;
+  }
+
+  /** The oldest (lowest) call id held, if any. */
+  oldestId(): number | undefined {
+    return this.head < this.ids.length ? this.ids[this.head] : undefined;
   }
 
   get(callId: number): V | undefined {

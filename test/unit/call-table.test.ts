@@ -28,6 +28,7 @@ function assertSame(table: CallTable<string>, model: Model, probe: readonly numb
   assert.equal(table.size, model.calls.size, `${context}: size`);
   const ids = model.sortedIds();
   assert.equal(table.oldest(), ids.length > 0 ? model.calls.get(ids[0]!) : undefined, `${context}: oldest`);
+  assert.equal(table.oldestId(), ids[0], `${context}: oldest id`);
   for (const id of probe) assert.equal(table.get(id), model.calls.get(id), `${context}: get(${id})`);
 }
 
