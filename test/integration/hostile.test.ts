@@ -362,7 +362,7 @@ test('AppendEntries contradicting committed entries is refused with PROTOCOL_VIO
   });
 });
 
-test('terms and indexes over 2^53, negative or not integers close the connection', caseTimeout, async () => {
+test('terms and indexes over 2^53, negative or not integers, packed entries that do not match their terms close the connection', caseTimeout, async () => {
   const leader = await hostile.leader();
   const follower = await hostile.follower();
   const { term } = await hostile.statusOf(leader);
@@ -381,6 +381,9 @@ test('terms and indexes over 2^53, negative or not integers close the connection
       ['entry terms decreasing', encode({ ...base, terms: [term, term - 1 || 0], entries: packPayloads([encode(['x']), encode(['y'])]) })],
       ['entry term above the request term', encode({ ...base, terms: [term + 1], entries: packPayloads([encode(['x'])]) })],
       ['prevTerm without prevIndex', encode({ ...base, prevIndex: 0, prevTerm: term })],
+      ['packed entries fewer than their terms', encode({ ...base, terms: [term, term], entries: packPayloads([encode(['x'])]) })],
+      ['a packed length past the end', encode({ ...base, terms: [term], entries: Buffer.from([0, 0, 1, 0, 0x91, 0x01]) })],
+      ['entries as one value per entry', encode({ ...base, terms: [term], entries: [encode(['put', 'a', 'b'])] })],
       ['vote term 2^53 + 2', encode({ k: Kind.VoteRequest, g: 'default', from: leader.id, preVote: true, term: 2 ** 53 + 2, candidateId: leader.id, lastIndex: 1, lastTerm: 1 })],
       ['callId 2^53', message(clientRequest(), { callId: float64(2 ** 53) })],
       ['callId 0.5', message(clientRequest(), { callId: float64(0.5) })],
