@@ -1,6 +1,7 @@
 /**
- * A log entry's payload: encoded once on the leader at preAppend, then the same bytes go to the
- * log file, to every follower and to the state machine updater. Term and index travel beside
+ * A log entry's payload: encoded once on the leader, straight into its turn's packed batch
+ * (packed-entries.ts), then the same bytes go to the log file, to every follower and to the
+ * state machine updater. Term and index travel beside
  * the payload (in batches), never inside it, so the payload is final before replication.
  *
  * A fixed layout, not msgpack (MEASURED.md: a hand-written layout encodes ~5x and decodes ~3x

@@ -14,7 +14,7 @@
  *   receive           chunk arrives → startTransaction begins (frame split and decode)
  *   startTransaction  the state machine's leader hook
  *   admit             the pending-request permit
- *   preAppend         preAppendTransaction and encoding (service) → the batch is appended (queue)
+ *   preAppend         preAppendTransaction (service) → the batch is encoded and appended (queue)
  *   logWrite          appended → the log actor takes the batch (queue) → written (service)
  *   logSync           written → the group-commit sync starts (queue) → fdatasync done (service)
  *   replicate         appended → sent to the follower whose acknowledgement made a majority
