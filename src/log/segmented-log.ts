@@ -34,7 +34,7 @@ import { recoverLog, type RecoveredSegment } from './log-recovery.js';
 import { lastStartingAtOrBefore, RecentEntries } from './recent-entries.js';
 import { TermRunIndex } from './term-runs.js';
 import { SpareBuffers } from '../spare-buffers.js';
-import { LENGTH_BYTES, packPayloads, payloadLengthAt } from '../messages/packed-entries.js';
+import { LENGTH_BYTES, packedProblem, packPayloads, payloadLengthAt } from '../messages/packed-entries.js';
 
 export type { LogEntryRecord } from './log-record.js';
 
@@ -186,39 +186,34 @@ export class SegmentedLog {
    */
   append(entries: readonly LogEntryRecord[]): void {
     if (entries.length === 0) return;
-    this.appendPacked(entries[0]!.index, entries.map((entry) => entry.term), packPayloads(entries.map((entry) => entry.payload)),
-      entries.map((entry) => entry.index));
+    const firstIndex = entries[0]!.index;
+    entries.forEach((entry, k) => assert(entry.index === firstIndex + k, `append: index ${entry.index}, expected ${firstIndex + k}`));
+    this.appendPacked(firstIndex, entries.map((entry) => entry.term), packPayloads(entries.map((entry) => entry.payload)));
   }
 
   /**
    * Writes the packed entries (packed-entries.ts) with `terms`, at indexes from `firstIndex` =
    * lastIndex + 1, terms not decreasing, in one write call; not synced. The bytes are copied.
-   * `indexes` (tests of the checks) gives each entry's index where it is not the next one.
    */
-  appendPacked(firstIndex: number, terms: readonly number[], packed: Uint8Array, indexes?: readonly number[]): void {
+  appendPacked(firstIndex: number, terms: readonly number[], packed: Uint8Array): void {
     this.assertOpen();
     const count = terms.length;
     if (count === 0) return;
-    let sizeBytes = 0;
+    assert(firstIndex === this.lastIndexValue + 1, `append: index ${firstIndex}, expected ${this.lastIndexValue + 1}`);
     let previousTerm = this.terms.lastTerm();
-    let offset = 0;
     for (let k = 0; k < count; k++) {
-      const expectedIndex = this.lastIndexValue + 1 + k;
-      const index = indexes === undefined ? firstIndex + k : indexes[k]!;
-      assert(index === expectedIndex, `append: index ${index}, expected ${expectedIndex}`);
       const term = terms[k]!;
-      assert(term >= previousTerm, `append: term ${term} below ${previousTerm} at ${index}`);
+      assert(term >= previousTerm, `append: term ${term} below ${previousTerm} at ${firstIndex + k}`);
       previousTerm = term;
-      assert(offset + LENGTH_BYTES <= packed.length, `append: packed entries end before entry ${k} of ${count}`);
-      const length = payloadLengthAt(packed, offset + LENGTH_BYTES);
-      sizeBytes += RECORD_OVERHEAD_BYTES + length;
-      offset += LENGTH_BYTES + length;
     }
-    assert(offset === packed.length, `append: packed entries of ${packed.length} bytes hold ${offset} bytes of ${count} entries`);
+    const problem = packedProblem(packed, count);
+    assert(problem === null, `append: ${problem}`);
+    // Each record replaces its length word with the record's framing.
+    const sizeBytes = packed.length + count * (RECORD_OVERHEAD_BYTES - LENGTH_BYTES);
     // The whole batch in one buffer and one write call: one system call per batch, not per entry.
     const batch = this.batchBuffers.take(sizeBytes);
     const starts = new Array<number>(count + 1);
-    offset = 0;
+    let offset = 0;
     let from = 0;
     for (let k = 0; k < count; k++) {
       starts[k] = offset;

@@ -54,6 +54,11 @@ export function encodeView(value: unknown): Uint8Array {
   return packInScratch(value);
 }
 
+/** `bytes` as a Buffer over the same memory (no copy), for Buffer's readers and string decoders. */
+export function bufferView(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** Unpacks one value. Binary fields come back as views into `bytes` (zero copy). */
 export function decode(bytes: Uint8Array): unknown {
   return unpackr.unpack(bytes);

@@ -13,6 +13,7 @@
  */
 import { MalformedMessageError } from '../errors.js';
 import { packPayloads } from './packed-entries.js';
+import { bufferView } from './codec.js';
 
 export const EntryType = { noop: 0, write: 1 } as const;
 export type EntryTypeNumber = (typeof EntryType)[keyof typeof EntryType];
@@ -95,7 +96,7 @@ export class EntryDecoder {
 
   /** Decodes the payload at [start, end) of `source` (packed entries, say) without a view of it. */
   decodeAt(source: Uint8Array, start: number, end: number): EntryBody {
-    const bytes = Buffer.isBuffer(source) ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+    const bytes = bufferView(source);
     const size = end - start;
     if (size < fixedBytes) throw new MalformedMessageError(`log entry payload of ${size} bytes is too short`);
     const type = bytes[start]!;

@@ -13,10 +13,6 @@ import { Buffer } from 'node:buffer';
 /** Bytes of the length word before each payload. */
 export const LENGTH_BYTES = 4;
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /** Length of the payload that starts at `start` (its length word is just before it). */
 export function payloadLengthAt(packed: Uint8Array, start: number): number {
   return ((packed[start - 4]! << 24) >>> 0) + ((packed[start - 3]! << 16) | (packed[start - 2]! << 8) | packed[start - 1]!);
@@ -62,19 +58,6 @@ export function packedFrom(packed: Uint8Array, from: number): Uint8Array {
   let offset = 0;
   for (let k = 0; k < from; k++) offset += LENGTH_BYTES + payloadLengthAt(packed, offset + LENGTH_BYTES);
   return packed.subarray(offset);
-}
-
-/** Views of every payload (tests, and the paths that are not hot). */
-export function unpackPayloads(packed: Uint8Array): Uint8Array[] {
-  const payloads: Uint8Array[] = [];
-  const bytes = asBuffer(packed);
-  for (let offset = 0; offset < bytes.length;) {
-    const start = offset + LENGTH_BYTES;
-    const end = start + payloadLengthAt(bytes, start);
-    payloads.push(bytes.subarray(start, end));
-    offset = end;
-  }
-  return payloads;
 }
 
 /**
@@ -182,14 +165,5 @@ export class EntryRun {
     this.sources.length = count;
     this.starts.length = count;
     this.terms.length = count;
-  }
-
-  /** Empties the run; the next entry will be `firstIndex`. */
-  reset(firstIndex: number): void {
-    this.sources = [];
-    this.starts = [];
-    this.terms = [];
-    this.payloadBytes = 0;
-    this.firstIndex = firstIndex;
   }
 }

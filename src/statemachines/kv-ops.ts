@@ -4,7 +4,7 @@
  * msgpack array whose first element names it; keys and values are strings. Decoding is the
  * gateway for the state machine: it checks every field, so apply code can trust the shape.
  */
-import { decode, encode } from '../messages/codec.js';
+import { bufferView, decode, encode } from '../messages/codec.js';
 
 export type KvOperation =
   | readonly ['put', string, string]
@@ -84,8 +84,7 @@ function stringLength(bytes: Uint8Array, at: number): number {
 }
 
 function utf8(bytes: Uint8Array, start: number, end: number): string {
-  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return buffer.toString('utf8', start, end);
+  return bufferView(bytes).toString('utf8', start, end);
 }
 
 /** Decodes and checks one operation; throws an Error that says what is wrong. */

@@ -7,9 +7,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  EntryRun, LENGTH_BYTES, packedFrom, packedProblem, packPayloads, payloadLengthAt, unpackPayloads,
+  EntryRun, LENGTH_BYTES, packedFrom, packedProblem, packPayloads, payloadLengthAt,
 } from '../../src/messages/packed-entries.js';
 import { SeededRng } from '../../src/core/rng.js';
+
+/** Views of every payload of `packed`, walking the length words. */
+function unpackPayloads(packed: Uint8Array): Uint8Array[] {
+  const payloads: Uint8Array[] = [];
+  for (let offset = 0; offset < packed.length;) {
+    const start = offset + LENGTH_BYTES;
+    const end = start + payloadLengthAt(packed, start);
+    payloads.push(packed.subarray(start, end));
+    offset = end;
+  }
+  return payloads;
+}
 
 /** Payload of entry `index`: `index % 7 * 3` bytes (some empty), each byte index & 0xff. */
 function payloadOf(index: number): Uint8Array {
@@ -112,8 +124,4 @@ test('EntryRun: dropping from the front and truncating keep indexes and byte cou
   assert.equal(run.length, 9, 'truncating past the end keeps everything');
   run.push(packPayloads(payloadsOf(14, 2)), [3, 3]);
   assert.deepEqual(unpackPayloads(run.packed(7, 11)).map((p) => [...p]), payloadsOf(12, 4).map((p) => [...p]));
-  run.reset(50);
-  assert.equal(run.length, 0);
-  assert.equal(run.payloadBytes, 0);
-  assert.equal(run.nextIndex, 50);
 });
