@@ -6,7 +6,7 @@
  * raftline's JSON.
  *
  *   node dist/bench/peers/etcd-load.js --endpoints http://127.0.0.1:2379,... [--clients 1]
- *     [--outstanding 256] [--size 128] [--duration 10] [--warmup 2] [--reads 0] [--keys 100000] [--json FILE]
+ *     [--outstanding 256] [--size 128] [--duration 10] [--warmup 8] [--reads 0] [--keys 100000] [--json FILE]
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -44,7 +44,7 @@ async function waitReady(endpoints: string[], timeoutMs: number): Promise<void> 
 const { values } = parseArgs({
   options: {
     endpoints: { type: 'string' }, clients: { type: 'string', default: '1' }, outstanding: { type: 'string', default: '256' },
-    size: { type: 'string', default: '128' }, duration: { type: 'string', default: '10' }, warmup: { type: 'string', default: '2' },
+    size: { type: 'string', default: '128' }, duration: { type: 'string', default: '10' }, warmup: { type: 'string', default: '8' },
     reads: { type: 'string', default: '0' }, keys: { type: 'string', default: '100000' }, 'requests-max': { type: 'string', default: '10000000' }, json: { type: 'string' },
   },
 });

@@ -3,7 +3,7 @@
 # etcd-server, installed with apt-get when missing) and against raftline, both on loopback with
 # fsync on, then both results and their ratio.
 #
-#   bench/peers/etcd.sh [--clients 1] [--outstanding 256] [--size 128] [--duration 10] [--warmup 2] [--reads 0] [--keys 100000]
+#   bench/peers/etcd.sh [--clients 1] [--outstanding 256] [--size 128] [--duration 10] [--warmup 8] [--reads 0] [--keys 100000]
 #                       [--actors workers|inline] [--rounds 1]
 #
 # --actors is raftline's own setting; the workload stays the same. --rounds N alternates the two N
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-clients=1 outstanding=256 size=128 duration=10 warmup=2 reads=0 keys=100000 actors=workers rounds=1
+clients=1 outstanding=256 size=128 duration=10 warmup=8 reads=0 keys=100000 actors=workers rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --clients) clients=$2 ;;

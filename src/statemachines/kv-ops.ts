@@ -87,6 +87,26 @@ function utf8(bytes: Uint8Array, start: number, end: number): string {
   return bufferView(bytes).toString('utf8', start, end);
 }
 
+/** Where a put's parts lie in its bytes: the key decoded, the value as a byte range. */
+export interface PutView {
+  key: string;
+  valueStart: number;
+  valueEnd: number;
+}
+
+/**
+ * Reads a put in the exact shape the encoder writes without decoding its value (the state
+ * machine copies the value's bytes as they are); false for anything else, which takes the
+ * general decoder. `into` is filled in, so a caller can reuse one object.
+ */
+export function viewPut(bytes: Uint8Array, into: PutView): boolean {
+  if (!matchPut(bytes)) return false;
+  into.key = utf8(bytes, putKeyStart, putKeyEnd);
+  into.valueStart = putKeyEnd + putValueHeader;
+  into.valueEnd = bytes.length;
+  return true;
+}
+
 /** Decodes and checks one operation; throws an Error that says what is wrong. */
 export function decodeKvOperation(bytes: Uint8Array): KvOperation {
   if (matchPut(bytes)) return ['put', utf8(bytes, putKeyStart, putKeyEnd), utf8(bytes, putKeyEnd + putValueHeader, bytes.length)];

@@ -164,3 +164,39 @@ test('startTransaction refuses what apply would refuse, with or without the fast
     assert.throws(() => decodeKvWrite(bad), Error);
   }
 });
+
+test('random puts, deletes, cas and gets agree with a plain map of strings', async () => {
+  const rng = new SeededRng(23);
+  const machine = createKvStateMachine();
+  const model = new Map<string, string>();
+  const valueOf = (): string => {
+    const length = [0, 3, 30, 128, 129, 200, 2000][rng.intBetween(0, 6)]!;
+    let out = '';
+    while (out.length < length) out += rng.intBetween(0, 7) === 0 ? 'ü😀' : String.fromCharCode(0x41 + rng.intBetween(0, 25));
+    // Whole code points: a string cut inside a surrogate pair is not one UTF-8 can carry.
+    return Array.from(out).slice(0, length).join('');
+  };
+  for (let step = 0; step < 5000; step++) {
+    const key = `k${rng.intBetween(0, 40)}`;
+    const action = rng.intBetween(0, 9);
+    if (action < 5) {
+      const value = valueOf();
+      // The general decoder's path too: a put in a shape the fast path leaves alone (array 16 header).
+      const bytes = action === 0 ? new Uint8Array([0xdc, 0x00, 0x03, ...encode('put'), ...encode(key), ...encode(value)]) : encodePut(key, value);
+      assert.equal(await apply(machine, bytes), null);
+      model.set(key, value);
+    } else if (action < 7) {
+      assert.equal(decodeBooleanResult(await apply(machine, encodeDelete(key))), model.delete(key), `delete ${key}`);
+    } else if (action < 9) {
+      const current = model.get(key) ?? null;
+      const expected = rng.intBetween(0, 1) === 0 ? current : valueOf();
+      const next = valueOf();
+      const swapped = decodeBooleanResult(await apply(machine, encodeCas(key, expected, next)));
+      assert.equal(swapped, expected === current, `cas ${key}`);
+      if (swapped) model.set(key, next);
+    } else {
+      assert.equal(await get(machine, key), model.get(key) ?? null, `get ${key} at step ${step}`);
+    }
+  }
+  for (let k = 0; k <= 40; k++) assert.equal(await get(machine, `k${k}`), model.get(`k${k}`) ?? null);
+});
