@@ -59,8 +59,10 @@ export interface LoadResult {
 
 const errorsKeptMax = 5;
 
+const timeOriginMs = performance.timeOrigin;
+
 function nowEpochMs(): number {
-  return performance.timeOrigin + performance.now();
+  return timeOriginMs + performance.now();
 }
 
 export default async function runLoad(task: LoadTask): Promise<LoadResult> {
@@ -98,7 +100,8 @@ export default async function runLoad(task: LoadTask): Promise<LoadResult> {
     secondReads = 0;
     secondFailed = 0;
   };
-  const completed = (sentMs: number, isRead: boolean, ok: boolean): void => {
+  /** Records a finished request; returns the time it finished. */
+  const completed = (sentMs: number, isRead: boolean, ok: boolean): number => {
     const doneMs = nowEpochMs();
     lastDoneAtMs = doneMs;
     const at = Math.floor((doneMs - task.startAtMs) / 1000);
@@ -109,7 +112,7 @@ export default async function runLoad(task: LoadTask): Promise<LoadResult> {
     if (!ok) {
       secondFailed++;
       failed++;
-      return;
+      return doneMs;
     }
     const latencyUs = Math.max(1, Math.round((doneMs - sentMs) * 1000));
     if (isRead) {
@@ -122,10 +125,13 @@ export default async function runLoad(task: LoadTask): Promise<LoadResult> {
       secondWrites++;
       writes++;
     }
+    return doneMs;
   };
 
   const lane = async (): Promise<void> => {
-    while (nowEpochMs() < task.endAtMs && issued < task.writesMax) {
+    // One clock read per request: the time a request finished is when the next one is sent.
+    let nowMs = nowEpochMs();
+    while (nowMs < task.endAtMs && issued < task.writesMax) {
       readCredit += task.readFraction;
       const isRead = readCredit >= 1 && issued > 0;
       if (isRead) readCredit -= 1;
@@ -133,14 +139,14 @@ export default async function runLoad(task: LoadTask): Promise<LoadResult> {
       // a read asks for a key written earlier.
       const key = `${task.keyPrefix}${(isRead ? Math.floor(issued / 2) : issued) % task.keys}`;
       issued++;
-      const sentMs = nowEpochMs();
+      const sentMs = nowMs;
       try {
         if (isRead) await client.sendReadOnly(encodeGet(key));
         else await client.send(encodePut(key, value));
-        completed(sentMs, isRead, true);
+        nowMs = completed(sentMs, isRead, true);
       } catch (error) {
         if (errors.size < errorsKeptMax) errors.add((error as Error).message);
-        completed(sentMs, isRead, false);
+        nowMs = completed(sentMs, isRead, false);
       }
     }
   };

@@ -9,6 +9,7 @@
  * Built once on the leader, checked once on a follower (`packedProblem`), then passed on as is.
  */
 import { Buffer } from 'node:buffer';
+import { bufferView } from './codec.js';
 
 /** Bytes of the length word before each payload. */
 export const LENGTH_BYTES = 4;
@@ -87,8 +88,13 @@ export class EntryRun {
     return this.firstIndex + this.starts.length;
   }
 
-  /** Adds a batch of `terms.length` packed entries (well formed): they follow the last one. */
-  push(packed: Uint8Array, terms: readonly number[]): void {
+  /**
+   * Adds a batch of `terms.length` packed entries (well formed): they follow the last one. The
+   * batch is held as one Buffer over its bytes (a batch posted between threads arrives as a plain
+   * Uint8Array), so readers of its entries make no Buffer view per entry.
+   */
+  push(batch: Uint8Array, terms: readonly number[]): void {
+    const packed = bufferView(batch);
     let offset = 0;
     for (let k = 0; k < terms.length; k++) {
       const start = offset + LENGTH_BYTES;

@@ -111,7 +111,7 @@ function referenceDecode(bytes: Uint8Array): { ok: true; value: unknown } | { ok
   return { ok: true, value };
 }
 
-test('put fast path: the same operation as the general decoder for every string size and for damaged bytes', () => {
+test('put fast path: the same bytes as the general encoder, the same operation as the general decoder, for every string size and for damaged bytes', () => {
   const rng = new SeededRng(7);
   const text = (length: number, unicode: boolean): string => {
     let out = '';
@@ -128,6 +128,7 @@ test('put fast path: the same operation as the general decoder for every string 
         const key = text(keyLength, unicode);
         const value = text(valueLength, unicode);
         const bytes = Buffer.from(encodePut(key, value));
+        assert.deepEqual(bytes, Buffer.from(encode(['put', key, value])), 'encodePut writes what the general encoder writes');
         assert.deepEqual(decodeKvOperation(bytes), ['put', key, value]);
         assert.deepEqual(decodeKvOperation(new Uint8Array(bytes)), ['put', key, value], 'a plain Uint8Array decodes too');
         checked++;
