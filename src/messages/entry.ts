@@ -31,31 +31,32 @@ export interface EntryBody {
 export const entryClientIdBytesMax = 0xffff;
 const fixedBytes = 1 + 2 + 8 + 8;
 
-/** Bytes of the client id in UTF-8, checked against the limit. */
-export function entryClientIdBytes(clientId: string): number {
-  const idBytes = Buffer.byteLength(clientId, 'utf8');
-  if (idBytes > entryClientIdBytesMax) {
-    throw new MalformedMessageError(`client id of ${idBytes} bytes is over ${entryClientIdBytesMax}`);
+/** The client id in UTF-8, checked against the limit. */
+export function entryClientIdUtf8(clientId: string): Buffer {
+  const utf8 = Buffer.from(clientId, 'utf8');
+  if (utf8.length > entryClientIdBytesMax) {
+    throw new MalformedMessageError(`client id of ${utf8.length} bytes is over ${entryClientIdBytesMax}`);
   }
-  return idBytes;
+  return utf8;
 }
 
-/** Size of the payload of `body`, whose client id takes `idBytes` (entryClientIdBytes). */
+/** Size of the payload of `body`, whose client id takes `idBytes` in UTF-8 (entryClientIdUtf8). */
 export function entryPayloadBytes(idBytes: number, dataBytes: number): number {
   return fixedBytes + idBytes + dataBytes;
 }
 
 /**
- * Writes a payload at `offset` of `target` (the fields of EntryBody, the client id taking
- * `idBytes` from entryClientIdBytes); returns the offset after it.
+ * Writes a payload at `offset` of `target` (the fields of EntryBody, the client id as its UTF-8
+ * bytes from entryClientIdUtf8, encoded once per client, not per entry); returns the offset after it.
  */
 export function encodeEntryInto(
-  target: Buffer, offset: number, type: EntryTypeNumber, clientId: string, idBytes: number, callId: number,
+  target: Buffer, offset: number, type: EntryTypeNumber, clientIdUtf8: Uint8Array, callId: number,
   firstUnacked: number, data: Uint8Array,
 ): number {
+  const idBytes = clientIdUtf8.length;
   target[offset] = type;
   target.writeUInt16BE(idBytes, offset + 1);
-  target.write(clientId, offset + 3, idBytes, 'utf8');
+  for (let i = 0; i < idBytes; i++) target[offset + 3 + i] = clientIdUtf8[i]!;
   let at = offset + 3 + idBytes;
   target.writeDoubleBE(callId, at);
   target.writeDoubleBE(firstUnacked, at + 8);
@@ -65,9 +66,9 @@ export function encodeEntryInto(
 }
 
 export function encodeEntry(body: EntryBody): Uint8Array {
-  const idBytes = entryClientIdBytes(body.clientId);
-  const payload = Buffer.allocUnsafe(entryPayloadBytes(idBytes, body.data.length));
-  encodeEntryInto(payload, 0, body.type, body.clientId, idBytes, body.callId, body.firstUnacked, body.data);
+  const clientIdUtf8 = entryClientIdUtf8(body.clientId);
+  const payload = Buffer.allocUnsafe(entryPayloadBytes(clientIdUtf8.length, body.data.length));
+  encodeEntryInto(payload, 0, body.type, clientIdUtf8, body.callId, body.firstUnacked, body.data);
   return payload;
 }
 
