@@ -125,21 +125,23 @@ function utf8(bytes: Uint8Array, start: number, end: number): string {
   return bufferView(bytes).toString('utf8', start, end);
 }
 
-/** Where a put's parts lie in its bytes: the key decoded, the value as a byte range. */
+/** Where a put's key and value lie in its bytes (UTF-8, as the client encoded them). */
 export interface PutView {
-  key: string;
+  keyStart: number;
+  keyEnd: number;
   valueStart: number;
   valueEnd: number;
 }
 
 /**
- * Reads a put in the exact shape the encoder writes without decoding its value (the state
- * machine copies the value's bytes as they are); false for anything else, which takes the
- * general decoder. `into` is filled in, so a caller can reuse one object.
+ * Reads a put in the exact shape the encoder writes without decoding its strings (the state
+ * machine indexes the key's bytes and copies the value's as they are); false for anything else,
+ * which takes the general decoder. `into` is filled in, so a caller can reuse one object.
  */
 export function viewPut(bytes: Uint8Array, into: PutView): boolean {
   if (!matchPut(bytes)) return false;
-  into.key = utf8(bytes, putKeyStart, putKeyEnd);
+  into.keyStart = putKeyStart;
+  into.keyEnd = putKeyEnd;
   into.valueStart = putKeyEnd + putValueHeader;
   into.valueEnd = bytes.length;
   return true;

@@ -1,5 +1,5 @@
 /**
- * Where the kv state machine keeps its values: as bytes in large buffers outside the JavaScript
+ * Where the kv state machine keeps its values (and its index, its keys): as bytes in large buffers outside the JavaScript
  * heap, each value in a slot of its size class, a handle (a small integer) standing for it.
  *
  * Why not strings in a Map: a value lives until its key is written again, so every put made a
@@ -91,6 +91,27 @@ export class ValueArena {
     const chunk = sizeClass.chunks[Math.floor(slot / sizeClass.slotsPerChunk)]!;
     const at = (slot % sizeClass.slotsPerChunk) * sizeClass.slotBytes;
     return chunk.toString('utf8', at + LENGTH_BYTES, at + LENGTH_BYTES + chunk.readUInt32BE(at));
+  }
+
+  /** Whether the value of `handle` is the bytes `bytes[start, end)`. */
+  equals(handle: number, bytes: Uint8Array, start: number, end: number): boolean {
+    const classIndex = handle % CLASS_RADIX;
+    const slot = (handle - classIndex) / CLASS_RADIX;
+    let stored: Buffer;
+    let at: number;
+    if (classIndex === OWN_BUFFER_CLASS) {
+      stored = this.own[slot]!;
+      at = 0;
+      if (stored.length !== end - start) return false;
+    } else {
+      const sizeClass = this.classes[classIndex]!;
+      stored = sizeClass.chunks[Math.floor(slot / sizeClass.slotsPerChunk)]!;
+      at = (slot % sizeClass.slotsPerChunk) * sizeClass.slotBytes;
+      if (stored.readUInt32BE(at) !== end - start) return false;
+      at += LENGTH_BYTES;
+    }
+    for (let i = start; i < end; i++) if (stored[at + i - start] !== bytes[i]) return false;
+    return true;
   }
 
   /** Frees the slot of `handle`; the handle must not be used again. */
