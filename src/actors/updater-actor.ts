@@ -250,6 +250,9 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   }
 
   private done(index: number, result: Uint8Array | null, error: WireError | null): void {
+    // An outcome the report's applied index implies (no result, no error, and nothing earlier
+    // still unsettled, so the settled index will cover it) need not be listed: most puts.
+    if (result === null && error === null && this.unsettled.size === 0) return;
     this.doneIndexes.push(index);
     this.doneResults.push(result);
     this.doneErrors.push(error);
