@@ -7,12 +7,17 @@
  * With `together`, each pair runs both clusters at the same time (ports basePort and basePort+10),
  * so that both meet the same neighbours: on a shared machine that is the fairer comparison.
  *
- *   node dist/bench/profiling-cost.js [pairs=5] [durationS=5] [outstanding=256] [basePort=7101] [alternate|together]
+ * Each run measures after the same warm-up as `raftline bench` (8 s): V8 keeps optimizing the
+ * once-per-batch code that long, and profiling adds some of it, so a shorter warm-up measures
+ * how fast that code gets optimized rather than what profiling costs once it is.
+ *
+ *   node dist/bench/profiling-cost.js [pairs=5] [durationS=5] [outstanding=256] [basePort=7101] [alternate|together] [warmupS=8]
  */
 import { runBench } from '../src/cli/bench.js';
 
 const [pairs = 5, durationS = 5, outstanding = 256, basePort = 7101] = process.argv.slice(2, 6).map(Number);
 const together = process.argv[6] === 'together';
+const warmupS = Number(process.argv[7] ?? 8);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -30,7 +35,7 @@ for (let pair = 0; pair < pairs; pair++) {
   const order: ('on' | 'off')[] = pair % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
   const run = (setting: 'on' | 'off', port: number): ReturnType<typeof runBench> => runBench({
     nodes: 3, outstanding, sizeBytes: 128, durationS, actors: 'workers', clients: 1, basePort: port,
-    writesMax: 10_000_000, profiling: setting === 'on', warmupS: 1, readFraction: 0, live: 'off', unsafeNoFsync: false,
+    writesMax: 10_000_000, profiling: setting === 'on', warmupS, readFraction: 0, live: 'off', unsafeNoFsync: false,
   });
   // A pair where either run failed (no leader in time on an overloaded machine) is left out.
   const settled = together
