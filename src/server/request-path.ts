@@ -193,10 +193,11 @@ export class RequestPath {
   }
 
   /**
-   * The client id of a frame, as the string object first seen for it (the retry cache's map then
-   * finds it by identity: every frame decodes a new string, and comparing contents per write was
-   * 7 % of the leader's main thread) with its UTF-8 bytes, encoded once. One client at a time is
-   * remembered: a frame of another costs one encoding, not one per write.
+   * The client id of a frame, as the string object of the first of a run of frames from that
+   * client (the retry cache's map then finds it by identity: every frame decodes a new string,
+   * and comparing contents per write was 7 % of the leader's main thread) with its UTF-8 bytes,
+   * encoded once. One client at a time is remembered: a frame of another costs one encoding and
+   * one comparison of contents, not one per write.
    */
   private knownClientId(clientId: string): KnownClientId {
     const known = this.lastClientId;

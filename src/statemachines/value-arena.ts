@@ -87,9 +87,8 @@ export class ValueArena {
     const classIndex = handle % CLASS_RADIX;
     const slot = (handle - classIndex) / CLASS_RADIX;
     if (classIndex === OWN_BUFFER_CLASS) return this.own[slot]!.toString('utf8');
-    const sizeClass = this.classes[classIndex]!;
-    const chunk = sizeClass.chunks[Math.floor(slot / sizeClass.slotsPerChunk)]!;
-    const at = (slot % sizeClass.slotsPerChunk) * sizeClass.slotBytes;
+    const chunk = this.chunkOf(classIndex, slot);
+    const at = this.offsetOf(classIndex, slot);
     return chunk.toString('utf8', at + LENGTH_BYTES, at + LENGTH_BYTES + chunk.readUInt32BE(at));
   }
 
@@ -104,9 +103,8 @@ export class ValueArena {
       at = 0;
       if (stored.length !== end - start) return false;
     } else {
-      const sizeClass = this.classes[classIndex]!;
-      stored = sizeClass.chunks[Math.floor(slot / sizeClass.slotsPerChunk)]!;
-      at = (slot % sizeClass.slotsPerChunk) * sizeClass.slotBytes;
+      stored = this.chunkOf(classIndex, slot);
+      at = this.offsetOf(classIndex, slot);
       if (stored.readUInt32BE(at) !== end - start) return false;
       at += LENGTH_BYTES;
     }
@@ -131,9 +129,19 @@ export class ValueArena {
     const classIndex = handle % CLASS_RADIX;
     const slot = (handle - classIndex) / CLASS_RADIX;
     if (classIndex === OWN_BUFFER_CLASS) return this.own[slot]!.length;
+    return this.chunkOf(classIndex, slot).readUInt32BE(this.offsetOf(classIndex, slot));
+  }
+
+  /** The chunk holding `slot` of a size class. */
+  private chunkOf(classIndex: number, slot: number): Buffer {
     const sizeClass = this.classes[classIndex]!;
-    const chunk = sizeClass.chunks[Math.floor(slot / sizeClass.slotsPerChunk)]!;
-    return chunk.readUInt32BE((slot % sizeClass.slotsPerChunk) * sizeClass.slotBytes);
+    return sizeClass.chunks[Math.floor(slot / sizeClass.slotsPerChunk)]!;
+  }
+
+  /** Where `slot` of a size class starts in its chunk (its length word). */
+  private offsetOf(classIndex: number, slot: number): number {
+    const sizeClass = this.classes[classIndex]!;
+    return (slot % sizeClass.slotsPerChunk) * sizeClass.slotBytes;
   }
 
   /** The class whose slots hold `length` bytes of value; OWN_BUFFER_CLASS past the largest. */
@@ -177,9 +185,8 @@ export class ValueArena {
       copyBytes(source, start, end, this.own[slot]!, 0);
       return;
     }
-    const sizeClass = this.classes[classIndex]!;
-    const chunk = sizeClass.chunks[Math.floor(slot / sizeClass.slotsPerChunk)]!;
-    const at = (slot % sizeClass.slotsPerChunk) * sizeClass.slotBytes;
+    const chunk = this.chunkOf(classIndex, slot);
+    const at = this.offsetOf(classIndex, slot);
     chunk.writeUInt32BE(end - start, at);
     copyBytes(source, start, end, chunk, at + LENGTH_BYTES);
   }
