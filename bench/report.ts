@@ -6,6 +6,7 @@
  */
 import type { BenchResult } from '../src/cli/bench.js';
 import { escapeHtml, histogram, lineChart, waterfall, type LineSeries } from './svg-plot.js';
+import type { MemoryPart } from './memory-series.js';
 
 const palette = ['#2f6db5', '#e08a1e', '#3a9a4a', '#b53f3f', '#7a4fb5', '#555555'];
 
@@ -42,6 +43,12 @@ export function renderReport(result: BenchResult): string {
   }
   plots.push(histogram('histogram', 'Write latency histogram (measured part)', result.latencyHistogram));
   if (rss.length > 0) plots.push(lineChart('memory', 'Resident memory over time', 'seconds', 'MiB', rss, config.warmupS));
+  // Each server's V8 heaps (all threads, resident) and what is resident beside them and their buffers.
+  const parts: LineSeries[] = Object.entries(result.series.memoryMiB).flatMap(([id, points], i) => [
+    { name: `${id} V8 heaps`, color: palette[i % palette.length]!, points: points.map(([atS, , heaps]): [number, number] => [atS, heaps]) },
+    { name: `${id} rest`, color: palette[(i + 3) % palette.length]!, points: points.map(([atS, rssMiB, heaps, buffers]): [number, number] => [atS, rssMiB - heaps - buffers]) },
+  ]);
+  if (parts.length > 0) plots.push(lineChart('memory-parts', 'Where the memory is: V8 heaps, and the rest beside heaps and buffers', 'seconds', 'MiB', parts, config.warmupS));
 
   const summary = table(['figure', 'value'], [
     ['writes/s', result.writesPerSecond],
@@ -70,6 +77,11 @@ export function renderReport(result: BenchResult): string {
       `${process.rss.firstMiB} → ${process.rss.lastMiB}`, process.rss.slopeMiBPerMinute, process.rss.flat === null ? 'too short to tell' : process.rss.flat ? 'yes' : 'no',
     ])) + (result.cpu.machine ? `<p>Machine: ${result.cpu.machine.busyPercent}% of ${result.cpu.machine.cpus} cores busy.</p>` : '') : '<p>No CPU figures (no /proc).</p>';
 
+  const slope = (part: MemoryPart): string => `${part.firstMiB} → ${part.lastMiB} (${part.slopeMiBPerMinute >= 0 ? '+' : ''}${part.slopeMiBPerMinute}/min)`;
+  const partsTable = result.memoryParts.length > 0 ? table(['server', 'V8 heaps MiB', 'heap per thread MiB (last)', 'buffers MiB', 'rest MiB'],
+    result.memoryParts.map((server) => [server.id, slope(server.heaps),
+      Object.entries(server.threadsMiB).map(([thread, mib]) => `${thread} ${mib}`).join(', '), slope(server.arrayBuffers), slope(server.rest)])) : '';
+
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>raftline bench report</title>
 <style>
@@ -96,7 +108,9 @@ ${stageTable}
 ${plots.find((plot) => plot.includes('id="histogram"'))}
 <h2>CPU and memory</h2>
 ${plots.find((plot) => plot.includes('id="memory"')) ?? ''}
+${plots.find((plot) => plot.includes('id="memory-parts"')) ?? ''}
 ${cpuTable}
+${partsTable}
 </body></html>
 `;
 }

@@ -3,6 +3,7 @@
  * latency percentiles, the per-stage table, CPU, memory and the verdict.
  */
 import type { BenchResult } from './bench.js';
+import type { MemoryPart } from '../../bench/memory-series.js';
 
 const ms = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
 const usAsMs = (us: number): string => (us / 1000).toFixed(3);
@@ -61,6 +62,12 @@ export function formatBench(result: BenchResult): string {
     lines.push(`  rss MiB            ${result.memory.map((memory) =>
       `${memory.id} ${memory.firstMiB}->${memory.lastMiB} (${memory.slopeMiBPerMinute >= 0 ? '+' : ''}${memory.slopeMiBPerMinute}/min${memory.id === 'load' ? '' : memory.flat === null ? ', too short to tell' : memory.flat ? ', flat' : ', GROWING'})`).join('   ')}`);
   }
+  const signed = (value: number): string => `${value >= 0 ? '+' : ''}${value}`;
+  const part = (name: string, value: MemoryPart): string => `${name} ${value.firstMiB}->${value.lastMiB} (${signed(value.slopeMiBPerMinute)}/min)`;
+  result.memoryParts.forEach((parts, i) => {
+    const threads = Object.entries(parts.threadsMiB).map(([thread, mib]) => `${thread} ${mib}`).join(', ');
+    lines.push(`  ${i === 0 ? 'rss parts MiB' : ''.padEnd(13)}      ${parts.id} ${part('V8 heaps', parts.heaps)} [${threads}]   ${part('buffers', parts.arrayBuffers)}   ${part('rest', parts.rest)}`);
+  });
   lines.push('', `  ${result.verdict.line}`);
   return lines.join('\n');
 }

@@ -23,6 +23,7 @@ import { pidsListeningOn, ProcSampler, type MachineUsage, type ProcessUsage, typ
 import { stageTableFromMetrics, withFollowerSides, type StageTable } from '../../bench/stage-table.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
 import { verdictOf, type Verdict } from '../../bench/verdict.js';
+import { MemorySeries, type MemoryBreakdown, type MemoryPoint } from '../../bench/memory-series.js';
 import { machineInfo, versions, type MachineInfo } from '../../bench/run-info.js';
 import { formatLiveLine } from './bench-format.js';
 
@@ -93,8 +94,13 @@ export interface BenchResult {
   wakeups: { contextSwitchesPerWrite: number; contextSwitchesPerBatch: number } | null;
   cpu: { machine: MachineUsage | null; processes: ProcessUsage[] };
   memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
+  /**
+   * Each server's resident memory split into its threads' V8 heaps, their ArrayBuffers and the
+   * rest, after the warm-up (from the servers' own metrics, polled every few seconds).
+   */
+  memoryParts: MemoryBreakdown[];
   verdict: Verdict;
-  series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]> };
+  series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]>; memoryMiB: Record<string, MemoryPoint[]> };
 }
 
 /** Context switches of the server processes per write and per batch (see BenchResult.wakeups). */
@@ -146,6 +152,9 @@ function batchesOf(snapshots: Map<string, MetricsSnapshot>, leaderAddress: strin
     followerEntriesMean: round(followerMeans.length === 0 ? 0 : followerMeans.reduce((a, b) => a + b, 0) / followerMeans.length),
   };
 }
+
+/** How often the servers' memory is read during a run (one metrics call per server). */
+const memoryPollMs = 5000;
 
 /** Every server's metrics snapshot that answers within a second, by address; `reset` starts their histograms over. */
 async function metricsOf(client: RaftClient, addresses: readonly string[], reset: boolean): Promise<Map<string, MetricsSnapshot>> {
@@ -234,18 +243,33 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       tasks.push(pool.run(task, { transferList: [channel.port2] }) as Promise<LoadResult>);
     }
 
+    const memory = new MemorySeries();
+    const recordMemory = (snapshots: Map<string, MetricsSnapshot>): void => {
+      const atS = (Date.now() - startAtMs) / 1000;
+      for (const snapshot of snapshots.values()) memory.add(snapshot.serverId, atS, snapshot.memory);
+    };
     const warmupEndMs = startAtMs + options.warmupS * 1000;
     let warmupMarked = false;
     let cpuAtWarmupEnd: Promise<number | null> = Promise.resolve(null);
     const markWarmupEnd = (): void => {
       warmupMarked = true;
       sampler?.markWarmupEnd();
-      cpuAtWarmupEnd = metricsOf(control, addresses, true).then((snapshots) => serverCpuUs(snapshots, addresses.length));
+      cpuAtWarmupEnd = metricsOf(control, addresses, true).then((snapshots) => {
+        recordMemory(snapshots);
+        return serverCpuUs(snapshots, addresses.length);
+      });
     };
     let lastLineMs = 0;
+    let memoryPolledMs = 0;
+    let memoryPolling = false;
     liveTimer = setInterval(() => {
       const nowMs = Date.now();
       if (!warmupMarked && nowMs >= warmupEndMs) markWarmupEnd();
+      if (!memoryPolling && nowMs >= startAtMs && nowMs - memoryPolledMs >= memoryPollMs) {
+        memoryPolledMs = nowMs;
+        memoryPolling = true;
+        void metricsOf(control, addresses, false).then(recordMemory).finally(() => { memoryPolling = false; });
+      }
       if (options.live === 'off' || nowMs < startAtMs) return;
       const elapsedS = Math.min(totalS, (nowMs - startAtMs) / 1000);
       const last = series.second(Math.floor(elapsedS) - 1);
@@ -266,6 +290,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const usage = sampler?.stop() ?? { processes: [], machine: null };
     sampler = null;
     const finalMetrics = await metricsOf(control, addresses, false);
+    recordMemory(finalMetrics);
     const cpuBeforeUs = await cpuAtWarmupEnd;
     const cpuAfterUs = serverCpuUs(finalMetrics, addresses.length);
     const leaderStageReport = await leaderStages(finalMetrics, leader);
@@ -309,6 +334,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         id: process.id, firstMiB: process.rss.firstMiB, lastMiB: process.rss.lastMiB, maxMiB: process.rss.maxMiB,
         slopeMiBPerMinute: process.rss.slopeMiBPerMinute, flat: process.rss.flat,
       })),
+      memoryParts: memory.breakdown(options.warmupS),
       verdict: verdictOf({
         stages, processes: serverUsage, machine: usage.machine, leaderId: leader.id,
         actors: options.actors, outstanding: options.outstanding * options.clients, fsync: !options.unsafeNoFsync,
@@ -316,6 +342,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       series: {
         seconds: series.points(),
         rssMiB: Object.fromEntries(serverUsage.map((process) => [process.id, process.rss.series])),
+        memoryMiB: memory.series(),
       },
     };
     if (options.jsonFile) fs.writeFileSync(options.jsonFile, JSON.stringify(result, null, 2) + '\n');

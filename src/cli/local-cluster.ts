@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { RaftClient } from '../client/raft-client.js';
 import type { DivisionStatus } from '../messages/messages.js';
 import { TimeoutError } from '../errors.js';
-import type { Limits } from '../limits.js';
+import { defaultLimits, type Limits } from '../limits.js';
 
 export interface LocalClusterOptions {
   nodes: number;
@@ -98,8 +98,12 @@ export class LocalCluster {
       const fd = fs.openSync(this.options.logFile, 'a');
       stdio = ['ignore', fd, fd];
     }
-    // Extra Node.js flags for the server processes, e.g. RAFTLINE_SERVER_NODE_ARGS="--cpu-prof".
-    const nodeArgs = (process.env['RAFTLINE_SERVER_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg.length > 0);
+    // The main thread's young generation sized like the actors' (Limits.heapSemiSpaceMb: only a
+    // flag at start-up can size it), then extra Node.js flags for the server processes, e.g.
+    // RAFTLINE_SERVER_NODE_ARGS="--cpu-prof"; a --max-semi-space-size there wins, being later.
+    const semiSpaceMb = this.options.limits?.heapSemiSpaceMb ?? defaultLimits.heapSemiSpaceMb;
+    const nodeArgs = [`--max-semi-space-size=${semiSpaceMb}`,
+      ...(process.env['RAFTLINE_SERVER_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg.length > 0)];
     node.process = spawn(process.execPath, [...nodeArgs, ...args], { stdio });
     node.exitCode = null;
     node.process.on('exit', (code) => {

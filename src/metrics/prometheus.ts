@@ -1,9 +1,10 @@
 /**
  * A MetricsSnapshot in the Prometheus text exposition format 0.0.4: stage latencies as summaries
  * (quantiles 0.5, 0.9, 0.99, 0.999, with _sum and _count), counters, gauges. Labels: server, stage,
- * part (all, queue, service), follower.
+ * part (all, queue, service), follower; memory by thread (main, log, appender, updater).
  */
 import type { HistogramSnapshot, MetricsSnapshot, StageSnapshot } from './types.js';
+import type { MemorySnapshot, ThreadHeapSnapshot } from './memory.js';
 
 export const prometheusContentType = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -93,5 +94,26 @@ export function formatPrometheus(metrics: MetricsSnapshot): string {
     family.sample('', { server }, value);
     families.push(family);
   }
+  memoryFamilies(families, server, metrics.memory);
   return families.map((family) => family.lines.join('\n')).join('\n') + '\n';
+}
+
+function memoryFamilies(families: Family[], server: string, memory: MemorySnapshot): void {
+  const resident = new Family('raftline_resident_bytes', 'Resident memory of the server process (part: all, anon, file)', 'gauge');
+  resident.sample('', { server, part: 'all' }, memory.rssBytes);
+  if (memory.rssAnonBytes !== null) resident.sample('', { server, part: 'anon' }, memory.rssAnonBytes);
+  if (memory.rssFileBytes !== null) resident.sample('', { server, part: 'file' }, memory.rssFileBytes);
+  families.push(resident);
+  const perThread: [string, keyof ThreadHeapSnapshot, string][] = [
+    ['raftline_heap_used_bytes', 'usedBytes', 'Bytes in V8 heap objects, per thread'],
+    ['raftline_heap_committed_bytes', 'committedBytes', 'V8 heap committed, per thread'],
+    ['raftline_heap_resident_bytes', 'residentBytes', 'V8 heap resident in memory, per thread'],
+    ['raftline_heap_young_bytes', 'youngBytes', 'V8 young generation committed, per thread'],
+    ['raftline_array_buffer_bytes', 'arrayBufferBytes', 'ArrayBuffers and Buffers outside the V8 heap, per thread'],
+  ];
+  for (const [name, field, help] of perThread) {
+    const family = new Family(name, help, 'gauge');
+    for (const [thread, heap] of Object.entries(memory.threads)) family.sample('', { server, thread }, heap[field]);
+    families.push(family);
+  }
 }

@@ -3,6 +3,7 @@
  * endpoint and the benchmark report all read. Durations are microseconds on the process's
  * monotonic clock.
  */
+import type { MemorySnapshot } from './memory.js';
 
 /** The stages of a write, in pipeline order (DESIGN.md). `total` is receive to reply. */
 export const leaderStageNames = [
@@ -59,4 +60,6 @@ export interface MetricsSnapshot {
   counters: Record<string, number>;
   /** Current levels: queue depths, pending requests, mean batch sizes, in-flight bytes. */
   gauges: Record<string, number>;
+  /** Resident memory of the process and the heap of each of its JavaScript threads. */
+  memory: MemorySnapshot;
 }

@@ -12,6 +12,8 @@ import { LogActor, type LogActorOptions, type LogRecovered, type LogStatus } fro
 import { UpdaterActor, type UpdaterActorOptions, type UpdaterStatus } from '../actors/updater-actor.js';
 import { AppenderActor, type AppenderActorOptions, type AppenderStatus } from '../actors/appender-actor.js';
 import { ActorFailureError } from '../errors.js';
+import { youngGenerationMb } from '../limits.js';
+import { HeapBoard, type HeapBoardSeat, type ThreadHeapSnapshot } from '../metrics/memory.js';
 import type {
   AppenderHigherTermMessage, AppenderInput, AppenderProgressMessage, LogInput, LogSyncedMessage,
   UpdaterAppliedMessage, UpdaterInput, UpdaterQueryResultMessage,
@@ -23,6 +25,8 @@ export interface ActorOptions {
   log: LogActorOptions;
   updater: UpdaterActorOptions;
   appender: AppenderActorOptions;
+  /** Each worker's young-generation semi-space size in MiB (Limits.heapSemiSpaceMb); unused inline. */
+  heapSemiSpaceMb: number;
 }
 
 /** The server's ends of the data plane and the actors' control planes. */
@@ -33,6 +37,8 @@ export interface ActorSet {
   logControl: ActorControl<LogRecovered, LogStatus>;
   updaterControl: ActorControl<void, UpdaterStatus>;
   appenderControl: ActorControl<void, AppenderStatus>;
+  /** Heap figures of the actor threads (none when they run inline, on the server's own thread). */
+  threadHeaps(nowMs: number): Record<string, ThreadHeapSnapshot>;
   /** Terminates workers (after their stop()), or nothing inline. */
   terminate(): Promise<void>;
 }
@@ -66,15 +72,19 @@ export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (
     const ports = [mainLog, mainUpdater, mainAppender, logUpdater, appenderLog].flatMap((c) => [c.port1, c.port2]);
     return {
       ...server, logControl: log, updaterControl: updater, appenderControl: appender,
+      threadHeaps: () => ({}),
       terminate: async () => { for (const port of ports) port.close(); },
     };
   }
   const workers: Worker[] = [];
   let stopping = false;
+  const heaps = new HeapBoard(['log', 'appender', 'updater']);
   const spawn = (name: string, actorOptions: unknown, ports: Record<string, MessagePort>): Worker => {
+    const heap: HeapBoardSeat = { buffer: heaps.buffer, names: [...heaps.names], name };
     const worker = new Worker(workerUrl(name), {
-      workerData: { options: actorOptions, ports },
+      workerData: { options: actorOptions, ports, heap },
       transferList: Object.values(ports),
+      resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb(options.heapSemiSpaceMb) },
     });
     worker.on('error', (error) => {
       onFailure(new ActorFailureError(`${name} actor failed: ${error.message}`, { actor: name, stack: error.stack }));
@@ -110,6 +120,7 @@ export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (
     logControl: control(logWorker),
     updaterControl: control(updaterWorker),
     appenderControl: control(appenderWorker),
+    threadHeaps: (nowMs) => heaps.read(nowMs),
     terminate: async () => {
       stopping = true;
       await Promise.all(workers.map((worker) => worker.terminate()));

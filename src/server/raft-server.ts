@@ -35,6 +35,7 @@ import { StageRecorder } from '../metrics/stage-recorder.js';
 import type { FollowerReplicationSnapshot, MetricsSnapshot } from '../metrics/types.js';
 import { MetricsEndpoint } from '../metrics/endpoint.js';
 import { nowUs } from '../metrics/clock.js';
+import { sampleProcessMemory, sampleThreadHeap, type MemorySnapshot } from '../metrics/memory.js';
 
 export interface ServerStatus extends DivisionStatus {
   pendingRequests: number;
@@ -127,6 +128,7 @@ export class RaftServer implements RequestPathHost {
       log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax, profiling, unsafeNoFsync: this.options.unsafeNoFsync === true },
       updater: { stateMachine, context, profiling },
       appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits, profiling },
+      heapSemiSpaceMb: this.limits.heapSemiSpaceMb,
     }, (error) => this.fail(error));
     this.actors = actors;
     const recovered = await actors.logControl.start();
@@ -316,9 +318,16 @@ export class RaftServer implements RequestPathHost {
         processCpuUs: cpu.user + cpu.system,
         mainThreadActiveUs: Math.round(performance.eventLoopUtilization().active * 1000),
       },
+      memory: this.memory(),
     };
     if (options.reset === true) recorder.resetHistograms();
     return snapshot;
+  }
+
+  /** The process's resident memory and each JavaScript thread's heap (src/metrics/memory.ts). */
+  memory(): MemorySnapshot {
+    const nowMs = Date.now();
+    return { ...sampleProcessMemory(), threads: { main: sampleThreadHeap(), ...(this.actors?.threadHeaps(nowMs) ?? {}) } };
   }
 
   // ---- the log actor and durability ---------------------------------------------------------

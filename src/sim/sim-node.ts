@@ -138,6 +138,7 @@ export class SimNode {
       logControl: log,
       updaterControl: updater,
       appenderControl: appender,
+      threadHeaps: () => ({}),
       terminate: async () => {},
     };
   }

@@ -56,7 +56,14 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
     const json = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
       writesPerSecond: number; latencyMs: Record<string, number>; acknowledged: number; reads: number;
       stages: { rows: { name: string; p50Us: number; p99Us: number; sharePercent: number }[]; total: { count: number } };
-      series: { seconds: { second: number; writesPerSecond: number; p99Ms: number }[]; rssMiB: Record<string, [number, number][]> };
+      series: {
+        seconds: { second: number; writesPerSecond: number; p99Ms: number }[]; rssMiB: Record<string, [number, number][]>;
+        memoryMiB: Record<string, [number, number, number, number][]>;
+      };
+      memoryParts: {
+        id: string; threadsMiB: Record<string, number>;
+        heaps: { lastMiB: number }; arrayBuffers: { lastMiB: number }; rest: { lastMiB: number };
+      }[];
       machine: { cpus: number; node: string }; versions: Record<string, string>; configuration: { fsync: boolean; clients: number };
       verdict: { limit: string; line: string };
     };
@@ -72,6 +79,15 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
     assert.ok(json.machine.cpus > 0 && json.machine.node.startsWith('v'));
     assert.ok(json.versions['raftline'] && json.versions['msgpackr']);
     for (const id of ['n1', 'n2', 'n3']) assert.ok((json.series.rssMiB[id]?.length ?? 0) >= 3, `rss samples of ${id}`);
+    // The servers' own memory figures split each resident set: heaps and buffers within it.
+    assert.deepEqual(json.memoryParts.map((parts) => parts.id).sort(), ['n1', 'n2', 'n3']);
+    for (const parts of json.memoryParts) {
+      assert.deepEqual(Object.keys(parts.threadsMiB).sort(), ['appender', 'log', 'main', 'updater'], `${parts.id}: a heap per thread`);
+      const rss = json.series.memoryMiB[parts.id]!.at(-1)![1];
+      assert.ok(parts.heaps.lastMiB > 0 && parts.rest.lastMiB > 0 && parts.heaps.lastMiB + parts.arrayBuffers.lastMiB + parts.rest.lastMiB <= rss + 0.2,
+        `${parts.id}: heaps ${parts.heaps.lastMiB} + buffers ${parts.arrayBuffers.lastMiB} + rest ${parts.rest.lastMiB} make up ${rss}`);
+    }
+    assert.match(run.stdout, /rss parts MiB +n\d V8 heaps [\d.]+->[\d.]+ \([+-][\d.]+\/min\) \[main /, 'the parts are printed');
 
     const html = fs.readFileSync(reportFile, 'utf8');
     assert.ok(!/(src|href)="(https?:)?\/\//.test(html), 'the report loads nothing from the network');
@@ -101,12 +117,14 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
           barWidths: barBoxes.map((barBox) => barBox?.width ?? 0),
         };
       }
-      assert.deepEqual(Object.keys(plots).sort(), ['histogram', 'latency', 'memory', 'throughput', 'waterfall']);
+      assert.deepEqual(Object.keys(plots).sort(), ['histogram', 'latency', 'memory', 'memory-parts', 'throughput', 'waterfall']);
       for (const [id, plot] of Object.entries(plots)) assert.ok(plot.width > 100 && plot.height > 100, `${id} has a size`);
       assert.equal(plots['throughput']!.seriesPoints.length, 2, 'writes/s and reads/s');
       for (const points of plots['throughput']!.seriesPoints) assert.ok(points >= 4, 'a point per second');
       assert.equal(plots['latency']!.seriesPoints.length, 3, 'p50, p90, p99');
       assert.equal(plots['memory']!.seriesPoints.length, 4, 'three servers and the load generator');
+      assert.equal(plots['memory-parts']!.seriesPoints.length, 6, 'V8 heaps and the rest of three servers');
+      for (const points of plots['memory-parts']!.seriesPoints) assert.ok(points >= 2, 'at the end of the warm-up and of the run at least');
       assert.equal(plots['waterfall']!.bars, json.stages.rows.length + 1, 'a bar per stage and the total');
       assert.ok(plots['waterfall']!.barWidths.every((barWidth) => barWidth > 0));
       assert.ok(plots['histogram']!.bars >= 1 && plots['histogram']!.barWidths.every((barWidth) => barWidth > 0));

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { testPort } from '../support/ports.js';
 import { LocalCluster } from '../../src/cli/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
+import { defaultLimits } from '../../src/limits.js';
 import { encodePut } from '../../src/statemachines/kv-ops.js';
 import { followerStageNames, leaderStageNames, type HistogramSnapshot, type MetricsSnapshot, type StageSnapshot } from '../../src/metrics/types.js';
 
@@ -182,6 +183,27 @@ test('3 processes, profiling on: every stage recorded in a consistent order, fol
     // The shared clock: no stage on the leader ended before it began, on any thread.
     assert.equal(metrics.counters['negativeDurations'], 0);
 
+    // Memory: the process's resident set, and the heap of every thread (the workers report theirs
+    // through the shared board at least once a second), each young generation within the size the
+    // server gives its workers and the local cluster its main thread.
+    const memory = metrics.memory;
+    assert.deepEqual(Object.keys(memory.threads).sort(), ['appender', 'log', 'main', 'updater']);
+    let heapsResident = 0;
+    for (const [thread, heap] of Object.entries(memory.threads)) {
+      assert.ok(heap.usedBytes > 0 && heap.usedBytes <= heap.committedBytes, `${thread}: used ${heap.usedBytes} within committed ${heap.committedBytes}`);
+      // V8 counts resident memory by page, committed by space, so resident can exceed committed a little.
+      assert.ok(heap.residentBytes > 0 && heap.residentBytes <= heap.committedBytes * 1.25, `${thread}: resident ${heap.residentBytes} near committed`);
+      assert.ok(heap.youngBytes > 0 && heap.youngBytes <= 2 * defaultLimits.heapSemiSpaceMb * 1024 * 1024,
+        `${thread}: young generation ${heap.youngBytes} bytes, two semi-spaces of ${defaultLimits.heapSemiSpaceMb} MiB at most`);
+      assert.ok(heap.ageMs <= 5000, `${thread}: figures ${heap.ageMs} ms old`);
+      heapsResident += heap.residentBytes;
+    }
+    assert.ok(memory.rssBytes > heapsResident, `resident set ${memory.rssBytes} holds the heaps' ${heapsResident}`);
+    if (process.platform === 'linux') {
+      assert.ok(memory.rssAnonBytes! > heapsResident && memory.rssAnonBytes! + memory.rssFileBytes! <= memory.rssBytes,
+        `anonymous ${memory.rssAnonBytes} holds the heaps, anonymous + file ${memory.rssFileBytes} within the resident set`);
+    }
+
     // The Prometheus endpoint parses, and its counts are those of the metrics RPC.
     const response = await httpGet(leader.metricsAddress!, '/metrics');
     assert.equal(response.status, 200);
@@ -212,6 +234,13 @@ test('3 processes, profiling on: every stage recorded in a consistent order, fol
     const replied = samples.find((sample) => sample.name === 'raftline_writes_replied_total');
     assert.equal(types.get('raftline_writes_replied_total'), 'counter');
     assert.equal(replied?.value, again.counters['writesReplied']);
+    for (const thread of ['main', 'log', 'appender', 'updater']) {
+      const young = samples.find((sample) => sample.name === 'raftline_heap_young_bytes' && sample.labels['thread'] === thread);
+      assert.ok(young !== undefined && young.value > 0 && young.value <= 2 * defaultLimits.heapSemiSpaceMb * 1024 * 1024,
+        `Prometheus young generation of ${thread}`);
+    }
+    const anon = samples.find((sample) => sample.name === 'raftline_resident_bytes' && sample.labels['part'] === 'anon');
+    if (process.platform === 'linux') assert.ok(anon !== undefined && anon.value > 0, 'Prometheus anonymous resident bytes');
     assert.equal((await httpGet(leader.metricsAddress!, '/other')).status, 404);
 
     // A reset clears the histograms after the snapshot it answers; counters keep counting.

@@ -14,12 +14,14 @@ const summary = (meanUs: number, count = 100): HistogramSnapshot => ({
   count, meanUs, p50Us: meanUs, p90Us: meanUs * 1.5, p99Us: meanUs * 2, p999Us: meanUs * 3, maxUs: meanUs * 4,
 });
 
+const memory: MetricsSnapshot['memory'] = { rssBytes: 0, rssAnonBytes: null, rssFileBytes: null, threads: {} };
+
 /** A leader's snapshot whose stages have these means (µs); stages not named take 1 µs. */
 function snapshotWith(means: Record<string, number>, extra: Partial<MetricsSnapshot> = {}): MetricsSnapshot {
   return {
     serverId: 'n1', role: 'leader', term: 3, takenAtMs: 0, profiling: true,
     stages: leaderStageNames.map((name) => ({ name, ...summary(means[name] ?? 1) })),
-    followers: {}, followerStages: [], counters: {}, gauges: {}, ...extra,
+    followers: {}, followerStages: [], counters: {}, gauges: {}, memory, ...extra,
   };
 }
 
@@ -35,7 +37,7 @@ test('metrics snapshot: logSync follows logWrite, replicate runs beside both, qu
       ...(name === 'logSync' ? { queue: summary(150), service: summary(50) } : {}),
     })),
     followers: { n1: { replicate: summary(380), matchIndex: 10, inFlightRequests: 1, inFlightBytes: 100 } },
-    followerStages: [], counters: { committed: 100 }, gauges: { pending: 3 },
+    followerStages: [], counters: { committed: 100 }, gauges: { pending: 3 }, memory,
   };
   const table = stageTableFromMetrics(snapshot);
   const start = (name: string): number => table.rows.find((row) => row.name === name)!.startUs;
