@@ -57,7 +57,7 @@ export class MemorySeries {
     return Object.fromEntries(this.points);
   }
 
-  /** Per server, the parts from the first point at or after `fromS` to the last; null with fewer than two such points. */
+  /** Per server, the parts from the first point at or after `fromS` to the last; a server with fewer than two such points is left out. */
   breakdown(fromS: number): MemoryBreakdown[] {
     const out: MemoryBreakdown[] = [];
     for (const [id, all] of this.points) {

@@ -17,7 +17,7 @@ export interface ThreadHeapSnapshot {
   usedBytes: number;
   /** Bytes V8 has committed to the heap (all spaces). */
   committedBytes: number;
-  /** Of the committed bytes, those resident in memory. */
+  /** Resident in memory (V8 counts it by page, so it can exceed the committed figure a little). */
   residentBytes: number;
   /** Committed to the young generation (both semi-spaces). */
   youngBytes: number;
