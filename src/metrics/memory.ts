@@ -66,15 +66,18 @@ export function sampleProcessMemory(): Omit<MemorySnapshot, 'threads'> {
   return { rssBytes: kib('VmRSS') ?? process.memoryUsage.rss(), rssAnonBytes: kib('RssAnon'), rssFileBytes: kib('RssFile') };
 }
 
-const fields = ['usedBytes', 'committedBytes', 'residentBytes', 'youngBytes', 'arrayBufferBytes', 'sampledAtMs'] as const;
+/** The figures a worker writes, in row order; each row ends with the time of its report. */
+const heapFields = ['usedBytes', 'committedBytes', 'residentBytes', 'youngBytes', 'arrayBufferBytes'] as const;
+const ROW_CELLS = heapFields.length + 1;
+const TIME_CELL = heapFields.length;
 
-/** The shared board: one row of `fields` per worker thread; a row whose time is 0 has no report yet. */
+/** The shared board: one row per worker thread; a row whose time is 0 has no report yet. */
 export class HeapBoard {
   readonly buffer: SharedArrayBuffer;
   private readonly cells: Float64Array;
 
   constructor(readonly names: readonly string[], buffer?: SharedArrayBuffer) {
-    this.buffer = buffer ?? new SharedArrayBuffer(names.length * fields.length * Float64Array.BYTES_PER_ELEMENT);
+    this.buffer = buffer ?? new SharedArrayBuffer(names.length * ROW_CELLS * Float64Array.BYTES_PER_ELEMENT);
     this.cells = new Float64Array(this.buffer);
   }
 
@@ -82,12 +85,8 @@ export class HeapBoard {
   report(name: string): void {
     const row = this.row(name);
     const heap = sampleThreadHeap();
-    this.cells[row] = heap.usedBytes;
-    this.cells[row + 1] = heap.committedBytes;
-    this.cells[row + 2] = heap.residentBytes;
-    this.cells[row + 3] = heap.youngBytes;
-    this.cells[row + 4] = heap.arrayBufferBytes;
-    this.cells[row + 5] = Date.now();
+    heapFields.forEach((field, i) => { this.cells[row + i] = heap[field]; });
+    this.cells[row + TIME_CELL] = Date.now();
   }
 
   /** The rows reported so far. A row read while its worker writes it may mix two samples a second apart. */
@@ -95,36 +94,30 @@ export class HeapBoard {
     const out: Record<string, ThreadHeapSnapshot> = {};
     for (const name of this.names) {
       const row = this.row(name);
-      const sampledAtMs = this.cells[row + 5]!;
+      const sampledAtMs = this.cells[row + TIME_CELL]!;
       if (sampledAtMs === 0) continue;
-      out[name] = {
-        usedBytes: this.cells[row]!, committedBytes: this.cells[row + 1]!, residentBytes: this.cells[row + 2]!,
-        youngBytes: this.cells[row + 3]!, arrayBufferBytes: this.cells[row + 4]!, ageMs: Math.max(0, nowMs - sampledAtMs),
-      };
+      const heap = { ageMs: Math.max(0, nowMs - sampledAtMs) } as ThreadHeapSnapshot;
+      heapFields.forEach((field, i) => { heap[field] = this.cells[row + i]!; });
+      out[name] = heap;
     }
     return out;
   }
 
-  /**
-   * In a worker: reports now and then every `intervalMs` on a timer that does not keep the thread
-   * alive. Returns the stop function.
-   */
-  reportEvery(name: string, intervalMs: number): () => void {
+  /** In a worker: reports now and then every `intervalMs`, on a timer that does not keep the thread alive. */
+  reportEvery(name: string, intervalMs: number): void {
     this.report(name);
-    const timer = setInterval(() => this.report(name), intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+    setInterval(() => this.report(name), intervalMs).unref();
   }
 
   private row(name: string): number {
     const index = this.names.indexOf(name);
     if (index < 0) throw new RangeError(`no heap board row ${name} (rows: ${this.names.join(', ')})`);
-    return index * fields.length;
+    return index * ROW_CELLS;
   }
 }
 
 /** How often a worker writes its row. */
-export const HEAP_REPORT_INTERVAL_MS = 1000;
+const HEAP_REPORT_INTERVAL_MS = 1000;
 
 /** What a worker is given to report into its row: the board's memory, its rows, and its own row's name. */
 export interface HeapBoardSeat {
