@@ -4,16 +4,21 @@
  * pipelined AppendEntries bounded by requests and bytes in flight, probing after a reject or a
  * reconnect, heartbeats, and catch-up reads from the log actor for entries that left its cache.
  * It reports matches, contacts and heartbeat-round acknowledgements to the server, batched per
- * drained queue; the server's consensus core decides commit from them.
+ * drained queue. While leading it also decides the commit index where the acknowledgements arrive
+ * and hands it straight to the updater (Ratis: the log appender updates the commit and notifies
+ * the state machine updater), one thread hop instead of two through the server; the server's
+ * consensus core decides the same commit from the same reports for everything else (reads,
+ * status, the followers' leaderCommit).
  *
  * It also carries the core's own messages (vote requests and responses) on the same connections.
  */
 import { Kind } from '../messages/kinds.js';
 import type {
   AppendEntriesMessage, AppendEntriesReplyMessage, AppenderInput, AppenderLeaderStartMessage,
-  AppenderProgressMessage, AppenderHigherTermMessage, EntryBatch, LogReadMessage, LogReadResultMessage,
-  PeerMessage,
+  AppenderProgressMessage, AppenderHigherTermMessage, EntryBatch, LogDurableMessage, LogReadMessage, LogReadResultMessage,
+  LogWatchMessage, PeerMessage, UpdaterCommitMessage,
 } from '../messages/messages.js';
+import { majorityOf, quorumValue } from '../core/quorum.js';
 import { noopEntries } from '../messages/entry.js';
 import { EntryRun, LENGTH_BYTES } from '../messages/packed-entries.js';
 import type { ActorLink } from '../shell/actor-link.js';
@@ -60,7 +65,8 @@ export interface AppenderStatus {
 
 export interface AppenderActorLinks {
   main: ActorLink<AppenderInput, AppenderProgressMessage | AppenderHigherTermMessage>;
-  log: ActorLink<LogReadResultMessage, LogReadMessage>;
+  log: ActorLink<LogReadResultMessage | LogDurableMessage, LogReadMessage | LogWatchMessage>;
+  updater: ActorLink<never, UpdaterCommitMessage>;
 }
 
 interface Inflight {
@@ -88,7 +94,17 @@ interface Follower {
 
 interface LeaderState {
   term: number;
+  /** The commit index the followers are told (leaderCommit): the server's or this actor's, the higher. */
   commitIndex: number;
+  /** The followers whose matches count, and the majority of the voters (they and this server). */
+  voters: Follower[];
+  majority: number;
+  /** This server's durable index, from log reports of this term (seq >= noopSeq); 0 until one comes. */
+  selfDurable: number;
+  noopSeq: number;
+  truncations: number;
+  /** The last commit index sent to the updater. */
+  updaterCommit: number;
   round: number;
   termLog: TermLog;
   /** Recent entries, as the server handed them over (packed): the first is at index cache.firstIndex. */
@@ -101,6 +117,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private nextSeq = 1;
   private heartbeatTimer: TimerHandle | null = null;
   private progress: AppenderProgressMessage | null = null;
+  private commitDecided = 0;
 
   constructor(
     private readonly options: AppenderActorOptions,
@@ -131,8 +148,16 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       this.followers.set(peer.id, follower);
     }
     this.links.main.onMessage((message) => this.onMain(message));
-    this.links.log.onMessage((message) => this.onLogRead(message));
+    this.links.log.onMessage((message) => {
+      if (message.k === Kind.LogReadResult) this.onLogRead(message);
+      else this.onDurable(message);
+    });
     this.heartbeatTimer = this.environment.timers.setInterval(() => this.heartbeatAll(), this.options.limits.heartbeatMs);
+  }
+
+  /** The highest commit index this actor has decided (as a leader, in any term); for the simulator's checkers. */
+  get decidedCommitIndex(): number {
+    return this.commitDecided;
   }
 
   async status(): Promise<AppenderStatus> {
@@ -168,7 +193,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         if (this.leader !== null && message.commitIndex > this.leader.commitIndex) this.leader.commitIndex = message.commitIndex;
         break;
       case Kind.AppenderStepDown:
-        this.leader = null;
+        this.stopLeading();
         break;
       case Kind.AppenderHeartbeatRound:
         if (this.leader !== null) {
@@ -189,6 +214,12 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     this.leader = {
       term: message.term,
       commitIndex: message.commitIndex,
+      voters: message.followers.flatMap((id) => this.followers.get(id) ?? []),
+      majority: majorityOf(message.followers.length + 1),
+      selfDurable: 0,
+      noopSeq: message.noopSeq,
+      truncations: message.truncations,
+      updaterCommit: message.commitIndex,
       round: 0,
       termLog,
       // The no-op that opens the term is the last entry; the server appends it to the log too.
@@ -202,6 +233,39 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       follower.probing = true;
       this.sendEntries(follower);
     }
+    this.links.log.send({ k: Kind.LogWatch, on: true });
+  }
+
+  private stopLeading(): void {
+    if (this.leader === null) return;
+    this.leader = null;
+    this.links.log.send({ k: Kind.LogWatch, on: false });
+  }
+
+  /** The log's durable index: it counts for this term once the log holds the term's no-op submission. */
+  private onDurable(message: LogDurableMessage): void {
+    const leader = this.leader;
+    if (leader === null || message.seq < leader.noopSeq || message.index <= leader.selfDurable) return;
+    leader.selfDurable = message.index;
+    this.decideCommit(leader);
+  }
+
+  /**
+   * The highest index durable on a majority (this server's own durable index counting as its
+   * match), committed only if its entry is of this term (Raft §5.4.2; an earlier term's entry is
+   * committed by one of this term after it). A new commit goes to the updater at once.
+   */
+  private decideCommit(leader: LeaderState): void {
+    const matches = [leader.selfDurable];
+    for (const follower of leader.voters) matches.push(follower.matchIndex);
+    const index = quorumValue(matches, leader.majority);
+    if (index <= leader.updaterCommit || leader.termLog.termAt(index) !== leader.term) return;
+    leader.updaterCommit = index;
+    if (index > leader.commitIndex) leader.commitIndex = index;
+    if (index > this.commitDecided) this.commitDecided = index;
+    this.links.updater.send({
+      k: Kind.UpdaterCommit, commitIndex: index, truncations: leader.truncations, ...(this.options.profiling ? { committedUs: nowUs() } : {}),
+    });
   }
 
   private appendToCache(batch: EntryBatch): void {
@@ -326,7 +390,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     const leader = this.leader;
     if (leader === null) return;
     if (reply.term > leader.term) {
-      this.leader = null;
+      this.stopLeading();
       this.links.main.send({ k: Kind.AppenderHigherTerm, term: reply.term });
       return;
     }
@@ -345,6 +409,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       if (reply.matchIndex > follower.matchIndex) {
         follower.matchIndex = reply.matchIndex;
         progress.matches.push([follower.id, reply.matchIndex]);
+        this.decideCommit(leader);
       }
       follower.probing = false;
     } else {

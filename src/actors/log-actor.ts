@@ -7,7 +7,7 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  EntryBatch, LogInput, LogReadMessage, LogReadResultMessage, LogSyncedMessage, UpdaterEntriesMessage, UpdaterLogInput,
+  EntryBatch, LogDurableMessage, LogInput, LogReadMessage, LogReadResultMessage, LogSyncedMessage, LogWatchMessage, UpdaterEntriesMessage, UpdaterLogInput,
 } from '../messages/messages.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
@@ -44,7 +44,7 @@ export interface LogStatus {
 export interface LogActorLinks {
   main: ActorLink<LogInput, LogSyncedMessage>;
   updater: ActorLink<never, UpdaterLogInput>;
-  appender: ActorLink<LogReadMessage, LogReadResultMessage>;
+  appender: ActorLink<LogReadMessage | LogWatchMessage, LogReadResultMessage | LogDurableMessage>;
 }
 
 /** The actor's shell: node:fs and Node's timers, or the simulator's virtual disk and clock. */
@@ -63,6 +63,11 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   private lastSeq = 0;
   private syncScheduled = false;
   private syncCount = 0;
+  /** The seq and index of the last sync (everything submitted through that seq is durable). */
+  private durableSeq = 0;
+  private durableIndex = 0;
+  /** Whether a leading appender wants a LogDurable after every sync (LogWatchMessage). */
+  private appenderWatching = false;
   /** What was written since the last sync, in order, for the updater once it is durable. */
   private unsyncedForUpdater: UpdaterLogInput[] = [];
   /** While profiling: [seq, arrivedUs, writtenUs] of each append since the last sync. */
@@ -80,6 +85,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       fileSystem: this.environment.fileSystem,
     });
     this.log = log;
+    this.durableIndex = log.syncedIndex;
     const hardState = readRaftMeta(this.options.dir, this.environment.fileSystem);
     // Replay the whole log into the updater: there are no snapshots yet, so the state machine is
     // rebuilt from index 1 (and with it the retry cache).
@@ -90,7 +96,10 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       from += records.length;
     }
     this.links.main.onMessage((message) => this.onMain(message));
-    this.links.appender.onMessage((message) => this.onRead(message));
+    this.links.appender.onMessage((message) => {
+      if (message.k === Kind.LogRead) this.onRead(message);
+      else this.onWatch(message);
+    });
     return { hardState, termRuns: log.termRuns(), lastIndex: log.lastIndex };
   }
 
@@ -146,12 +155,21 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       const index = log.sync();
       const syncedUs = this.options.profiling ? nowUs() : 0;
       this.syncCount++;
-      // The server first: on a follower its acknowledgement to the leader waits for this.
+      this.durableSeq = this.lastSeq;
+      this.durableIndex = index;
+      // The server first: on a follower its acknowledgement to the leader waits for this. Then a
+      // leader's appender, which may commit on it, before the updater gets the entries.
       this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index, stamps: this.stamps, syncStartUs, syncedUs });
+      if (this.appenderWatching) this.links.appender.send({ k: Kind.LogDurable, seq: this.lastSeq, index });
       for (const message of this.unsyncedForUpdater) this.links.updater.send(message);
       this.unsyncedForUpdater = [];
       this.stamps = [];
     });
+  }
+
+  private onWatch(message: LogWatchMessage): void {
+    this.appenderWatching = message.on;
+    if (message.on) this.links.appender.send({ k: Kind.LogDurable, seq: this.durableSeq, index: this.durableIndex });
   }
 
   private onRead(message: LogReadMessage): void {

@@ -49,6 +49,8 @@ export interface UpdaterStatus {
 export interface UpdaterActorLinks {
   main: ActorLink<UpdaterInput, UpdaterAppliedMessage | UpdaterQueryResultMessage>;
   log: ActorLink<UpdaterLogInput, never>;
+  /** A leader's commit indexes, decided by the appender (Ratis: the log appender updates the commit and wakes the updater). */
+  appender?: ActorLink<UpdaterCommitMessage, never>;
 }
 
 interface CallOutcome {
@@ -83,6 +85,8 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private readonly entries = new EntryDecoder();
   /** While profiling: [firstIndex, lastIndex, startUs, endUs] of each apply loop since the last report. */
   private pendingLoops: number[] = [];
+  /** While profiling: [commitIndex, committedUs] of the appender's commits since the last report. */
+  private pendingCommitStamps: number[] = [];
   private reportScheduled = false;
   private queriesWaiting: UpdaterQueryMessage[] = [];
 
@@ -100,6 +104,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     await stateMachine.initialize?.(this.options.context);
     this.stateMachine = stateMachine;
     this.links.main.onMessage((message) => this.onMain(message));
+    this.links.appender?.onMessage((message) => this.onCommit(message));
     this.applyCommitted();
   }
 
@@ -131,9 +136,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private onMain(message: UpdaterInput): void {
     switch (message.k) {
       case Kind.UpdaterCommit:
-        this.heldCommits.push(message);
-        this.takeHeldCommits();
-        this.applyCommitted();
+        this.onCommit(message);
         break;
       case Kind.UpdaterQuery:
         this.queriesWaiting.push(message);
@@ -142,6 +145,13 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       default:
         break;
     }
+  }
+
+  private onCommit(message: UpdaterCommitMessage): void {
+    if (message.committedUs !== undefined) this.pendingCommitStamps.push(message.commitIndex, message.committedUs);
+    this.heldCommits.push(message);
+    this.takeHeldCommits();
+    this.applyCommitted();
   }
 
   /** Commit indexes whose truncations have all arrived take effect (see UpdaterCommitMessage). */
@@ -270,8 +280,10 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       const appliedIndex = this.settledIndex;
       const message: UpdaterAppliedMessage = {
         k: Kind.UpdaterApplied, appliedIndex, indexes: [], results: [], errors: [], loops: this.pendingLoops,
+        commits: this.pendingCommitStamps,
       };
       this.pendingLoops = [];
+      this.pendingCommitStamps = [];
       const { doneIndexes, doneResults, doneErrors } = this;
       for (let i = 0; i < doneIndexes.length; i++) {
         if (doneResults[i] !== null || doneErrors[i] !== null || doneIndexes[i]! > appliedIndex) {

@@ -29,10 +29,12 @@ export const Kind = {
   // appender -> log, log -> appender
   LogRead: 115,
   LogReadResult: 116,
+  LogWatch: 117,
+  LogDurable: 118,
   // log -> updater
   UpdaterEntries: 120,
   UpdaterTruncate: 121,
-  // main -> updater
+  // main -> updater (and appender -> updater: a leader's commit)
   UpdaterCommit: 130,
   UpdaterQuery: 131,
   // updater -> main

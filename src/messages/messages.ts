@@ -238,6 +238,21 @@ export interface LogReadResultMessage extends EntryBatch {
   k: typeof Kind.LogReadResult;
   peer: NodeId;
 }
+/**
+ * A leading appender asks the log to report its durable index after every sync (`on`), or stops
+ * asking; the log answers `on` at once with where it stands. Only a leader's appender needs it (it
+ * decides the commit index), so followers' logs wake no appender.
+ */
+export interface LogWatchMessage {
+  k: typeof Kind.LogWatch;
+  on: boolean;
+}
+/** To a watching appender: everything the server submitted through `seq` is durable; the log is synced through `index`. */
+export interface LogDurableMessage {
+  k: typeof Kind.LogDurable;
+  seq: number;
+  index: number;
+}
 
 export interface UpdaterEntriesMessage extends EntryBatch {
   k: typeof Kind.UpdaterEntries;
@@ -249,7 +264,8 @@ export interface UpdaterTruncateMessage {
   fromIndex: number;
 }
 /**
- * The commit index, straight from the server. Entries and truncations reach the updater through
+ * The commit index, straight from the server (or, on a leader, from the appender, which decides it
+ * where the followers' acknowledgements arrive). Entries and truncations reach the updater through
  * the log actor, on another port, so the commit may overtake a truncation the server submitted
  * before it; the updater would then apply a stale entry that the truncation is about to replace.
  * `truncations` counts the truncations the server had submitted when it sent this commit: the
@@ -260,6 +276,8 @@ export interface UpdaterCommitMessage {
   k: typeof Kind.UpdaterCommit;
   commitIndex: number;
   truncations: number;
+  /** While profiling, from a leader's appender: when it decided this commit (shared clock, µs). */
+  committedUs?: number;
 }
 export interface UpdaterQueryMessage {
   k: typeof Kind.UpdaterQuery;
@@ -284,6 +302,12 @@ export interface UpdaterAppliedMessage {
   errors: (WireError | null)[];
   /** While profiling: [firstIndex, lastIndex, startUs, endUs] of each apply loop since the last report. */
   loops: number[];
+  /**
+   * While profiling: [commitIndex, committedUs] of each commit a leader's appender decided since the
+   * last report. They travel with the applies they allowed, so the server has each write's commit
+   * stamp before it replies (the appender's own report to the server may come later).
+   */
+  commits: number[];
 }
 export interface UpdaterQueryResultMessage {
   k: typeof Kind.UpdaterQueryResult;
@@ -300,6 +324,13 @@ export interface AppenderLeaderStartMessage {
   lastIndex: number;
   termRuns: TermRun[];
   followers: NodeId[];
+  /**
+   * The log seq of the term's no-op: a durable report (LogDurableMessage) counts for this term only
+   * from that seq on, when the log it describes holds every truncation made before the term.
+   */
+  noopSeq: number;
+  /** Truncations the server submitted before the term; the appender's commits carry it (UpdaterCommitMessage). */
+  truncations: number;
 }
 export interface AppenderEntriesMessage extends EntryBatch {
   k: typeof Kind.AppenderEntries;

@@ -19,7 +19,8 @@
  *   logSync           written → the group-commit sync starts (queue) → fdatasync done (service)
  *   replicate         appended → sent to the follower whose acknowledgement made a majority
  *                     (queue) → its acknowledgement arrives at the appender (service)
- *   commit            the later of logSync and replicate → the commit index covers the batch
+ *   commit            the later of logSync and replicate → the appender decides a commit index
+ *                     that covers the batch (its stamp reaches the server with the applies)
  *   applySerial       committed → the updater starts the batch's in-order loop (queue) → that loop
  *                     (applyTransactionSerial, applyTransaction) ends (service)
  *   apply             the loop ends → the results reach the server (async applies, report)
@@ -148,18 +149,29 @@ export class StageRecorder {
         if (++batch.acks === this.acksForMajority) {
           batch.replicateSentUs = sentUs;
           batch.replicatedUs = ackedUs;
+          this.completeIfDone(batch);
         }
       }
       this.ackCursors.set(follower, cursor);
     }
   }
 
-  onCommitted(commitIndex: number, previousCommitIndex: number): void {
+  /**
+   * The core's commit index: counted, and the batches it covers stamped now unless `stamp` is
+   * false (a leader's appender decides its commits; their stamps come through stampCommitted).
+   */
+  onCommitted(commitIndex: number, previousCommitIndex: number, stamp = true): void {
     if (commitIndex > previousCommitIndex) this.counters.entriesCommitted += commitIndex - previousCommitIndex;
-    if (!this.profiling || this.commitCursor >= this.batches.length) return;
-    const now = this.clock();
+    if (stamp) this.stampCommitted(commitIndex, this.clock());
+  }
+
+  /** The batches through `commitIndex` were committed at `committedUs`. */
+  stampCommitted(commitIndex: number, committedUs: number): void {
+    if (!this.profiling) return;
     while (this.commitCursor < this.batches.length && this.batches[this.commitCursor]!.lastIndex <= commitIndex) {
-      this.batches[this.commitCursor++]!.committedUs = now;
+      const batch = this.batches[this.commitCursor++]!;
+      batch.committedUs = committedUs;
+      this.completeIfDone(batch);
     }
   }
 
@@ -224,8 +236,14 @@ export class StageRecorder {
     this.loops = [];
   }
 
+  /**
+   * A batch is recorded once everything about it has arrived: its replies, its log stamps, its
+   * commit stamp and the acknowledgements of a majority (with the commit decided by the appender,
+   * its report of those may come after the replies).
+   */
   private completeIfDone(batch: WriteBatch): void {
     if (batch.recorded || batch.replied < batch.count || batch.syncedUs === 0) return;
+    if (batch.committedUs === 0 || batch.acks < this.acksForMajority) return;
     batch.recorded = true;
     this.batchesBySeq.delete(batch.seq);
     const stages = this.leaderStages;

@@ -1,8 +1,9 @@
 /**
  * Spawns the three actors of a server — log, appender, updater — either each in its own worker
  * thread (production) or all inline on the main thread (the baseline, and embedding without
- * threads). Either way they are wired by MessageChannels: log <-> updater and appender <-> log
- * directly (worker to worker, no relay through the main thread), and each to the server.
+ * threads). Either way they are wired by MessageChannels: log <-> updater, appender <-> log and
+ * appender -> updater (a leader's commits) directly (worker to worker, no relay through the main
+ * thread), and each to the server.
  * A worker that dies or throws stops the server through `onFailure`; nothing restarts silently.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -54,6 +55,7 @@ export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (
   const mainAppender = new MessageChannel();
   const logUpdater = new MessageChannel();
   const appenderLog = new MessageChannel();
+  const appenderUpdater = new MessageChannel();
   const server = {
     log: new ActorLink<LogSyncedMessage, LogInput>(mainLog.port1),
     updater: new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(mainUpdater.port1),
@@ -64,12 +66,12 @@ export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (
       main: new ActorLink(mainLog.port2), updater: new ActorLink(logUpdater.port1), appender: new ActorLink(appenderLog.port2),
     });
     const updater = new UpdaterActor(options.updater, {
-      main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2),
+      main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2), appender: new ActorLink(appenderUpdater.port2),
     });
     const appender = new AppenderActor(options.appender, {
-      main: new ActorLink(mainAppender.port2), log: new ActorLink(appenderLog.port1),
+      main: new ActorLink(mainAppender.port2), log: new ActorLink(appenderLog.port1), updater: new ActorLink(appenderUpdater.port1),
     });
-    const ports = [mainLog, mainUpdater, mainAppender, logUpdater, appenderLog].flatMap((c) => [c.port1, c.port2]);
+    const ports = [mainLog, mainUpdater, mainAppender, logUpdater, appenderLog, appenderUpdater].flatMap((c) => [c.port1, c.port2]);
     return {
       ...server, logControl: log, updaterControl: updater, appenderControl: appender,
       threadHeaps: () => ({}),
@@ -113,8 +115,8 @@ export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (
     return { start: () => call(remote.start), status: () => call(remote.status), stop: () => call(remote.stop) };
   };
   const logWorker = spawn('log', options.log, { main: mainLog.port2, updater: logUpdater.port1, appender: appenderLog.port2 });
-  const updaterWorker = spawn('updater', options.updater, { main: mainUpdater.port2, log: logUpdater.port2 });
-  const appenderWorker = spawn('appender', options.appender, { main: mainAppender.port2, log: appenderLog.port1 });
+  const updaterWorker = spawn('updater', options.updater, { main: mainUpdater.port2, log: logUpdater.port2, appender: appenderUpdater.port2 });
+  const appenderWorker = spawn('appender', options.appender, { main: mainAppender.port2, log: appenderLog.port1, updater: appenderUpdater.port1 });
   return {
     ...server,
     logControl: control(logWorker),

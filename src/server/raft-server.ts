@@ -150,6 +150,8 @@ export class RaftServer implements RequestPathHost {
     actors.updater.onMessage((message) => {
       const requests = this.requireRequests();
       if (message.k === Kind.UpdaterApplied) {
+        // The appender's commit stamps come first: the replies below complete their writes.
+        for (let i = 0; i + 1 < message.commits.length; i += 2) this.recorder.stampCommitted(message.commits[i]!, message.commits[i + 1]!);
         if (message.appliedIndex > requests.appliedIndex) this.recorder.counters.entriesApplied += message.appliedIndex - requests.appliedIndex;
         requests.onApplied(message.appliedIndex, message.indexes, message.results, message.errors, message.loops);
       } else {
@@ -382,10 +384,10 @@ export class RaftServer implements RequestPathHost {
       this.inflightSeen.clear();
       // The core's log already holds the no-op (Raft §8), so the log writes it even if leadership
       // was lost within the same step; the appender starts only if this node still leads.
-      this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], entries: noopEntries });
+      const noopSeq = this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], entries: noopEntries });
       if (core.role === 'leader' && core.term === start.term) actors.appender.send({
         k: Kind.AppenderLeaderStart, term: start.term, commitIndex: start.commitIndex, lastIndex: start.noopIndex,
-        termRuns: core.termRuns(), followers: [...start.followers],
+        termRuns: core.termRuns(), followers: [...start.followers], noopSeq, truncations: this.truncationsSubmitted,
       });
     }
     if (ready.roleChange !== null) {
@@ -396,7 +398,8 @@ export class RaftServer implements RequestPathHost {
       }
     }
     if (ready.commitIndex !== null) {
-      this.recorder.onCommitted(ready.commitIndex, this.commitIndexSeen);
+      // A leader's commits are stamped when its appender decided them (they come with the applies).
+      this.recorder.onCommitted(ready.commitIndex, this.commitIndexSeen, core.role !== 'leader');
       this.commitIndexSeen = Math.max(this.commitIndexSeen, ready.commitIndex);
       this.noticeCommit(ready.commitIndex, core.role === 'leader' ? core.term : null);
     }
@@ -409,7 +412,9 @@ export class RaftServer implements RequestPathHost {
    * A new commit index goes to the updater once, at the end of this turn: what else the turn sends
    * goes first, and commits decided in one turn travel as one message. The truncation count is the
    * one at the decision (see UpdaterCommitMessage). On a follower that appends entries in this
-   * turn it goes with them instead (onAppendEntries); on a leader the appender gets it later too.
+   * turn it goes with them instead (onAppendEntries). A leader's commits reach the updater from
+   * the appender, which decides them from the same reports a hop earlier (appender-actor.ts); the
+   * appender gets this one for the followers' leaderCommit, with the next batch.
    */
   private noticeCommit(commitIndex: number, leaderTerm: number | null): void {
     const notice = this.commitNotice;
@@ -420,7 +425,9 @@ export class RaftServer implements RequestPathHost {
       const pending = this.commitNotice;
       this.commitNotice = null;
       if (pending === null || this.closed || this.actors === null) return;
-      this.actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: pending.commitIndex, truncations: pending.truncations });
+      if (pending.leaderTerm === null) {
+        this.actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: pending.commitIndex, truncations: pending.truncations });
+      }
       // Followers learn a commit with the next AppendEntries or heartbeat anyway, so the appender
       // needs it only by then: it rides with the next batch (no message, no wake-up of its own),
       // or goes alone at the next tick when no batch comes.

@@ -53,6 +53,8 @@ export class SimNode {
   life: Life | null = null;
   server: RaftServer | null = null;
   core: RaftCore | null = null;
+  /** This life's appender: as a leader it decides commits before the core hears of them. */
+  appender: AppenderActor | null = null;
   ledger: SimLedger | null = null;
   incarnation = 0;
 
@@ -69,6 +71,7 @@ export class SimNode {
     const life = new Life(`${this.id}#${++this.incarnation}`);
     this.life = life;
     this.core = null;
+    this.appender = null;
     const observer: ApplyObserver = (index, value, position) => context.onApply(this, index, value, position);
     const ledger = new SimLedger(observer);
     this.ledger = ledger;
@@ -108,6 +111,7 @@ export class SimNode {
     this.life = null;
     this.server = null;
     this.core = null;
+    this.appender = null;
     this.ledger = null;
     this.context.network.crashNode(this.id);
     return this.disk.crash(this.context.scheduler, loseAllProbability, tearProbability);
@@ -121,16 +125,18 @@ export class SimNode {
     const mainAppender = simChannel(scheduler, life);
     const logUpdater = simChannel(scheduler, life);
     const appenderLog = simChannel(scheduler, life);
+    const appenderUpdater = simChannel(scheduler, life);
     const log = new LogActor(options.log, {
       main: new ActorLink(mainLog.port2), updater: new ActorLink(logUpdater.port1), appender: new ActorLink(appenderLog.port2),
     }, { fileSystem: this.disk, timers: timers() });
     const updater = new UpdaterActor(options.updater, {
-      main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2),
+      main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2), appender: new ActorLink(appenderUpdater.port2),
     }, { timers: timers(), loadStateMachine: async () => ledger });
     const network = this.context.network;
     const appender = new AppenderActor(options.appender, {
-      main: new ActorLink(mainAppender.port2), log: new ActorLink(appenderLog.port1),
+      main: new ActorLink(mainAppender.port2), log: new ActorLink(appenderLog.port1), updater: new ActorLink(appenderUpdater.port1),
     }, { timers: timers(), dial: (peer) => new SimPeerLink(network, this.id, life, peer) });
+    this.appender = appender;
     return {
       log: new ActorLink<LogSyncedMessage, LogInput>(mainLog.port1),
       updater: new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(mainUpdater.port1),

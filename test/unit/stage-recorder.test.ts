@@ -95,6 +95,35 @@ test('log stamps after the replies still complete the batch; a batch is recorded
   assert.equal(stages.get('receive')!.count, 1);
 });
 
+test('a commit the appender decided: stamped when decided, acknowledgements after the replies, the batch recorded whole', () => {
+  let clockUs = 0;
+  const recorder = new StageRecorder(true, 1, () => clockUs);
+  const only = sample(100, 110, 120, 130, 140, 2);
+  recorder.onAppendBatch(4, 20, 2, [only], 150);
+  recorder.onLogSynced([4, 160, 170], 180, 200);
+  // The core hears of the commit a hop after the appender decided it: counted, not stamped.
+  clockUs = 400;
+  recorder.onCommitted(21, 19, false);
+  // The appender's stamp comes with the applies it allowed, before their replies.
+  recorder.stampCommitted(21, 260);
+  recorder.onApplyLoops([20, 21, 280, 300]);
+  recorder.onReplied([{ index: 20, sample: only }, { index: 21, sample: only }], 320, 330);
+  assert.equal(byName(recorder.leaderSnapshot()).get('replicate')!.count, 0, 'waiting for the acknowledgements');
+  assert.equal(byName(recorder.leaderSnapshot()).get('receive')!.count, 0, 'nothing of the batch recorded before it is whole');
+  recorder.onAcks([['n2', 21, 2, 170, 250]]);
+  const stages = byName(recorder.leaderSnapshot());
+  assertHolds(stages.get('replicate')?.queue, [[20, 2]], 'replicate queue');
+  assertHolds(stages.get('replicate')?.service, [[80, 2]], 'replicate service');
+  // From the later of the sync (200) and the majority's acknowledgement (250) to the decision (260).
+  assertHolds(stages.get('commit'), [[10, 2]], 'commit');
+  assertHolds(stages.get('applySerial')?.queue, [[20, 2]], 'applySerial queue');
+  assertHolds(stages.get('total'), [[230, 2]], 'total');
+  assert.equal(stages.get('receive')!.count, 2);
+  assert.equal(recorder.countersSnapshot()['entriesCommitted'], 2);
+  recorder.onAcks([['n3', 21, 2, 175, 270]]);
+  assert.equal(byName(recorder.leaderSnapshot()).get('commit')!.count, 2, 'recorded once');
+});
+
 test('a follower append: receive, logSync (queue, service) and acknowledge', () => {
   let clockUs = 0;
   const recorder = new StageRecorder(true, 1, () => clockUs);
