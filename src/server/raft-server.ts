@@ -67,6 +67,8 @@ export class RaftServer implements RequestPathHost {
   private syncedIndex = 0;
   /** Truncations submitted to the log; commit messages carry it (see UpdaterCommitMessage). */
   private truncationsSubmitted = 0;
+  /** The log seq of the last truncation submitted: a sync report from before it describes entries since replaced. */
+  private truncationSeq = 0;
   private afterDurable: { seq: number; run: () => void }[] = [];
 
   private requests: RequestPath | null = null;
@@ -358,7 +360,9 @@ export class RaftServer implements RequestPathHost {
     while (done < this.afterDurable.length && this.afterDurable[done]!.seq <= seq) this.afterDurable[done++]!.run();
     if (done > 0) this.afterDurable.splice(0, done);
     const core = this.requireCore();
-    if (core.role === 'leader') core.onLocalSynced(index);
+    // A report sent before the log took the last truncation may name an index whose entry has been
+    // replaced since (and is not yet durable): the leader's own match counts only from later reports.
+    if (core.role === 'leader' && seq >= this.truncationSeq) core.onLocalSynced(index);
     this.processReady();
   }
 
@@ -568,7 +572,7 @@ export class RaftServer implements RequestPathHost {
     // term above the durable one cannot restart (found by the simulator, seed 1277).
     this.processReady();
     if (decision.kind === 'accept') {
-      if (decision.truncateFrom !== null) this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
+      if (decision.truncateFrom !== null) this.truncationSeq = this.submitToLog({ k: Kind.LogTruncate, fromIndex: decision.truncateFrom });
       if (decision.appendFrom < message.terms.length) {
         // Stamped before the log can see it: the log actor's arrival stamp must not precede it.
         const submittedUs = this.recorder.profiling ? nowUs() : 0;
