@@ -6,9 +6,9 @@
  * It reports matches, contacts and heartbeat-round acknowledgements to the server, batched per
  * drained queue. While leading it also decides the commit index where the acknowledgements arrive
  * and hands it straight to the updater (Ratis: the log appender updates the commit and notifies
- * the state machine updater), one thread hop instead of two through the server; the server's
- * consensus core decides the same commit from the same reports for everything else (reads,
- * status, the followers' leaderCommit).
+ * the state machine updater), one thread hop instead of two through the server, and tells the
+ * followers; the server's consensus core decides the same commit from the same reports for
+ * itself (reads, status).
  *
  * It also carries the core's own messages (vote requests and responses) on the same connections.
  */
@@ -94,7 +94,7 @@ interface Follower {
 
 interface LeaderState {
   term: number;
-  /** The commit index the followers are told (leaderCommit): the server's or this actor's, the higher. */
+  /** The commit index: the followers are told it (leaderCommit), the updater gets each advance. */
   commitIndex: number;
   /** The followers whose matches count, and the majority of the voters (they and this server). */
   voters: Follower[];
@@ -103,8 +103,6 @@ interface LeaderState {
   selfDurable: number;
   noopSeq: number;
   truncations: number;
-  /** The last commit index sent to the updater. */
-  updaterCommit: number;
   round: number;
   termLog: TermLog;
   /** Recent entries, as the server handed them over (packed): the first is at index cache.firstIndex. */
@@ -180,17 +178,8 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         this.startLeading(message);
         break;
       case Kind.AppenderEntries:
-        if (this.leader !== null && message.commitIndex !== undefined && message.commitIndex > this.leader.commitIndex) {
-          this.leader.commitIndex = message.commitIndex;
-        }
         this.appendToCache(message);
         for (const follower of this.followers.values()) this.sendEntries(follower);
-        break;
-      case Kind.AppenderCommit:
-        // Followers learn the new commit index with the next AppendEntries or heartbeat: sending
-        // one on every advance would double the messages per write at low load, and a follower's
-        // apply is on no client's path.
-        if (this.leader !== null && message.commitIndex > this.leader.commitIndex) this.leader.commitIndex = message.commitIndex;
         break;
       case Kind.AppenderStepDown:
         this.stopLeading();
@@ -219,7 +208,6 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       selfDurable: 0,
       noopSeq: message.noopSeq,
       truncations: message.truncations,
-      updaterCommit: message.commitIndex,
       round: 0,
       termLog,
       // The no-op that opens the term is the last entry; the server appends it to the log too.
@@ -253,15 +241,16 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   /**
    * The highest index durable on a majority (this server's own durable index counting as its
    * match), committed only if its entry is of this term (Raft §5.4.2; an earlier term's entry is
-   * committed by one of this term after it). A new commit goes to the updater at once.
+   * committed by one of this term after it). A new commit goes to the updater at once; followers
+   * learn it with the next AppendEntries or heartbeat (a message on every advance would double the
+   * messages per write at low load, and a follower's apply is on no client's path).
    */
   private decideCommit(leader: LeaderState): void {
     const matches = [leader.selfDurable];
     for (const follower of leader.voters) matches.push(follower.matchIndex);
     const index = quorumValue(matches, leader.majority);
-    if (index <= leader.updaterCommit || leader.termLog.termAt(index) !== leader.term) return;
-    leader.updaterCommit = index;
-    if (index > leader.commitIndex) leader.commitIndex = index;
+    if (index <= leader.commitIndex || leader.termLog.termAt(index) !== leader.term) return;
+    leader.commitIndex = index;
     if (index > this.commitDecided) this.commitDecided = index;
     this.links.updater.send({
       k: Kind.UpdaterCommit, commitIndex: index, truncations: leader.truncations, ...(this.options.profiling ? { committedUs: nowUs() } : {}),

@@ -43,7 +43,7 @@ export const Kind = {
   // main -> appender
   AppenderLeaderStart: 150,
   AppenderEntries: 151,
-  AppenderCommit: 152,
+  // 152 was AppenderCommit (the server told the appender a commit it now decides itself): retired.
   AppenderStepDown: 153,
   AppenderHeartbeatRound: 154,
   AppenderSend: 155,

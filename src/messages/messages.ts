@@ -334,12 +334,6 @@ export interface AppenderLeaderStartMessage {
 }
 export interface AppenderEntriesMessage extends EntryBatch {
   k: typeof Kind.AppenderEntries;
-  /** A commit index not yet told to the appender, riding with the next batch (see AppenderCommitMessage). */
-  commitIndex?: number;
-}
-export interface AppenderCommitMessage {
-  k: typeof Kind.AppenderCommit;
-  commitIndex: number;
 }
 export interface AppenderStepDownMessage {
   k: typeof Kind.AppenderStepDown;
@@ -358,7 +352,6 @@ export interface AppenderSendMessage {
 export type AppenderInput =
   | AppenderLeaderStartMessage
   | AppenderEntriesMessage
-  | AppenderCommitMessage
   | AppenderStepDownMessage
   | AppenderHeartbeatRoundMessage
   | AppenderSendMessage

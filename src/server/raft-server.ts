@@ -77,9 +77,7 @@ export class RaftServer implements RequestPathHost {
   private metricsEndpoint: MetricsEndpoint | null = null;
   private commitIndexSeen = 0;
   /** A commit index not yet sent to the updater (see noticeCommit). */
-  private commitNotice: { commitIndex: number; truncations: number; leaderTerm: number | null } | null = null;
-  /** On a leader, a commit index not yet told to the appender: it rides with the next batch, or goes at the next tick. */
-  private appenderCommit: { commitIndex: number; term: number } | null = null;
+  private commitNotice: { commitIndex: number; truncations: number } | null = null;
   /** Copies of the appender's per-follower progress, for the gauges. */
   private readonly matchIndexSeen = new Map<string, number>();
   private readonly inflightSeen = new Map<string, [number, number]>();
@@ -188,8 +186,6 @@ export class RaftServer implements RequestPathHost {
     this.ticker = environment.timers.setInterval(() => {
       this.requireCore().tick();
       this.processReady();
-      const commitIndex = this.takeAppenderCommit();
-      if (commitIndex !== null) this.requireActors().appender.send({ k: Kind.AppenderCommit, commitIndex });
     }, this.limits.tickMs);
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
   }
@@ -246,8 +242,7 @@ export class RaftServer implements RequestPathHost {
   appendEntries(firstIndex: number, terms: number[], entries: Uint8Array): number {
     // The appender first: replication to the followers is the longer of the two paths to commit,
     // and a postMessage that wakes a sleeping actor can stall this thread while that actor runs.
-    const commitIndex = this.takeAppenderCommit();
-    this.requireActors().appender.send({ k: Kind.AppenderEntries, firstIndex, terms, entries, ...(commitIndex === null ? {} : { commitIndex }) });
+    this.requireActors().appender.send({ k: Kind.AppenderEntries, firstIndex, terms, entries });
     const seq = this.submitToLog({ k: Kind.LogAppend, firstIndex, terms, entries });
     this.processReady();
     return seq;
@@ -405,7 +400,8 @@ export class RaftServer implements RequestPathHost {
       // A leader's commits are stamped when its appender decided them (they come with the applies).
       this.recorder.onCommitted(ready.commitIndex, this.commitIndexSeen, core.role !== 'leader');
       this.commitIndexSeen = Math.max(this.commitIndexSeen, ready.commitIndex);
-      this.noticeCommit(ready.commitIndex, core.role === 'leader' ? core.term : null);
+      // A leader's appender decided this commit already and told the updater (appender-actor.ts).
+      if (core.role !== 'leader') this.noticeCommit(ready.commitIndex);
     }
     if (ready.heartbeatRound !== null) actors.appender.send({ k: Kind.AppenderHeartbeatRound, round: ready.heartbeatRound });
     if (ready.readsFailed.length > 0) this.requireRequests().onReadsFailed(ready.readsFailed, this.notLeader(core.leaderId));
@@ -413,39 +409,23 @@ export class RaftServer implements RequestPathHost {
   }
 
   /**
-   * A new commit index goes to the updater once, at the end of this turn: what else the turn sends
-   * goes first, and commits decided in one turn travel as one message. The truncation count is the
-   * one at the decision (see UpdaterCommitMessage). On a follower that appends entries in this
-   * turn it goes with them instead (onAppendEntries). A leader's commits reach the updater from
-   * the appender, which decides them from the same reports a hop earlier (appender-actor.ts); the
-   * appender gets this one for the followers' leaderCommit, with the next batch.
+   * A follower's new commit index goes to the updater once, at the end of this turn: what else the
+   * turn sends goes first, and commits decided in one turn travel as one message. The truncation
+   * count is the one at the decision (see UpdaterCommitMessage). When the turn appends entries it
+   * goes with them instead (onAppendEntries). A leader's commits reach the updater from its
+   * appender, which decides them from the same reports a hop earlier (appender-actor.ts).
    */
-  private noticeCommit(commitIndex: number, leaderTerm: number | null): void {
+  private noticeCommit(commitIndex: number): void {
     const notice = this.commitNotice;
     if (notice !== null && notice.commitIndex >= commitIndex) return;
-    this.commitNotice = { commitIndex, truncations: this.truncationsSubmitted, leaderTerm };
+    this.commitNotice = { commitIndex, truncations: this.truncationsSubmitted };
     if (notice !== null) return;
     this.environment.timers.setImmediate(() => {
       const pending = this.commitNotice;
       this.commitNotice = null;
       if (pending === null || this.closed || this.actors === null) return;
-      if (pending.leaderTerm === null) {
-        this.actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: pending.commitIndex, truncations: pending.truncations });
-      }
-      // Followers learn a commit with the next AppendEntries or heartbeat anyway, so the appender
-      // needs it only by then: it rides with the next batch (no message, no wake-up of its own),
-      // or goes alone at the next tick when no batch comes.
-      if (pending.leaderTerm !== null) this.appenderCommit = { commitIndex: pending.commitIndex, term: pending.leaderTerm };
+      this.actors.updater.send({ k: Kind.UpdaterCommit, commitIndex: pending.commitIndex, truncations: pending.truncations });
     });
-  }
-
-  /** The appender's pending commit index, if this node still leads the term it was decided in. */
-  private takeAppenderCommit(): number | null {
-    const pending = this.appenderCommit;
-    this.appenderCommit = null;
-    const core = this.core;
-    if (pending === null || core === null || core.role !== 'leader' || core.term !== pending.term) return null;
-    return pending.commitIndex;
   }
 
   private sendCoreMessage(out: OutMessage): void {
@@ -578,8 +558,8 @@ export class RaftServer implements RequestPathHost {
         const submittedUs = this.recorder.profiling ? nowUs() : 0;
         // A commit index decided in this turn rides with the entries (one wake of the updater for
         // both); the updater gets it behind the truncation above, so it is not held for one.
-        const commit = this.commitNotice?.leaderTerm === null ? this.commitNotice : null;
-        if (commit !== null) this.commitNotice = null;
+        const commit = this.commitNotice;
+        this.commitNotice = null;
         const seq = this.submitToLog({
           k: Kind.LogAppend, firstIndex: message.prevIndex + 1 + decision.appendFrom,
           terms: message.terms.slice(decision.appendFrom),
