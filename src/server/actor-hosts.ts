@@ -7,11 +7,11 @@
  * A worker that dies or throws stops the server through `onFailure`; nothing restarts silently.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { ActorLink } from '../shell/actor-link.js';
+import { ActorLink, type LinkPort } from '../shell/actor-link.js';
 import { wrapControl, type ActorControl } from '../shell/control.js';
-import { LogActor, type LogActorOptions, type LogRecovered, type LogStatus } from '../actors/log-actor.js';
-import { UpdaterActor, type UpdaterActorOptions, type UpdaterStatus } from '../actors/updater-actor.js';
-import { AppenderActor, type AppenderActorOptions, type AppenderStatus } from '../actors/appender-actor.js';
+import { LogActor, type LogActorLinks, type LogActorOptions, type LogRecovered, type LogStatus } from '../actors/log-actor.js';
+import { UpdaterActor, type UpdaterActorLinks, type UpdaterActorOptions, type UpdaterStatus } from '../actors/updater-actor.js';
+import { AppenderActor, type AppenderActorLinks, type AppenderActorOptions, type AppenderStatus } from '../actors/appender-actor.js';
 import { ActorFailureError } from '../errors.js';
 import { youngGenerationMb } from '../limits.js';
 import { HeapBoard, type HeapBoardSeat, type ThreadHeapSnapshot } from '../metrics/memory.js';
@@ -49,33 +49,59 @@ function workerUrl(name: string): URL {
   return new URL(`../../workers/${name}-worker.js`, import.meta.url);
 }
 
-export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (error: Error) => void): ActorSet {
-  const mainLog = new MessageChannel();
-  const mainUpdater = new MessageChannel();
-  const mainAppender = new MessageChannel();
-  const logUpdater = new MessageChannel();
-  const appenderLog = new MessageChannel();
-  const appenderUpdater = new MessageChannel();
-  const server = {
-    log: new ActorLink<LogSyncedMessage, LogInput>(mainLog.port1),
-    updater: new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(mainUpdater.port1),
-    appender: new ActorLink<AppenderProgressMessage | AppenderHigherTermMessage, AppenderInput>(mainAppender.port1),
+/**
+ * Which end of which channel each party holds: the server's three, and each actor's. The one
+ * wiring for worker threads, inline actors and the simulator (its virtual channels).
+ */
+export interface ActorPorts<P> {
+  server: { log: P; updater: P; appender: P };
+  log: { main: P; updater: P; appender: P };
+  updater: { main: P; log: P; appender: P };
+  appender: { main: P; log: P; updater: P };
+  all: P[];
+}
+
+export function wireActorPorts<P>(channel: () => { port1: P; port2: P }): ActorPorts<P> {
+  const [mainLog, mainUpdater, mainAppender, logUpdater, appenderLog, appenderUpdater] = Array.from({ length: 6 }, channel);
+  return {
+    server: { log: mainLog!.port1, updater: mainUpdater!.port1, appender: mainAppender!.port1 },
+    log: { main: mainLog!.port2, updater: logUpdater!.port1, appender: appenderLog!.port2 },
+    updater: { main: mainUpdater!.port2, log: logUpdater!.port2, appender: appenderUpdater!.port2 },
+    appender: { main: mainAppender!.port2, log: appenderLog!.port1, updater: appenderUpdater!.port1 },
+    all: [mainLog, mainUpdater, mainAppender, logUpdater, appenderLog, appenderUpdater].flatMap((c) => [c!.port1, c!.port2]),
   };
+}
+
+/** The server's links to its actors. */
+export function serverLinks(ports: ActorPorts<LinkPort>): Pick<ActorSet, 'log' | 'updater' | 'appender'> {
+  return {
+    log: new ActorLink<LogSyncedMessage, LogInput>(ports.server.log),
+    updater: new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(ports.server.updater),
+    appender: new ActorLink<AppenderProgressMessage | AppenderHigherTermMessage, AppenderInput>(ports.server.appender),
+  };
+}
+
+/** The actors' links, for actors on the server's own thread (inline, or in the simulator). */
+export function actorLinks(ports: ActorPorts<LinkPort>): { log: LogActorLinks; updater: UpdaterActorLinks; appender: AppenderActorLinks } {
+  return {
+    log: { main: new ActorLink(ports.log.main), updater: new ActorLink(ports.log.updater), appender: new ActorLink(ports.log.appender) },
+    updater: { main: new ActorLink(ports.updater.main), log: new ActorLink(ports.updater.log), appender: new ActorLink(ports.updater.appender) },
+    appender: { main: new ActorLink(ports.appender.main), log: new ActorLink(ports.appender.log), updater: new ActorLink(ports.appender.updater) },
+  };
+}
+
+export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (error: Error) => void): ActorSet {
+  const ports = wireActorPorts(() => new MessageChannel());
+  const server = serverLinks(ports);
   if (mode === 'inline') {
-    const log = new LogActor(options.log, {
-      main: new ActorLink(mainLog.port2), updater: new ActorLink(logUpdater.port1), appender: new ActorLink(appenderLog.port2),
-    });
-    const updater = new UpdaterActor(options.updater, {
-      main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2), appender: new ActorLink(appenderUpdater.port2),
-    });
-    const appender = new AppenderActor(options.appender, {
-      main: new ActorLink(mainAppender.port2), log: new ActorLink(appenderLog.port1), updater: new ActorLink(appenderUpdater.port1),
-    });
-    const ports = [mainLog, mainUpdater, mainAppender, logUpdater, appenderLog, appenderUpdater].flatMap((c) => [c.port1, c.port2]);
+    const links = actorLinks(ports);
+    const log = new LogActor(options.log, links.log);
+    const updater = new UpdaterActor(options.updater, links.updater);
+    const appender = new AppenderActor(options.appender, links.appender);
     return {
       ...server, logControl: log, updaterControl: updater, appenderControl: appender,
       threadHeaps: () => ({}),
-      terminate: async () => { for (const port of ports) port.close(); },
+      terminate: async () => { for (const port of ports.all) port.close(); },
     };
   }
   const workers: Worker[] = [];
@@ -114,9 +140,9 @@ export function spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (
     };
     return { start: () => call(remote.start), status: () => call(remote.status), stop: () => call(remote.stop) };
   };
-  const logWorker = spawn('log', options.log, { main: mainLog.port2, updater: logUpdater.port1, appender: appenderLog.port2 });
-  const updaterWorker = spawn('updater', options.updater, { main: mainUpdater.port2, log: logUpdater.port2, appender: appenderUpdater.port2 });
-  const appenderWorker = spawn('appender', options.appender, { main: mainAppender.port2, log: appenderLog.port1, updater: appenderUpdater.port1 });
+  const logWorker = spawn('log', options.log, ports.log);
+  const updaterWorker = spawn('updater', options.updater, ports.updater);
+  const appenderWorker = spawn('appender', options.appender, ports.appender);
   return {
     ...server,
     logControl: control(logWorker),

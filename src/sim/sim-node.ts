@@ -11,17 +11,12 @@ import type { RaftCore } from '../core/raft-core.js';
 import type { CoreConfig, RestoredState } from '../core/types.js';
 import { RaftServer } from '../server/raft-server.js';
 import type { ServerEnvironment } from '../server/environment.js';
-import type { ActorSet } from '../server/actor-hosts.js';
-import { ActorLink } from '../shell/actor-link.js';
+import { actorLinks, serverLinks, wireActorPorts, type ActorSet } from '../server/actor-hosts.js';
 import { LogActor } from '../actors/log-actor.js';
 import { UpdaterActor } from '../actors/updater-actor.js';
 import { AppenderActor } from '../actors/appender-actor.js';
 import { RaftCore as ProductionCore } from '../core/raft-core.js';
 import type { Limits } from '../limits.js';
-import type {
-  AppenderHigherTermMessage, AppenderInput, AppenderProgressMessage, LogInput, LogSyncedMessage,
-  UpdaterAppliedMessage, UpdaterInput, UpdaterQueryResultMessage,
-} from '../messages/messages.js';
 import { Life, SimTimers, type SimScheduler } from './scheduler.js';
 import { simChannel } from './sim-channel.js';
 import { SimDisk } from './sim-disk.js';
@@ -120,27 +115,16 @@ export class SimNode {
   private spawnActors(life: Life, options: Parameters<ServerEnvironment['spawnActors']>[1], ledger: SimLedger,
     timers: () => SimTimers): ActorSet {
     const scheduler = this.context.scheduler;
-    const mainLog = simChannel(scheduler, life);
-    const mainUpdater = simChannel(scheduler, life);
-    const mainAppender = simChannel(scheduler, life);
-    const logUpdater = simChannel(scheduler, life);
-    const appenderLog = simChannel(scheduler, life);
-    const appenderUpdater = simChannel(scheduler, life);
-    const log = new LogActor(options.log, {
-      main: new ActorLink(mainLog.port2), updater: new ActorLink(logUpdater.port1), appender: new ActorLink(appenderLog.port2),
-    }, { fileSystem: this.disk, timers: timers() });
-    const updater = new UpdaterActor(options.updater, {
-      main: new ActorLink(mainUpdater.port2), log: new ActorLink(logUpdater.port2), appender: new ActorLink(appenderUpdater.port2),
-    }, { timers: timers(), loadStateMachine: async () => ledger });
+    const ports = wireActorPorts(() => simChannel(scheduler, life));
+    const links = actorLinks(ports);
+    const log = new LogActor(options.log, links.log, { fileSystem: this.disk, timers: timers() });
+    const updater = new UpdaterActor(options.updater, links.updater, { timers: timers(), loadStateMachine: async () => ledger });
     const network = this.context.network;
-    const appender = new AppenderActor(options.appender, {
-      main: new ActorLink(mainAppender.port2), log: new ActorLink(appenderLog.port1), updater: new ActorLink(appenderUpdater.port1),
-    }, { timers: timers(), dial: (peer) => new SimPeerLink(network, this.id, life, peer) });
+    const appender = new AppenderActor(options.appender, links.appender,
+      { timers: timers(), dial: (peer) => new SimPeerLink(network, this.id, life, peer) });
     this.appender = appender;
     return {
-      log: new ActorLink<LogSyncedMessage, LogInput>(mainLog.port1),
-      updater: new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(mainUpdater.port1),
-      appender: new ActorLink<AppenderProgressMessage | AppenderHigherTermMessage, AppenderInput>(mainAppender.port1),
+      ...serverLinks(ports),
       logControl: log,
       updaterControl: updater,
       appenderControl: appender,
