@@ -110,6 +110,14 @@ export class ProtocolViolationError extends RaftlineError {
   override readonly code = 'PROTOCOL_VIOLATION';
 }
 
+/**
+ * A term at or over the ceiling (limits.ts, termMax) in `raft-meta` at start: written by a forged
+ * or damaged message. `details.file`, `details.term`; `raftline reset-term` recovers the group.
+ */
+export class TermCeilingError extends RaftlineError {
+  override readonly code = 'TERM_CEILING';
+}
+
 type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
 
 /** The registry: code -> class. A test checks it against the README. */
@@ -130,6 +138,7 @@ export const errorClasses: Readonly<Record<string, ErrorClass>> = {
   MALFORMED_MESSAGE: MalformedMessageError,
   UNKNOWN_PEER: UnknownPeerError,
   PROTOCOL_VIOLATION: ProtocolViolationError,
+  TERM_CEILING: TermCeilingError,
 };
 
 /** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */

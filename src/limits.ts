@@ -27,6 +27,13 @@ export interface Limits {
   /** Inbound connections per server, peers and clients together; more are refused and closed. */
   connectionsMax: number;
   /**
+   * Of those, connections clients may hold, in all and from one remote address. The slots above
+   * `clientConnectionsMax` are kept for the group's servers: a connection that arrives while a
+   * client bound is full must open with a member's hello, or it is refused (listener.ts).
+   */
+  clientConnectionsMax: number;
+  clientConnectionsPerAddressMax: number;
+  /**
    * Replies queued on one inbound connection that its peer has not read; past this the server
    * stops reading that connection until the peer catches up (TCP back-pressure), so a client that
    * sends without reading cannot grow the server's memory.
@@ -76,6 +83,8 @@ export const defaultLimits: Readonly<Limits> = {
   frameDeadlineMs: 15_000,
   idleBeforeFirstFrameMs: 10_000,
   connectionsMax: 1024,
+  clientConnectionsMax: 992,
+  clientConnectionsPerAddressMax: 512,
   connectionOutboundBytesMax: 16 * 1024 * 1024,
   pendingRequestsMax: 8192,
   pendingBytesMax: 256 * 1024 * 1024,
@@ -93,6 +102,19 @@ export const defaultLimits: Readonly<Limits> = {
   reconnectDelayMsMax: 1000,
   heapSemiSpaceMb: 2,
 };
+
+/**
+ * Ceilings of the numbers a server takes from the wire and keeps: terms, and indexes and counters
+ * (log indexes, request sequence numbers, heartbeat rounds, call ids). Both sit far below
+ * Number.MAX_SAFE_INTEGER (2^53 - 1), so a next term, an index plus a batch's length or a counter
+ * plus one is always exact, and far above anything a group reaches (2^48 elections; 2^50 entries
+ * are 35 years at a million writes a second). A frame carrying a larger value is refused at the
+ * gateway (MALFORMED_MESSAGE, its connection closed): such a term is never adopted nor persisted.
+ * A term that reached the ceiling all the same (written by a forged message before this check
+ * existed) stops elections; `raftline reset-term` recovers the group.
+ */
+export const termMax = 2 ** 48;
+export const indexMax = 2 ** 50;
 
 /** Young generation of a thread whose semi-spaces are `semiSpaceMb` (V8 sizes it at three semi-spaces). */
 export function youngGenerationMb(semiSpaceMb: number): number {
@@ -130,6 +152,8 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
     [limits.frameItemsMax >= limits.appendBatchEntriesMax + 64, 'frameItemsMax must hold a full AppendEntries batch (appendBatchEntriesMax + 64)'],
     [limits.frameItemsMax >= batchItemsPerCallMax * batchCallsMax + 64, `frameItemsMax must hold a full client batch (${batchItemsPerCallMax * batchCallsMax + 64})`],
     [limits.connectionsMax >= 2, 'connectionsMax must leave room for a peer and a client'],
+    [limits.clientConnectionsMax <= limits.connectionsMax - 2, 'clientConnectionsMax must keep at least two of connectionsMax for the group\'s servers'],
+    [limits.clientConnectionsPerAddressMax <= limits.clientConnectionsMax, 'clientConnectionsPerAddressMax must not exceed clientConnectionsMax'],
   ];
   for (const [holds, message] of relations) {
     if (!holds) throw new ConfigurationError(`invalid limits: ${message}`);

@@ -47,6 +47,8 @@ export interface PeerLink {
   readonly isConnected: boolean;
   send(message: unknown): boolean;
   sendBody(body: Uint8Array): boolean;
+  /** Drops the connection now; it is dialed again as after any disconnect. */
+  reset(): void;
   close(): void;
 }
 
@@ -371,8 +373,18 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   }
 
   private onPeerMessage(follower: Follower, message: PeerMessage): void {
-    if (message.k === Kind.AppendEntriesReply) this.onAppendReply(follower, message);
-    else if (message.k === Kind.Refused) process.emitWarning(`server ${follower.id} refused a request: ${message.error.message}`);
+    if (message.k === Kind.AppendEntriesReply) {
+      // This connection was dialed to the follower's address: a reply in anyone else's name (or
+      // another group's) is not from the follower, and the connection is dropped and dialed again.
+      if (message.from !== follower.id || message.g !== this.options.groupId) {
+        process.emitWarning(`a reply on the connection to ${follower.id} claims to be from ${message.from} of group ${message.g}; reconnecting`);
+        follower.connection.reset();
+        return;
+      }
+      this.onAppendReply(follower, message);
+    } else if (message.k === Kind.Refused) {
+      process.emitWarning(`server ${follower.id} refused a request: ${message.error.message}`);
+    }
   }
 
   private onAppendReply(follower: Follower, reply: AppendEntriesReplyMessage): void {
@@ -405,6 +417,14 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       this.clearInflight(follower);
       follower.probing = true;
       follower.readPending = false;
+      if (reply.nextIndexHint <= follower.matchIndex) {
+        // The follower's log ends before what it acknowledged: it restarted without it (a replaced
+        // disk, a damaged last record cut at recovery). Its old match describes entries it no
+        // longer holds, so it counts for nothing any more, here and in the server's core; a
+        // success reply proves the next one. Replication starts over from its hint.
+        follower.matchIndex = 0;
+        progress.matches.push([follower.id, 0]);
+      }
       follower.nextIndex = Math.min(Math.max(reply.nextIndexHint, follower.matchIndex + 1), this.lastIndex + 1);
       if (follower.nextIndex > this.lastIndex) this.sendHeartbeat(follower);
     }

@@ -12,6 +12,7 @@ import type {
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
 import { SegmentedLog, type LogEntryRecord } from '../log/segmented-log.js';
+import type { TailCut } from '../log/log-recovery.js';
 import { readRaftMeta, writeRaftMeta } from '../log/raft-meta.js';
 import type { HardState, TermRun } from '../core/types.js';
 import { assert } from '../errors.js';
@@ -33,6 +34,8 @@ export interface LogRecovered {
   hardState: HardState;
   termRuns: TermRun[];
   lastIndex: number;
+  /** The damaged or torn tail recovery cut, if any: the server reports it. */
+  tailCut: TailCut | null;
 }
 
 export interface LogStatus {
@@ -100,7 +103,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       if (message.k === Kind.LogRead) this.onRead(message);
       else this.onWatch(message);
     });
-    return { hardState, termRuns: log.termRuns(), lastIndex: log.lastIndex };
+    return { hardState, termRuns: log.termRuns(), lastIndex: log.lastIndex, tailCut: log.tailCut };
   }
 
   async status(): Promise<LogStatus> {

@@ -147,7 +147,9 @@ export class LocalCluster {
   }
 
   async stopAll(): Promise<void> {
+    // The status client goes too: a cluster started again after this gets a fresh one.
     await this.client?.close();
+    this.client = null;
     await Promise.all(this.nodes.map(async (node) => {
       const child = node.process;
       if (child === null) return;

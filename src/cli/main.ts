@@ -16,6 +16,7 @@ import { runBench } from './bench.js';
 import { formatBench } from './bench-format.js';
 import { formatChaos, runChaos, workloadNames, type WorkloadName } from '../chaos/run-chaos.js';
 import { faultKinds, type FaultKind } from '../chaos/nemesis.js';
+import { resetTerm } from './reset-term.js';
 
 const usageExitCode = 2;
 
@@ -233,6 +234,15 @@ program.command('chaos')
     if (options.json !== undefined) fs.writeFileSync(options.json, JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(formatChaos(result) + '\n');
     if (!result.ok) process.exitCode = 1;
+  });
+
+program.command('reset-term')
+  .description('with every server of the group stopped: print a server\'s term and last log term, or set its term (README: a term at the ceiling)')
+  .requiredOption('--dir <dir>', 'the server\'s data directory')
+  .option('--group <id>', 'group id', 'default')
+  .option('--term <n>', 'the new term: one above the highest last log term of every server of the group', integer('--term', 1))
+  .action((options: { dir: string; group: string; term?: number }) => {
+    process.stdout.write(JSON.stringify(resetTerm(options.dir, options.group, options.term)) + '\n');
   });
 
 try {

@@ -35,13 +35,16 @@ export class LeaderState {
     return this.matchIndexSeen.has(peer);
   }
 
-  /** Keeps the highest match index seen: replies may arrive out of order. True if it grew. */
+  /**
+   * The appender's latest match index of `peer`, in the order it decided them. It only grows,
+   * except when the follower turned out to have lost entries it acknowledged (a replaced disk):
+   * then the appender reports 0 and the old match stops counting. True if it grew.
+   */
   recordMatch(peer: NodeId, matchIndex: number): boolean {
     const seen = this.matchIndexSeen.get(peer);
     assert(seen !== undefined, `match from ${peer}, not a follower`);
-    if (matchIndex <= seen) return false;
     this.matchIndexSeen.set(peer, matchIndex);
-    return true;
+    return matchIndex > seen;
   }
 
   /** The highest index a majority holds durably, the leader's own synced index counting as its match. */

@@ -17,6 +17,7 @@
  */
 
 import { assert } from '../errors.js';
+import { termMax } from '../limits.js';
 import { LeaderState } from './leader-state.js';
 import { matchAndAppend } from './log-matching.js';
 import { majorityOf } from './quorum.js';
@@ -77,7 +78,7 @@ export class RaftCore {
       `bad election ticks [${config.electionTicksMin}, ${config.electionTicksMax}]`,
     );
     assert(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
-    assert(restored.hardState.term >= 0, `bad restored term ${restored.hardState.term}`);
+    assert(restored.hardState.term >= 0 && restored.hardState.term <= termMax, `bad restored term ${restored.hardState.term}`);
     this.config = config;
     this.isVoter = config.voters.includes(config.id);
     this.peers = config.voters.filter((voter) => voter !== config.id);
@@ -131,10 +132,23 @@ export class RaftCore {
 
   // ---- elections (§5.2, pre-vote thesis §9.6) ----
 
-  /** Starts an election now, pre-vote first. A leader or a non-voter does nothing. */
+  /**
+   * Starts an election now, pre-vote first. A leader or a non-voter does nothing, and so does a
+   * node whose term has reached the ceiling (limits.ts, termMax): no next term exists that its
+   * peers would accept, so it waits as a follower and says so (`termCeilingReached`).
+   */
   campaign(): void {
     if (this.currentRole === 'leader' || !this.isVoter) return;
+    if (this.currentTerm >= termMax) {
+      this.resetElectionTimer();
+      return;
+    }
     this.becomePreCandidate();
+  }
+
+  /** True when this node's term is at the ceiling: it cannot campaign (see `campaign`). */
+  get termCeilingReached(): boolean {
+    return this.currentTerm >= termMax;
   }
 
   /** A vote request or response from another node. */

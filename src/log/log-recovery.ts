@@ -48,16 +48,36 @@ export interface RecoveredSegment {
   sizeBytes: number;
 }
 
+/**
+ * A damaged or torn tail that recovery cut: where, why, and the entries it held (as far as their
+ * headers can still be read: at least the one at `firstIndex`). Zeros alone past the last record
+ * (the open segment's preallocation) are not a cut worth reporting and give none.
+ */
+export interface TailCut {
+  file: string;
+  /** Byte offset of the cut: the file now ends here. */
+  offset: number;
+  /** Bytes dropped, up to the last one that was not zero. */
+  bytes: number;
+  reason: string;
+  /** The first index dropped, and the last one whose record header was still readable after it. */
+  firstIndex: number;
+  lastIndex: number;
+}
+
 export interface RecoveredLog {
   /** In index order; empty when the directory holds no segment. */
   segments: RecoveredSegment[];
   termRuns: TermRun[];
+  /** The tail cut at this recovery, if recovery cut anything but zeros. */
+  tailCut: TailCut | null;
 }
 
 interface ScanState {
   expectedIndex: number;
   lastTerm: number;
   termRuns: TermRun[];
+  tailCut: TailCut | null;
 }
 
 function corruption(file: string, offset: number, reason: string): LogCorruptionError {
@@ -74,7 +94,7 @@ export function recoverLog(dir: string, fs: FileSystem = nodeFileSystem): Recove
     .map(parseSegmentName)
     .filter((name): name is SegmentName => name !== null)
     .sort((a, b) => a.firstIndex - b.firstIndex);
-  const state: ScanState = { expectedIndex: names[0]?.firstIndex ?? 1, lastTerm: 0, termRuns: [] };
+  const state: ScanState = { expectedIndex: names[0]?.firstIndex ?? 1, lastTerm: 0, termRuns: [], tailCut: null };
   const segments: RecoveredSegment[] = [];
   let directoryChanged = false;
   names.forEach((name, position) => {
@@ -99,7 +119,7 @@ export function recoverLog(dir: string, fs: FileSystem = nodeFileSystem): Recove
     segments.push(segment);
   });
   if (directoryChanged) fsyncDirectory(dir, fs);
-  return { segments, termRuns: state.termRuns };
+  return { segments, termRuns: state.termRuns, tailCut: state.tailCut };
 }
 
 function renameSegment(dir: string, segment: RecoveredSegment, fileName: string, fs: FileSystem): void {
@@ -145,6 +165,7 @@ function scanSegment(dir: string, name: SegmentName, isLast: boolean, state: Sca
   }
   if (badReason !== null) {
     if (!isLast || validRecordFollows(bytes, offset + 1, state)) throw corruption(file, offset, badReason);
+    state.tailCut = describeCut(file, bytes, offset, badReason, state.expectedIndex);
     cutTail(file, offset, fs);
   } else if (!isLast && name.lastIndex !== null && state.expectedIndex - 1 !== name.lastIndex) {
     throw corruption(file, offset, `segment ends at index ${state.expectedIndex - 1}, its name says ${name.lastIndex}`);
@@ -176,6 +197,26 @@ function validRecordFollows(bytes: Buffer, from: number, state: ScanState): bool
     if (typeof checkRecord(bytes, offset, bytes.length) === 'number') return true;
   }
   return false;
+}
+
+/**
+ * What a cut at `offset` drops: null when only zeros follow (the preallocated space past the last
+ * record of an open segment, cut at every start). Otherwise the entries whose headers still read
+ * in sequence from the expected index (a torn or damaged record may leave none readable: the
+ * range then names the expected index alone).
+ */
+function describeCut(file: string, bytes: Buffer, offset: number, reason: string, expectedIndex: number): TailCut | null {
+  let end = bytes.length;
+  while (end > offset && bytes[end - 1] === 0) end--;
+  if (end === offset) return null;
+  let lastIndex = expectedIndex;
+  for (let at = offset; at + RECORD_OVERHEAD_BYTES <= end;) {
+    const length = bytes.readUInt32BE(at);
+    if (length < BODY_HEADER_BYTES || readUint53(bytes, at + RECORD_HEADER_BYTES) !== lastIndex + (at === offset ? 0 : 1)) break;
+    if (at !== offset) lastIndex++;
+    at += RECORD_HEADER_BYTES + length;
+  }
+  return { file, offset, bytes: end - offset, reason, firstIndex: expectedIndex, lastIndex };
 }
 
 function syncFile(file: string, fs: FileSystem): void {

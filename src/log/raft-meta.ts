@@ -10,7 +10,8 @@
  * over compactness; the checksum catches a damaged file instead of trusting a wrong vote.
  */
 import * as path from 'node:path';
-import { LogCorruptionError } from '../errors.js';
+import { LogCorruptionError, TermCeilingError } from '../errors.js';
+import { termMax } from '../limits.js';
 import type { HardState } from '../core/types.js';
 import { crc32c } from './crc32c.js';
 import { fsyncDirectory, onDisk, writeFully } from './disk-io.js';
@@ -21,8 +22,29 @@ const TEMPORARY_FILE_NAME = 'raft-meta.tmp';
 const MAGIC = Buffer.from('RLM1', 'ascii');
 const HEADER_BYTES = 12;
 
-/** The term and vote stored in `dir`; term 0 and no vote when the file does not exist yet. */
+/** How a group whose term reached the ceiling recovers (README, "Recovering a group's term"). */
+export const termRecovery = 'To recover, stop every server of the group; run `raftline reset-term --dir <data dir>` on each and ' +
+  'note the highest `lastLogTerm` printed, L; then run `raftline reset-term --dir <data dir> --term <L + 1>` on each and start them again.';
+
+/**
+ * The term and vote stored in `dir`; term 0 and no vote when the file does not exist yet. A term
+ * over the ceiling (limits.ts, termMax) is refused with TermCeilingError, saying how to recover.
+ */
 export function readRaftMeta(dir: string, fs: FileSystem = nodeFileSystem): HardState {
+  const hardState = readRaftMetaUnchecked(dir, fs);
+  if (hardState.term > termMax) {
+    // No next term exists that the other servers would accept: this server could never be
+    // elected nor help elect anyone. Only a forged or damaged message puts such a term here.
+    const file = path.join(dir, RAFT_META_FILE_NAME);
+    throw new TermCeilingError(
+      `${file} holds term ${hardState.term}, over the ceiling of ${termMax} (a forged or damaged message raised it). ${termRecovery}`,
+      { file, term: hardState.term, termMax });
+  }
+  return hardState;
+}
+
+/** The term and vote stored in `dir`, whatever the term (for `raftline reset-term`). */
+export function readRaftMetaUnchecked(dir: string, fs: FileSystem = nodeFileSystem): HardState {
   const file = path.join(dir, RAFT_META_FILE_NAME);
   const bytes = onDisk('read', file, () => {
     try {

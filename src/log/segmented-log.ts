@@ -30,7 +30,7 @@ import {
   RECORD_HEADER_BYTES, RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName, decodeRecord, encodeRecordOf,
   inProgressSegmentName, type LogEntryRecord,
 } from './log-record.js';
-import { recoverLog, type RecoveredSegment } from './log-recovery.js';
+import { recoverLog, type RecoveredSegment, type TailCut } from './log-recovery.js';
 import { lastStartingAtOrBefore, RecentEntries } from './recent-entries.js';
 import { TermRunIndex } from './term-runs.js';
 import { SpareBuffers } from '../spare-buffers.js';
@@ -108,7 +108,9 @@ export class SegmentedLog {
   /** Record buffers of appends the cache let go of, for the next appends (see spare-buffers.ts). */
   private readonly batchBuffers = new SpareBuffers(4096, 4 * 1024 * 1024, 8);
 
-  private constructor(dir: string, options: SegmentedLogOptions, recovered: RecoveredSegment[], termRuns: TermRun[]) {
+  private constructor(dir: string, options: SegmentedLogOptions, recovered: RecoveredSegment[], termRuns: TermRun[],
+    /** The damaged or torn tail recovery cut at open, if any (log-recovery.ts). */
+    readonly tailCut: TailCut | null) {
     const segments: Segment[] = recovered.map((segment) => (segment.closed
       ? { ...segment, offsets: null, anchors: anchorsOf(segment.offsets) }
       : { ...segment, anchors: [] }));
@@ -150,7 +152,7 @@ export class SegmentedLog {
     const fs = options.fileSystem ?? nodeFileSystem;
     onDisk('create directory', dir, () => fs.mkdirSync(dir, { recursive: true }));
     const recovered = recoverLog(dir, fs);
-    return new SegmentedLog(dir, options, recovered.segments, recovered.termRuns);
+    return new SegmentedLog(dir, options, recovered.segments, recovered.termRuns, recovered.tailCut);
   }
 
   /** Index of the first entry held; 1 for a new log (purge is not supported yet). */

@@ -12,6 +12,7 @@
  * Call ids are safe integers, so a float64 holds them exactly.
  */
 import { MalformedMessageError } from '../errors.js';
+import { indexMax } from '../limits.js';
 import { packPayloads } from './packed-entries.js';
 import { bufferView } from './codec.js';
 
@@ -83,6 +84,35 @@ export const noopPayload: Uint8Array = encodeEntry({
 /** The no-op alone, as packed entries (a new leader's first entry). */
 export const noopEntries: Uint8Array = packPayloads([noopPayload]);
 
+/** Whether `type` is an entry type this version writes and applies. */
+export function isKnownEntryType(type: number): type is EntryTypeNumber {
+  return type === EntryType.noop || type === EntryType.write;
+}
+
+/**
+ * Why the payload at [start, end) of `source` is not an entry this server can apply, or null when
+ * it is: a known type, a client id inside it, call ids that are integers within the ceiling. The
+ * gateway checks every entry of an AppendEntries with it before anything reaches the log, so a
+ * log never holds an entry its updater cannot decode (a bad one would stop the server at every
+ * restart). A few byte reads per entry; the data itself is the state machine's to judge.
+ */
+export function entryPayloadProblem(source: Uint8Array, start: number, end: number): string | null {
+  if (end - start < fixedBytes) return `${end - start} bytes, shorter than an entry's ${fixedBytes}-byte header`;
+  const type = source[start]!;
+  if (!isKnownEntryType(type)) return `unknown entry type ${type}`;
+  const bytes = bufferView(source);
+  const idEnd = start + 3 + bytes.readUInt16BE(start + 1);
+  if (idEnd + 16 > end) return 'client id runs past the end of the entry';
+  const callId = bytes.readDoubleBE(idEnd);
+  const firstUnacked = bytes.readDoubleBE(idEnd + 8);
+  if (!isCallNumber(callId) || !isCallNumber(firstUnacked)) return `call ids ${callId}, ${firstUnacked} are not integers in [0, ${indexMax}]`;
+  return null;
+}
+
+function isCallNumber(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= indexMax;
+}
+
 /**
  * Decodes entries; the client id of the previous entry is remembered, so a run of entries from
  * one client (the usual case: a client's calls arrive in batches) decodes its id once.
@@ -101,7 +131,7 @@ export class EntryDecoder {
     const size = end - start;
     if (size < fixedBytes) throw new MalformedMessageError(`log entry payload of ${size} bytes is too short`);
     const type = bytes[start]!;
-    if (type !== EntryType.noop && type !== EntryType.write) {
+    if (!isKnownEntryType(type)) {
       throw new MalformedMessageError(`log entry payload has unknown type ${type}`);
     }
     const idBytes = bytes.readUInt16BE(start + 1);

@@ -8,6 +8,7 @@ import type { WireError } from '../errors.js';
 import type { NodeId, TermRun } from '../core/types.js';
 import { Kind } from './kinds.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
+import type { TailCut } from '../log/log-recovery.js';
 
 // ---- server <-> server --------------------------------------------------------------------
 
@@ -127,6 +128,10 @@ export interface DivisionStatus {
   applied: number;
   synced: number;
   lastIndex: number;
+  /** The damaged or torn log tail this server cut when it started, if any (log-recovery.ts). */
+  logTailCut: TailCut | null;
+  /** True when this server's term is at the ceiling (limits.ts, termMax): no election can succeed. */
+  termCeilingReached: boolean;
 }
 
 export interface StatusReplyMessage {

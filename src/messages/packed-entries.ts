@@ -42,13 +42,20 @@ export function packPayloads(payloads: readonly Uint8Array[]): Uint8Array {
   return packed;
 }
 
-/** Why `packed` does not hold exactly `count` payloads (each inside the bytes), or null when it does. */
-export function packedProblem(packed: Uint8Array, count: number): string | null {
+/**
+ * Why `packed` does not hold exactly `count` payloads (each inside the bytes, and each passing
+ * `payloadProblem` when given), or null when it does.
+ */
+export function packedProblem(
+  packed: Uint8Array, count: number, payloadProblem?: (source: Uint8Array, start: number, end: number) => string | null,
+): string | null {
   let offset = 0;
   for (let k = 0; k < count; k++) {
     if (offset + LENGTH_BYTES > packed.length) return `entry ${k} of ${count}: length word past the end of ${packed.length} bytes`;
     const end = offset + LENGTH_BYTES + payloadLengthAt(packed, offset + LENGTH_BYTES);
     if (end > packed.length) return `entry ${k} of ${count}: payload runs past the end of ${packed.length} bytes`;
+    const problem = payloadProblem?.(packed, offset + LENGTH_BYTES, end) ?? null;
+    if (problem !== null) return `entry ${k} of ${count}: ${problem}`;
     offset = end;
   }
   return offset === packed.length ? null : `${packed.length - offset} bytes after the last of ${count} entries`;

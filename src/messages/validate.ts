@@ -10,7 +10,8 @@ import { packedProblem } from './packed-entries.js';
 import { Kind, kindName } from './kinds.js';
 import { frameShapeProblem, type FrameShapeLimits } from './frame-shape.js';
 import { MalformedMessageError } from '../errors.js';
-import { defaultLimits } from '../limits.js';
+import { defaultLimits, indexMax, termMax } from '../limits.js';
+import { entryPayloadProblem } from './entry.js';
 import {
   RequestType, type AppendEntriesMessage, type ClientMessage, type InboundMessage, type PeerMessage, type ServerToClientMessage,
 } from './messages.js';
@@ -23,23 +24,27 @@ export const defaultFrameShape: Readonly<FrameShapeLimits> = {
   itemsMax: defaultLimits.frameItemsMax,
 };
 
-type FieldType = 'array' | 'number' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
+/**
+ * 'number': an index or counter, an integer in [0, indexMax]; 'term': an integer in [0, termMax]
+ * (limits.ts: the ceilings leave room for every sum and next term to stay exact).
+ */
+type FieldType = 'array' | 'number' | 'term' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
   | 'bytesOrNullArray' | 'objectOrNullArray';
 
 const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.AppendEntries]: {
-    g: 'string', from: 'string', term: 'number', prevIndex: 'number', prevTerm: 'number',
+    g: 'string', from: 'string', term: 'term', prevIndex: 'number', prevTerm: 'term',
     leaderCommit: 'number', terms: 'array', entries: 'bytes', seq: 'number', round: 'number',
   },
   [Kind.AppendEntriesReply]: {
-    g: 'string', from: 'string', term: 'number', success: 'boolean', matchIndex: 'number',
+    g: 'string', from: 'string', term: 'term', success: 'boolean', matchIndex: 'number',
     nextIndexHint: 'number', seq: 'number', round: 'number',
   },
   [Kind.VoteRequest]: {
-    g: 'string', from: 'string', preVote: 'boolean', term: 'number', candidateId: 'string',
-    lastIndex: 'number', lastTerm: 'number',
+    g: 'string', from: 'string', preVote: 'boolean', term: 'term', candidateId: 'string',
+    lastIndex: 'number', lastTerm: 'term',
   },
-  [Kind.VoteResponse]: { g: 'string', from: 'string', preVote: 'boolean', term: 'number', granted: 'boolean' },
+  [Kind.VoteResponse]: { g: 'string', from: 'string', preVote: 'boolean', term: 'term', granted: 'boolean' },
   [Kind.Refused]: { error: 'object' },
   [Kind.PeerHello]: { g: 'string', from: 'string' },
   [Kind.ClientRequest]: {
@@ -65,10 +70,12 @@ const inboundKinds = new Set<number>([
 const requestTypes = new Set<number>(Object.values(RequestType));
 const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.ClientReplyBatch, Kind.StatusReply, Kind.MetricsReply, Kind.Refused]);
 
-/** Every number on the wire is an index, term, id or count: a non-negative safe integer. */
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+/** Every number on the wire is an index, term, id or count: a non-negative integer within its ceiling. */
+function isCount(value: unknown, max = indexMax): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
 }
+
+const isCountItem = (value: unknown): boolean => isCount(value);
 
 function isBytes(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array;
@@ -79,10 +86,11 @@ function checkField(kind: number, name: string, type: FieldType, value: unknown)
   switch (type) {
     case 'array': ok = Array.isArray(value); break;
     case 'number': ok = isCount(value); break;
+    case 'term': ok = isCount(value, termMax); break;
     case 'string': ok = typeof value === 'string'; break;
     case 'boolean': ok = typeof value === 'boolean'; break;
     case 'bytes': ok = isBytes(value); break;
-    case 'numbers': ok = Array.isArray(value) && value.every(isCount); break;
+    case 'numbers': ok = Array.isArray(value) && value.every(isCountItem); break;
     case 'bytesArray': ok = Array.isArray(value) && value.every(isBytes); break;
     case 'stringOrNull': ok = value === null || typeof value === 'string'; break;
     case 'bytesOrNull': ok = value === null || isBytes(value); break;
@@ -92,6 +100,11 @@ function checkField(kind: number, name: string, type: FieldType, value: unknown)
     case 'objectOrNullArray': ok = Array.isArray(value) && value.every((item) => typeof item === 'object'); break;
   }
   if (!ok) {
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && (type === 'number' || type === 'term')) {
+      const max = type === 'term' ? termMax : indexMax;
+      throw new MalformedMessageError(`${kindName(kind)}: field '${name}' is ${value}, over the ceiling of ${max}`,
+        { kind, field: name, value, max });
+    }
     throw new MalformedMessageError(`${kindName(kind)}: field '${name}' is not ${type}`, { kind, field: name });
   }
 }
@@ -127,11 +140,13 @@ function decodeChecked(body: Uint8Array, allowed: ReadonlySet<number>, shape: Fr
  * decreasing (a Raft log's terms never do, §5.3), none before the previous entry's term nor after
  * the request's term; and no previous term before the first entry (previous index 0). A correct
  * leader never sends anything else, and the follower's log bookkeeping asserts all of it. The
- * packed entries must hold exactly one payload per term, each length inside the bytes.
+ * packed entries must hold exactly one payload per term, each length inside the bytes, and each
+ * payload must be an entry this server can apply (entry.ts, entryPayloadProblem): a bad batch closes
+ * its connection here, and nothing of it reaches the log.
  */
 function checkAppendEntries(message: AppendEntriesMessage): void {
   const { terms, entries, term, prevIndex, prevTerm } = message;
-  const problem = packedProblem(entries, terms.length);
+  const problem = packedProblem(entries, terms.length, entryPayloadProblem);
   if (problem !== null) {
     throw new MalformedMessageError(`AppendEntries: entries do not match their ${terms.length} terms: ${problem}`, { kind: Kind.AppendEntries, field: 'entries' });
   }

@@ -83,6 +83,10 @@ export const counterNames = [
   'writesReceived', 'writesRefused', 'writesReplied', 'appendBatches', 'entriesAppended', 'logSyncs',
   'entriesCommitted', 'entriesApplied', 'appendEntriesReceived', 'entriesReceived', 'replicationAcks',
   'entriesReplicated', 'bytesReceived', 'bytesSent', 'negativeDurations',
+  // Robustness: connections refused over a connection bound, peer messages refused (no hello, a
+  // sender other than the hello's, a non-member), followers found with a shorter log than they
+  // had acknowledged, and damaged log tails cut at start (with the entries they held).
+  'connectionsRefused', 'peerMessagesRefused', 'followerLogResets', 'logTailCuts', 'entriesCutAtRecovery',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 

@@ -14,11 +14,13 @@ import type { StateMachine } from '../state-machine.js';
 import { loadStateMachine } from '../statemachines/load.js';
 import { nodeTimers, type Timers } from '../shell/timers.js';
 import { spawnActors, type ActorMode, type ActorOptions, type ActorSet } from './actor-hosts.js';
-import { Listener, type ListenerHandlers, type ListenerOptions } from './listener.js';
+import { Listener, type ConnectionCounts, type ListenerHandlers, type ListenerOptions } from './listener.js';
 
 /** A listening endpoint, as the server holds it. */
 export interface ListeningEndpoint {
   close(): Promise<void>;
+  /** Open connections by kind; absent where nothing counts them (the simulator). */
+  connectionCounts?(): ConnectionCounts;
 }
 
 export interface ServerEnvironment {

@@ -4,11 +4,20 @@
  * unknown kind closes only that connection, with a log line. Replies written in one turn of the
  * event loop leave in one socket write.
  *
- * The bounds on a connection (limits.ts): at most `connectionsMax` at once (one more is sent a
- * RESOURCE_UNAVAILABLE refusal and closed); its first whole frame within `idleBeforeFirstFrameMs`
+ * The bounds on a connection (limits.ts): its first whole frame within `idleBeforeFirstFrameMs`
  * of being accepted; every frame complete within `frameDeadlineMs` of its first byte. The time
  * checks cost a comparison per read, not a timer per frame: a frame's start is stamped only when
  * a read ends inside it, and one sweep per quarter of the shortest limit closes what is late.
+ *
+ * Connection slots. A connection is a client's until its first frame is a hello from a member
+ * (the server says so through `identifyPeer`); then it is a member's. At most `connectionsMax`
+ * connections are open at once: one more is sent a RESOURCE_UNAVAILABLE refusal and closed.
+ * Clients hold at most `clientConnectionsMax` of them, and at most
+ * `clientConnectionsPerAddressMax` from one remote address, so the slots above
+ * `clientConnectionsMax` stay free for members: a restarting server always gets in, however many
+ * clients hold connections. A connection that arrives while the clients' bounds are full is taken
+ * on probation: its first frame must be a member's hello; anything else is refused
+ * (RESOURCE_UNAVAILABLE, naming the bound) and the connection closed.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +36,14 @@ import { nowUs } from '../metrics/clock.js';
 /** One inbound connection, as the handlers see it. */
 export interface Inbound {
   readonly id: number;
+  /** The member this connection speaks for, from its hello; null on a client's connection. */
+  readonly peerId: string | null;
+  /** Messages received on it so far, the one being handled included. */
+  readonly messagesReceived: number;
+  /** The hello named `peerId`, a member: every peer message on this connection is from it. */
+  identifyPeer(peerId: string): void;
+  /** Closes the connection, with the reason in the server's log. */
+  close(reason: string): void;
   send(message: unknown): void;
   /**
    * A reply to a call that came in a ClientRequestBatch: replies given in one turn of the event
@@ -39,10 +56,17 @@ export interface Inbound {
   readonly receivedUs: number;
 }
 
-/** Bytes through the listener's connections (counters, always on). */
+/** Bytes through the listener's connections, and connections refused (counters, always on). */
 export interface ListenerCounters {
   bytesReceived: number;
   bytesSent: number;
+  connectionsRefused: number;
+}
+
+/** Open connections by kind (gauges). */
+export interface ConnectionCounts {
+  members: number;
+  clients: number;
 }
 
 export interface ListenerOptions extends ListenerLimits {
@@ -58,12 +82,23 @@ export interface ListenerHandlers {
 
 export type ListenerLimits = Pick<Limits,
   'frameBytesMax' | 'connectionOutboundBytesMax' | 'frameNestingDepthMax' | 'frameItemsMax' |
-  'frameDeadlineMs' | 'idleBeforeFirstFrameMs' | 'connectionsMax'>;
+  'frameDeadlineMs' | 'idleBeforeFirstFrameMs' | 'connectionsMax' | 'clientConnectionsMax' | 'clientConnectionsPerAddressMax'>;
 
 const notStarted = -1;
 
+/** The remote address a client bound counts by: IPv4 as such, not in its IPv6-mapped form. */
+function remoteHost(socket: net.Socket): string {
+  const address = socket.remoteAddress ?? 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
 class InboundConnection implements Inbound {
   closed = false;
+  peerId: string | null = null;
+  messagesReceived = 0;
+  /** Why it was taken on probation (only a member's hello may open it); null when it holds a client slot. */
+  probation: string | null = null;
+  readonly host: string;
   /** When the chunk being handled arrived (shared clock, µs); 0 unless the listener stamps chunks. */
   receivedUs = 0;
   readonly reader: FrameReader;
@@ -76,10 +111,23 @@ class InboundConnection implements Inbound {
   private replyBytes = 0;
 
   constructor(readonly id: number, readonly socket: net.Socket, private readonly frameBytesMax: number,
-    private readonly counters: ListenerCounters) {
+    private readonly counters: ListenerCounters, private readonly slots: ConnectionSlots) {
     this.writer = new TickCorkedWriter(socket);
     this.reader = new FrameReader(frameBytesMax);
     this.awaitingFirstFrameSinceMs = performance.now();
+    this.host = remoteHost(socket);
+  }
+
+  identifyPeer(peerId: string): void {
+    if (this.peerId !== null) return;
+    this.peerId = peerId;
+    if (this.probation === null) this.slots.leaveClients(this.host);
+    this.probation = null;
+    this.slots.members++;
+  }
+
+  close(reason: string): void {
+    this.slots.close(this, reason);
   }
 
   send(message: unknown): void {
@@ -112,9 +160,20 @@ class InboundConnection implements Inbound {
   }
 }
 
-export class Listener {
+/** What a connection needs of its listener's slot bookkeeping. */
+interface ConnectionSlots {
+  members: number;
+  leaveClients(host: string): void;
+  close(connection: InboundConnection, reason: string): void;
+}
+
+export class Listener implements ConnectionSlots {
   private readonly server: net.Server;
   private readonly connections = new Set<InboundConnection>();
+  /** Member connections open; client connections open, in all and by remote address. */
+  members = 0;
+  private clients = 0;
+  private readonly clientsByHost = new Map<string, number>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly shape: FrameShapeLimits;
   private refusedSinceSweep = 0;
@@ -132,21 +191,82 @@ export class Listener {
     socket.on('error', () => {});
     if (this.connections.size >= this.options.connectionsMax) {
       // Refused before anything is read from it: one frame saying why, then closed.
-      this.refusedSinceSweep++;
-      const error = new ResourceUnavailableError(`this server holds its limit of ${this.options.connectionsMax} connections`,
-        { limit: this.options.connectionsMax });
-      socket.write(frameOfBody(encode({ k: Kind.Refused, error: error.toWire() })), () => socket.destroy());
+      this.refuse(socket, `this server holds its limit of ${this.options.connectionsMax} connections`, { limit: this.options.connectionsMax });
       return;
     }
     socket.setNoDelay(true);
-    const connection = new InboundConnection(this.nextId++, socket, this.options.frameBytesMax, this.options.counters);
+    const connection = new InboundConnection(this.nextId++, socket, this.options.frameBytesMax, this.options.counters, this);
+    const host = connection.host;
+    const fromHost = this.clientsByHost.get(host) ?? 0;
+    if (this.clients >= this.options.clientConnectionsMax) {
+      connection.probation = `this server holds its limit of ${this.options.clientConnectionsMax} client connections`;
+    } else if (fromHost >= this.options.clientConnectionsPerAddressMax) {
+      connection.probation = `this server holds its limit of ${this.options.clientConnectionsPerAddressMax} client connections from ${host}`;
+    } else {
+      this.clients++;
+      this.clientsByHost.set(host, fromHost + 1);
+    }
     this.connections.add(connection);
     socket.on('data', (chunk: Buffer) => this.receive(connection, chunk));
     socket.on('close', () => {
       connection.closed = true;
       this.connections.delete(connection);
+      if (connection.peerId !== null) this.members--;
+      else if (connection.probation === null) this.leaveClients(host);
       this.handlers.onClose(connection);
     });
+  }
+
+  private refuse(socket: net.Socket, reason: string, details: Record<string, unknown>): void {
+    this.refusedSinceSweep++;
+    this.options.counters.connectionsRefused++;
+    const error = new ResourceUnavailableError(reason, details);
+    socket.write(frameOfBody(encode({ k: Kind.Refused, error: error.toWire() })), () => socket.destroy());
+  }
+
+  /** A client connection closed or became a member's. */
+  leaveClients(host: string): void {
+    this.clients--;
+    const left = (this.clientsByHost.get(host) ?? 1) - 1;
+    if (left === 0) this.clientsByHost.delete(host);
+    else this.clientsByHost.set(host, left);
+  }
+
+  close(connection: InboundConnection, reason: string): void;
+  close(): Promise<void>;
+  close(connection?: InboundConnection, reason?: string): Promise<void> | void {
+    if (connection === undefined) return this.closeListener();
+    if (connection.closed) return;
+    this.logger.warn({ remote: connection.socket.remoteAddress, peer: connection.peerId, reason }, 'closing connection');
+    this.endConnection(connection);
+  }
+
+  /**
+   * The first message of a connection on probation: a hello goes to the server, which identifies
+   * a member; anything else, or a hello that did not identify one, is refused.
+   */
+  private admitOnProbation(connection: InboundConnection, message: InboundMessage): void {
+    const reason = connection.probation!;
+    if (message.k === Kind.PeerHello) {
+      this.handlers.onMessage(connection, message);
+      if (connection.peerId !== null || connection.closed) return;
+    }
+    this.options.counters.connectionsRefused++;
+    this.refusedSinceSweep++;
+    connection.send({ k: Kind.Refused, error: new ResourceUnavailableError(`${reason}; the slots left are kept for the group's servers`,
+      { clientConnectionsMax: this.options.clientConnectionsMax, clientConnectionsPerAddressMax: this.options.clientConnectionsPerAddressMax }).toWire() });
+    this.endConnection(connection);
+  }
+
+  /**
+   * Closes a connection once what was written to it has left (a refusal says why first); a peer
+   * that does not close its end in turn is cut off a second later.
+   */
+  private endConnection(connection: InboundConnection): void {
+    connection.closed = true;
+    const socket = connection.socket;
+    socket.end();
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   private receive(connection: InboundConnection, chunk: Buffer): void {
@@ -156,7 +276,13 @@ export class Listener {
     let bodies: Buffer[];
     try {
       bodies = reader.push(chunk);
-      for (const body of bodies) this.handlers.onMessage(connection, decodeInboundMessage(body, this.shape));
+      for (const body of bodies) {
+        if (connection.closed) break;
+        const message = decodeInboundMessage(body, this.shape);
+        connection.messagesReceived++;
+        if (connection.probation !== null) this.admitOnProbation(connection, message);
+        else this.handlers.onMessage(connection, message);
+      }
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code !== 'MALFORMED_MESSAGE') throw error;
@@ -191,13 +317,16 @@ export class Listener {
       }
     }
     if (this.refusedSinceSweep > 0) {
-      this.logger.warn({ refused: this.refusedSinceSweep, limit: this.options.connectionsMax }, 'refused connections over connectionsMax');
+      this.logger.warn({ refused: this.refusedSinceSweep, connectionsMax: this.options.connectionsMax,
+        clientConnectionsMax: this.options.clientConnectionsMax, clientConnectionsPerAddressMax: this.options.clientConnectionsPerAddressMax },
+      'refused connections over the connection limits');
       this.refusedSinceSweep = 0;
     }
   }
 
   private closeConnection(connection: InboundConnection, reason: string): void {
-    this.logger.warn({ remote: connection.socket.remoteAddress, reason }, 'closing connection');
+    this.logger.warn({ remote: connection.socket.remoteAddress, peer: connection.peerId, reason }, 'closing connection');
+    connection.closed = true;
     connection.socket.destroy();
   }
 
@@ -222,7 +351,12 @@ export class Listener {
     return this.connections.size;
   }
 
-  close(): Promise<void> {
+  /** Open connections by kind (those on probation are neither yet). */
+  connectionCounts(): ConnectionCounts {
+    return { members: this.members, clients: this.clients };
+  }
+
+  private closeListener(): Promise<void> {
     clearInterval(this.sweepTimer);
     for (const connection of this.connections) connection.socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));

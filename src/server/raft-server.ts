@@ -14,14 +14,16 @@ import pino, { type Logger } from 'pino';
 import type { RaftCore } from '../core/raft-core.js';
 import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
-import { Kind } from '../messages/kinds.js';
+import { Kind, kindName } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, DivisionStatus, InboundMessage, LogInput, VoteRequestMessage, VoteResponseMessage,
+  AppendEntriesMessage, DivisionStatus, InboundMessage, LogInput, PeerHelloMessage, VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
 import { packedFrom } from '../messages/packed-entries.js';
-import { ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError, UnknownPeerError } from '../errors.js';
+import {
+  ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError, UnknownPeerError, type RaftlineError,
+} from '../errors.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine } from '../state-machine.js';
 import type { ActorSet } from './actor-hosts.js';
@@ -29,6 +31,8 @@ import { RequestPath, type RequestPathHost } from './request-path.js';
 import type { Inbound } from './listener.js';
 import { validateServerOptions, type RaftServerOptions } from './options.js';
 import type { DirLock } from '../log/dir-lock.js';
+import type { TailCut } from '../log/log-recovery.js';
+import { termRecovery } from '../log/raft-meta.js';
 import type { TimerHandle } from '../shell/timers.js';
 import { nodeServerEnvironment, type ListeningEndpoint, type ServerEnvironment } from './environment.js';
 import { StageRecorder } from '../metrics/stage-recorder.js';
@@ -70,6 +74,10 @@ export class RaftServer implements RequestPathHost {
   /** The log seq of the last truncation submitted: a sync report from before it describes entries since replaced. */
   private truncationSeq = 0;
   private afterDurable: { seq: number; run: () => void }[] = [];
+  /** The log tail recovery cut at start, if any (status). */
+  private tailCut: TailCut | null = null;
+  /** Whether the term ceiling was reported (once). */
+  private termCeilingReported = false;
 
   private requests: RequestPath | null = null;
   /** Per-stage latency, counters (src/metrics/stage-recorder.ts). */
@@ -133,6 +141,15 @@ export class RaftServer implements RequestPathHost {
     this.actors = actors;
     const recovered = await actors.logControl.start();
     this.syncedIndex = recovered.lastIndex;
+    const cut = recovered.tailCut;
+    if (cut !== null) {
+      // Either a write torn by a crash (never acknowledged) or a damaged record: the leader sends
+      // the entries again (appender-actor.ts), but an operator should know the disk dropped data.
+      this.tailCut = cut;
+      this.recorder.counters.logTailCuts++;
+      this.recorder.counters.entriesCutAtRecovery += cut.lastIndex - cut.firstIndex + 1;
+      this.logger.warn({ id: this.id, ...cut }, `log recovery cut a damaged tail: ${cut.file} from byte ${cut.offset}, entries ${cut.firstIndex}-${cut.lastIndex} dropped`);
+    }
     await actors.updaterControl.start();
     await actors.appenderControl.start();
     const seed = environment.electionSeed(this.id);
@@ -167,6 +184,11 @@ export class RaftServer implements RequestPathHost {
         if (core.role === 'leader') this.recorder.onAcks(message.acks);
         for (const [peer, requests, bytes] of message.inflight) this.inflightSeen.set(peer, [requests, bytes]);
         for (const [peer, index] of message.matches) {
+          // A match only falls when the follower lost entries it had acknowledged (appender-actor.ts).
+          if (index < (this.matchIndexSeen.get(peer) ?? 0)) {
+            this.recorder.counters.followerLogResets++;
+            this.logger.warn({ follower: peer, matchIndex: this.matchIndexSeen.get(peer) }, 'follower lost entries it had acknowledged; replicating to it again from its log end');
+          }
           this.matchIndexSeen.set(peer, index);
           core.onMatch(peer, index);
         }
@@ -183,11 +205,20 @@ export class RaftServer implements RequestPathHost {
     if (this.options.metricsAddress !== undefined) {
       this.metricsEndpoint = await MetricsEndpoint.listen(this.options.metricsAddress, () => this.metrics());
     }
+    this.reportTermCeiling();
     this.ticker = environment.timers.setInterval(() => {
       this.requireCore().tick();
       this.processReady();
     }, this.limits.tickMs);
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
+  }
+
+  /** A term at the ceiling (limits.ts, termMax) stops elections for good: said once, loudly, with the way out. */
+  private reportTermCeiling(): void {
+    const core = this.requireCore();
+    if (!core.termCeilingReached || this.termCeilingReported) return;
+    this.termCeilingReported = true;
+    this.logger.error({ id: this.id, term: core.term }, `term ${core.term} is at the ceiling: no election can succeed. ${termRecovery}`);
   }
 
   /** Closes the server; a second call (or one after a failure began closing) waits for the first. */
@@ -257,6 +288,7 @@ export class RaftServer implements RequestPathHost {
     return {
       id: this.id, groupId: this.groupId, role: core.role, term: core.term, leader: core.leaderId,
       commit: core.commitIndex, applied: this.requests?.appliedIndex ?? 0, synced: this.syncedIndex, lastIndex: core.lastIndex,
+      logTailCut: this.tailCut, termCeilingReached: core.termCeilingReached,
       pendingRequests: this.requireRequests().pendingCount,
     };
   }
@@ -286,6 +318,7 @@ export class RaftServer implements RequestPathHost {
       }
     }
     const counters = recorder.countersSnapshot();
+    const connections = this.listener?.connectionCounts?.() ?? { members: 0, clients: 0 };
     const cpu = process.cpuUsage();
     const mean = (total: number, count: number): number => (count === 0 ? 0 : total / count);
     const snapshot: MetricsSnapshot = {
@@ -316,6 +349,10 @@ export class RaftServer implements RequestPathHost {
         // difference of two snapshots over the writes between them gives CPU per write.
         processCpuUs: cpu.user + cpu.system,
         mainThreadActiveUs: Math.round(performance.eventLoopUtilization().active * 1000),
+        // Inbound connections by kind (listener.ts: the slots above clientConnectionsMax are the members').
+        memberConnections: connections.members,
+        clientConnections: connections.clients,
+        termCeilingReached: core.termCeilingReached ? 1 : 0,
       },
       memory: this.memory(),
     };
@@ -391,6 +428,7 @@ export class RaftServer implements RequestPathHost {
     }
     if (ready.roleChange !== null) {
       this.logger.info({ id: this.id, ...ready.roleChange }, 'role change');
+      this.reportTermCeiling();
       if (ready.roleChange.role !== 'leader') {
         actors.appender.send({ k: Kind.AppenderStepDown, term: ready.roleChange.term });
         this.requireRequests().failAll(this.notLeader(ready.roleChange.leaderId));
@@ -464,11 +502,7 @@ export class RaftServer implements RequestPathHost {
       return;
     }
     if ((message.k === Kind.AppendEntries || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse || message.k === Kind.PeerHello) &&
-        (!this.addresses.has(message.from) || message.from === this.id ||
-         (message.k === Kind.VoteRequest && message.candidateId !== message.from))) {
-      // Only the group's other voters take part in elections and replication.
-      this.logger.warn({ from: message.from }, 'refusing a server message from a non-member');
-      connection.send({ k: Kind.Refused, error: new UnknownPeerError(`${message.from} is not a voter of group ${this.groupId}`, { from: message.from }).toWire() });
+        !this.acceptPeerMessage(connection, message)) {
       return;
     }
     switch (message.k) {
@@ -499,9 +533,48 @@ export class RaftServer implements RequestPathHost {
         this.processReady();
         break;
       default:
-        // PeerHello: the checks above were all it asked for.
+        // PeerHello: acceptPeerMessage identified the connection.
         break;
     }
+  }
+
+  /**
+   * The gateway for server messages. Only the group's other voters take part in elections and
+   * replication, and only on a connection that opened with a hello naming them: the hello binds
+   * the connection to one member, and every later message on it must be from that member. So a
+   * socket that never said hello cannot speak for a member, and one member's connection cannot
+   * speak for another (authenticating the hello itself is TLS's part). A refusal is counted and
+   * logged; a violation by a connection that claims membership also closes it.
+   */
+  private acceptPeerMessage(connection: Inbound, message: AppendEntriesMessage | VoteRequestMessage | VoteResponseMessage | PeerHelloMessage): boolean {
+    const refuse = (error: RaftlineError, close: boolean): false => {
+      this.recorder.counters.peerMessagesRefused++;
+      this.logger.warn({ from: message.from, kind: kindName(message.k), peer: connection.peerId, code: error.code }, error.message);
+      connection.send({ k: Kind.Refused, error: error.toWire() });
+      if (close) connection.close(error.message);
+      return false;
+    };
+    if (!this.addresses.has(message.from) || message.from === this.id ||
+        (message.k === Kind.VoteRequest && message.candidateId !== message.from)) {
+      return refuse(new UnknownPeerError(`${message.from} is not a voter of group ${this.groupId}`, { from: message.from }), false);
+    }
+    if (message.k === Kind.PeerHello) {
+      if (connection.peerId !== null || connection.messagesReceived !== 1) {
+        return refuse(new ProtocolViolationError(`a hello from ${message.from} that is not the first message of its connection`,
+          { from: message.from, peer: connection.peerId }), true);
+      }
+      connection.identifyPeer(message.from);
+      return true;
+    }
+    if (connection.peerId === null) {
+      return refuse(new ProtocolViolationError(`${kindName(message.k)} from ${message.from} on a connection that did not open with a hello`,
+        { from: message.from }), true);
+    }
+    if (connection.peerId !== message.from) {
+      return refuse(new ProtocolViolationError(`${kindName(message.k)} from ${message.from} on the connection of ${connection.peerId}`,
+        { from: message.from, peer: connection.peerId }), true);
+    }
+    return true;
   }
 
   /**

@@ -67,6 +67,11 @@ export class PeerConnection {
     return this.socket?.writableLength ?? 0;
   }
 
+  /** Drops the connection; it is dialed again after the back-off, as after any disconnect. */
+  reset(): void {
+    this.socket?.destroy();
+  }
+
   close(): void {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);

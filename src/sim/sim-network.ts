@@ -48,7 +48,7 @@ export interface NetworkStats {
 /** One connection. Side 0 is the dialer, side 1 the listening node. */
 export class SimConnection {
   closed = false;
-  readonly inbound: Inbound & { closed: boolean };
+  readonly inbound: Inbound & { closed: boolean; peerId: string | null; messagesReceived: number };
   private readonly lastArrival = [0, 0];
 
   constructor(
@@ -67,6 +67,14 @@ export class SimConnection {
       id,
       closed: false,
       receivedUs: 0,
+      peerId: null,
+      messagesReceived: 0,
+      identifyPeer(peerId: string): void {
+        this.peerId ??= peerId;
+      },
+      close(): void {
+        connection.close(true);
+      },
       send(message: unknown): void {
         if (!this.closed) connection.transmit(1, encode(message));
       },
@@ -145,6 +153,7 @@ export class SimConnection {
       this.close(true);
       return;
     }
+    this.inbound.messagesReceived++;
     this.listening.handlers.onMessage(this.inbound, message);
   }
 }
@@ -275,6 +284,13 @@ export class SimPeerLink implements PeerLink {
     return true;
   }
 
+  reset(): void {
+    const connection = this.connection;
+    if (connection === null) return;
+    connection.close(false);
+    this.lost();
+  }
+
   close(): void {
     this.closed = true;
     this.connection?.close(false);
@@ -297,6 +313,8 @@ export class SimPeerLink implements PeerLink {
       (connection) => {
         this.connection = connection;
         this.delayMs = this.options.reconnectDelayMsMin;
+        // As PeerConnection: every connection between servers opens with a hello naming this one.
+        connection.sendFromDialer(encode({ k: Kind.PeerHello, g: this.options.groupId, from: this.options.selfId }));
         this.options.onConnect();
       },
       () => this.retryLater());

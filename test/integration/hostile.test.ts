@@ -18,6 +18,7 @@ import { Kind } from '../../src/messages/kinds.js';
 import { encodeFrame } from '../../src/messages/framing.js';
 import { encode } from '../../src/messages/codec.js';
 import { packPayloads } from '../../src/messages/packed-entries.js';
+import { encodeEntry, EntryType } from '../../src/messages/entry.js';
 import { sleep, type LocalNode } from '../../src/cli/local-cluster.js';
 
 let hostile: HostileCluster;
@@ -61,6 +62,11 @@ function requestBatch(fields: Record<string, unknown> = {}): Record<string, unkn
     k: Kind.ClientRequestBatch, g: 'default', clientId: 'hostile', firstUnacked: 1, callIds: [1, 2], types: [0, 0],
     data: [encode(['put', 'hostile', 'x']), encode(['put', 'hostile', 'y'])], ...fields,
   };
+}
+
+/** Packed entries as a leader sends them: one client write per value. */
+function entriesOf(...values: unknown[]): Uint8Array {
+  return packPayloads(values.map((value, i) => encodeEntry({ type: EntryType.write, clientId: 'hostile', callId: i + 1, firstUnacked: 1, data: encode(value) })));
 }
 
 function appendEntries(fields: Record<string, unknown>): Record<string, unknown> {
@@ -275,11 +281,11 @@ test('stale term: server messages with a term below the current one are answered
     // the protocol's refusal: success false with the current term, which makes a real stale
     // leader step down (§5.1). The log and term stay as they are.
     for (const [target, from] of [[follower, leader.id], [leader, other.id]] as const) {
-      const connection = await RawConnection.open(target.address);
+      const connection = await RawConnection.asPeer(target.address, from);
       try {
         connection.write(encodeFrame(appendEntries({
           from, term: stale, prevIndex: lastIndex, prevTerm: stale, leaderCommit: lastIndex + 10,
-          terms: [stale, stale], entries: packPayloads([encode(['put', 'stale', '1']), encode(['put', 'stale', '2'])]),
+          terms: [stale, stale], entries: entriesOf(['put', 'stale', '1'], ['put', 'stale', '2']),
         })));
         const reply = await connection.reply(0, 5000);
         assert.equal(reply['k'], Kind.AppendEntriesReply);
@@ -305,11 +311,12 @@ test('AppendEntries far past the log: a follower refuses with its own next index
   const { term } = await hostile.statusOf(leader);
   await hostile.attack(follower, async () => {
     const { lastIndex } = await hostile.statusOf(follower);
-    const connection = await RawConnection.open(follower.address);
+    const connection = await RawConnection.asPeer(follower.address, leader.id);
+    const fromOther = await RawConnection.asPeer(follower.address, other.id);
     try {
       connection.write(encodeFrame(appendEntries({
         from: leader.id, term, prevIndex: lastIndex + 1_000_000_000, prevTerm: term, leaderCommit: lastIndex + 1_000_000_000,
-        terms: [term], entries: packPayloads([encode(['put', 'far', 'x'])]),
+        terms: [term], entries: entriesOf(['put', 'far', 'x']),
       })));
       const reply = await connection.reply(0, 5000);
       assert.equal(reply['k'], Kind.AppendEntriesReply);
@@ -317,15 +324,17 @@ test('AppendEntries far past the log: a follower refuses with its own next index
       assert.equal(reply['term'], term);
       assert.ok((reply['nextIndexHint'] as number) <= lastIndex + 1 + 1000, `hint ${String(reply['nextIndexHint'])} is near the follower's log end ${lastIndex}`);
       // The same term from another member than the leader this follower knows: a second leader.
-      connection.write(encodeFrame(appendEntries({ from: other.id, term, prevIndex: lastIndex + 1_000_000_000, prevTerm: term })));
-      const second = await connection.reply(1, 5000);
+      fromOther.write(encodeFrame(appendEntries({ from: other.id, term, prevIndex: lastIndex + 1_000_000_000, prevTerm: term })));
+      const second = await fromOther.reply(0, 5000);
       assert.equal(second['k'], Kind.Refused);
       assert.equal(errorOf(second).code, 'PROTOCOL_VIOLATION');
+      assert.match(errorOf(second).message, /claims to lead term/);
     } finally {
       connection.destroy();
+      fromOther.destroy();
     }
     // To the leader itself, in its own term: once an assertion that stopped the server.
-    const toLeader = await RawConnection.open(leader.address);
+    const toLeader = await RawConnection.asPeer(leader.address, follower.id);
     try {
       toLeader.write(encodeFrame(appendEntries({ from: follower.id, term, prevIndex: 1_000_000_000, prevTerm: term })));
       const reply = await toLeader.reply(0, 5000);
@@ -346,11 +355,11 @@ test('AppendEntries contradicting committed entries is refused with PROTOCOL_VIO
     assert.ok(commit >= 3);
     // From the leader's id in its term: entries 1-3 in the current term, where the committed
     // entries 1-3 are of earlier terms (the cluster failed over once before the tests).
-    const connection = await RawConnection.open(follower.address);
+    const connection = await RawConnection.asPeer(follower.address, leader.id);
     try {
       connection.write(encodeFrame(appendEntries({
         from: leader.id, term, prevIndex: 0, prevTerm: 0, leaderCommit: commit,
-        terms: [term, term, term], entries: packPayloads([encode(['put', 'a', '1']), encode(['put', 'b', '2']), encode(['put', 'c', '3'])]),
+        terms: [term, term, term], entries: entriesOf(['put', 'a', '1'], ['put', 'b', '2'], ['put', 'c', '3']),
       })));
       const reply = await connection.reply(0, 5000);
       assert.equal(reply['k'], Kind.Refused);
@@ -376,12 +385,12 @@ test('terms and indexes over 2^53, negative or not integers, packed entries that
       ['term NaN', message(base, { term: float64(Number.NaN) })],
       ['term Infinity', message(base, { term: float64(Number.POSITIVE_INFINITY) })],
       ['term -1', message(base, { term: packValue(-1) })],
-      ['entry term 2^53', message({ ...base, entries: packPayloads([encode(['put', 'a', 'b'])]) }, { terms: Buffer.concat([Buffer.from([0x91]), float64(2 ** 53)]) })],
-      ['entry term 0', encode({ ...base, terms: [0], entries: packPayloads([encode(['put', 'a', 'b'])]) })],
-      ['entry terms decreasing', encode({ ...base, terms: [term, term - 1 || 0], entries: packPayloads([encode(['x']), encode(['y'])]) })],
-      ['entry term above the request term', encode({ ...base, terms: [term + 1], entries: packPayloads([encode(['x'])]) })],
+      ['entry term 2^53', message({ ...base, entries: entriesOf(['put', 'a', 'b']) }, { terms: Buffer.concat([Buffer.from([0x91]), float64(2 ** 53)]) })],
+      ['entry term 0', encode({ ...base, terms: [0], entries: entriesOf(['put', 'a', 'b']) })],
+      ['entry terms decreasing', encode({ ...base, terms: [term, term - 1 || 0], entries: entriesOf(['x'], ['y']) })],
+      ['entry term above the request term', encode({ ...base, terms: [term + 1], entries: entriesOf(['x']) })],
       ['prevTerm without prevIndex', encode({ ...base, prevIndex: 0, prevTerm: term })],
-      ['packed entries fewer than their terms', encode({ ...base, terms: [term, term], entries: packPayloads([encode(['x'])]) })],
+      ['packed entries fewer than their terms', encode({ ...base, terms: [term, term], entries: entriesOf(['x']) })],
       ['a packed length past the end', encode({ ...base, terms: [term], entries: Buffer.from([0, 0, 1, 0, 0x91, 0x01]) })],
       ['entries as one value per entry', encode({ ...base, terms: [term], entries: [encode(['put', 'a', 'b'])] })],
       ['vote term 2^53 + 2', encode({ k: Kind.VoteRequest, g: 'default', from: leader.id, preVote: true, term: 2 ** 53 + 2, candidateId: leader.id, lastIndex: 1, lastTerm: 1 })],

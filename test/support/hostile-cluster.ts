@@ -26,7 +26,10 @@ export const hostileLimits = {
   frameBytesMax: 4 * 1024 * 1024,
   frameDeadlineMs: 1500,
   idleBeforeFirstFrameMs: 1500,
-  connectionsMax: 32,
+  connectionsMax: 48,
+  // 8 slots kept for the servers; one address may hold 24 of the clients' 40.
+  clientConnectionsMax: 40,
+  clientConnectionsPerAddressMax: 24,
   // Long election timeouts (2-4 s), so that a loaded test machine does not start an election
   // that the "term untouched" checks would take for the attack's doing.
   electionTicksMin: 40,

@@ -6,7 +6,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { decode } from '../../src/messages/codec.js';
-import { FrameReader } from '../../src/messages/framing.js';
+import { encodeFrame, FrameReader } from '../../src/messages/framing.js';
+import { Kind } from '../../src/messages/kinds.js';
 
 export type Reply = Record<string, unknown>;
 
@@ -32,9 +33,12 @@ export class RawConnection {
     }));
   }
 
-  static open(address: string, timeoutMs = 5000): Promise<RawConnection> {
+  /** Connects to `address`, from `localAddress` when given (any 127.x.y.z reaches a loopback server). */
+  static open(address: string, timeoutMs = 5000, localAddress?: string): Promise<RawConnection> {
     const colon = address.lastIndexOf(':');
-    const socket = net.connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)) });
+    const socket = net.connect({
+      host: address.slice(0, colon), port: Number(address.slice(colon + 1)), ...(localAddress === undefined ? {} : { localAddress }),
+    });
     const connection = new RawConnection(socket);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no connection to ${address} within ${timeoutMs} ms`)), timeoutMs);
@@ -48,6 +52,13 @@ export class RawConnection {
         resolve(connection);
       });
     });
+  }
+
+  /** Connects as server `from` would: the first frame is its hello. */
+  static async asPeer(address: string, from: string, groupId = 'default'): Promise<RawConnection> {
+    const connection = await RawConnection.open(address);
+    connection.write(encodeFrame({ k: Kind.PeerHello, g: groupId, from }));
+    return connection;
   }
 
   get isClosed(): boolean {

@@ -11,7 +11,8 @@ import { decodeInboundMessage, decodeServerToClientMessage, defaultFrameShape } 
 import { encode } from '../../src/messages/codec.js';
 import { Kind } from '../../src/messages/kinds.js';
 import { packPayloads } from '../../src/messages/packed-entries.js';
-import { batchCallsMax, defaultLimits, resolveLimits } from '../../src/limits.js';
+import { batchCallsMax, defaultLimits, indexMax, resolveLimits, termMax } from '../../src/limits.js';
+import { encodeEntry, EntryType, noopPayload } from '../../src/messages/entry.js';
 import { parseLimits } from '../../src/server/options.js';
 import { array32Header, map32Header, message, nestedArrays, packValue } from '../support/raw-msgpack.js';
 
@@ -20,7 +21,8 @@ const limits = { nestingDepthMax: 16, itemsMax: 65_536 };
 function appendEntries(count: number, fields: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     k: Kind.AppendEntries, g: 'default', from: 'n1', term: 3, prevIndex: 10, prevTerm: 2, leaderCommit: 9,
-    terms: Array.from({ length: count }, () => 3), entries: packPayloads(Array.from({ length: count }, () => new Uint8Array(128))),
+    terms: Array.from({ length: count }, () => 3),
+    entries: packPayloads(Array.from({ length: count }, (_, i) => encodeEntry({ type: EntryType.write, clientId: 'c', callId: i + 1, firstUnacked: 1, data: new Uint8Array(128) }))),
     seq: 1, round: 0, ...fields,
   };
 }
@@ -117,22 +119,57 @@ test('AppendEntries: entry terms must be >= 1, non-decreasing, from prevTerm up 
   assert.throws(() => decodes({ terms: [3, 2 ** 53] }), { code: 'MALFORMED_MESSAGE' });
   assert.throws(() => decodes({ prevIndex: 0, prevTerm: 1 }), { code: 'MALFORMED_MESSAGE', message: /previous entry/ });
   assert.throws(() => decodes({ prevTerm: 4 }), { code: 'MALFORMED_MESSAGE', message: /previous entry/ });
-  assert.throws(() => decodes({ terms: [3] }), { code: 'MALFORMED_MESSAGE', message: /do not match their 1 terms: 132 bytes after the last/ });
+  assert.throws(() => decodes({ terms: [3] }), { code: 'MALFORMED_MESSAGE', message: /do not match their 1 terms: \d+ bytes after the last/ });
 });
 
 test('AppendEntries: the packed entries must hold exactly one payload per term, each inside the bytes', () => {
   const decodes = (fields: Record<string, unknown>): unknown => decodeInboundMessage(encode(appendEntries(2, fields)));
-  const two = packPayloads([new Uint8Array(5), new Uint8Array(0)]);
-  assert.equal((decodes({ entries: two }) as { k: number }).k, Kind.AppendEntries, 'an empty payload is a payload');
+  const first = encodeEntry({ type: EntryType.write, clientId: 'c', callId: 1, firstUnacked: 1, data: new Uint8Array(0) });
+  const two = packPayloads([first, noopPayload]);
+  assert.equal((decodes({ entries: two }) as { k: number }).k, Kind.AppendEntries, 'an entry with no data is an entry');
   assert.throws(() => decodes({ terms: [3, 3, 3], entries: two }), { code: 'MALFORMED_MESSAGE', message: /entry 2 of 3: length word past the end/ });
   const tooLong = Buffer.from(two);
-  tooLong.writeUInt32BE(6, 0);
+  tooLong.writeUInt32BE(two.length - 4 - 2, 0); // entry 0 swallows all but two bytes
   assert.throws(() => decodes({ entries: tooLong }), { code: 'MALFORMED_MESSAGE', message: /entry 1 of 2: length word past the end/ });
   const huge = Buffer.from(two);
   huge.writeUInt32BE(0xffff_ffff, 0);
   assert.throws(() => decodes({ entries: huge }), { code: 'MALFORMED_MESSAGE', message: /entry 0 of 2: payload runs past the end/ });
   assert.throws(() => decodes({ entries: Buffer.concat([two, Buffer.from([0])]) }), { code: 'MALFORMED_MESSAGE', message: /1 bytes after the last of 2/ });
   assert.throws(() => decodes({ entries: [new Uint8Array(5), new Uint8Array(0)] }), { code: 'MALFORMED_MESSAGE', message: /entries/ });
+});
+
+test('AppendEntries: every entry must be one this server can apply, or the frame is refused before it reaches the log', () => {
+  const decodes = (payloads: Uint8Array[]): unknown => decodeInboundMessage(encode(appendEntries(payloads.length, { entries: packPayloads(payloads) })));
+  const good = encodeEntry({ type: EntryType.write, clientId: 'client-7', callId: 12, firstUnacked: 9, data: new Uint8Array(128) });
+  assert.equal((decodes([good, noopPayload, good]) as { k: number }).k, Kind.AppendEntries);
+  const unknownType = Buffer.from(good);
+  unknownType[0] = 71;
+  assert.throws(() => decodes([good, unknownType]), { code: 'MALFORMED_MESSAGE', message: /entry 1 of 2: unknown entry type 71/ });
+  assert.throws(() => decodes([good.subarray(0, 10)]), { code: 'MALFORMED_MESSAGE', message: /entry 0 of 1: 10 bytes, shorter than/ });
+  const longId = Buffer.from(good);
+  longId.writeUInt16BE(5000, 1);
+  assert.throws(() => decodes([longId]), { code: 'MALFORMED_MESSAGE', message: /client id runs past the end/ });
+  for (const callId of [Number.NaN, -1, 1.5, 2 ** 53]) {
+    const badCall = Buffer.from(good);
+    badCall.writeDoubleBE(callId, 3 + 'client-7'.length);
+    assert.throws(() => decodes([badCall]), { code: 'MALFORMED_MESSAGE', message: /call ids/ }, `callId ${callId}`);
+  }
+});
+
+test('terms, indexes and counters over their ceilings are refused with the value and the ceiling, and never reach the core', () => {
+  const vote = { k: Kind.VoteResponse, g: 'default', from: 'n2', preVote: false, term: termMax, granted: false };
+  assert.equal((decodeInboundMessage(encode(vote)) as { term: number }).term, termMax, 'the ceiling itself is a term');
+  assert.throws(() => decodeInboundMessage(encode({ ...vote, term: termMax + 1 })),
+    { code: 'MALFORMED_MESSAGE', message: new RegExp(`field 'term' is ${termMax + 1}, over the ceiling of ${termMax}`) });
+  assert.throws(() => decodeInboundMessage(encode({ ...vote, term: 2 ** 53 - 1 })), { code: 'MALFORMED_MESSAGE', message: /over the ceiling/ });
+  const request = { k: Kind.VoteRequest, g: 'default', from: 'n2', preVote: true, term: 5, candidateId: 'n2', lastIndex: 3, lastTerm: 2 };
+  assert.throws(() => decodeInboundMessage(encode({ ...request, lastTerm: termMax + 1 })), { code: 'MALFORMED_MESSAGE', message: /'lastTerm'/ });
+  assert.throws(() => decodeInboundMessage(encode({ ...request, lastIndex: indexMax + 1 })), { code: 'MALFORMED_MESSAGE', message: /'lastIndex' is \d+, over the ceiling/ });
+  assert.throws(() => decodeInboundMessage(encode(appendEntries(0, { seq: indexMax + 1 }))), { code: 'MALFORMED_MESSAGE', message: /'seq'/ });
+  assert.throws(() => decodeInboundMessage(encode(appendEntries(0, { prevTerm: termMax + 1, term: termMax + 1 }))), { code: 'MALFORMED_MESSAGE', message: /'term'/ });
+  const batch = { k: Kind.ClientRequestBatch, g: 'default', clientId: 'c', firstUnacked: 1, callIds: [1, indexMax + 1], types: [0, 0], data: [new Uint8Array(1), new Uint8Array(1)] };
+  assert.throws(() => decodeInboundMessage(encode(batch)), { code: 'MALFORMED_MESSAGE', message: /'callIds'/ });
+  assert.ok(termMax + 1 < Number.MAX_SAFE_INTEGER / 2 && indexMax * 2 < Number.MAX_SAFE_INTEGER, 'room to spare under 2^53');
 });
 
 test('the gateway refuses by shape before decoding, on the client side too', () => {

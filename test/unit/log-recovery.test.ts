@@ -147,17 +147,42 @@ test('a damaged last record or garbage after the last record is a torn tail', ()
     flipByte(path.join(dir, lastFile), fixture.offsetOf.get(ENTRY_COUNT)! + RECORD_OVERHEAD_BYTES);
     let log = SegmentedLog.open(dir, OPTIONS);
     assert.equal(log.lastIndex, ENTRY_COUNT - 1);
+    // The cut is reported: where, why, and the entry it dropped.
+    assert.deepEqual(log.tailCut, {
+      file: path.join(dir, lastFile), offset: fixture.offsetOf.get(ENTRY_COUNT)!, reason: 'checksum mismatch',
+      bytes: RECORD_OVERHEAD_BYTES + fixture.written[ENTRY_COUNT - 1]!.payload.length, firstIndex: ENTRY_COUNT, lastIndex: ENTRY_COUNT,
+    });
+    log.close();
+    log = SegmentedLog.open(dir, OPTIONS);
+    assert.equal(log.tailCut, null, 'once cut, the next start finds nothing to cut');
     log.close();
 
-    for (const garbage of [Buffer.alloc(100), Buffer.from('not a record at all, just bytes', 'ascii')]) {
+    // Zeros past the last record are the open segment's preallocation: cut, but nothing is reported.
+    for (const [garbage, reported] of [[Buffer.alloc(100), false], [Buffer.from('not a record at all, just bytes', 'ascii'), true]] as const) {
       dir = copyOf(fixture, 'garbage');
       fs.appendFileSync(path.join(dir, lastFile), garbage);
       log = SegmentedLog.open(dir, OPTIONS);
       assert.equal(log.lastIndex, ENTRY_COUNT);
       assert.equal(fs.statSync(path.join(dir, lastFile)).size, fs.statSync(path.join(fixture.dir, lastFile)).size);
       assertEntriesEqual(log.read(1, 100, Infinity), fixture.written);
+      assert.deepEqual(log.tailCut === null ? null : [log.tailCut.firstIndex, log.tailCut.lastIndex, log.tailCut.bytes],
+        reported ? [ENTRY_COUNT + 1, ENTRY_COUNT + 1, garbage.length] : null);
       log.close();
     }
+
+    // A write torn inside the second of two records: both headers still read, both entries reported.
+    dir = copyOf(fixture, 'torn-two');
+    const lastSize = fs.statSync(path.join(dir, lastFile)).size;
+    fs.truncateSync(path.join(dir, lastFile), lastSize - 1);
+    fs.appendFileSync(path.join(dir, lastFile), Buffer.alloc(4096));
+    const bytes = fs.readFileSync(path.join(dir, lastFile));
+    bytes[fixture.offsetOf.get(ENTRY_COUNT - 1)! + RECORD_OVERHEAD_BYTES] ^= 0x01;
+    fs.writeFileSync(path.join(dir, lastFile), bytes);
+    log = SegmentedLog.open(dir, OPTIONS);
+    assert.equal(log.lastIndex, ENTRY_COUNT - 2);
+    assert.deepEqual(log.tailCut && [log.tailCut.offset, log.tailCut.firstIndex, log.tailCut.lastIndex, log.tailCut.bytes],
+      [fixture.offsetOf.get(ENTRY_COUNT - 1)!, ENTRY_COUNT - 1, ENTRY_COUNT, lastSize - 1 - fixture.offsetOf.get(ENTRY_COUNT - 1)!]);
+    log.close();
   } finally {
     fs.rmSync(fixture.root, { recursive: true, force: true });
   }

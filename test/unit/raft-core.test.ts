@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { RaftCore } from '../../src/core/raft-core.js';
 import type { AppendEntriesHeader, CoreMessage, NodeId, Ready, Rng, VoteRequest } from '../../src/core/types.js';
 import { termRunsOf } from '../support/core-cluster.js';
+import { termMax } from '../../src/limits.js';
 
 /** Always draws the largest timeout, so the stickiness window (min) ends before the timeout (max). */
 const maxRng: Rng = { intBetween: (_min, max) => max };
@@ -240,7 +241,7 @@ test('a leader ignores a vote request of a higher term while it holds its lease'
 
 // ---- leader: commit ----
 
-test('commit counts only entries of the current term (§5.4.2); match reports keep their max', () => {
+test('commit counts only entries of the current term (§5.4.2); a match the appender withdraws stops counting', () => {
   const core = makeLeader(2, [1, 1, 2]);
   assert.equal(core.term, 3);
   assert.equal(core.lastIndex, 4);
@@ -250,14 +251,34 @@ test('commit counts only entries of the current term (§5.4.2); match reports ke
   assert.equal(core.commitIndex, 0);
   core.onMatch('n2', 4);
   assert.deepEqual(core.ready(), ready({ commitIndex: 4 }));
-  core.onMatch('n2', 2); // a late, out-of-order report
-  assert.equal(core.hasReady(), false);
   const proposal = core.propose(3);
   assert.deepEqual(proposal, { ok: true, firstIndex: 5, term: 3 });
   core.onMatch('n3', 7);
   assert.equal(core.hasReady(), false, "the leader's own log is synced only through 4");
   core.onLocalSynced(6);
   assert.deepEqual(core.ready(), ready({ commitIndex: 6 }));
+  const more = core.propose(2);
+  assert.deepEqual(more, { ok: true, firstIndex: 8, term: 3 });
+  core.onMatch('n2', 9);
+  assert.deepEqual(core.ready(), ready({ commitIndex: 7 }), 'n2 at 9 and n3 at 7');
+  core.onMatch('n2', 0); // n2 came back without the log it acknowledged (appender-actor.ts)
+  core.onLocalSynced(9);
+  assert.equal(core.hasReady(), false, "n2's withdrawn match no longer makes 9 a majority with the leader's own");
+  assert.equal(core.commitIndex, 7, 'and the commit index never goes back');
+  core.onMatch('n3', 8);
+  assert.deepEqual(core.ready(), ready({ commitIndex: 8 }));
+});
+
+test('a node whose term is at the ceiling never campaigns (no next term exists), and says so', () => {
+  const core = makeCore({ term: termMax, log: [1] });
+  assert.equal(core.termCeilingReached, true);
+  ticks(core, 50);
+  assert.equal(core.hasReady(), false, 'no pre-vote, no term change');
+  assert.equal(core.role, 'follower');
+  const below = makeCore({ term: termMax - 1, log: [1] });
+  assert.equal(below.termCeilingReached, false);
+  ticks(below, 10);
+  assert.equal(below.role, 'preCandidate', 'one below the ceiling can still campaign for the ceiling');
 });
 
 test('propose on a follower answers notLeader with the known leader', () => {

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LogCorruptionError } from '../../src/errors.js';
-import { RAFT_META_FILE_NAME, readRaftMeta, writeRaftMeta } from '../../src/log/raft-meta.js';
+import { LogCorruptionError, TermCeilingError } from '../../src/errors.js';
+import { RAFT_META_FILE_NAME, readRaftMeta, readRaftMetaUnchecked, writeRaftMeta } from '../../src/log/raft-meta.js';
+import { termMax } from '../../src/limits.js';
 
 function withTempDir(body: (dir: string) => void): void {
   const dir = fs.mkdtempSync(os.tmpdir() + '/raftline-');
@@ -80,5 +81,22 @@ test('a leftover temporary file from a crash does not disturb reads or writes', 
     assert.deepEqual(readRaftMeta(dir), { term: 4, votedFor: 'n1' });
     writeRaftMeta(dir, { term: 5, votedFor: 'n2' });
     assert.deepEqual(readRaftMeta(dir), { term: 5, votedFor: 'n2' });
+  });
+});
+
+test('a term over the ceiling refuses to start, naming the file and how to recover; the ceiling itself still reads', () => {
+  withTempDir((dir) => {
+    writeRaftMeta(dir, { term: termMax, votedFor: null });
+    assert.deepEqual(readRaftMeta(dir), { term: termMax, votedFor: null });
+    writeRaftMeta(dir, { term: 2 ** 53 - 1, votedFor: 'n2' });
+    assert.throws(() => readRaftMeta(dir), (error: unknown) => {
+      assert.ok(error instanceof TermCeilingError, String(error));
+      assert.equal(error.code, 'TERM_CEILING');
+      assert.equal(error.details['file'], path.join(dir, RAFT_META_FILE_NAME));
+      assert.equal(error.details['term'], 2 ** 53 - 1);
+      assert.match(error.message, /raftline reset-term --dir <data dir> --term <L \+ 1>/);
+      return true;
+    });
+    assert.deepEqual(readRaftMetaUnchecked(dir), { term: 2 ** 53 - 1, votedFor: 'n2' }, 'reset-term can still read it');
   });
 });
