@@ -7,20 +7,28 @@
  * is read from the live cluster.
  *
  * Categories: cuts (partition into halves, isolate the leader, majorities ring, bridge, one-way
- * cuts, dropped links), delay, and process faults (kill -9 of the leader or of any server, and
- * SIGSTOP beyond the election timeout, then SIGCONT).
+ * cuts, dropped links), delay, process faults (kill -9 of the leader or of any server, and
+ * SIGSTOP beyond the election timeout, then SIGCONT), and disk faults: a follower killed and
+ * restarted without its data directory (a replaced disk), or with its last log record damaged.
+ *
+ * A server that loses synced data forgets entries it may have acknowledged, and its vote: Raft
+ * assumes it never does. So a disk fault strikes alone, on a settled cluster, and only once
+ * everything the victim held is committed and durable on every other server (it waits for that,
+ * briefly, and otherwise keeps the disk: a plain kill). Then no acknowledged write depends on the
+ * victim, and no candidate is about that its lost vote could elect twice.
  */
 import type { SeededRng } from '../core/rng.js';
 import type { CutMode, FaultNetwork } from './fault-proxy.js';
 
 export const faultKinds = [
   'partition-halves', 'isolate-leader', 'majorities-ring', 'bridge', 'one-way', 'drop', 'delay', 'kill', 'kill-leader', 'pause',
+  'lose-disk', 'damage-tail',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
-const categoryOf: Record<FaultKind, 'cut' | 'delay' | 'process'> = {
+const categoryOf: Record<FaultKind, 'cut' | 'delay' | 'process' | 'disk'> = {
   'partition-halves': 'cut', 'isolate-leader': 'cut', 'majorities-ring': 'cut', bridge: 'cut', 'one-way': 'cut', drop: 'cut',
-  delay: 'delay', kill: 'process', 'kill-leader': 'process', pause: 'process',
+  delay: 'delay', kill: 'process', 'kill-leader': 'process', pause: 'process', 'lose-disk': 'disk', 'damage-tail': 'disk',
 };
 
 /** Faults that cut links; the recovery figure "heal to next write" is taken after these. */
@@ -54,6 +62,16 @@ export interface NemesisHost {
   restart(id: string): Promise<void>;
   pause(id: string): void;
   resume(id: string): void;
+  /** Resolves once a killed server's process has exited. */
+  exited(id: string): Promise<void>;
+  /** Per running server (null when it does not answer): the index through which it holds entries committed and durable. */
+  durableCommitted(): Promise<Map<string, number | null>>;
+  /** The last index in a stopped server's log on disk. */
+  lastIndexOnDisk(id: string): number;
+  /** Removes a stopped server's data directory. */
+  loseDisk(id: string): void;
+  /** Damages the last record of a stopped server's log; its index, or null when there is none to damage. */
+  damageTail(id: string): number | null;
 }
 
 export interface NemesisOptions {
@@ -120,8 +138,9 @@ export class Nemesis {
       const round: FaultKind[] = [first];
       const pace = (Date.now() - startMs) / Math.max(1, stopAtMs - startMs) + 0.2;
       const behind = this.records.length + 1 < this.options.faultsMin * pace;
-      const others = kinds.filter((kind) => categoryOf[kind] !== categoryOf[first]);
-      if (others.length > 0 && (this.rng.nextFloat() < this.options.composeProbability || behind)) {
+      // Disk faults strike alone (see the file header).
+      const others = kinds.filter((kind) => categoryOf[kind] !== categoryOf[first] && categoryOf[kind] !== 'disk');
+      if (categoryOf[first] !== 'disk' && others.length > 0 && (this.rng.nextFloat() < this.options.composeProbability || behind)) {
         round.push(others[this.rng.intBetween(0, others.length - 1)]!);
       }
       // Behind the pace: shorter holds and settling, so a slow machine still reaches faultsMin.
@@ -131,7 +150,7 @@ export class Nemesis {
       const leader = await this.host.leader();
       const started: FaultRecord[] = [];
       for (const kind of round) {
-        const record = this.inject(kind, leader, round.length > 1, settled);
+        const record = categoryOf[kind] === 'disk' ? await this.injectDiskFault(kind, leader, settled) : this.inject(kind, leader, round.length > 1, settled);
         started.push(record);
         this.records.push(record);
         this.log(`fault ${kind}: ${record.detail}`);
@@ -160,6 +179,33 @@ export class Nemesis {
     const restarting = [...this.killed];
     this.killed.clear();
     await Promise.all(restarting.map((id) => this.host.restart(id)));
+  }
+
+  /** A follower killed, then (when safe: see the file header) restarted at heal without its disk or with a damaged tail. */
+  private async injectDiskFault(kind: FaultKind, leader: string | null, settled: boolean): Promise<FaultRecord> {
+    const ids = this.host.ids;
+    const followers = ids.filter((id) => id !== leader);
+    const target = followers[this.rng.intBetween(0, followers.length - 1)]!;
+    const startMs = Date.now();
+    this.host.kill(target);
+    this.killed.add(target);
+    const record = (detail: string): FaultRecord => ({ kind, detail, targets: [target], hitLeader: false, composed: false, settled, startMs, healMs: 0 });
+    if (!settled || leader === null) return record(`kill -9 ${target}; disk kept (the cluster was not settled)`);
+    await this.host.exited(target);
+    const lastIndex = this.host.lastIndexOnDisk(target);
+    const deadlineMs = Date.now() + 2000;
+    for (;;) {
+      const durable = await this.host.durableCommitted();
+      if (ids.every((id) => id === target || (durable.get(id) ?? -1) >= lastIndex)) break;
+      if (Date.now() > deadlineMs) return record(`kill -9 ${target}; disk kept (its entries through ${lastIndex} were not yet on every other server)`);
+      await sleep(100);
+    }
+    if (kind === 'lose-disk') {
+      this.host.loseDisk(target);
+      return record(`kill -9 ${target}, its data directory removed (it held entries through ${lastIndex})`);
+    }
+    const damaged = this.host.damageTail(target);
+    return record(damaged === null ? `kill -9 ${target}; no record to damage in its newest segment` : `kill -9 ${target}, its last record (${damaged}) damaged on disk`);
   }
 
   private inject(kind: FaultKind, leader: string | null, composed: boolean, settled: boolean): FaultRecord {
@@ -274,6 +320,9 @@ export class Nemesis {
         this.paused.add(target);
         return record(`SIGSTOP ${target}`, [target]);
       }
+      case 'lose-disk':
+      case 'damage-tail':
+        throw new Error(`${kind} is injected by injectDiskFault`);
     }
   }
 }

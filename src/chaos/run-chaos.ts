@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../cli/local-cluster.js';
+import { damageLastRecord, lastIndexOnDisk } from '../log/disk-damage.js';
+import { nodeFileSystem } from '../log/file-system.js';
 import { SeededRng } from '../core/rng.js';
 import { HistoryWriter, readHistory } from '../check/history.js';
 import { checkHistory, type KeyResult } from '../check/linearizability.js';
@@ -73,6 +75,11 @@ export interface ChaosResult {
   phantoms: number;
   /** Servers that exited on their own (not killed by the nemesis). */
   crashes: string[];
+  /**
+   * Whether, with the faults healed and the load over, every server came to hold, commit and
+   * apply the leader's whole log (a server that lost its disk or a damaged tail included).
+   */
+  converged: boolean;
   register?: { file: string; operations: number; verdict: string; keys: number; failedKeys: KeyResult[] };
   appendSet?: WriteCheck;
   counter?: WriteCheck;
@@ -83,6 +90,19 @@ export interface ChaosResult {
   recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; settled: boolean; waitMs: number | null }[];
   problems: string[];
   faultLog: FaultRecord[];
+}
+
+/** Waits until every server holds, commits and applies the same log end; false at the deadline. */
+async function converged(cluster: LocalCluster, deadlineMs: number): Promise<boolean> {
+  for (;;) {
+    const statuses = await cluster.statuses();
+    if (statuses.every((status) => status !== null)) {
+      const last = Math.max(...statuses.map((status) => status!.lastIndex));
+      if (statuses.every((status) => status!.lastIndex === last && status!.commit === last && status!.applied === last)) return true;
+    }
+    if (Date.now() > deadlineMs) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 const chaosStateMachine = fileURLToPath(new URL('./chaos-state-machine.js', import.meta.url));
@@ -121,6 +141,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
     peerAddress: (from, to) => network.proxyAddress(from, to),
   });
+  const groupDirOf = (id: string): string => path.join(cluster.node(id).dir, 'default', 'current');
   const killedByNemesis = new Set<string>();
   const crashes: string[] = [];
   const problems: string[] = [];
@@ -158,6 +179,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     resume(id: string): void {
       cluster.node(id).process?.kill('SIGCONT');
     },
+    exited: (id: string): Promise<void> => cluster.waitExit(id),
+    async durableCommitted(): Promise<Map<string, number | null>> {
+      const statuses = await cluster.statuses();
+      return new Map(cluster.nodes.map((node, i) => {
+        const status = statuses[i];
+        return [node.id, status === null || status === undefined ? null : Math.min(status.commit, status.synced)];
+      }));
+    },
+    lastIndexOnDisk: (id: string): number => lastIndexOnDisk(nodeFileSystem, groupDirOf(id)),
+    loseDisk(id: string): void {
+      fs.rmSync(cluster.node(id).dir, { recursive: true, force: true });
+    },
+    damageTail: (id: string): number | null => damageLastRecord(nodeFileSystem, groupDirOf(id)),
   };
   const nemesis = new Nemesis(nemesisHost, new SeededRng(options.seed), { ...defaultNemesisOptions, ...options.nemesis }, log);
   let registerFile: string | null = null;
@@ -165,7 +199,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const result: ChaosResult = {
     ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, lostWrites: 0, violations: 0,
-    undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
+    undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, converged: false, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
     recoverySamples: [], writesPerSecond: [], problems, faultLog: [],
   };
   try {
@@ -220,6 +254,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const checkDeadline = Date.now() + 30_000;
       if (appendSet) result.appendSet = await appendSet.check(checkDeadline);
       if (counter) result.counter = await counter.check(checkDeadline);
+      result.converged = await converged(cluster, Date.now() + 30_000);
+      if (!result.converged) problems.push(`servers did not converge on the leader's log within 30 s: ${JSON.stringify(await cluster.statuses())}`);
     } finally {
       clearInterval(watchCrashes);
     }
@@ -267,7 +303,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     };
     if (crashes.length > 0) problems.push(`servers exited on their own: ${crashes.join(', ')}`);
     ok = result.lostWrites === 0 && result.violations === 0 && result.undecided === 0 && result.duplicateApplies === 0 &&
-      result.phantoms === 0 && crashes.length === 0;
+      result.phantoms === 0 && crashes.length === 0 && result.converged;
     result.ok = ok;
     return result;
   } catch (error) {
@@ -298,7 +334,8 @@ export function formatChaos(result: ChaosResult): string {
     `chaos ${result.ok ? 'PASS' : 'FAIL'}: seed ${result.seed}, ${result.nodes} nodes (${result.actors}), ${result.workloads.join('+')}, ${result.durationS} s`,
     `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
-      `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}`,
+      `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}, ` +
+      `servers converged ${result.converged ? 'yes' : 'no'}`,
     `recovery (single-fault rounds on a settled cluster): leader kill → next write ${figure(result.recovery.leaderKill)}`,
     `recovery (single-fault rounds on a settled cluster): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
   ];

@@ -90,6 +90,18 @@ export function checkRecord(source: Buffer, offset: number, end: number): number
   return RECORD_HEADER_BYTES + bodyLength;
 }
 
+/** Byte offsets of the whole, valid records at the start of `source`, in order (up to the first that is not). */
+export function recordOffsets(source: Buffer): number[] {
+  const offsets: number[] = [];
+  for (let offset = 0; offset < source.length;) {
+    const size = checkRecord(source, offset, source.length);
+    if (typeof size === 'string') break;
+    offsets.push(offset);
+    offset += size;
+  }
+  return offsets;
+}
+
 /** The entry of a record already checked by `checkRecord`; the payload is a view, not a copy. */
 export function decodeRecord(source: Buffer, offset: number, sizeBytes: number): LogEntryRecord {
   return {

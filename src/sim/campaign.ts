@@ -23,6 +23,8 @@ export interface CampaignSummary {
   simulatedSeconds: number;
   operations: number;
   faults: number;
+  /** Nodes that lost synced data (a replaced disk, a damaged last record). */
+  replicaLosses: number;
   lostWrites: number;
   violations: number;
   duplicateApplies: number;
@@ -47,8 +49,8 @@ export function formatFailure(result: SimResult, withJournal: boolean): string {
 export async function runCampaign(options: CampaignOptions): Promise<CampaignSummary> {
   const began = performance.now();
   const summary: CampaignSummary = {
-    suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, faults: 0, lostWrites: 0, violations: 0, duplicateApplies: 0,
-    failedSeeds: [], wallSeconds: 0,
+    suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, faults: 0, replicaLosses: 0, lostWrites: 0, violations: 0,
+    duplicateApplies: 0, failedSeeds: [], wallSeconds: 0,
   };
   for (let i = 0; i < options.seedCount; i++) {
     const seed = options.startSeed + i;
@@ -59,6 +61,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     summary.simulatedSeconds += result.simulatedMs / 1000;
     summary.operations += result.operations;
     summary.faults += result.faults;
+    summary.replicaLosses += result.replicaLosses;
     summary.lostWrites += result.lostWrites;
     summary.duplicateApplies += result.duplicateApplies;
     summary.violations += result.violations.length;

@@ -258,6 +258,13 @@ export class SimDisk implements FileSystem {
     return outcome;
   }
 
+  /** The disk is replaced by a new, empty one (the node must be down): everything on it is gone. */
+  replace(): void {
+    this.directories.clear();
+    this.descriptors.clear();
+    this.dirtyInodes.clear();
+  }
+
   /** Total bytes of file data held (for statistics). */
   get bytesHeld(): number {
     let total = 0;

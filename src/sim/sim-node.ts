@@ -17,6 +17,8 @@ import { UpdaterActor } from '../actors/updater-actor.js';
 import { AppenderActor } from '../actors/appender-actor.js';
 import { RaftCore as ProductionCore } from '../core/raft-core.js';
 import type { Limits } from '../limits.js';
+import { assert } from '../errors.js';
+import { damageLastRecord } from '../log/disk-damage.js';
 import { Life, SimTimers, type SimScheduler } from './scheduler.js';
 import { simChannel } from './sim-channel.js';
 import { SimDisk } from './sim-disk.js';
@@ -110,6 +112,23 @@ export class SimNode {
     this.ledger = null;
     this.context.network.crashNode(this.id);
     return this.disk.crash(this.context.scheduler, loseAllProbability, tearProbability);
+  }
+
+  /** The data directory of the group on this node's disk (RaftServer's `groupDir`). */
+  get groupDir(): string {
+    return `/sim/${this.id}/default/current`;
+  }
+
+  /** A down node's disk is replaced by an empty one: it restarts with no log and no term. */
+  loseDisk(): void {
+    assert(this.life === null, `${this.id} must be down to lose its disk`);
+    this.disk.replace();
+  }
+
+  /** Damages the last record of a down node's log on disk (disk-damage.ts); its index, or null. */
+  damageLastRecord(): number | null {
+    assert(this.life === null, `${this.id} must be down to damage its log`);
+    return damageLastRecord(this.disk, this.groupDir);
   }
 
   private spawnActors(life: Life, options: Parameters<ServerEnvironment['spawnActors']>[1], ledger: SimLedger,

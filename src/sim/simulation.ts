@@ -78,6 +78,8 @@ export interface SimResult {
   faults: number;
   crashes: number;
   tornWrites: number;
+  /** Nodes that lost synced data (their disk, or a damaged last record), where Raft can absorb it. */
+  replicaLosses: number;
   lostWrites: number;
   duplicateApplies: number;
   committed: number;
@@ -140,6 +142,38 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     note(`crash ${node.id}${outcome.tornWrites > 0 ? ' (torn write)' : ''}`);
   };
 
+  // A node that loses synced data (a replaced disk, a damaged last record) forgets entries it may
+  // have acknowledged: Raft's guarantees assume it never does, so a write acknowledged by a
+  // majority that included it could be lost if it then voted for a node lacking that write. The
+  // fault therefore strikes only where Raft can absorb it: every node up, and everything the
+  // victim holds durable on every other node. A lost disk loses the vote too, so the group must
+  // also be settled under one leader (every other node its follower in its term): no candidate is
+  // left that a second vote in that term could elect. What it exercises is that the leader
+  // notices the follower's shorter log and sends it everything again (appender-actor.ts), and
+  // that recovery cuts the damaged record.
+  // The nemesis plans it; it lands at the first step (looked at every few steps) where it is
+  // safe, or not at all when no such step comes soon.
+  let replicaLosses = 0;
+  const lossPlan: { next: { victim: SimNode; untilMs: number } | null } = { next: null };
+  const safeToLoseData = (victim: SimNode): boolean => {
+    const current = leader();
+    if (current === undefined || !nodes.every((node) => node.isUp && node.core!.term === current.core!.term &&
+        (node === current || (node.core!.role === 'follower' && node.core!.leaderId === current.id)))) return false;
+    const last = victim.core!.lastIndex;
+    const term = victim.core!.termAt(last);
+    return nodes.every((node) => node === victim || (node.server!.status().synced >= last && node.core!.termAt(last) === term));
+  };
+  const loseReplicaData = (victim: SimNode): void => {
+    crash(victim);
+    replicaLosses++;
+    if (rng.nextFloat() < 0.5) {
+      victim.loseDisk();
+      note(`${victim.id} lost its disk`);
+    } else {
+      note(`${victim.id}'s last record damaged (index ${victim.damageLastRecord() ?? 'none'})`);
+    }
+  };
+
   // ---- the nemesis -------------------------------------------------------------------------
   const nemesisLife = new Life('nemesis');
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rng.nextFloat() * items.length)]!;
@@ -187,6 +221,8 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       network.healAll();
       network.faults = calmNetwork;
       note('heal network');
+    } else if (roll < 0.95 && crashPlan.next === null && lossPlan.next === null) {
+      lossPlan.next = { victim: pick(nodes), untilMs: scheduler.now + 3000 };
     } else {
       faults--;
     }
@@ -251,6 +287,14 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
         if (planned.node.life !== null) crash(planned.node);
         crashPlan.next = null;
       }
+      const loss = lossPlan.next;
+      if (loss !== null && scheduler.steps % 16 === 0) {
+        if (inLiveness || scheduler.now > loss.untilMs) lossPlan.next = null;
+        else if (crashPlan.next === null && safeToLoseData(loss.victim)) {
+          lossPlan.next = null;
+          loseReplicaData(loss.victim);
+        }
+      }
       if (pending.length > 0) await Promise.all(pending.splice(0));
       checkers.afterStep(nodes);
       if (checkers.failed) break;
@@ -298,6 +342,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     faults,
     crashes,
     tornWrites,
+    replicaLosses,
     lostWrites: checkers.lostWrites,
     duplicateApplies: checkers.duplicateApplies,
     committed: checkers.committedIndex,

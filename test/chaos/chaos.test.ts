@@ -1,10 +1,11 @@
 /**
  * The short chaos run of `npm test`: real server processes, every server link through the fault
  * proxies, a seeded nemesis (partitions, one-way cuts, delays, dropped links, kill -9 and restart,
- * SIGSTOP beyond the election timeout, composed), and three checked histories: register on 3
+ * SIGSTOP beyond the election timeout, composed; a follower restarted without its disk or with a
+ * damaged last record, alone), and three checked histories: register on 3
  * nodes, register on 5 nodes, append-set with counter on 3 nodes. Each run must inject at least
  * 15 faults, and end with no lost write, no linearizability violation or undecided key, no
- * duplicate apply. The totals go to `.safety/chaos.json` for the summary line.
+ * duplicate apply, and every server holding the leader's whole log. The totals go to `.safety/chaos.json` for the summary line.
  *
  * A negative control runs the same pipeline with reads served from any replica's applied state
  * (not linearizable): the checker must report violations, so a pass above means something.
@@ -57,6 +58,7 @@ for (const [name, options] of runs) {
     assert.equal(result.duplicateApplies, 0, formatChaos(result));
     assert.equal(result.phantoms, 0, formatChaos(result));
     assert.deepEqual(result.crashes, [], formatChaos(result));
+    assert.ok(result.converged, `every server caught up with the leader's log, those that lost a disk or a tail too: ${formatChaos(result)}`);
     assert.ok(result.ok, formatChaos(result));
     // Recovery happens: after every leader kill and every healed partition a write succeeded.
     assert.equal(result.recovery.leaderKill.unrecovered + result.recovery.partitionHeal.unrecovered, 0, formatChaos(result));

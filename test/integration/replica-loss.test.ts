@@ -16,7 +16,7 @@ import { LocalCluster, sleep, withTimeout, type LocalNode } from '../../src/cli/
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import type { DivisionStatus } from '../../src/messages/messages.js';
-import { checkRecord, parseSegmentName } from '../../src/log/log-record.js';
+import { parseSegmentName, recordOffsets } from '../../src/log/log-record.js';
 import { SteadyWriter } from '../support/hostile-cluster.js';
 import { testPort } from '../support/ports.js';
 
@@ -114,18 +114,6 @@ test('a follower restarted on an empty data directory catches up from the same l
   await majorityWithout(other, 'after-wipe');
   await caughtUp(other, leader, 20_000);
 });
-
-/** Offsets of the records of a segment file, in order. */
-function recordOffsets(bytes: Buffer): number[] {
-  const offsets: number[] = [];
-  for (let offset = 0; offset < bytes.length;) {
-    const size = checkRecord(bytes, offset, bytes.length);
-    if (typeof size === 'string') break;
-    offsets.push(offset);
-    offset += size;
-  }
-  return offsets;
-}
 
 test('a follower whose damaged last record is cut at restart says so (log, status, metrics) and catches up', caseTimeout, async () => {
   const { leader, term, followers } = await roles();

@@ -70,4 +70,21 @@ export const regressions: readonly RegressionCase[] = [
       'so a node stayed down and the cluster could not converge. Fixed in the simulator: the liveness phase ' +
       'cancels a planned crash.',
   },
+  {
+    name: 'follower-back-without-its-disk-3-nodes',
+    seed: 296,
+    config: {},
+    args: '',
+    caught: 'A follower that lost its disk came back with an empty log and stayed at commit 0 while the same leader ' +
+      'led: the appender never moved its next index below the old match index + 1, so every probe was rejected ' +
+      'again (found by the replica-loss fault with that rule in place; liveness failed). Fixed in the appender: a ' +
+      'rejection hinting at or below the match withdraws the match and replicates from the hint.',
+  },
+  {
+    name: 'follower-back-without-its-disk-5-nodes',
+    seed: 274,
+    config: {},
+    args: '',
+    caught: 'The same, in a group of five.',
+  },
 ];
