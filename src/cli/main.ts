@@ -128,15 +128,15 @@ program.command('kv')
   });
 
 program.command('status')
-  .description('print each server\'s id, role, term, leader, commit, applied and synced indexes as JSON')
+  .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start and whether its term is at the ceiling, as JSON')
   .requiredOption('--peers <list>', 'host:port,...', addressList)
   .action(async (options: { peers: string[] }) => {
     const client = await RaftClient.connect({ peers: options.peers, requestTimeoutMs: 3000 });
     try {
       const statuses = await Promise.all(options.peers.map(async (address) => {
         try {
-          const { id, role, term, leader, commit, applied, synced } = await client.status(address);
-          return { address, id, role, term, leader, commit, applied, synced };
+          const { id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached } = await client.status(address);
+          return { address, id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached };
         } catch (error) {
           return { address, error: (error as Error).message };
         }
