@@ -127,7 +127,7 @@ class InboundConnection implements Inbound {
   }
 
   close(reason: string): void {
-    this.slots.close(this, reason);
+    this.slots.endConnection(this, reason);
   }
 
   send(message: unknown): void {
@@ -164,7 +164,7 @@ class InboundConnection implements Inbound {
 interface ConnectionSlots {
   members: number;
   leaveClients(host: string): void;
-  close(connection: InboundConnection, reason: string): void;
+  endConnection(connection: InboundConnection, reason: string | null): void;
 }
 
 export class Listener implements ConnectionSlots {
@@ -232,14 +232,6 @@ export class Listener implements ConnectionSlots {
     else this.clientsByHost.set(host, left);
   }
 
-  close(connection: InboundConnection, reason: string): void;
-  close(): Promise<void>;
-  close(connection?: InboundConnection, reason?: string): Promise<void> | void {
-    if (connection === undefined) return this.closeListener();
-    if (connection.closed) return;
-    this.logger.warn({ remote: connection.socket.remoteAddress, peer: connection.peerId, reason }, 'closing connection');
-    this.endConnection(connection);
-  }
 
   /**
    * The first message of a connection on probation: a hello goes to the server, which identifies
@@ -255,14 +247,16 @@ export class Listener implements ConnectionSlots {
     this.refusedSinceSweep++;
     connection.send({ k: Kind.Refused, error: new ResourceUnavailableError(`${reason}; the slots left are kept for the group's servers`,
       { clientConnectionsMax: this.options.clientConnectionsMax, clientConnectionsPerAddressMax: this.options.clientConnectionsPerAddressMax }).toWire() });
-    this.endConnection(connection);
+    this.endConnection(connection, null);
   }
 
   /**
    * Closes a connection once what was written to it has left (a refusal says why first); a peer
-   * that does not close its end in turn is cut off a second later.
+   * that does not close its end in turn is cut off a second later. A reason is logged.
    */
-  private endConnection(connection: InboundConnection): void {
+  endConnection(connection: InboundConnection, reason: string | null): void {
+    if (connection.closed) return;
+    if (reason !== null) this.logger.warn({ remote: connection.socket.remoteAddress, peer: connection.peerId, reason }, 'closing connection');
     connection.closed = true;
     const socket = connection.socket;
     socket.end();
@@ -356,7 +350,7 @@ export class Listener implements ConnectionSlots {
     return { members: this.members, clients: this.clients };
   }
 
-  private closeListener(): Promise<void> {
+  close(): Promise<void> {
     clearInterval(this.sweepTimer);
     for (const connection of this.connections) connection.socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
