@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { testPort } from '../support/ports.js';
-import { HostileCluster, hostileLimits } from '../support/hostile-cluster.js';
-import { RawConnection, type Reply } from '../support/raw-connection.js';
+import { appendEntries, errorOf, HostileCluster, hostileLimits } from '../support/hostile-cluster.js';
+import { RawConnection } from '../support/raw-connection.js';
 import { Kind } from '../../src/messages/kinds.js';
 import { encodeFrame } from '../../src/messages/framing.js';
 import { encode } from '../../src/messages/codec.js';
@@ -32,18 +32,7 @@ after(async () => {
 const caseTimeout = { timeout: 60_000 };
 const closeWithinMs = 3000;
 
-function errorOf(reply: Reply): { code: string; message: string } {
-  const error = reply['error'] as { code: string; message: string } | null;
-  assert.ok(error !== null && typeof error === 'object', `reply carries no error: ${JSON.stringify(reply)}`);
-  return error;
-}
 
-function appendEntries(fields: Record<string, unknown>): Record<string, unknown> {
-  return {
-    k: Kind.AppendEntries, g: 'default', from: 'n1', term: 1, prevIndex: 0, prevTerm: 0, leaderCommit: 0,
-    terms: [], entries: new Uint8Array(0), seq: 1, round: 0, ...fields,
-  };
-}
 
 /** Writes `frames` on a connection and expects it closed by the server with no reply. */
 async function expectClosedSilently(connection: RawConnection, frames: Uint8Array[], what: string): Promise<void> {

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { testPort } from '../support/ports.js';
-import { HostileCluster, hostileLimits } from '../support/hostile-cluster.js';
+import { appendEntries, errorOf, HostileCluster, hostileLimits } from '../support/hostile-cluster.js';
 import { RawConnection, type Reply } from '../support/raw-connection.js';
 import {
   array32Header, float64, frame, header, map32Header, message, nestedArrays, packValue, uint64,
@@ -47,11 +47,6 @@ async function expectClosed(node: LocalNode, bytes: Uint8Array, what: string): P
   }
 }
 
-function errorOf(reply: Reply): { code: string; message: string; details: Record<string, unknown> } {
-  const error = reply['error'] as { code: string; message: string; details: Record<string, unknown> } | null;
-  assert.ok(error !== null && typeof error === 'object', `reply carries no error: ${JSON.stringify(reply)}`);
-  return error;
-}
 
 function clientRequest(fields: Record<string, unknown> = {}): Record<string, unknown> {
   return { k: Kind.ClientRequest, g: 'default', clientId: 'hostile', callId: 1, firstUnacked: 1, type: 0, data: encode(['put', 'hostile', 'x']), ...fields };
@@ -69,12 +64,6 @@ function entriesOf(...values: unknown[]): Uint8Array {
   return packPayloads(values.map((value, i) => encodeEntry({ type: EntryType.write, clientId: 'hostile', callId: i + 1, firstUnacked: 1, data: encode(value) })));
 }
 
-function appendEntries(fields: Record<string, unknown>): Record<string, unknown> {
-  return {
-    k: Kind.AppendEntries, g: 'default', from: 'n1', term: 1, prevIndex: 0, prevTerm: 0, leaderCommit: 0,
-    terms: [], entries: new Uint8Array(0), seq: 1, round: 0, ...fields,
-  };
-}
 
 test('truncated frame: a frame cut short by the end of the stream closes the connection', caseTimeout, async () => {
   const leader = await hostile.leader();

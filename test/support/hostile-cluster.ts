@@ -18,6 +18,8 @@ import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import type { DivisionStatus } from '../../src/messages/messages.js';
 import type { Limits } from '../../src/limits.js';
+import { Kind } from '../../src/messages/kinds.js';
+import type { Reply } from './raw-connection.js';
 
 /** The limits of the hostile cluster: small enough that every bound is reached in seconds. */
 export const hostileLimits = {
@@ -221,4 +223,19 @@ export class HostileCluster {
   async statusOf(node: LocalNode): Promise<DivisionStatus> {
     return withTimeout(this.client.status(node.address), 5000);
   }
+}
+
+/** The error a refusal or a reply carries (it must carry one). */
+export function errorOf(reply: Reply): { code: string; message: string; details: Record<string, unknown> } {
+  const error = reply['error'] as { code: string; message: string; details: Record<string, unknown> } | null;
+  assert.ok(error !== null && typeof error === 'object', `reply carries no error: ${JSON.stringify(reply)}`);
+  return error;
+}
+
+/** An AppendEntries of group 'default' from n1, empty, with `fields` over it. */
+export function appendEntries(fields: Record<string, unknown>): Record<string, unknown> {
+  return {
+    k: Kind.AppendEntries, g: 'default', from: 'n1', term: 1, prevIndex: 0, prevTerm: 0, leaderCommit: 0,
+    terms: [], entries: new Uint8Array(0), seq: 1, round: 0, ...fields,
+  };
 }

@@ -15,15 +15,20 @@ function matchesOf(progress: { matches: [string, number][] }[], peer: string): n
   return progress.flatMap((message) => message.matches.filter(([id]) => id === peer).map(([, index]) => index));
 }
 
-test('a follower that comes back with an empty log is sent the whole log again, and its old match stops counting', async () => {
+/** A leader of term 2 whose log holds 1-10 (its no-op, then nine entries), acknowledged by `followers`. */
+async function leaderOfTen(followers: string[]): Promise<Awaited<ReturnType<typeof startAppender>>> {
   const a = await startAppender();
+  a.lead(2, 1, [{ firstIndex: 1, term: 2 }], 1);
+  a.entries(2, [2, 2, 2, 2, 2, 2, 2, 2, 2]);
+  await settle();
+  for (const follower of followers) a.ack(follower, 2, 10);
+  await settle();
+  return a;
+}
+
+test('a follower that comes back with an empty log is sent the whole log again, and its old match stops counting', async () => {
+  const a = await leaderOfTen(['n2', 'n3']);
   try {
-    a.lead(2, 1, [{ firstIndex: 1, term: 2 }], 1);
-    a.entries(2, [2, 2, 2, 2, 2, 2, 2, 2, 2]);
-    await settle();
-    a.ack('n2', 2, 10);
-    a.ack('n3', 2, 10);
-    await settle();
     assert.deepEqual(matchesOf(a.progress, 'n2'), [10]);
     // n2 restarted on a wiped disk: it rejects the next request with the hint of an empty log.
     a.reject('n2', 2, 1);
@@ -41,13 +46,8 @@ test('a follower that comes back with an empty log is sent the whole log again, 
 });
 
 test('a follower whose damaged last entry was cut at restart is sent that entry again', async () => {
-  const a = await startAppender();
+  const a = await leaderOfTen(['n2']);
   try {
-    a.lead(2, 1, [{ firstIndex: 1, term: 2 }], 1);
-    a.entries(2, [2, 2, 2, 2, 2, 2, 2, 2, 2]);
-    await settle();
-    a.ack('n2', 2, 10);
-    await settle();
     a.reject('n2', 2, 10);
     await settle();
     assert.deepEqual(matchesOf(a.progress, 'n2'), [10, 0]);
