@@ -6,6 +6,7 @@
  */
 import type { BenchResult } from '../src/cli/bench.js';
 import { escapeHtml, histogram, lineChart, waterfall, type LineSeries } from './svg-plot.js';
+import { formatIncidents } from './incidents.js';
 import type { MemoryPart } from './memory-series.js';
 
 const palette = ['#2f6db5', '#e08a1e', '#3a9a4a', '#b53f3f', '#7a4fb5', '#555555'];
@@ -57,6 +58,7 @@ export function renderReport(result: BenchResult): string {
       `${result.latencyMs.p50} / ${result.latencyMs.p90} / ${result.latencyMs.p99} / ${result.latencyMs.p999} / ${result.latencyMs.max}`],
     ...(result.reads > 0 ? [['reads/s, p50 / p99 ms', `${result.readsPerSecond}, ${result.readLatencyMs.p50} / ${result.readLatencyMs.p99}`]] : []),
     ['measured seconds', result.measuredS],
+    ['incidents', formatIncidents(result.incidents)],
     ['machine', `${result.machine.cpus} x ${result.machine.cpuModel}, ${(result.machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${result.machine.os}, Node.js ${result.machine.node}`],
     ['versions', Object.entries(result.versions).map(([name, version]) => `${name} ${version}`).join(', ')],
   ]);

@@ -4,6 +4,7 @@
  */
 import type { BenchResult } from './bench.js';
 import type { MemoryPart } from '../../bench/memory-series.js';
+import { formatIncidents } from '../../bench/incidents.js';
 
 const ms = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
 const usAsMs = (us: number): string => (us / 1000).toFixed(3);
@@ -34,6 +35,7 @@ export function formatBench(result: BenchResult): string {
     lines.push(`  wake-ups     ${result.wakeups.contextSwitchesPerWrite} context switches per write, ${result.wakeups.contextSwitchesPerBatch} per log append batch (all threads of all servers)`);
   }
   if (result.errors.length > 0) lines.push(`  errors       ${result.errors.join('; ')}`);
+  lines.push(`  incidents    ${formatIncidents(result.incidents)}`);
   const stages = config.profiling ? result.stages : null;
   if (stages) {
     lines.push('', `  leader ${stages.serverId} stage            p50 ms    p99 ms   share   queue p50/p99 ms   service p50/p99 ms`);

@@ -92,6 +92,13 @@ export interface BenchResult {
    * sync, puts a thread to sleep and wakes it. Null where /proc is unread.
    */
   wakeups: { contextSwitchesPerWrite: number; contextSwitchesPerBatch: number } | null;
+  /**
+   * What went wrong with the servers themselves since they started, per server (only the counters
+   * that are not zero): connections refused over a bound, peer messages refused, followers found
+   * with less than they had acknowledged, damaged log tails cut at start and the entries they held.
+   * A clean run has none; a run against a cluster that went through faults says so.
+   */
+  incidents: Record<string, Partial<Record<IncidentCounter, number>>>;
   cpu: { machine: MachineUsage | null; processes: ProcessUsage[] };
   memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
   /**
@@ -101,6 +108,21 @@ export interface BenchResult {
   memoryParts: MemoryBreakdown[];
   verdict: Verdict;
   series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]>; memoryMiB: Record<string, MemoryPoint[]> };
+}
+
+const incidentCounters = ['connectionsRefused', 'peerMessagesRefused', 'followerLogResets', 'logTailCuts', 'entriesCutAtRecovery'] as const;
+type IncidentCounter = (typeof incidentCounters)[number];
+
+/** The incident counters that are not zero, per server (see BenchResult.incidents). */
+function incidentsOf(snapshots: Map<string, MetricsSnapshot>): BenchResult['incidents'] {
+  const incidents: BenchResult['incidents'] = {};
+  for (const snapshot of snapshots.values()) {
+    for (const name of incidentCounters) {
+      const count = snapshot.counters[name] ?? 0;
+      if (count > 0) (incidents[snapshot.serverId] ??= {})[name] = count;
+    }
+  }
+  return incidents;
 }
 
 /** Context switches of the server processes per write and per batch (see BenchResult.wakeups). */
@@ -329,6 +351,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         : Math.round(((cpuAfterUs - cpuBeforeUs) / measuredWrites) * 10) / 10,
       batches,
       wakeups: wakeupsOf(serverUsage, measuredWrites, batches),
+      incidents: incidentsOf(finalMetrics),
       cpu: usage,
       memory: serverUsage.map((process) => ({
         id: process.id, firstMiB: process.rss.firstMiB, lastMiB: process.rss.lastMiB, maxMiB: process.rss.maxMiB,

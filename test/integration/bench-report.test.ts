@@ -66,8 +66,11 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
       }[];
       machine: { cpus: number; node: string }; versions: Record<string, string>; configuration: { fsync: boolean; clients: number };
       verdict: { limit: string; line: string };
+      incidents: Record<string, Record<string, number>>;
     };
     assert.ok(json.writesPerSecond > 0);
+    assert.deepEqual(json.incidents, {}, 'a clean run: no connection or peer message refused, no follower reset, no log tail cut');
+    assert.match(run.stdout, /incidents +none/);
     assert.deepEqual(Object.keys(json.latencyMs).filter((key) => key !== 'mean'), ['p50', 'p90', 'p99', 'p999', 'max']);
     assert.ok(json.latencyMs['p50']! > 0 && json.latencyMs['p50']! <= json.latencyMs['p99']! && json.latencyMs['p99']! <= json.latencyMs['max']!);
     assert.ok(json.reads > 0, 'a fifth of the requests were linearizable reads');
