@@ -373,8 +373,3 @@ export interface AppenderHigherTermMessage {
   k: typeof Kind.AppenderHigherTerm;
   term: number;
 }
-/** A reply that arrived on an outbound connection and belongs to the core (a vote response). */
-export interface AppenderPeerMessageMessage {
-  k: typeof Kind.AppenderPeerMessage;
-  message: VoteResponseMessage;
-}
