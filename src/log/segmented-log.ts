@@ -32,7 +32,7 @@ import {
 } from './log-record.js';
 import { recoverLog, type RecoveredSegment } from './log-recovery.js';
 import { lastStartingAtOrBefore, RecentEntries } from './recent-entries.js';
-import { TermRunIndex } from './term-runs.js';
+import { TermLog } from '../core/term-runs.js';
 import { SpareBuffers } from '../spare-buffers.js';
 import { LENGTH_BYTES, packedProblem, packPayloads, payloadLengthAt } from '../messages/packed-entries.js';
 
@@ -91,7 +91,8 @@ export class SegmentedLog {
   private readonly segmentSizeBytesMax: number;
   /** In index order; the last one is always the open (in-progress) segment. */
   private readonly segments: Segment[];
-  private readonly terms: TermRunIndex;
+  /** The terms as runs, the same structure the consensus core keeps of its log. */
+  private readonly terms: TermLog;
   /** Descriptor of the open segment, opened for reading and writing. */
   private openFd: number;
   private lastIndexValue: number;
@@ -119,9 +120,9 @@ export class SegmentedLog {
     this.scanChunkBytes = Math.max(RECORD_HEADER_BYTES, options.scanChunkBytes ?? SCAN_CHUNK_BYTES_DEFAULT);
     this.preallocateBytes = Math.max(0, options.preallocateBytes ?? PREALLOCATE_BYTES_DEFAULT);
     this.segments = segments;
-    this.terms = new TermRunIndex(termRuns);
     const last = segments[segments.length - 1];
     const lastIndex = last ? last.lastIndex : 0;
+    this.terms = new TermLog(termRuns, lastIndex);
     this.lastIndexValue = lastIndex;
     // Made true below: the open segment is synced once at open, because a previous process killed
     // before its sync leaves written data in the page cache that a machine crash could still lose.
@@ -200,7 +201,7 @@ export class SegmentedLog {
     const count = terms.length;
     if (count === 0) return;
     assert(firstIndex === this.lastIndexValue + 1, `append: index ${firstIndex}, expected ${this.lastIndexValue + 1}`);
-    let previousTerm = this.terms.lastTerm();
+    let previousTerm = this.terms.lastTerm;
     for (let k = 0; k < count; k++) {
       const term = terms[k]!;
       assert(term >= previousTerm, `append: term ${term} below ${previousTerm} at ${firstIndex + k}`);
@@ -230,10 +231,8 @@ export class SegmentedLog {
       this.preallocate(segment.sizeBytes + sizeBytes);
     });
     // The in-memory picture changes only once the write went through.
-    for (let k = 0; k < count; k++) {
-      segment.offsets!.push(segment.sizeBytes + starts[k]!);
-      this.terms.append(firstIndex + k, terms[k]!);
-    }
+    for (let k = 0; k < count; k++) segment.offsets!.push(segment.sizeBytes + starts[k]!);
+    this.terms.append(firstIndex, terms);
     this.cache.pushBatch(firstIndex, terms.slice(), batch, starts);
     segment.sizeBytes += sizeBytes;
     segment.lastIndex = firstIndex + count - 1;
