@@ -1,6 +1,6 @@
 /**
- * The durable segmented log store, used inside the log worker actor (DESIGN.md, stage 5
- * `logWrite` / `logSync`; Ratis's SegmentedRaftLog). Entries are appended to the open segment with
+ * The durable segmented log store, used inside the log worker actor (the write path's stages
+ * `logWrite` / `logSync`, docs/metrics.md; Ratis's SegmentedRaftLog). Entries are appended to the open segment with
  * one write per batch and made durable by `sync`, one fdatasync for everything appended since the
  * last one (group commit). Closed segments are immutable until a truncation reaches into them.
  *
@@ -10,8 +10,8 @@
  * bounds, its size and the offset of every 1024th record: a read from it (a lagging follower)
  * walks the length words from the anchor before it, so memory grows by 8 bytes per 1024 entries
  * of log, not 8 per entry, and no read scans more than 1023 records it does not return. All I/O
- * is synchronous: this code runs on its own worker thread, where the sync calls are the fast path
- * (MEASURED.md).
+ * is synchronous: this code runs on its own worker thread, where the sync calls save the thread-pool
+ * round trip of the asynchronous ones (disk-io.ts).
  *
  * Preallocation: the open segment's file runs ahead of its records with zeros (1 MiB at a time).
  * An fdatasync after an append that grows a file must commit the file system's journal (new size,
