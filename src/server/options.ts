@@ -21,8 +21,12 @@ export interface RaftServerOptions {
   /** Where to listen for peers and clients; defaults to this server's address in `peers`. */
   listen?: string;
   groupId?: string;
-  /** `kv`, `counter`, or a module path whose default export is a state machine factory. */
-  stateMachine?: string;
+  /**
+   * `kv`, `counter`, or your own JavaScript module whose default export is a state machine
+   * factory: a file URL (`new URL('./ledger.js', import.meta.url)`, resolved against your module)
+   * or a path (resolved against the working directory when the server starts). Default `kv`.
+   */
+  stateMachine?: string | URL;
   actors?: ActorMode;
   limits?: Partial<Limits>;
   logger?: Logger;
