@@ -160,6 +160,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   let sampler: ProcSampler | null = null;
   let liveTimer: NodeJS.Timeout | null = null;
   try {
+    await cluster?.checkPorts();
     cluster?.startAll();
     const leader = await findLeader(control, addresses, 20_000);
     const targets: ProcTarget[] = cluster !== null
