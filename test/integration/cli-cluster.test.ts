@@ -26,13 +26,15 @@ interface Started {
 async function startCluster(dir: string, basePort: number): Promise<Started> {
   const cli = startCli(['cluster', '--nodes', '3', '--dir', dir, '--base-port', String(basePort), '--actors', 'inline']);
   const leaderLine = await cli.waitForLine(/^leader (n\d) (\S+)$/, 30_000);
-  const nodes = [...cli.stdout().matchAll(/^(n\d) (\S+) \S+ pid (\d+)$/gm)].map((match) => ({ id: match[1]!, address: match[2]!, pid: Number(match[3]) }));
+  // Each server's line ends with its pid (NaN where a cluster does not print it).
+  const nodes = [...cli.stdout().matchAll(/^(n\d) (\S+) \S+(?: pid (\d+))?$/gm)].map((match) => ({ id: match[1]!, address: match[2]!, pid: Number(match[3]) }));
   assert.equal(nodes.length, 3, cli.stdout());
   return { cli, nodes, leader: leaderLine[2]! };
 }
 
 /** Whether a process is gone (or a zombie nobody has reaped yet: it runs no more code). */
 function isGone(pid: number): boolean {
+  assert.ok(Number.isInteger(pid), 'cluster printed the server\'s pid');
   try {
     process.kill(pid, 0);
   } catch {
@@ -67,7 +69,7 @@ describe('raftline cluster with kv and status', { timeout: 180_000 }, () => {
   after(async () => {
     if (cluster?.cli.child.exitCode === null) cluster.cli.child.kill('SIGKILL');
     for (const node of cluster?.nodes ?? []) {
-      if (!isGone(node.pid)) process.kill(node.pid, 'SIGKILL');
+      if (Number.isInteger(node.pid) && !isGone(node.pid)) process.kill(node.pid, 'SIGKILL');
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -175,7 +177,7 @@ test('cluster notices its servers dying, and stops with exit code 1 when none is
   } finally {
     if (cluster?.cli.child.exitCode === null) cluster.cli.child.kill('SIGKILL');
     for (const node of cluster?.nodes ?? []) {
-      if (!isGone(node.pid)) process.kill(node.pid, 'SIGKILL');
+      if (Number.isInteger(node.pid) && !isGone(node.pid)) process.kill(node.pid, 'SIGKILL');
     }
     fs.rmSync(dir, { recursive: true, force: true });
   }

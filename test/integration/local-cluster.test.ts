@@ -25,13 +25,13 @@ test('another cluster\'s leader on one of its ports is not taken for its own, an
     try {
       await waitForLeader([stranger]);
       const cluster = new LocalCluster({ nodes: 3, dir: `${dir}/cluster`, basePort });
+      // Never started: no status it gets is its own, whatever id the answer names.
+      await assert.rejects(cluster.waitForLeader(2000), TimeoutError);
       await assert.rejects(cluster.checkPorts(), (error: unknown) => {
         assert.ok(error instanceof ConfigurationError, String(error));
         assert.match(error.message, new RegExp(`port ${basePort + 1} for server n2 is not free`));
         return true;
       });
-      // Never started: no status it gets is its own, whatever id the answer names.
-      await assert.rejects(cluster.waitForLeader(2000), TimeoutError);
       await cluster.stopAll();
     } finally {
       await stranger.close();

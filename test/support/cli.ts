@@ -44,14 +44,20 @@ export function runCli(args: string[], options: RunOptions = {}): Promise<RunRes
       child.stdin!.end(options.input);
     }
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
+    let settled = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    };
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
     });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
+    child.on('close', finish);
+    // Processes the CLI started may hold its output pipes open after it exited: do not wait on them.
+    child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), 1000).unref());
   });
 }
 
