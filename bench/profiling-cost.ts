@@ -11,9 +11,20 @@
  * once-per-batch code that long, and profiling adds some of it, so a shorter warm-up measures
  * how fast that code gets optimized rather than what profiling costs once it is.
  *
+ * Each run is the `raftline bench` command itself, in a child process, read back through its
+ * `--json` file: this script drives the CLI and imports none of it.
+ *
  *   node dist/bench/profiling-cost.js [pairs=5] [durationS=5] [outstanding=256] [basePort=7101] [alternate|together] [warmupS=8]
  */
-import { runBench } from '../src/cli/bench.js';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchResult } from './bench-result.js';
+
+const cliPath = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const jsonDir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-profiling-cost-'));
 
 const [pairs = 5, durationS = 5, outstanding = 256, basePort = 7101] = process.argv.slice(2, 6).map(Number);
 const together = process.argv[6] === 'together';
@@ -33,10 +44,18 @@ const cpu: Record<'on' | 'off', number[]> = { on: [], off: [] };
 for (let pair = 0; pair < pairs; pair++) {
   // Alternate which setting goes first, so neither always meets the warmer (or busier) machine.
   const order: ('on' | 'off')[] = pair % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
-  const run = (setting: 'on' | 'off', port: number): ReturnType<typeof runBench> => runBench({
-    nodes: 3, outstanding, sizeBytes: 128, durationS, actors: 'workers', clients: 1, basePort: port,
-    writesMax: 10_000_000, profiling: setting === 'on', warmupS, readFraction: 0, live: 'off', unsafeNoFsync: false,
-  });
+  const run = (setting: 'on' | 'off', port: number): Promise<BenchResult> => {
+    const jsonFile = path.join(jsonDir, `pair-${pair}-${setting}.json`);
+    const args = [cliPath, 'bench', '--nodes', '3', '--outstanding', String(outstanding), '--size', '128', '--duration', String(durationS),
+      '--warmup', String(warmupS), '--actors', 'workers', '--clients', '1', '--base-port', String(port), '--writes-max', '10000000',
+      '--profiling', setting, '--no-live', '--json', jsonFile];
+    return new Promise((resolve, reject) => {
+      execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
+        if (error !== null) reject(new Error(`bench with profiling ${setting} failed: ${stderr.trim() || error.message}`));
+        else resolve(JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as BenchResult);
+      });
+    });
+  };
   // A pair where either run failed (no leader in time on an overloaded machine) is left out.
   const settled = together
     ? await Promise.allSettled(order.map((setting, i) => run(setting, basePort + i * 10)))
@@ -47,13 +66,14 @@ for (let pair = 0; pair < pairs; pair++) {
     continue;
   }
   for (const [i, setting] of order.entries()) {
-    const result = (settled[i] as PromiseFulfilledResult<Awaited<ReturnType<typeof runBench>>>).value;
+    const result = (settled[i] as PromiseFulfilledResult<BenchResult>).value;
     rates[setting].push(result.writesPerSecond);
     if (result.serverCpuUsPerWrite !== null) cpu[setting].push(result.serverCpuUsPerWrite);
     process.stdout.write(`pair ${pair + 1} profiling ${setting}: ${result.writesPerSecond} writes/s, ` +
       `${result.serverCpuUsPerWrite ?? '?'} µs server CPU per write, p50 ${result.latencyMs.p50.toFixed(2)} ms\n`);
   }
 }
+fs.rmSync(jsonDir, { recursive: true, force: true });
 const on = median(rates.on);
 const off = median(rates.off);
 const cpuOn = median(cpu.on);

@@ -4,7 +4,7 @@
  * the per-stage waterfall, the latency histogram, resident memory over time, and the tables
  * behind them.
  */
-import type { BenchResult } from '../src/cli/bench.js';
+import type { BenchResult } from './bench-result.js';
 import { escapeHtml, histogram, lineChart, waterfall, type LineSeries } from './svg-plot.js';
 import { formatIncidents } from './incidents.js';
 import type { MemoryPart } from './memory-series.js';

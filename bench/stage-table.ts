@@ -1,5 +1,5 @@
 /**
- * The per-stage table of the benchmark: one row per stage of the write path (DESIGN.md), with its
+ * The per-stage table of the benchmark: one row per stage of the write path (docs/metrics.md), with its
  * p50 and p99, its share of the end-to-end time, its queue wait vs service time where the stage
  * has a queue, and where it starts on the waterfall (stages 5 and 6 — the leader's own log write
  * and the replication to followers — run side by side, so their shares may add past 100 %).

@@ -23,7 +23,7 @@ import { loadStateMachine } from '../statemachines/load.js';
 import { assert, errorToWire, StateMachineError, type WireError } from '../errors.js';
 import { nowUs } from '../metrics/clock.js';
 import { nodeTimers, type Timers } from '../shell/timers.js';
-import { CallTable } from '../core/call-table.js';
+import { CallTable } from '../call-table.js';
 
 export interface UpdaterActorOptions {
   stateMachine: string;

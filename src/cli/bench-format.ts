@@ -2,7 +2,7 @@
  * The benchmark's terminal output: the live progress line, and the closing summary — throughput,
  * latency percentiles, the per-stage table, CPU, memory and the verdict.
  */
-import type { BenchResult } from './bench.js';
+import type { BenchResult } from '../../bench/bench-result.js';
 import type { MemoryPart } from '../../bench/memory-series.js';
 import { formatIncidents } from '../../bench/incidents.js';
 

@@ -17,14 +17,15 @@ import { LocalCluster, sleep, withTimeout } from './local-cluster.js';
 import { RaftClient } from '../client/raft-client.js';
 import { ConfigurationError, TimeoutError } from '../errors.js';
 import type { LoadDone, LoadResult, LoadSecond, LoadTask } from '../../bench/load-worker.js';
-import { latencyMsOf, type LatencyMs } from '../../bench/latency.js';
+import { latencyMsOf } from '../../bench/latency.js';
 import { LoadSeries, type SecondPoint } from '../../bench/load-series.js';
-import { pidsListeningOn, ProcSampler, type MachineUsage, type ProcessUsage, type ProcTarget } from '../../bench/proc-sampler.js';
+import { pidsListeningOn, ProcSampler, type ProcessUsage, type ProcTarget } from '../../bench/proc-sampler.js';
 import { stageTableFromMetrics, withFollowerSides, type StageTable } from '../../bench/stage-table.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
-import { verdictOf, type Verdict } from '../../bench/verdict.js';
-import { MemorySeries, type MemoryBreakdown, type MemoryPoint } from '../../bench/memory-series.js';
-import { machineInfo, versions, type MachineInfo } from '../../bench/run-info.js';
+import { verdictOf } from '../../bench/verdict.js';
+import { MemorySeries } from '../../bench/memory-series.js';
+import { machineInfo, versions } from '../../bench/run-info.js';
+import { incidentCounters, type BenchResult } from '../../bench/bench-result.js';
 import { formatLiveLine } from './bench-format.js';
 
 export interface BenchOptions {
@@ -53,65 +54,7 @@ export interface BenchOptions {
   profiling?: boolean;
 }
 
-export type { SecondPoint };
-
-export interface BenchResult {
-  configuration: {
-    nodes: number; clients: number; outstandingPerClient: number; outstanding: number; sizeBytes: number;
-    durationS: number; warmupS: number; readFraction: number; keysPerClient: number; actors: string; fsync: boolean; peers: string[] | null; writesMax: number;
-    profiling: boolean;
-  };
-  machine: MachineInfo;
-  versions: Record<string, string>;
-  startedAt: string;
-  writesPerSecond: number;
-  readsPerSecond: number;
-  acknowledged: number;
-  reads: number;
-  failed: number;
-  errors: string[];
-  measuredS: number;
-  latencyMs: LatencyMs;
-  readLatencyMs: LatencyMs;
-  /** Writes per latency bucket over the measured part: [lower bound µs, count]. */
-  latencyHistogram: [number, number][];
-  leader: { id: string; address: string } | null;
-  stages: StageTable | null;
-  /** The leader's stage histograms as the server reported them, by stage name (µs). */
-  stagesUs: Record<string, unknown> | null;
-  /** CPU time of every server process (all threads) per acknowledged write over the measured part; null when unread. */
-  serverCpuUsPerWrite: number | null;
-  /**
-   * Mean entries per message since the servers started: per append to the leader's log, per
-   * acknowledged AppendEntries, per AppendEntries a follower received. Null when unread.
-   */
-  batches: { appendEntriesMean: number; replicationEntriesMean: number; followerEntriesMean: number } | null;
-  /**
-   * Context switches of all threads of all server processes over the measured part, per
-   * acknowledged write and per append batch: every hop between threads or processes, and every
-   * sync, puts a thread to sleep and wakes it. Null where /proc is unread.
-   */
-  wakeups: { contextSwitchesPerWrite: number; contextSwitchesPerBatch: number } | null;
-  /**
-   * What went wrong with the servers themselves since they started, per server (only the counters
-   * that are not zero): connections refused over a bound, peer messages refused, followers found
-   * with less than they had acknowledged, damaged log tails cut at start and the entries they held.
-   * A clean run has none; a run against a cluster that went through faults says so.
-   */
-  incidents: Record<string, Partial<Record<IncidentCounter, number>>>;
-  cpu: { machine: MachineUsage | null; processes: ProcessUsage[] };
-  memory: { id: string; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMinute: number; flat: boolean | null }[];
-  /**
-   * Each server's resident memory split into its threads' V8 heaps, their ArrayBuffers and the
-   * rest, after the warm-up (from the servers' own metrics, polled every few seconds).
-   */
-  memoryParts: MemoryBreakdown[];
-  verdict: Verdict;
-  series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]>; memoryMiB: Record<string, MemoryPoint[]> };
-}
-
-const incidentCounters = ['connectionsRefused', 'peerMessagesRefused', 'followerLogResets', 'logTailCuts', 'entriesCutAtRecovery'] as const;
-type IncidentCounter = (typeof incidentCounters)[number];
+export type { BenchResult, SecondPoint };
 
 /** The incident counters that are not zero, per server (see BenchResult.incidents). */
 function incidentsOf(snapshots: Map<string, MetricsSnapshot>): BenchResult['incidents'] {
@@ -229,6 +172,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   let sampler: ProcSampler | null = null;
   let liveTimer: NodeJS.Timeout | null = null;
   try {
+    await cluster?.checkPorts();
     cluster?.startAll();
     const leader = await findLeader(control, addresses, 20_000);
     const targets: ProcTarget[] = cluster !== null

@@ -1,14 +1,17 @@
 /**
  * A local cluster of separate server processes on loopback, as `raftline cluster`, `raftline
- * bench` and the integration tests run it: spawn, find the leader, kill -9 one, restart it, stop.
+ * bench` and the integration tests run it: check the ports, spawn, find the leader, kill -9 one,
+ * restart it, stop. Every server is started with an IPC channel and `--exit-with-parent`, so the
+ * servers stop when the process that started them exits, even when it is killed with SIGKILL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RaftClient } from '../client/raft-client.js';
 import type { DivisionStatus } from '../messages/messages.js';
-import { TimeoutError } from '../errors.js';
+import { ConfigurationError, TimeoutError } from '../errors.js';
 import { defaultLimits, type Limits } from '../limits.js';
 
 export interface LocalClusterOptions {
@@ -28,6 +31,10 @@ export interface LocalClusterOptions {
   logFile?: string;
   /** Starts the servers with `--unsafe-no-fsync` (benchmarks only). */
   unsafeNoFsync?: boolean;
+  /** The servers' group id (default `default`). */
+  groupId?: string;
+  /** Called when a server process exits, for whatever reason (a kill this class made included). */
+  onExit?: (node: LocalNode, code: number | null, signal: NodeJS.Signals | null) => void;
   /**
    * Where server `from` reaches server `to` (default: `to`'s own address). The chaos runs route
    * every link through a fault proxy this way; each server still listens on its own address.
@@ -71,8 +78,26 @@ export class LocalCluster {
 
   /** A client for status calls only; no writes go through it. */
   private async statusClient(): Promise<RaftClient> {
-    this.client ??= await RaftClient.connect({ peers: this.addresses, requestTimeoutMs: 2000 });
+    this.client ??= await RaftClient.connect({ peers: this.addresses, requestTimeoutMs: 2000, groupId: this.groupId });
     return this.client;
+  }
+
+  get groupId(): string {
+    return this.options.groupId ?? 'default';
+  }
+
+  /**
+   * Refuses to start when a server's port is taken: the server could not listen there, and
+   * whatever does listen could be taken for it.
+   */
+  async checkPorts(): Promise<void> {
+    for (const node of this.nodes) {
+      const [host, port] = [node.address.slice(0, node.address.lastIndexOf(':')), Number(node.address.slice(node.address.lastIndexOf(':') + 1))];
+      const problem = await portProblem(host, port);
+      if (problem !== null) {
+        throw new ConfigurationError(`port ${port} for server ${node.id} is not free (${problem}); choose another --base-port`, { port });
+      }
+    }
   }
 
   get addresses(): string[] {
@@ -89,14 +114,15 @@ export class LocalCluster {
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
       '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on',
       ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress]),
-      ...(this.options.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : [])];
+      ...(this.options.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : []),
+      ...(this.options.groupId === undefined ? [] : ['--group', this.options.groupId]), '--exit-with-parent'];
     const limits = Object.entries(this.options.limits ?? {});
     if (limits.length > 0) args.push('--limits', limits.map(([name, value]) => `${name}=${String(value)}`).join(','));
-    let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
+    let stdio: StdioOptions = ['inherit', 'inherit', 'inherit', 'ipc'];
     if (this.options.logFile) {
       fs.mkdirSync(path.dirname(this.options.logFile), { recursive: true });
       const fd = fs.openSync(this.options.logFile, 'a');
-      stdio = ['ignore', fd, fd];
+      stdio = ['ignore', fd, fd, 'ipc'];
     }
     // The main thread's young generation sized like the actors' (Limits.heapSemiSpaceMb: only a
     // flag at start-up can size it), then extra Node.js flags for the server processes, e.g.
@@ -104,11 +130,15 @@ export class LocalCluster {
     const semiSpaceMb = this.options.limits?.heapSemiSpaceMb ?? defaultLimits.heapSemiSpaceMb;
     const nodeArgs = [`--max-semi-space-size=${semiSpaceMb}`,
       ...(process.env['RAFTLINE_SERVER_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg.length > 0)];
-    node.process = spawn(process.execPath, [...nodeArgs, ...args], { stdio });
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio });
+    // The IPC channel is there for the server to notice this process's end, not to keep it alive.
+    child.channel?.unref();
+    node.process = child;
     node.exitCode = null;
-    node.process.on('exit', (code) => {
-      node.process = null;
+    child.on('exit', (code, signal) => {
+      if (node.process === child) node.process = null;
       node.exitCode = code;
+      this.options.onExit?.(node, code, signal);
     });
   }
 
@@ -134,13 +164,22 @@ export class LocalCluster {
     return Promise.all(this.nodes.map((node) => withTimeout(client.status(node.address), 1000).catch(() => null)));
   }
 
-  /** Waits until one running server is leader and has committed an entry of its term. */
+  /**
+   * Waits until one running server is leader and has committed an entry of its term. A server is
+   * recognised by all it says of itself, not by an id alone: the status at a node's address must
+   * name that node's id and this cluster's group, and the node's process must be running (so
+   * another cluster's server on a port this one meant to use is not taken for its own).
+   */
   async waitForLeader(timeoutMs = 20000): Promise<LocalNode> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const statuses = await this.statuses();
-      const leader = statuses.find((status) => status?.role === 'leader' && status.commit > 0);
-      if (leader) return this.node(leader.id);
+      const leader = this.nodes.find((node, i) => {
+        const status = statuses[i];
+        return status?.role === 'leader' && status.commit > 0 && status.id === node.id && status.groupId === this.groupId &&
+          node.process !== null;
+      });
+      if (leader) return leader;
       await sleep(100);
     }
     throw new TimeoutError(`no leader within ${timeoutMs} ms`);
@@ -172,4 +211,13 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     promise,
     new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms); }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** Why nothing else may listen on host:port, or null when it is free. */
+function portProblem(host: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(null)));
+  });
 }

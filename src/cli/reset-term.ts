@@ -13,7 +13,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Command } from 'commander';
 import { ConfigurationError } from '../errors.js';
+import { integer } from './flags.js';
 import { termMax } from '../limits.js';
 import { acquireDirLock } from '../log/dir-lock.js';
 import { recoverLog } from '../log/log-recovery.js';
@@ -55,4 +57,15 @@ export function resetTerm(dir: string, groupId: string, newTerm?: number): TermR
   } finally {
     lock.release();
   }
+}
+
+export function addResetTermCommand(program: Command): void {
+  program.command('reset-term')
+    .description('with every server of the group stopped: print a server\'s term and last log term, or set its term (README: a term at the ceiling)')
+    .requiredOption('--dir <dir>', 'the server\'s data directory')
+    .option('--group <id>', 'group id', 'default')
+    .option('--term <n>', 'the new term: one above the highest last log term of every server of the group', integer('--term', 1))
+    .action((options: { dir: string; group: string; term?: number }) => {
+      process.stdout.write(JSON.stringify(resetTerm(options.dir, options.group, options.term)) + '\n');
+    });
 }

@@ -12,7 +12,7 @@ import type {
   ClientRequestBatchMessage, ClientRequestMessage, MetricsRequestMessage, ServerToClientMessage, StatusRequestMessage,
 } from '../messages/messages.js';
 import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError, type WireError } from '../errors.js';
-import { Connection } from './connection.js';
+import { Connection, parseAddress } from './connection.js';
 import { backOffDelayMs, dispositionOf, type BackOff } from './retry-policy.js';
 import { batchCallsMax } from '../limits.js';
 
@@ -74,6 +74,12 @@ export class Channel {
   private outboxConnection: Connection | null = null;
   private outboxBytes = 0;
   private targetIndex = 0;
+  /**
+   * A leader named by a NOT_LEADER hint that is not among `targets` (a client given one follower's
+   * address, say): dialed instead of the list until a connection to it fails, which returns the
+   * channel to the list where it was.
+   */
+  private hintedTarget: string | null = null;
   /** Connection-level failures in a row (redirects, refused dials, lost connections). */
   private failureStreak = 0;
   private closed = false;
@@ -91,7 +97,7 @@ export class Channel {
 
   /** The server this channel talks to now (or will dial next). */
   get target(): string {
-    return this.targets[this.targetIndex]!;
+    return this.hintedTarget ?? this.targets[this.targetIndex]!;
   }
 
   submit(call: Call): void {
@@ -279,9 +285,11 @@ export class Channel {
   }
 
   /**
-   * NOT_LEADER: go to the suggested leader when it is one of the peers, else to the next peer.
-   * The first redirect in a row goes at once (the hint is usually right); repeated ones back
-   * off, so that an election in progress is not hammered by a client cycling through the peers.
+   * NOT_LEADER: go to the suggested leader, whether or not it is one of the peers the client was
+   * given (a server names the leader at the address it has in its own configuration), else to
+   * the next peer. The first redirect in a row goes at once (the hint is usually right); repeated
+   * ones back off, so that an election in progress is not hammered by a client cycling through
+   * the peers.
    */
   private redirect(error: RaftlineError): void {
     const hint = error.details['leaderAddress'];
@@ -294,10 +302,24 @@ export class Channel {
 
   private moveTo(hint: string | null): void {
     if (!this.followsLeader) return;
-    const hinted = hint === null ? -1 : this.targets.indexOf(hint);
-    this.targetIndex = hinted >= 0 && hinted !== this.targetIndex
-      ? hinted
-      : (this.targetIndex + 1) % this.targets.length;
+    if (hint !== null && hint !== this.target) {
+      const hinted = this.targets.indexOf(hint);
+      if (hinted >= 0) {
+        this.hintedTarget = null;
+        this.targetIndex = hinted;
+        return;
+      }
+      if (isAddress(hint)) {
+        this.hintedTarget = hint;
+        return;
+      }
+    }
+    // A hinted leader that failed: back to the list, at the peer that named it (it may know better now).
+    if (this.hintedTarget !== null) {
+      this.hintedTarget = null;
+      return;
+    }
+    this.targetIndex = (this.targetIndex + 1) % this.targets.length;
   }
 
   /** Forgets the current connection; every call on it goes out again on the next one. */
@@ -358,5 +380,15 @@ export class Channel {
     this.host.forget(call.callId);
     if (error === null) call.resolve(value);
     else call.reject(error);
+  }
+}
+
+/** Whether a leader hint is a usable host:port; a server's hint is input like any other. */
+function isAddress(hint: string): boolean {
+  try {
+    parseAddress(hint);
+    return true;
+  } catch {
+    return false;
   }
 }

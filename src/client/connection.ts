@@ -23,15 +23,22 @@ export interface ServerAddress {
   port: number;
 }
 
-/** Parses 'host:port' (IPv6 hosts in brackets: '[::1]:7000'); throws ConfigurationError. */
+/** A host name or IPv4 address, or an IPv6 address in brackets. */
+const hostPattern = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])$/;
+
+/**
+ * Parses 'host:port' (IPv6 hosts in brackets: '[::1]:7000'); throws ConfigurationError at once
+ * for anything else, such as a server's `id=host:port`, which would otherwise fail only when
+ * dialed, as a name lookup error.
+ */
 export function parseAddress(address: string): ServerAddress {
   const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const hostPart = address.slice(0, colon);
   const port = Number(address.slice(colon + 1));
-  if (colon <= 0 || host === '' || !Number.isInteger(port) || port <= 0 || port > 65535) {
+  if (colon <= 0 || !hostPattern.test(hostPart) || !/^\d+$/.test(address.slice(colon + 1)) || port <= 0 || port > 65535) {
     throw new ConfigurationError(`server address '${address}' is not host:port`, { address });
   }
-  return { host, port };
+  return { host: hostPart.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
 export class Connection {

@@ -14,7 +14,7 @@ import { Channel, type Call, type ChannelHost } from './channel.js';
 import { parseAddress } from './connection.js';
 import type { BackOff } from './retry-policy.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
-import { CallTable } from '../core/call-table.js';
+import { CallTable } from '../call-table.js';
 
 export interface RaftClientOptions {
   /** Every server of the group, as 'host:port'; the first is tried first. */

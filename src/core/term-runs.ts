@@ -1,7 +1,9 @@
 /**
- * The core's view of the log: the term of every entry, kept as runs of equal terms (a leader
- * writes long runs of one term, so a log of millions of entries is a handful of runs). Payloads
- * never come here; the log actor owns them. Lookups are a binary search over the runs.
+ * The terms of a log, kept as runs of equal terms (a leader writes long runs of one term, so a log
+ * of millions of entries is a handful of runs): the consensus core's view of its log, the
+ * appender's, and the durable log store's own index of the terms it holds (log/segmented-log.ts),
+ * one structure for all three. Payloads never come here; the log actor owns them. Lookups are a
+ * binary search over the runs.
  *
  * Invariants (checked on every mutation): runs are sorted by strictly increasing `firstIndex`,
  * adjacent runs have strictly increasing terms (a Raft log's terms never decrease, §5.3), every

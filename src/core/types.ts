@@ -3,7 +3,7 @@
  * (no timers, clock, randomness of its own, promises or I/O): time arrives as `tick()`,
  * randomness from an injected seeded `Rng`, and every decision leaves as data in a `Ready`.
  *
- * Division of labour (DESIGN.md): the core owns role, term, vote, commit index and a view of the
+ * Division of labour: the core owns role, term, vote, commit index and a view of the
  * log's terms. Entry payloads never enter the core; the shell moves bytes. The appender actor owns
  * per-follower replication progress and reports matches, higher terms, contact and read rounds to
  * the core, which decides commit, step-down and linearizable reads.

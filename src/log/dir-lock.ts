@@ -47,6 +47,15 @@ export function acquireDirLock(dir: string): DirLock {
   throw new ConfigurationError(`data directory ${dir} could not be locked: the lock file keeps reappearing`, { dir });
 }
 
+/**
+ * The pid of a running process (not this one) that holds the lock of `dir`, or null: what
+ * `raftline cluster` checks before it starts servers that would each find the directory locked.
+ */
+export function lockOwner(dir: string): number | null {
+  const owner = readOwner(path.join(dir, LOCK_FILE_NAME));
+  return owner !== null && owner !== process.pid && isRunning(owner) ? owner : null;
+}
+
 /** Creates the lock file holding our pid; false when it already exists. */
 function tryCreateLockFile(dir: string, file: string): boolean {
   let fd: number;

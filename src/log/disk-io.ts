@@ -3,7 +3,8 @@
  * call into `DiskFailureError` (the server stops rather than guess what reached the disk), full
  * writes and reads at a position, and the directory fsync that makes a create, rename or unlink
  * durable. Sync calls on purpose: the log store runs in its own worker thread, where they avoid the
- * thread-pool hop of `fs.promises` (MEASURED.md, ≈0.1 ms per operation).
+ * thread-pool hop of `fs.promises` (each operation queued to libuv's pool and its result posted
+ * back), and a blocked call stalls no one but the log.
  */
 import { DiskFailureError, RaftlineError } from '../errors.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';

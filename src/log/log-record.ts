@@ -9,7 +9,8 @@
  * of the bytes it points at (or by pointing past the end of the file).
  *
  * Segments are named `log_inprogress_<first>` while open and `log_<first>-<last>` when closed,
- * plain decimal numbers (DESIGN.md, "On disk"; the same names as Ratis's segmented log).
+ * plain decimal numbers (README.md, "Layout and on-disk format"; the same names as Ratis's
+ * segmented log).
  */
 import { crc32c } from './crc32c.js';
 

@@ -1,7 +1,8 @@
 /**
  * The durable term and vote of a server (Raft §5.1, Figure 2: "persistent state on all servers"),
- * in the file `raft-meta` beside the log segments (DESIGN.md, "On disk"; Ratis keeps the same file).
- * It must be on disk before any vote or reply that depends on it leaves the server.
+ * in the file `raft-meta` beside the log segments (README.md, "Layout and on-disk format"; Ratis
+ * keeps the same file). It must be on disk before any vote or reply that depends on it leaves the
+ * server.
  *
  * The file is replaced atomically, never edited in place: write `raft-meta.tmp`, fdatasync it,
  * rename it over `raft-meta`, fsync the directory. A crash leaves either the old or the new file.

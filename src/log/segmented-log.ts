@@ -1,6 +1,6 @@
 /**
- * The durable segmented log store, used inside the log worker actor (DESIGN.md, stage 5
- * `logWrite` / `logSync`; Ratis's SegmentedRaftLog). Entries are appended to the open segment with
+ * The durable segmented log store, used inside the log worker actor (the write path's stages
+ * `logWrite` / `logSync`, docs/metrics.md; Ratis's SegmentedRaftLog). Entries are appended to the open segment with
  * one write per batch and made durable by `sync`, one fdatasync for everything appended since the
  * last one (group commit). Closed segments are immutable until a truncation reaches into them.
  *
@@ -10,8 +10,8 @@
  * bounds, its size and the offset of every 1024th record: a read from it (a lagging follower)
  * walks the length words from the anchor before it, so memory grows by 8 bytes per 1024 entries
  * of log, not 8 per entry, and no read scans more than 1023 records it does not return. All I/O
- * is synchronous: this code runs on its own worker thread, where the sync calls are the fast path
- * (MEASURED.md).
+ * is synchronous: this code runs on its own worker thread, where the sync calls save the thread-pool
+ * round trip of the asynchronous ones (disk-io.ts).
  *
  * Preallocation: the open segment's file runs ahead of its records with zeros (1 MiB at a time).
  * An fdatasync after an append that grows a file must commit the file system's journal (new size,
@@ -32,7 +32,7 @@ import {
 } from './log-record.js';
 import { recoverLog, type RecoveredSegment, type TailCut } from './log-recovery.js';
 import { lastStartingAtOrBefore, RecentEntries } from './recent-entries.js';
-import { TermRunIndex } from './term-runs.js';
+import { TermLog } from '../core/term-runs.js';
 import { SpareBuffers } from '../spare-buffers.js';
 import { LENGTH_BYTES, packedProblem, packPayloads, payloadLengthAt } from '../messages/packed-entries.js';
 
@@ -91,7 +91,8 @@ export class SegmentedLog {
   private readonly segmentSizeBytesMax: number;
   /** In index order; the last one is always the open (in-progress) segment. */
   private readonly segments: Segment[];
-  private readonly terms: TermRunIndex;
+  /** The terms as runs, the same structure the consensus core keeps of its log. */
+  private readonly terms: TermLog;
   /** Descriptor of the open segment, opened for reading and writing. */
   private openFd: number;
   private lastIndexValue: number;
@@ -121,9 +122,9 @@ export class SegmentedLog {
     this.scanChunkBytes = Math.max(RECORD_HEADER_BYTES, options.scanChunkBytes ?? SCAN_CHUNK_BYTES_DEFAULT);
     this.preallocateBytes = Math.max(0, options.preallocateBytes ?? PREALLOCATE_BYTES_DEFAULT);
     this.segments = segments;
-    this.terms = new TermRunIndex(termRuns);
     const last = segments[segments.length - 1];
     const lastIndex = last ? last.lastIndex : 0;
+    this.terms = new TermLog(termRuns, lastIndex);
     this.lastIndexValue = lastIndex;
     // Made true below: the open segment is synced once at open, because a previous process killed
     // before its sync leaves written data in the page cache that a machine crash could still lose.
@@ -202,7 +203,7 @@ export class SegmentedLog {
     const count = terms.length;
     if (count === 0) return;
     assert(firstIndex === this.lastIndexValue + 1, `append: index ${firstIndex}, expected ${this.lastIndexValue + 1}`);
-    let previousTerm = this.terms.lastTerm();
+    let previousTerm = this.terms.lastTerm;
     for (let k = 0; k < count; k++) {
       const term = terms[k]!;
       assert(term >= previousTerm, `append: term ${term} below ${previousTerm} at ${firstIndex + k}`);
@@ -232,10 +233,8 @@ export class SegmentedLog {
       this.preallocate(segment.sizeBytes + sizeBytes);
     });
     // The in-memory picture changes only once the write went through.
-    for (let k = 0; k < count; k++) {
-      segment.offsets!.push(segment.sizeBytes + starts[k]!);
-      this.terms.append(firstIndex + k, terms[k]!);
-    }
+    for (let k = 0; k < count; k++) segment.offsets!.push(segment.sizeBytes + starts[k]!);
+    this.terms.append(firstIndex, terms);
     this.cache.pushBatch(firstIndex, terms.slice(), batch, starts);
     segment.sizeBytes += sizeBytes;
     segment.lastIndex = firstIndex + count - 1;

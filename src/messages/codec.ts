@@ -1,6 +1,6 @@
 /**
- * The only place that imports msgpackr. One Packr configuration per thread (MEASURED.md: mixing
- * configurations slowed both). Encoded messages are returned as exact-size copies, because a
+ * The only place that imports msgpackr. One Packr configuration per thread, so every message a
+ * thread packs goes through the same options and the same scratch buffer (below). Encoded messages are returned as exact-size copies, because a
  * view into msgpackr's shared buffer would make postMessage copy the whole backing buffer, and
  * the next pack would overwrite it.
  */

@@ -50,7 +50,9 @@ export const Kind = {
   // appender -> main
   AppenderProgress: 160,
   AppenderHigherTerm: 162,
-  AppenderPeerMessage: 164,
+  // 164 was AppenderPeerMessage (the appender was to forward vote responses to the core; a voter
+  // sends its response on its own connection, which the candidate's listener hands to the core):
+  // retired, never reused.
 } as const;
 
 export type KindName = keyof typeof Kind;

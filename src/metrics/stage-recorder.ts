@@ -1,6 +1,6 @@
 /**
  * The main thread's side of per-stage latency: it joins the stamps of a write's passage through
- * the stages (DESIGN.md) and records them into HDR histograms, per batch.
+ * the stages (docs/metrics.md) and records them into HDR histograms, per batch.
  *
  * Nothing here is per entry. The request path stamps one write per received socket chunk (its
  * stage boundaries stand for every write of that chunk); the log actor, the appender and the

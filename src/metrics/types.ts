@@ -5,7 +5,7 @@
  */
 import type { MemorySnapshot } from './memory.js';
 
-/** The stages of a write, in pipeline order (DESIGN.md). `total` is receive to reply. */
+/** The stages of a write, in pipeline order (docs/metrics.md). `total` is receive to reply. */
 export const leaderStageNames = [
   'receive', 'startTransaction', 'admit', 'preAppend', 'logWrite', 'logSync', 'replicate',
   'commit', 'applySerial', 'apply', 'reply', 'total',

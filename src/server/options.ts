@@ -21,8 +21,12 @@ export interface RaftServerOptions {
   /** Where to listen for peers and clients; defaults to this server's address in `peers`. */
   listen?: string;
   groupId?: string;
-  /** `kv`, `counter`, or a module path whose default export is a state machine factory. */
-  stateMachine?: string;
+  /**
+   * `kv`, `counter`, or your own JavaScript module whose default export is a state machine
+   * factory: a file URL (`new URL('./ledger.js', import.meta.url)`, resolved against your module)
+   * or a path (resolved against the working directory when the server starts). Default `kv`.
+   */
+  stateMachine?: string | URL;
   actors?: ActorMode;
   limits?: Partial<Limits>;
   logger?: Logger;
@@ -37,7 +41,13 @@ export interface RaftServerOptions {
   unsafeNoFsync?: boolean;
 }
 
-const addressPattern = /^[^\s:]+:\d{1,5}$/;
+const addressPattern = /^[^\s:=]+:(\d{1,5})$/;
+
+/** Whether `address` is host:port with a port from 1 to 65535. */
+function isHostPort(address: string): boolean {
+  const port = Number(addressPattern.exec(address)?.[1]);
+  return port >= 1 && port <= 65_535;
+}
 
 /** Parses `n1=127.0.0.1:7101,n2=...`. */
 export function parsePeers(text: string): PeerAddress[] {
@@ -67,18 +77,24 @@ export function parseLimits(text: string): Partial<Limits> {
 export function validateServerOptions(options: RaftServerOptions): void {
   if (!options.id) throw new ConfigurationError('server id is empty');
   const seen = new Set<string>();
+  const owners = new Map<string, string>();
   for (const peer of options.peers) {
     if (seen.has(peer.id)) throw new ConfigurationError(`peer id ${peer.id} appears twice in peers`);
     seen.add(peer.id);
-    if (!addressPattern.test(peer.address)) {
-      throw new ConfigurationError(`peer ${peer.id} has address '${peer.address}', expected host:port`);
+    if (!isHostPort(peer.address)) {
+      throw new ConfigurationError(`peer ${peer.id} has address '${peer.address}', expected host:port with a port from 1 to 65535`);
     }
+    // Two ids on one address: every message for one would reach the other, which refuses it as
+    // not a voter, forever.
+    const owner = owners.get(peer.address.toLowerCase());
+    if (owner !== undefined) throw new ConfigurationError(`peers ${owner} and ${peer.id} have the same address ${peer.address}`);
+    owners.set(peer.address.toLowerCase(), peer.id);
   }
   if (!seen.has(options.id)) throw new ConfigurationError(`server id ${options.id} is missing from peers`);
-  if (options.listen !== undefined && !addressPattern.test(options.listen)) {
+  if (options.listen !== undefined && !isHostPort(options.listen)) {
     throw new ConfigurationError(`listen address '${options.listen}' is not host:port`);
   }
-  if (options.metricsAddress !== undefined && !addressPattern.test(options.metricsAddress)) {
+  if (options.metricsAddress !== undefined && !isHostPort(options.metricsAddress)) {
     throw new ConfigurationError(`metrics address '${options.metricsAddress}' is not host:port`);
   }
   if (options.groupId !== undefined && !/^[A-Za-z0-9_.-]+$/.test(options.groupId)) {

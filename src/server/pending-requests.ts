@@ -14,7 +14,7 @@
 import type { ChunkSample, RepliedWrite } from '../metrics/stage-recorder.js';
 import type { WireError } from '../errors.js';
 import type { Inbound } from './listener.js';
-import { CallTable } from '../core/call-table.js';
+import { CallTable } from '../call-table.js';
 
 /** Where a call's reply goes: its connection, as a single reply or within a reply batch. */
 export interface ReplyTo {

@@ -35,6 +35,7 @@ import type { TailCut } from '../log/log-recovery.js';
 import { termRecovery } from '../log/raft-meta.js';
 import type { TimerHandle } from '../shell/timers.js';
 import { nodeServerEnvironment, type ListeningEndpoint, type ServerEnvironment } from './environment.js';
+import { stateMachineSpec } from '../statemachines/load.js';
 import { StageRecorder } from '../metrics/stage-recorder.js';
 import type { FollowerReplicationSnapshot, MetricsSnapshot } from '../metrics/types.js';
 import { MetricsEndpoint } from '../metrics/endpoint.js';
@@ -123,7 +124,7 @@ export class RaftServer implements RequestPathHost {
     this.lock = environment.lockDir(this.options.dir);
     const smDir = path.join(this.groupDir, 'sm');
     environment.fileSystem.mkdirSync(smDir, { recursive: true });
-    const stateMachine = this.options.stateMachine ?? 'kv';
+    const stateMachine = stateMachineSpec(this.options.stateMachine);
     const context = { serverId: this.id, groupId: this.groupId, dir: smDir };
     this.leaderHooks = await environment.loadStateMachine(stateMachine);
     await this.leaderHooks.initialize?.(context);

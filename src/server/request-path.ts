@@ -1,5 +1,5 @@
 /**
- * The request path of a server (DESIGN.md stages 1-4 and 9): client writes through
+ * The request path of a server (stages receive to preAppend, and reply, docs/metrics.md): writes through
  * `startTransaction`, admission (the pending-request permits), `preAppendTransaction` and a batch
  * appended once per turn of the event loop; linearizable reads waiting for their ReadIndex and
  * then for the state machine to catch up; stale reads; replies and the retry cache. The server
@@ -254,7 +254,7 @@ export class RequestPath {
         `entry of ${data.length} bytes is over the limit of ${this.host.limits.entryBytesMax} bytes`,
         { sizeBytes: data.length, limitBytes: this.host.limits.entryBytesMax }));
     }
-    // Stage startTransaction, then admit, then preAppend (DESIGN.md stages 2-4). The first
+    // Stage startTransaction, then admit, then preAppend (docs/metrics.md). The first
     // write of each received chunk is stamped at their boundaries; the rest of the chunk shares them.
     const connection = to.connection;
     const sample = this.sample;

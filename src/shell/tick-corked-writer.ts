@@ -1,7 +1,8 @@
 /**
  * Writes frames to a socket so that everything written in one tick leaves in one socket write:
- * cork on the first write of a tick, uncork on the next (MEASURED.md: one write per frame costs
- * ~25x more than a corked batch on loopback). Shared by the server's listener, the appender's
+ * cork on the first write of a tick, uncork on the next: on loopback one socket write per frame
+ * costs over ten times as much per frame as 100 frames corked into one (`npm run bench:micro --
+ * --only tcp`; figures in docs/results.md). Shared by the server's listener, the appender's
  * peer connections and the client's connection.
  *
  * `writeBody` frames a packed body into a buffer of this connection's own, taken back once the

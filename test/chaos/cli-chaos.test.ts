@@ -6,34 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { testPort } from '../support/ports.js';
-
-const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { runCli } from '../support/cli.js';
 
 test('raftline chaos refuses bad flags with one line and exit code 2', async () => {
   for (const args of [['--nodes', '4'], ['--workload', 'bank'], ['--duration', '0']]) {
-    const result = await runCli(['chaos', ...args], 15_000);
+    const result = await runCli(['chaos', ...args], { timeoutMs: 15_000 });
     assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
   }
@@ -45,7 +26,7 @@ test('raftline chaos: a short register run prints its summary, writes JSON and k
     const historyDir = path.join(dir, 'histories');
     const jsonFile = path.join(dir, 'result.json');
     const result = await runCli(['chaos', '--nodes', '3', '--workload', 'register', '--duration', '8', '--seed', '42',
-      '--history-dir', historyDir, '--json', jsonFile, '--actors', 'inline', '--base-port', String(testPort(20500))], 110_000);
+      '--history-dir', historyDir, '--json', jsonFile, '--actors', 'inline', '--base-port', String(testPort(20500))], { timeoutMs: 110_000 });
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /^chaos PASS: seed 42, 3 nodes \(inline\), register, 8 s$/m);
     assert.match(result.stdout, /lost writes 0, linearizability violations 0, undecided 0, duplicate applies 0/);

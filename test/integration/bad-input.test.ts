@@ -8,61 +8,16 @@
  */
 import { test } from 'node:test';
 import { testPort } from '../support/ports.js';
+import { withGroup, type Group } from '../support/group.js';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pino from 'pino';
 import { RaftServer } from '../../src/server/raft-server.js';
-import type { Limits } from '../../src/limits.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import { encode } from '../../src/messages/codec.js';
 import { sleep } from '../../src/cli/local-cluster.js';
 
-interface Group {
-  servers: RaftServer[];
-  addresses: string[];
-  leader: RaftServer;
-  followers: RaftServer[];
-}
 
-async function waitForLeader(servers: RaftServer[], timeoutMs = 15_000): Promise<RaftServer> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const leader = servers.find((server) => {
-      const status = server.status();
-      return status.role === 'leader' && status.commit > 0;
-    });
-    if (leader !== undefined) return leader;
-    await sleep(50);
-  }
-  throw new Error('no leader elected in time');
-}
 
-async function withGroup(basePort: number, limits: Partial<Limits>, body: (group: Group) => Promise<void>): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bad-input-'));
-  const peers = [1, 2, 3].map((n) => ({ id: `n${n}`, address: `127.0.0.1:${basePort + n - 1}` }));
-  const servers = peers.map((peer) => new RaftServer({
-    id: peer.id, peers, dir: path.join(dir, peer.id), actors: 'inline', stateMachine: 'kv', limits,
-    logger: pino({ level: 'silent' }),
-  }));
-  const started: RaftServer[] = [];
-  try {
-    for (const server of servers) {
-      await server.start();
-      started.push(server);
-    }
-    const leader = await waitForLeader(servers);
-    await body({
-      servers, addresses: peers.map((peer) => peer.address), leader,
-      followers: servers.filter((server) => server !== leader),
-    });
-  } finally {
-    await Promise.allSettled(started.map((server) => server.close()));
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 function addressOf(group: Group, server: RaftServer): string {
   return group.addresses[group.servers.indexOf(server)]!;

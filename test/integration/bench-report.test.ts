@@ -6,32 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { testPort } from '../support/ports.js';
+import { runCli } from '../support/cli.js';
 
-const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const chromiumPath = '/usr/bin/chromium';
-
-function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 interface PlotCheck {
   width: number;
@@ -48,8 +30,8 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
   const reportFile = path.join(dir, 'report.html');
   const jsonFile = path.join(dir, 'bench.json');
   try {
-    const run = await runBench(['--nodes', '3', '--outstanding', '16', '--size', '128', '--duration', '3', '--warmup', '1',
-      '--reads', '0.2', '--base-port', String(testPort(19761)), '--json', jsonFile, '--report', reportFile], 60_000);
+    const run = await runCli(['bench', '--nodes', '3', '--outstanding', '16', '--size', '128', '--duration', '3', '--warmup', '1',
+      '--reads', '0.2', '--base-port', String(testPort(19761)), '--json', jsonFile, '--report', reportFile], { timeoutMs: 60_000 });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /limit: /, 'the verdict line is printed');
 

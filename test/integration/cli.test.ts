@@ -8,101 +8,10 @@ import { test } from 'node:test';
 import { leaderStageNames } from '../../src/metrics/types.js';
 import { testPort } from '../support/ports.js';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const cliPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI to completion; kills it after `timeoutMs`. */
-function runCli(args: string[], timeoutMs = 15_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-interface ServerProcess {
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-}
-
-function startServer(args: string[]): ServerProcess {
-  const child = spawn(process.execPath, [cliPath, 'server', '--actors', 'inline', '--log-level', 'warn', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  return { child, exited, stderr: () => stderr };
-}
-
-/** Stops a server process: SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-async function stopServer(server: ServerProcess, graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), graceMs);
-  try {
-    return await server.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-async function waitListening(port: number, server: ServerProcess, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (server.child.exitCode !== null) throw new Error(`server exited early (${server.child.exitCode}): ${server.stderr()}`);
-    if (await canConnect(port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`nothing listening on port ${port} after ${timeoutMs} ms`);
-}
-
-function assertOneLine(stderr: string): string {
-  const lines = stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `expected one line on stderr, got: ${JSON.stringify(stderr)}`);
-  assert.ok(lines[0]!.length > 0, 'stderr is not empty');
-  return lines[0]!;
-}
+import { assertOneLine, runCli, startServer, stopCli, waitListening } from '../support/cli.js';
 
 test('an unknown flag: exit code 2 and one line on stderr', { timeout: 20_000 }, async () => {
   const top = await runCli(['--no-such-flag']);
@@ -137,10 +46,10 @@ test('server on a data directory locked by a running server: exit code 2, says l
     assert.equal(second.code, 2, second.stderr);
     assert.match(assertOneLine(second.stderr), /locked/);
     assert.equal(first.child.exitCode, null, 'the first server is still running');
-    const exit = await stopServer(first);
+    const exit = await stopCli(first);
     assert.deepEqual(exit, { code: 0, signal: null }, first.stderr());
   } finally {
-    await stopServer(first);
+    await stopCli(first);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -177,10 +86,10 @@ test('a single-server group: kv put and get, status as JSON, SIGTERM exits 0', {
     assert.ok((only!['applied'] as number) >= 2);
     assert.ok((only!['synced'] as number) >= 2);
 
-    const exit = await stopServer(server);
+    const exit = await stopCli(server);
     assert.deepEqual(exit, { code: 0, signal: null }, server.stderr());
   } finally {
-    await stopServer(server);
+    await stopCli(server);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -190,7 +99,7 @@ test('bench: a short run of a 3-process cluster prints writes/s, latency and the
   const jsonFile = path.join(dir, 'bench.json');
   try {
     const result = await runCli(['bench', '--nodes', '3', '--outstanding', '8', '--size', '64', '--duration', '2', '--warmup', '1',
-      '--base-port', String(testPort(19741)), '--json', jsonFile], 50_000);
+      '--base-port', String(testPort(19741)), '--json', jsonFile], { timeoutMs: 50_000 });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /writes\/s\s+\d+/);
     for (const stage of leaderStageNames) {
@@ -212,7 +121,7 @@ test('bench: a short run of a 3-process cluster prints writes/s, latency and the
 
     // The same with profiling off in the servers: no stage recorded, no table.
     const off = await runCli(['bench', '--nodes', '3', '--outstanding', '8', '--size', '64', '--duration', '1', '--warmup', '0',
-      '--base-port', String(testPort(19741)), '--profiling', 'off', '--json', jsonFile], 50_000);
+      '--base-port', String(testPort(19741)), '--profiling', 'off', '--json', jsonFile], { timeoutMs: 50_000 });
     assert.equal(off.code, 0, off.stderr);
     assert.match(off.stdout, /profiling off/);
     assert.doesNotMatch(off.stdout, /^ {2}logSync /m);

@@ -10,6 +10,7 @@
  */
 import { test } from 'node:test';
 import { testPort } from '../support/ports.js';
+import { waitForLeader, withGroup, type Group } from '../support/group.js';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -19,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { LocalCluster, sleep, withTimeout } from '../../src/cli/local-cluster.js';
 import { RaftServer } from '../../src/server/raft-server.js';
-import { defaultLimits, resolveLimits, type Limits } from '../../src/limits.js';
+import { defaultLimits } from '../../src/limits.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import { encode } from '../../src/messages/codec.js';
@@ -32,18 +33,6 @@ import { acquireDirLock } from '../../src/log/dir-lock.js';
 
 const fatalModule = fileURLToPath(new URL('../support/fatal-sm.js', import.meta.url));
 
-async function waitForLeader(servers: RaftServer[], timeoutMs = 15_000): Promise<RaftServer> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const leader = servers.find((server) => {
-      const status = server.status();
-      return status.role === 'leader' && status.commit > 0;
-    });
-    if (leader !== undefined) return leader;
-    await sleep(50);
-  }
-  throw new Error('no leader elected in time');
-}
 
 // ---- an actor that dies -----------------------------------------------------------------------
 
@@ -131,33 +120,7 @@ test('in process: a dying updater worker reports ACTOR_FAILURE through onFailure
 
 // ---- backpressure -----------------------------------------------------------------------------
 
-interface Group {
-  servers: RaftServer[];
-  addresses: string[];
-  leader: RaftServer;
-}
 
-async function withGroup(basePort: number, limits: Partial<Limits>, body: (group: Group) => Promise<void>): Promise<void> {
-  resolveLimits(limits);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-fail-bp-'));
-  const peers = [1, 2, 3].map((n) => ({ id: `n${n}`, address: `127.0.0.1:${basePort + n - 1}` }));
-  const servers = peers.map((peer) => new RaftServer({
-    id: peer.id, peers, dir: path.join(dir, peer.id), actors: 'inline', stateMachine: 'kv', limits,
-    logger: pino({ level: 'silent' }),
-  }));
-  const started: RaftServer[] = [];
-  try {
-    for (const server of servers) {
-      await server.start();
-      started.push(server);
-    }
-    const leader = await waitForLeader(servers);
-    await body({ servers, addresses: peers.map((peer) => peer.address), leader });
-  } finally {
-    await Promise.allSettled(started.map((server) => server.close()));
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 interface BurstResult {
   replies: ClientReplyMessage[];

@@ -1,5 +1,5 @@
 /**
- * Fault soak, off by default (RAFTLINE_SOAK=<rounds> turns it on; see README): three server
+ * Fault soak, off by default (RAFTLINE_SOAK=<rounds> turns it on; see docs/testing.md): three server
  * processes under write load from concurrent clients, and in each round a random server — leader
  * or follower — is killed with SIGKILL at a random moment and restarted a moment later. At the end
  * every acknowledged write must be applied exactly once on every replica, and the replicas must be

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CallTable } from '../../src/core/call-table.js';
+import { CallTable } from '../../src/call-table.js';
 import { SeededRng } from '../../src/core/rng.js';
 
 /** The reference: a map checked in sorted order of call ids. */

@@ -7,19 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigurationError } from '../../src/errors.js';
 import { acquireDirLock, LOCK_FILE_NAME } from '../../src/log/dir-lock.js';
-
-function withTempDir(body: (dir: string) => void): void {
-  const dir = fs.mkdtempSync(os.tmpdir() + '/raftline-');
-  try {
-    body(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { withTempDir } from '../support/temp-dir.js';
 
 function lockedBy(dir: string, pid: number): (error: unknown) => boolean {
   return (error: unknown) => {

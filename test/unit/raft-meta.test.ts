@@ -5,20 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogCorruptionError, TermCeilingError } from '../../src/errors.js';
 import { RAFT_META_FILE_NAME, readRaftMeta, readRaftMetaUnchecked, writeRaftMeta } from '../../src/log/raft-meta.js';
 import { termMax } from '../../src/limits.js';
-
-function withTempDir(body: (dir: string) => void): void {
-  const dir = fs.mkdtempSync(os.tmpdir() + '/raftline-');
-  try {
-    body(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { withTempDir } from '../support/temp-dir.js';
 
 test('an absent raft-meta reads as term 0 and no vote', () => {
   withTempDir((dir) => {

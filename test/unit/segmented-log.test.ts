@@ -6,22 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogCorruptionError } from '../../src/errors.js';
 import { SegmentedLog, type LogEntryRecord } from '../../src/log/segmented-log.js';
 import { RECORD_OVERHEAD_BYTES } from '../../src/log/log-record.js';
+import { withTempDir } from '../support/temp-dir.js';
 
 const SEGMENT_BYTES = 4096;
-
-function withTempDir(body: (dir: string) => void): void {
-  const dir = fs.mkdtempSync(os.tmpdir() + '/raftline-');
-  try {
-    body(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** Term of index i in the reference log: 1 up to 50, 2 up to 120, 5 after. */
 function referenceTerm(index: number): number {

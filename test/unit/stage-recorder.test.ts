@@ -1,7 +1,7 @@
 /**
  * StageRecorder joins stamps from the threads of a server into per-stage durations: one batch of
  * three writes from two chunks, with known stamps, gives exactly the durations of the stage table
- * (README, "Per-stage latency and metrics"), each counted once per write.
+ * (docs/metrics.md, "The stages of a write"), each counted once per write.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

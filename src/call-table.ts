@@ -1,6 +1,8 @@
 /**
  * One client's calls by call id, kept sorted: the leader's retry cache and the updater's
- * exactly-once table hold one per client, and a client its calls still awaited.
+ * exactly-once table hold one per client, and a client its calls still awaited. Shared by the
+ * client, the server's request path and the updater, none of them the consensus core, so it
+ * lives here beside the other modules every part uses (errors, limits, spare buffers).
  *
  * A client numbers its calls in order and they reach the log in nearly that order, so a new call
  * almost always goes at the end and the oldest leave from the front (when the client's

@@ -1,0 +1,56 @@
+/**
+ * `raftline bench`: its flags, and the run (bench.ts) printed with the terminal summary
+ * (bench-format.ts). Bad settings are refused before anything starts.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { runBench } from './bench.js';
+import { formatBench } from './bench-format.js';
+import { actorsOption, checkPortRange, clientPeerList, clusterDefaults, integer, port, profilingOption } from './flags.js';
+
+function fraction(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0 || parsed > 1) throw new InvalidArgumentError('--reads must be a fraction from 0 to 1');
+  return parsed;
+}
+
+interface BenchFlags {
+  nodes: string; clients: number; outstanding: number; size: number; duration: number; warmup: number; reads: number; keys: number;
+  actors: 'workers' | 'inline'; peers?: string[]; unsafeNoFsync?: boolean; writesMax: number; basePort: number;
+  json?: string; report?: string; live?: boolean; profiling: 'on' | 'off';
+}
+
+export function addBenchCommand(program: Command): void {
+  program.command('bench')
+    .description('run a local cluster (or --peers) under load; print writes/s, latency, the stage table and what limits throughput')
+    .addOption(new Option('--nodes <n>', 'number of servers').choices(['3', '5']).default('3'))
+    .option('--clients <n>', 'load generator threads, one client each', integer('--clients', 1), 1)
+    .option('--outstanding <n>', 'requests kept in flight per client', integer('--outstanding', 1), 256)
+    .option('--size <bytes>', 'value size', integer('--size', 1), 128)
+    .option('--duration <s>', 'seconds of measured load', integer('--duration', 1), 10)
+    .option('--warmup <s>', 'seconds of load before measuring', integer('--warmup', 0), 8)
+    .option('--reads <fraction>', 'fraction of requests that are linearizable reads', fraction, 0)
+    .option('--keys <n>', 'distinct keys per client; writes cycle through them so the state stays bounded', integer('--keys', 1), 100_000)
+    .addOption(actorsOption())
+    .addOption(profilingOption())
+    .option('--peers <list>', 'drive an existing cluster (host:port,... or id=host:port,...) instead of starting one', clientPeerList)
+    .option('--unsafe-no-fsync', 'UNSAFE: start the servers without fdatasync, to see the ceiling without it')
+    .option('--writes-max <n>', 'stop after this many requests', integer('--writes-max', 1), 100_000_000)
+    .option('--base-port <port>', 'first port of the local cluster', port('--base-port'), clusterDefaults.basePort)
+    .option('--json <file>', 'write every figure as JSON')
+    .option('--report <file>', 'write an HTML report with plots (reads offline)')
+    .option('--no-live', 'no live progress line')
+    .action(async (flags: BenchFlags) => {
+      if (flags.peers === undefined) checkPortRange('--base-port', flags.basePort, Number(flags.nodes), `${flags.nodes} servers`);
+      const result = await runBench({
+        nodes: Number(flags.nodes), clients: flags.clients, outstanding: flags.outstanding, sizeBytes: flags.size,
+        durationS: flags.duration, warmupS: flags.warmup, readFraction: flags.reads, keys: flags.keys, actors: flags.actors,
+        unsafeNoFsync: flags.unsafeNoFsync === true, basePort: flags.basePort, writesMax: flags.writesMax,
+        profiling: flags.profiling === 'on',
+        live: flags.live === false ? 'off' : process.stderr.isTTY ? 'tty' : 'lines',
+        ...(flags.peers === undefined ? {} : { peers: flags.peers }),
+        ...(flags.json === undefined ? {} : { jsonFile: flags.json }),
+        ...(flags.report === undefined ? {} : { reportFile: flags.report }),
+      });
+      process.stdout.write(formatBench(result) + '\n');
+    });
+}

@@ -1,0 +1,77 @@
+/**
+ * The command line's value parsers and shared options. A parser throws commander's
+ * InvalidArgumentError, which the CLI prints as one line and exits with code 2; checks that need
+ * several flags at once (a port range, a required flag) throw ConfigurationError from the action,
+ * after commander has refused any unknown flag, so a mistyped flag is named before anything else.
+ */
+import { InvalidArgumentError, Option } from 'commander';
+import { ConfigurationError } from '../errors.js';
+
+/** Where `raftline cluster` puts its servers unless told otherwise; `kv` and `status` look there. */
+export const clusterDefaults = { nodes: 3, basePort: 7101, dir: './data' } as const;
+
+/** The client addresses of the cluster `raftline cluster` starts by default. */
+export const defaultClientPeers = Array.from({ length: clusterDefaults.nodes },
+  (_, i) => `127.0.0.1:${clusterDefaults.basePort + i}`).join(',');
+
+export const portMax = 65_535;
+
+/** Every limit and its default, in the package (the CLI's help names it). */
+export const limitsDoc = 'docs/limits.md in the raftline package';
+
+export function integer(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer >= ${min}` : `${name} must be an integer from ${min} to ${max}`);
+    }
+    return parsed;
+  };
+}
+
+export const port = (name: string): ((value: string) => number) => integer(name, 1, portMax);
+
+/** Refuses a run of `count` consecutive ports from `first` that passes the last port. */
+export function checkPortRange(flag: string, first: number, count: number, what: string): void {
+  const last = first + count - 1;
+  if (last > portMax) {
+    throw new ConfigurationError(`${flag} ${first}: ${what} need ports ${first}-${last}, past the last port ${portMax}`);
+  }
+}
+
+const hostPort = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
+
+/**
+ * A client's `--peers`: `host:port,...`, or the servers' own form `id=host:port,...` (the ids
+ * are dropped). Each address once.
+ */
+export function clientPeerList(value: string): string[] {
+  const list = value.split(',').filter((part) => part.length > 0).map((part) => {
+    const address = part.replace(/^[^=:]+=/, '');
+    const match = hostPort.exec(address);
+    const portNumber = Number(match?.[2]);
+    if (match === null || portNumber < 1 || portNumber > portMax) {
+      throw new InvalidArgumentError(`'${part}' is not host:port or id=host:port`);
+    }
+    return address;
+  });
+  if (list.length === 0) throw new InvalidArgumentError('name at least one server');
+  const seen = new Set<string>();
+  for (const address of list) {
+    if (seen.has(address)) throw new InvalidArgumentError(`${address} appears twice`);
+    seen.add(address);
+  }
+  return list;
+}
+
+/** A flag commander cannot require without checking it before unknown flags: checked here. */
+export function required<T>(value: T | undefined, flag: string): T {
+  if (value === undefined) throw new ConfigurationError(`required option '${flag}' not specified`);
+  return value;
+}
+
+export const profilingOption = (): Option => new Option('--profiling <mode>', 'per-stage latency profiling').choices(['on', 'off']).default('on');
+
+export const actorsOption = (): Option => new Option('--actors <mode>', 'actors as worker threads or inline').choices(['workers', 'inline']).default('workers');
+
+export const stateMachineHelp = 'kv, counter, or a JavaScript module: a path (relative to the working directory) or a file: URL';

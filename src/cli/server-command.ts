@@ -1,0 +1,81 @@
+/**
+ * `raftline server`: one server in the foreground until SIGINT or SIGTERM (or, with
+ * `--exit-with-parent`, until the process that started it is gone), then a clean close. The data
+ * directory is checked and made before the server starts, so a path that cannot be one is a
+ * one-line configuration error.
+ */
+import { Option, type Command } from 'commander';
+import pino from 'pino';
+import { RaftServer } from '../server/raft-server.js';
+import { parseLimits, parsePeers } from '../server/options.js';
+import { prepareDataDir } from '../log/data-dir.js';
+import { ConfigurationError } from '../errors.js';
+import { actorsOption, limitsDoc, profilingOption, required, stateMachineHelp } from './flags.js';
+
+interface ServerFlags {
+  id?: string; peers?: string; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
+  logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean; limits: string; exitWithParent?: boolean;
+}
+
+/** How long a close may take once asked for before the process exits anyway. */
+const closeGraceMs = 10_000;
+
+export function addServerCommand(program: Command): void {
+  program.command('server')
+    .description('run one server in the foreground until SIGINT or SIGTERM')
+    .option('--id <id>', 'this server\'s id (required)')
+    .option('--peers <list>', 'every server: id=host:port,... (required)')
+    .option('--dir <dir>', 'data directory (required)')
+    .option('--listen <address>', 'host:port to listen on (default: this server\'s address in --peers)')
+    .option('--group <id>', 'group id', 'default')
+    .option('--state-machine <module>', stateMachineHelp, 'kv')
+    .addOption(actorsOption())
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
+    .addOption(profilingOption())
+    .option('--metrics <address>', 'host:port of the Prometheus endpoint (HTTP GET /metrics)')
+    .option('--unsafe-no-fsync', 'UNSAFE, benchmarks only: acknowledge writes without fdatasync')
+    .option('--limits <list>', `limit overrides: name=value,... (every limit and its default: ${limitsDoc})`, '')
+    .option('--exit-with-parent', 'stop when the process that started this one exits (needs an IPC channel from it, as `raftline cluster` gives)')
+    .action(runServer);
+}
+
+async function runServer(options: ServerFlags): Promise<void> {
+  const id = required(options.id, '--id <id>');
+  const peers = parsePeers(required(options.peers, '--peers <list>'));
+  const dir = required(options.dir, '--dir <dir>');
+  if (options.exitWithParent === true && process.channel === undefined) {
+    throw new ConfigurationError('--exit-with-parent needs an IPC channel from the parent process (spawn with stdio \'ipc\')');
+  }
+  const logger = pino({ level: options.logLevel });
+  const server = new RaftServer({
+    id, peers, dir, groupId: options.group,
+    stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
+    unsafeNoFsync: options.unsafeNoFsync === true, limits: parseLimits(options.limits),
+    ...(options.listen === undefined ? {} : { listen: options.listen }),
+    ...(options.metrics === undefined ? {} : { metricsAddress: options.metrics }),
+  });
+  prepareDataDir(dir);
+  if (options.unsafeNoFsync === true) {
+    process.stderr.write(`raftline server ${id}: UNSAFE --unsafe-no-fsync: writes are acknowledged without fdatasync\n`);
+  }
+  server.onFailure((error) => {
+    process.stderr.write(`raftline server ${id} stopped: ${error.message}\n`);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 2000).unref();
+  });
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(process.exitCode ?? 1), closeGraceMs).unref();
+    void server.close().then(() => process.exit(process.exitCode ?? 0));
+  };
+  if (options.exitWithParent === true) {
+    // The parent's end of the IPC pipe closes when it exits, however it exits (SIGKILL included).
+    process.once('disconnect', stop);
+    process.channel?.unref();
+  }
+  await server.start();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
