@@ -45,6 +45,8 @@ export interface Call {
   deadlineMs: number;
   /** The last retriable error this call met; decides how its deadline rejects. */
   lastError: Error | null;
+  /** Waiting for the client's session to open (raft-client.ts): not sent until `release`. */
+  held: boolean;
 }
 
 /** What a channel needs from its client. */
@@ -57,6 +59,13 @@ export interface ChannelHost {
   firstUnacked(): number;
   /** The call is settled; the client forgets it. */
   forget(callId: number): void;
+  /** The call succeeded (after `forget`): a write's session was active when it was made. */
+  acknowledged?(call: Call): void;
+  /**
+   * A call was answered SESSION_EXPIRED. True: the client takes it (it is held, and released
+   * under a new session while its deadline lasts); false: that is the call's answer.
+   */
+  renewSession?(call: Call): boolean;
 }
 
 export class Channel {
@@ -107,6 +116,19 @@ export class Channel {
     else this.ensureDialing();
   }
 
+  /** A held call may go now (its session is open); nothing if it has been settled meanwhile. */
+  release(call: Call): void {
+    if (this.calls.get(call.callId) !== call || !call.held) return;
+    call.held = false;
+    if (this.connection?.isConnected) this.transmit(call);
+    else this.ensureDialing();
+  }
+
+  /** Settles an outstanding call with `error` (a held call whose session could not be opened). */
+  fail(call: Call, error: Error): void {
+    if (this.calls.get(call.callId) === call) this.settle(call, error);
+  }
+
   /** Rejects every outstanding call with ClosedError and closes the connection. */
   close(): void {
     if (this.closed) return;
@@ -120,7 +142,7 @@ export class Channel {
 
   private transmit(call: Call): void {
     const connection = this.connection;
-    if (connection === null || !connection.isConnected || call.sentOn === connection) return;
+    if (connection === null || !connection.isConnected || call.sentOn === connection || call.held) return;
     call.sentOn = connection;
     if (call.message.k === Kind.ClientRequest) this.enqueue(connection, call.message);
     else connection.writeBody(encodeView(call.message));
@@ -134,7 +156,8 @@ export class Channel {
    */
   private enqueue(connection: Connection, message: ClientRequestMessage): void {
     let batch = this.outbox;
-    if (batch !== null && this.outboxConnection !== connection) {
+    // One frame carries one client id: a session's calls, or calls made before it opened.
+    if (batch !== null && (this.outboxConnection !== connection || batch.clientId !== message.clientId)) {
       this.flushOutbox(batch);
       batch = null;
     }
@@ -237,6 +260,13 @@ export class Channel {
       return;
     }
     const error = errorFromWire(wireError ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });
+    if (error.code === 'SESSION_EXPIRED' && this.host.renewSession !== undefined) {
+      call.held = true;
+      call.sentOn = null;
+      call.lastError = error;
+      if (this.host.renewSession(call)) return;
+      call.held = false;
+    }
     const disposition = dispositionOf(error);
     if (disposition === 'redirect' && this.followsLeader) {
       call.lastError = error;
@@ -356,7 +386,11 @@ export class Channel {
       this.deadlineTimer = null;
     }
     this.host.forget(call.callId);
-    if (error === null) call.resolve(value);
-    else call.reject(error);
+    if (error === null) {
+      this.host.acknowledged?.(call);
+      call.resolve(value);
+    } else {
+      call.reject(error);
+    }
   }
 }

@@ -10,13 +10,44 @@
  *   u8 type | u16 clientIdBytes | clientId (UTF-8) | f64 callId | f64 firstUnacked | data
  *
  * Call ids are safe integers, so a float64 holds them exactly.
+ *
+ * Entry types: a leader's no-op; a client's write; a client session's open and end (their data
+ * empty: the session they name is the client id, and an open's session id is made of the client
+ * id and the open's log index); and the leader's clock (no client, data `clockData`), which gives
+ * the log its time so that every updater forgets idle sessions at the same entry.
  */
 import { MalformedMessageError } from '../errors.js';
 import { packPayloads } from './packed-entries.js';
 import { bufferView } from './codec.js';
 
-export const EntryType = { noop: 0, write: 1 } as const;
+export const EntryType = { noop: 0, write: 1, sessionOpen: 2, sessionEnd: 3, clock: 4 } as const;
 export type EntryTypeNumber = (typeof EntryType)[keyof typeof EntryType];
+
+/** Whether `type` (a payload's first byte) is an entry type raftline writes. */
+export function isKnownEntryType(type: number): type is EntryTypeNumber {
+  return type >= EntryType.noop && type <= EntryType.clock && Number.isInteger(type);
+}
+
+/** Bytes of a clock entry's data: f64 log time in ms, f64 session idle bound in ms. */
+export const clockDataBytes = 16;
+
+/** The data of a clock entry: the log's time and the idle bound its updaters apply. */
+export function encodeClockData(logTimeMs: number, sessionIdleMsMax: number): Uint8Array {
+  const data = Buffer.allocUnsafe(clockDataBytes);
+  data.writeDoubleBE(logTimeMs, 0);
+  data.writeDoubleBE(sessionIdleMsMax, 8);
+  return data;
+}
+
+/** A clock entry's data, or null when it is not one (wrong size, or not finite non-negative numbers). */
+export function decodeClockData(data: Uint8Array): { logTimeMs: number; sessionIdleMsMax: number } | null {
+  if (data.length !== clockDataBytes) return null;
+  const bytes = bufferView(data);
+  const logTimeMs = bytes.readDoubleBE(0);
+  const sessionIdleMsMax = bytes.readDoubleBE(8);
+  if (!(logTimeMs >= 0 && logTimeMs < Infinity && sessionIdleMsMax >= 0 && sessionIdleMsMax < Infinity)) return null;
+  return { logTimeMs, sessionIdleMsMax };
+}
 
 export interface EntryBody {
   type: EntryTypeNumber;
@@ -101,7 +132,7 @@ export class EntryDecoder {
     const size = end - start;
     if (size < fixedBytes) throw new MalformedMessageError(`log entry payload of ${size} bytes is too short`);
     const type = bytes[start]!;
-    if (type !== EntryType.noop && type !== EntryType.write) {
+    if (!isKnownEntryType(type)) {
       throw new MalformedMessageError(`log entry payload has unknown type ${type}`);
     }
     const idBytes = bytes.readUInt16BE(start + 1);
