@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../cli/local-cluster.js';
+import { RaftClient } from '../client/raft-client.js';
 import { SeededRng } from '../core/rng.js';
 import { HistoryWriter, readHistory } from '../check/history.js';
 import { checkHistory, type KeyResult } from '../check/linearizability.js';
@@ -79,6 +80,11 @@ export interface ChaosResult {
   recovery: { leaderKill: Percentiles; partitionHeal: Percentiles };
   /** Writes acknowledged in each second of the run, from the start of the load. */
   writesPerSecond: number[];
+  /**
+   * Client sessions, from the leader's metrics after the checks: opened, ended by their client's
+   * close, and forgotten after idling past the bound, since that server started.
+   */
+  sessions: { opened: number; ended: number; expired: number } | null;
   /** Each recovery sample with the round it came from (null: no write succeeded after it). */
   recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; settled: boolean; waitMs: number | null }[];
   problems: string[];
@@ -86,6 +92,13 @@ export interface ChaosResult {
 }
 
 const chaosStateMachine = fileURLToPath(new URL('./chaos-state-machine.js', import.meta.url));
+
+/**
+ * The servers' session bound in a chaos run: short, so that sessions idle out within a run (the
+ * leader appends clock entries every 1.25 s while any is held) and the counter's late copies
+ * arrive after their session was forgotten. Longer than every client deadline of the workloads.
+ */
+export const chaosSessionIdleMs = 5000;
 
 export function percentiles(values: number[], unrecovered: number): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
@@ -119,6 +132,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const cluster = new LocalCluster({
     nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: options.serverLogLevel ?? 'warn',
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
+    limits: { sessionIdleMsMax: chaosSessionIdleMs },
     peerAddress: (from, to) => network.proxyAddress(from, to),
   });
   const killedByNemesis = new Set<string>();
@@ -166,7 +180,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, lostWrites: 0, violations: 0,
     undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
-    recoverySamples: [], writesPerSecond: [], problems, faultLog: [],
+    recoverySamples: [], writesPerSecond: [], sessions: null, problems, faultLog: [],
   };
   try {
     await network.start();
@@ -199,11 +213,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       let appendSet: SetWorkload | null = null;
       let counter: SetWorkload | null = null;
       if (options.workloads.includes('append-set')) {
-        appendSet = startAppendSetWorkload({ addresses, clients: 4, stopAtMs, rng: workloadRng, onWriteOk, requestTimeoutMs: 3000 });
+        appendSet = startAppendSetWorkload({
+          addresses, sessionIdleMs: chaosSessionIdleMs, clients: 4, stopAtMs, rng: workloadRng, onWriteOk, requestTimeoutMs: 3000,
+        });
         running.push(appendSet.done);
       }
       if (options.workloads.includes('counter')) {
-        counter = startCounterWorkload({ addresses, clients: 3, stopAtMs, rng: workloadRng, onWriteOk, attemptTimeoutMsMax: 60, callDeadlineMs: 4000 });
+        counter = startCounterWorkload({
+          addresses, sessionIdleMs: chaosSessionIdleMs, clients: 3, stopAtMs, rng: workloadRng, onWriteOk, attemptTimeoutMsMax: 60,
+          callDeadlineMs: 4000,
+        });
         running.push(counter.done);
       }
       // The faults end a little before the load, so that recovery from the last one is seen too.
@@ -220,6 +239,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const checkDeadline = Date.now() + 30_000;
       if (appendSet) result.appendSet = await appendSet.check(checkDeadline);
       if (counter) result.counter = await counter.check(checkDeadline);
+      result.sessions = await sessionCounts(cluster);
     } finally {
       clearInterval(watchCrashes);
     }
@@ -289,6 +309,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
+/** The leader's session counters (null when no leader answers). */
+async function sessionCounts(cluster: LocalCluster): Promise<ChaosResult['sessions']> {
+  const leader = await cluster.waitForLeader(10_000).catch(() => null);
+  if (leader === null) return null;
+  const client = await RaftClient.connect({ peers: [leader.address], requestTimeoutMs: 3000 });
+  try {
+    const { counters } = await client.metrics(leader.address);
+    return { opened: counters['sessionsOpened'] ?? 0, ended: counters['sessionsEnded'] ?? 0, expired: counters['sessionsExpired'] ?? 0 };
+  } catch {
+    return null;
+  } finally {
+    await client.close();
+  }
+}
+
 /** The one-paragraph summary `raftline chaos` prints. */
 export function formatChaos(result: ChaosResult): string {
   const ms = (value: number | null): string => value === null ? '-' : `${Math.round(value)} ms`;
@@ -302,6 +337,9 @@ export function formatChaos(result: ChaosResult): string {
     `recovery (single-fault rounds on a settled cluster): leader kill → next write ${figure(result.recovery.leaderKill)}`,
     `recovery (single-fault rounds on a settled cluster): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
   ];
+  if (result.sessions !== null) {
+    lines.push(`client sessions (leader): ${result.sessions.opened} opened, ${result.sessions.ended} ended by close, ${result.sessions.expired} forgotten idle`);
+  }
   if (result.register) {
     const where = result.historyDir === null ? '' : ` (${result.register.file})`;
     lines.push(`register history: ${result.register.operations} operations on ${result.register.keys} keys, ${result.register.verdict}${where}`);

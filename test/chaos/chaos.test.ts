@@ -58,6 +58,10 @@ for (const [name, options] of runs) {
     assert.equal(result.phantoms, 0, formatChaos(result));
     assert.deepEqual(result.crashes, [], formatChaos(result));
     assert.ok(result.ok, formatChaos(result));
+    if (options.workloads.includes('append-set')) {
+      // Every fifth append came from a client of its own that closed: sessions ended through the log.
+      assert.ok(result.sessions !== null && result.sessions.ended > 0, `sessions ended by close: ${JSON.stringify(result.sessions)}`);
+    }
     // Recovery happens: after every leader kill and every healed partition a write succeeded.
     assert.equal(result.recovery.leaderKill.unrecovered + result.recovery.partitionHeal.unrecovered, 0, formatChaos(result));
   });
