@@ -21,7 +21,7 @@ import { batchCallsMax } from '../limits.js';
  * client submitting hundreds of calls in one turn would otherwise read the clock for each.
  */
 let burstNowMs = -1;
-function burstNow(): number {
+export function burstNow(): number {
   if (burstNowMs < 0) {
     burstNowMs = performance.now();
     queueMicrotask(() => {

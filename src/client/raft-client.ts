@@ -24,7 +24,7 @@ import { ClosedError, ConfigurationError, MalformedMessageError } from '../error
 import { clientDefaults, defaultLimits } from '../limits.js';
 import { Kind } from '../messages/kinds.js';
 import { RequestType, type ClientRequestMessage, type DivisionStatus, type RequestTypeNumber } from '../messages/messages.js';
-import { Channel, type Call, type ChannelHost } from './channel.js';
+import { burstNow, Channel, type Call, type ChannelHost } from './channel.js';
 import { parseAddress } from './connection.js';
 import type { BackOff } from './retry-policy.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
@@ -240,7 +240,7 @@ export class RaftClient {
   /** The session, unless none is open or it has been idle for half the servers' bound (then a new one is opened). */
   private liveSession(): OpenSession | null {
     const session = this.session;
-    if (session !== null && performance.now() - session.activeMs > session.idleMsMax / 2) this.session = null;
+    if (session !== null && burstNow() - session.activeMs > session.idleMsMax / 2) this.session = null;
     return this.session;
   }
 
