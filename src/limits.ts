@@ -41,7 +41,11 @@ export interface Limits {
   /** Entries and bytes in one AppendEntries request. */
   appendBatchEntriesMax: number;
   appendBatchBytesMax: number;
-  /** Entries the appender keeps in memory for replication before it reads from the log. */
+  /**
+   * Entries the appender keeps in memory for replication before it reads from the log, by the
+   * memory they hold (their bytes and, estimated, the objects per entry and per batch), so that a
+   * stream of one-entry batches is held to it as much as batches of hundreds.
+   */
   appenderCacheBytesMax: number;
   /** Log segment size at which the segment is closed and a new one opened. */
   segmentBytesMax: number;
