@@ -278,7 +278,7 @@ export class RaftClient {
     }, (error) => done(null, error)));
   }
 
-  /** A write (or open) of the current session succeeded: the session was active when it was made. */
+  /** A write of the current session succeeded: the session was active when the write was made. */
   private onAcknowledged(call: Call): void {
     const session = this.session;
     const message = call.message;
