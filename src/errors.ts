@@ -118,6 +118,15 @@ export class TermCeilingError extends RaftlineError {
   override readonly code = 'TERM_CEILING';
 }
 
+/**
+ * A write named a client session the servers do not hold: it was ended (the client closed) or
+ * forgotten after idling past `sessionIdleMsMax`, or never opened. Decided at apply time, the same
+ * on every replica: this copy of the call was not applied. `details.session` names the session.
+ */
+export class SessionExpiredError extends RaftlineError {
+  override readonly code = 'SESSION_EXPIRED';
+}
+
 type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
 
 /** The registry: code -> class. A test checks it against the README. */
@@ -139,6 +148,7 @@ export const errorClasses: Readonly<Record<string, ErrorClass>> = {
   UNKNOWN_PEER: UnknownPeerError,
   PROTOCOL_VIOLATION: ProtocolViolationError,
   TERM_CEILING: TermCeilingError,
+  SESSION_EXPIRED: SessionExpiredError,
 };
 
 /** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */

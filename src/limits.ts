@@ -48,7 +48,11 @@ export interface Limits {
   /** Entries and bytes in one AppendEntries request. */
   appendBatchEntriesMax: number;
   appendBatchBytesMax: number;
-  /** Entries the appender keeps in memory for replication before it reads from the log. */
+  /**
+   * Entries the appender keeps in memory for replication before it reads from the log, by the
+   * memory they hold (their bytes and, estimated, the objects per entry and per batch), so that a
+   * stream of one-entry batches is held to it as much as batches of hundreds.
+   */
   appenderCacheBytesMax: number;
   /** Log segment size at which the segment is closed and a new one opened. */
   segmentBytesMax: number;
@@ -73,6 +77,19 @@ export interface Limits {
    * which the local cluster passes; that flag, when given, also overrides this value.
    */
   heapSemiSpaceMb: number;
+  /**
+   * A client session idle longer than this is forgotten on every server (the updater's
+   * exactly-once table and the leader's retry cache), as Ratis expires its retry cache after 60 s.
+   * Decided at apply time from the log, never from a server's own clock: while the group holds
+   * sessions, the leader appends a clock entry every quarter of this bound (`sessionClockPeriodMs`)
+   * carrying the log's time (leaders' monotonic time, continued from one leader to the next
+   * through the log) and this bound; a session's idle time counts from the first clock entry after
+   * its last entry, and the clock entry that finds it idle past the carried bound forgets it on
+   * every replica. So a session goes once it has really been idle at least this long, and within
+   * one and a half times this long while a leader is in office. An idle cluster that holds no
+   * session appends nothing. Clients learn it when they open a session.
+   */
+  sessionIdleMsMax: number;
 }
 
 export const defaultLimits: Readonly<Limits> = {
@@ -101,6 +118,7 @@ export const defaultLimits: Readonly<Limits> = {
   reconnectDelayMsMin: 20,
   reconnectDelayMsMax: 1000,
   heapSemiSpaceMb: 2,
+  sessionIdleMsMax: 60_000,
 };
 
 /**
@@ -115,6 +133,15 @@ export const defaultLimits: Readonly<Limits> = {
  */
 export const termMax = 2 ** 48;
 export const indexMax = 2 ** 50;
+
+/**
+ * How often a leader appends a clock entry while the group holds sessions: a quarter of the
+ * session bound. A session's idle time counts from the first clock entry after its last entry, so
+ * it is forgotten between one bound and one bound plus two periods after it fell silent.
+ */
+export function sessionClockPeriodMs(limits: Pick<Limits, 'sessionIdleMsMax'>): number {
+  return Math.max(1, Math.ceil(limits.sessionIdleMsMax / 4));
+}
 
 /** Young generation of a thread whose semi-spaces are `semiSpaceMb` (V8 sizes it at three semi-spaces). */
 export function youngGenerationMb(semiSpaceMb: number): number {
@@ -154,6 +181,8 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
     [limits.connectionsMax >= 2, 'connectionsMax must leave room for a peer and a client'],
     [limits.clientConnectionsMax <= limits.connectionsMax - 2, 'clientConnectionsMax must keep at least two of connectionsMax for the group\'s servers'],
     [limits.clientConnectionsPerAddressMax <= limits.clientConnectionsMax, 'clientConnectionsPerAddressMax must not exceed clientConnectionsMax'],
+    // Log time is kept in float64 milliseconds; a bound past 2^40 ms (35 years) means "never".
+    [limits.sessionIdleMsMax >= limits.tickMs && limits.sessionIdleMsMax <= 2 ** 40, 'sessionIdleMsMax must be at least tickMs and at most 2^40'],
   ];
   for (const [holds, message] of relations) {
     if (!holds) throw new ConfigurationError(`invalid limits: ${message}`);
@@ -164,11 +193,14 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
 /**
  * The client's defaults: each can be overridden per client (RaftClient.connect options). The
  * retry delays bound an exponential back-off with jitter; the connect timeout stops a dial to an
- * unreachable address from holding calls until the operating system gives up on it.
+ * unreachable address from holding calls until the operating system gives up on it. `close()`
+ * ends the client's session through the log and waits for that at most `sessionCloseWaitMsMax`
+ * (then closes anyway: the servers forget the session when it has been idle past their bound).
  */
 export const clientDefaults = {
   requestTimeoutMs: 30_000,
   retryDelayMsMin: 20,
   retryDelayMsMax: 1000,
   connectTimeoutMs: 3000,
+  sessionCloseWaitMsMax: 3000,
 } as const;

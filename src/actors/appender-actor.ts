@@ -268,17 +268,9 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     cache.push(batch.entries, batch.terms);
     // Keep the cache bounded; a follower that falls behind it is served by log reads. Once over
     // the bound, a quarter is dropped at once, so the arrays shift once per quarter of the cache
-    // rather than on every batch.
+    // rather than on every batch. The bound is on the memory held, not the payloads (EntryRun).
     const bytesMax = this.options.limits.appenderCacheBytesMax;
-    if (cache.payloadBytes > bytesMax) {
-      let bytes = cache.payloadBytes;
-      let drop = 0;
-      while (bytes > bytesMax * 0.75 && drop < cache.length - 1) {
-        bytes -= cache.payloadLength(drop);
-        drop++;
-      }
-      cache.dropFront(drop);
-    }
+    if (cache.heldBytes > bytesMax) cache.dropFrontTo(bytesMax * 0.75);
   }
 
   private get lastIndex(): number {

@@ -4,38 +4,49 @@
  * `applyTransactionSerial`, then `applyTransaction` (which may return a promise: calls are made in
  * order, results may complete out of order). It also answers queries.
  *
- * Exactly-once: every replica applies the same log, so deduplication by (clientId, callId) is done
+ * Exactly-once: every replica applies the same log, so deduplication by (session, callId) is done
  * here, deterministically, at apply time. An entry whose call was already applied (a client
  * retried a write after a leader change) is not applied again; it gets the first result. Results
- * below a client's `firstUnacked` are forgotten, which bounds the table per client.
+ * below a client's `firstUnacked` are forgotten, which bounds the table per session. Sessions are
+ * opened, ended and forgotten when idle by entries of the log (session-table.ts), which bounds the
+ * tables in number: a write of a session not held is answered SESSION_EXPIRED and not applied.
  */
 import { Kind } from '../messages/kinds.js';
 import type {
   UpdaterAppliedMessage, UpdaterCommitMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryMessage,
   UpdaterQueryResultMessage,
 } from '../messages/messages.js';
-import { EntryDecoder, EntryType } from '../messages/entry.js';
+import { decodeClockData, EntryDecoder, EntryType, type EntryBody } from '../messages/entry.js';
 import { EntryRun } from '../messages/packed-entries.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
 import type { StateMachine, StateMachineContext } from '../state-machine.js';
 import { loadStateMachine } from '../statemachines/load.js';
-import { assert, errorToWire, StateMachineError, type WireError } from '../errors.js';
+import { assert, errorToWire, SessionExpiredError, StateMachineError, type WireError } from '../errors.js';
 import { nowUs } from '../metrics/clock.js';
 import { nodeTimers, type Timers } from '../shell/timers.js';
-import { CallTable } from '../call-table.js';
+import { encode } from '../messages/codec.js';
+import { defaultLimits } from '../limits.js';
+import { SessionTable } from './session-table.js';
 
 export interface UpdaterActorOptions {
   stateMachine: string;
   context: StateMachineContext;
   /** Stamp each apply loop for per-stage latency (reported in UpdaterApplied). */
   profiling?: boolean;
+  /**
+   * This server's session bound (Limits.sessionIdleMsMax), told to a client with its session so
+   * that it renews an idle one in time. Only the bound a clock entry carries forgets sessions.
+   */
+  sessionIdleMsMax?: number;
 }
 
 /** The actor's shell: Node's timers and module loader, or the simulator's clock and machines. */
 export interface UpdaterActorEnvironment {
   timers: Timers;
   loadStateMachine(spec: string): Promise<StateMachine>;
+  /** The session table (the simulator's tests give deliberately broken ones). */
+  sessionTable?(): SessionTable<unknown>;
 }
 
 const nodeEnvironment: UpdaterActorEnvironment = { timers: nodeTimers, loadStateMachine };
@@ -44,6 +55,7 @@ export interface UpdaterStatus {
   appliedIndex: number;
   commitIndex: number;
   bufferedEntries: number;
+  sessions: number;
 }
 
 export interface UpdaterActorLinks {
@@ -77,7 +89,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   /** Every apply through this index has completed (its promise settled). */
   private settledIndex = 0;
   private readonly unsettled = new Map<number, boolean>();
-  private readonly outcomes = new Map<string, CallTable<CallOutcome>>();
+  private readonly sessions: SessionTable<CallOutcome>;
   /** Outcomes since the last report, as columns (see UpdaterAppliedMessage). */
   private doneIndexes: number[] = [];
   private doneResults: (Uint8Array | null)[] = [];
@@ -95,6 +107,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     private readonly links: UpdaterActorLinks,
     private readonly environment: UpdaterActorEnvironment = nodeEnvironment,
   ) {
+    this.sessions = (environment.sessionTable?.() as SessionTable<CallOutcome> | undefined) ?? new SessionTable<CallOutcome>();
     // Entries from the log may arrive while the state machine loads; they are buffered.
     this.links.log.onMessage((message) => this.onLog(message));
   }
@@ -109,7 +122,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   }
 
   async status(): Promise<UpdaterStatus> {
-    return { appliedIndex: this.settledIndex, commitIndex: this.commitIndex, bufferedEntries: this.buffer.length };
+    return { appliedIndex: this.settledIndex, commitIndex: this.commitIndex, bufferedEntries: this.buffer.length, sessions: this.sessions.size };
   }
 
   async stop(): Promise<void> {
@@ -189,12 +202,19 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
 
   private applyOne(stateMachine: StateMachine, index: number, term: number, source: Uint8Array, start: number, end: number): void {
     const entry = this.entries.decodeAt(source, start, end);
-    if (entry.type === EntryType.noop) return;
-    let calls = this.outcomes.get(entry.clientId);
-    if (calls === undefined) {
-      calls = new CallTable();
-      this.outcomes.set(entry.clientId, calls);
+    if (entry.type !== EntryType.write) {
+      this.applyOther(index, entry);
+      return;
     }
+    const session = this.sessions.touch(entry.clientId);
+    if (session === undefined) {
+      // Ended, forgotten or never opened: whatever this copy of the call is, it is not applied.
+      this.done(index, null, new SessionExpiredError(
+        `session ${entry.clientId} is not held (closed, idle past the bound, or never opened); call ${entry.callId} not applied`,
+        { session: entry.clientId, callId: entry.callId }).toWire());
+      return;
+    }
+    const calls = session.calls;
     // Outcomes the client no longer waits for go, from the oldest: the cost per entry is what it
     // removes, not the size of the table.
     calls.pruneBelow(entry.firstUnacked);
@@ -252,6 +272,29 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     });
   }
 
+  /** The entries that are not a client's write: the no-op, a session's open and end, the clock. */
+  private applyOther(index: number, entry: EntryBody): void {
+    switch (entry.type) {
+      case EntryType.sessionOpen: {
+        const session = this.sessions.open(entry.clientId, index);
+        const idleMsMax = this.options.sessionIdleMsMax ?? defaultLimits.sessionIdleMsMax;
+        this.done(index, encode({ session, idleMsMax }), null);
+        break;
+      }
+      case EntryType.sessionEnd:
+        this.sessions.end(entry.clientId);
+        break;
+      case EntryType.clock: {
+        // A clock entry that does not decode (no leader writes one) changes nothing, on every replica alike.
+        const clock = decodeClockData(entry.data);
+        if (clock !== null) this.sessions.clock(clock.logTimeMs, clock.sessionIdleMsMax);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
   private advanceSettled(): void {
     let settled = this.appliedIndex;
     for (const index of this.unsettled.keys()) settled = Math.min(settled, index - 1);
@@ -282,6 +325,8 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         k: Kind.UpdaterApplied, appliedIndex, indexes: [], results: [], errors: [], loops: this.pendingLoops,
         commits: this.pendingCommitStamps,
       };
+      const sessions = this.sessions.takeReport();
+      if (sessions !== null) message.sessions = sessions;
       this.pendingLoops = [];
       this.pendingCommitStamps = [];
       const { doneIndexes, doneResults, doneErrors } = this;

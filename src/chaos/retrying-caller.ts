@@ -6,11 +6,16 @@
  * the same (clientId, callId). Every copy after the first is what the retry cache and the
  * updater's deduplication must absorb: a write is applied at most once however many copies of
  * it reach however many leaders.
+ *
+ * Its writes go within a session it opens first (as RaftClient does), and `callLate` sends a
+ * write once, ignores the answer, idles past the servers' session bound and only then sends it
+ * again: the late copy must get the first outcome or SESSION_EXPIRED, never a second apply.
  */
 import { Connection } from '../client/connection.js';
 import { encodeFrame } from '../messages/framing.js';
 import { Kind } from '../messages/kinds.js';
 import { RequestType, type ClientRequestMessage, type ServerToClientMessage } from '../messages/messages.js';
+import { decode } from '../messages/codec.js';
 import type { SeededRng } from '../core/rng.js';
 import { defaultLimits } from '../limits.js';
 
@@ -21,6 +26,14 @@ export type CallOutcome =
   /** The overall deadline passed: the write may or may not have taken effect. */
   | { kind: 'unknown'; attempts: number };
 
+/** A session as the servers opened it. */
+interface CallerSession {
+  id: string;
+  idleMsMax: number;
+  /** When (Date.now()) the latest acknowledged write of it was invoked, or it was opened. */
+  activeMs: number;
+}
+
 /** Errors that say the write was refused before it reached the log. */
 const refusedBeforeAppend = new Set(['ENTRY_TOO_LARGE', 'GROUP_MISMATCH', 'STATE_MACHINE_ERROR']);
 
@@ -29,6 +42,7 @@ export class RetryingCaller {
   private targetIndex = 0;
   private waiter: ((message: ServerToClientMessage | Error) => void) | null = null;
   private closed = false;
+  private session: CallerSession | null = null;
 
   constructor(
     private readonly addresses: readonly string[],
@@ -42,9 +56,60 @@ export class RetryingCaller {
    * `attemptTimeoutMs` draws each attempt's deadline.
    */
   async call(callId: number, data: Uint8Array, deadlineMs: number, attemptTimeoutMs: () => number): Promise<CallOutcome> {
-    const message: ClientRequestMessage = {
-      k: Kind.ClientRequest, g: this.groupId, clientId: this.clientId, callId, firstUnacked: callId, type: RequestType.write, data,
-    };
+    const invokedMs = Date.now();
+    const session = await this.liveSession(deadlineMs, attemptTimeoutMs);
+    if (session === null) return { kind: 'failed', code: 'NO_SESSION', attempts: 0 };
+    const outcome = await this.send(session, callId, data, deadlineMs, attemptTimeoutMs);
+    if (outcome.kind === 'ok') session.activeMs = Math.max(session.activeMs, invokedMs);
+    else if (outcome.kind === 'failed' && outcome.code === 'SESSION_EXPIRED') this.session = null;
+    // Every copy went out within the deadline, shorter than the bound: SESSION_EXPIRED then
+    // proves none was applied (see raft-client.ts), and the check holds the call to that.
+    if (outcome.kind === 'failed' && outcome.code === 'SESSION_EXPIRED' && deadlineMs - invokedMs >= session.idleMsMax) {
+      return { kind: 'unknown', attempts: outcome.attempts };
+    }
+    return outcome;
+  }
+
+  /**
+   * Sends one copy of the write, leaves its answer, waits `idleMs` (past the servers' bound), then
+   * sends it again under the same session and call id until an answer or `deadlineMs`. Its outcome
+   * is unknown unless it is ok: the first copy may have been applied.
+   */
+  async callLate(callId: number, data: Uint8Array, idleMs: number, deadlineMs: number, attemptTimeoutMs: () => number): Promise<CallOutcome> {
+    const session = await this.liveSession(deadlineMs, attemptTimeoutMs);
+    if (session === null) return { kind: 'failed', code: 'NO_SESSION', attempts: 0 };
+    const connection = await this.connect(500);
+    if (connection !== null) connection.write(encodeFrame(this.request(session.id, callId, RequestType.write, data)));
+    await sleep(idleMs);
+    this.drop();
+    const outcome = await this.send(session, callId, data, deadlineMs + idleMs, attemptTimeoutMs);
+    this.session = null;
+    return outcome.kind === 'ok' ? outcome : { kind: 'unknown', attempts: outcome.attempts + 1 };
+  }
+
+  /** The session to write in: the current one unless it idled for half the bound, else a new one (null: none opened by the deadline). */
+  private async liveSession(deadlineMs: number, attemptTimeoutMs: () => number): Promise<CallerSession | null> {
+    const current = this.session;
+    if (current !== null && Date.now() - current.activeMs < current.idleMsMax / 2) return current;
+    this.session = null;
+    const openedMs = Date.now();
+    const outcome = await this.send(null, 0, new Uint8Array(0), deadlineMs, attemptTimeoutMs);
+    if (outcome.kind !== 'ok' || outcome.result === null) return null;
+    const opened = decode(outcome.result) as { session: string; idleMsMax: number };
+    this.session = { id: opened.session, idleMsMax: opened.idleMsMax, activeMs: openedMs };
+    return this.session;
+  }
+
+  private request(clientId: string, callId: number, type: typeof RequestType[keyof typeof RequestType], data: Uint8Array): ClientRequestMessage {
+    return { k: Kind.ClientRequest, g: this.groupId, clientId, callId, firstUnacked: callId, type, data };
+  }
+
+  /** Sends a write of `session` (or, with null, an open under the caller's id) until an answer or the deadline. */
+  private async send(session: CallerSession | null, callId: number, data: Uint8Array, deadlineMs: number,
+    attemptTimeoutMs: () => number): Promise<CallOutcome> {
+    const message = session === null
+      ? this.request(this.clientId, 0, RequestType.openSession, data)
+      : this.request(session.id, callId, RequestType.write, data);
     const frame = encodeFrame(message);
     let attempts = 0;
     while (Date.now() < deadlineMs && !this.closed) {
@@ -77,7 +142,7 @@ export class RetryingCaller {
       const code = answer.error?.code ?? 'RAFTLINE_ERROR';
       if (code === 'NOT_LEADER') this.next();
       else if (code === 'LEADER_NOT_READY' || code === 'RESOURCE_UNAVAILABLE') await sleep(20);
-      else if (refusedBeforeAppend.has(code)) return { kind: 'failed', code, attempts };
+      else if (refusedBeforeAppend.has(code) || code === 'SESSION_EXPIRED') return { kind: 'failed', code, attempts };
       else this.next();
     }
     return { kind: 'unknown', attempts };

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../cli/local-cluster.js';
 import { damageLastRecord, lastIndexOnDisk } from '../log/disk-damage.js';
 import { nodeFileSystem } from '../log/file-system.js';
+import { RaftClient } from '../client/raft-client.js';
 import { SeededRng } from '../core/rng.js';
 import { HistoryWriter, readHistory } from '../check/history.js';
 import { checkHistory, type KeyResult } from '../check/linearizability.js';
@@ -86,6 +87,11 @@ export interface ChaosResult {
   recovery: { leaderKill: Percentiles; partitionHeal: Percentiles };
   /** Writes acknowledged in each second of the run, from the start of the load. */
   writesPerSecond: number[];
+  /**
+   * Client sessions, from the leader's metrics after the checks: opened, ended by their client's
+   * close, and forgotten after idling past the bound, since that server started.
+   */
+  sessions: { opened: number; ended: number; expired: number } | null;
   /** Each recovery sample with the round it came from (null: no write succeeded after it). */
   recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; settled: boolean; waitMs: number | null }[];
   problems: string[];
@@ -106,6 +112,13 @@ async function converged(cluster: LocalCluster, deadlineMs: number): Promise<boo
 }
 
 const chaosStateMachine = fileURLToPath(new URL('./chaos-state-machine.js', import.meta.url));
+
+/**
+ * The servers' session bound in a chaos run: short, so that sessions idle out within a run (the
+ * leader appends clock entries every 1.25 s while any is held) and the counter's late copies
+ * arrive after their session was forgotten. Longer than every client deadline of the workloads.
+ */
+export const chaosSessionIdleMs = 5000;
 
 export function percentiles(values: number[], unrecovered: number): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
@@ -139,6 +152,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const cluster = new LocalCluster({
     nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: options.serverLogLevel ?? 'warn',
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
+    limits: { sessionIdleMsMax: chaosSessionIdleMs },
     peerAddress: (from, to) => network.proxyAddress(from, to),
   });
   const groupDirOf = (id: string): string => path.join(cluster.node(id).dir, 'default', 'current');
@@ -200,7 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, lostWrites: 0, violations: 0,
     undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, converged: false, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
-    recoverySamples: [], writesPerSecond: [], problems, faultLog: [],
+    recoverySamples: [], writesPerSecond: [], sessions: null, problems, faultLog: [],
   };
   try {
     await network.start();
@@ -233,11 +247,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       let appendSet: SetWorkload | null = null;
       let counter: SetWorkload | null = null;
       if (options.workloads.includes('append-set')) {
-        appendSet = startAppendSetWorkload({ addresses, clients: 4, stopAtMs, rng: workloadRng, onWriteOk, requestTimeoutMs: 3000 });
+        appendSet = startAppendSetWorkload({
+          addresses, sessionIdleMs: chaosSessionIdleMs, clients: 4, stopAtMs, rng: workloadRng, onWriteOk, requestTimeoutMs: 3000,
+        });
         running.push(appendSet.done);
       }
       if (options.workloads.includes('counter')) {
-        counter = startCounterWorkload({ addresses, clients: 3, stopAtMs, rng: workloadRng, onWriteOk, attemptTimeoutMsMax: 60, callDeadlineMs: 4000 });
+        counter = startCounterWorkload({
+          addresses, sessionIdleMs: chaosSessionIdleMs, clients: 3, stopAtMs, rng: workloadRng, onWriteOk, attemptTimeoutMsMax: 60,
+          callDeadlineMs: 4000,
+        });
         running.push(counter.done);
       }
       // The faults end a little before the load, so that recovery from the last one is seen too.
@@ -256,6 +275,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (counter) result.counter = await counter.check(checkDeadline);
       result.converged = await converged(cluster, Date.now() + 30_000);
       if (!result.converged) problems.push(`servers did not converge on the leader's log within 30 s: ${JSON.stringify(await cluster.statuses())}`);
+      result.sessions = await sessionCounts(cluster);
     } finally {
       clearInterval(watchCrashes);
     }
@@ -325,6 +345,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
+/** The leader's session counters (null when no leader answers). */
+async function sessionCounts(cluster: LocalCluster): Promise<ChaosResult['sessions']> {
+  const leader = await cluster.waitForLeader(10_000).catch(() => null);
+  if (leader === null) return null;
+  const client = await RaftClient.connect({ peers: [leader.address], requestTimeoutMs: 3000 });
+  try {
+    const { counters } = await client.metrics(leader.address);
+    return { opened: counters['sessionsOpened'] ?? 0, ended: counters['sessionsEnded'] ?? 0, expired: counters['sessionsExpired'] ?? 0 };
+  } catch {
+    return null;
+  } finally {
+    await client.close();
+  }
+}
+
 /** The one-paragraph summary `raftline chaos` prints. */
 export function formatChaos(result: ChaosResult): string {
   const ms = (value: number | null): string => value === null ? '-' : `${Math.round(value)} ms`;
@@ -339,6 +374,9 @@ export function formatChaos(result: ChaosResult): string {
     `recovery (single-fault rounds on a settled cluster): leader kill → next write ${figure(result.recovery.leaderKill)}`,
     `recovery (single-fault rounds on a settled cluster): partition heal → next write ${figure(result.recovery.partitionHeal)}`,
   ];
+  if (result.sessions !== null) {
+    lines.push(`client sessions (leader): ${result.sessions.opened} opened, ${result.sessions.ended} ended by close, ${result.sessions.expired} forgotten idle`);
+  }
   if (result.register) {
     const where = result.historyDir === null ? '' : ` (${result.register.file})`;
     lines.push(`register history: ${result.register.operations} operations on ${result.register.keys} keys, ${result.register.verdict}${where}`);

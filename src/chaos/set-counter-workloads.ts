@@ -2,11 +2,16 @@
  * The two workloads whose writes are not idempotent, on the chaos state machine
  * (chaos-state-machine.ts):
  *  - append-set: clients append unique ids to one set through RaftClient (which retries a call
- *    under its callId across lost connections and leader changes); after the faults heal, one
- *    linearizable read of the set: every acknowledged id is there, none twice, none never sent;
+ *    under its callId across lost connections and leader changes), every fifth through a
+ *    short-lived client of its own (connect, append, close: a session opened and ended through
+ *    the log); after the faults heal, one linearizable read of the set: every acknowledged id is
+ *    there, none twice, none never sent;
  *  - counter: impatient clients (retrying-caller.ts) increment a counter with forced timeouts and
- *    retries under the same callId; the final read must show no call applied twice, every
- *    acknowledged one applied, and a value between the acknowledged and the possibly applied.
+ *    retries under the same callId, and one of them sends a few increments once, idles past the
+ *    servers' session bound and sends them again; the final read must show no call applied twice,
+ *    every acknowledged one applied, none applied that was refused (SESSION_EXPIRED within a
+ *    deadline shorter than the bound included), and a value between the acknowledged and the
+ *    possibly applied.
  */
 import { RaftClient } from '../client/raft-client.js';
 import type { SeededRng } from '../core/rng.js';
@@ -17,6 +22,8 @@ import { RetryingCaller } from './retrying-caller.js';
 
 export interface WorkloadBase {
   addresses: string[];
+  /** The servers' session bound (Limits.sessionIdleMsMax). */
+  sessionIdleMs: number;
   clients: number;
   stopAtMs: number;
   rng: SeededRng;
@@ -54,20 +61,26 @@ export function startAppendSetWorkload(options: WorkloadBase & { requestTimeoutM
   const acknowledged = new Set<string>();
   let unknown = 0;
   const clients: RaftClient[] = [];
+  const connect = (): Promise<RaftClient> =>
+    RaftClient.connect({ peers: options.addresses, requestTimeoutMs: options.requestTimeoutMs, retry: { delayMsMin: 10, delayMsMax: 200 } });
   const worker = async (c: number): Promise<void> => {
-    const client = await RaftClient.connect({ peers: options.addresses, requestTimeoutMs: options.requestTimeoutMs, retry: { delayMsMin: 10, delayMsMax: 200 } });
+    const client = await connect();
     clients.push(client);
     for (let n = 0; Date.now() < options.stopAtMs; n++) {
       const id = `a${c}-${n}`;
       sent.add(id);
       const invokedMs = Date.now();
+      // Every fifth append by a client of its own, closed at once: sessions come and go.
+      const shortLived = n % 5 === 4 ? await connect() : null;
       try {
-        await client.send(encodeAppend(setName, id));
+        await (shortLived ?? client).send(encodeAppend(setName, id));
         acknowledged.add(id);
         options.onWriteOk(invokedMs, Date.now());
       } catch {
         // Unknown: it may still be applied; it is never sent again under another callId.
         unknown++;
+      } finally {
+        await shortLived?.close();
       }
     }
   };
@@ -122,8 +135,13 @@ export function startCounterWorkload(options: WorkloadBase & { attemptTimeoutMsM
       sent.add(tag);
       const invokedMs = Date.now();
       // Attempt deadlines from a few ms (shorter than a commit: a forced timeout) upwards.
-      const outcome = await caller.call(callId, encodeIncrement(tag), Date.now() + options.callDeadlineMs,
-        () => options.rng.intBetween(2, options.attemptTimeoutMsMax));
+      const attemptMs = (): number => options.rng.intBetween(2, options.attemptTimeoutMsMax);
+      // The first client's 5th and 40th calls go once, then again after idling past the bound
+      // (and its clock entries: two periods of a quarter bound each) plus a second.
+      const late = c === 0 && (callId === 5 || callId === 40) && Date.now() + 2 * options.sessionIdleMs < options.stopAtMs;
+      const outcome = late
+        ? await caller.callLate(callId, encodeIncrement(tag), 1.5 * options.sessionIdleMs + 1000, Date.now() + options.callDeadlineMs, attemptMs)
+        : await caller.call(callId, encodeIncrement(tag), Date.now() + options.callDeadlineMs, attemptMs);
       attempts += outcome.attempts;
       if (outcome.kind === 'ok') {
         acknowledged.add(tag);

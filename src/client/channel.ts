@@ -21,7 +21,7 @@ import { batchCallsMax } from '../limits.js';
  * client submitting hundreds of calls in one turn would otherwise read the clock for each.
  */
 let burstNowMs = -1;
-function burstNow(): number {
+export function burstNow(): number {
   if (burstNowMs < 0) {
     burstNowMs = performance.now();
     queueMicrotask(() => {
@@ -45,6 +45,8 @@ export interface Call {
   deadlineMs: number;
   /** The last retriable error this call met; decides how its deadline rejects. */
   lastError: Error | null;
+  /** Waiting for the client's session to open (raft-client.ts): not sent until `release`. */
+  held: boolean;
 }
 
 /** What a channel needs from its client. */
@@ -57,6 +59,13 @@ export interface ChannelHost {
   firstUnacked(): number;
   /** The call is settled; the client forgets it. */
   forget(callId: number): void;
+  /** The call succeeded (after `forget`): a write's session was active when it was made. */
+  acknowledged?(call: Call): void;
+  /**
+   * A call was answered SESSION_EXPIRED. True: the client takes it (it is held, and released
+   * under a new session while its deadline lasts); false: that is the call's answer.
+   */
+  renewSession?(call: Call): boolean;
 }
 
 export class Channel {
@@ -113,6 +122,19 @@ export class Channel {
     else this.ensureDialing();
   }
 
+  /** A held call may go now (its session is open); nothing if it has been settled meanwhile. */
+  release(call: Call): void {
+    if (this.calls.get(call.callId) !== call || !call.held) return;
+    call.held = false;
+    if (this.connection?.isConnected) this.transmit(call);
+    else this.ensureDialing();
+  }
+
+  /** Settles an outstanding call with `error` (a held call whose session could not be opened). */
+  fail(call: Call, error: Error): void {
+    if (this.calls.get(call.callId) === call) this.settle(call, error);
+  }
+
   /** Rejects every outstanding call with ClosedError and closes the connection. */
   close(): void {
     if (this.closed) return;
@@ -126,7 +148,7 @@ export class Channel {
 
   private transmit(call: Call): void {
     const connection = this.connection;
-    if (connection === null || !connection.isConnected || call.sentOn === connection) return;
+    if (connection === null || !connection.isConnected || call.sentOn === connection || call.held) return;
     call.sentOn = connection;
     if (call.message.k === Kind.ClientRequest) this.enqueue(connection, call.message);
     else connection.writeBody(encodeView(call.message));
@@ -140,7 +162,8 @@ export class Channel {
    */
   private enqueue(connection: Connection, message: ClientRequestMessage): void {
     let batch = this.outbox;
-    if (batch !== null && this.outboxConnection !== connection) {
+    // One frame carries one client id: a session's calls, or calls made before it opened.
+    if (batch !== null && (this.outboxConnection !== connection || batch.clientId !== message.clientId)) {
       this.flushOutbox(batch);
       batch = null;
     }
@@ -243,6 +266,13 @@ export class Channel {
       return;
     }
     const error = errorFromWire(wireError ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });
+    if (error.code === 'SESSION_EXPIRED' && this.host.renewSession !== undefined) {
+      call.held = true;
+      call.sentOn = null;
+      call.lastError = error;
+      if (this.host.renewSession(call)) return;
+      call.held = false;
+    }
     const disposition = dispositionOf(error);
     if (disposition === 'redirect' && this.followsLeader) {
       call.lastError = error;
@@ -378,8 +408,12 @@ export class Channel {
       this.deadlineTimer = null;
     }
     this.host.forget(call.callId);
-    if (error === null) call.resolve(value);
-    else call.reject(error);
+    if (error === null) {
+      this.host.acknowledged?.(call);
+      call.resolve(value);
+    } else {
+      call.reject(error);
+    }
   }
 }
 

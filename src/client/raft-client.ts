@@ -4,17 +4,32 @@
  * hints; stale reads and status may name a server and then go over that server's own connection.
  * Every call carries (clientId, callId) and keeps its callId across retries, which with the
  * server's retry cache makes a retried write exactly-once. Deadline and retry rules: channel.ts.
+ *
+ * Writes go within a session (the Raft dissertation's client sessions, §6.3): before its first
+ * write the client opens one through the log, under its own id, and the servers answer with the
+ * session's id (the client id and the open's log index) and their idle bound; its writes carry
+ * that id, and every server deduplicates them within it. `close()` ends the session through the
+ * log; a session idle past the bound is forgotten by every server at the same log entry. So the
+ * servers hold only live sessions, and a late copy of a write of a forgotten session is answered
+ * SESSION_EXPIRED, never applied again: session ids come from log indexes and are never reused.
+ * A client idle for half the bound opens a new session before its next write. A write answered
+ * SESSION_EXPIRED within its deadline, when that deadline is shorter than the bound, was never
+ * applied (a session is forgotten only a whole bound after its last applied entry, and every copy
+ * of the write was sent within the deadline of its making): the client sends it again in a new
+ * session. With a deadline as long as the bound or longer it cannot know, and the call rejects
+ * with SessionExpiredError.
  */
 import { randomUUID } from 'node:crypto';
-import { ClosedError, ConfigurationError } from '../errors.js';
+import { ClosedError, ConfigurationError, MalformedMessageError } from '../errors.js';
 import { clientDefaults, defaultLimits } from '../limits.js';
 import { Kind } from '../messages/kinds.js';
 import { RequestType, type ClientRequestMessage, type DivisionStatus, type RequestTypeNumber } from '../messages/messages.js';
-import { Channel, type Call, type ChannelHost } from './channel.js';
+import { burstNow, Channel, type Call, type ChannelHost } from './channel.js';
 import { parseAddress } from './connection.js';
 import type { BackOff } from './retry-policy.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
 import { CallTable } from '../call-table.js';
+import { decode } from '../messages/codec.js';
 
 export interface RaftClientOptions {
   /** Every server of the group, as 'host:port'; the first is tried first. */
@@ -27,7 +42,20 @@ export interface RaftClientOptions {
   requestTimeoutMs?: number;
   /** Bounds of the back-off between retries. Defaults 20 and 1000. */
   retry?: { delayMsMin?: number; delayMsMax?: number };
+  /** Longest `close()` waits for the servers to end the session before it closes anyway. Default 3000. */
+  sessionCloseWaitMsMax?: number;
 }
+
+/** The session this client's writes go in, as the servers opened it. */
+interface OpenSession {
+  id: string;
+  /** The servers' idle bound: a session idle this long is forgotten. */
+  idleMsMax: number;
+  /** When (performance.now()) the latest acknowledged write of it (or its open) was made. */
+  activeMs: number;
+}
+
+const noData = new Uint8Array(0);
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
@@ -48,6 +76,14 @@ export class RaftClient {
   private readonly outstanding = new CallTable<true>();
   private nextCallId = 1;
   private closed = false;
+  private readonly closeWaitMs: number;
+  /** The session writes go in; null before the first write, or once it must be replaced. */
+  private session: OpenSession | null = null;
+  /** Writes (held in the leader channel) waiting for a session to open, and whether one is opening. */
+  private waiting: Call[] = [];
+  private opening = false;
+  /** The servers' idle bound, as the latest open told it (0 before the first). */
+  private idleMsMaxSeen = 0;
 
   private constructor(options: RaftClientOptions) {
     if (!Array.isArray(options.peers) || options.peers.length === 0) {
@@ -75,7 +111,10 @@ export class RaftClient {
       forget: (callId) => {
         this.outstanding.delete(callId);
       },
+      acknowledged: (call) => this.onAcknowledged(call),
+      renewSession: (call) => this.renewSession(call),
     };
+    this.closeWaitMs = positiveInteger('sessionCloseWaitMsMax', options.sessionCloseWaitMsMax ?? clientDefaults.sessionCloseWaitMsMax);
     this.leaderChannel = new Channel(this.host, this.peers, true);
   }
 
@@ -85,6 +124,11 @@ export class RaftClient {
    */
   static async connect(options: RaftClientOptions): Promise<RaftClient> {
     return new RaftClient(options);
+  }
+
+  /** The id of the session the client's writes go in now, or null (none opened yet, or closed). */
+  get sessionId(): string | null {
+    return this.session?.id ?? null;
   }
 
   /** The server the client believes is the leader (or will try next). */
@@ -137,10 +181,28 @@ export class RaftClient {
     });
   }
 
-  /** Rejects every outstanding call with ClosedError and closes every connection. */
+  /**
+   * Ends the client's session through the log (waiting for that at most `sessionCloseWaitMsMax`:
+   * with no leader the servers forget it once it has been idle past their bound), then rejects
+   * every call still outstanding with ClosedError and closes every connection.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const session = this.session;
+    this.session = null;
+    if (session !== null && performance.now() - session.activeMs < session.idleMsMax) {
+      const callId = this.allocateCallId();
+      const message: ClientRequestMessage = {
+        k: Kind.ClientRequest, g: this.groupId, clientId: session.id, callId, firstUnacked: callId, type: RequestType.closeSession, data: noData,
+      };
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<unknown>((settled) => this.leaderChannel.submit(this.newCall(callId, message, settled, settled))),
+        new Promise<void>((resolve) => { timer = setTimeout(resolve, this.closeWaitMs); }),
+      ]);
+      clearTimeout(timer);
+    }
     this.leaderChannel.close();
     for (const channel of this.serverChannels.values()) channel.close();
     this.serverChannels.clear();
@@ -156,12 +218,94 @@ export class RaftClient {
         return;
       }
       const callId = this.allocateCallId();
-      // firstUnacked is filled in each time the call goes out (channel.ts).
+      // firstUnacked is filled in each time the call goes out (channel.ts). A read needs no
+      // session, but goes under the session's id when there is one, so that it shares the frame
+      // of the writes made with it (a frame carries one client id).
+      const session = type === RequestType.write ? this.liveSession() : this.session;
       const message: ClientRequestMessage = {
-        k: Kind.ClientRequest, g: this.groupId, clientId: this.clientId, callId, firstUnacked: callId, type, data,
+        k: Kind.ClientRequest, g: this.groupId, clientId: session?.id ?? this.clientId, callId, firstUnacked: callId, type, data,
       };
-      channel.submit(this.newCall(callId, message, resolve, reject));
+      const call = this.newCall(callId, message, resolve, reject);
+      if (type !== RequestType.write || session !== null) {
+        channel.submit(call);
+        return;
+      }
+      // Held: its deadline runs from now, but it goes out once the session is open.
+      call.held = true;
+      channel.submit(call);
+      this.waitForSession(call);
     });
+  }
+
+  /** The session, unless none is open or it has been idle for half the servers' bound (then a new one is opened). */
+  private liveSession(): OpenSession | null {
+    const session = this.session;
+    if (session !== null && burstNow() - session.activeMs > session.idleMsMax / 2) this.session = null;
+    return this.session;
+  }
+
+  private waitForSession(call: Call): void {
+    this.waiting.push(call);
+    if (this.opening) return;
+    this.opening = true;
+    // Call id 0: an open is not one of the session's calls (no firstUnacked counts it), and at
+    // most one is outstanding. Its reply names the session.
+    const message: ClientRequestMessage = {
+      k: Kind.ClientRequest, g: this.groupId, clientId: this.clientId, callId: 0, firstUnacked: 0, type: RequestType.openSession, data: noData,
+    };
+    const openedMs = performance.now();
+    const done = (session: OpenSession | null, error: Error | null): void => {
+      this.opening = false;
+      const waiting = this.waiting;
+      this.waiting = [];
+      if (session !== null && !this.closed) {
+        this.session = session;
+        this.idleMsMaxSeen = session.idleMsMax;
+      }
+      for (const held of waiting) {
+        if (session === null) {
+          this.leaderChannel.fail(held, error ?? new ClosedError('the client is closed'));
+        } else {
+          (held.message as ClientRequestMessage).clientId = session.id;
+          this.leaderChannel.release(held);
+        }
+      }
+    };
+    this.leaderChannel.submit(this.newCall(0, message, (result) => {
+      const session = openedSession(result, openedMs);
+      if (session instanceof Error) done(null, session);
+      else done(session, null);
+    }, (error) => done(null, error)));
+  }
+
+  /** A write of the current session succeeded: the session was active when the write was made. */
+  private onAcknowledged(call: Call): void {
+    const session = this.session;
+    const message = call.message;
+    if (session === null || message.k !== Kind.ClientRequest || message.type !== RequestType.write || message.clientId !== session.id) return;
+    // The deadline was set when the call was submitted, just after it was made.
+    session.activeMs = Math.max(session.activeMs, call.deadlineMs - this.host.requestTimeoutMs);
+  }
+
+  /**
+   * A write answered SESSION_EXPIRED (see the file header): taken, and sent again under a new
+   * session, when the call's deadline is shorter than the servers' bound, for then it was never
+   * applied; otherwise it rejects with the error.
+   */
+  private renewSession(call: Call): boolean {
+    const message = call.message;
+    if (this.closed || message.k !== Kind.ClientRequest || message.type !== RequestType.write) return false;
+    const current = this.session;
+    if (!(this.host.requestTimeoutMs < this.idleMsMaxSeen)) return false;
+    if (current !== null && current.id === message.clientId) this.session = null;
+    const session = this.liveSession();
+    if (session === null) {
+      this.waitForSession(call);
+    } else {
+      message.clientId = session.id;
+      this.leaderChannel.release(call);
+    }
+    return true;
   }
 
   private allocateCallId(): number {
@@ -179,7 +323,7 @@ export class RaftClient {
     // The channel resolves a request call with bytes or null and a status call with a status.
     return {
       callId, message, resolve: resolve as (value: unknown) => void, reject,
-      sentOn: null, retryCount: 0, retryTimer: null, deadlineMs: 0, lastError: null,
+      sentOn: null, retryCount: 0, retryTimer: null, deadlineMs: 0, lastError: null, held: false,
     };
   }
 
@@ -197,4 +341,20 @@ export class RaftClient {
     }
     return channel;
   }
+}
+
+/** The session an open's reply names, or why the reply is not one. */
+function openedSession(result: unknown, openedMs: number): OpenSession | Error {
+  let value: unknown;
+  try {
+    value = result instanceof Uint8Array ? decode(result) : null;
+  } catch {
+    value = null;
+  }
+  const fields = value as { session?: unknown; idleMsMax?: unknown } | null;
+  if (fields === null || typeof fields !== 'object' || typeof fields.session !== 'string' ||
+      typeof fields.idleMsMax !== 'number' || !(fields.idleMsMax > 0)) {
+    return new MalformedMessageError('the reply to a session open does not name a session');
+  }
+  return { id: fields.session, idleMsMax: fields.idleMsMax, activeMs: openedMs };
 }

@@ -1,7 +1,10 @@
 /**
  * The log store's cache of recent entries. Appenders that fall behind read what was appended
- * lately, so the newest entries stay in memory, bounded by payload bytes; older ones are read from
- * disk. The bound counts payload bytes only: per-entry framing is small and fixed.
+ * lately, so the newest entries stay in memory, bounded by the bytes the cache holds; older ones
+ * are read from disk. The bound counts each batch's whole buffer, not its payloads: a batch's
+ * buffer comes from the log's spare buffers, at least 4 KiB, so a batch of one small entry (a
+ * client per request: a session's open, one write, its close, each its own batch) holds some
+ * 4 KiB for 60 bytes of payload. Counted by payload, 16 MiB of such batches held over a GiB.
  *
  * Kept as the appended batches themselves — the buffer written to disk, where each record starts,
  * and the terms — not as an object per entry: in steady state nothing reads it, and a hundred
@@ -20,7 +23,8 @@ interface CachedBatch {
   buffer: Uint8Array;
   /** Where each record starts, and (last) where the batch ends: count + 1 offsets. */
   starts: number[];
-  payloadBytes: number;
+  /** What the batch holds in memory: its buffer's length. */
+  heldBytes: number;
 }
 
 export class RecentEntries {
@@ -53,14 +57,14 @@ export class RecentEntries {
     const count = terms.length;
     if (count === 0) return;
     if (firstIndex !== this.nextIndex) this.clear(firstIndex);
-    const payloadBytes = starts[count]! - starts[0]! - count * RECORD_OVERHEAD_BYTES;
-    this.batches.push({ firstIndex, count, terms, buffer, starts, payloadBytes });
-    this.bytes += payloadBytes;
+    const heldBytes = buffer.byteLength;
+    this.batches.push({ firstIndex, count, terms, buffer, starts, heldBytes });
+    this.bytes += heldBytes;
     this.nextIndex = firstIndex + count;
     // The newest batch stays even when it alone is over the bound.
     while (this.bytes > this.bytesMax && this.head < this.batches.length - 1) {
       const evicted = this.batches[this.head++]!;
-      this.bytes -= evicted.payloadBytes;
+      this.bytes -= evicted.heldBytes;
       this.firstIndexValue = evicted.firstIndex + evicted.count;
       this.release(evicted.buffer);
     }
@@ -99,21 +103,19 @@ export class RecentEntries {
     if (index >= this.nextIndex) return;
     const position = this.positionOf(index);
     for (let dropped = position + 1; dropped < this.batches.length; dropped++) {
-      this.bytes -= this.batches[dropped]!.payloadBytes;
+      this.bytes -= this.batches[dropped]!.heldBytes;
       this.release(this.batches[dropped]!.buffer);
     }
     this.batches.length = position + 1;
     const batch = this.batches[position]!;
     const keep = index - batch.firstIndex;
     if (keep === 0) {
-      this.bytes -= batch.payloadBytes;
+      this.bytes -= batch.heldBytes;
       this.batches.length = position;
       this.release(batch.buffer);
     } else {
-      const starts = batch.starts.slice(0, keep + 1);
-      const payloadBytes = starts[keep]! - starts[0]! - keep * RECORD_OVERHEAD_BYTES;
-      this.bytes -= batch.payloadBytes - payloadBytes;
-      this.batches[position] = { ...batch, count: keep, terms: batch.terms.slice(0, keep), starts, payloadBytes };
+      // The buffer stays whole: what the batch holds does not change.
+      this.batches[position] = { ...batch, count: keep, terms: batch.terms.slice(0, keep), starts: batch.starts.slice(0, keep + 1) };
     }
     this.nextIndex = index;
   }

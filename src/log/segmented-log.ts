@@ -41,7 +41,7 @@ export type { LogEntryRecord } from './log-record.js';
 export interface SegmentedLogOptions {
   /** The open segment is closed and a new one started once an append takes it past this size. */
   segmentSizeBytesMax: number;
-  /** Payload bytes of recent entries kept in memory for reads; 16 MiB when not given. */
+  /** Bytes the cache of recent entries holds in memory for reads (its batches' buffers); 16 MiB when not given. */
   readCacheBytesMax?: number;
   /** UNSAFE, for benchmarks only: `sync` marks entries synced without calling fdatasync. */
   unsafeNoSync?: boolean;

@@ -10,14 +10,45 @@
  *   u8 type | u16 clientIdBytes | clientId (UTF-8) | f64 callId | f64 firstUnacked | data
  *
  * Call ids are safe integers, so a float64 holds them exactly.
+ *
+ * Entry types: a leader's no-op; a client's write; a client session's open and end (their data
+ * empty: the session they name is the client id, and an open's session id is made of the client
+ * id and the open's log index); and the leader's clock (no client, data `clockData`), which gives
+ * the log its time so that every updater forgets idle sessions at the same entry.
  */
 import { MalformedMessageError } from '../errors.js';
 import { indexMax } from '../limits.js';
 import { packPayloads } from './packed-entries.js';
 import { bufferView } from './codec.js';
 
-export const EntryType = { noop: 0, write: 1 } as const;
+export const EntryType = { noop: 0, write: 1, sessionOpen: 2, sessionEnd: 3, clock: 4 } as const;
 export type EntryTypeNumber = (typeof EntryType)[keyof typeof EntryType];
+
+/** Whether `type` (a payload's first byte) is an entry type raftline writes. */
+export function isKnownEntryType(type: number): type is EntryTypeNumber {
+  return type >= EntryType.noop && type <= EntryType.clock && Number.isInteger(type);
+}
+
+/** Bytes of a clock entry's data: f64 log time in ms, f64 session idle bound in ms. */
+export const clockDataBytes = 16;
+
+/** The data of a clock entry: the log's time and the idle bound its updaters apply. */
+export function encodeClockData(logTimeMs: number, sessionIdleMsMax: number): Uint8Array {
+  const data = Buffer.allocUnsafe(clockDataBytes);
+  data.writeDoubleBE(logTimeMs, 0);
+  data.writeDoubleBE(sessionIdleMsMax, 8);
+  return data;
+}
+
+/** A clock entry's data, or null when it is not one (wrong size, or not finite non-negative numbers). */
+export function decodeClockData(data: Uint8Array): { logTimeMs: number; sessionIdleMsMax: number } | null {
+  if (data.length !== clockDataBytes) return null;
+  const bytes = bufferView(data);
+  const logTimeMs = bytes.readDoubleBE(0);
+  const sessionIdleMsMax = bytes.readDoubleBE(8);
+  if (!(logTimeMs >= 0 && logTimeMs < Infinity && sessionIdleMsMax >= 0 && sessionIdleMsMax < Infinity)) return null;
+  return { logTimeMs, sessionIdleMsMax };
+}
 
 export interface EntryBody {
   type: EntryTypeNumber;
@@ -84,14 +115,10 @@ export const noopPayload: Uint8Array = encodeEntry({
 /** The no-op alone, as packed entries (a new leader's first entry). */
 export const noopEntries: Uint8Array = packPayloads([noopPayload]);
 
-/** Whether `type` is an entry type this version writes and applies. */
-export function isKnownEntryType(type: number): type is EntryTypeNumber {
-  return type === EntryType.noop || type === EntryType.write;
-}
-
 /**
  * Why the payload at [start, end) of `source` is not an entry this server can apply, or null when
- * it is: a known type, a client id inside it, call ids that are integers within the ceiling. The
+ * it is: a known type, a client id inside it, call ids that are integers within the ceiling, and
+ * for a clock entry a log time and an idle bound (decodeClockData). The
  * gateway checks every entry of an AppendEntries with it before anything reaches the log, so a
  * log never holds an entry its updater cannot decode (a bad one would stop the server at every
  * restart). A few byte reads per entry; the data itself is the state machine's to judge.
@@ -106,6 +133,9 @@ export function entryPayloadProblem(source: Uint8Array, start: number, end: numb
   const callId = bytes.readDoubleBE(idEnd);
   const firstUnacked = bytes.readDoubleBE(idEnd + 8);
   if (!isCallNumber(callId) || !isCallNumber(firstUnacked)) return `call ids ${callId}, ${firstUnacked} are not integers in [0, ${indexMax}]`;
+  if (type === EntryType.clock && decodeClockData(source.subarray(idEnd + 16, end)) === null) {
+    return 'a clock entry whose data is not a log time and an idle bound';
+  }
   return null;
 }
 

@@ -88,7 +88,12 @@ export type PeerMessage =
 
 // ---- client <-> server --------------------------------------------------------------------
 
-export const RequestType = { write: 0, readOnly: 1, staleRead: 2 } as const;
+/**
+ * What a client request asks. `openSession` and `closeSession` begin and end the client's session
+ * through the log (its writes are deduplicated within it): an open is sent under the client's own
+ * id and answered with the session id its writes then carry; a close carries the session id.
+ */
+export const RequestType = { write: 0, readOnly: 1, staleRead: 2, openSession: 3, closeSession: 4 } as const;
 export type RequestTypeNumber = (typeof RequestType)[keyof typeof RequestType];
 
 export interface ClientRequestMessage {
@@ -132,6 +137,8 @@ export interface DivisionStatus {
   logTailCut: TailCut | null;
   /** True when this server's term is at the ceiling (limits.ts, termMax): no election can succeed. */
   termCeilingReached: boolean;
+  /** Client sessions this server's updater holds (each with its exactly-once table). */
+  sessions: number;
 }
 
 export interface StatusReplyMessage {
@@ -314,6 +321,20 @@ export interface UpdaterAppliedMessage {
    * stamp before it replies (the appender's own report to the server may come later).
    */
   commits: number[];
+  /** Sessions, when any opened, ended or was forgotten, or the log's time moved, since the last report. */
+  sessions?: UpdaterSessionsReport;
+}
+/** The updater's sessions (session-table.ts): levels, counts since it started, and the ids just forgotten. */
+export interface UpdaterSessionsReport {
+  /** Sessions held now. */
+  held: number;
+  /** The log's time (the latest clock entry's), ms. */
+  logTimeMs: number;
+  opened: number;
+  ended: number;
+  expired: number;
+  /** Sessions ended or forgotten since the last report: the server's retry cache forgets them too. */
+  forgotten: string[];
 }
 export interface UpdaterQueryResultMessage {
   k: typeof Kind.UpdaterQueryResult;

@@ -74,6 +74,11 @@ export function packedFrom(packed: Uint8Array, from: number): Uint8Array {
  * slots per entry and no object; taking a range back out as packed bytes is a view when the range
  * lies in one batch (the usual case), one copy otherwise.
  */
+/** Memory an entry of an EntryRun holds beyond its bytes (its slots in three arrays), estimated. */
+const ENTRY_HELD_BYTES = 32;
+/** Memory a batch of an EntryRun holds beyond its bytes (its Buffer view, its array and its buffer's objects), estimated. */
+const BATCH_HELD_BYTES = 256;
+
 export class EntryRun {
   firstIndex: number;
   private sources: Uint8Array[] = [];
@@ -81,6 +86,12 @@ export class EntryRun {
   private terms: number[] = [];
   /** Payload bytes held (length words not counted). */
   payloadBytes = 0;
+  /**
+   * Memory held, estimated: the packed bytes, and per entry and per batch the objects that hold
+   * them. A bound on this, not on payload bytes, bounds memory whatever the batch sizes: a batch
+   * of one 60-byte entry (a client per request) holds several times its payload.
+   */
+  heldBytes = 0;
 
   constructor(firstIndex: number) {
     this.firstIndex = firstIndex;
@@ -102,6 +113,7 @@ export class EntryRun {
    */
   push(batch: Uint8Array, terms: readonly number[]): void {
     const packed = bufferView(batch);
+    if (terms.length > 0) this.heldBytes += batch.byteLength + BATCH_HELD_BYTES + terms.length * ENTRY_HELD_BYTES;
     let offset = 0;
     for (let k = 0; k < terms.length; k++) {
       const start = offset + LENGTH_BYTES;
@@ -164,17 +176,41 @@ export class EntryRun {
   /** Drops the first `count` entries. */
   dropFront(count: number): void {
     if (count <= 0) return;
-    for (let k = 0; k < count; k++) this.payloadBytes -= this.payloadLength(k);
+    const sources = this.sources;
+    for (let k = 0; k < count; k++) {
+      const length = this.payloadLength(k);
+      this.payloadBytes -= length;
+      // A batch's own share goes with the last of its entries.
+      this.heldBytes -= LENGTH_BYTES + length + ENTRY_HELD_BYTES + (k + 1 === sources.length || sources[k + 1] !== sources[k] ? BATCH_HELD_BYTES : 0);
+    }
     this.sources.splice(0, count);
     this.starts.splice(0, count);
     this.terms.splice(0, count);
     this.firstIndex += count;
   }
 
+  /** Drops entries from the front until at most `heldBytes` are held (keeping the last entry). */
+  dropFrontTo(heldBytes: number): void {
+    const sources = this.sources;
+    let held = this.heldBytes;
+    let count = 0;
+    while (held > heldBytes && count < sources.length - 1) {
+      held -= LENGTH_BYTES + this.payloadLength(count) + ENTRY_HELD_BYTES + (sources[count + 1] !== sources[count] ? BATCH_HELD_BYTES : 0);
+      count++;
+    }
+    this.dropFront(count);
+  }
+
   /** Keeps the first `count` entries. */
   truncate(count: number): void {
     if (count >= this.starts.length) return;
-    for (let k = count; k < this.starts.length; k++) this.payloadBytes -= this.payloadLength(k);
+    const sources = this.sources;
+    for (let k = count; k < this.starts.length; k++) {
+      const length = this.payloadLength(k);
+      this.payloadBytes -= length;
+      // A batch's own share goes with the first of its entries, once none before it stays.
+      this.heldBytes -= LENGTH_BYTES + length + ENTRY_HELD_BYTES + (k === 0 || sources[k - 1] !== sources[k] ? BATCH_HELD_BYTES : 0);
+    }
     this.sources.length = count;
     this.starts.length = count;
     this.terms.length = count;

@@ -1,6 +1,6 @@
 /**
  * The server's shell, at its construction boundary: where it gets its file system, its data
- * directory lock, its state machine, its actors, its listener, its clock and its consensus core.
+ * directory lock, its state machine, its actors, its listener, its clocks and its consensus core.
  * `RaftServer` uses Node's (real files, worker threads or inline actors on MessageChannels, TCP,
  * real timers) unless given others; the deterministic simulator (src/sim/) gives its virtual disk,
  * network and clock and runs every server of a cluster on one thread.
@@ -26,6 +26,8 @@ export interface ListeningEndpoint {
 export interface ServerEnvironment {
   fileSystem: FileSystem;
   timers: Timers;
+  /** A monotonic clock in ms (the log's time for client sessions runs on a leader's; see session-clock.ts). */
+  monotonicMs(): number;
   lockDir(dir: string): DirLock;
   loadStateMachine(spec: string): Promise<StateMachine>;
   spawnActors(mode: ActorMode, options: ActorOptions, onFailure: (error: Error) => void): ActorSet;
@@ -38,6 +40,7 @@ export interface ServerEnvironment {
 export const nodeServerEnvironment: ServerEnvironment = {
   fileSystem: nodeFileSystem,
   timers: nodeTimers,
+  monotonicMs: () => performance.now(),
   lockDir: acquireDirLock,
   loadStateMachine,
   spawnActors,

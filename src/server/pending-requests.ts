@@ -9,7 +9,11 @@
  * Calls are found by (clientId, callId) in one table per client: a write still in progress (a
  * retry joins it) or one already answered (the retry cache: a retry gets the first reply). Every
  * server's updater also deduplicates at apply time, so a retry that reaches a new leader, which
- * has no cached reply, is appended again and answered with the first outcome.
+ * has no cached reply, is appended again and answered with the first outcome. A client's table
+ * goes when the updater reports its session ended or forgotten (`forgetClient`), so the cache
+ * holds no more clients than the group holds sessions. A session's open and close are not cached:
+ * a retried open makes another session (the unused one is forgotten when idle), and a retried
+ * close ends nothing more.
  */
 import type { ChunkSample, RepliedWrite } from '../metrics/stage-recorder.js';
 import type { WireError } from '../errors.js';
@@ -93,6 +97,20 @@ export class PendingRequests {
       const oldest = calls.oldest()!;
       if (oldest.done) calls.delete(oldest.callId, oldest);
     }
+  }
+
+  /** Clients with a table in the cache. */
+  get clientCount(): number {
+    return this.calls.size;
+  }
+
+  /**
+   * A session ended or was forgotten: its table goes. Writes of it still in progress stay in the
+   * index order and are answered when applied (a retry of one is appended again, and the updater
+   * answers it SESSION_EXPIRED).
+   */
+  forgetClient(clientId: string): void {
+    this.calls.delete(clientId);
   }
 
   /** A registered write that will never be appended (refused before the log). */

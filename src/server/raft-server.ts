@@ -28,6 +28,7 @@ import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine } from '../state-machine.js';
 import type { ActorSet } from './actor-hosts.js';
 import { RequestPath, type RequestPathHost } from './request-path.js';
+import { SessionClock } from './session-clock.js';
 import type { Inbound } from './listener.js';
 import { validateServerOptions, type RaftServerOptions } from './options.js';
 import type { DirLock } from '../log/dir-lock.js';
@@ -81,6 +82,8 @@ export class RaftServer implements RequestPathHost {
   private termCeilingReported = false;
 
   private requests: RequestPath | null = null;
+  /** When this server, as leader, appends a clock entry for the sessions' idle bound. */
+  private sessionClock: SessionClock | null = null;
   /** Per-stage latency, counters (src/metrics/stage-recorder.ts). */
   private readonly recorder: StageRecorder;
   private metricsEndpoint: MetricsEndpoint | null = null;
@@ -129,13 +132,14 @@ export class RaftServer implements RequestPathHost {
     this.leaderHooks = await environment.loadStateMachine(stateMachine);
     await this.leaderHooks.initialize?.(context);
     this.requests = new RequestPath(this, this.leaderHooks, this.recorder, environment.timers.setImmediate);
+    this.sessionClock = new SessionClock(environment.monotonicMs, this.limits.sessionIdleMsMax);
     const profiling = this.recorder.profiling;
     if (this.options.unsafeNoFsync === true) {
       this.logger.warn({ id: this.id, unsafeNoFsync: true }, 'UNSAFE: fsync is OFF; acknowledged writes are lost on a machine crash');
     }
     const actors = environment.spawnActors(this.options.actors ?? 'workers', {
       log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax, profiling, unsafeNoFsync: this.options.unsafeNoFsync === true },
-      updater: { stateMachine, context, profiling },
+      updater: { stateMachine, context, profiling, sessionIdleMsMax: this.limits.sessionIdleMsMax },
       appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits, profiling },
       heapSemiSpaceMb: this.limits.heapSemiSpaceMb,
     }, (error) => this.fail(error));
@@ -172,6 +176,7 @@ export class RaftServer implements RequestPathHost {
         for (let i = 0; i + 1 < message.commits.length; i += 2) this.recorder.stampCommitted(message.commits[i]!, message.commits[i + 1]!);
         if (message.appliedIndex > requests.appliedIndex) this.recorder.counters.entriesApplied += message.appliedIndex - requests.appliedIndex;
         requests.onApplied(message.appliedIndex, message.indexes, message.results, message.errors, message.loops);
+        if (message.sessions !== undefined) requests.onSessions(message.sessions);
       } else {
         requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
       }
@@ -210,6 +215,7 @@ export class RaftServer implements RequestPathHost {
     this.ticker = environment.timers.setInterval(() => {
       this.requireCore().tick();
       this.processReady();
+      this.tickSessions();
     }, this.limits.tickMs);
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
   }
@@ -286,12 +292,23 @@ export class RaftServer implements RequestPathHost {
 
   status(): ServerStatus {
     const core = this.requireCore();
+    const requests = this.requireRequests();
     return {
       id: this.id, groupId: this.groupId, role: core.role, term: core.term, leader: core.leaderId,
-      commit: core.commitIndex, applied: this.requests?.appliedIndex ?? 0, synced: this.syncedIndex, lastIndex: core.lastIndex,
+      commit: core.commitIndex, applied: requests.appliedIndex, synced: this.syncedIndex, lastIndex: core.lastIndex,
       logTailCut: this.tailCut, termCeilingReached: core.termCeilingReached,
-      pendingRequests: this.requireRequests().pendingCount,
+      sessions: requests.sessions.held, pendingRequests: requests.pendingCount,
     };
+  }
+
+  /** A leader appends a clock entry when its session clock says so (session-clock.ts). */
+  private tickSessions(): void {
+    const core = this.core;
+    const requests = this.requests;
+    if (core === null || requests === null || this.sessionClock === null || core.role !== 'leader' || this.closed) return;
+    const sessions = requests.sessions;
+    const logTimeMs = this.sessionClock.due(core.term, requests.appliedIndex, sessions.held, sessions.logTimeMs);
+    if (logTimeMs !== null) requests.appendClock(logTimeMs, this.limits.sessionIdleMsMax);
   }
 
   /**
@@ -318,8 +335,13 @@ export class RaftServer implements RequestPathHost {
         };
       }
     }
+    const sessions = requests.sessions;
     const counters = recorder.countersSnapshot();
     const connections = this.listener?.connectionCounts?.() ?? { members: 0, clients: 0 };
+    // Since the updater started (it replays the log at a restart, and counts those again).
+    counters['sessionsOpened'] = sessions.opened;
+    counters['sessionsEnded'] = sessions.ended;
+    counters['sessionsExpired'] = sessions.expired;
     const cpu = process.cpuUsage();
     const mean = (total: number, count: number): number => (count === 0 ? 0 : total / count);
     const snapshot: MetricsSnapshot = {
@@ -346,6 +368,10 @@ export class RaftServer implements RequestPathHost {
         syncedIndex: this.syncedIndex,
         commitIndex: core.commitIndex,
         appliedIndex: requests.appliedIndex,
+        // Client sessions the updater holds, and clients the retry cache holds (at most the same on a leader).
+        sessionsHeld: sessions.held,
+        retryCacheClients: requests.retryCacheClients,
+        sessionLogTimeMs: sessions.logTimeMs,
         // Since the process started: CPU of all its threads, and the main thread's busy time. A
         // difference of two snapshots over the writes between them gives CPU per write.
         processCpuUs: cpu.user + cpu.system,
@@ -422,6 +448,7 @@ export class RaftServer implements RequestPathHost {
       // The core's log already holds the no-op (Raft §8), so the log writes it even if leadership
       // was lost within the same step; the appender starts only if this node still leads.
       const noopSeq = this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], entries: noopEntries });
+      this.sessionClock?.onLeaderStart(start.term, start.noopIndex);
       if (core.role === 'leader' && core.term === start.term) actors.appender.send({
         k: Kind.AppenderLeaderStart, term: start.term, commitIndex: start.commitIndex, lastIndex: start.noopIndex,
         termRuns: core.termRuns(), followers: [...start.followers], noopSeq, truncations: this.truncationsSubmitted,

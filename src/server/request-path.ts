@@ -2,7 +2,9 @@
  * The request path of a server (stages receive to preAppend, and reply, docs/metrics.md): writes through
  * `startTransaction`, admission (the pending-request permits), `preAppendTransaction` and a batch
  * appended once per turn of the event loop; linearizable reads waiting for their ReadIndex and
- * then for the state machine to catch up; stale reads; replies and the retry cache. The server
+ * then for the state machine to catch up; stale reads; replies and the retry cache; client
+ * sessions' open and close requests, and the leader's clock entries (sessions are opened, ended
+ * and forgotten at apply time: src/actors/session-table.ts). The server
  * (raft-server.ts) owns the consensus core and the actors and calls in here; this class reaches
  * back only through `RequestPathHost`.
  */
@@ -12,14 +14,17 @@ import { Kind } from '../messages/kinds.js';
 import {
   RequestType, type ClientRequestBatchMessage, type ClientRequestMessage, type RequestTypeNumber,
 } from '../messages/messages.js';
-import { encodeEntryInto, entryClientIdUtf8, entryPayloadBytes, EntryType } from '../messages/entry.js';
-import { LENGTH_BYTES, writeLengthAt } from '../messages/packed-entries.js';
+import {
+  encodeClockData, encodeEntry, encodeEntryInto, entryClientIdUtf8, entryPayloadBytes, EntryType, type EntryTypeNumber,
+} from '../messages/entry.js';
+import { LENGTH_BYTES, packPayloads, writeLengthAt } from '../messages/packed-entries.js';
 import {
   EntryTooLargeError, LeaderNotReadyError, MalformedMessageError, ResourceUnavailableError, StateMachineError, type NotLeaderError,
   type RaftlineError, type WireError,
 } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { StateMachine, TransactionContext } from '../state-machine.js';
+import type { UpdaterSessionsReport } from '../messages/messages.js';
 import type { Inbound } from './listener.js';
 import { PendingRequests, type PendingWrite, type ReplyTo } from './pending-requests.js';
 import type { ChunkSample, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
@@ -42,9 +47,10 @@ export interface RequestPathHost {
   processReady(): void;
 }
 
-/** An admitted write waiting for the end of the turn, with what its payload is encoded from. */
+/** An admitted write (or session open or close) waiting for the end of the turn, with what its payload is encoded from. */
 interface BatchedWrite {
   write: PendingWrite;
+  type: EntryTypeNumber;
   data: Uint8Array;
   firstUnacked: number;
   /** The client id in UTF-8 (shared by the writes of one client). */
@@ -74,6 +80,17 @@ function answerWrite(write: PendingWrite): void {
 
 type QueryDone = (ok: boolean, result: Uint8Array | null, error: WireError | null) => void;
 
+const noData = new Uint8Array(0);
+
+/** What the updater last reported of its sessions, as the server shows it. */
+export interface SessionsSeen {
+  held: number;
+  logTimeMs: number;
+  opened: number;
+  ended: number;
+  expired: number;
+}
+
 export class RequestPath {
   private readonly pending: PendingRequests;
   /** Writes admitted in this turn of the event loop, appended together at its end. */
@@ -95,6 +112,7 @@ export class RequestPath {
   private readsWaitingApply: PendingRead[] = [];
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
+  private sessionsSeen: SessionsSeen = { held: 0, logTimeMs: 0, opened: 0, ended: 0, expired: 0 };
 
   /**
    * @param defer runs a callback after the current turn's work (setImmediate; the simulator's
@@ -120,6 +138,41 @@ export class RequestPath {
 
   get pendingBytes(): number {
     return this.pending.pendingBytes;
+  }
+
+  /** The updater's sessions as last reported. */
+  get sessions(): Readonly<SessionsSeen> {
+    return this.sessionsSeen;
+  }
+
+  /** Clients the retry cache holds a table for. */
+  get retryCacheClients(): number {
+    return this.pending.clientCount;
+  }
+
+  /** The updater's report on its sessions: the ones it ended or forgot leave the retry cache too. */
+  onSessions(report: UpdaterSessionsReport): void {
+    const { held, logTimeMs, opened, ended, expired, forgotten } = report;
+    this.sessionsSeen = { held, logTimeMs, opened, ended, expired };
+    for (const clientId of forgotten) this.pending.forgetClient(clientId);
+  }
+
+  /**
+   * A clock entry (see session-table.ts), appended at once on its own: no client waits for it,
+   * so it has no pending write, and it is not one of the batches the stage recorder times.
+   * Returns false when this server cannot append (not the leader, closing).
+   */
+  appendClock(logTimeMs: number, sessionIdleMsMax: number): boolean {
+    if (this.closed) return false;
+    const proposed = this.host.raftCore().propose(1);
+    if (!proposed.ok) return false;
+    const payload = encodeEntry({
+      type: EntryType.clock, clientId: '', callId: 0, firstUnacked: 0, data: encodeClockData(logTimeMs, sessionIdleMsMax),
+    });
+    this.host.appendEntries(proposed.firstIndex, [proposed.term], packPayloads([payload]));
+    this.recorder.counters.appendBatches++;
+    this.recorder.counters.entriesAppended++;
+    return true;
   }
 
   onQueryResult(queryId: number, ok: boolean, result: Uint8Array | null, error: WireError | null): void {
@@ -235,7 +288,62 @@ export class RequestPath {
       this.host.processReady();
       return;
     }
-    this.onWrite(to, client, firstUnacked, data);
+    if (type === RequestType.write) this.onWrite(to, client, firstUnacked, data);
+    else this.onSessionRequest(to, client, firstUnacked, type === RequestType.openSession ? EntryType.sessionOpen : EntryType.sessionEnd);
+  }
+
+  /**
+   * A session's open (under the client's own id) or close (under the session id): an entry with no
+   * data, past none of the state machine's hooks and not kept in the retry cache (see
+   * pending-requests.ts). The updater opens or ends the session when it applies the entry and
+   * answers an open with the session's id.
+   */
+  private onSessionRequest(to: ReplyTo, client: KnownClientId, firstUnacked: number, type: EntryTypeNumber): void {
+    const clientIdUtf8 = client.utf8;
+    if (clientIdUtf8 instanceof MalformedMessageError) return this.replyError(to, clientIdUtf8);
+    const connection = to.connection;
+    const stamped = this.startsChunk(connection);
+    const startUs = stamped ? nowUs() : 0;
+    if (!this.pending.tryAdmit(0)) {
+      this.recorder.counters.writesRefused++;
+      return this.replyError(to, new ResourceUnavailableError(
+        `leader ${this.host.id} has ${this.pending.pendingCount} pending requests; retry later`,
+        { pendingRequestsMax: this.host.limits.pendingRequestsMax, pendingBytesMax: this.host.limits.pendingBytesMax }));
+    }
+    const write: PendingWrite = {
+      clientId: client.id, callId: to.callId, index: 0, bytes: 0, waiters: [to],
+      sample: this.chunkSample(stamped, connection, startUs, startUs, startUs), done: false, result: null, error: null,
+    };
+    this.batch.push({ write, type, data: noData, firstUnacked, clientIdUtf8, payloadBytes: entryPayloadBytes(clientIdUtf8.length, 0) });
+    this.scheduleBatch();
+  }
+
+  /** Whether a write from `connection` begins a new received chunk, whose first write is timed for all of it. */
+  private startsChunk(connection: Inbound): boolean {
+    const sample = this.sample;
+    return this.recorder.profiling &&
+      (sample === null || sample.receivedUs !== connection.receivedUs || this.sampleConnection !== connection);
+  }
+
+  /** The stage stamps a write shares: a new chunk's (stamped), or the current chunk's, one write more. */
+  private chunkSample(stamped: boolean, connection: Inbound, startUs: number, admitUs: number, preAppendUs: number): ChunkSample | null {
+    let sample = this.sample;
+    if (stamped) {
+      sample = { receivedUs: connection.receivedUs, startUs, admitUs, preAppendUs, preAppendedUs: nowUs(), count: 1, batch: null };
+      this.sample = sample;
+      this.sampleConnection = connection;
+      this.batchSamples.push(sample);
+    } else if (sample !== null) {
+      sample.count++;
+    }
+    return sample;
+  }
+
+  private scheduleBatch(): void {
+    if (!this.batchScheduled) {
+      this.batchScheduled = true;
+      this.defer(() => this.appendBatch());
+    }
   }
 
   private onWrite(to: ReplyTo, client: KnownClientId, firstUnacked: number, data: Uint8Array): void {
@@ -257,9 +365,7 @@ export class RequestPath {
     // Stage startTransaction, then admit, then preAppend (docs/metrics.md). The first
     // write of each received chunk is stamped at their boundaries; the rest of the chunk shares them.
     const connection = to.connection;
-    const sample = this.sample;
-    const stamped = this.recorder.profiling &&
-      (sample === null || sample.receivedUs !== connection.receivedUs || this.sampleConnection !== connection);
+    const stamped = this.startsChunk(connection);
     const startUs = stamped ? nowUs() : 0;
     const hooks = this.hooks;
     let transaction: TransactionContext = { clientId, callId, data };
@@ -290,29 +396,17 @@ export class RequestPath {
       this.pending.release(logData.length);
       return this.replyError(to, clientIdUtf8);
     }
-    let writeSample: ChunkSample | null = sample;
-    if (stamped) {
-      writeSample = {
-        receivedUs: connection.receivedUs, startUs, admitUs, preAppendUs, preAppendedUs: nowUs(), count: 1, batch: null,
-      };
-      this.sample = writeSample;
-      this.sampleConnection = connection;
-      this.batchSamples.push(writeSample);
-    } else if (writeSample !== null) {
-      writeSample.count++;
-    }
+    const writeSample = this.chunkSample(stamped, connection, startUs, admitUs, preAppendUs);
     const write: PendingWrite = {
       clientId, callId, index: 0, bytes: logData.length, waiters: [to], sample: writeSample, done: false, result: null, error: null,
     };
     this.batch.push({
-      write, data: entryData, firstUnacked, clientIdUtf8, payloadBytes: entryPayloadBytes(clientIdUtf8.length, entryData.length),
+      write, type: EntryType.write, data: entryData, firstUnacked, clientIdUtf8,
+      payloadBytes: entryPayloadBytes(clientIdUtf8.length, entryData.length),
     });
     this.recorder.counters.writesReceived++;
     this.pending.register(write);
-    if (!this.batchScheduled) {
-      this.batchScheduled = true;
-      this.defer(() => this.appendBatch());
-    }
+    this.scheduleBatch();
   }
 
   /** Appends everything admitted in this turn: one message to the log, one to the appender. */
@@ -355,9 +449,9 @@ export class RequestPath {
     if (this.packScratch.length < total) this.packScratch = Buffer.allocUnsafeSlow(Math.max(total, this.packScratch.length * 2));
     const target = this.packScratch;
     let offset = 0;
-    for (const { write, data, firstUnacked, clientIdUtf8, payloadBytes } of batch) {
+    for (const { write, type, data, firstUnacked, clientIdUtf8, payloadBytes } of batch) {
       offset = writeLengthAt(target, offset, payloadBytes);
-      offset = encodeEntryInto(target, offset, EntryType.write, clientIdUtf8, write.callId, firstUnacked, data);
+      offset = encodeEntryInto(target, offset, type, clientIdUtf8, write.callId, firstUnacked, data);
     }
     return target.subarray(0, total);
   }

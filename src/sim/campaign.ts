@@ -28,6 +28,8 @@ export interface CampaignSummary {
   lostWrites: number;
   violations: number;
   duplicateApplies: number;
+  /** Client sessions over all seeds (see SimResult.sessions). */
+  sessions: SimResult['sessions'];
   failedSeeds: number[];
   wallSeconds: number;
 }
@@ -50,7 +52,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   const began = performance.now();
   const summary: CampaignSummary = {
     suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, faults: 0, replicaLosses: 0, lostWrites: 0, violations: 0,
-    duplicateApplies: 0, failedSeeds: [], wallSeconds: 0,
+    duplicateApplies: 0, sessions: { opened: 0, closed: 0, lateRetries: 0, expired: 0 }, failedSeeds: [], wallSeconds: 0,
   };
   for (let i = 0; i < options.seedCount; i++) {
     const seed = options.startSeed + i;
@@ -65,6 +67,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     summary.lostWrites += result.lostWrites;
     summary.duplicateApplies += result.duplicateApplies;
     summary.violations += result.violations.length;
+    summary.sessions.opened += result.sessions.opened;
+    summary.sessions.closed += result.sessions.closed;
+    summary.sessions.lateRetries += result.sessions.lateRetries;
+    summary.sessions.expired += result.sessions.expired;
     if (!result.ok) summary.failedSeeds.push(seed);
     options.onResult?.(result);
     options.onProgress?.(summary.seeds, options.seedCount, summary.failedSeeds.length);

@@ -12,7 +12,9 @@
  *  - no acknowledged write lost: an acknowledged write is at the index it was acknowledged with,
  *    and at the end on every live node (checked by the simulation with `checkAcknowledged`);
  *  - linearizable reads: a read returns a ledger at least as long as the position of every write
- *    acknowledged before the read began.
+ *    acknowledged before the read began;
+ *  - sessions: a write is answered SESSION_EXPIRED only once its session has been idle past the
+ *    servers' bound (checked against the client's latest acknowledged write of it).
  * A violation is recorded with the simulated time and a sentence; the run stops at the first.
  */
 import type { TermRun } from '../core/types.js';
@@ -47,6 +49,7 @@ export class Checkers {
   private logsChanged = false;
   duplicateApplies = 0;
   lostWrites = 0;
+  sessionsExpired = 0;
 
   constructor(private readonly now: () => number) {}
 
@@ -181,6 +184,18 @@ export class Checkers {
     const there = this.appliedAt.get(index);
     if (there !== undefined && there !== value) {
       this.violation('acknowledgedLost', `${value} acknowledged at ${index}, but ${there} was applied there`);
+    }
+  }
+
+  /**
+   * A write of `session` was answered SESSION_EXPIRED `sinceActiveMs` after the session's latest
+   * acknowledged write was made: the session was applied-active then, so it cannot have been
+   * forgotten before `idleMsMax` more had passed (log time never runs ahead of real time).
+   */
+  onSessionExpired(client: string, session: string, sinceActiveMs: number, idleMsMax: number): void {
+    this.sessionsExpired++;
+    if (sinceActiveMs <= idleMsMax) {
+      this.violation('sessionExpiredEarly', `${client}'s session ${session} answered SESSION_EXPIRED ${sinceActiveMs} ms after its last acknowledged write was made; the bound is ${idleMsMax} ms`);
     }
   }
 

@@ -27,7 +27,8 @@ const summary = await runCampaign({
     else if (verbose) {
       console.log(`seed ${result.seed}: ok, ${result.nodeCount} nodes, ${(result.simulatedMs / 1000).toFixed(1)} s simulated, ` +
         `${result.steps} steps, ${result.operations} operations (${result.acknowledged} writes acknowledged, ${result.reads} reads), ` +
-        `${result.faults} faults (${result.crashes} crashes, ${result.tornWrites} torn writes, ${result.replicaLosses} replicas losing data), trace ${result.traceHash.toString(16)}`);
+        `${result.faults} faults (${result.crashes} crashes, ${result.tornWrites} torn writes, ${result.replicaLosses} replicas losing data), ` +
+        `sessions ${JSON.stringify(result.sessions)}, trace ${result.traceHash.toString(16)}`);
     }
   },
   onProgress: (done, total, failed) => {
@@ -36,5 +37,6 @@ const summary = await runCampaign({
 });
 console.log(`sim: ${summary.seeds} seeds, ${summary.simulatedSeconds.toFixed(0)} s simulated, ${summary.operations} operations, ` +
   `${summary.faults} faults (${summary.replicaLosses} replicas losing data), ${summary.violations} violations, ${summary.lostWrites} acknowledged writes lost, ` +
-  `${summary.duplicateApplies} duplicate applies (${summary.wallSeconds.toFixed(1)} s)`);
+  `${summary.duplicateApplies} duplicate applies; sessions ${summary.sessions.opened} opened, ${summary.sessions.closed} closed, ` +
+  `${summary.sessions.lateRetries} writes resent past the idle bound, ${summary.sessions.expired} answered SESSION_EXPIRED (${summary.wallSeconds.toFixed(1)} s)`);
 process.exitCode = summary.failedSeeds.length > 0 ? 1 : 0;

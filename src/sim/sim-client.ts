@@ -5,6 +5,15 @@
  * (`firstUnacked`). Writes put unique values into the ledger; reads are linearizable reads.
  * One call at a time; a call not answered within its deadline is given up (its outcome unknown),
  * as a real client's call times out.
+ *
+ * Writes go within a session, as RaftClient's do: opened through the log before the first write
+ * (and again after half the servers' idle bound without an acknowledged write), its id carried by
+ * every write. Some clients close their session now and then (the next write opens another), and
+ * some writes are sent once and then left while the client idles past the servers' bound before
+ * sending them again: such a late copy must be answered with the first outcome or
+ * SESSION_EXPIRED, never applied a second time (the checkers' exactly-once rule), and
+ * SESSION_EXPIRED must never come before the bound has passed since the session's last
+ * acknowledged write was made.
  */
 import { Kind } from '../messages/kinds.js';
 import { RequestType, type ServerToClientMessage } from '../messages/messages.js';
@@ -17,6 +26,11 @@ export interface ClientEvents {
   onAcknowledged(client: string, value: string, index: number): void;
   onRead(client: string, length: number, acknowledgedBefore: readonly string[]): void;
   onDefiniteFailure(client: string, value: string, code: string): void;
+  /**
+   * A write of `session` was answered SESSION_EXPIRED `sinceActiveMs` after the latest acknowledged
+   * write of that session was made (or its open was sent); the servers' bound is `idleMsMax`.
+   */
+  onSessionExpired(client: string, session: string, sinceActiveMs: number, idleMsMax: number): void;
 }
 
 export interface ClientOptions {
@@ -25,13 +39,26 @@ export interface ClientOptions {
   thinkMsMin: number;
   thinkMsMax: number;
   readRatio: number;
+  /** Chance that a client closes its session after an acknowledged write. */
+  closeChance: number;
+  /** Chance that a write's first copy is left while the client idles past the servers' bound, then sent again. */
+  lateRetryChance: number;
+}
+
+interface Session {
+  id: string;
+  idleMsMax: number;
+  /** When the latest acknowledged write of it was issued (or its open sent). */
+  activeAt: number;
 }
 
 interface Call {
   callId: number;
-  kind: 'write' | 'read';
+  kind: 'write' | 'read' | 'open' | 'close';
   value: string;
   data: Uint8Array;
+  /** When it was made (a write's session was active then, once it is acknowledged). */
+  issuedAt: number;
   deadlineAt: number;
   attempt: number;
   /** Writes acknowledged (to anyone) before a read began. */
@@ -48,7 +75,15 @@ export class SimClient {
   private attemptTimer: { cancelled: boolean } | null = null;
   private stopped = true;
   private readRatio: number;
+  private lateRetryChance: number;
+  private session: Session | null = null;
+  /** The write to issue once the session opening now is open. */
+  private afterOpen: Call | null = null;
   written = 0;
+  sessionsOpened = 0;
+  sessionsClosed = 0;
+  lateRetries = 0;
+  sessionsExpired = 0;
   acknowledged = 0;
   reads = 0;
   gaveUp = 0;
@@ -63,6 +98,7 @@ export class SimClient {
     private readonly acknowledgedSoFar: () => string[],
   ) {
     this.readRatio = options.readRatio;
+    this.lateRetryChance = options.lateRetryChance;
     this.life = new Life(id);
     this.target = Math.floor(scheduler.random() * nodeIds.length);
   }
@@ -77,9 +113,10 @@ export class SimClient {
     this.opsLeft = 0;
   }
 
-  /** From now on every operation is a write. */
+  /** From now on every operation is a write, and none is left to idle past the bound. */
   writesOnly(): void {
     this.readRatio = 0;
+    this.lateRetryChance = 0;
   }
 
   /** Issues `count` more operations, one after the other. */
@@ -105,12 +142,21 @@ export class SimClient {
     const callId = this.nextCallId++;
     const isRead = this.scheduler.chance(this.readRatio);
     const value = `${this.id}-${callId}`;
-    this.call = {
+    const call: Call = {
       callId, kind: isRead ? 'read' : 'write', value, data: isRead ? encode(0) : encode(value),
-      deadlineAt: this.scheduler.now + this.options.callDeadlineMs, attempt: 0,
+      issuedAt: this.scheduler.now, deadlineAt: this.scheduler.now + this.options.callDeadlineMs, attempt: 0,
       acknowledgedBefore: isRead ? this.acknowledgedSoFar() : [],
     };
     if (!isRead) this.written++;
+    const session = this.session;
+    if (!isRead && (session === null || this.scheduler.now - session.activeAt > session.idleMsMax / 2)) {
+      // Open a session first (call id 0, under the client's own id), then this write.
+      this.session = null;
+      this.afterOpen = call;
+      this.call = { ...call, callId: 0, kind: 'open', data: new Uint8Array(0), acknowledgedBefore: [] };
+    } else {
+      this.call = call;
+    }
     this.send();
   }
 
@@ -118,7 +164,10 @@ export class SimClient {
     const call = this.call;
     if (call === null) return;
     if (this.scheduler.now >= call.deadlineAt) {
-      this.gaveUp++;
+      if (call.kind === 'write' || call.kind === 'open') this.gaveUp++;
+      // A close that got no answer: the session is forgotten once idle past the bound.
+      if (call.kind === 'close' || call.kind === 'open') this.session = null;
+      this.afterOpen = null;
       this.finish();
       return;
     }
@@ -142,10 +191,30 @@ export class SimClient {
 
   private transmit(call: Call): void {
     // As RaftClient sends them: the calls of one turn in one ClientRequestBatch (here, one call).
+    const type = call.kind === 'read' ? RequestType.readOnly : call.kind === 'open' ? RequestType.openSession
+      : call.kind === 'close' ? RequestType.closeSession : RequestType.write;
     this.connection?.send({
-      k: Kind.ClientRequestBatch, g: 'default', clientId: this.id, firstUnacked: call.callId,
-      callIds: [call.callId], types: [call.kind === 'read' ? RequestType.readOnly : RequestType.write], data: [call.data],
+      k: Kind.ClientRequestBatch, g: 'default', clientId: call.kind === 'open' || call.kind === 'read' ? this.id : this.session?.id ?? this.id,
+      firstUnacked: call.callId, callIds: [call.callId], types: [type], data: [call.data],
     });
+    if (call.kind === 'write' && call.attempt === 1 && this.scheduler.chance(this.lateRetryChance)) this.leaveUntilLate(call);
+  }
+
+  /**
+   * The write's first copy is out: the client now idles past the servers' bound (no retries, its
+   * connection dropped), then sends the same call again, as a client that was stalled would.
+   */
+  private leaveUntilLate(call: Call): void {
+    const idleMsMax = this.session?.idleMsMax ?? 0;
+    this.lateRetries++;
+    if (this.attemptTimer !== null) this.attemptTimer.cancelled = true;
+    call.deadlineAt = Math.max(call.deadlineAt, this.scheduler.now + 2 * idleMsMax + this.options.callDeadlineMs);
+    const attempt = call.attempt;
+    this.attemptTimer = this.scheduler.at(idleMsMax + 500 + this.scheduler.random() * idleMsMax, this.life, () => {
+      if (this.call === call && call.attempt === attempt) this.send();
+    });
+    this.connection?.close();
+    this.connection = null;
   }
 
   private onMessage(connection: SimClientConnection, message: ServerToClientMessage): void {
@@ -164,9 +233,30 @@ export class SimClient {
       if (call.kind === 'write') {
         this.acknowledged++;
         this.events.onAcknowledged(this.id, call.value, reply.index);
-      } else {
+        const session = this.session;
+        if (session !== null) session.activeAt = Math.max(session.activeAt, call.issuedAt);
+        if (session !== null && this.scheduler.chance(this.options.closeChance)) {
+          // Close the session before the next operation; that one opens another if it writes.
+          this.call = { ...call, callId: this.nextCallId++, kind: 'close', data: new Uint8Array(0), attempt: 0,
+            issuedAt: this.scheduler.now, deadlineAt: this.scheduler.now + this.options.callDeadlineMs };
+          this.send();
+          return;
+        }
+      } else if (call.kind === 'read') {
         this.reads++;
         this.events.onRead(this.id, decode(reply.result!) as number, call.acknowledgedBefore);
+      } else if (call.kind === 'open') {
+        const opened = decode(reply.result!) as { session: string; idleMsMax: number };
+        this.session = { id: opened.session, idleMsMax: opened.idleMsMax, activeAt: call.issuedAt };
+        this.sessionsOpened++;
+        const write = this.afterOpen!;
+        this.afterOpen = null;
+        this.call = { ...write, issuedAt: this.scheduler.now, deadlineAt: this.scheduler.now + this.options.callDeadlineMs };
+        this.send();
+        return;
+      } else {
+        this.sessionsClosed++;
+        this.session = null;
       }
       this.finish();
       return;
@@ -177,6 +267,15 @@ export class SimClient {
       this.switchServer(typeof hint === 'string' ? hint.slice(0, hint.indexOf(':')) : null, 5 + this.scheduler.random() * 30);
     } else if (error.code === 'LEADER_NOT_READY' || error.code === 'RESOURCE_UNAVAILABLE') {
       this.retryAfter(20 + this.scheduler.random() * 80);
+    } else if (error.code === 'SESSION_EXPIRED' && call.kind === 'write' && this.session !== null) {
+      // This copy was not applied; an earlier one may have been (the deadline outlasts the
+      // bound here), so the outcome is unknown, as after a timeout. The next write opens a new session.
+      const session = this.session;
+      this.sessionsExpired++;
+      this.events.onSessionExpired(this.id, session.id, this.scheduler.now - session.activeAt, session.idleMsMax);
+      this.session = null;
+      this.gaveUp++;
+      this.finish();
     } else {
       this.events.onDefiniteFailure(this.id, call.value, error.code);
       this.finish();

@@ -14,6 +14,7 @@ import type { ServerEnvironment } from '../server/environment.js';
 import { actorLinks, serverLinks, wireActorPorts, type ActorSet } from '../server/actor-hosts.js';
 import { LogActor } from '../actors/log-actor.js';
 import { UpdaterActor } from '../actors/updater-actor.js';
+import type { SessionTable } from '../actors/session-table.js';
 import { AppenderActor } from '../actors/appender-actor.js';
 import { RaftCore as ProductionCore } from '../core/raft-core.js';
 import type { Limits } from '../limits.js';
@@ -36,6 +37,8 @@ export interface SimNodeContext {
   makeCore: CoreFactory;
   /** Deliberately broken: fsync makes nothing durable. */
   lyingDisk: boolean;
+  /** The updaters' session tables, when not the production one (deliberately broken ones). */
+  makeSessionTable?: () => SessionTable<unknown>;
   onApply(node: SimNode, index: number, value: string, position: number): void;
 }
 
@@ -76,6 +79,7 @@ export class SimNode {
     const environment: Partial<ServerEnvironment> = {
       fileSystem: this.disk,
       timers: timers(),
+      monotonicMs: () => context.scheduler.now,
       lockDir: (dir) => ({ dir, release: () => {} }),
       loadStateMachine: async () => new SimLedger(null),
       spawnActors: (_mode, options) => this.spawnActors(life, options, ledger, timers),
@@ -137,7 +141,10 @@ export class SimNode {
     const ports = wireActorPorts(() => simChannel(scheduler, life));
     const links = actorLinks(ports);
     const log = new LogActor(options.log, links.log, { fileSystem: this.disk, timers: timers() });
-    const updater = new UpdaterActor(options.updater, links.updater, { timers: timers(), loadStateMachine: async () => ledger });
+    const makeSessionTable = this.context.makeSessionTable;
+    const updater = new UpdaterActor(options.updater, links.updater, {
+      timers: timers(), loadStateMachine: async () => ledger, ...(makeSessionTable === undefined ? {} : { sessionTable: makeSessionTable }),
+    });
     const network = this.context.network;
     const appender = new AppenderActor(options.appender, links.appender,
       { timers: timers(), dial: (peer) => new SimPeerLink(network, this.id, life, peer) });

@@ -16,6 +16,7 @@ import { Life, SimScheduler } from './scheduler.js';
 import { calmNetwork, SimNetwork, type NetworkFaults } from './sim-network.js';
 import { productionCore, SimNode, type CoreFactory } from './sim-node.js';
 import { SimClient } from './sim-client.js';
+import type { SessionTable } from '../actors/session-table.js';
 
 export interface SimConfig {
   seed: number;
@@ -39,6 +40,8 @@ export interface SimConfig {
   limits?: Partial<Limits>;
   /** A deliberately broken disk whose fsync makes nothing durable. */
   lyingDisk?: boolean;
+  /** Deliberately broken session tables for the updaters (the production one when absent). */
+  makeSessionTable?: () => SessionTable<unknown>;
 }
 
 export const defaultSimConfig: Omit<SimConfig, 'seed'> = {
@@ -54,6 +57,8 @@ export const defaultSimConfig: Omit<SimConfig, 'seed'> = {
 
 /** Limits for simulation: coarse ticks and small segments (cheap runs, many segment rolls). */
 export const simLimits: Partial<Limits> = {
+  // Short, so that sessions idle out within a run: clock entries every second while any is held.
+  sessionIdleMsMax: 4000,
   tickMs: 100,
   electionTicksMin: 10,
   electionTicksMax: 20,
@@ -83,6 +88,8 @@ export interface SimResult {
   lostWrites: number;
   duplicateApplies: number;
   committed: number;
+  /** Client sessions: opened, closed by their client, writes left to idle past the bound then resent, writes answered SESSION_EXPIRED. */
+  sessions: { opened: number; closed: number; lateRetries: number; expired: number };
   network: SimNetwork['stats'];
   /** A short account of the run's last events, for a failure report. */
   journal: string[];
@@ -106,6 +113,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     scheduler, network, limits, nodeIds, timerJitterMs: 5,
     makeCore: config.makeCore ?? productionCore,
     lyingDisk: config.lyingDisk ?? false,
+    ...(config.makeSessionTable === undefined ? {} : { makeSessionTable: config.makeSessionTable }),
     onApply: (node, index, value, position) => checkers.onApply(node, index, value, position),
   }));
   const acknowledged = new Map<string, number>();
@@ -114,7 +122,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
   let inLiveness = false;
   const clients = Array.from({ length: config.clientCount }, (_, i) => new SimClient(`c${i + 1}`, scheduler, network, nodeIds, {
     attemptTimeoutMs: 800, callDeadlineMs: 10_000, thinkMsMin: 50, thinkMsMax: (2 * config.safetyMs) / Math.max(1, config.opsPerClient),
-    readRatio: 0.25,
+    readRatio: 0.25, closeChance: 0.1, lateRetryChance: 0.04,
   }, {
     onAcknowledged: (_client, value, index) => {
       acknowledged.set(value, index);
@@ -124,6 +132,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     },
     onRead: (client, length, before) => checkers.onRead(client, length, before),
     onDefiniteFailure: (client, value, code) => checkers.violation('unexpectedFailure', `${client} got ${code} for ${value}`),
+    onSessionExpired: (client, session, sinceActiveMs, idleMsMax) => checkers.onSessionExpired(client, session, sinceActiveMs, idleMsMax),
   }, () => acknowledgedOrder.slice()));
 
   const crashPlan: { next: { node: SimNode; atStep: number; waitForUnsynced: boolean } | null } = { next: null };
@@ -346,6 +355,12 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     lostWrites: checkers.lostWrites,
     duplicateApplies: checkers.duplicateApplies,
     committed: checkers.committedIndex,
+    sessions: {
+      opened: clients.reduce((sum, client) => sum + client.sessionsOpened, 0),
+      closed: clients.reduce((sum, client) => sum + client.sessionsClosed, 0),
+      lateRetries: clients.reduce((sum, client) => sum + client.lateRetries, 0),
+      expired: checkers.sessionsExpired,
+    },
     network: { ...network.stats },
     journal,
   };

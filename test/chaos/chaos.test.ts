@@ -61,6 +61,10 @@ for (const [name, options] of runs) {
     assert.deepEqual(result.crashes, [], formatChaos(result));
     assert.ok(result.converged, `every server caught up with the leader's log, those that lost a disk or a tail too: ${formatChaos(result)}`);
     assert.ok(result.ok, formatChaos(result));
+    if (options.workloads.includes('append-set')) {
+      // Every fifth append came from a client of its own that closed: sessions ended through the log.
+      assert.ok(result.sessions !== null && result.sessions.ended > 0, `sessions ended by close: ${JSON.stringify(result.sessions)}`);
+    }
     // Recovery happens: after every leader kill and every healed partition a write succeeded.
     assert.equal(result.recovery.leaderKill.unrecovered + result.recovery.partitionHeal.unrecovered, 0, formatChaos(result));
   });

@@ -35,7 +35,8 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Erro
 }
 
 test('refused writes get STATE_MACHINE_ERROR with nothing appended; reads, cas and NOT_LEADER hints work', { timeout: 30_000 }, async () => {
-  await withGroup(testPort(19111), { entryBytesMax: 1024 }, async (group) => {
+  // A long session bound: no clock entry lands between the log index checks below.
+  await withGroup(testPort(19111), { entryBytesMax: 1024, sessionIdleMsMax: 3_600_000 }, async (group) => {
     const client = await RaftClient.connect({ peers: group.addresses, requestTimeoutMs: 10_000 });
     const viaFollower = await RaftClient.connect({
       peers: [addressOf(group, group.followers[0]!), addressOf(group, group.leader), addressOf(group, group.followers[1]!)],

@@ -23,7 +23,7 @@ import { RaftServer } from '../../src/server/raft-server.js';
 import { defaultLimits } from '../../src/limits.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
-import { encode } from '../../src/messages/codec.js';
+import { decode, encode } from '../../src/messages/codec.js';
 import { encodeFrame, FrameReader } from '../../src/messages/framing.js';
 import { decodeServerToClientMessage } from '../../src/messages/validate.js';
 import { Kind } from '../../src/messages/kinds.js';
@@ -128,19 +128,20 @@ interface BurstResult {
 }
 
 /**
- * Sends `requests` as one write on a raw socket to the leader and collects one reply per
- * request, sampling the leader's pending count on every reply.
+ * Opens a session on a raw socket, then sends `requests` as one write of that session and collects
+ * one reply per request, sampling the leader's pending count on every reply.
  */
 async function burst(group: Group, requests: Uint8Array[], timeoutMs = 20_000): Promise<BurstResult> {
   const address = group.addresses[group.servers.indexOf(group.leader)]!;
   const [host, port] = address.split(':');
-  const frames = requests.map((data, i) => encodeFrame({
-    k: Kind.ClientRequest, g: 'default', clientId: 'raw-burst', callId: i + 1, firstUnacked: 1, type: RequestType.write, data,
-  } satisfies ClientRequestMessage));
+  const frames = (session: string): Buffer => Buffer.concat(requests.map((data, i) => encodeFrame({
+    k: Kind.ClientRequest, g: 'default', clientId: session, callId: i + 1, firstUnacked: 1, type: RequestType.write, data,
+  } satisfies ClientRequestMessage)));
   const socket = net.connect(Number(port), host!);
   const reader = new FrameReader(defaultLimits.frameBytesMax);
   const replies: ClientReplyMessage[] = [];
   let pendingMax = 0;
+  let sent = false;
   const sample = (): void => { pendingMax = Math.max(pendingMax, group.leader.status().pendingRequests); };
   const sampler = setInterval(sample, 1);
   try {
@@ -148,14 +149,23 @@ async function burst(group: Group, requests: Uint8Array[], timeoutMs = 20_000): 
       const timer = setTimeout(() => reject(new Error(`${replies.length} of ${requests.length} replies within ${timeoutMs} ms`)), timeoutMs);
       socket.on('error', (error) => { clearTimeout(timer); reject(error); });
       socket.once('connect', () => {
-        socket.write(Buffer.concat(frames));
-        sample();
+        socket.write(encodeFrame({
+          k: Kind.ClientRequest, g: 'default', clientId: 'raw-burst', callId: 0, firstUnacked: 0, type: RequestType.openSession,
+          data: new Uint8Array(0),
+        } satisfies ClientRequestMessage));
       });
       socket.on('data', (chunk: Buffer) => {
         sample();
         for (const body of reader.push(chunk)) {
           const message = decodeServerToClientMessage(body);
           assert.equal(message.k, Kind.ClientReply);
+          if (!sent) {
+            assert.equal(message.ok, true, 'the session opened');
+            socket.write(frames((decode(message.result!) as { session: string }).session));
+            sent = true;
+            sample();
+            continue;
+          }
           replies.push(message as ClientReplyMessage);
         }
         if (replies.length >= requests.length) {
@@ -210,7 +220,7 @@ test('backpressure by count: a raw burst of 200 writes gets ok or RESOURCE_UNAVA
 });
 
 test('backpressure by count: a RaftClient with 200 concurrent puts backs off and retries until all succeed', { timeout: 40_000 }, async () => {
-  await withGroup(testPort(19530), { pendingRequestsMax: 4 }, async (group) => {
+  await withGroup(testPort(19530), { pendingRequestsMax: 4, sessionIdleMsMax: 3_600_000 }, async (group) => {
     const client = await RaftClient.connect({ peers: group.addresses, requestTimeoutMs: 30_000 });
     const termBefore = group.leader.status().term;
     let pendingMax = 0;
@@ -222,9 +232,10 @@ test('backpressure by count: a RaftClient with 200 concurrent puts backs off and
       assert.deepEqual(failed, [], 'every put succeeded');
       assert.ok(pendingMax <= 4, `the leader held ${pendingMax} pending requests`);
       for (const i of [0, 57, 123, 199]) assert.equal(await store.get(`key-${i}`), `value-${i}`);
-      // Each put appended once: with no change of leader the log holds the no-op and the 200 puts.
+      // Each put appended once: with no change of leader the log holds the no-op, the client's
+      // session open and the 200 puts (the group's idle bound is too long for a clock entry).
       const status = group.leader.status();
-      if (status.role === 'leader' && status.term === termBefore) assert.equal(status.lastIndex, 201, 'no put was appended twice');
+      if (status.role === 'leader' && status.term === termBefore) assert.equal(status.lastIndex, 202, 'no put was appended twice');
     } finally {
       clearInterval(sampler);
       await client.close();

@@ -239,6 +239,14 @@ test('3 processes, profiling on: every stage recorded in a consistent order, fol
       assert.ok(young !== undefined && young.value > 0 && young.value <= 2 * defaultLimits.heapSemiSpaceMb * 1024 * 1024,
         `Prometheus young generation of ${thread}`);
     }
+    // Client sessions: the load's client holds one (it is still open), every server counted its open.
+    assert.equal(types.get('raftline_sessions_held'), 'gauge');
+    assert.equal(types.get('raftline_sessions_opened_total'), 'counter');
+    assert.equal(samples.find((sample) => sample.name === 'raftline_sessions_held')?.value, again.gauges['sessionsHeld']);
+    assert.ok(again.gauges['sessionsHeld']! >= 1 && again.counters['sessionsOpened']! >= 1, JSON.stringify(again.gauges));
+    for (const name of ['raftline_retry_cache_clients', 'raftline_sessions_ended_total', 'raftline_sessions_expired_total']) {
+      assert.ok(samples.some((sample) => sample.name === name), `Prometheus has ${name}`);
+    }
     const anon = samples.find((sample) => sample.name === 'raftline_resident_bytes' && sample.labels['part'] === 'anon');
     if (process.platform === 'linux') assert.ok(anon !== undefined && anon.value > 0, 'Prometheus anonymous resident bytes');
     assert.equal((await httpGet(leader.metricsAddress!, '/other')).status, 404);

@@ -1,7 +1,8 @@
 /**
  * The deterministic simulation on every `npm test`: the named regression seeds, then 300 seeds of
- * 60 s simulated time each (safety phase with faults, liveness phase without), with a summary in
- * `.safety/sim.json`. A failing seed is printed with the command that replays it.
+ * 60 s simulated time each (safety phase with faults, liveness phase without; clients open,
+ * close and idle out sessions), with a summary in `.safety/sim.json`. A failing seed is printed
+ * with the command that replays it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,9 +36,12 @@ test('300 seeds of 60 s simulated time: no violation, no lost or duplicated writ
   assert.equal(summary.seeds, 300);
   assert.equal(converged, 300);
   assert.equal(summary.lostWrites + summary.duplicateApplies + summary.violations, 0);
-  // The runs must exercise something: faults and operations in the thousands.
+  // The runs must exercise something: faults and operations in the thousands; sessions opened,
+  // closed, idled out under a write left past the bound and answered SESSION_EXPIRED.
   assert.ok(summary.faults > 3000, `only ${summary.faults} faults`);
   assert.ok(summary.operations > 5000, `only ${summary.operations} operations`);
   // Replicas that lose synced data (their disk, a damaged last record) strike only in settled moments: some must.
   assert.ok(summary.replicaLosses > 20, `only ${summary.replicaLosses} replicas lost data`);
+  const { opened, closed, lateRetries, expired } = summary.sessions;
+  assert.ok(opened > 1000 && closed > 300 && lateRetries > 100 && expired > 30, `sessions: ${JSON.stringify(summary.sessions)}`);
 });

@@ -11,6 +11,7 @@ import { SimScheduler } from '../../src/sim/scheduler.js';
 import { logMatchingProblem } from '../../src/sim/checkers.js';
 import { SegmentedLog } from '../../src/log/segmented-log.js';
 import { makeBlindVoter, makeNoConsistencyCheck } from '../support/broken-cores.js';
+import { makeHastySessions, makeRevivingSessions } from '../support/broken-sessions.js';
 
 test('the same seed replays the same run, step for step', async () => {
   const first = await runSimulation({ ...defaultSimConfig, seed: 4242 });
@@ -53,6 +54,18 @@ test('a core that votes without the up-to-date check is caught within 40 seeds',
 test('a disk whose fsync makes nothing durable loses acknowledged writes, and a seed shows it within 40', async () => {
   const failure = await firstFailure({ lyingDisk: true }, 40);
   assert.ok(failure !== null, 'no seed caught the lying disk');
+});
+
+test('updaters that apply a write of a session they do not hold (reviving a forgotten one) are caught applying a late copy twice within 40 seeds', async () => {
+  const failure = await firstFailure({ makeSessionTable: makeRevivingSessions }, 40);
+  assert.ok(failure !== null, 'no seed caught the revived sessions');
+  assert.ok(failure.violations.some((violation) => violation.rule === 'exactlyOnce'), JSON.stringify(failure.violations));
+});
+
+test('updaters that forget sessions before the bound are caught answering SESSION_EXPIRED early within 40 seeds', async () => {
+  const failure = await firstFailure({ makeSessionTable: makeHastySessions }, 40);
+  assert.ok(failure !== null, 'no seed caught the hasty expiry');
+  assert.ok(failure.violations.some((violation) => violation.rule === 'sessionExpiredEarly'), JSON.stringify(failure.violations));
 });
 
 test('virtual disk: a crash keeps synced data and names, and at most a prefix of what was not synced', () => {

@@ -36,6 +36,9 @@ export const hostileLimits = {
   // that the "term untouched" checks would take for the attack's doing.
   electionTicksMin: 40,
   electionTicksMax: 80,
+  // A day: the well-behaved client's session never idles out, so the leader appends no clock
+  // entry (src/server/session-clock.ts) and the log grows by the acknowledged writes alone.
+  sessionIdleMsMax: 86_400_000,
 } satisfies Partial<Limits>;
 
 /** Default bound on the attacked server's RSS growth over one case. */

@@ -1,30 +1,44 @@
 /**
  * A small real TCP server for client tests, scripted per case: it decodes the client's frames
  * through the validation gateway, records every request it saw (so a test can show that a retry
- * reused its callId, never a new one), and lets the case answer as it needs.
+ * reused its callId, never a new one), and lets the case answer as it needs. A client's session
+ * open and close are answered here (the open with session `<clientId>@1` and idle bound
+ * `sessionIdleMs`) and kept in `opens` and `closes`, not passed to the case, unless the case asks
+ * for them too (`handleSessions`).
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameReader } from '../../src/messages/framing.js';
 import { Kind } from '../../src/messages/kinds.js';
-import type { ClientMessage, ClientRequestMessage } from '../../src/messages/messages.js';
+import { encode } from '../../src/messages/codec.js';
+import { RequestType, type ClientMessage, type ClientRequestMessage } from '../../src/messages/messages.js';
 import { decodeClientMessage } from '../../src/messages/validate.js';
 
 export type Handler = (message: ClientMessage, socket: Socket, server: TestServer) => void;
 
+export interface TestServerOptions {
+  /** Pass session opens and closes to the handler instead of answering them. */
+  handleSessions?: boolean;
+  /** The idle bound an answered open names. Default 60000. */
+  sessionIdleMs?: number;
+}
+
 export class TestServer {
   readonly seen: ClientMessage[] = [];
+  /** Session opens and closes answered here (not in `seen`). */
+  readonly opens: ClientRequestMessage[] = [];
+  readonly closes: ClientRequestMessage[] = [];
   /** How many calls each ClientRequestBatch frame carried, in arrival order. */
   readonly batchSizes: number[] = [];
   connectionCount = 0;
   chunkCount = 0;
   private readonly sockets = new Set<Socket>();
 
-  private constructor(private readonly server: Server, private readonly handler: Handler) {}
+  private constructor(private readonly server: Server, private readonly handler: Handler, private readonly options: TestServerOptions) {}
 
-  static async start(handler: Handler): Promise<TestServer> {
+  static async start(handler: Handler, options: TestServerOptions = {}): Promise<TestServer> {
     const server = createServer();
-    const testServer = new TestServer(server, handler);
+    const testServer = new TestServer(server, handler, options);
     server.on('connection', (socket) => testServer.accept(socket));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return testServer;
@@ -57,6 +71,18 @@ export class TestServer {
       for (const body of reader.push(chunk)) {
         // A batch is seen (and answered) call by call, as the single requests it carries.
         for (const message of unbatched(decodeClientMessage(body), this.batchSizes)) {
+          if (message.k === Kind.ClientRequest && this.options.handleSessions !== true) {
+            if (message.type === RequestType.openSession) {
+              this.opens.push(message);
+              replyOk(socket, message.callId, encode({ session: `${message.clientId}@1`, idleMsMax: this.options.sessionIdleMs ?? 60_000 }));
+              continue;
+            }
+            if (message.type === RequestType.closeSession) {
+              this.closes.push(message);
+              replyOk(socket, message.callId, null);
+              continue;
+            }
+          }
           this.seen.push(message);
           this.handler(message, socket, this);
         }

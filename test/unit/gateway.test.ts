@@ -12,7 +12,7 @@ import { encode } from '../../src/messages/codec.js';
 import { Kind } from '../../src/messages/kinds.js';
 import { packPayloads } from '../../src/messages/packed-entries.js';
 import { batchCallsMax, defaultLimits, indexMax, resolveLimits, termMax } from '../../src/limits.js';
-import { encodeEntry, EntryType, noopPayload } from '../../src/messages/entry.js';
+import { encodeClockData, encodeEntry, EntryType, noopPayload } from '../../src/messages/entry.js';
 import { parseLimits } from '../../src/server/options.js';
 import { array32Header, map32Header, message, nestedArrays, packValue } from '../support/raw-msgpack.js';
 
@@ -149,6 +149,11 @@ test('AppendEntries: every entry must be one this server can apply, or the frame
   const longId = Buffer.from(good);
   longId.writeUInt16BE(5000, 1);
   assert.throws(() => decodes([longId]), { code: 'MALFORMED_MESSAGE', message: /client id runs past the end/ });
+  const clock = encodeEntry({ type: EntryType.clock, clientId: '', callId: 0, firstUnacked: 0, data: encodeClockData(1000, 60_000) });
+  assert.equal((decodes([clock]) as { k: number }).k, Kind.AppendEntries);
+  const badClock = encodeEntry({ type: EntryType.clock, clientId: '', callId: 0, firstUnacked: 0, data: encodeClockData(Number.NaN, 60_000) });
+  assert.throws(() => decodes([badClock]), { code: 'MALFORMED_MESSAGE', message: /clock entry/ });
+  assert.throws(() => decodes([clock.subarray(0, clock.length - 1)]), { code: 'MALFORMED_MESSAGE', message: /clock entry/ });
   for (const callId of [Number.NaN, -1, 1.5, 2 ** 53]) {
     const badCall = Buffer.from(good);
     badCall.writeDoubleBE(callId, 3 + 'client-7'.length);

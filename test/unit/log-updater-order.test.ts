@@ -22,9 +22,12 @@ import type { LogInput, UpdaterAppliedMessage, UpdaterInput, UpdaterQueryResultM
 
 const ledgerModule = fileURLToPath(new URL('../support/ledger-sm.js', import.meta.url));
 
+/** A write of session c@1, which the entry at index 1 opens. */
 function entry(callId: number, value: string): Uint8Array {
-  return encodeEntry({ type: EntryType.write, clientId: 'c', callId, firstUnacked: 0, data: encode(value) });
+  return encodeEntry({ type: EntryType.write, clientId: 'c@1', callId, firstUnacked: 0, data: encode(value) });
 }
+
+const openSession = encodeEntry({ type: EntryType.sessionOpen, clientId: 'c', callId: 0, firstUnacked: 0, data: new Uint8Array(0) });
 
 async function startPair(dir: string) {
   const mainLog = new MessageChannel();
@@ -81,11 +84,12 @@ test('a commit covering a truncation applies the replacement entries, not the st
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-order-'));
   const closers: (() => Promise<void>)[] = [];
   try {
-    // First life: ten entries of term 1, the first four committed.
+    // First life: ten entries of term 1 (a session's open, then its writes), the first four committed.
     const first = await startPair(dir);
     closers.push(first.close);
-    const values = Array.from({ length: 10 }, (_, i) => `old-${i + 1}`);
-    first.toLog.send({ k: Kind.LogAppend, seq: 1, firstIndex: 1, terms: values.map(() => 1), entries: packPayloads(values.map((v, i) => entry(i + 1, v))) });
+    const values = Array.from({ length: 9 }, (_, i) => `old-${i + 2}`);
+    const payloads = [openSession, ...values.map((v, i) => entry(i + 2, v))];
+    first.toLog.send({ k: Kind.LogAppend, seq: 1, firstIndex: 1, terms: payloads.map(() => 1), entries: packPayloads(payloads) });
     first.commit(4);
     await until(() => first.applied.includes(4), 'apply of 4');
     await closers.pop()!();
@@ -100,7 +104,7 @@ test('a commit covering a truncation applies the replacement entries, not the st
     // Sent at once, on its own port: it may reach the updater before the truncation does.
     second.commit(8);
     await until(() => second.applied.some((index) => index >= 8), 'apply of 8');
-    assert.deepEqual(await second.ledger(), ['old-1', 'old-2', 'old-3', 'old-4', 'old-5', 'new-6', 'new-7', 'new-8']);
+    assert.deepEqual(await second.ledger(), ['old-2', 'old-3', 'old-4', 'old-5', 'new-6', 'new-7', 'new-8']);
   } finally {
     for (const close of closers) await close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -125,3 +125,38 @@ test('EntryRun: dropping from the front and truncating keep indexes and byte cou
   run.push(packPayloads(payloadsOf(14, 2)), [3, 3]);
   assert.deepEqual(unpackPayloads(run.packed(7, 11)).map((p) => [...p]), payloadsOf(12, 4).map((p) => [...p]));
 });
+
+test('EntryRun: held bytes count each batch\'s objects as well as its bytes, and come back to 0 however entries leave', () => {
+  const rng = new SeededRng(5);
+  for (let round = 0; round < 50; round++) {
+    const run = new EntryRun(1);
+    let next = 1;
+    for (let step = 0; step < 40; step++) {
+      const roll = rng.nextFloat();
+      if (roll < 0.6 || run.length === 0) {
+        const count = 1 + Math.floor(rng.nextFloat() * 5);
+        const payloads = Array.from({ length: count }, (_, k) => payloadOf(next + k));
+        const packed = packPayloads(payloads);
+        run.push(packed, payloads.map(() => 1));
+        next += count;
+      } else if (roll < 0.8) {
+        run.dropFront(Math.floor(rng.nextFloat() * (run.length + 1)));
+      } else {
+        const keep = Math.floor(rng.nextFloat() * (run.length + 1));
+        run.truncate(keep);
+        next = run.firstIndex + keep;
+      }
+      assert.ok(run.heldBytes >= 0, `held ${run.heldBytes} after step ${step}`);
+    }
+    run.dropFront(run.length);
+    assert.equal(run.heldBytes, 0, `round ${round}: nothing held once empty`);
+    assert.equal(run.payloadBytes, 0);
+  }
+  // A batch of one 60-byte entry holds far more than 60 bytes; a bound on held bytes keeps fewer.
+  const small = new EntryRun(1);
+  for (let index = 1; index <= 1000; index++) small.push(packPayloads([new Uint8Array(60)]), [1]);
+  assert.ok(small.heldBytes >= 1000 * (60 + LENGTH_BYTES + 256), `held ${small.heldBytes}`);
+  small.dropFrontTo(16 * 1024);
+  assert.ok(small.heldBytes <= 16 * 1024 && small.length > 0 && small.length < 60, `kept ${small.length} entries, ${small.heldBytes} bytes`);
+  assert.equal(small.nextIndex, 1001);
+});

@@ -8,7 +8,7 @@ import { RaftClient, type RaftClientOptions } from '../../src/client/raft-client
 import { kv } from '../../src/client/kv.js';
 import { backOffDelayMs, dispositionOf } from '../../src/client/retry-policy.js';
 import {
-  ClosedError, EntryTooLargeError, errorFromWire, GroupMismatchError, RetryFailureError, StateMachineError, TimeoutError,
+  ClosedError, EntryTooLargeError, errorFromWire, GroupMismatchError, RetryFailureError, SessionExpiredError, StateMachineError, TimeoutError,
   type RaftlineError,
 } from '../../src/errors.js';
 import { encode } from '../../src/messages/codec.js';
@@ -16,7 +16,8 @@ import { Kind } from '../../src/messages/kinds.js';
 import { RequestType, type ClientRequestMessage, type DivisionStatus } from '../../src/messages/messages.js';
 import createKvStateMachine from '../../src/statemachines/kv.js';
 import { decodeKvOperation } from '../../src/statemachines/kv-ops.js';
-import { asRequest, bytes, echo, reply, replyError, replyOk, TestServer, text } from '../support/scripted-server.js';
+import { asRequest, bytes, echo, reply, replyError, replyOk, TestServer, text, type Handler } from '../support/scripted-server.js';
+import type { Socket } from 'node:net';
 
 
 async function withClient(
@@ -261,26 +262,32 @@ test('close() rejects outstanding calls with ClosedError, and later calls too', 
   }
 });
 
-test('requests carry the type, group, a stable clientId and firstUnacked', async () => {
+test('requests carry the type, group, the session id and firstUnacked; the session is opened under the client id', async () => {
   const held: ClientRequestMessage[] = [];
   const server = await TestServer.start((message, socket) => {
     const request = asRequest(message);
     held.push(request);
-    // Answer call 1 only once call 3 arrives, so call 2 and 3 see call 1 outstanding.
-    if (request.callId === 3) for (const h of held) replyOk(socket, h.callId, null);
-    if (request.callId === 4) replyOk(socket, 4, null);
+    // Answer call 2 only once call 4 arrives, so calls 3 and 4 see call 2 outstanding.
+    if (request.callId === 1 || request.callId === 5) replyOk(socket, request.callId, null);
+    if (request.callId === 4) for (const h of held) if (h.callId >= 2) replyOk(socket, h.callId, null);
   });
   try {
     await withClient([server.address], async (client) => {
+      assert.equal(client.sessionId, null, 'no session before the first write');
+      await client.send(bytes('w0'));
+      assert.equal(client.sessionId, 'client-a@1');
       await Promise.all([client.send(bytes('w')), client.sendReadOnly(bytes('r')), client.sendStaleRead(bytes('s'))]);
       await client.send(bytes('w2'));
     }, { groupId: 'g1', clientId: 'client-a' });
+    assert.deepEqual(server.opens.map((m) => [m.g, m.clientId, m.callId, m.type]), [['g1', 'client-a', 0, RequestType.openSession]]);
     assert.deepEqual(held.map((m) => [m.g, m.clientId, m.callId, m.firstUnacked, m.type]), [
-      ['g1', 'client-a', 1, 1, RequestType.write],
-      ['g1', 'client-a', 2, 1, RequestType.readOnly],
-      ['g1', 'client-a', 3, 1, RequestType.staleRead],
-      ['g1', 'client-a', 4, 4, RequestType.write],
+      ['g1', 'client-a@1', 1, 1, RequestType.write],
+      ['g1', 'client-a@1', 2, 2, RequestType.write],
+      ['g1', 'client-a@1', 3, 2, RequestType.readOnly],
+      ['g1', 'client-a@1', 4, 2, RequestType.staleRead],
+      ['g1', 'client-a@1', 5, 5, RequestType.write],
     ]);
+    assert.deepEqual(server.closes.map((m) => [m.clientId, m.callId, m.type]), [['client-a@1', 6, RequestType.closeSession]], 'close ends the session');
   } finally {
     await server.close();
   }
@@ -303,7 +310,7 @@ test('calls made in one tick leave in one write', async () => {
 
 test('stale reads and status go to the named server', async () => {
   const status: DivisionStatus = {
-    id: 'n2', groupId: 'default', role: 'follower', term: 3, leader: 'n1', commit: 7, applied: 7, synced: 7, lastIndex: 7,
+    id: 'n2', groupId: 'default', role: 'follower', term: 3, leader: 'n1', commit: 7, applied: 7, synced: 7, lastIndex: 7, sessions: 0,
     logTailCut: null, termCeilingReached: false,
   };
   const leader = await TestServer.start(echo);
@@ -408,10 +415,126 @@ test('calls made in one turn leave in one ClientRequestBatch frame, each answere
     await client.send(bytes('first'));
     const results = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((value) => client.send(bytes(value))));
     assert.deepEqual(results.map(text), ['a', 'b', 'c', 'd', 'e']);
-    assert.deepEqual(server.batchSizes, [1, 5]);
+    // The session's open, the first write, then the five.
+    assert.deepEqual(server.batchSizes, [1, 1, 5]);
     assert.deepEqual(server.callIds, [1, 2, 3, 4, 5, 6]);
   } finally {
     await client.close();
+    await server.close();
+  }
+});
+
+/** A server that opens sessions `<clientId>@<n>` (n counting its opens) with idle bound `idleMsMax`, and answers writes with `write`. */
+async function sessionServer(idleMsMax: number, write: Handler, onClose?: (request: ClientRequestMessage, socket: Socket) => void): Promise<TestServer> {
+  let opens = 0;
+  return TestServer.start((message, socket, server) => {
+    const request = asRequest(message);
+    if (request.type === RequestType.openSession) {
+      opens++;
+      replyOk(socket, request.callId, encode({ session: `${request.clientId}@${opens}`, idleMsMax }));
+    } else if (request.type === RequestType.closeSession) {
+      onClose?.(request, socket);
+    } else {
+      write(message, socket, server);
+    }
+  }, { handleSessions: true });
+}
+
+const requests = (server: TestServer, type: number): ClientRequestMessage[] =>
+  server.seen.filter((m): m is ClientRequestMessage => m.k === Kind.ClientRequest && m.type === type);
+
+test('close ends the session through the log, and waits for it at most sessionCloseWaitMsMax', async () => {
+  const server = await sessionServer(60_000, echo);
+  try {
+    const client = await RaftClient.connect({ peers: [server.address], sessionCloseWaitMsMax: 300 });
+    await client.send(bytes('w'));
+    const began = performance.now();
+    await client.close();
+    const tookMs = performance.now() - began;
+    assert.ok(tookMs >= 250 && tookMs < 1500, `close took ${tookMs.toFixed(0)} ms with no answer to the session's end`);
+    assert.deepEqual(requests(server, RequestType.closeSession).map((m) => m.clientId), [`${client.clientId}@1`]);
+    assert.equal(client.sessionId, null);
+    await assert.rejects(client.send(bytes('late')), ClosedError);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a client that never wrote opens no session and ends none', async () => {
+  const server = await TestServer.start(echo);
+  try {
+    await withClient([server.address], async (client) => {
+      assert.equal(text(await client.sendReadOnly(bytes('r'))), 'r');
+    });
+    assert.deepEqual([server.opens.length, server.closes.length], [0, 0]);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a write answered SESSION_EXPIRED within a deadline shorter than the bound goes again in a new session, with its callId', async () => {
+  const server = await sessionServer(60_000, (message, socket) => {
+    const request = asRequest(message);
+    if (request.clientId.endsWith('@1')) replyError(socket, request.callId, 'SESSION_EXPIRED', { session: request.clientId });
+    else replyOk(socket, request.callId, request.data);
+  });
+  try {
+    await withClient([server.address], async (client) => {
+      assert.equal(text(await client.send(bytes('v'))), 'v');
+      assert.equal(client.sessionId, `${client.clientId}@2`);
+    }, { clientId: 'k' });
+    assert.deepEqual(requests(server, RequestType.openSession).length, 2);
+    assert.deepEqual(requests(server, RequestType.write).map((m) => [m.clientId, m.callId]), [['k@1', 1], ['k@2', 1]]);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a write answered SESSION_EXPIRED with a deadline as long as the bound rejects with SessionExpiredError (it may have been applied)', async () => {
+  const server = await sessionServer(2000, (message, socket) => {
+    replyError(socket, asRequest(message).callId, 'SESSION_EXPIRED', { session: asRequest(message).clientId });
+  });
+  try {
+    await withClient([server.address], async (client) => {
+      await assert.rejects(client.send(bytes('v')), (error: unknown) => error instanceof SessionExpiredError && error.code === 'SESSION_EXPIRED');
+    });
+    assert.equal(requests(server, RequestType.write).length, 1, 'not sent again');
+  } finally {
+    await server.close();
+  }
+});
+
+test('a client idle for half the servers\' bound opens a new session before its next write', async () => {
+  const server = await sessionServer(200, echo);
+  try {
+    await withClient([server.address], async (client) => {
+      await client.send(bytes('a'));
+      await client.send(bytes('b'));
+      assert.equal(client.sessionId, 'idle@1');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await client.send(bytes('c'));
+      assert.equal(client.sessionId, 'idle@2');
+    }, { clientId: 'idle' });
+    assert.deepEqual(requests(server, RequestType.write).map((m) => m.clientId), ['idle@1', 'idle@1', 'idle@2']);
+  } finally {
+    await server.close();
+  }
+});
+
+test('writes waiting for a session that cannot be opened reject with the open\'s error', async () => {
+  const server = await TestServer.start((message, socket) => {
+    const request = asRequest(message);
+    if (request.type === RequestType.openSession) replyError(socket, request.callId, 'GROUP_MISMATCH');
+    else replyOk(socket, request.callId, null);
+  }, { handleSessions: true });
+  try {
+    await withClient([server.address], async (client) => {
+      const results = await Promise.allSettled([client.send(bytes('a')), client.send(bytes('b'))]);
+      for (const result of results) assert.ok(result.status === 'rejected' && result.reason instanceof GroupMismatchError);
+      assert.equal(client.sessionId, null);
+    });
+    assert.equal(requests(server, RequestType.write).length, 0, 'no write went out without a session');
+  } finally {
     await server.close();
   }
 });

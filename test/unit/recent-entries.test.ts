@@ -1,7 +1,8 @@
 /**
  * The log's cache of recent entries, kept as appended batches: reads across batch boundaries
- * within the count and byte bounds, eviction of whole batches past the byte bound, truncation in
- * the middle of a batch, and appends after it.
+ * within the count and byte bounds, eviction of whole batches past the byte bound (what their
+ * buffers hold, however little payload is in them), truncation in the middle of a batch, and
+ * appends after it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,21 +47,37 @@ test('recent entries: reads cross batches within the count and byte bounds, at l
   assert.equal(cache.read(13, 100, Infinity).length, 0);
 });
 
+/** Bytes a batch of `count` records of `size` payload bytes holds (its buffer, records and framing). */
+const held = (count: number, size: number): number => count * (RECORD_OVERHEAD_BYTES + size);
+
 test('recent entries: whole batches are evicted past the byte bound, the newest stays even alone over it', () => {
-  const cache = new RecentEntries(100, 1);
+  const cache = new RecentEntries(2 * held(5, 10) + 1, 1);
   push(cache, 1, 5, 1);
   push(cache, 6, 5, 1);
   assert.equal(cache.firstIndex, 1);
   push(cache, 11, 5, 1);
-  assert.equal(cache.firstIndex, 6, 'the oldest batch went when 150 payload bytes passed 100');
+  assert.equal(cache.firstIndex, 6, 'the oldest batch went when three batches passed the bound of two');
   check(cache.read(6, 100, Infinity), 6, 10);
   push(cache, 16, 3, 1, () => 500);
   assert.equal(cache.firstIndex, 16);
   check(cache.read(16, 100, Infinity), 16, 3);
-  for (let first = 19; first < 19 + 200 * 2; first += 2) push(cache, first, 2, 1, () => 30);
-  // Batches of 60 payload bytes: two are over 100, so only the newest stays.
+  for (let first = 19; first < 19 + 200 * 2; first += 2) push(cache, first, 2, 1, () => 2 * held(5, 10));
+  // Each of these batches alone is over the bound, so only the newest stays.
   assert.equal(cache.firstIndex, 19 + 200 * 2 - 2);
   check(cache.read(cache.firstIndex, 100, Infinity), cache.firstIndex, 2);
+});
+
+test('recent entries: a batch counts the whole buffer it holds, not its payloads (one small entry in a 4 KiB buffer)', () => {
+  const cache = new RecentEntries(64 * 1024, 1);
+  for (let index = 1; index <= 1000; index++) {
+    const { terms, starts } = batchOf(index, 1, 1, () => 60);
+    const buffer = new Uint8Array(4096);
+    buffer.set(batchOf(index, 1, 1, () => 60).buffer);
+    cache.pushBatch(index, terms, buffer, starts);
+  }
+  // 16 buffers of 4 KiB fill 64 KiB: what stays is the newest 16, not 1000 x 60 payload bytes.
+  assert.equal(cache.firstIndex, 1000 - 16 + 1);
+  check(cache.read(cache.firstIndex, 100, Infinity), 985, 16);
 });
 
 test('recent entries: truncation in the middle of a batch, at a batch start and before the cache; appends go on after it', () => {
@@ -84,7 +101,7 @@ test('recent entries: truncation in the middle of a batch, at a batch start and 
 
 test('recent entries: every dropped buffer is released once (eviction, truncation, clear); reads are copies', () => {
   const released: Uint8Array[] = [];
-  const cache = new RecentEntries(100, 1, (buffer) => released.push(buffer));
+  const cache = new RecentEntries(2 * held(5, 10) + 1, 1, (buffer) => released.push(buffer));
   const buffers: Uint8Array[] = [];
   const pushKept = (first: number, count: number, term: number): void => {
     const { terms, buffer, starts } = batchOf(first, count, term, () => 10);
@@ -101,7 +118,7 @@ test('recent entries: every dropped buffer is released once (eviction, truncatio
   buffers[1]!.fill(0xee);
   check(read, 6, 10);
   pushKept(16, 2, 2);
-  assert.deepEqual(released, [buffers[0], buffers[1]], '120 bytes over 100: the batch from 6 went too');
+  assert.deepEqual(released, [buffers[0], buffers[1]], 'two batches and a bit over the bound: the batch from 6 went too');
   // Truncation inside the newest batch keeps its buffer; a whole batch dropped is released.
   cache.truncateFrom(17);
   assert.equal(released.length, 2);
