@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalCluster, sleep } from '../src/cli/local-cluster.js';
+import { LocalCluster, sleep } from '../src/cluster/local-cluster.js';
 import { RaftClient } from '../src/client/raft-client.js';
 import { kv } from '../src/client/kv.js';
 import { decode } from '../src/messages/codec.js';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalCluster } from '../cli/local-cluster.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
 import { damageLastRecord, lastIndexOnDisk } from '../log/disk-damage.js';
 import { nodeFileSystem } from '../log/file-system.js';
 import { RaftClient } from '../client/raft-client.js';

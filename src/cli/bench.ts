@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import Tinypool from 'tinypool';
-import { LocalCluster, sleep, withTimeout } from './local-cluster.js';
+import { LocalCluster, sleep, withTimeout } from '../cluster/local-cluster.js';
 import { RaftClient } from '../client/raft-client.js';
 import { ConfigurationError, TimeoutError } from '../errors.js';
 import type { LoadDone, LoadResult, LoadSecond, LoadTask } from '../../bench/load-worker.js';

@@ -14,7 +14,7 @@ import { prepareDataDir } from '../log/data-dir.js';
 import { lockOwner } from '../log/dir-lock.js';
 import { builtInStateMachines } from '../state-machine.js';
 import { checkStateMachineFile } from '../statemachines/load.js';
-import { LocalCluster, type LocalNode } from './local-cluster.js';
+import { LocalCluster, type LocalNode } from '../cluster/local-cluster.js';
 import { actorsOption, checkPortRange, clusterDefaults, integer, port, stateMachineHelp } from './flags.js';
 
 interface ClusterFlags {

@@ -14,7 +14,7 @@ import { RaftServer } from '../../src/server/raft-server.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import { encode } from '../../src/messages/codec.js';
-import { sleep } from '../../src/cli/local-cluster.js';
+import { sleep } from '../../src/cluster/local-cluster.js';
 
 
 

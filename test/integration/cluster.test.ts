@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalCluster } from '../../src/cli/local-cluster.js';
+import { LocalCluster } from '../../src/cluster/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { encode } from '../../src/messages/codec.js';
 import { checkLedgers, waitForConvergence } from '../support/ledger-checks.js';

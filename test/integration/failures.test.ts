@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { LocalCluster, sleep, withTimeout } from '../../src/cli/local-cluster.js';
+import { LocalCluster, sleep, withTimeout } from '../../src/cluster/local-cluster.js';
 import { RaftServer } from '../../src/server/raft-server.js';
 import { defaultLimits } from '../../src/limits.js';
 import { RaftClient } from '../../src/client/raft-client.js';

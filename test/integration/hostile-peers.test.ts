@@ -17,7 +17,7 @@ import { encode } from '../../src/messages/codec.js';
 import { packPayloads } from '../../src/messages/packed-entries.js';
 import { encodeEntry, EntryType } from '../../src/messages/entry.js';
 import { termMax } from '../../src/limits.js';
-import { sleep, withTimeout, type LocalNode } from '../../src/cli/local-cluster.js';
+import { sleep, withTimeout, type LocalNode } from '../../src/cluster/local-cluster.js';
 
 let hostile: HostileCluster;
 

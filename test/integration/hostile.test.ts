@@ -19,7 +19,7 @@ import { encodeFrame } from '../../src/messages/framing.js';
 import { encode } from '../../src/messages/codec.js';
 import { packPayloads } from '../../src/messages/packed-entries.js';
 import { encodeEntry, EntryType } from '../../src/messages/entry.js';
-import { sleep, type LocalNode } from '../../src/cli/local-cluster.js';
+import { sleep, type LocalNode } from '../../src/cluster/local-cluster.js';
 
 let hostile: HostileCluster;
 

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { LocalCluster } from '../../src/cli/local-cluster.js';
+import { LocalCluster } from '../../src/cluster/local-cluster.js';
 import { ConfigurationError, TimeoutError } from '../../src/errors.js';
 import { RaftServer } from '../../src/server/raft-server.js';
 import { waitForLeader } from '../support/group.js';

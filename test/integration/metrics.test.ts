@@ -13,7 +13,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { testPort } from '../support/ports.js';
-import { LocalCluster } from '../../src/cli/local-cluster.js';
+import { LocalCluster } from '../../src/cluster/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { defaultLimits } from '../../src/limits.js';
 import { encodePut } from '../../src/statemachines/kv-ops.js';

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { testPort } from '../support/ports.js';
-import { LocalCluster, sleep, type LocalNode } from '../../src/cli/local-cluster.js';
+import { LocalCluster, sleep, type LocalNode } from '../../src/cluster/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import { decode, encode } from '../../src/messages/codec.js';

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalCluster, sleep } from '../../src/cli/local-cluster.js';
+import { LocalCluster, sleep } from '../../src/cluster/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { SeededRng } from '../../src/core/rng.js';
 import { encode } from '../../src/messages/codec.js';

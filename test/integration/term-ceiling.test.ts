@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { LocalCluster } from '../../src/cli/local-cluster.js';
+import { LocalCluster } from '../../src/cluster/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import { readRaftMeta, writeRaftMeta } from '../../src/log/raft-meta.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { RaftServer } from '../../src/server/raft-server.js';
 import type { Limits } from '../../src/limits.js';
-import { sleep } from '../../src/cli/local-cluster.js';
+import { sleep } from '../../src/cluster/local-cluster.js';
 
 export interface Group {
   servers: RaftServer[];

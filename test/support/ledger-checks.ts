@@ -5,7 +5,7 @@
  * applied the same sequence.
  */
 import assert from 'node:assert/strict';
-import { sleep, type LocalCluster } from '../../src/cli/local-cluster.js';
+import { sleep, type LocalCluster } from '../../src/cluster/local-cluster.js';
 import type { RaftClient } from '../../src/client/raft-client.js';
 import { decode, encode } from '../../src/messages/codec.js';
 

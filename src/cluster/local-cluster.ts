@@ -53,7 +53,7 @@ export interface LocalNode {
   exitCode: number | null;
 }
 
-const mainScript = fileURLToPath(new URL('./main.js', import.meta.url));
+const mainScript = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 export class LocalCluster {
   readonly nodes: LocalNode[];
