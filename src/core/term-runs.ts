@@ -59,10 +59,21 @@ export class TermLog {
     return this.termRuns[position]!.firstIndex;
   }
 
-  /** Appends entries with the given terms at `firstIndex`, which must be `lastIndex + 1`. */
+  /**
+   * Appends entries with the given terms at `firstIndex`, which must be `lastIndex + 1`. Only a
+   * change of term is checked and recorded (pushRun): an entry of the last run's term is valid by
+   * construction, and a batch is almost always one term, so its cost is a comparison per entry
+   * (the log store and every follower call this for every entry).
+   */
   append(firstIndex: number, terms: readonly number[]): void {
     assert(firstIndex === this.lastEntryIndex + 1, `append at ${firstIndex}, expected ${this.lastEntryIndex + 1}`);
-    for (let i = 0; i < terms.length; i++) this.pushRun(firstIndex + i, terms[i]!);
+    let lastTerm = this.lastTerm;
+    for (let i = 0; i < terms.length; i++) {
+      const term = terms[i]!;
+      if (term === lastTerm) continue;
+      this.pushRun(firstIndex + i, term);
+      lastTerm = term;
+    }
     this.lastEntryIndex += terms.length;
   }
 
