@@ -206,7 +206,8 @@ export class SegmentedLog {
     let previousTerm = this.terms.lastTerm;
     for (let k = 0; k < count; k++) {
       const term = terms[k]!;
-      assert(term >= previousTerm, `append: term ${term} below ${previousTerm} at ${firstIndex + k}`);
+      // The message is built only on failure: this loop runs for every entry.
+      if (term < previousTerm) assert(false, `append: term ${term} below ${previousTerm} at ${firstIndex + k}`);
       previousTerm = term;
     }
     const problem = packedProblem(packed, count);
