@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
+import { prepareDataDir } from './data-dir.js';
 
 export const LOCK_FILE_NAME = 'lock';
 /** Attempts to create the lock file; more than two means another server keeps racing us. */
@@ -25,11 +26,9 @@ export interface DirLock {
 
 /** Takes the lock of `dir` (creating the directory if needed), or throws ConfigurationError. */
 export function acquireDirLock(dir: string): DirLock {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    throw new ConfigurationError(`data directory ${dir} cannot be created: ${(error as Error).message}`, { dir });
-  }
+  // Checked and made one level at a time (data-dir.ts): a file in the way or a place where nothing
+  // can be created is a ConfigurationError naming it, for an embedding server as for the CLI.
+  prepareDataDir(dir);
   const file = path.join(dir, LOCK_FILE_NAME);
   for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS_MAX; attempt++) {
     if (tryCreateLockFile(dir, file)) return makeLock(dir, file);

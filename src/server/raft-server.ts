@@ -123,8 +123,9 @@ export class RaftServer implements RequestPathHost {
 
   async start(): Promise<void> {
     const environment = this.environment;
-    environment.fileSystem.mkdirSync(this.groupDir, { recursive: true });
+    // The lock first: it checks the data directory and makes it (a bad one is refused by name).
     this.lock = environment.lockDir(this.options.dir);
+    environment.fileSystem.mkdirSync(this.groupDir, { recursive: true });
     const smDir = path.join(this.groupDir, 'sm');
     environment.fileSystem.mkdirSync(smDir, { recursive: true });
     const stateMachine = stateMachineSpec(this.options.stateMachine);

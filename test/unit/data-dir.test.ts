@@ -12,7 +12,8 @@ import path from 'node:path';
 import { ConfigurationError } from '../../src/errors.js';
 import { prepareDataDir } from '../../src/log/data-dir.js';
 import { LOCK_FILE_NAME, lockOwner } from '../../src/log/dir-lock.js';
-import { withTempDir } from '../support/temp-dir.js';
+import { withTempDir, withTempDirAsync } from '../support/temp-dir.js';
+import { RaftServer } from '../../src/server/raft-server.js';
 
 function configurationError(pattern: RegExp): (error: unknown) => boolean {
   return (error) => {
@@ -57,3 +58,14 @@ test('lockOwner: a running owner is named, a stale or absent lock is not, nor ou
     assert.equal(lockOwner(dir), null);
   });
 });
+
+test('an embedding server gets the same check: start() refuses a data directory that is a file, naming it', async () => {
+  await withTempDirAsync('raftline-', async (dir) => {
+    const file = path.join(dir, 'f');
+    fs.writeFileSync(file, '');
+    const server = new RaftServer({ id: 'n1', peers: [{ id: 'n1', address: '127.0.0.1:1' }], dir: path.join(file, 'data'), actors: 'inline' });
+    await assert.rejects(server.start(), configurationError(/cannot be created: .*\/f is a file, not a directory$/));
+    await server.close();
+  });
+});
+
