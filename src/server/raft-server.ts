@@ -16,14 +16,13 @@ import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind, kindName } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, DivisionStatus, InboundMessage, LogInput, PeerHelloMessage, VoteRequestMessage, VoteResponseMessage,
+  AppendEntriesMessage, DivisionStatus, InboundMessage, LogInput, VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
 import { packedFrom } from '../messages/packed-entries.js';
-import {
-  ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError, UnknownPeerError, type RaftlineError,
-} from '../errors.js';
+import { ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError } from '../errors.js';
+import { peerMessageRefusal, type PeerInbound } from './peer-gateway.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { StateMachine } from '../state-machine.js';
 import type { ActorSet } from './actor-hosts.js';
@@ -567,43 +566,16 @@ export class RaftServer implements RequestPathHost {
     }
   }
 
-  /**
-   * The gateway for server messages. Only the group's other voters take part in elections and
-   * replication, and only on a connection that opened with a hello naming them: the hello binds
-   * the connection to one member, and every later message on it must be from that member. So a
-   * socket that never said hello cannot speak for a member, and one member's connection cannot
-   * speak for another (authenticating the hello itself is TLS's part). A refusal is counted and
-   * logged; a violation by a connection that claims membership also closes it.
-   */
-  private acceptPeerMessage(connection: Inbound, message: AppendEntriesMessage | VoteRequestMessage | VoteResponseMessage | PeerHelloMessage): boolean {
-    const refuse = (error: RaftlineError, close: boolean): false => {
-      this.recorder.counters.peerMessagesRefused++;
-      this.logger.warn({ from: message.from, kind: kindName(message.k), peer: connection.peerId, code: error.code }, error.message);
-      connection.send({ k: Kind.Refused, error: error.toWire() });
-      if (close) connection.close(error.message);
-      return false;
-    };
-    if (!this.addresses.has(message.from) || message.from === this.id ||
-        (message.k === Kind.VoteRequest && message.candidateId !== message.from)) {
-      return refuse(new UnknownPeerError(`${message.from} is not a voter of group ${this.groupId}`, { from: message.from }), false);
-    }
-    if (message.k === Kind.PeerHello) {
-      if (connection.peerId !== null || connection.messagesReceived !== 1) {
-        return refuse(new ProtocolViolationError(`a hello from ${message.from} that is not the first message of its connection`,
-          { from: message.from, peer: connection.peerId }), true);
-      }
-      connection.identifyPeer(message.from);
-      return true;
-    }
-    if (connection.peerId === null) {
-      return refuse(new ProtocolViolationError(`${kindName(message.k)} from ${message.from} on a connection that did not open with a hello`,
-        { from: message.from }), true);
-    }
-    if (connection.peerId !== message.from) {
-      return refuse(new ProtocolViolationError(`${kindName(message.k)} from ${message.from} on the connection of ${connection.peerId}`,
-        { from: message.from, peer: connection.peerId }), true);
-    }
-    return true;
+  /** Takes a server message only from its member's connection (peer-gateway.ts); a refusal is counted, logged and answered. */
+  private acceptPeerMessage(connection: Inbound, message: PeerInbound): boolean {
+    const refusal = peerMessageRefusal(connection, message, this.groupId, (id) => id !== this.id && this.addresses.has(id));
+    if (refusal === null) return true;
+    const { error, close } = refusal;
+    this.recorder.counters.peerMessagesRefused++;
+    this.logger.warn({ from: message.from, kind: kindName(message.k), peer: connection.peerId, code: error.code }, error.message);
+    connection.send({ k: Kind.Refused, error: error.toWire() });
+    if (close) connection.close(error.message);
+    return false;
   }
 
   /**

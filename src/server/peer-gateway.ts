@@ -1,0 +1,48 @@
+/**
+ * Who may speak as a member. Only the group's other voters take part in elections and
+ * replication, and only on a connection that opened with a hello naming them: the hello binds the
+ * connection to one member, and every later message on it must be from that member. So a socket
+ * that never said hello cannot speak for a member, and one member's connection cannot speak for
+ * another (authenticating the hello itself is TLS's part). The server counts, logs and answers a
+ * refusal; a violation by a connection that claims membership also closes it.
+ */
+import { ProtocolViolationError, UnknownPeerError, type RaftlineError } from '../errors.js';
+import { Kind, kindName } from '../messages/kinds.js';
+import type { AppendEntriesMessage, PeerHelloMessage, VoteRequestMessage, VoteResponseMessage } from '../messages/messages.js';
+import type { Inbound } from './listener.js';
+
+export type PeerInbound = AppendEntriesMessage | VoteRequestMessage | VoteResponseMessage | PeerHelloMessage;
+
+export interface PeerRefusal {
+  error: RaftlineError;
+  /** Close the connection after the refusal: it claimed a membership it broke. */
+  close: boolean;
+}
+
+/**
+ * Null when `message` may be taken from `connection` (a hello identifies the connection as its
+ * member's); otherwise why not. `isOtherMember` says whether an id is another voter of the group.
+ */
+export function peerMessageRefusal(connection: Inbound, message: PeerInbound, groupId: string,
+  isOtherMember: (id: string) => boolean): PeerRefusal | null {
+  if (!isOtherMember(message.from) || (message.k === Kind.VoteRequest && message.candidateId !== message.from)) {
+    return { error: new UnknownPeerError(`${message.from} is not a voter of group ${groupId}`, { from: message.from }), close: false };
+  }
+  if (message.k === Kind.PeerHello) {
+    if (connection.peerId !== null || connection.messagesReceived !== 1) {
+      return { error: new ProtocolViolationError(`a hello from ${message.from} that is not the first message of its connection`,
+        { from: message.from, peer: connection.peerId }), close: true };
+    }
+    connection.identifyPeer(message.from);
+    return null;
+  }
+  if (connection.peerId === null) {
+    return { error: new ProtocolViolationError(`${kindName(message.k)} from ${message.from} on a connection that did not open with a hello`,
+      { from: message.from }), close: true };
+  }
+  if (connection.peerId !== message.from) {
+    return { error: new ProtocolViolationError(`${kindName(message.k)} from ${message.from} on the connection of ${connection.peerId}`,
+      { from: message.from, peer: connection.peerId }), close: true };
+  }
+  return null;
+}
