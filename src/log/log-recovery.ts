@@ -209,14 +209,15 @@ function describeCut(file: string, bytes: Buffer, offset: number, reason: string
   let end = bytes.length;
   while (end > offset && bytes[end - 1] === 0) end--;
   if (end === offset) return null;
-  let lastIndex = expectedIndex;
+  // Record headers that still read, in sequence: index expectedIndex, then one more each.
+  let lastRead = expectedIndex - 1;
   for (let at = offset; at + RECORD_OVERHEAD_BYTES <= end;) {
     const length = bytes.readUInt32BE(at);
-    if (length < BODY_HEADER_BYTES || readUint53(bytes, at + RECORD_HEADER_BYTES) !== lastIndex + (at === offset ? 0 : 1)) break;
-    if (at !== offset) lastIndex++;
+    if (length < BODY_HEADER_BYTES || readUint53(bytes, at + RECORD_HEADER_BYTES) !== lastRead + 1) break;
+    lastRead++;
     at += RECORD_HEADER_BYTES + length;
   }
-  return { file, offset, bytes: end - offset, reason, firstIndex: expectedIndex, lastIndex };
+  return { file, offset, bytes: end - offset, reason, firstIndex: expectedIndex, lastIndex: Math.max(lastRead, expectedIndex) };
 }
 
 function syncFile(file: string, fs: FileSystem): void {
