@@ -127,6 +127,23 @@ export class SessionExpiredError extends RaftlineError {
   override readonly code = 'SESSION_EXPIRED';
 }
 
+/**
+ * A snapshot that cannot be used: a chunk whose CRC32C does not match, a chunk out of order or
+ * over the size its manifest gives, a manifest naming a file outside the snapshot folder, a
+ * snapshot below what the receiver has committed. Nothing of it is installed. `details.reason`.
+ */
+export class SnapshotRejectedError extends RaftlineError {
+  override readonly code = 'SNAPSHOT_REJECTED';
+}
+
+/**
+ * At start, no valid snapshot and a log that does not reach back to index 1 (or to the snapshot):
+ * the state cannot be rebuilt. `details.file` names what is damaged or missing.
+ */
+export class SnapshotCorruptionError extends RaftlineError {
+  override readonly code = 'SNAPSHOT_CORRUPTION';
+}
+
 type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
 
 /** The registry: code -> class. A test checks it against the README. */
@@ -149,6 +166,8 @@ export const errorClasses: Readonly<Record<string, ErrorClass>> = {
   PROTOCOL_VIOLATION: ProtocolViolationError,
   TERM_CEILING: TermCeilingError,
   SESSION_EXPIRED: SessionExpiredError,
+  SNAPSHOT_REJECTED: SnapshotRejectedError,
+  SNAPSHOT_CORRUPTION: SnapshotCorruptionError,
 };
 
 /** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */

@@ -11,6 +11,7 @@ export { RaftClient, type RaftClientOptions } from './client/raft-client.js';
 export { kv, type KvClient } from './client/kv.js';
 export type {
   StateMachine, StateMachineFactory, StateMachineContext, TransactionContext, AppliedTransaction,
+  SnapshotInfo, SnapshotFileInfo, SnapshotWriter, SnapshotReader,
 } from './state-machine.js';
 export { defaultLimits, type Limits } from './limits.js';
 export type { DivisionStatus } from './messages/messages.js';

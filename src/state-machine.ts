@@ -37,6 +37,49 @@ export interface AppliedTransaction {
   data: Uint8Array;
 }
 
+/** One file of a snapshot, as its manifest lists it. */
+export interface SnapshotFileInfo {
+  name: string;
+  size: number;
+  crc32c: number;
+}
+
+/** A snapshot, as its manifest describes it (Ratis SnapshotInfo). */
+export interface SnapshotInfo {
+  /** The last log index the snapshot covers, and that entry's term. */
+  index: number;
+  term: number;
+  /** The group's configuration at that index. */
+  configuration: { voters: string[] };
+  files: SnapshotFileInfo[];
+}
+
+/**
+ * Given to `takeSnapshot`: the state machine adds the files its state is made of. The updater goes
+ * on applying entries while the files are written (a few MiB at a time, between applies), so each
+ * file's chunks must be a point-in-time copy that nothing changes afterwards.
+ */
+export interface SnapshotWriter {
+  /** The applied index when `takeSnapshot` was called, and its term: the snapshot covers this index. */
+  readonly index: number;
+  readonly term: number;
+  /**
+   * Adds a file made of `chunks`, in order. `name`: 1-64 of [A-Za-z0-9._-], not starting with
+   * `raftline` (the server's own files); each name once per snapshot.
+   */
+  addFile(name: string, chunks: readonly Uint8Array[]): void;
+}
+
+/** Given to `loadSnapshot`: the files of a snapshot, already checked against their CRC32C. */
+export interface SnapshotReader {
+  readonly index: number;
+  readonly term: number;
+  /** The names the state machine gave its files. */
+  readonly files: readonly string[];
+  /** The whole file. */
+  read(name: string): Uint8Array;
+}
+
 export interface StateMachine {
   /** Called once in each place the module is loaded, before anything else. */
   initialize?(context: StateMachineContext): void | Promise<void>;
@@ -57,6 +100,18 @@ export interface StateMachine {
   /** Linearizable read (after ReadIndex) and stale read. */
   query(request: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
   queryStale?(request: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
+  /**
+   * Updater: writes the applied state with `writer.addFile` and returns the index it covers,
+   * `writer.index` (returning nothing means the same). Called when enough entries were applied
+   * since the last snapshot (`snapshotEvery`) or on demand. A state machine without this hook
+   * keeps its whole log: nothing is ever purged, and a replica that lost its disk replays it all.
+   */
+  takeSnapshot?(writer: SnapshotWriter): number | void | Promise<number | void>;
+  /**
+   * Updater: called on a fresh, initialized instance with the newest valid snapshot, at start and
+   * after a snapshot was installed from the leader (the previous instance is closed first).
+   */
+  loadSnapshot?(reader: SnapshotReader): void | Promise<void>;
   close?(): void | Promise<void>;
 }
 
