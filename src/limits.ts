@@ -56,6 +56,11 @@ export interface Limits {
   appenderCacheBytesMax: number;
   /** Log segment size at which the segment is closed and a new one opened. */
   segmentBytesMax: number;
+  /**
+   * Bytes of a snapshot in one InstallSnapshot chunk; a leader keeps at most `appendInflightMax`
+   * chunks in flight to one follower, as it does AppendEntries requests.
+   */
+  snapshotChunkBytes: number;
   /** Length of one tick of logical time, and the election timeout range in ticks. */
   tickMs: number;
   electionTicksMin: number;
@@ -111,6 +116,7 @@ export const defaultLimits: Readonly<Limits> = {
   appendBatchBytesMax: 4 * 1024 * 1024,
   appenderCacheBytesMax: 16 * 1024 * 1024,
   segmentBytesMax: 64 * 1024 * 1024,
+  snapshotChunkBytes: 1024 * 1024,
   tickMs: 50,
   electionTicksMin: 10,
   electionTicksMax: 20,
@@ -170,6 +176,7 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   const relations: [boolean, string][] = [
     [limits.entryBytesMax + 1024 <= limits.frameBytesMax, 'entryBytesMax must leave room for framing within frameBytesMax'],
     [limits.appendBatchBytesMax + limits.entryBytesMax + 4096 <= limits.frameBytesMax, 'appendBatchBytesMax + entryBytesMax must fit in frameBytesMax'],
+    [limits.snapshotChunkBytes >= 1 && limits.snapshotChunkBytes + 64 * 1024 <= limits.frameBytesMax, 'snapshotChunkBytes must be at least 1 and fit in frameBytesMax with its manifest'],
     [limits.electionTicksMin < limits.electionTicksMax, 'electionTicksMin must be below electionTicksMax'],
     [limits.heartbeatMs * 2 <= limits.tickMs * limits.electionTicksMin, 'heartbeatMs must be at most half the shortest election timeout'],
     [limits.entryBytesMax <= limits.pendingBytesMax, 'entryBytesMax must fit in pendingBytesMax'],

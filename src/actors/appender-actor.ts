@@ -14,7 +14,7 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, AppendEntriesReplyMessage, AppenderInput, AppenderLeaderStartMessage,
+  AppendEntriesMessage, AppendEntriesReplyMessage, AppenderInput, AppenderLeaderStartMessage, InstallSnapshotMessage, InstallSnapshotReplyMessage,
   AppenderProgressMessage, AppenderHigherTermMessage, EntryBatch, LogDurableMessage, LogReadMessage, LogReadResultMessage,
   LogWatchMessage, PeerMessage, UpdaterCommitMessage,
 } from '../messages/messages.js';
@@ -29,6 +29,10 @@ import { TermLog } from '../core/term-runs.js';
 import type { Limits } from '../limits.js';
 import type { NodeId } from '../core/types.js';
 import { nowUs } from '../metrics/clock.js';
+import type { SnapshotInfo } from '../state-machine.js';
+import { SnapshotStore, type SnapshotFiles } from '../snapshot/snapshot-store.js';
+import { crc32c } from '../log/crc32c.js';
+import { nodeFileSystem, type FileSystem } from '../log/file-system.js';
 
 /** A heartbeat's entries: none. */
 const noEntries = new Uint8Array(0);
@@ -40,6 +44,8 @@ export interface AppenderActorOptions {
   limits: Limits;
   /** Stamp AppendEntries sent and acknowledged for per-stage latency (reported in progress). */
   profiling?: boolean;
+  /** The folder of this server's snapshots (`<groupDir>/sm`), streamed to followers the log no longer reaches. */
+  snapshotDir?: string;
 }
 
 /** An outbound connection to one peer, as the appender uses it (PeerConnection in production). */
@@ -56,13 +62,15 @@ export interface PeerLink {
 export interface AppenderActorEnvironment {
   timers: Timers;
   dial(options: PeerConnectionOptions): PeerLink;
+  /** Where the snapshots are read from; node:fs unless given. */
+  fileSystem?: FileSystem;
 }
 
 const nodeEnvironment: AppenderActorEnvironment = { timers: nodeTimers, dial: (options) => new PeerConnection(options) };
 
 export interface AppenderStatus {
   leaderTerm: number | null;
-  followers: { id: NodeId; connected: boolean; nextIndex: number; matchIndex: number; inflight: number }[];
+  followers: { id: NodeId; connected: boolean; nextIndex: number; matchIndex: number; inflight: number; installing: number | null }[];
 }
 
 export interface AppenderActorLinks {
@@ -80,6 +88,22 @@ interface Inflight {
   sentUs: number;
 }
 
+/**
+ * A snapshot being sent to a follower (Raft §7): its files, the next chunk to send and the chunks in
+ * flight. `acked` is where the follower said its install stands, from which a dropped connection
+ * resumes.
+ */
+interface SnapshotSend {
+  manifest: SnapshotInfo;
+  files: SnapshotFiles;
+  file: number;
+  offset: number;
+  acked: { file: number; offset: number };
+  inflight: number[];
+  bytesSent: number;
+  startedMs: number;
+}
+
 interface Follower {
   id: NodeId;
   connection: PeerLink;
@@ -92,6 +116,8 @@ interface Follower {
   /** Replies to requests numbered below this were overtaken by a reset; ignore them. */
   resetSeq: number;
   readPending: boolean;
+  /** While the follower receives a snapshot instead of entries. */
+  sending: SnapshotSend | null;
 }
 
 interface LeaderState {
@@ -118,19 +144,24 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private heartbeatTimer: TimerHandle | null = null;
   private progress: AppenderProgressMessage | null = null;
   private commitDecided = 0;
+  /** The newest snapshot of this server, sent to followers behind the log's first index. */
+  private snapshot: SnapshotInfo | null = null;
+  private readonly store: SnapshotStore | null;
 
   constructor(
     private readonly options: AppenderActorOptions,
     private readonly links: AppenderActorLinks,
     private readonly environment: AppenderActorEnvironment = nodeEnvironment,
-  ) {}
+  ) {
+    this.store = options.snapshotDir === undefined ? null : new SnapshotStore(options.snapshotDir, environment.fileSystem ?? nodeFileSystem);
+  }
 
   async start(): Promise<void> {
     for (const peer of this.options.peers) {
       if (peer.id === this.options.id) continue;
       const follower: Follower = {
         id: peer.id, nextIndex: 1, matchIndex: 0, inflight: [], inflightBytes: 0, probing: true, resetSeq: 0,
-        readPending: false,
+        readPending: false, sending: null,
         connection: this.environment.dial({
           selfId: this.options.id,
           groupId: this.options.groupId,
@@ -165,13 +196,17 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       leaderTerm: this.leader?.term ?? null,
       followers: [...this.followers.values()].map((f) => ({
         id: f.id, connected: f.connection.isConnected, nextIndex: f.nextIndex, matchIndex: f.matchIndex, inflight: f.inflight.length,
+        installing: f.sending?.manifest.index ?? null,
       })),
     };
   }
 
   async stop(): Promise<void> {
     if (this.heartbeatTimer !== null) this.environment.timers.clearInterval(this.heartbeatTimer);
-    for (const follower of this.followers.values()) follower.connection.close();
+    for (const follower of this.followers.values()) {
+      this.endSnapshot(follower);
+      follower.connection.close();
+    }
   }
 
   private onMain(message: AppenderInput): void {
@@ -195,12 +230,17 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       case Kind.AppenderSend:
         this.followers.get(message.to)?.connection.sendBody(message.body);
         break;
+      case Kind.AppenderSnapshot:
+        // Followers already receiving one finish it; the next one starts with this.
+        if (this.snapshot === null || message.snapshot.index > this.snapshot.index) this.snapshot = message.snapshot;
+        break;
       default:
         break;
     }
   }
 
   private startLeading(message: AppenderLeaderStartMessage): void {
+    if (message.snapshot !== null && (this.snapshot === null || message.snapshot.index > this.snapshot.index)) this.snapshot = message.snapshot;
     const termLog = new TermLog(message.termRuns, message.lastIndex);
     this.leader = {
       term: message.term,
@@ -219,6 +259,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     for (const follower of this.followers.values()) {
       follower.matchIndex = 0;
       follower.nextIndex = message.lastIndex;
+      this.endSnapshot(follower);
       this.clearInflight(follower);
       follower.probing = true;
       this.sendEntries(follower);
@@ -229,6 +270,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private stopLeading(): void {
     if (this.leader === null) return;
     this.leader = null;
+    for (const follower of this.followers.values()) this.endSnapshot(follower);
     this.links.log.send({ k: Kind.LogWatch, on: false });
   }
 
@@ -282,6 +324,10 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private sendEntries(follower: Follower): void {
     const leader = this.leader;
     if (leader === null || !follower.connection.isConnected || follower.readPending) return;
+    if (follower.sending !== null) {
+      this.sendChunks(follower);
+      return;
+    }
     const limits = this.options.limits;
     const lastIndex = this.lastIndex;
     for (;;) {
@@ -330,6 +376,11 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
 
   private sendHeartbeat(follower: Follower): void {
     if (this.leader === null || !follower.connection.isConnected) return;
+    if (follower.sending !== null) {
+      // A follower receiving a snapshot hears from the leader through its chunks.
+      this.pollSnapshot(follower);
+      return;
+    }
     if (follower.probing && follower.inflight.length > 0) return;
     const leader = this.leader;
     const prevIndex = follower.nextIndex - 1;
@@ -355,6 +406,13 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     this.clearInflight(follower);
     follower.probing = true;
     follower.readPending = false;
+    const sending = follower.sending;
+    if (sending !== null) {
+      // Resumes from where the follower last said its install stood.
+      sending.inflight = [];
+      sending.file = sending.acked.file;
+      sending.offset = sending.acked.offset;
+    }
     if (this.leader !== null) follower.nextIndex = Math.max(follower.matchIndex + 1, this.lastIndex + 1);
   }
 
@@ -374,6 +432,13 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         return;
       }
       this.onAppendReply(follower, message);
+    } else if (message.k === Kind.InstallSnapshotReply) {
+      if (message.from !== follower.id || message.g !== this.options.groupId) {
+        process.emitWarning(`a reply on the connection to ${follower.id} claims to be from ${message.from} of group ${message.g}; reconnecting`);
+        follower.connection.reset();
+        return;
+      }
+      this.onInstallReply(follower, message);
     } else if (message.k === Kind.Refused) {
       process.emitWarning(`server ${follower.id} refused a request: ${message.error.message}`);
     }
@@ -391,7 +456,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     const progress = this.pendingProgress(leader.term);
     progress.contacts.push(follower.id);
     progress.roundAcks.push([follower.id, reply.round]);
-    if (reply.seq < follower.resetSeq) return;
+    if (reply.seq < follower.resetSeq || follower.sending !== null) return;
     if (reply.success) {
       const ackedUs = this.options.profiling && follower.inflight.length > 0 ? nowUs() : 0;
       while (follower.inflight.length > 0 && follower.inflight[0]!.seq <= reply.seq) {
@@ -427,9 +492,133 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     const follower = this.followers.get(result.peer);
     if (follower === undefined || this.leader === null) return;
     follower.readPending = false;
-    if (result.terms.length > 0 && result.firstIndex === follower.nextIndex) {
+    if (result.terms.length === 0 && result.firstIndex === follower.nextIndex && follower.nextIndex < result.logFirstIndex) {
+      // The log was purged past what this follower needs: it gets the snapshot (Raft §7).
+      this.startSnapshot(follower);
+    } else if (result.terms.length > 0 && result.firstIndex === follower.nextIndex) {
       const bytes = result.entries.length - result.terms.length * LENGTH_BYTES;
       this.sendBatch(follower, result.firstIndex, result.terms, result.entries, bytes);
+    }
+    this.sendEntries(follower);
+  }
+
+  // ---- snapshots to followers behind the log (Raft §7) ----
+
+  private startSnapshot(follower: Follower): void {
+    const snapshot = this.snapshot;
+    if (snapshot === null || this.store === null || follower.sending !== null) {
+      process.emitWarning(`follower ${follower.id} needs entries the log no longer holds, and this server has no snapshot to send`);
+      return;
+    }
+    this.clearInflight(follower);
+    follower.sending = {
+      manifest: snapshot, files: this.store.open(snapshot), file: 0, offset: 0, acked: { file: 0, offset: 0 }, inflight: [], bytesSent: 0,
+      startedMs: Date.now(),
+    };
+  }
+
+  private endSnapshot(follower: Follower): void {
+    follower.sending?.files.close();
+    follower.sending = null;
+  }
+
+  /** Chunks in order, at most appendInflightMax in flight, each with its CRC32C. */
+  private sendChunks(follower: Follower): void {
+    const leader = this.leader;
+    const sending = follower.sending;
+    if (leader === null || sending === null || !follower.connection.isConnected) return;
+    const files = sending.manifest.files;
+    while (sending.inflight.length < this.options.limits.appendInflightMax) {
+      while (sending.file < files.length && sending.offset >= files[sending.file]!.size) {
+        sending.file++;
+        sending.offset = 0;
+      }
+      if (sending.file >= files.length) {
+        // Every byte sent. A snapshot of no bytes at all still needs one message to be installed.
+        if (sending.bytesSent > 0 || sending.inflight.length > 0) return;
+      }
+      const data = sending.file < files.length
+        ? sending.files.readChunk(sending.file, sending.offset, this.options.limits.snapshotChunkBytes)
+        : new Uint8Array(0);
+      const seq = this.nextSeq++;
+      const message: InstallSnapshotMessage = {
+        k: Kind.InstallSnapshot, g: this.options.groupId, from: this.options.id, term: leader.term, seq, manifest: sending.manifest,
+        file: sending.file, offset: sending.offset, data, crc32c: crc32c(data),
+      };
+      if (!follower.connection.send(message)) return;
+      sending.inflight.push(seq);
+      sending.offset += data.length;
+      sending.bytesSent += Math.max(1, data.length);
+      if (data.length === 0) return;
+    }
+  }
+
+  /**
+   * Every chunk sent and none in flight, but no word of the install yet (its answer went with a
+   * dropped connection, or the follower is still loading it): the last chunk again, which the
+   * follower takes as a duplicate and answers with where it stands.
+   */
+  private pollSnapshot(follower: Follower): void {
+    const sending = follower.sending!;
+    const files = sending.manifest.files;
+    if (sending.inflight.length > 0 || sending.file < files.length) return;
+    let last = files.length - 1;
+    while (last > 0 && files[last]!.size === 0) last--;
+    const size = files[last]?.size ?? 0;
+    sending.file = Math.max(0, last);
+    sending.offset = Math.max(0, size - this.options.limits.snapshotChunkBytes);
+    sending.bytesSent = Math.max(sending.bytesSent, 1);
+    this.sendChunks(follower);
+  }
+
+  private onInstallReply(follower: Follower, reply: InstallSnapshotReplyMessage): void {
+    const leader = this.leader;
+    if (leader === null) return;
+    if (reply.term > leader.term) {
+      this.stopLeading();
+      this.links.main.send({ k: Kind.AppenderHigherTerm, term: reply.term });
+      return;
+    }
+    if (reply.term < leader.term) return;
+    const progress = this.pendingProgress(leader.term);
+    progress.contacts.push(follower.id);
+    const sending = follower.sending;
+    if (sending === null || reply.seq < follower.resetSeq) return;
+    while (sending.inflight.length > 0 && sending.inflight[0]! <= reply.seq) sending.inflight.shift();
+    if (reply.installed) {
+      // Installed, and the follower's log goes on after the snapshot: entries follow from there.
+      progress.installs.push([follower.id, sending.manifest.index, sending.bytesSent, Date.now() - sending.startedMs]);
+      this.endSnapshot(follower);
+      this.clearInflight(follower);
+      follower.matchIndex = reply.matchIndex;
+      progress.matches.push([follower.id, reply.matchIndex]);
+      follower.nextIndex = reply.matchIndex + 1;
+      follower.probing = true;
+      this.decideCommit(leader);
+    } else if (!reply.success) {
+      const reason = reply.error?.details?.['reason'];
+      if (reason === 'busy') return;
+      if (reason === 'stale' || reason === 'unsupported') {
+        // The follower holds more than this snapshot (or cannot take one): entries again, from its log's end.
+        this.endSnapshot(follower);
+        this.clearInflight(follower);
+        follower.probing = true;
+        follower.nextIndex = Math.min(reply.matchIndex + 1, this.lastIndex + 1);
+        if (reason === 'unsupported') process.emitWarning(`follower ${follower.id} cannot install snapshots: ${reply.error?.message ?? ''}`);
+      } else {
+        // A chunk it could not take (out of order after a restart, damaged): resend from where it stands.
+        sending.inflight = [];
+        follower.resetSeq = this.nextSeq;
+        sending.file = reply.file;
+        sending.offset = reply.offset;
+        sending.acked = { file: reply.file, offset: reply.offset };
+      }
+    } else {
+      sending.acked = { file: reply.file, offset: reply.offset };
+      if (sending.inflight.length === 0 && (sending.file !== reply.file || sending.offset !== reply.offset)) {
+        sending.file = reply.file;
+        sending.offset = reply.offset;
+      }
     }
     this.sendEntries(follower);
   }
@@ -438,7 +627,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private pendingProgress(term: number): AppenderProgressMessage {
     if (this.progress === null) {
       const progress: AppenderProgressMessage = {
-        k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [], acks: [], inflight: [],
+        k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [], acks: [], inflight: [], installs: [],
       };
       this.progress = progress;
       this.environment.timers.setImmediate(() => {

@@ -20,6 +20,10 @@ import { nowUs } from '../metrics/clock.js';
 import { nodeFileSystem, type FileSystem } from '../log/file-system.js';
 import { nodeTimers, type Timers } from '../shell/timers.js';
 import { packPayloads } from '../messages/packed-entries.js';
+import { SnapshotStore } from '../snapshot/snapshot-store.js';
+import type { SnapshotInfo } from '../state-machine.js';
+import { SnapshotCorruptionError } from '../errors.js';
+import * as path from 'node:path';
 
 export interface LogActorOptions {
   dir: string;
@@ -32,16 +36,27 @@ export interface LogActorOptions {
 
 export interface LogRecovered {
   hardState: HardState;
+  /** From the snapshot's index on when the log starts after it (RestoredState). */
   termRuns: TermRun[];
   lastIndex: number;
   /** The damaged or torn tail recovery cut, if any: the server reports it. */
   tailCut: TailCut | null;
+  /** The newest valid snapshot, which the log continues (the updater loads it); null for none. */
+  snapshot: SnapshotInfo | null;
+  /** Snapshots found damaged at start and not used: [file, reason]. */
+  damagedSnapshots: { file: string; reason: string }[];
+  /** True when the log did not continue the snapshot and was restarted after it. */
+  logReset: boolean;
+  firstIndex: number;
+  bytes: number;
 }
 
 export interface LogStatus {
   lastIndex: number;
   syncedIndex: number;
   syncCount: number;
+  firstIndex: number;
+  bytes: number;
 }
 
 export interface LogActorLinks {
@@ -88,11 +103,16 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       fileSystem: this.environment.fileSystem,
     });
     this.log = log;
-    this.durableIndex = log.syncedIndex;
     const hardState = readRaftMeta(this.options.dir, this.environment.fileSystem);
-    // Replay the whole log into the updater: there are no snapshots yet, so the state machine is
-    // rebuilt from index 1 (and with it the retry cache).
-    for (let from = log.firstIndex; from <= log.lastIndex;) {
+    const store = new SnapshotStore(path.join(this.options.dir, 'sm'), this.environment.fileSystem);
+    const { latest: snapshot, damaged } = store.recover();
+    const logReset = this.continueSnapshot(log, snapshot, damaged);
+    this.durableIndex = log.syncedIndex;
+    // The updater loads the snapshot first (the state machine and its sessions at its index), then
+    // gets the log's entries after it: the state is rebuilt from the snapshot, not from index 1.
+    this.links.updater.send({ k: Kind.UpdaterRestore, snapshot });
+    const replayFrom = snapshot === null ? log.firstIndex : snapshot.index + 1;
+    for (let from = replayFrom; from <= log.lastIndex;) {
       const records = log.read(from, recoveryBatchEntriesMax, Number.MAX_SAFE_INTEGER);
       assert(records.length > 0, 'log read returned nothing inside the log');
       this.links.updater.send({ k: Kind.UpdaterEntries, ...batchOf(records) });
@@ -103,12 +123,41 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       if (message.k === Kind.LogRead) this.onRead(message);
       else this.onWatch(message);
     });
-    return { hardState, termRuns: log.termRuns(), lastIndex: log.lastIndex, tailCut: log.tailCut };
+    let termRuns = log.termRuns();
+    if (snapshot !== null && (termRuns.length === 0 || termRuns[0]!.firstIndex > snapshot.index)) {
+      // The log starts right after the snapshot: its last entry's term is the first run (term-runs.ts).
+      termRuns = [{ firstIndex: snapshot.index, term: snapshot.term }, ...termRuns];
+    }
+    return {
+      hardState, termRuns, lastIndex: log.lastIndex, tailCut: log.tailCut, snapshot, damagedSnapshots: damaged, logReset,
+      firstIndex: log.firstIndex, bytes: log.bytes,
+    };
+  }
+
+  /**
+   * Makes the log continue `snapshot` (Raft §7): kept when it holds the snapshot's last entry with
+   * its term (entries below it are purged later), restarted after it when it ends before that entry
+   * or holds another term there (an install was interrupted before the log was reset). A log that
+   * starts after the snapshot leaves a hole no state can fill: start is refused, naming what is
+   * damaged. Returns whether the log was restarted.
+   */
+  private continueSnapshot(log: SegmentedLog, snapshot: SnapshotInfo | null, damaged: { file: string; reason: string }[]): boolean {
+    const base = snapshot === null ? 0 : snapshot.index;
+    if (log.firstIndex > base + 1) {
+      const why = damaged.length > 0 ? `the newer snapshot ${damaged[0]!.file} is damaged (${damaged[0]!.reason})` : 'no snapshot covers them';
+      throw new SnapshotCorruptionError(
+        `the log in ${this.options.dir} starts at index ${log.firstIndex}, and the entries before it cannot be rebuilt: ${why}`,
+        { file: damaged[0]?.file ?? this.options.dir, firstIndex: log.firstIndex, snapshotIndex: base });
+    }
+    if (snapshot === null) return false;
+    if (log.lastIndex >= snapshot.index && log.termAt(snapshot.index) === snapshot.term) return false;
+    log.resetAfter(snapshot.index, snapshot.term);
+    return true;
   }
 
   async status(): Promise<LogStatus> {
     const log = this.requireLog();
-    return { lastIndex: log.lastIndex, syncedIndex: log.syncedIndex, syncCount: this.syncCount };
+    return { lastIndex: log.lastIndex, syncedIndex: log.syncedIndex, syncCount: this.syncCount, firstIndex: log.firstIndex, bytes: log.bytes };
   }
 
   async stop(): Promise<void> {
@@ -141,6 +190,14 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       case Kind.LogWriteMeta:
         writeRaftMeta(this.options.dir, { term: message.term, votedFor: message.votedFor }, this.environment.fileSystem);
         break;
+      case Kind.LogReset:
+        log.resetAfter(message.index, message.term);
+        // To the updater as a truncation after the snapshot: it drops whatever it buffered past it.
+        this.unsyncedForUpdater.push({ k: Kind.UpdaterTruncate, fromIndex: message.index + 1 });
+        break;
+      case Kind.LogPurge:
+        log.purgeTo(message.upTo);
+        break;
     }
     this.lastSeq = message.seq;
     this.scheduleSync();
@@ -162,7 +219,9 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
       this.durableIndex = index;
       // The server first: on a follower its acknowledgement to the leader waits for this. Then a
       // leader's appender, which may commit on it, before the updater gets the entries.
-      this.links.main.send({ k: Kind.LogSynced, seq: this.lastSeq, index, stamps: this.stamps, syncStartUs, syncedUs });
+      this.links.main.send({
+        k: Kind.LogSynced, seq: this.lastSeq, index, stamps: this.stamps, syncStartUs, syncedUs, firstIndex: log.firstIndex, bytes: log.bytes,
+      });
       if (this.appenderWatching) this.links.appender.send({ k: Kind.LogDurable, seq: this.lastSeq, index });
       for (const message of this.unsyncedForUpdater) this.links.updater.send(message);
       this.unsyncedForUpdater = [];
@@ -178,11 +237,13 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   private onRead(message: LogReadMessage): void {
     const log = this.requireLog();
     if (message.fromIndex < log.firstIndex || message.fromIndex > log.lastIndex) {
-      this.links.appender.send({ k: Kind.LogReadResult, peer: message.peer, firstIndex: message.fromIndex, terms: [], entries: new Uint8Array(0) });
+      this.links.appender.send({
+        k: Kind.LogReadResult, peer: message.peer, firstIndex: message.fromIndex, terms: [], entries: new Uint8Array(0), logFirstIndex: log.firstIndex,
+      });
       return;
     }
     const records = log.read(message.fromIndex, message.maxCount, message.maxBytes);
-    this.links.appender.send({ k: Kind.LogReadResult, peer: message.peer, ...batchOf(records) });
+    this.links.appender.send({ k: Kind.LogReadResult, peer: message.peer, ...batchOf(records), logFirstIndex: log.firstIndex });
   }
 }
 

@@ -13,21 +13,26 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  UpdaterAppliedMessage, UpdaterCommitMessage, UpdaterInput, UpdaterLogInput, UpdaterQueryMessage,
-  UpdaterQueryResultMessage,
+  UpdaterAppliedMessage, UpdaterCommitMessage, UpdaterInput, UpdaterInstallChunkMessage, UpdaterInstallProgressMessage, UpdaterLogInput,
+  UpdaterOutput, UpdaterQueryMessage, UpdaterRestoreMessage, UpdaterSnapshotTakenMessage,
 } from '../messages/messages.js';
 import { decodeClockData, EntryDecoder, EntryType, type EntryBody } from '../messages/entry.js';
-import { EntryRun } from '../messages/packed-entries.js';
+import { EntryRun, packedFrom } from '../messages/packed-entries.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
-import type { StateMachine, StateMachineContext } from '../state-machine.js';
+import type { SnapshotInfo, SnapshotReader, SnapshotWriter, StateMachine, StateMachineContext } from '../state-machine.js';
 import { loadStateMachine } from '../statemachines/load.js';
-import { assert, errorToWire, SessionExpiredError, StateMachineError, type WireError } from '../errors.js';
+import {
+  assert, ConfigurationError, errorToWire, SessionExpiredError, SnapshotRejectedError, StateMachineError, type WireError,
+} from '../errors.js';
 import { nowUs } from '../metrics/clock.js';
 import { nodeTimers, type Timers } from '../shell/timers.js';
 import { encode } from '../messages/codec.js';
 import { defaultLimits } from '../limits.js';
 import { SessionTable } from './session-table.js';
+import { decodeCallOutcome, encodeCallOutcome } from './session-table.js';
+import { nodeFileSystem, type FileSystem } from '../log/file-system.js';
+import { SnapshotStore, type SnapshotFileSource, type SnapshotInstallJob, type SnapshotWriteJob } from '../snapshot/snapshot-store.js';
 
 export interface UpdaterActorOptions {
   stateMachine: string;
@@ -39,14 +44,22 @@ export interface UpdaterActorOptions {
    * that it renews an idle one in time. Only the bound a clock entry carries forgets sessions.
    */
   sessionIdleMsMax?: number;
+  /** Take a snapshot once this many entries were applied since the last one; 0: only on demand. */
+  snapshotEvery?: number;
+  /** Snapshots kept on disk (the newest); older ones are deleted once a new one is durable. */
+  snapshotRetain?: number;
+  /** The voters, written into each snapshot's manifest as its configuration. */
+  voters?: string[];
 }
 
-/** The actor's shell: Node's timers and module loader, or the simulator's clock and machines. */
+/** The actor's shell: Node's timers, module loader and file system, or the simulator's clock, machines and disk. */
 export interface UpdaterActorEnvironment {
   timers: Timers;
   loadStateMachine(spec: string): Promise<StateMachine>;
   /** The session table (the simulator's tests give deliberately broken ones). */
   sessionTable?(): SessionTable<unknown>;
+  /** Where snapshots are written and installed; node:fs unless given. */
+  fileSystem?: FileSystem;
 }
 
 const nodeEnvironment: UpdaterActorEnvironment = { timers: nodeTimers, loadStateMachine };
@@ -56,10 +69,26 @@ export interface UpdaterStatus {
   commitIndex: number;
   bufferedEntries: number;
   sessions: number;
+  /** The newest snapshot's index (0 for none). */
+  snapshotIndex: number;
+}
+
+/** The server's own file in every snapshot: the client sessions and their exactly-once tables. */
+const sessionsFile = 'raftline-sessions';
+/** A state machine's file names (state-machine.ts, SnapshotWriter.addFile). */
+const fileNamePattern = /^[A-Za-z0-9._-]{1,64}$/;
+/** Bytes a snapshot write job writes between two turns of the updater's loop (applies run in between). */
+const snapshotStepBytes = 4 * 1024 * 1024;
+
+interface InstallInProgress {
+  key: string;
+  manifest: SnapshotInfo;
+  job: SnapshotInstallJob;
+  startedMs: number;
 }
 
 export interface UpdaterActorLinks {
-  main: ActorLink<UpdaterInput, UpdaterAppliedMessage | UpdaterQueryResultMessage>;
+  main: ActorLink<UpdaterInput, UpdaterOutput>;
   log: ActorLink<UpdaterLogInput, never>;
   /** A leader's commit indexes, decided by the appender (Ratis: the log appender updates the commit and wakes the updater). */
   appender?: ActorLink<UpdaterCommitMessage, never>;
@@ -80,6 +109,21 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private stateMachine: StateMachine | null = null;
   /** Durable entries not yet applied, as they came from the log (packed); the first is at index buffer.firstIndex. */
   private readonly buffer = new EntryRun(1);
+  /** Log messages that came before the state machine and its snapshot were loaded, in order. */
+  private early: UpdaterLogInput[] | null = [];
+  private restoreArrived: ((message: UpdaterRestoreMessage) => void) | null = null;
+  private restore: UpdaterRestoreMessage | null = null;
+  private readonly store: SnapshotStore;
+  /** The newest snapshot (taken here or installed), and the term of the last applied entry. */
+  private latestSnapshot: SnapshotInfo | null = null;
+  private appliedTerm = 0;
+  private writing: { job: SnapshotWriteJob; info: SnapshotInfo; startedMs: number; requestIds: number[] } | null = null;
+  /** On-demand requests waiting for the next snapshot (one is taken as soon as none is being written). */
+  private snapshotRequests: number[] = [];
+  private snapshotWanted = false;
+  private install: InstallInProgress | null = null;
+  /** An install is loading the state machine: nothing is applied meanwhile. */
+  private installing = false;
   private commitIndex = 0;
   /** Truncations received from the log actor, and commits waiting for theirs. */
   private truncationsSeen = 0;
@@ -89,7 +133,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   /** Every apply through this index has completed (its promise settled). */
   private settledIndex = 0;
   private readonly unsettled = new Map<number, boolean>();
-  private readonly sessions: SessionTable<CallOutcome>;
+  private sessions: SessionTable<CallOutcome>;
   /** Outcomes since the last report, as columns (see UpdaterAppliedMessage). */
   private doneIndexes: number[] = [];
   private doneResults: (Uint8Array | null)[] = [];
@@ -107,39 +151,104 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     private readonly links: UpdaterActorLinks,
     private readonly environment: UpdaterActorEnvironment = nodeEnvironment,
   ) {
-    this.sessions = (environment.sessionTable?.() as SessionTable<CallOutcome> | undefined) ?? new SessionTable<CallOutcome>();
-    // Entries from the log may arrive while the state machine loads; they are buffered.
-    this.links.log.onMessage((message) => this.onLog(message));
+    this.sessions = this.newSessionTable();
+    this.store = new SnapshotStore(options.context.dir, environment.fileSystem ?? nodeFileSystem);
+    // The log's first message says which snapshot its entries continue; entries may come while the
+    // state machine loads: they wait, in order, until it and the snapshot are loaded.
+    this.links.log.onMessage((message) => {
+      if (message.k === Kind.UpdaterRestore) {
+        this.restore = message;
+        this.restoreArrived?.(message);
+      } else if (this.early !== null) {
+        this.early.push(message);
+      } else {
+        this.onLog(message);
+      }
+    });
+  }
+
+  private newSessionTable(): SessionTable<CallOutcome> {
+    return (this.environment.sessionTable?.() as SessionTable<CallOutcome> | undefined) ?? new SessionTable<CallOutcome>();
   }
 
   async start(): Promise<void> {
     const stateMachine = await this.environment.loadStateMachine(this.options.stateMachine);
     await stateMachine.initialize?.(this.options.context);
+    const restore = this.restore ?? await new Promise<UpdaterRestoreMessage>((resolve) => { this.restoreArrived = resolve; });
+    if (restore.snapshot !== null) await this.loadSnapshot(stateMachine, restore.snapshot);
     this.stateMachine = stateMachine;
+    const early = this.early ?? [];
+    this.early = null;
+    for (const message of early) this.onLog(message);
     this.links.main.onMessage((message) => this.onMain(message));
     this.links.appender?.onMessage((message) => this.onCommit(message));
     this.applyCommitted();
   }
 
   async status(): Promise<UpdaterStatus> {
-    return { appliedIndex: this.settledIndex, commitIndex: this.commitIndex, bufferedEntries: this.buffer.length, sessions: this.sessions.size };
+    return {
+      appliedIndex: this.settledIndex, commitIndex: this.commitIndex, bufferedEntries: this.buffer.length, sessions: this.sessions.size,
+      snapshotIndex: this.latestSnapshot?.index ?? 0,
+    };
   }
 
   async stop(): Promise<void> {
+    this.writing?.job.abandon();
+    this.writing = null;
+    this.install?.job.abandon();
+    this.install = null;
     await this.stateMachine?.close?.();
     this.stateMachine = null;
   }
 
+  /**
+   * Loads `snapshot` into `stateMachine` (a fresh instance) and the sessions with it; everything
+   * through its index counts as applied, and the next entry is the one after it.
+   */
+  private async loadSnapshot(stateMachine: StateMachine, snapshot: SnapshotInfo): Promise<void> {
+    if (stateMachine.loadSnapshot === undefined) {
+      throw new ConfigurationError(`state machine ${this.options.stateMachine} cannot load snapshot ${snapshot.index} (it has no loadSnapshot)`);
+    }
+    const files = this.store.open(snapshot);
+    try {
+      const names = snapshot.files.map((file) => file.name).filter((name) => !name.startsWith('raftline'));
+      const reader: SnapshotReader = { index: snapshot.index, term: snapshot.term, files: names, read: (name) => files.read(name) };
+      await stateMachine.loadSnapshot(reader);
+      const sessions = this.newSessionTable();
+      if (snapshot.files.some((file) => file.name === sessionsFile)) sessions.loadSnapshot(files.read(sessionsFile), decodeCallOutcome);
+      this.sessions = sessions;
+    } finally {
+      files.close();
+    }
+    this.appliedIndex = snapshot.index;
+    this.settledIndex = snapshot.index;
+    this.appliedTerm = snapshot.term;
+    this.commitIndex = Math.max(this.commitIndex, snapshot.index);
+    this.latestSnapshot = snapshot;
+    const buffer = this.buffer;
+    if (buffer.nextIndex <= snapshot.index + 1) buffer.clear(snapshot.index + 1);
+    else if (buffer.firstIndex <= snapshot.index) buffer.dropFront(snapshot.index + 1 - buffer.firstIndex);
+  }
+
   private onLog(message: UpdaterLogInput): void {
     if (message.k === Kind.UpdaterEntries) {
-      assert(message.firstIndex === this.buffer.nextIndex,
-        `updater got entries from ${message.firstIndex}, expected ${this.buffer.nextIndex}`);
-      this.buffer.push(message.entries, message.terms);
+      const buffer = this.buffer;
+      const skip = buffer.nextIndex - message.firstIndex;
+      if (skip === 0) {
+        buffer.push(message.entries, message.terms);
+      } else {
+        // Only after an install: entries the log sent before it learned of the snapshot. Those
+        // through the snapshot's index are in it; any after it stay until the log's reset removes them.
+        assert(skip > 0 && buffer.nextIndex - 1 <= (this.latestSnapshot?.index ?? 0),
+          `updater got entries from ${message.firstIndex}, expected ${buffer.nextIndex}`);
+        if (skip < message.terms.length) buffer.push(packedFrom(message.entries, skip), message.terms.slice(skip));
+      }
       // Behind every truncation on this port already: it takes effect at once.
       if (message.commitIndex !== undefined) this.commitIndex = Math.max(this.commitIndex, message.commitIndex);
-    } else {
-      assert(message.fromIndex > this.appliedIndex, `truncation at ${message.fromIndex} below applied ${this.appliedIndex}`);
-      this.buffer.truncate(message.fromIndex - this.buffer.firstIndex);
+    } else if (message.k === Kind.UpdaterTruncate) {
+      assert(message.fromIndex > this.appliedIndex || message.fromIndex <= (this.latestSnapshot?.index ?? 0) + 1,
+        `truncation at ${message.fromIndex} below applied ${this.appliedIndex}`);
+      this.buffer.truncate(Math.max(0, message.fromIndex - this.buffer.firstIndex));
       this.truncationsSeen++;
       this.takeHeldCommits();
     }
@@ -155,9 +264,181 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         this.queriesWaiting.push(message);
         this.answerQueries();
         break;
+      case Kind.UpdaterSnapshotNow:
+        this.snapshotRequests.push(message.requestId);
+        this.snapshotWanted = true;
+        this.maybeSnapshot();
+        break;
+      case Kind.UpdaterInstallChunk:
+        void this.onInstallChunk(message);
+        break;
       default:
         break;
     }
+  }
+
+  // ---- snapshots: taking ----
+
+  /** Starts a snapshot when one is due (snapshotEvery) or asked for, none is being written, and every apply settled. */
+  private maybeSnapshot(): void {
+    const stateMachine = this.stateMachine;
+    if (stateMachine === null || this.writing !== null || this.installing || this.unsettled.size > 0) return;
+    const every = this.options.snapshotEvery ?? 0;
+    const since = this.settledIndex - (this.latestSnapshot?.index ?? 0);
+    const due = stateMachine.takeSnapshot !== undefined && every > 0 && since >= every;
+    if (!due && !this.snapshotWanted) return;
+    this.snapshotWanted = false;
+    const requestIds = this.snapshotRequests;
+    this.snapshotRequests = [];
+    if (stateMachine.takeSnapshot === undefined) {
+      const error = new ConfigurationError(`state machine ${this.options.stateMachine} takes no snapshots (it has no takeSnapshot)`).toWire();
+      for (const requestId of requestIds) this.sendTaken(requestId, null, 0, 0, error);
+      return;
+    }
+    if (since === 0 && this.latestSnapshot !== null) {
+      // Nothing applied since the newest snapshot: it is the answer.
+      for (const requestId of requestIds) this.sendTaken(requestId, this.latestSnapshot, this.store.bytesOf(this.latestSnapshot), 0, null);
+      return;
+    }
+    void this.takeSnapshot(stateMachine, requestIds);
+  }
+
+  private async takeSnapshot(stateMachine: StateMachine, requestIds: number[]): Promise<void> {
+    const startedMs = Date.now();
+    const index = this.settledIndex;
+    const term = this.appliedTerm;
+    const files: SnapshotFileSource[] = [];
+    const info: SnapshotInfo = { index, term, configuration: { voters: [...(this.options.voters ?? [])] }, files: [] };
+    // A placeholder job holds the slot while the state machine's hook runs (it may be async).
+    this.writing = { job: { step: () => false, abandon: () => {} }, info, startedMs, requestIds };
+    try {
+      // The sessions at this index, copied now: applies go on while the files are written.
+      files.push({ name: sessionsFile, chunks: [this.sessions.toSnapshot(encodeCallOutcome)] });
+      const names = new Set<string>([sessionsFile]);
+      const writer: SnapshotWriter = {
+        index, term,
+        addFile: (name, chunks) => {
+          if (!fileNamePattern.test(name) || name === '.' || name === '..' || name.startsWith('raftline') || names.has(name)) {
+            throw new ConfigurationError(`snapshot file name ${JSON.stringify(name)} is not allowed (1-64 of [A-Za-z0-9._-], once, not starting with 'raftline')`);
+          }
+          names.add(name);
+          files.push({ name, chunks: [...chunks] });
+        },
+      };
+      const covered = await stateMachine.takeSnapshot!(writer);
+      if (covered !== undefined && covered !== index) {
+        throw new ConfigurationError(`takeSnapshot returned index ${covered}, but the snapshot was taken at applied index ${index}`);
+      }
+      const job = this.store.beginWrite(info, files);
+      this.writing.job = job;
+      this.stepSnapshot();
+    } catch (error) {
+      this.writing = null;
+      for (const requestId of requestIds) this.sendTaken(requestId, null, 0, 0, errorToWire(error));
+      if (requestIds.length === 0) this.sendTaken(0, null, 0, 0, errorToWire(error));
+    }
+  }
+
+  /** One bounded step of the write, then a turn of the loop (applies, queries) before the next. */
+  private stepSnapshot(): void {
+    const writing = this.writing;
+    if (writing === null) return;
+    if (!writing.job.step(snapshotStepBytes)) {
+      this.environment.timers.setImmediate(() => this.stepSnapshot());
+      return;
+    }
+    this.writing = null;
+    const snapshot = this.store.latest();
+    assert(snapshot !== null && snapshot.index === writing.info.index, `snapshot ${writing.info.index} written but not the newest`);
+    if (this.latestSnapshot === null || snapshot.index > this.latestSnapshot.index) this.latestSnapshot = snapshot;
+    this.store.retain(this.options.snapshotRetain ?? 2);
+    const bytes = this.store.bytesOf(snapshot);
+    const durationMs = Date.now() - writing.startedMs;
+    if (writing.requestIds.length === 0) this.sendTaken(0, snapshot, bytes, durationMs, null);
+    for (const requestId of writing.requestIds) this.sendTaken(requestId, snapshot, bytes, durationMs, null);
+    this.maybeSnapshot();
+  }
+
+  private sendTaken(requestId: number, snapshot: SnapshotInfo | null, bytes: number, durationMs: number, error: WireError | null): void {
+    const message: UpdaterSnapshotTakenMessage = { k: Kind.UpdaterSnapshotTaken, requestId, snapshot, bytes, durationMs, error };
+    this.links.main.send(message);
+  }
+
+  // ---- snapshots: installing one from the leader (Raft §7) ----
+
+  private async onInstallChunk(message: UpdaterInstallChunkMessage): Promise<void> {
+    const manifest = message.manifest;
+    const reply = (fields: Partial<UpdaterInstallProgressMessage>): void => {
+      const expected = this.install?.job.expected() ?? { file: 0, offset: 0 };
+      this.links.main.send({
+        k: Kind.UpdaterInstallProgress, installId: message.installId, file: expected.file, offset: expected.offset, installed: null,
+        error: null, bytes: 0, durationMs: 0, ...fields,
+      });
+    };
+    const latest = this.latestSnapshot;
+    if (latest !== null && latest.index === manifest.index && latest.term === manifest.term && this.install === null) {
+      // Installed already (the reply to the last chunk was lost): say so again.
+      reply({ installed: latest });
+      return;
+    }
+    if (this.installing) {
+      reply({ error: new SnapshotRejectedError('an install is being loaded; resend later', { reason: 'busy' }).toWire() });
+      return;
+    }
+    try {
+      if (this.stateMachine?.loadSnapshot === undefined) {
+        throw new SnapshotRejectedError(`state machine ${this.options.stateMachine} cannot load snapshots`, { reason: 'unsupported' });
+      }
+      const below = Math.max(this.appliedIndex, message.commitIndex);
+      if (!Number.isSafeInteger(manifest.index) || manifest.index <= below) {
+        throw new SnapshotRejectedError(`snapshot ${String(manifest.index)} is not above this server's commit index ${below}`,
+          { reason: 'stale', index: manifest.index, commitIndex: below });
+      }
+      const key = `${manifest.index}_${manifest.term}`;
+      if (this.install === null || this.install.key !== key) {
+        this.install?.job.abandon();
+        this.install = null;
+        this.install = { key, manifest, job: this.store.beginInstall(manifest), startedMs: Date.now() };
+      }
+      const install = this.install;
+      if (!install.job.accept({ file: message.file, offset: message.offset, data: message.data, crc32c: message.crc32c })) {
+        reply({});
+        return;
+      }
+      let installed: SnapshotInfo;
+      try {
+        installed = install.job.finish();
+      } catch (error) {
+        install.job.abandon();
+        this.install = null;
+        throw error;
+      }
+      this.install = null;
+      await this.installSnapshot(installed);
+      reply({ installed, bytes: this.store.bytesOf(installed), durationMs: Date.now() - install.startedMs, file: installed.files.length, offset: 0 });
+    } catch (error) {
+      reply({ error: errorToWire(error) });
+    }
+  }
+
+  /** The installed snapshot replaces the state: a fresh state machine loads it (the old one is closed). */
+  private async installSnapshot(snapshot: SnapshotInfo): Promise<void> {
+    this.installing = true;
+    try {
+      while (this.unsettled.size > 0) await Promise.resolve(new Promise<void>((resolve) => this.environment.timers.setImmediate(resolve)));
+      const previous = this.stateMachine;
+      this.stateMachine = null;
+      await previous?.close?.();
+      const fresh = await this.environment.loadStateMachine(this.options.stateMachine);
+      await fresh.initialize?.(this.options.context);
+      await this.loadSnapshot(fresh, snapshot);
+      this.stateMachine = fresh;
+      this.store.retain(this.options.snapshotRetain ?? 2);
+    } finally {
+      this.installing = false;
+    }
+    this.scheduleReport();
+    this.applyCommitted();
   }
 
   private onCommit(message: UpdaterCommitMessage): void {
@@ -193,11 +474,13 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       this.applyOne(stateMachine, index, buffer.termAt(position), buffer.source(position), start, start + buffer.payloadLength(position));
       this.appliedIndex = index;
     }
+    this.appliedTerm = buffer.termAt(offset + count - 1);
     if (this.options.profiling) this.pendingLoops.push(through - count + 1, through, startUs, nowUs());
     // Drop applied entries from the front of the buffer.
     buffer.dropFront(offset + count);
     this.advanceSettled();
     this.scheduleReport();
+    this.maybeSnapshot();
   }
 
   private applyOne(stateMachine: StateMachine, index: number, term: number, source: Uint8Array, start: number, end: number): void {
@@ -300,6 +583,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     for (const index of this.unsettled.keys()) settled = Math.min(settled, index - 1);
     this.settledIndex = settled;
     this.answerQueries();
+    if (this.unsettled.size === 0 && this.snapshotWanted) this.maybeSnapshot();
   }
 
   private done(index: number, result: Uint8Array | null, error: WireError | null): void {

@@ -13,8 +13,26 @@ export type LogMatch =
   | { kind: 'reject'; nextIndexHint: number }
   | { kind: 'accept'; truncateFrom: number | null; appendFrom: number; matchIndex: number };
 
-/** Checks `header` against `log` and, when it matches, applies it to `log`. */
+/**
+ * Checks `header` against `log` and, when it matches, applies it to `log`. A log that starts after
+ * a snapshot knows no terms before its first known index; everything before that is committed
+ * (a snapshot covers committed entries only) and so matches any leader's log (Leader Completeness):
+ * the part of a request that lies there is skipped, not checked.
+ */
 export function matchAndAppend(log: TermLog, commitIndex: number, header: AppendEntriesHeader): LogMatch {
+  const firstKnown = log.firstKnownIndex;
+  if (header.prevIndex >= 1 && header.prevIndex < firstKnown) {
+    const skip = firstKnown - header.prevIndex;
+    const matchIndex = header.prevIndex + header.entryTerms.length;
+    if (skip > header.entryTerms.length) return { kind: 'accept', truncateFrom: null, appendFrom: header.entryTerms.length, matchIndex };
+    const trimmed = { ...header, prevIndex: firstKnown, prevTerm: header.entryTerms[skip - 1]!, entryTerms: header.entryTerms.slice(skip) };
+    const match = matchAndAppendKnown(log, commitIndex, trimmed);
+    return match.kind === 'reject' ? match : { ...match, appendFrom: match.appendFrom + skip };
+  }
+  return matchAndAppendKnown(log, commitIndex, header);
+}
+
+function matchAndAppendKnown(log: TermLog, commitIndex: number, header: AppendEntriesHeader): LogMatch {
   if (header.prevIndex > log.lastIndex) return { kind: 'reject', nextIndexHint: log.lastIndex + 1 };
   const localPrevTerm = log.termAt(header.prevIndex);
   assert(localPrevTerm !== undefined, `prevIndex ${header.prevIndex} is before this log's first known entry`);

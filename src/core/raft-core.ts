@@ -28,6 +28,7 @@ import type {
   AppendEntriesHeader,
   CoreConfig,
   CoreMessage,
+  InstallDecision,
   NodeId,
   ProposeResult,
   ReadIndexResult,
@@ -87,6 +88,13 @@ export class RaftCore {
     assert(this.log.lastTerm <= restored.hardState.term, `log term ${this.log.lastTerm} beyond term ${restored.hardState.term}`);
     this.currentTerm = restored.hardState.term;
     this.votedForId = restored.hardState.votedFor;
+    const snapshot = restored.snapshot ?? null;
+    if (snapshot !== null) {
+      // A snapshot holds committed entries only: its index is committed here from the start.
+      assert(this.log.termAt(snapshot.index) === snapshot.term,
+        `log does not hold the snapshot's last entry (${snapshot.index}, term ${snapshot.term})`);
+      this.committedIndex = snapshot.index;
+    }
     // The recovered log is on disk already.
     this.localSyncedIndex = restored.lastIndex;
     this.electionTimeoutTicks = this.drawElectionTimeout();
@@ -102,6 +110,8 @@ export class RaftCore {
   get lastIndex(): number { return this.log.lastIndex; }
   get lastTerm(): number { return this.log.lastTerm; }
   termAt(index: number): number | undefined { return this.log.termAt(index); }
+  /** The first index whose term this node knows (after a snapshot, its index; term-runs.ts). */
+  get firstKnownIndex(): number { return this.log.firstKnownIndex; }
   /** The log's terms as runs (for checks and for the shell's recovery cross-check). */
   termRuns(): TermRun[] { return this.log.runs(); }
 
@@ -323,21 +333,10 @@ export class RaftCore {
 
   /** Decides an AppendEntries request: reject, or which suffix to truncate and which entries to append. */
   handleAppendEntries(header: AppendEntriesHeader): AppendDecision {
-    if (header.term < this.currentTerm) {
+    if (!this.hearLeader(header.term, header.leaderId)) {
       // A stale leader: our term in the reply makes it step down (§5.1).
       return { kind: 'reject', reply: { term: this.currentTerm, success: false, matchIndex: 0, nextIndexHint: 0 } };
     }
-    assert(
-      !(this.currentRole === 'leader' && header.term === this.currentTerm),
-      `two leaders in term ${header.term}: ${this.config.id} and ${header.leaderId} (election safety, §5.2)`,
-    );
-    if (header.term > this.currentTerm || this.currentRole !== 'follower' || this.leaderIdKnown !== header.leaderId) {
-      this.becomeFollower(header.term, header.leaderId);
-    } else {
-      this.resetElectionTimer();
-    }
-    this.leaderContactAgoTicks = 0;
-
     const match = matchAndAppend(this.log, this.committedIndex, header);
     if (match.kind === 'reject') {
       return { kind: 'reject', reply: { term: this.currentTerm, success: false, matchIndex: 0, nextIndexHint: match.nextIndexHint } };
@@ -347,6 +346,50 @@ export class RaftCore {
     // Only what this request proved to match may be committed here (§5.3, Figure 2 step 5).
     this.advanceCommit(Math.min(header.leaderCommit, matchIndex));
     return { kind: 'accept', truncateFrom, appendFrom, reply: { term: this.currentTerm, success: true, matchIndex, nextIndexHint: matchIndex + 1 } };
+  }
+
+  /**
+   * A message from `leaderId` as leader of `term`: false for a stale leader; otherwise this node
+   * follows it and its election timer starts over (§5.2).
+   */
+  private hearLeader(term: number, leaderId: NodeId): boolean {
+    if (term < this.currentTerm) return false;
+    assert(
+      !(this.currentRole === 'leader' && term === this.currentTerm),
+      `two leaders in term ${term}: ${this.config.id} and ${leaderId} (election safety, §5.2)`,
+    );
+    if (term > this.currentTerm || this.currentRole !== 'follower' || this.leaderIdKnown !== leaderId) {
+      this.becomeFollower(term, leaderId);
+    } else {
+      this.resetElectionTimer();
+    }
+    this.leaderContactAgoTicks = 0;
+    return true;
+  }
+
+  // ---- follower side of snapshot installs (§7) ----
+
+  /** A chunk of the leader's snapshot: taken from the current leader (which it makes this node follow), refused from a stale one. */
+  handleInstallSnapshot(term: number, leaderId: NodeId): InstallDecision {
+    return { ok: this.hearLeader(term, leaderId), term: this.currentTerm };
+  }
+
+  /**
+   * A snapshot through `index` (of `term`) is installed and durable. If the log holds that entry
+   * with that term, the log goes on after it (§7: a suffix consistent with the snapshot is kept);
+   * otherwise the log restarts after the snapshot, and the shell must reset its log the same way
+   * before it acknowledges. Either way everything through `index` is committed.
+   */
+  onSnapshotInstalled(index: number, term: number): { keepLog: boolean } {
+    if (this.log.termAt(index) === term) {
+      this.advanceCommit(index);
+      return { keepLog: true };
+    }
+    assert(index > this.committedIndex, `snapshot (${index}, term ${term}) contradicts committed entries (commit ${this.committedIndex})`);
+    this.log.resetTo(index, term);
+    this.localSyncedIndex = index;
+    this.advanceCommit(index);
+    return { keepLog: false };
   }
 
   // ---- leader side: propose, commit, check-quorum ----

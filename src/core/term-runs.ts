@@ -43,6 +43,26 @@ export class TermLog {
     return last === undefined ? 0 : last.term;
   }
 
+  /**
+   * The first index whose term is known: 1 for a log that starts at the beginning; for a log that
+   * starts after a snapshot, the snapshot's index (its last entry's term is kept as the first run)
+   * or the first entry the log still holds.
+   */
+  get firstKnownIndex(): number {
+    return this.termRuns[0]?.firstIndex ?? this.lastEntryIndex + 1;
+  }
+
+  /**
+   * The log restarts after a snapshot at `index` of `term` (a follower installed one the log did
+   * not continue): the snapshot's last entry is all that is left, as a run of its own.
+   */
+  resetTo(index: number, term: number): void {
+    assert(Number.isInteger(index) && index >= 1 && Number.isInteger(term) && term >= 1, `bad snapshot point (${index}, ${term})`);
+    this.termRuns.length = 0;
+    this.termRuns.push({ firstIndex: index, term });
+    this.lastEntryIndex = index;
+  }
+
   /** Term of the entry at `index`: 0 for index 0, undefined beyond `lastIndex` or before the first run. */
   termAt(index: number): number | undefined {
     if (index === 0) return 0;

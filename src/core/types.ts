@@ -40,8 +40,13 @@ export interface RestoredState {
   hardState: HardState;
   /** Term of each entry as runs: entries [runs[i].firstIndex, runs[i+1].firstIndex) have runs[i].term. */
   termRuns: readonly TermRun[];
-  /** Index of the last entry in the log; 0 when empty. */
+  /** Index of the last entry in the log; 0 when empty (the snapshot's index when the log holds none after it). */
   lastIndex: number;
+  /**
+   * The snapshot the log continues, if any: everything through its index is committed. The term
+   * runs then start at or before its index (the log actor adds a run for it when the log starts after it).
+   */
+  snapshot?: { index: number; term: number } | null;
 }
 
 export interface TermRun {
@@ -147,6 +152,9 @@ export interface Ready {
   /** Reads that can no longer be served here (lost leadership); reply NotLeader. */
   readsFailed: number[];
 }
+
+/** The core's decision on an InstallSnapshot chunk: go on (the sender leads this term), or refuse a stale leader. */
+export type InstallDecision = { ok: true; term: number } | { ok: false; term: number };
 
 export type ProposeResult =
   | { ok: true; firstIndex: number; term: number }

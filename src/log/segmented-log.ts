@@ -156,9 +156,59 @@ export class SegmentedLog {
     return new SegmentedLog(dir, options, recovered.segments, recovered.termRuns, recovered.tailCut);
   }
 
-  /** Index of the first entry held; 1 for a new log (purge is not supported yet). */
+  /** Index of the first entry held: 1 for a new log, later once purges or a reset removed the start. */
   get firstIndex(): number {
     return this.segments[0]!.firstIndex;
+  }
+
+  /** Bytes of every segment's records on disk. */
+  get bytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  /**
+   * Deletes the closed segments whose entries all lie at or below `upTo` (a snapshot covers them),
+   * oldest first, so a crash in between leaves a log that still continues to its end; the open
+   * segment always stays. Returns the entries removed.
+   */
+  purgeTo(upTo: number): number {
+    this.assertOpen();
+    let removed = 0;
+    while (this.segments.length > 1 && this.segments[0]!.closed && this.segments[0]!.lastIndex <= upTo) {
+      const segment = this.segments.shift()!;
+      const file = this.pathOf(segment);
+      onDisk('unlink', file, () => this.fs.unlinkSync(file));
+      removed += segment.lastIndex - segment.firstIndex + 1;
+    }
+    if (removed > 0) fsyncDirectory(this.dir, this.fs);
+    return removed;
+  }
+
+  /**
+   * Drops every entry and restarts the log after `index` (of `term`): a follower installed a
+   * snapshot there that its log does not continue (Raft §7). Segments go newest first, so a crash
+   * in between leaves a prefix of the old log, which the snapshot then supersedes at the next start
+   * (log-actor.ts); the new empty segment's name, `log_inprogress_<index + 1>`, makes the new first
+   * index durable. Durable when this returns.
+   */
+  resetAfter(index: number, term: number): void {
+    this.assertOpen();
+    const openFile = this.pathOf(this.openSegment());
+    onDisk('close', openFile, () => this.fs.closeSync(this.openFd));
+    this.openFd = -1;
+    while (this.segments.length > 0) {
+      const removed = this.segments.pop()!;
+      const file = this.pathOf(removed);
+      onDisk('unlink', file, () => this.fs.unlinkSync(file));
+    }
+    this.terms.resetTo(index, term);
+    this.lastIndexValue = index;
+    this.syncedIndexValue = index;
+    this.cache.clear(index + 1);
+    // startSegment syncs the directory: the removals and the new name reach the disk together.
+    this.startSegment(index + 1);
   }
 
   /** Index of the last entry; firstIndex - 1 (0 for a new log) when empty. */

@@ -11,6 +11,8 @@ export const Kind = {
   VoteResponse: 4,
   Refused: 5,
   PeerHello: 6,
+  InstallSnapshot: 7,
+  InstallSnapshotReply: 8,
   // client <-> server
   ClientRequest: 20,
   ClientReply: 21,
@@ -24,6 +26,8 @@ export const Kind = {
   LogAppend: 100,
   LogTruncate: 101,
   LogWriteMeta: 102,
+  LogReset: 103,
+  LogPurge: 104,
   // log -> main
   LogSynced: 110,
   // appender -> log, log -> appender
@@ -34,12 +38,17 @@ export const Kind = {
   // log -> updater
   UpdaterEntries: 120,
   UpdaterTruncate: 121,
+  UpdaterRestore: 122,
   // main -> updater (and appender -> updater: a leader's commit)
   UpdaterCommit: 130,
   UpdaterQuery: 131,
+  UpdaterInstallChunk: 132,
+  UpdaterSnapshotNow: 133,
   // updater -> main
   UpdaterApplied: 140,
   UpdaterQueryResult: 141,
+  UpdaterInstallProgress: 142,
+  UpdaterSnapshotTaken: 143,
   // main -> appender
   AppenderLeaderStart: 150,
   AppenderEntries: 151,
@@ -47,6 +56,7 @@ export const Kind = {
   AppenderStepDown: 153,
   AppenderHeartbeatRound: 154,
   AppenderSend: 155,
+  AppenderSnapshot: 156,
   // appender -> main
   AppenderProgress: 160,
   AppenderHigherTerm: 162,

@@ -9,6 +9,7 @@ import type { NodeId, TermRun } from '../core/types.js';
 import { Kind } from './kinds.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
 import type { TailCut } from '../log/log-recovery.js';
+import type { SnapshotInfo } from '../state-machine.js';
 
 // ---- server <-> server --------------------------------------------------------------------
 
@@ -79,9 +80,49 @@ export interface PeerHelloMessage {
   from: NodeId;
 }
 
+/**
+ * One chunk of the leader's snapshot, for a follower whose next entry the leader's log no longer
+ * holds (Raft §7). Every chunk carries the manifest, so a follower can begin or resume an install
+ * from any of them; chunks go in order, file by file, each with its CRC32C.
+ */
+export interface InstallSnapshotMessage {
+  k: typeof Kind.InstallSnapshot;
+  g: string;
+  from: NodeId;
+  term: number;
+  seq: number;
+  manifest: SnapshotInfo;
+  /** Position of the chunk's file in `manifest.files`, and the chunk's byte offset in it. */
+  file: number;
+  offset: number;
+  data: Uint8Array;
+  crc32c: number;
+}
+
+/**
+ * The follower's answer to a chunk: where its install stands (the next chunk it needs), or, once
+ * installed, the index it now holds through. A refused chunk (`error`) changed nothing there.
+ */
+export interface InstallSnapshotReplyMessage {
+  k: typeof Kind.InstallSnapshotReply;
+  g: string;
+  from: NodeId;
+  term: number;
+  seq: number;
+  success: boolean;
+  file: number;
+  offset: number;
+  /** The snapshot is installed and the log restarted after it: the follower matches through `matchIndex`. */
+  installed: boolean;
+  matchIndex: number;
+  error: WireError | null;
+}
+
 export type PeerMessage =
   | AppendEntriesMessage
   | AppendEntriesReplyMessage
+  | InstallSnapshotMessage
+  | InstallSnapshotReplyMessage
   | VoteRequestMessage
   | VoteResponseMessage
   | RefusedMessage;
@@ -139,6 +180,12 @@ export interface DivisionStatus {
   termCeilingReached: boolean;
   /** Client sessions this server's updater holds (each with its exactly-once table). */
   sessions: number;
+  /** The newest snapshot's index (0 for none), and whether the state machine takes snapshots at all. */
+  snapshotIndex: number;
+  snapshots: 'supported' | 'unsupported';
+  /** The first index the log holds (entries before it are in the snapshot), and the log's bytes on disk. */
+  firstLogIndex: number;
+  logBytes: number;
 }
 
 export interface StatusReplyMessage {
@@ -224,7 +271,23 @@ export interface LogWriteMetaMessage {
   term: number;
   votedFor: NodeId | null;
 }
-export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage;
+/**
+ * After a snapshot was installed that the log does not continue (Raft §7): every entry goes and the
+ * log restarts after `index`, durably, before the follower acknowledges the install.
+ */
+export interface LogResetMessage {
+  k: typeof Kind.LogReset;
+  seq: number;
+  index: number;
+  term: number;
+}
+/** A snapshot covers `upTo`: segments wholly at or below it may go. */
+export interface LogPurgeMessage {
+  k: typeof Kind.LogPurge;
+  seq: number;
+  upTo: number;
+}
+export type LogInput = LogAppendMessage | LogTruncateMessage | LogWriteMetaMessage | LogResetMessage | LogPurgeMessage;
 
 /**
  * Everything up to `seq` is durable; the log is synced through `index`. While profiling, the
@@ -235,6 +298,9 @@ export interface LogSyncedMessage {
   k: typeof Kind.LogSynced;
   seq: number;
   index: number;
+  /** The log's first index and its bytes on disk, after this sync (they change at purges and resets). */
+  firstIndex: number;
+  bytes: number;
   stamps: number[];
   syncStartUs: number;
   syncedUs: number;
@@ -250,6 +316,8 @@ export interface LogReadMessage {
 export interface LogReadResultMessage extends EntryBatch {
   k: typeof Kind.LogReadResult;
   peer: NodeId;
+  /** The log's first index: a read from before it comes back empty (the follower needs the snapshot). */
+  logFirstIndex: number;
 }
 /**
  * A leading appender asks the log to report its durable index after every sync (`on`), or stops
@@ -298,8 +366,33 @@ export interface UpdaterQueryMessage {
   data: Uint8Array;
   stale: boolean;
 }
-export type UpdaterInput = UpdaterCommitMessage | UpdaterQueryMessage;
-export type UpdaterLogInput = UpdaterEntriesMessage | UpdaterTruncateMessage;
+/**
+ * The first message from the log at start: the snapshot the log continues (null for none). The
+ * updater loads it before it applies anything; the entries that follow start after it.
+ */
+export interface UpdaterRestoreMessage {
+  k: typeof Kind.UpdaterRestore;
+  snapshot: SnapshotInfo | null;
+}
+/** A chunk of a leader's snapshot for the updater to install (InstallSnapshotMessage, checked for term by the core). */
+export interface UpdaterInstallChunkMessage {
+  k: typeof Kind.UpdaterInstallChunk;
+  installId: number;
+  manifest: SnapshotInfo;
+  file: number;
+  offset: number;
+  data: Uint8Array;
+  crc32c: number;
+  /** The follower's commit index: a snapshot below it is refused (it would roll the state back). */
+  commitIndex: number;
+}
+/** Take a snapshot now (server.snapshot(), the admin call); answered by UpdaterSnapshotTaken with the same id. */
+export interface UpdaterSnapshotNowMessage {
+  k: typeof Kind.UpdaterSnapshotNow;
+  requestId: number;
+}
+export type UpdaterInput = UpdaterCommitMessage | UpdaterQueryMessage | UpdaterInstallChunkMessage | UpdaterSnapshotNowMessage;
+export type UpdaterLogInput = UpdaterEntriesMessage | UpdaterTruncateMessage | UpdaterRestoreMessage;
 
 /**
  * Apply outcomes since the last report, as columns. Every entry through `appliedIndex` has been
@@ -336,6 +429,27 @@ export interface UpdaterSessionsReport {
   /** Sessions ended or forgotten since the last report: the server's retry cache forgets them too. */
   forgotten: string[];
 }
+/** Where an install stands after a chunk: the next chunk wanted, or installed, or the chunk refused. */
+export interface UpdaterInstallProgressMessage {
+  k: typeof Kind.UpdaterInstallProgress;
+  installId: number;
+  file: number;
+  offset: number;
+  installed: SnapshotInfo | null;
+  error: WireError | null;
+  /** On installed: the bytes installed and how long the install took from its first chunk (ms). */
+  bytes: number;
+  durationMs: number;
+}
+/** A snapshot was taken (automatically: requestId 0), or could not be (error). */
+export interface UpdaterSnapshotTakenMessage {
+  k: typeof Kind.UpdaterSnapshotTaken;
+  requestId: number;
+  snapshot: SnapshotInfo | null;
+  bytes: number;
+  durationMs: number;
+  error: WireError | null;
+}
 export interface UpdaterQueryResultMessage {
   k: typeof Kind.UpdaterQueryResult;
   queryId: number;
@@ -343,6 +457,8 @@ export interface UpdaterQueryResultMessage {
   result: Uint8Array | null;
   error: WireError | null;
 }
+
+export type UpdaterOutput = UpdaterAppliedMessage | UpdaterQueryResultMessage | UpdaterInstallProgressMessage | UpdaterSnapshotTakenMessage;
 
 export interface AppenderLeaderStartMessage {
   k: typeof Kind.AppenderLeaderStart;
@@ -358,6 +474,13 @@ export interface AppenderLeaderStartMessage {
   noopSeq: number;
   /** Truncations the server submitted before the term; the appender's commits carry it (UpdaterCommitMessage). */
   truncations: number;
+  /** The newest snapshot, for followers the log no longer reaches back to. */
+  snapshot: SnapshotInfo | null;
+}
+/** A newer snapshot was taken here: the one to send from now on. */
+export interface AppenderSnapshotMessage {
+  k: typeof Kind.AppenderSnapshot;
+  snapshot: SnapshotInfo;
 }
 export interface AppenderEntriesMessage extends EntryBatch {
   k: typeof Kind.AppenderEntries;
@@ -382,6 +505,7 @@ export type AppenderInput =
   | AppenderStepDownMessage
   | AppenderHeartbeatRoundMessage
   | AppenderSendMessage
+  | AppenderSnapshotMessage
   | LogReadResultMessage;
 
 /** Replication progress since the last report, batched. */
@@ -395,6 +519,8 @@ export interface AppenderProgressMessage {
   acks: [NodeId, number, number, number, number][];
   /** Per follower after this report: [follower, requests in flight, bytes in flight]. */
   inflight: [NodeId, number, number][];
+  /** Snapshots a follower finished installing: [follower, snapshot index, bytes sent, ms since the first chunk]. */
+  installs: [NodeId, number, number, number][];
 }
 export interface AppenderHigherTermMessage {
   k: typeof Kind.AppenderHigherTerm;

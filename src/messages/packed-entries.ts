@@ -201,6 +201,12 @@ export class EntryRun {
     this.dropFront(count);
   }
 
+  /** Drops every entry; the next one pushed is at `firstIndex`. */
+  clear(firstIndex: number): void {
+    this.truncate(0);
+    this.firstIndex = firstIndex;
+  }
+
   /** Keeps the first `count` entries. */
   truncate(count: number): void {
     if (count >= this.starts.length) return;

@@ -40,6 +40,14 @@ const schemas: Record<number, Record<string, FieldType>> = {
     g: 'string', from: 'string', term: 'term', success: 'boolean', matchIndex: 'number',
     nextIndexHint: 'number', seq: 'number', round: 'number',
   },
+  [Kind.InstallSnapshot]: {
+    g: 'string', from: 'string', term: 'term', seq: 'number', manifest: 'object', file: 'number', offset: 'number',
+    data: 'bytes', crc32c: 'number',
+  },
+  [Kind.InstallSnapshotReply]: {
+    g: 'string', from: 'string', term: 'term', seq: 'number', success: 'boolean', file: 'number', offset: 'number',
+    installed: 'boolean', matchIndex: 'number', error: 'objectOrNull',
+  },
   [Kind.VoteRequest]: {
     g: 'string', from: 'string', preVote: 'boolean', term: 'term', candidateId: 'string',
     lastIndex: 'number', lastTerm: 'term',
@@ -61,10 +69,12 @@ const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.MetricsReply]: { callId: 'number', metrics: 'object' },
 };
 
-const peerKinds = new Set<number>([Kind.AppendEntries, Kind.AppendEntriesReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused]);
+const peerKinds = new Set<number>([
+  Kind.AppendEntries, Kind.AppendEntriesReply, Kind.InstallSnapshotReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused,
+]);
 const clientKinds = new Set<number>([Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest, Kind.MetricsRequest]);
 const inboundKinds = new Set<number>([
-  Kind.AppendEntries, Kind.VoteRequest, Kind.VoteResponse, Kind.PeerHello, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
+  Kind.AppendEntries, Kind.InstallSnapshot, Kind.VoteRequest, Kind.VoteResponse, Kind.PeerHello, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
   Kind.MetricsRequest,
 ]);
 const requestTypes = new Set<number>(Object.values(RequestType));
@@ -169,6 +179,11 @@ function checkRelations(message: Record<string, unknown>): void {
   const kind = message['k'];
   if (kind === Kind.AppendEntries) {
     checkAppendEntries(message as unknown as AppendEntriesMessage);
+  } else if (kind === Kind.InstallSnapshot || kind === Kind.InstallSnapshotReply) {
+    // The manifest's own fields are checked by the snapshot store when an install begins (SNAPSHOT_REJECTED).
+    if (message['crc32c'] !== undefined && (message['crc32c'] as number) > 0xffffffff) {
+      throw new MalformedMessageError(`${kindName(kind as number)}: crc32c is not a 32-bit value`, { kind, field: 'crc32c' });
+    }
   } else if (kind === Kind.ClientRequestBatch) {
     const count = (message['callIds'] as number[]).length;
     const types = message['types'] as number[];

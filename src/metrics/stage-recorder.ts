@@ -87,6 +87,10 @@ export const counterNames = [
   // sender other than the hello's, a non-member), followers found with a shorter log than they
   // had acknowledged, and damaged log tails cut at start (with the entries they held).
   'connectionsRefused', 'peerMessagesRefused', 'followerLogResets', 'logTailCuts', 'entriesCutAtRecovery',
+  // Snapshots (their number, bytes and time): taken here; installed here from a leader; sent by
+  // this leader to followers the log no longer reached.
+  'snapshotsTaken', 'snapshotBytes', 'snapshotMs', 'snapshotsInstalled', 'snapshotInstallBytes', 'snapshotInstallMs',
+  'snapshotsSent', 'snapshotSendBytes', 'snapshotSendMs',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 

@@ -17,7 +17,7 @@ import { youngGenerationMb } from '../limits.js';
 import { HeapBoard, type HeapBoardSeat, type ThreadHeapSnapshot } from '../metrics/memory.js';
 import type {
   AppenderHigherTermMessage, AppenderInput, AppenderProgressMessage, LogInput, LogSyncedMessage,
-  UpdaterAppliedMessage, UpdaterInput, UpdaterQueryResultMessage,
+  UpdaterInput, UpdaterOutput,
 } from '../messages/messages.js';
 
 export type ActorMode = 'workers' | 'inline';
@@ -33,7 +33,7 @@ export interface ActorOptions {
 /** The server's ends of the data plane and the actors' control planes. */
 export interface ActorSet {
   log: ActorLink<LogSyncedMessage, LogInput>;
-  updater: ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>;
+  updater: ActorLink<UpdaterOutput, UpdaterInput>;
   appender: ActorLink<AppenderProgressMessage | AppenderHigherTermMessage, AppenderInput>;
   logControl: ActorControl<LogRecovered, LogStatus>;
   updaterControl: ActorControl<void, UpdaterStatus>;
@@ -76,7 +76,7 @@ export function wireActorPorts<P>(channel: () => { port1: P; port2: P }): ActorP
 export function serverLinks(ports: ActorPorts<LinkPort>): Pick<ActorSet, 'log' | 'updater' | 'appender'> {
   return {
     log: new ActorLink<LogSyncedMessage, LogInput>(ports.server.log),
-    updater: new ActorLink<UpdaterAppliedMessage | UpdaterQueryResultMessage, UpdaterInput>(ports.server.updater),
+    updater: new ActorLink<UpdaterOutput, UpdaterInput>(ports.server.updater),
     appender: new ActorLink<AppenderProgressMessage | AppenderHigherTermMessage, AppenderInput>(ports.server.appender),
   };
 }

@@ -16,20 +16,21 @@ import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind, kindName } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, DivisionStatus, InboundMessage, LogInput, VoteRequestMessage, VoteResponseMessage,
+  AppendEntriesMessage, DivisionStatus, InboundMessage, InstallSnapshotMessage, LogInput, UpdaterInstallProgressMessage,
+  UpdaterSnapshotTakenMessage, VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
 import { packedFrom } from '../messages/packed-entries.js';
-import { ClosedError, GroupMismatchError, NotLeaderError, ProtocolViolationError } from '../errors.js';
+import { ClosedError, errorFromWire, GroupMismatchError, NotLeaderError, ProtocolViolationError, type WireError } from '../errors.js';
 import { peerMessageRefusal, type PeerInbound } from './peer-gateway.js';
 import { resolveLimits, type Limits } from '../limits.js';
-import type { StateMachine } from '../state-machine.js';
+import type { SnapshotInfo, StateMachine } from '../state-machine.js';
 import type { ActorSet } from './actor-hosts.js';
 import { RequestPath, type RequestPathHost } from './request-path.js';
 import { SessionClock } from './session-clock.js';
 import type { Inbound } from './listener.js';
-import { validateServerOptions, type RaftServerOptions } from './options.js';
+import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault, validateServerOptions, type RaftServerOptions } from './options.js';
 import type { DirLock } from '../log/dir-lock.js';
 import type { TailCut } from '../log/log-recovery.js';
 import { termRecovery } from '../log/raft-meta.js';
@@ -79,6 +80,18 @@ export class RaftServer implements RequestPathHost {
   private tailCut: TailCut | null = null;
   /** Whether the term ceiling was reported (once). */
   private termCeilingReported = false;
+  /** The newest snapshot here (taken or installed), and whether the state machine takes them at all. */
+  private snapshotLatest: SnapshotInfo | null = null;
+  private snapshotsSupported = false;
+  /** The log's first index and bytes on disk, from its latest report. */
+  private logFirstIndex = 1;
+  private logBytes = 0;
+  /** InstallSnapshot chunks handed to the updater: id -> where its answer goes. */
+  private readonly installsPending = new Map<number, { connection: Inbound; seq: number; from: string }>();
+  private nextInstallId = 1;
+  /** snapshot() calls waiting for the updater: request id -> their promise's ends. */
+  private readonly snapshotRequests = new Map<number, { resolve: (info: SnapshotInfo) => void; reject: (error: Error) => void }>();
+  private nextSnapshotRequest = 1;
 
   private requests: RequestPath | null = null;
   /** When this server, as leader, appends a clock entry for the sessions' idle bound. */
@@ -131,6 +144,10 @@ export class RaftServer implements RequestPathHost {
     const context = { serverId: this.id, groupId: this.groupId, dir: smDir };
     this.leaderHooks = await environment.loadStateMachine(stateMachine);
     await this.leaderHooks.initialize?.(context);
+    this.snapshotsSupported = typeof this.leaderHooks.takeSnapshot === 'function' && typeof this.leaderHooks.loadSnapshot === 'function';
+    if (!this.snapshotsSupported) {
+      this.logger.warn({ id: this.id, stateMachine }, 'the state machine takes no snapshots (no takeSnapshot/loadSnapshot): the log is never purged, and a replica that lost its disk replays all of it');
+    }
     this.requests = new RequestPath(this, this.leaderHooks, this.recorder, environment.timers.setImmediate);
     this.sessionClock = new SessionClock(environment.monotonicMs, this.limits.sessionIdleMsMax);
     const profiling = this.recorder.profiling;
@@ -139,13 +156,27 @@ export class RaftServer implements RequestPathHost {
     }
     const actors = environment.spawnActors(this.options.actors ?? 'workers', {
       log: { dir: this.groupDir, segmentBytesMax: this.limits.segmentBytesMax, profiling, unsafeNoFsync: this.options.unsafeNoFsync === true },
-      updater: { stateMachine, context, profiling, sessionIdleMsMax: this.limits.sessionIdleMsMax },
-      appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits, profiling },
+      updater: {
+        stateMachine, context, profiling, sessionIdleMsMax: this.limits.sessionIdleMsMax,
+        snapshotEvery: this.snapshotsSupported ? this.options.snapshotEvery ?? snapshotEveryDefault : 0,
+        snapshotRetain: this.options.snapshotRetain ?? snapshotRetainDefault, voters: this.options.peers.map((peer) => peer.id),
+      },
+      appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits, profiling, snapshotDir: smDir },
       heapSemiSpaceMb: this.limits.heapSemiSpaceMb,
     }, (error) => this.fail(error));
     this.actors = actors;
     const recovered = await actors.logControl.start();
     this.syncedIndex = recovered.lastIndex;
+    this.snapshotLatest = recovered.snapshot;
+    this.logFirstIndex = recovered.firstIndex;
+    this.logBytes = recovered.bytes;
+    for (const damaged of recovered.damagedSnapshots) {
+      this.logger.warn({ id: this.id, ...damaged }, `snapshot ${damaged.file} is damaged (${damaged.reason}); an older one is used`);
+    }
+    if (recovered.logReset && recovered.snapshot !== null) {
+      this.logger.warn({ id: this.id, snapshotIndex: recovered.snapshot.index },
+        'the log did not continue the newest snapshot (an install was interrupted); it starts after the snapshot');
+    }
     const cut = recovered.tailCut;
     if (cut !== null) {
       // Either a write torn by a crash (never acknowledged) or a damaged record: the leader sends
@@ -164,8 +195,10 @@ export class RaftServer implements RequestPathHost {
       electionTicksMin: this.limits.electionTicksMin,
       electionTicksMax: this.limits.electionTicksMax,
       rng: new SeededRng(seed),
-    }, recovered);
+    }, { ...recovered, snapshot: recovered.snapshot === null ? null : { index: recovered.snapshot.index, term: recovered.snapshot.term } });
     actors.log.onMessage((message) => {
+      this.logFirstIndex = message.firstIndex;
+      this.logBytes = message.bytes;
       this.onLogSynced(message.seq, message.index);
       this.recorder.onLogSynced(message.stamps, message.syncStartUs, message.syncedUs);
     });
@@ -177,8 +210,12 @@ export class RaftServer implements RequestPathHost {
         if (message.appliedIndex > requests.appliedIndex) this.recorder.counters.entriesApplied += message.appliedIndex - requests.appliedIndex;
         requests.onApplied(message.appliedIndex, message.indexes, message.results, message.errors, message.loops);
         if (message.sessions !== undefined) requests.onSessions(message.sessions);
-      } else {
+      } else if (message.k === Kind.UpdaterQueryResult) {
         requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
+      } else if (message.k === Kind.UpdaterSnapshotTaken) {
+        this.onSnapshotTaken(message);
+      } else {
+        this.onInstallProgress(message);
       }
     });
     actors.appender.onMessage((message) => {
@@ -199,6 +236,12 @@ export class RaftServer implements RequestPathHost {
           core.onMatch(peer, index);
         }
         for (const peer of message.contacts) core.onPeerContact(peer);
+        for (const [peer, index, bytes, ms] of message.installs) {
+          this.recorder.counters.snapshotsSent++;
+          this.recorder.counters.snapshotSendBytes += bytes;
+          this.recorder.counters.snapshotSendMs += ms;
+          this.logger.info({ follower: peer, snapshotIndex: index, bytes, ms }, 'follower installed the snapshot');
+        }
         for (const [peer, round] of message.roundAcks) core.onRoundAck(peer, round);
       }
       this.processReady();
@@ -298,7 +341,57 @@ export class RaftServer implements RequestPathHost {
       commit: core.commitIndex, applied: requests.appliedIndex, synced: this.syncedIndex, lastIndex: core.lastIndex,
       logTailCut: this.tailCut, termCeilingReached: core.termCeilingReached,
       sessions: requests.sessions.held, pendingRequests: requests.pendingCount,
+      snapshotIndex: this.snapshotLatest?.index ?? 0, snapshots: this.snapshotsSupported ? 'supported' : 'unsupported',
+      firstLogIndex: this.logFirstIndex, logBytes: this.logBytes,
     };
+  }
+
+  /** The newest snapshot of this server (taken here or installed from a leader), or null. */
+  latestSnapshot(): SnapshotInfo | null {
+    return this.snapshotLatest;
+  }
+
+  /**
+   * Takes a snapshot now (of everything applied when the updater gets the request) and resolves
+   * with it once it is durable; the log is then purged below it, keeping `logKeep` entries.
+   */
+  snapshot(): Promise<SnapshotInfo> {
+    const actors = this.requireActors();
+    const requestId = this.nextSnapshotRequest++;
+    return new Promise<SnapshotInfo>((resolve, reject) => {
+      this.snapshotRequests.set(requestId, { resolve, reject });
+      actors.updater.send({ k: Kind.UpdaterSnapshotNow, requestId });
+    });
+  }
+
+  private onSnapshotTaken(message: UpdaterSnapshotTakenMessage): void {
+    const waiting = message.requestId === 0 ? undefined : this.snapshotRequests.get(message.requestId);
+    this.snapshotRequests.delete(message.requestId);
+    if (message.error !== null || message.snapshot === null) {
+      const error = errorFromWire(message.error ?? { code: 'STATE_MACHINE_ERROR', message: 'snapshot failed', details: {} });
+      this.logger.error({ id: this.id, err: error }, `snapshot failed: ${error.message}`);
+      waiting?.reject(error);
+      return;
+    }
+    const snapshot = message.snapshot;
+    if (message.durationMs > 0 || message.bytes > 0) {
+      this.recorder.counters.snapshotsTaken++;
+      this.recorder.counters.snapshotBytes += message.bytes;
+      this.recorder.counters.snapshotMs += message.durationMs;
+    }
+    this.adoptSnapshot(snapshot);
+    this.logger.info({ id: this.id, index: snapshot.index, bytes: message.bytes, ms: message.durationMs }, 'snapshot taken');
+    waiting?.resolve(snapshot);
+  }
+
+  /** A durable snapshot at least as new as any before: the log may go below it, the appender sends it. */
+  private adoptSnapshot(snapshot: SnapshotInfo): void {
+    if (this.snapshotLatest !== null && snapshot.index <= this.snapshotLatest.index) return;
+    this.snapshotLatest = snapshot;
+    const actors = this.requireActors();
+    actors.appender.send({ k: Kind.AppenderSnapshot, snapshot });
+    const upTo = snapshot.index - (this.options.logKeep ?? logKeepDefault);
+    if (upTo > 0) this.submitToLog({ k: Kind.LogPurge, upTo });
   }
 
   /** A leader appends a clock entry when its session clock says so (session-clock.ts). */
@@ -452,6 +545,7 @@ export class RaftServer implements RequestPathHost {
       if (core.role === 'leader' && core.term === start.term) actors.appender.send({
         k: Kind.AppenderLeaderStart, term: start.term, commitIndex: start.commitIndex, lastIndex: start.noopIndex,
         termRuns: core.termRuns(), followers: [...start.followers], noopSeq, truncations: this.truncationsSubmitted,
+        snapshot: this.snapshotLatest,
       });
     }
     if (ready.roleChange !== null) {
@@ -529,7 +623,7 @@ export class RaftServer implements RequestPathHost {
       }
       return;
     }
-    if ((message.k === Kind.AppendEntries || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse || message.k === Kind.PeerHello) &&
+    if ((message.k === Kind.AppendEntries || message.k === Kind.InstallSnapshot || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse || message.k === Kind.PeerHello) &&
         !this.acceptPeerMessage(connection, message)) {
       return;
     }
@@ -548,6 +642,9 @@ export class RaftServer implements RequestPathHost {
         break;
       case Kind.AppendEntries:
         this.onAppendEntries(connection, message);
+        break;
+      case Kind.InstallSnapshot:
+        this.onInstallSnapshot(connection, message);
         break;
       case Kind.VoteRequest:
         this.requireCore().step(message.from, {
@@ -578,6 +675,84 @@ export class RaftServer implements RequestPathHost {
     return false;
   }
 
+  // ---- snapshots from the leader (Raft §7) ---------------------------------------------------
+
+  /**
+   * A chunk of the leader's snapshot: the core checks the sender leads this term (a stale leader is
+   * answered with this term), then the updater takes the chunk. Answers leave once the term this
+   * message may have raised is durable.
+   */
+  private onInstallSnapshot(connection: Inbound, message: InstallSnapshotMessage): void {
+    const core = this.requireCore();
+    if (message.term === core.term && (core.role === 'leader' || (core.leaderId !== null && core.leaderId !== message.from))) {
+      this.logger.warn({ from: message.from, term: message.term, leader: core.leaderId }, 'refusing InstallSnapshot from a second leader');
+      connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
+        `${message.from} claims to lead term ${message.term}, which ${core.leaderId ?? 'another server'} leads`,
+        { from: message.from, term: message.term, leaderId: core.leaderId }).toWire() });
+      return;
+    }
+    const decision = core.handleInstallSnapshot(message.term, message.from);
+    this.processReady();
+    if (!decision.ok) {
+      this.replyInstall(connection, message.seq, { success: false, file: 0, offset: 0, installed: false, matchIndex: 0, error: null });
+      return;
+    }
+    const installId = this.nextInstallId++;
+    this.installsPending.set(installId, { connection, seq: message.seq, from: message.from });
+    this.requireActors().updater.send({
+      k: Kind.UpdaterInstallChunk, installId, manifest: message.manifest, file: message.file, offset: message.offset, data: message.data,
+      crc32c: message.crc32c, commitIndex: core.commitIndex,
+    });
+  }
+
+  private onInstallProgress(message: UpdaterInstallProgressMessage): void {
+    const pending = this.installsPending.get(message.installId);
+    this.installsPending.delete(message.installId);
+    if (pending === undefined) return;
+    const core = this.requireCore();
+    if (message.error !== null) {
+      this.logger.warn({ from: pending.from, code: message.error.code, reason: message.error.details?.['reason'] }, `snapshot chunk refused: ${message.error.message}`);
+      // The follower's log end, for a leader whose snapshot is older than what is here.
+      this.replyInstall(pending.connection, pending.seq, {
+        success: false, file: message.file, offset: message.offset, installed: false, matchIndex: core.lastIndex, error: message.error,
+      });
+      return;
+    }
+    const installed = message.installed;
+    if (installed === null) {
+      this.replyInstall(pending.connection, pending.seq, { success: true, file: message.file, offset: message.offset, installed: false, matchIndex: 0, error: null });
+      return;
+    }
+    if (this.snapshotLatest === null || installed.index > this.snapshotLatest.index) {
+      const { keepLog } = core.onSnapshotInstalled(installed.index, installed.term);
+      if (!keepLog) {
+        // Counted like a truncation: commits sent after it wait in the updater until it arrives (UpdaterCommitMessage).
+        this.truncationsSubmitted++;
+        this.truncationSeq = this.submitToLog({ k: Kind.LogReset, index: installed.index, term: installed.term });
+      }
+      if (message.bytes > 0) {
+        this.recorder.counters.snapshotsInstalled++;
+        this.recorder.counters.snapshotInstallBytes += message.bytes;
+        this.recorder.counters.snapshotInstallMs += message.durationMs;
+      }
+      this.logger.info({ id: this.id, index: installed.index, term: installed.term, keepLog, bytes: message.bytes, ms: message.durationMs },
+        'installed the leader\'s snapshot');
+      this.snapshotLatest = installed;
+      this.processReady();
+    }
+    this.replyInstall(pending.connection, pending.seq, {
+      success: true, file: message.file, offset: message.offset, installed: true, matchIndex: installed.index, error: null,
+    });
+  }
+
+  private replyInstall(connection: Inbound, seq: number,
+    fields: { success: boolean; file: number; offset: number; installed: boolean; matchIndex: number; error: WireError | null }): void {
+    // The reply carries the term: it leaves once the term (and a log reset) is durable.
+    this.whenDurable(() => connection.send({
+      k: Kind.InstallSnapshotReply, g: this.groupId, from: this.id, term: this.requireCore().term, seq, ...fields,
+    }));
+  }
+
   /**
    * The first index at or below the commit index where `message` carries a term other than this
    * log's, or 0. A leader's requests overlap committed entries only on retransmission, so the
@@ -586,7 +761,9 @@ export class RaftServer implements RequestPathHost {
   private committedConflict(message: AppendEntriesMessage): number {
     const core = this.requireCore();
     const last = Math.min(core.commitIndex, message.prevIndex + message.terms.length);
-    for (let index = message.prevIndex + 1; index <= last; index++) {
+    // Before the log's first known index (a snapshot) there is no term to compare: those entries are committed.
+    const first = Math.max(message.prevIndex + 1, core.firstKnownIndex);
+    for (let index = first; index <= last; index++) {
       if (core.termAt(index) !== message.terms[index - message.prevIndex - 1]) return index;
     }
     return 0;

@@ -143,11 +143,12 @@ export class SimNode {
     const log = new LogActor(options.log, links.log, { fileSystem: this.disk, timers: timers() });
     const makeSessionTable = this.context.makeSessionTable;
     const updater = new UpdaterActor(options.updater, links.updater, {
-      timers: timers(), loadStateMachine: async () => ledger, ...(makeSessionTable === undefined ? {} : { sessionTable: makeSessionTable }),
+      timers: timers(), loadStateMachine: async () => ledger, fileSystem: this.disk,
+      ...(makeSessionTable === undefined ? {} : { sessionTable: makeSessionTable }),
     });
     const network = this.context.network;
     const appender = new AppenderActor(options.appender, links.appender,
-      { timers: timers(), dial: (peer) => new SimPeerLink(network, this.id, life, peer) });
+      { timers: timers(), dial: (peer) => new SimPeerLink(network, this.id, life, peer), fileSystem: this.disk });
     this.appender = appender;
     return {
       ...serverLinks(ports),

@@ -90,7 +90,7 @@ export async function startAppender() {
   const durable = (seq: number, index: number): void => log.send({ k: Kind.LogDurable, seq, index });
   const lead = (term: number, lastIndex: number, termRuns: TermRun[], noopSeq: number, commitIndex = 0): void =>
     main.send({
-      k: Kind.AppenderLeaderStart, term, commitIndex, lastIndex, termRuns, followers: ['n2', 'n3'], noopSeq, truncations: 1,
+      k: Kind.AppenderLeaderStart, term, commitIndex, lastIndex, termRuns, followers: ['n2', 'n3'], noopSeq, truncations: 1, snapshot: null,
     });
   const entries = (firstIndex: number, terms: number[]): void => main.send({
     k: Kind.AppenderEntries, firstIndex, terms,
@@ -107,7 +107,7 @@ export async function startAppender() {
     const read = reads.at(-1);
     assert.ok(read !== undefined, 'the appender read nothing from the log');
     log.send({
-      k: Kind.LogReadResult, peer: read.peer, firstIndex: read.fromIndex, terms: new Array<number>(count).fill(term),
+      k: Kind.LogReadResult, peer: read.peer, firstIndex: read.fromIndex, logFirstIndex: 1, terms: new Array<number>(count).fill(term),
       entries: packPayloads(Array.from({ length: count }, (_, i) => encodeEntry({
         type: EntryType.write, clientId: 'c', callId: read.fromIndex + i, firstUnacked: 0, data: encode('v'),
       }))),
