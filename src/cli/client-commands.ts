@@ -12,7 +12,7 @@ import { Option, type Command } from 'commander';
 import { RaftClient } from '../client/raft-client.js';
 import { kv } from '../client/kv.js';
 import { ConfigurationError } from '../errors.js';
-import { clientPeerList, defaultClientPeers } from './flags.js';
+import { clientPeerList, defaultClientPeers, integer } from './flags.js';
 
 /** `status` exit codes: every server answered, some did not, none did. */
 export const statusExitCodes = { allAnswered: 0, someUnanswered: 3, noneAnswered: 1 } as const;
@@ -29,6 +29,31 @@ function readValueFile(file: string): string {
 }
 
 export function addClientCommands(program: Command): void {
+  const snapshot = program.command('snapshot').description('snapshots of the servers\' state');
+  snapshot.command('create')
+    .description('take a snapshot now on one server (default: the leader) and print it (index, term, configuration, files) as JSON once it is durable; the log is purged below it, keeping --log-keep entries')
+    .addOption(peersOption())
+    .option('--server <id|address>', 'the server: its id as in --peers id=host:port,..., or its address')
+    .option('--group <id>', 'group id', 'default')
+    .option('--timeout <ms>', 'how long to wait for the snapshot', integer('--timeout', 1), 120_000)
+    .action(async (options: { peers: string[]; server?: string; group: string; timeout: number }) => {
+      const client = await RaftClient.connect({ peers: options.peers, groupId: options.group, requestTimeoutMs: options.timeout });
+      try {
+        let target = options.server;
+        if (target !== undefined && !target.includes(':')) {
+          // An id: find its address by asking each server who it is.
+          const statuses = await Promise.all(options.peers.map(async (address) => ({ address, status: await client.status(address).catch(() => null) })));
+          const found = statuses.find((entry) => entry.status?.id === target);
+          if (found === undefined) throw new ConfigurationError(`no server with id ${target} answered at ${options.peers.join(',')}`);
+          target = found.address;
+        }
+        const info = await client.admin().snapshot(target);
+        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+      } finally {
+        await client.close();
+      }
+    });
+
   program.command('kv')
     .description('put, get or delete a key of the built-in kv state machine')
     .argument('<op>', 'put | get | delete')
@@ -55,7 +80,7 @@ export function addClientCommands(program: Command): void {
     });
 
   program.command('status')
-    .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start and whether its term is at the ceiling, as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
+    .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start, whether its term is at the ceiling, its newest snapshot\'s index, its log\'s first index and bytes, as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
     .addOption(peersOption())
     .option('--group <id>', 'group id', 'default')
     .action(async (options: { peers: string[]; group: string }) => {
@@ -63,8 +88,13 @@ export function addClientCommands(program: Command): void {
       try {
         const statuses = await Promise.all(options.peers.map(async (address) => {
           try {
-            const { id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached } = await client.status(address);
-            return { address, id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached };
+            const {
+              id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex, logBytes,
+            } = await client.status(address);
+            return {
+              address, id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex,
+              logBytes,
+            };
           } catch (error) {
             return { address, error: (error as Error).message };
           }

@@ -10,11 +10,13 @@ import { RaftServer } from '../server/raft-server.js';
 import { parseLimits, parsePeers } from '../server/options.js';
 import { prepareDataDir } from '../log/data-dir.js';
 import { ConfigurationError } from '../errors.js';
-import { actorsOption, limitsDoc, profilingOption, required, stateMachineHelp } from './flags.js';
+import { actorsOption, integer, limitsDoc, profilingOption, required, stateMachineHelp } from './flags.js';
+import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault } from '../server/options.js';
 
 interface ServerFlags {
   id?: string; peers?: string; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
   logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean; limits: string; exitWithParent?: boolean;
+  snapshotEvery: number; logKeep: number; snapshotRetain: number;
 }
 
 /** How long a close may take once asked for before the process exits anyway. */
@@ -34,6 +36,10 @@ export function addServerCommand(program: Command): void {
     .addOption(profilingOption())
     .option('--metrics <address>', 'host:port of the Prometheus endpoint (HTTP GET /metrics)')
     .option('--unsafe-no-fsync', 'UNSAFE, benchmarks only: acknowledge writes without fdatasync')
+    .option('--snapshot-every <entries>', 'take a snapshot once this many entries were applied since the last (0: only on demand)',
+      integer('--snapshot-every', 0), snapshotEveryDefault)
+    .option('--log-keep <entries>', 'entries kept in the log below the newest snapshot, for followers a little behind', integer('--log-keep', 0), logKeepDefault)
+    .option('--snapshot-retain <n>', 'snapshots kept on disk', integer('--snapshot-retain', 1), snapshotRetainDefault)
     .option('--limits <list>', `limit overrides: name=value,... (every limit and its default: ${limitsDoc})`, '')
     .option('--exit-with-parent', 'stop when the process that started this one exits (needs an IPC channel from it, as `raftline cluster` gives)')
     .action(runServer);
@@ -51,6 +57,7 @@ async function runServer(options: ServerFlags): Promise<void> {
     id, peers, dir, groupId: options.group,
     stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
     unsafeNoFsync: options.unsafeNoFsync === true, limits: parseLimits(options.limits),
+    snapshotEvery: options.snapshotEvery, logKeep: options.logKeep, snapshotRetain: options.snapshotRetain,
     ...(options.listen === undefined ? {} : { listen: options.listen }),
     ...(options.metrics === undefined ? {} : { metricsAddress: options.metrics }),
   });

@@ -9,7 +9,7 @@
 import { encodeView } from '../messages/codec.js';
 import { Kind } from '../messages/kinds.js';
 import type {
-  ClientRequestBatchMessage, ClientRequestMessage, MetricsRequestMessage, ServerToClientMessage, StatusRequestMessage,
+  ClientRequestBatchMessage, ClientRequestMessage, MetricsRequestMessage, ServerToClientMessage, SnapshotRequestMessage, StatusRequestMessage,
 } from '../messages/messages.js';
 import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError, type WireError } from '../errors.js';
 import { Connection, parseAddress } from './connection.js';
@@ -34,7 +34,7 @@ export function burstNow(): number {
 /** One outstanding call. `sentOn` is the connection its latest copy went out on. */
 export interface Call {
   readonly callId: number;
-  readonly message: ClientRequestMessage | StatusRequestMessage | MetricsRequestMessage;
+  readonly message: ClientRequestMessage | StatusRequestMessage | MetricsRequestMessage | SnapshotRequestMessage;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
   sentOn: Connection | null;
@@ -249,6 +249,14 @@ export class Channel {
       if (call === undefined) return;
       this.failureStreak = 0;
       this.settle(call, null, message.metrics);
+      return;
+    }
+    if (message.k === Kind.SnapshotReply) {
+      const call = this.calls.get(message.callId);
+      if (call === undefined) return;
+      this.failureStreak = 0;
+      if (message.ok) this.settle(call, null, message.snapshot);
+      else this.settle(call, errorFromWire(message.error ?? { code: 'RAFTLINE_ERROR', message: 'snapshot failed', details: {} }), null);
       return;
     }
     this.onReply(connection, message.callId, message.ok, message.result, message.error);

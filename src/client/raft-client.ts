@@ -30,6 +30,7 @@ import type { BackOff } from './retry-policy.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
 import { CallTable } from '../call-table.js';
 import { decode } from '../messages/codec.js';
+import type { SnapshotInfo } from '../state-machine.js';
 
 export interface RaftClientOptions {
   /** Every server of the group, as 'host:port'; the first is tried first. */
@@ -179,6 +180,23 @@ export class RaftClient {
       const message = { k: Kind.MetricsRequest, g: this.groupId, callId, reset: options.reset === true } as const;
       channel.submit(this.newCall(callId, message, resolve, reject));
     });
+  }
+
+  /**
+   * Administration of the group's servers (Ratis's admin API): for now, taking a snapshot on one
+   * server (by default the leader the client knows); it resolves once the snapshot is durable.
+   */
+  admin(): { snapshot(server?: string): Promise<SnapshotInfo> } {
+    return {
+      snapshot: (server?: string): Promise<SnapshotInfo> => {
+        const channel = this.serverChannel(server ?? this.leaderChannel.target);
+        if (channel instanceof Error) return Promise.reject(channel);
+        return new Promise<SnapshotInfo>((resolve, reject) => {
+          const callId = this.allocateCallId();
+          channel.submit(this.newCall(callId, { k: Kind.SnapshotRequest, g: this.groupId, callId } as const, resolve, reject));
+        });
+      },
+    };
   }
 
   /**

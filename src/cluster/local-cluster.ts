@@ -33,6 +33,9 @@ export interface LocalClusterOptions {
   unsafeNoFsync?: boolean;
   /** The servers' group id (default `default`). */
   groupId?: string;
+  /** Snapshot policy of every server (`--snapshot-every`, `--log-keep`); the servers' defaults when absent. */
+  snapshotEvery?: number;
+  logKeep?: number;
   /** Called when a server process exits, for whatever reason (a kill this class made included). */
   onExit?: (node: LocalNode, code: number | null, signal: NodeJS.Signals | null) => void;
   /**
@@ -115,7 +118,9 @@ export class LocalCluster {
       '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on',
       ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress]),
       ...(this.options.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : []),
-      ...(this.options.groupId === undefined ? [] : ['--group', this.options.groupId]), '--exit-with-parent'];
+      ...(this.options.groupId === undefined ? [] : ['--group', this.options.groupId]),
+      ...(this.options.snapshotEvery === undefined ? [] : ['--snapshot-every', String(this.options.snapshotEvery)]),
+      ...(this.options.logKeep === undefined ? [] : ['--log-keep', String(this.options.logKeep)]), '--exit-with-parent'];
     const limits = Object.entries(this.options.limits ?? {});
     if (limits.length > 0) args.push('--limits', limits.map(([name, value]) => `${name}=${String(value)}`).join(','));
     let stdio: StdioOptions = ['inherit', 'inherit', 'inherit', 'ipc'];

@@ -22,6 +22,8 @@ export const Kind = {
   ClientReplyBatch: 25,
   MetricsRequest: 26,
   MetricsReply: 27,
+  SnapshotRequest: 28,
+  SnapshotReply: 29,
   // main -> log
   LogAppend: 100,
   LogTruncate: 101,

@@ -233,11 +233,26 @@ export interface MetricsReplyMessage {
   metrics: MetricsSnapshot;
 }
 
-export type ClientMessage = ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage | MetricsRequestMessage;
+/** Take a snapshot on the server that receives this (the admin call; `raftline snapshot create`). */
+export interface SnapshotRequestMessage {
+  k: typeof Kind.SnapshotRequest;
+  g: string;
+  callId: number;
+}
+
+export interface SnapshotReplyMessage {
+  k: typeof Kind.SnapshotReply;
+  callId: number;
+  ok: boolean;
+  snapshot: SnapshotInfo | null;
+  error: WireError | null;
+}
+
+export type ClientMessage = ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage | MetricsRequestMessage | SnapshotRequestMessage;
 /** What a server's listener accepts. */
 export type InboundMessage = ClientMessage | PeerMessage | PeerHelloMessage;
 export type ServerToClientMessage =
-  | ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | MetricsReplyMessage | RefusedMessage;
+  | ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | MetricsReplyMessage | SnapshotReplyMessage | RefusedMessage;
 
 // ---- actor <-> actor (between threads) ----------------------------------------------------
 

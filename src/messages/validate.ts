@@ -67,18 +67,22 @@ const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.StatusReply]: { callId: 'number', status: 'object' },
   [Kind.MetricsRequest]: { g: 'string', callId: 'number', reset: 'boolean' },
   [Kind.MetricsReply]: { callId: 'number', metrics: 'object' },
+  [Kind.SnapshotRequest]: { g: 'string', callId: 'number' },
+  [Kind.SnapshotReply]: { callId: 'number', ok: 'boolean', snapshot: 'objectOrNull', error: 'objectOrNull' },
 };
 
 const peerKinds = new Set<number>([
   Kind.AppendEntries, Kind.AppendEntriesReply, Kind.InstallSnapshotReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused,
 ]);
-const clientKinds = new Set<number>([Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest, Kind.MetricsRequest]);
+const clientKinds = new Set<number>([Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest, Kind.MetricsRequest, Kind.SnapshotRequest]);
 const inboundKinds = new Set<number>([
   Kind.AppendEntries, Kind.InstallSnapshot, Kind.VoteRequest, Kind.VoteResponse, Kind.PeerHello, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
-  Kind.MetricsRequest,
+  Kind.MetricsRequest, Kind.SnapshotRequest,
 ]);
 const requestTypes = new Set<number>(Object.values(RequestType));
-const serverToClientKinds = new Set<number>([Kind.ClientReply, Kind.ClientReplyBatch, Kind.StatusReply, Kind.MetricsReply, Kind.Refused]);
+const serverToClientKinds = new Set<number>([
+  Kind.ClientReply, Kind.ClientReplyBatch, Kind.StatusReply, Kind.MetricsReply, Kind.SnapshotReply, Kind.Refused,
+]);
 
 /** Every number on the wire is an index, term, id or count: a non-negative integer within its ceiling. */
 function isCount(value: unknown, max = indexMax): value is number {

@@ -22,7 +22,7 @@ import type {
 import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
 import { packedFrom } from '../messages/packed-entries.js';
-import { ClosedError, errorFromWire, GroupMismatchError, NotLeaderError, ProtocolViolationError, type WireError } from '../errors.js';
+import { ClosedError, errorFromWire, errorToWire, GroupMismatchError, NotLeaderError, ProtocolViolationError, type WireError } from '../errors.js';
 import { peerMessageRefusal, type PeerInbound } from './peer-gateway.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { SnapshotInfo, StateMachine } from '../state-machine.js';
@@ -473,6 +473,10 @@ export class RaftServer implements RequestPathHost {
         memberConnections: connections.members,
         clientConnections: connections.clients,
         termCeilingReached: core.termCeilingReached ? 1 : 0,
+        // The newest snapshot's index, the log's first index and its bytes on disk.
+        snapshotIndex: this.snapshotLatest?.index ?? 0,
+        firstLogIndex: this.logFirstIndex,
+        logBytes: this.logBytes,
       },
       memory: this.memory(),
     };
@@ -614,7 +618,9 @@ export class RaftServer implements RequestPathHost {
     if ('g' in message && message.g !== this.groupId) {
       const error = new GroupMismatchError(`group ${message.g} is not served here; this server runs group ${this.groupId}`,
         { groupId: message.g, served: this.groupIds });
-      if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest || message.k === Kind.MetricsRequest) {
+      if (message.k === Kind.SnapshotRequest) {
+        connection.send({ k: Kind.SnapshotReply, callId: message.callId, ok: false, snapshot: null, error: error.toWire() });
+      } else if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest || message.k === Kind.MetricsRequest) {
         connection.send({ k: Kind.ClientReply, callId: message.callId, ok: false, result: null, error: error.toWire(), index: 0 });
       } else if (message.k === Kind.ClientRequestBatch) {
         for (const callId of message.callIds) connection.replyBatched(callId, 0, null, error.toWire());
@@ -645,6 +651,12 @@ export class RaftServer implements RequestPathHost {
         break;
       case Kind.InstallSnapshot:
         this.onInstallSnapshot(connection, message);
+        break;
+      case Kind.SnapshotRequest:
+        this.snapshot().then(
+          (snapshot) => connection.send({ k: Kind.SnapshotReply, callId: message.callId, ok: true, snapshot, error: null }),
+          (error: unknown) => connection.send({ k: Kind.SnapshotReply, callId: message.callId, ok: false, snapshot: null, error: errorToWire(error) }),
+        );
         break;
       case Kind.VoteRequest:
         this.requireCore().step(message.from, {

@@ -77,7 +77,7 @@ export class Checkers {
       }
       if (core.role === 'leader' && watch.leaderTermSeen !== core.term) {
         watch.leaderTermSeen = core.term;
-        this.onLeader(node.id, core.term, core.lastIndex, (index) => core.termAt(index));
+        this.onLeader(node.id, core.term, core.lastIndex, (index) => core.termAt(index), core.firstKnownIndex);
       }
       // A leader's appender decides commits a step before its core hears of them (and its updater
       // may apply them): they are this node's commits as much as the core's.
@@ -85,7 +85,7 @@ export class Checkers {
       if (commit < watch.commitIndex) {
         this.violation('commitMonotonic', `${node.id} commit index went from ${watch.commitIndex} to ${commit}`);
       } else if (commit > watch.commitIndex) {
-        this.onCommit(node.id, watch.commitIndex, commit, (index) => core.termAt(index));
+        this.onCommit(node.id, watch.commitIndex, commit, (index) => core.termAt(index), core.firstKnownIndex);
         watch.commitIndex = commit;
       }
       if (core.lastIndex !== watch.lastIndex || core.lastTerm !== watch.lastTerm) {
@@ -100,7 +100,12 @@ export class Checkers {
     }
   }
 
-  private onLeader(id: string, term: number, lastIndex: number, termAt: (index: number) => number | undefined): void {
+  /**
+   * `firstKnown`: the first index whose term the node knows; the entries before it are in its
+   * snapshot, which holds committed entries only, so they are checked when the snapshot was taken
+   * or installed (by the commits that led to it), not here.
+   */
+  private onLeader(id: string, term: number, lastIndex: number, termAt: (index: number) => number | undefined, firstKnown: number): void {
     const other = this.leaderOfTerm.get(term);
     if (other !== undefined && other !== id) {
       this.violation('electionSafety', `two leaders in term ${term}: ${other} and ${id}`);
@@ -112,7 +117,7 @@ export class Checkers {
       this.violation('leaderCompleteness', `${id} leads term ${term} with last index ${lastIndex}, below the committed ${committed}`);
       return;
     }
-    for (let index = 1; index <= committed; index++) {
+    for (let index = Math.max(1, firstKnown); index <= committed; index++) {
       if (termAt(index) !== this.committedTerms[index]) {
         this.violation('leaderCompleteness',
           `${id} leads term ${term} with term ${termAt(index)} at ${index}, committed with term ${this.committedTerms[index]}`);
@@ -121,8 +126,16 @@ export class Checkers {
     }
   }
 
-  private onCommit(id: string, from: number, to: number, termAt: (index: number) => number | undefined): void {
+  private onCommit(id: string, from: number, to: number, termAt: (index: number) => number | undefined, firstKnown: number): void {
     for (let index = from + 1; index <= to; index++) {
+      if (index < firstKnown) {
+        // Committed by an installed snapshot: the leader that sent it had it committed already.
+        if (index >= this.committedTerms.length) {
+          this.violation('commitGap', `${id} holds a snapshot through ${firstKnown}, past the known-committed ${this.committedIndex}`);
+          return;
+        }
+        continue;
+      }
       const term = termAt(index);
       if (term === undefined) {
         this.violation('commitBeyondLog', `${id} committed ${index} beyond its log`);
@@ -145,7 +158,9 @@ export class Checkers {
   private checkLogMatching(nodes: readonly SimNode[]): void {
     const logs: { id: string; runs: TermRun[]; lastIndex: number }[] = [];
     for (const node of nodes) {
-      if (node.core !== null && node.life?.alive) logs.push({ id: node.id, runs: node.core.termRuns(), lastIndex: node.core.lastIndex });
+      if (node.core !== null && node.life?.alive && node.core.lastIndex > 0) {
+        logs.push({ id: node.id, runs: node.core.termRuns(), lastIndex: node.core.lastIndex });
+      }
     }
     for (let a = 0; a < logs.length; a++) {
       for (let b = a + 1; b < logs.length; b++) {
@@ -249,6 +264,21 @@ export class Checkers {
 export function logMatchingProblem(a: readonly TermRun[], aLast: number, b: readonly TermRun[], bLast: number): string | null {
   const last = Math.min(aLast, bLast);
   if (last <= 0) return null;
+  // A log that starts after a snapshot knows terms from its first run on: compare from where both do.
+  const from = Math.max(a[0]?.firstIndex ?? 1, b[0]?.firstIndex ?? 1);
+  if (from > last) return null;
+  if (from > 1) {
+    const clipFrom = (runs: readonly TermRun[]): TermRun[] => {
+      const kept = runs.filter((run) => run.firstIndex >= from);
+      const covering = [...runs].reverse().find((run) => run.firstIndex <= from);
+      return covering !== undefined && (kept.length === 0 || kept[0]!.firstIndex > from) ? [{ firstIndex: from, term: covering.term }, ...kept] : kept;
+    };
+    return logMatchingFrom(clipFrom(a), clipFrom(b), from, last);
+  }
+  return logMatchingFrom(a, b, 1, last);
+}
+
+function logMatchingFrom(a: readonly TermRun[], b: readonly TermRun[], from: number, last: number): string | null {
   const termAt = (runs: readonly TermRun[], index: number): number => {
     let low = 0;
     let high = runs.length - 1;
@@ -261,7 +291,7 @@ export function logMatchingProblem(a: readonly TermRun[], aLast: number, b: read
   };
   // Both logs' terms are constant between the run starts of either: the highest index where
   // they agree is the top of the highest such interval whose terms are equal.
-  const splits = new Set<number>([1]);
+  const splits = new Set<number>([from]);
   for (const run of a) if (run.firstIndex <= last) splits.add(run.firstIndex);
   for (const run of b) if (run.firstIndex <= last) splits.add(run.firstIndex);
   const starts = [...splits].sort((x, y) => x - y);
