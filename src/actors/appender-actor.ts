@@ -510,10 +510,18 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       process.emitWarning(`follower ${follower.id} needs entries the log no longer holds, and this server has no snapshot to send`);
       return;
     }
+    let files: SnapshotFiles;
+    try {
+      files = this.store.open(snapshot);
+    } catch (error) {
+      // Retained away before this stream began (two newer ones were taken meanwhile): the next
+      // attempt, at the next heartbeat, takes the newest.
+      process.emitWarning(`snapshot ${snapshot.index} cannot be opened for ${follower.id}: ${(error as Error).message}`);
+      return;
+    }
     this.clearInflight(follower);
     follower.sending = {
-      manifest: snapshot, files: this.store.open(snapshot), file: 0, offset: 0, acked: { file: 0, offset: 0 }, inflight: [], bytesSent: 0,
-      startedMs: Date.now(),
+      manifest: snapshot, files, file: 0, offset: 0, acked: { file: 0, offset: 0 }, inflight: [], bytesSent: 0, startedMs: Date.now(),
     };
   }
 

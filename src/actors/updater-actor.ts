@@ -175,6 +175,8 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     const stateMachine = await this.environment.loadStateMachine(this.options.stateMachine);
     await stateMachine.initialize?.(this.options.context);
     const restore = this.restore ?? await new Promise<UpdaterRestoreMessage>((resolve) => { this.restoreArrived = resolve; });
+    // The log actor recovered the folder (removed what a crash left) before it sent the restore.
+    this.store.rescan(restore.snapshot);
     if (restore.snapshot !== null) await this.loadSnapshot(stateMachine, restore.snapshot);
     this.stateMachine = stateMachine;
     const early = this.early ?? [];

@@ -331,6 +331,31 @@ export class SnapshotStore implements SnapshotStoreApi {
     return { latest: this.latest(), damaged: this.damaged.map(({ file, reason }) => ({ file, reason })) };
   }
 
+  /**
+   * For a second user of the same folder (another thread) once `recover` ran there: lists the
+   * snapshots by their manifests, removing nothing; those newer than `latestValid` (the one
+   * recover chose) are taken as damaged, as recover found them.
+   */
+  rescan(latestValid: SnapshotInfo | null): void {
+    const names = onDisk('list', this.dir, () => this.fs.readdirSync(this.dir));
+    const ids: SnapshotId[] = [];
+    for (const name of names) {
+      const match = MANIFEST_NAME.exec(name);
+      const id = match && idFromMatch(match);
+      if (id) ids.push(id);
+    }
+    this.valid = [];
+    this.damaged = [];
+    for (const id of ids.sort(newerFirst)) {
+      const file = path.join(this.dir, manifestName(id));
+      const newer = latestValid === null || newerFirst(id, latestValid) < 0;
+      const manifest = newer ? null : decodeManifest(onDisk('read', file, () => this.fs.readFileSync(file)));
+      if (manifest === null || manifest.index !== id.index || manifest.term !== id.term) this.damaged.push({ id, file, reason: 'manifest' });
+      else this.valid.push(manifest);
+    }
+    this.recovered = true;
+  }
+
   latest(): SnapshotManifest | null {
     const newest = this.valid[0];
     return newest === undefined ? null : copyManifest(newest);
@@ -763,7 +788,15 @@ class OpenSnapshot implements SnapshotFiles {
   private readonly fds = new Map<number, number>();
   private closed = false;
 
-  constructor(private readonly store: SnapshotStore, private readonly manifest: SnapshotManifest) {}
+  constructor(private readonly store: SnapshotStore, private readonly manifest: SnapshotManifest) {
+    // Every file opened now: a retain that unlinks them later leaves the open descriptors readable.
+    try {
+      for (let position = 0; position < manifest.files.length; position++) this.fdOf(position);
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
 
   read(name: string): Uint8Array {
     const position = this.manifest.files.findIndex((file) => file.name === name);
