@@ -96,6 +96,26 @@ export class CallTable<V> {
     }
   }
 
+  /** Every call held, oldest first: their ids and values (copies of the lists), for a snapshot. */
+  entries(): { ids: number[]; values: V[] } {
+    return { ids: this.ids.slice(this.head), values: this.values.slice(this.head) };
+  }
+
+  /**
+   * A table holding `ids` with `values` (as `entries` gave them): ids strictly ascending, one
+   * value each. The table takes the arrays.
+   */
+  static fromEntries<V>(ids: number[], values: V[]): CallTable<V> {
+    if (ids.length !== values.length) throw new RangeError(`call table: ${ids.length} ids for ${values.length} values`);
+    for (let i = 0; i < ids.length; i++) {
+      if (!Number.isSafeInteger(ids[i]) || (i > 0 && ids[i]! <= ids[i - 1]!)) throw new RangeError(`call table: call id ${ids[i]} out of order`);
+    }
+    const table = new CallTable<V>();
+    table.ids = ids;
+    table.values = values;
+    return table;
+  }
+
   /** Position of `callId`, or -(insertion point) - 1 when absent. */
   private find(callId: number): number {
     const ids = this.ids;

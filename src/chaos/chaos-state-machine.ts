@@ -6,10 +6,22 @@
  *  - a counter: `['incr', tag]` adds one and counts how many times each tag (the caller's own
  *    name for the call) was applied, so `['counter']` shows both the value and any tag applied
  *    twice, which is what exactly-once must prevent.
+ * A snapshot is the kv's file (`kv.state`) and `chaos.state`: msgpack
+ * `{ version: 1, sets: [[set, ids]], counter, applied: [[tag, times]] }`, in the maps' order.
  */
 import { decode, encode } from '../messages/codec.js';
-import type { AppliedTransaction, StateMachine, TransactionContext } from '../state-machine.js';
+import type { AppliedTransaction, SnapshotReader, SnapshotWriter, StateMachine, TransactionContext } from '../state-machine.js';
 import createKvStateMachine from '../statemachines/kv.js';
+
+const SNAPSHOT_FILE = 'chaos.state';
+const SNAPSHOT_VERSION = 1;
+
+interface ChaosSnapshot {
+  version: number;
+  sets: [string, string[]][];
+  counter: number;
+  applied: [string, number][];
+}
 
 export type ChaosWrite = readonly ['append', string, string] | readonly ['incr', string];
 export type ChaosQuery = readonly ['read-set', string] | readonly ['counter'];
@@ -89,6 +101,28 @@ class ChaosStateMachine implements StateMachine {
 
   queryStale(request: Uint8Array): Uint8Array | null | Promise<Uint8Array | null> {
     return this.query(request);
+  }
+
+  takeSnapshot(writer: SnapshotWriter): number {
+    this.kv.takeSnapshot(writer);
+    // encode copies: the sets' arrays go on growing after this returns.
+    const state: ChaosSnapshot = { version: SNAPSHOT_VERSION, sets: [...this.sets], counter: this.counter, applied: [...this.applied] };
+    writer.addFile(SNAPSHOT_FILE, [encode(state)]);
+    return writer.index;
+  }
+
+  loadSnapshot(reader: SnapshotReader): void {
+    this.kv.loadSnapshot(reader);
+    const state = decode(reader.read(SNAPSHOT_FILE)) as Partial<ChaosSnapshot> | null;
+    if (state === null || typeof state !== 'object' || state.version !== SNAPSHOT_VERSION || !Array.isArray(state.sets)
+      || typeof state.counter !== 'number' || !Array.isArray(state.applied)) {
+      throw new Error(`chaos snapshot: expected { version: ${SNAPSHOT_VERSION}, sets, counter, applied }`);
+    }
+    this.sets.clear();
+    for (const [set, ids] of state.sets) this.sets.set(set, ids);
+    this.counter = state.counter;
+    this.applied.clear();
+    for (const [tag, times] of state.applied) this.applied.set(tag, times);
   }
 }
 

@@ -10,10 +10,19 @@
  * put's key is hashed and compared as the bytes it arrived in. Deletion shifts the following
  * run of slots back (no tombstones), so a long life of puts and deletes keeps probes short.
  */
-import { ValueArena } from './value-arena.js';
+import type { SnapshotParts, SnapshotPartsReader } from './snapshot-parts.js';
+import { ValueArena, type ArenaLayout } from './value-arena.js';
 
 const FIELDS = 3;
 const CAPACITY_MIN = 16;
+
+/** The index's bookkeeping in a snapshot; its slots and key arena follow as raw parts. */
+export interface KeyIndexLayout {
+  /** Slots (a power of two); the slot array is `capacity * 3` float64s. */
+  capacity: number;
+  size: number;
+  keys: ArenaLayout;
+}
 
 /** FNV-1a, 32 bits, of `bytes[start, end)`. */
 export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
@@ -36,6 +45,32 @@ export class KeyIndex {
   /** Keys held. */
   get size(): number {
     return this.count;
+  }
+
+  /**
+   * Adds the index to a snapshot: its slot array (copied, as float64s: hash, key handle + 1,
+   * value handle per slot), then its key arena's parts. Returns its bookkeeping.
+   */
+  exportTo(parts: SnapshotParts): KeyIndexLayout {
+    parts.copyF64(this.slots);
+    return { capacity: this.mask + 1, size: this.count, keys: this.keys.exportTo(parts) };
+  }
+
+  /**
+   * Replaces everything with what `exportTo` wrote. The slots are taken as they were (same
+   * capacity, same positions): rehashing a million keys would cost what the raw copy saves.
+   */
+  restore(layout: KeyIndexLayout, parts: SnapshotPartsReader): void {
+    const capacity = layout.capacity;
+    if (!Number.isSafeInteger(capacity) || capacity < CAPACITY_MIN || (capacity & (capacity - 1)) !== 0
+      || !Number.isSafeInteger(layout.size) || layout.size < 0 || layout.size * 2 > capacity) {
+      throw new Error(`kv snapshot: an index of ${layout.size} keys in ${capacity} slots`);
+    }
+    const slots = parts.f64Array(capacity * FIELDS);
+    this.keys.restore(layout.keys, parts);
+    this.slots = slots;
+    this.mask = capacity - 1;
+    this.count = layout.size;
   }
 
   /** The value handle of the key `bytes[start, end)`, or -1. */

@@ -6,13 +6,15 @@
  * Keys and values are kept as UTF-8 bytes outside the JavaScript heap (value-arena.ts and
  * key-index.ts say why): the index maps a key's bytes to its value's handle, and a read decodes
  * the value's bytes, so every read sees the string that decoding the put's bytes gives.
+ * A snapshot is that storage copied as it lies (kv-snapshot.ts has the format).
  */
-import type { AppliedTransaction, StateMachine, TransactionContext } from '../state-machine.js';
+import type { AppliedTransaction, SnapshotReader, SnapshotWriter, StateMachine, TransactionContext } from '../state-machine.js';
+import { KV_SNAPSHOT_FILE, readKvSnapshot, writeKvSnapshot } from './kv-snapshot.js';
 import { checkKvWrite, decodeKvOperation, decodeKvWrite, encodeKvResult, viewPut, type PutView } from './kv-ops.js';
 import { KeyIndex } from './key-index.js';
 import { ValueArena } from './value-arena.js';
 
-class KvStateMachine implements StateMachine {
+export class KvStateMachine implements StateMachine {
   /** Key (UTF-8 bytes) -> handle of its value in `values`. */
   private readonly entries = new KeyIndex();
   private readonly values = new ValueArena();
@@ -72,6 +74,16 @@ class KvStateMachine implements StateMachine {
     return this.query(request);
   }
 
+  /** One file, `kv.state`: a copy of the index and arenas, so applies may go on at once. */
+  takeSnapshot(writer: SnapshotWriter): number {
+    writer.addFile(KV_SNAPSHOT_FILE, writeKvSnapshot(this.entries, this.values));
+    return writer.index;
+  }
+
+  loadSnapshot(reader: SnapshotReader): void {
+    readKvSnapshot(reader.read(KV_SNAPSHOT_FILE), this.entries, this.values);
+  }
+
   private valueOf(key: string): string | null {
     const bytes = keyBytes(key);
     const handle = this.entries.get(bytes, 0, bytes.length);
@@ -94,6 +106,6 @@ function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
   return true;
 }
 
-export default function createKvStateMachine(): StateMachine {
+export default function createKvStateMachine(): KvStateMachine {
   return new KvStateMachine();
 }

@@ -14,7 +14,14 @@
  * Classes are a quarter of a power of two apart, so a slot wastes under a fifth of its value's
  * size. A value over `slotBytesMax` gets a buffer of its own. Freed slots are reused by the next
  * value of their class; chunks stay for the arena's life (its footprint is the peak of each class).
+ *
+ * A snapshot (kv-snapshot.ts) carries the chunks as they lie, so the arena's state is its
+ * bookkeeping (`ArenaLayout`) plus raw bytes: chunks are zero-filled when made (no stale memory of
+ * the process can reach a snapshot file, and two replicas that applied the same entries hold the
+ * same bytes).
  */
+import type { SnapshotParts, SnapshotPartsReader } from './snapshot-parts.js';
+
 const LENGTH_BYTES = 4;
 const SLOT_BYTES_MIN = 16;
 const CHUNK_BYTES = 64 * 1024;
@@ -22,6 +29,29 @@ const CHUNK_BYTES = 64 * 1024;
 const CLASS_RADIX = 64;
 /** The class of values kept in buffers of their own. */
 const OWN_BUFFER_CLASS = CLASS_RADIX - 1;
+
+/**
+ * An arena's bookkeeping, as a snapshot carries it (its raw parts follow in the order
+ * `ValueArena.exportTo` writes them).
+ */
+export interface ArenaLayout {
+  /** Slot size of each class: must equal the loading arena's (the same `slotBytesMax`). */
+  slotBytes: number[];
+  /** Slots per chunk of each class: must equal the loading arena's. */
+  slotsPerChunk: number[];
+  /** Slots ever handed out, per class (its chunks are `ceil(used / slotsPerChunk)`). */
+  used: number[];
+  /** Length of each class's free list. */
+  free: number[];
+  /** Slots of the own-buffer list, held or freed. */
+  own: number;
+  /** Length of the own-buffer free list. */
+  ownFree: number;
+  storedBytes: number;
+}
+
+/** Marks a freed slot of the own-buffer list in a snapshot's list of own-buffer lengths. */
+const NO_OWN_BUFFER = 0xffff_ffff;
 
 interface SizeClass {
   readonly slotBytes: number;
@@ -112,6 +142,67 @@ export class ValueArena {
     return true;
   }
 
+  /**
+   * Adds the arena to a snapshot: returns its bookkeeping and appends its raw parts to `parts`, in
+   * this order: each class's free list (u32 each), the own-buffer lengths (u32 each, NO_OWN_BUFFER
+   * for a freed slot), the own-buffer free list (u32 each), every chunk of every class in class
+   * order (whole), then each held own buffer in slot order. Chunks and own buffers are copied
+   * (`parts.copy`): the snapshot's chunks are memory of its own, which later writes cannot reach.
+   */
+  exportTo(parts: SnapshotParts): ArenaLayout {
+    for (const sizeClass of this.classes) parts.keepU32(sizeClass.free);
+    const ownLengths = this.own.map((buffer) => (buffer === null ? NO_OWN_BUFFER : buffer.length));
+    parts.keepU32(ownLengths);
+    parts.keepU32(this.ownFree);
+    for (const sizeClass of this.classes) for (const chunk of sizeClass.chunks) parts.copy(chunk);
+    for (const buffer of this.own) if (buffer !== null) parts.copy(buffer);
+    return {
+      slotBytes: this.classes.map((sizeClass) => sizeClass.slotBytes),
+      slotsPerChunk: this.classes.map((sizeClass) => sizeClass.slotsPerChunk),
+      used: this.classes.map((sizeClass) => sizeClass.used),
+      free: this.classes.map((sizeClass) => sizeClass.free.length),
+      own: this.own.length,
+      ownFree: this.ownFree.length,
+      storedBytes: this.storedBytes,
+    };
+  }
+
+  /**
+   * Replaces everything the arena holds with what `exportTo` wrote: `layout`, then the raw parts
+   * read from `parts`. The bytes are copied into chunks of the arena's own, so the snapshot file
+   * can be let go. Throws when the layout is not this arena's (another `slotBytesMax`, another
+   * chunk size) or does not add up.
+   */
+  restore(layout: ArenaLayout, parts: SnapshotPartsReader): void {
+    const classes = this.classes;
+    const sameClasses = [layout.slotBytes, layout.slotsPerChunk, layout.used, layout.free].every(Array.isArray)
+      && layout.slotBytes.length === classes.length && layout.slotsPerChunk.length === classes.length
+      && layout.used.length === classes.length && layout.free.length === classes.length
+      && classes.every((sizeClass, i) => layout.slotBytes[i] === sizeClass.slotBytes && layout.slotsPerChunk[i] === sizeClass.slotsPerChunk);
+    if (!sameClasses) throw new Error('kv snapshot: the arena\'s size classes differ from this build\'s');
+    const free = classes.map((sizeClass, i) => checkedSlots(parts.u32List(layout.free[i]!), layout.used[i]!, `class ${sizeClass.slotBytes} free list`));
+    const ownLengths = parts.u32List(layout.own);
+    const ownFree = checkedSlots(parts.u32List(layout.ownFree), layout.own, 'own-buffer free list');
+    classes.forEach((sizeClass, i) => {
+      const used = layout.used[i]!;
+      if (!Number.isSafeInteger(used) || used < 0) throw new Error(`kv snapshot: class ${sizeClass.slotBytes} used ${used}`);
+      sizeClass.used = used;
+      sizeClass.chunks.length = 0;
+      const chunkBytes = sizeClass.slotsPerChunk * sizeClass.slotBytes;
+      for (let n = Math.ceil(used / sizeClass.slotsPerChunk); n > 0; n--) sizeClass.chunks.push(copyOf(parts.take(chunkBytes)));
+      sizeClass.free.length = 0;
+      for (const slot of free[i]!) sizeClass.free.push(slot);
+    });
+    this.own.length = 0;
+    for (const length of ownLengths) this.own.push(length === NO_OWN_BUFFER ? null : copyOf(parts.take(length)));
+    this.ownFree.length = 0;
+    for (const slot of ownFree) {
+      if (this.own[slot] !== null) throw new Error(`kv snapshot: own-buffer slot ${slot} is both free and held`);
+      this.ownFree.push(slot);
+    }
+    this.storedBytes = layout.storedBytes;
+  }
+
   /** Frees the slot of `handle`; the handle must not be used again. */
   release(handle: number): void {
     this.storedBytes -= this.lengthOf(handle);
@@ -171,7 +262,8 @@ export class ValueArena {
     if (slot === undefined) {
       slot = sizeClass.used++;
       if (slot === sizeClass.chunks.length * sizeClass.slotsPerChunk) {
-        sizeClass.chunks.push(Buffer.allocUnsafeSlow(sizeClass.slotsPerChunk * sizeClass.slotBytes));
+        // Zero-filled, not allocUnsafeSlow: a snapshot carries whole chunks (see the top of the file).
+        sizeClass.chunks.push(Buffer.alloc(sizeClass.slotsPerChunk * sizeClass.slotBytes));
       }
     }
     return slot * CLASS_RADIX + classIndex;
@@ -190,6 +282,19 @@ export class ValueArena {
     chunk.writeUInt32BE(end - start, at);
     copyBytes(source, start, end, chunk, at + LENGTH_BYTES);
   }
+}
+
+/** A Buffer of its own holding `bytes` (outside the pool, like the arena's chunks). */
+function copyOf(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/** `slots`, each checked to be below `limit` (a free list naming a slot never handed out is damage). */
+function checkedSlots(slots: number[], limit: number, what: string): number[] {
+  for (const slot of slots) if (slot >= limit) throw new Error(`kv snapshot: ${what} names slot ${slot} of ${limit}`);
+  return slots;
 }
 
 /** Copies `source[start, end)` to `target` at `at`; from a Buffer without making a view of it. */
