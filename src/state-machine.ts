@@ -108,8 +108,10 @@ export interface StateMachine {
    */
   takeSnapshot?(writer: SnapshotWriter): number | void | Promise<number | void>;
   /**
-   * Updater: called on a fresh, initialized instance with the newest valid snapshot, at start and
-   * after a snapshot was installed from the leader (the previous instance is closed first).
+   * Updater: loads a snapshot, replacing everything the state machine holds. Called at start with
+   * the newest valid snapshot (after `initialize`), and when a snapshot from the leader was
+   * installed (the follower was too far behind for the log): then on the running instance, whose
+   * state the snapshot replaces whole.
    */
   loadSnapshot?(reader: SnapshotReader): void | Promise<void>;
   close?(): void | Promise<void>;

@@ -150,6 +150,8 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
         { file: damaged[0]?.file ?? this.options.dir, firstIndex: log.firstIndex, snapshotIndex: base });
     }
     if (snapshot === null) return false;
+    // Starting right after the snapshot (purged, or reset there), whatever the log holds follows it.
+    if (log.firstIndex === snapshot.index + 1) return false;
     if (log.lastIndex >= snapshot.index && log.termAt(snapshot.index) === snapshot.term) return false;
     log.resetAfter(snapshot.index, snapshot.term);
     return true;

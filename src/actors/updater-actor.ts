@@ -111,8 +111,10 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private readonly buffer = new EntryRun(1);
   /** Log messages that came before the state machine and its snapshot were loaded, in order. */
   private early: UpdaterLogInput[] | null = [];
-  private restoreArrived: ((message: UpdaterRestoreMessage) => void) | null = null;
   private restore: UpdaterRestoreMessage | null = null;
+  /** The state machine loaded at start, before its snapshot is (then it becomes `stateMachine`). */
+  private loaded: StateMachine | null = null;
+  private beginning = false;
   private readonly store: SnapshotStore;
   /** The newest snapshot (taken here or installed), and the term of the last applied entry. */
   private latestSnapshot: SnapshotInfo | null = null;
@@ -158,7 +160,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     this.links.log.onMessage((message) => {
       if (message.k === Kind.UpdaterRestore) {
         this.restore = message;
-        this.restoreArrived?.(message);
+        this.begin();
       } else if (this.early !== null) {
         this.early.push(message);
       } else {
@@ -171,20 +173,46 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     return (this.environment.sessionTable?.() as SessionTable<CallOutcome> | undefined) ?? new SessionTable<CallOutcome>();
   }
 
+  /**
+   * Loads the state machine; the snapshot the log continues is loaded once the log's restore
+   * message is here too (it may come before or after), and only then is anything applied. Start
+   * does not wait for it: in the simulator the message moves only once start has returned.
+   */
   async start(): Promise<void> {
     const stateMachine = await this.environment.loadStateMachine(this.options.stateMachine);
     await stateMachine.initialize?.(this.options.context);
-    const restore = this.restore ?? await new Promise<UpdaterRestoreMessage>((resolve) => { this.restoreArrived = resolve; });
-    // The log actor recovered the folder (removed what a crash left) before it sent the restore.
-    this.store.rescan(restore.snapshot);
-    if (restore.snapshot !== null) await this.loadSnapshot(stateMachine, restore.snapshot);
-    this.stateMachine = stateMachine;
-    const early = this.early ?? [];
-    this.early = null;
-    for (const message of early) this.onLog(message);
+    this.loaded = stateMachine;
     this.links.main.onMessage((message) => this.onMain(message));
     this.links.appender?.onMessage((message) => this.onCommit(message));
-    this.applyCommitted();
+    this.begin();
+  }
+
+  /** Once the state machine is loaded and the restore message arrived: the snapshot, then the waiting entries. */
+  private begin(): void {
+    const stateMachine = this.loaded;
+    const restore = this.restore;
+    if (stateMachine === null || restore === null || this.beginning) return;
+    this.beginning = true;
+    // The log actor recovered the folder (removed what a crash left) before it sent the restore.
+    this.store.rescan(restore.snapshot);
+    const ready = (): void => {
+      this.stateMachine = stateMachine;
+      const early = this.early ?? [];
+      this.early = null;
+      for (const message of early) this.onLog(message);
+      this.scheduleReport();
+      this.applyCommitted();
+      this.answerQueries();
+    };
+    const loading = restore.snapshot === null ? undefined : this.loadSnapshot(stateMachine, restore.snapshot);
+    if (loading === undefined) {
+      ready();
+    } else {
+      loading.then(ready, (error: unknown) => {
+        // The actor cannot run without its state: its failure stops the server (actor-hosts.ts).
+        setImmediate(() => { throw error; });
+      });
+    }
   }
 
   async status(): Promise<UpdaterStatus> {
@@ -204,32 +232,49 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   }
 
   /**
-   * Loads `snapshot` into `stateMachine` (a fresh instance) and the sessions with it; everything
-   * through its index counts as applied, and the next entry is the one after it.
+   * Loads `snapshot` into `stateMachine` and the sessions with it: everything through its index
+   * counts as applied, and the next entry is the one after it. Synchronous unless the state
+   * machine's loadSnapshot returns a promise.
    */
-  private async loadSnapshot(stateMachine: StateMachine, snapshot: SnapshotInfo): Promise<void> {
+  private loadSnapshot(stateMachine: StateMachine, snapshot: SnapshotInfo): Promise<void> | undefined {
     if (stateMachine.loadSnapshot === undefined) {
       throw new ConfigurationError(`state machine ${this.options.stateMachine} cannot load snapshot ${snapshot.index} (it has no loadSnapshot)`);
     }
     const files = this.store.open(snapshot);
+    const finish = (): void => {
+      try {
+        const sessions = this.newSessionTable();
+        if (snapshot.files.some((file) => file.name === sessionsFile)) sessions.loadSnapshot(files.read(sessionsFile), decodeCallOutcome);
+        this.sessions = sessions;
+      } finally {
+        files.close();
+      }
+      this.appliedIndex = snapshot.index;
+      this.settledIndex = snapshot.index;
+      this.appliedTerm = snapshot.term;
+      this.commitIndex = Math.max(this.commitIndex, snapshot.index);
+      this.latestSnapshot = snapshot;
+      const buffer = this.buffer;
+      if (buffer.nextIndex <= snapshot.index + 1) buffer.clear(snapshot.index + 1);
+      else if (buffer.firstIndex <= snapshot.index) buffer.dropFront(snapshot.index + 1 - buffer.firstIndex);
+    };
+    let result: void | Promise<void>;
     try {
       const names = snapshot.files.map((file) => file.name).filter((name) => !name.startsWith('raftline'));
       const reader: SnapshotReader = { index: snapshot.index, term: snapshot.term, files: names, read: (name) => files.read(name) };
-      await stateMachine.loadSnapshot(reader);
-      const sessions = this.newSessionTable();
-      if (snapshot.files.some((file) => file.name === sessionsFile)) sessions.loadSnapshot(files.read(sessionsFile), decodeCallOutcome);
-      this.sessions = sessions;
-    } finally {
+      result = stateMachine.loadSnapshot(reader);
+    } catch (error) {
       files.close();
+      throw error;
     }
-    this.appliedIndex = snapshot.index;
-    this.settledIndex = snapshot.index;
-    this.appliedTerm = snapshot.term;
-    this.commitIndex = Math.max(this.commitIndex, snapshot.index);
-    this.latestSnapshot = snapshot;
-    const buffer = this.buffer;
-    if (buffer.nextIndex <= snapshot.index + 1) buffer.clear(snapshot.index + 1);
-    else if (buffer.firstIndex <= snapshot.index) buffer.dropFront(snapshot.index + 1 - buffer.firstIndex);
+    if (result instanceof Promise) {
+      return result.then(finish, (error: unknown) => {
+        files.close();
+        throw error;
+      });
+    }
+    finish();
+    return undefined;
   }
 
   private onLog(message: UpdaterLogInput): void {
@@ -272,7 +317,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         this.maybeSnapshot();
         break;
       case Kind.UpdaterInstallChunk:
-        void this.onInstallChunk(message);
+        this.onInstallChunk(message);
         break;
       default:
         break;
@@ -302,17 +347,35 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       for (const requestId of requestIds) this.sendTaken(requestId, this.latestSnapshot, this.store.bytesOf(this.latestSnapshot), 0, null);
       return;
     }
-    void this.takeSnapshot(stateMachine, requestIds);
+    this.takeSnapshot(stateMachine, requestIds);
   }
 
-  private async takeSnapshot(stateMachine: StateMachine, requestIds: number[]): Promise<void> {
+  /**
+   * Takes the state machine's files (a point-in-time copy) and the sessions at the applied index,
+   * then writes them a step at a time. Synchronous up to the first step unless the state
+   * machine's takeSnapshot returns a promise.
+   */
+  private takeSnapshot(stateMachine: StateMachine, requestIds: number[]): void {
     const startedMs = Date.now();
     const index = this.settledIndex;
     const term = this.appliedTerm;
     const files: SnapshotFileSource[] = [];
     const info: SnapshotInfo = { index, term, configuration: { voters: [...(this.options.voters ?? [])] }, files: [] };
     // A placeholder job holds the slot while the state machine's hook runs (it may be async).
-    this.writing = { job: { step: () => false, abandon: () => {} }, info, startedMs, requestIds };
+    const writing = { job: { step: () => false, abandon: () => {} } as SnapshotWriteJob, info, startedMs, requestIds };
+    this.writing = writing;
+    const fail = (error: unknown): void => {
+      this.writing = null;
+      for (const requestId of requestIds) this.sendTaken(requestId, null, 0, 0, errorToWire(error));
+      if (requestIds.length === 0) this.sendTaken(0, null, 0, 0, errorToWire(error));
+    };
+    const write = (covered: number | void): void => {
+      if (covered !== undefined && covered !== index) {
+        throw new ConfigurationError(`takeSnapshot returned index ${covered}, but the snapshot was taken at applied index ${index}`);
+      }
+      writing.job = this.store.beginWrite(info, files);
+      this.stepSnapshot();
+    };
     try {
       // The sessions at this index, copied now: applies go on while the files are written.
       files.push({ name: sessionsFile, chunks: [this.sessions.toSnapshot(encodeCallOutcome)] });
@@ -327,17 +390,14 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
           files.push({ name, chunks: [...chunks] });
         },
       };
-      const covered = await stateMachine.takeSnapshot!(writer);
-      if (covered !== undefined && covered !== index) {
-        throw new ConfigurationError(`takeSnapshot returned index ${covered}, but the snapshot was taken at applied index ${index}`);
+      const covered = stateMachine.takeSnapshot!(writer);
+      if (covered instanceof Promise) {
+        covered.then(write).catch(fail);
+      } else {
+        write(covered);
       }
-      const job = this.store.beginWrite(info, files);
-      this.writing.job = job;
-      this.stepSnapshot();
     } catch (error) {
-      this.writing = null;
-      for (const requestId of requestIds) this.sendTaken(requestId, null, 0, 0, errorToWire(error));
-      if (requestIds.length === 0) this.sendTaken(0, null, 0, 0, errorToWire(error));
+      fail(error);
     }
   }
 
@@ -368,7 +428,8 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
 
   // ---- snapshots: installing one from the leader (Raft §7) ----
 
-  private async onInstallChunk(message: UpdaterInstallChunkMessage): Promise<void> {
+  /** Synchronous unless an apply is still running or the state machine's loadSnapshot is asynchronous. */
+  private onInstallChunk(message: UpdaterInstallChunkMessage): void {
     const manifest = message.manifest;
     const reply = (fields: Partial<UpdaterInstallProgressMessage>): void => {
       const expected = this.install?.job.expected() ?? { file: 0, offset: 0 };
@@ -378,17 +439,16 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       });
     };
     const latest = this.latestSnapshot;
-    if (latest !== null && latest.index === manifest.index && latest.term === manifest.term && this.install === null) {
+    if (latest !== null && latest.index === manifest.index && latest.term === manifest.term && this.install === null && !this.installing) {
       // Installed already (the reply to the last chunk was lost): say so again.
       reply({ installed: latest });
       return;
     }
-    if (this.installing) {
-      reply({ error: new SnapshotRejectedError('an install is being loaded; resend later', { reason: 'busy' }).toWire() });
-      return;
-    }
     try {
-      if (this.stateMachine?.loadSnapshot === undefined) {
+      if (this.stateMachine === null || this.installing) {
+        throw new SnapshotRejectedError('the state machine is loading; resend later', { reason: 'busy' });
+      }
+      if (this.stateMachine.loadSnapshot === undefined) {
         throw new SnapshotRejectedError(`state machine ${this.options.stateMachine} cannot load snapshots`, { reason: 'unsupported' });
       }
       const below = Math.max(this.appliedIndex, message.commitIndex);
@@ -410,37 +470,60 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
       let installed: SnapshotInfo;
       try {
         installed = install.job.finish();
-      } catch (error) {
-        install.job.abandon();
+      } finally {
         this.install = null;
-        throw error;
       }
-      this.install = null;
-      await this.installSnapshot(installed);
-      reply({ installed, bytes: this.store.bytesOf(installed), durationMs: Date.now() - install.startedMs, file: installed.files.length, offset: 0 });
+      const done = (): void => reply({
+        installed, bytes: this.store.bytesOf(installed), durationMs: Date.now() - install.startedMs, file: installed.files.length, offset: 0,
+      });
+      const installing = this.installSnapshot(installed);
+      if (installing === undefined) done();
+      else installing.then(done, (error: unknown) => reply({ error: errorToWire(error) }));
     } catch (error) {
       reply({ error: errorToWire(error) });
     }
   }
 
-  /** The installed snapshot replaces the state: a fresh state machine loads it (the old one is closed). */
-  private async installSnapshot(snapshot: SnapshotInfo): Promise<void> {
+  /**
+   * The installed snapshot replaces the state: the running state machine loads it (its
+   * loadSnapshot replaces everything it holds), and the sessions with it, once every apply still
+   * running has settled.
+   */
+  private installSnapshot(snapshot: SnapshotInfo): Promise<void> | undefined {
     this.installing = true;
-    try {
-      while (this.unsettled.size > 0) await Promise.resolve(new Promise<void>((resolve) => this.environment.timers.setImmediate(resolve)));
-      const previous = this.stateMachine;
-      this.stateMachine = null;
-      await previous?.close?.();
-      const fresh = await this.environment.loadStateMachine(this.options.stateMachine);
-      await fresh.initialize?.(this.options.context);
-      await this.loadSnapshot(fresh, snapshot);
-      this.stateMachine = fresh;
-      this.store.retain(this.options.snapshotRetain ?? 2);
-    } finally {
-      this.installing = false;
+    if (this.unsettled.size > 0) {
+      return new Promise<void>((resolve) => this.environment.timers.setImmediate(resolve)).then(() => {
+        this.installing = false;
+        return this.installSnapshot(snapshot);
+      });
     }
-    this.scheduleReport();
-    this.applyCommitted();
+    const stateMachine = this.stateMachine!;
+    this.stateMachine = null;
+    const restore = (): void => {
+      this.stateMachine = stateMachine;
+      this.installing = false;
+    };
+    const after = (): void => {
+      restore();
+      this.store.retain(this.options.snapshotRetain ?? 2);
+      this.scheduleReport();
+      this.applyCommitted();
+    };
+    let loading: Promise<void> | undefined;
+    try {
+      loading = this.loadSnapshot(stateMachine, snapshot);
+    } catch (error) {
+      restore();
+      throw error;
+    }
+    if (loading === undefined) {
+      after();
+      return undefined;
+    }
+    return loading.then(after, (error: unknown) => {
+      restore();
+      throw error;
+    });
   }
 
   private onCommit(message: UpdaterCommitMessage): void {

@@ -80,6 +80,7 @@ export class RaftCore {
     );
     assert(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
     assert(restored.hardState.term >= 0 && restored.hardState.term <= termMax, `bad restored term ${restored.hardState.term}`);
+    assert(restored.termRuns.length > 0 || restored.lastIndex === 0, 'a non-empty log needs term runs (a snapshot\'s own when the log holds none after it)');
     this.config = config;
     this.isVoter = config.voters.includes(config.id);
     this.peers = config.voters.filter((voter) => voter !== config.id);

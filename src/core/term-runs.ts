@@ -20,7 +20,8 @@ export class TermLog {
 
   constructor(runs: readonly TermRun[] = [], lastIndex = 0) {
     assert(Number.isInteger(lastIndex) && lastIndex >= 0, `bad lastIndex ${lastIndex}`);
-    assert(runs.length > 0 || lastIndex === 0, 'a non-empty log needs term runs');
+    // No runs with a last index: a log that holds no entry after a snapshot (or a purge): the
+    // terms it knows start with the next entry appended.
     for (let i = 0; i < runs.length; i++) {
       const run = runs[i]!;
       const next = runs[i + 1];

@@ -39,6 +39,9 @@ export interface SimNodeContext {
   lyingDisk: boolean;
   /** The updaters' session tables, when not the production one (deliberately broken ones). */
   makeSessionTable?: () => SessionTable<unknown>;
+  /** Snapshot policy of every server (RaftServerOptions): small, so that snapshots, purges and installs happen in a run. */
+  snapshotEvery: number;
+  logKeep: number;
   onApply(node: SimNode, index: number, value: string, position: number): void;
 }
 
@@ -101,6 +104,8 @@ export class SimNode {
       actors: 'inline',
       limits: context.limits,
       logger: silentLogger,
+      snapshotEvery: context.snapshotEvery,
+      logKeep: context.logKeep,
     }, environment);
     this.server = server;
     await server.start();

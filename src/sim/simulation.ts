@@ -42,6 +42,9 @@ export interface SimConfig {
   lyingDisk?: boolean;
   /** Deliberately broken session tables for the updaters (the production one when absent). */
   makeSessionTable?: () => SessionTable<unknown>;
+  /** Snapshot every this many applied entries (0: never) and entries kept below one; drawn from the seed when absent. */
+  snapshotEvery?: number;
+  logKeep?: number;
 }
 
 export const defaultSimConfig: Omit<SimConfig, 'seed'> = {
@@ -109,10 +112,15 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
   };
   const limits = { ...simLimits, ...config.limits };
   resolveLimits(limits);
+  // Most runs take snapshots often (and purge to a short window), so that installs follow crashes;
+  // one in five takes none, the log then keeping everything.
+  const snapshotEvery = config.snapshotEvery ?? (rng.nextFloat() < 0.2 ? 0 : 10 + Math.floor(rng.nextFloat() * 60));
+  const logKeep = config.logKeep ?? Math.floor(rng.nextFloat() * 20);
   const nodes: SimNode[] = nodeIds.map((id) => new SimNode(id, {
     scheduler, network, limits, nodeIds, timerJitterMs: 5,
     makeCore: config.makeCore ?? productionCore,
     lyingDisk: config.lyingDisk ?? false,
+    snapshotEvery, logKeep,
     ...(config.makeSessionTable === undefined ? {} : { makeSessionTable: config.makeSessionTable }),
     onApply: (node, index, value, position) => checkers.onApply(node, index, value, position),
   }));

@@ -57,6 +57,8 @@ class Harness {
       main: new ActorLink(main.port2), log: new ActorLink(log.port2),
     });
     const harness = new Harness(updater, new ActorLink(main.port1), new ActorLink(log.port1), [main, log]);
+    // The log's first message at start: no snapshot to load.
+    new ActorLink<never, UpdaterLogInput>(log.port1).send({ k: Kind.UpdaterRestore, snapshot: null });
     await updater.start();
     harness.toUpdater.onMessage((message) => {
       if (message.k === Kind.UpdaterApplied) {

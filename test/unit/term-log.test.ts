@@ -78,7 +78,10 @@ test('broken inputs are refused: gaps, decreasing terms, bad truncation, runs be
   assert.throws(() => log.truncateFrom(0), /invariant broken/);
   assert.throws(() => log.truncateFrom(3), /invariant broken/);
   assert.throws(() => new TermLog([{ firstIndex: 1, term: 1 }, { firstIndex: 5, term: 2 }], 4), /invariant broken/);
-  assert.throws(() => new TermLog([], 3), /invariant broken/);
+  // No runs below a last index: a log that holds nothing after a snapshot; it knows no term yet.
+  const afterSnapshot = new TermLog([], 3);
+  assert.equal(afterSnapshot.firstKnownIndex, 4);
+  assert.equal(afterSnapshot.termAt(3), undefined);
   assert.throws(() => new TermLog([{ firstIndex: 1, term: 3 }, { firstIndex: 2, term: 2 }], 2), /invariant broken/);
 });
 

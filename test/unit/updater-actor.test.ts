@@ -38,6 +38,8 @@ test('async applies: calls in log order, results out of order, applied index onl
   const appliedReports: number[] = [];
   let answer: ((value: { serialCalls: number[]; applyCalls: number[] }) => void) | null = null;
   try {
+    // The log's first message at start: no snapshot to load.
+    fromLog.send({ k: Kind.UpdaterRestore, snapshot: null });
     await updater.start();
     toUpdater.onMessage((message) => {
       if (message.k === Kind.UpdaterApplied) {
@@ -106,6 +108,8 @@ test('a commit index that rides with entries from the log applies them without o
     return answers.get(queryId);
   };
   try {
+    // The log's first message at start: no snapshot to load.
+    fromLog.send({ k: Kind.UpdaterRestore, snapshot: null });
     await updater.start();
     toUpdater.onMessage((message) => {
       if (message.k === Kind.UpdaterApplied) applied.push(message.appliedIndex);
