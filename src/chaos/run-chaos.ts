@@ -42,6 +42,13 @@ export interface ChaosOptions {
   /** How the register workload reads: see RegisterWorkloadOptions.reads. */
   registerReads?: 'linearizable' | 'stale';
   nemesis?: Partial<NemesisOptions>;
+  /**
+   * The servers' snapshot policy: small by default (`chaosSnapshotEvery`, `chaosLogKeep`), so that
+   * snapshots, purges and installs happen under the faults (a server that lost its disk, or was
+   * down while the others purged, catches up by snapshot). 0 takes none.
+   */
+  snapshotEvery?: number;
+  logKeep?: number;
   /** Progress lines (faults, phases); silent when absent. */
   log?: (line: string) => void;
 }
@@ -92,6 +99,11 @@ export interface ChaosResult {
    * close, and forgotten after idling past the bound, since that server started.
    */
   sessions: { opened: number; ended: number; expired: number } | null;
+  /**
+   * Snapshots, summed over the servers' metrics after the checks (each counts since its last
+   * start): taken, sent to followers behind the purge, installed from a leader.
+   */
+  snapshots: { taken: number; sent: number; installed: number } | null;
   /** Each recovery sample with the round it came from (null: no write succeeded after it). */
   recoverySamples: { figure: 'leaderKill' | 'partitionHeal'; kind: string; detail: string; composed: boolean; settled: boolean; waitMs: number | null }[];
   problems: string[];
@@ -119,6 +131,10 @@ const chaosStateMachine = fileURLToPath(new URL('./chaos-state-machine.js', impo
  * arrive after their session was forgotten. Longer than every client deadline of the workloads.
  */
 export const chaosSessionIdleMs = 5000;
+
+/** A chaos run's snapshot policy: a snapshot every few seconds of its load, a short log window below it. */
+export const chaosSnapshotEvery = 1000;
+export const chaosLogKeep = 200;
 
 export function percentiles(values: number[], unrecovered: number): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
@@ -153,6 +169,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: options.serverLogLevel ?? 'warn',
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
     limits: { sessionIdleMsMax: chaosSessionIdleMs },
+    snapshotEvery: options.snapshotEvery ?? chaosSnapshotEvery, logKeep: options.logKeep ?? chaosLogKeep,
     peerAddress: (from, to) => network.proxyAddress(from, to),
   });
   const groupDirOf = (id: string): string => path.join(cluster.node(id).dir, 'default', 'current');
@@ -214,7 +231,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, lostWrites: 0, violations: 0,
     undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, converged: false, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
-    recoverySamples: [], writesPerSecond: [], sessions: null, problems, faultLog: [],
+    recoverySamples: [], writesPerSecond: [], sessions: null, snapshots: null, problems, faultLog: [],
   };
   try {
     await network.start();
@@ -276,6 +293,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       result.converged = await converged(cluster, Date.now() + 30_000);
       if (!result.converged) problems.push(`servers did not converge on the leader's log within 30 s: ${JSON.stringify(await cluster.statuses())}`);
       result.sessions = await sessionCounts(cluster);
+      result.snapshots = await snapshotCounts(cluster);
     } finally {
       clearInterval(watchCrashes);
     }
@@ -345,6 +363,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
+/** Snapshot counters summed over the servers that answer (null when none does). */
+async function snapshotCounts(cluster: LocalCluster): Promise<ChaosResult['snapshots']> {
+  const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 3000 });
+  try {
+    const all = await Promise.all(cluster.nodes.map((node) => client.metrics(node.address).catch(() => null)));
+    const answered = all.filter((metrics) => metrics !== null);
+    if (answered.length === 0) return null;
+    const sum = (name: string): number => answered.reduce((total, metrics) => total + (metrics.counters[name] ?? 0), 0);
+    return { taken: sum('snapshotsTaken'), sent: sum('snapshotsSent'), installed: sum('snapshotsInstalled') };
+  } finally {
+    await client.close();
+  }
+}
+
 /** The leader's session counters (null when no leader answers). */
 async function sessionCounts(cluster: LocalCluster): Promise<ChaosResult['sessions']> {
   const leader = await cluster.waitForLeader(10_000).catch(() => null);
@@ -376,6 +408,9 @@ export function formatChaos(result: ChaosResult): string {
   ];
   if (result.sessions !== null) {
     lines.push(`client sessions (leader): ${result.sessions.opened} opened, ${result.sessions.ended} ended by close, ${result.sessions.expired} forgotten idle`);
+  }
+  if (result.snapshots !== null) {
+    lines.push(`snapshots (servers since their last start): ${result.snapshots.taken} taken, ${result.snapshots.sent} sent to followers, ${result.snapshots.installed} installed`);
   }
   if (result.register) {
     const where = result.historyDir === null ? '' : ` (${result.register.file})`;
