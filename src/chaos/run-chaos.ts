@@ -100,8 +100,8 @@ export interface ChaosResult {
    */
   sessions: { opened: number; ended: number; expired: number } | null;
   /**
-   * Snapshots, summed over the servers' metrics after the checks (each counts since its last
-   * start): taken, sent to followers behind the purge, installed from a leader.
+   * Snapshots over the run, summed over the servers (counters polled every second, carried over
+   * their restarts): taken, sent to followers behind the purge, installed from a leader.
    */
   snapshots: { taken: number; sent: number; installed: number } | null;
   /** Each recovery sample with the round it came from (null: no write succeeded after it). */
@@ -168,7 +168,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const cluster = new LocalCluster({
     nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: options.serverLogLevel ?? 'warn',
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
-    limits: { sessionIdleMsMax: chaosSessionIdleMs },
+    // Small segments and a small replication cache: the log is purged within a run, and a server
+    // that was down or lost its disk finds its entries gone and must install a snapshot.
+    limits: { sessionIdleMsMax: chaosSessionIdleMs, segmentBytesMax: 256 * 1024, appenderCacheBytesMax: 256 * 1024 },
     snapshotEvery: options.snapshotEvery ?? chaosSnapshotEvery, logKeep: options.logKeep ?? chaosLogKeep,
     peerAddress: (from, to) => network.proxyAddress(from, to),
   });
@@ -236,6 +238,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   try {
     await network.start();
     cluster.startAll();
+    const snapshotTally = new SnapshotTally(cluster);
+    const pollSnapshots = setInterval(() => void snapshotTally.poll(), 1000);
     // A server that exits on its own during the run is a finding, whatever the cause.
     const watchCrashes = setInterval(() => {
       for (const node of cluster.nodes) {
@@ -293,9 +297,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       result.converged = await converged(cluster, Date.now() + 30_000);
       if (!result.converged) problems.push(`servers did not converge on the leader's log within 30 s: ${JSON.stringify(await cluster.statuses())}`);
       result.sessions = await sessionCounts(cluster);
-      result.snapshots = await snapshotCounts(cluster);
+      await snapshotTally.poll();
+      result.snapshots = snapshotTally.totals();
     } finally {
       clearInterval(watchCrashes);
+      clearInterval(pollSnapshots);
+      await snapshotTally.close();
     }
 
     for (const check of [result.appendSet, result.counter]) {
@@ -363,17 +370,54 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
-/** Snapshot counters summed over the servers that answer (null when none does). */
-async function snapshotCounts(cluster: LocalCluster): Promise<ChaosResult['snapshots']> {
-  const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 3000 });
-  try {
-    const all = await Promise.all(cluster.nodes.map((node) => client.metrics(node.address).catch(() => null)));
-    const answered = all.filter((metrics) => metrics !== null);
-    if (answered.length === 0) return null;
-    const sum = (name: string): number => answered.reduce((total, metrics) => total + (metrics.counters[name] ?? 0), 0);
-    return { taken: sum('snapshotsTaken'), sent: sum('snapshotsSent'), installed: sum('snapshotsInstalled') };
-  } finally {
-    await client.close();
+/**
+ * The servers' snapshot counters over the whole run: polled every second, and a counter that went
+ * down (its server restarted) adds what it had counted before to that server's base.
+ */
+class SnapshotTally {
+  private static readonly names = { taken: 'snapshotsTaken', sent: 'snapshotsSent', installed: 'snapshotsInstalled' } as const;
+  private readonly last = new Map<string, Record<string, number>>();
+  private readonly base = new Map<string, Record<string, number>>();
+  private client: Promise<RaftClient> | null = null;
+  private answered = false;
+  private polling: Promise<void> | null = null;
+
+  constructor(private readonly cluster: LocalCluster) {}
+
+  /** One poll at a time: a slow one is joined, not overlapped. */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => { this.polling = null; });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
+    this.client ??= RaftClient.connect({ peers: this.cluster.addresses, requestTimeoutMs: 800 });
+    const client = await this.client;
+    await Promise.all(this.cluster.nodes.map(async (node) => {
+      const metrics = await client.metrics(node.address).catch(() => null);
+      if (metrics === null) return;
+      this.answered = true;
+      const last = this.last.get(node.id) ?? {};
+      const base = this.base.get(node.id) ?? {};
+      for (const name of Object.values(SnapshotTally.names)) {
+        const now = metrics.counters[name] ?? 0;
+        if (now < (last[name] ?? 0)) base[name] = (base[name] ?? 0) + last[name]!;
+        last[name] = now;
+      }
+      this.last.set(node.id, last);
+      this.base.set(node.id, base);
+    }));
+  }
+
+  totals(): ChaosResult['snapshots'] {
+    if (!this.answered) return null;
+    const sum = (name: string): number => this.cluster.nodes.reduce((total, node) =>
+      total + (this.last.get(node.id)?.[name] ?? 0) + (this.base.get(node.id)?.[name] ?? 0), 0);
+    return { taken: sum(SnapshotTally.names.taken), sent: sum(SnapshotTally.names.sent), installed: sum(SnapshotTally.names.installed) };
+  }
+
+  async close(): Promise<void> {
+    await (await this.client?.catch(() => null))?.close();
   }
 }
 
@@ -410,7 +454,7 @@ export function formatChaos(result: ChaosResult): string {
     lines.push(`client sessions (leader): ${result.sessions.opened} opened, ${result.sessions.ended} ended by close, ${result.sessions.expired} forgotten idle`);
   }
   if (result.snapshots !== null) {
-    lines.push(`snapshots (servers since their last start): ${result.snapshots.taken} taken, ${result.snapshots.sent} sent to followers, ${result.snapshots.installed} installed`);
+    lines.push(`snapshots: ${result.snapshots.taken} taken, ${result.snapshots.sent} sent to followers, ${result.snapshots.installed} installed`);
   }
   if (result.register) {
     const where = result.historyDir === null ? '' : ` (${result.register.file})`;

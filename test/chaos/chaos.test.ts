@@ -61,6 +61,8 @@ for (const [name, options] of runs) {
     assert.deepEqual(result.crashes, [], formatChaos(result));
     assert.ok(result.converged, `every server caught up with the leader's log, those that lost a disk or a tail too: ${formatChaos(result)}`);
     assert.ok(result.ok, formatChaos(result));
+    // Snapshots happen under the faults (the chaos policy takes one every 1,000 entries).
+    assert.ok(result.snapshots !== null && result.snapshots.taken > 0, `snapshots taken: ${JSON.stringify(result.snapshots)}`);
     if (options.workloads.includes('append-set')) {
       // Every fifth append came from a client of its own that closed: sessions ended through the log.
       assert.ok(result.sessions !== null && result.sessions.ended > 0, `sessions ended by close: ${JSON.stringify(result.sessions)}`);
