@@ -463,7 +463,19 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         this.install = { key, manifest, job: this.store.beginInstall(manifest), startedMs: Date.now() };
       }
       const install = this.install;
-      if (!install.job.accept({ file: message.file, offset: message.offset, data: message.data, crc32c: message.crc32c })) {
+      let complete: boolean;
+      try {
+        complete = install.job.accept({ file: message.file, offset: message.offset, data: message.data, crc32c: message.crc32c });
+      } catch (error) {
+        // A refused chunk changes nothing; an install it would have begun is not kept either.
+        const expected = install.job.expected();
+        if (expected.file === 0 && expected.offset === 0) {
+          install.job.abandon();
+          this.install = null;
+        }
+        throw error;
+      }
+      if (!complete) {
         reply({});
         return;
       }

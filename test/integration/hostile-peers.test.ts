@@ -17,6 +17,9 @@ import { encode } from '../../src/messages/codec.js';
 import { packPayloads } from '../../src/messages/packed-entries.js';
 import { encodeEntry, EntryType } from '../../src/messages/entry.js';
 import { termMax } from '../../src/limits.js';
+import { crc32c } from '../../src/log/crc32c.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import { sleep, withTimeout, type LocalNode } from '../../src/cluster/local-cluster.js';
 
 let hostile: HostileCluster;
@@ -136,6 +139,52 @@ test('server messages count only on a connection that opened with its sender\'s 
   });
   const refused = (await hostile.client.metrics(follower.address)).counters['peerMessagesRefused']! - refusedBefore;
   assert.equal(refused, 5, 'each refusal is counted');
+});
+
+test('a forged InstallSnapshot is refused with SNAPSHOT_REJECTED and its reason, and installs nothing', caseTimeout, async () => {
+  const leader = await hostile.leader();
+  const follower = await hostile.follower();
+  const { term, commit } = await hostile.statusOf(follower);
+  const sm = path.join(follower.dir, 'default', 'current', 'sm');
+  const filesBefore = fs.readdirSync(sm).filter((name) => name.startsWith('snapshot_') || name.startsWith('install_')).sort();
+  const snapshotBefore = (await hostile.statusOf(follower)).snapshotIndex;
+  const data = new Uint8Array(64).fill(7);
+  const manifest = (fields: Record<string, unknown> = {}): Record<string, unknown> => ({
+    index: commit + 1_000_000, term, configuration: { voters: ['n1', 'n2', 'n3'] }, files: [{ name: 'kv.state', size: 64, crc32c: crc32c(data) }], ...fields,
+  });
+  const chunk = (fields: Record<string, unknown>): Uint8Array => encodeFrame({
+    k: Kind.InstallSnapshot, g: 'default', from: leader.id, term, seq: 1, manifest: manifest(), file: 0, offset: 0, data, crc32c: crc32c(data),
+    ...fields,
+  });
+  const cases: [string, Uint8Array][] = [
+    ['path', chunk({ manifest: manifest({ files: [{ name: '../raft-meta', size: 64, crc32c: crc32c(data) }] }) })],
+    ['path', chunk({ manifest: manifest({ files: [{ name: '/etc/passwd', size: 64, crc32c: crc32c(data) }] }) })],
+    ['crc', chunk({ crc32c: (crc32c(data) + 1) >>> 0 })],
+    ['order', chunk({ offset: 32, data: data.subarray(0, 32), crc32c: crc32c(data.subarray(0, 32)) })],
+    ['size', chunk({ data: new Uint8Array(65), crc32c: crc32c(new Uint8Array(65)) })],
+    ['stale', chunk({ manifest: manifest({ index: Math.max(1, commit - 1) }) })],
+    ['manifest', chunk({ manifest: manifest({ term: -1 }) })],
+  ];
+  await hostile.attack(follower, async () => {
+    for (const [reason, frame] of cases) {
+      const connection = await RawConnection.asPeer(follower.address, leader.id);
+      try {
+        connection.write(frame);
+        const reply = await connection.reply(0, 5000);
+        assert.equal(reply['k'], Kind.InstallSnapshotReply, reason);
+        assert.equal(reply['success'], false, reason);
+        assert.equal(reply['installed'], false, reason);
+        assert.equal(errorOf(reply).code, 'SNAPSHOT_REJECTED', reason);
+        assert.equal(errorOf(reply).details['reason'], reason, `${reason}: ${errorOf(reply).message}`);
+      } finally {
+        connection.destroy();
+      }
+    }
+  });
+  const after = fs.readdirSync(sm).filter((name) => name.startsWith('snapshot_') || name.startsWith('install_')).sort();
+  assert.deepEqual(after.filter((name) => name.startsWith('install_')), [], 'no install file left');
+  assert.deepEqual(after.filter((name) => !filesBefore.includes(name) && name.endsWith('.manifest')), [], 'no snapshot installed');
+  assert.equal((await hostile.statusOf(follower)).snapshotIndex, snapshotBefore);
 });
 
 /** Opens `count` connections from `localAddress` that each send a status request; returns them once each got its answer. */
