@@ -635,13 +635,14 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private pendingProgress(term: number): AppenderProgressMessage {
     if (this.progress === null) {
       const progress: AppenderProgressMessage = {
-        k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [], acks: [], inflight: [], installs: [],
+        k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [], acks: [], inflight: [], installs: [], sending: [],
       };
       this.progress = progress;
       this.environment.timers.setImmediate(() => {
         this.progress = null;
         for (const follower of this.followers.values()) {
           progress.inflight.push([follower.id, follower.inflight.length, follower.inflightBytes]);
+          if (follower.sending !== null) progress.sending.push([follower.id, follower.sending.manifest.index]);
         }
         this.links.main.send(progress);
       });

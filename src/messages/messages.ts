@@ -536,6 +536,8 @@ export interface AppenderProgressMessage {
   inflight: [NodeId, number, number][];
   /** Snapshots a follower finished installing: [follower, snapshot index, bytes sent, ms since the first chunk]. */
   installs: [NodeId, number, number, number][];
+  /** Followers being sent a snapshot after this report: [follower, snapshot index] (the log keeps what follows it). */
+  sending: [NodeId, number][];
 }
 export interface AppenderHigherTermMessage {
   k: typeof Kind.AppenderHigherTerm;

@@ -104,6 +104,12 @@ export class RaftServer implements RequestPathHost {
   private commitNotice: { commitIndex: number; truncations: number } | null = null;
   /** Copies of the appender's per-follower progress, for the gauges. */
   private readonly matchIndexSeen = new Map<string, number>();
+  /**
+   * Followers this leader is sending a snapshot, and its index: a purge keeps the log after it,
+   * or a follower whose install outlasts the log's turnover would need another snapshot, and
+   * under a steady load might never catch up.
+   */
+  private readonly snapshotHolds = new Map<string, number>();
   private readonly inflightSeen = new Map<string, [number, number]>();
 
   /** @param environment the shell's parts; Node's unless given (the simulator gives its own). */
@@ -236,6 +242,8 @@ export class RaftServer implements RequestPathHost {
           core.onMatch(peer, index);
         }
         for (const peer of message.contacts) core.onPeerContact(peer);
+        this.snapshotHolds.clear();
+        for (const [peer, index] of message.sending) this.snapshotHolds.set(peer, index);
         for (const [peer, index, bytes, ms] of message.installs) {
           this.recorder.counters.snapshotsSent++;
           this.recorder.counters.snapshotSendBytes += bytes;
@@ -390,7 +398,8 @@ export class RaftServer implements RequestPathHost {
     this.snapshotLatest = snapshot;
     const actors = this.requireActors();
     actors.appender.send({ k: Kind.AppenderSnapshot, snapshot });
-    const upTo = snapshot.index - (this.options.logKeep ?? logKeepDefault);
+    let upTo = snapshot.index - (this.options.logKeep ?? logKeepDefault);
+    for (const held of this.snapshotHolds.values()) upTo = Math.min(upTo, held);
     if (upTo > 0) this.submitToLog({ k: Kind.LogPurge, upTo });
   }
 
@@ -542,6 +551,7 @@ export class RaftServer implements RequestPathHost {
       // Replication gauges start over with the term: the appender reports them afresh.
       this.matchIndexSeen.clear();
       this.inflightSeen.clear();
+      this.snapshotHolds.clear();
       // The core's log already holds the no-op (Raft §8), so the log writes it even if leadership
       // was lost within the same step; the appender starts only if this node still leads.
       const noopSeq = this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], entries: noopEntries });
