@@ -62,7 +62,10 @@ export const defaultSimConfig: Omit<SimConfig, 'seed'> = {
   stepsMax: 3_000_000,
 };
 
-/** Limits for simulation: coarse ticks and small segments (cheap runs, many segment rolls). */
+/**
+ * Limits for simulation: coarse ticks and small segments (cheap runs, many segment rolls; a purge
+ * removes whole segments, so small ones let the log start close behind the snapshots).
+ */
 export const simLimits: Partial<Limits> = {
   // Short, so that sessions idle out within a run: clock entries every second while any is held.
   sessionIdleMsMax: 4000,
@@ -358,8 +361,10 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
         }
       }
       if (pending.length > 0) await Promise.all(pending.splice(0));
-      snapshotActivity.afterStep(nodes);
-      if (!inLiveness && crashPlan.next === null && snapshotEvery > 0) aimCrashes();
+      if (snapshotEvery > 0) {
+        snapshotActivity.afterStep(nodes);
+        if (!inLiveness && crashPlan.next === null) aimCrashes();
+      }
       checkers.afterStep(nodes);
       if (checkers.failed) break;
       if (scheduler.steps > config.stepsMax) {
