@@ -90,6 +90,8 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
   private unsyncedForUpdater: UpdaterLogInput[] = [];
   /** While profiling: [seq, arrivedUs, writtenUs] of each append since the last sync. */
   private stamps: number[] = [];
+  /** The highest index a LogPurge asked to purge through, in this life (0 for none). */
+  private purgeAsked = 0;
 
   constructor(
     private readonly options: LogActorOptions,
@@ -157,6 +159,16 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
     return true;
   }
 
+  /** The log's first index (0 before start). */
+  get firstIndex(): number {
+    return this.log?.firstIndex ?? 0;
+  }
+
+  /** The highest index the server asked to purge through since start: the purge below a snapshot has run. */
+  get purgedUpTo(): number {
+    return this.purgeAsked;
+  }
+
   async status(): Promise<LogStatus> {
     const log = this.requireLog();
     return { lastIndex: log.lastIndex, syncedIndex: log.syncedIndex, syncCount: this.syncCount, firstIndex: log.firstIndex, bytes: log.bytes };
@@ -199,6 +211,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
         break;
       case Kind.LogPurge:
         log.purgeTo(message.upTo);
+        this.purgeAsked = Math.max(this.purgeAsked, message.upTo);
         break;
     }
     this.lastSeq = message.seq;

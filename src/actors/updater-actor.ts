@@ -50,6 +50,11 @@ export interface UpdaterActorOptions {
   snapshotRetain?: number;
   /** The voters, written into each snapshot's manifest as its configuration. */
   voters?: string[];
+  /**
+   * Bytes a snapshot write job writes between two turns of the loop (applies run in between);
+   * 4 MiB unless given. The simulator gives a few hundred, so that a crash can land mid-write.
+   */
+  snapshotStepBytes?: number;
 }
 
 /** The actor's shell: Node's timers, module loader and file system, or the simulator's clock, machines and disk. */
@@ -77,8 +82,8 @@ export interface UpdaterStatus {
 const sessionsFile = 'raftline-sessions';
 /** A state machine's file names (state-machine.ts, SnapshotWriter.addFile). */
 const fileNamePattern = /^[A-Za-z0-9._-]{1,64}$/;
-/** Bytes a snapshot write job writes between two turns of the updater's loop (applies run in between). */
-const snapshotStepBytes = 4 * 1024 * 1024;
+/** Bytes a snapshot write job writes between two turns of the updater's loop, unless the options say. */
+const snapshotStepBytesDefault = 4 * 1024 * 1024;
 
 interface InstallInProgress {
   key: string;
@@ -213,6 +218,21 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         setImmediate(() => { throw error; });
       });
     }
+  }
+
+  /** Whether a snapshot is being taken: from the state machine's takeSnapshot until its manifest is durable. */
+  get snapshotWriteInProgress(): boolean {
+    return this.writing !== null;
+  }
+
+  /** Whether a snapshot from the leader is being received (chunks taken, not finished) or loaded. */
+  get installInProgress(): boolean {
+    return this.install !== null || this.installing;
+  }
+
+  /** The newest snapshot's index, taken here or installed (0 for none). */
+  get snapshotIndex(): number {
+    return this.latestSnapshot?.index ?? 0;
   }
 
   async status(): Promise<UpdaterStatus> {
@@ -407,7 +427,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private stepSnapshot(): void {
     const writing = this.writing;
     if (writing === null) return;
-    if (!writing.job.step(snapshotStepBytes)) {
+    if (!writing.job.step(this.options.snapshotStepBytes ?? snapshotStepBytesDefault)) {
       this.environment.timers.setImmediate(() => this.stepSnapshot());
       return;
     }

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultSimConfig, runSimulation, type SimConfig, type SimResult } from './simulation.js';
+import { noSnapshotFigures } from './snapshot-activity.js';
 
 export interface CampaignOptions {
   startSeed: number;
@@ -30,8 +31,19 @@ export interface CampaignSummary {
   duplicateApplies: number;
   /** Client sessions over all seeds (see SimResult.sessions). */
   sessions: SimResult['sessions'];
+  /** Snapshots over all seeds (see SimResult.snapshots), and the targeted crashes that landed at each crash point. */
+  snapshots: SimResult['snapshots'];
+  crashPoints: SimResult['crashPoints'];
   failedSeeds: number[];
   wallSeconds: number;
+}
+
+/** The snapshot figures as the cli and the safety summary print them. */
+export function snapshotLine(snapshots: SimResult['snapshots'], crashPoints: SimResult['crashPoints']): string {
+  return `snapshots ${snapshots.taken} taken, ${snapshots.purges} purges, ${snapshots.installs} installs ` +
+    `(${snapshots.installsInterrupted} interrupted by a crash, ${snapshots.installsAfterDiskLoss} after a lost disk), ` +
+    `${snapshots.restarts} restarts from a snapshot; crashes while writing one ${crashPoints.snapshotWrite}, ` +
+    `while installing ${crashPoints.install}, before its purge ${crashPoints.beforePurge}`;
 }
 
 export function replayCommand(result: Pick<SimResult, 'seed'>): string {
@@ -52,7 +64,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   const began = performance.now();
   const summary: CampaignSummary = {
     suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, faults: 0, replicaLosses: 0, lostWrites: 0, violations: 0,
-    duplicateApplies: 0, sessions: { opened: 0, closed: 0, lateRetries: 0, expired: 0 }, failedSeeds: [], wallSeconds: 0,
+    duplicateApplies: 0, sessions: { opened: 0, closed: 0, lateRetries: 0, expired: 0 }, snapshots: noSnapshotFigures(),
+    crashPoints: { snapshotWrite: 0, install: 0, beforePurge: 0 }, failedSeeds: [], wallSeconds: 0,
   };
   for (let i = 0; i < options.seedCount; i++) {
     const seed = options.startSeed + i;
@@ -71,6 +84,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     summary.sessions.closed += result.sessions.closed;
     summary.sessions.lateRetries += result.sessions.lateRetries;
     summary.sessions.expired += result.sessions.expired;
+    for (const key of Object.keys(summary.snapshots) as (keyof SimResult['snapshots'])[]) summary.snapshots[key] += result.snapshots[key];
+    for (const key of Object.keys(summary.crashPoints) as (keyof SimResult['crashPoints'])[]) summary.crashPoints[key] += result.crashPoints[key];
     if (!result.ok) summary.failedSeeds.push(seed);
     options.onResult?.(result);
     options.onProgress?.(summary.seeds, options.seedCount, summary.failedSeeds.length);
@@ -82,8 +97,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
 
 export function writeSummary(file: string, summary: CampaignSummary): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const { suite, seeds, operations, faults, lostWrites, violations, duplicateApplies } = summary;
+  const { suite, seeds, operations, faults, lostWrites, violations, duplicateApplies, snapshots, crashPoints } = summary;
   fs.writeFileSync(file, `${JSON.stringify({
     suite, seeds, simulatedSeconds: Math.round(summary.simulatedSeconds), operations, faults, lostWrites, violations, duplicateApplies,
+    snapshots, crashPoints,
   })}\n`);
 }

@@ -14,11 +14,14 @@
  *  - linearizable reads: a read returns a ledger at least as long as the position of every write
  *    acknowledged before the read began;
  *  - sessions: a write is answered SESSION_EXPIRED only once its session has been idle past the
- *    servers' bound (checked against the client's latest acknowledged write of it).
+ *    servers' bound (checked against the client's latest acknowledged write of it);
+ *  - snapshots: a ledger loaded from a snapshot (installed from the leader, or at a restart) holds
+ *    exactly the values the cluster applied at the committed indexes through the snapshot's index,
+ *    in index order.
  * A violation is recorded with the simulated time and a sentence; the run stops at the first.
  */
 import type { TermRun } from '../core/types.js';
-import type { SimNode } from './sim-node.js';
+import type { SimNode, SnapshotLoad } from './sim-node.js';
 
 export interface Violation {
   atMs: number;
@@ -70,11 +73,7 @@ export class Checkers {
     for (const node of nodes) {
       const core = node.core;
       if (core === null || node.life === null || !node.life.alive) continue;
-      let watch = this.watches.get(node.id);
-      if (watch === undefined || watch.life !== node.life) {
-        watch = { life: node.life, commitIndex: 0, lastIndex: -1, lastTerm: -1, leaderTermSeen: 0, appliedValues: new Set() };
-        this.watches.set(node.id, watch);
-      }
+      const watch = this.watchOf(node);
       if (core.role === 'leader' && watch.leaderTermSeen !== core.term) {
         watch.leaderTermSeen = core.term;
         this.onLeader(node.id, core.term, core.lastIndex, (index) => core.termAt(index), core.firstKnownIndex);
@@ -98,6 +97,15 @@ export class Checkers {
       this.logsChanged = false;
       this.checkLogMatching(nodes);
     }
+  }
+
+  private watchOf(node: SimNode): NodeWatch {
+    let watch = this.watches.get(node.id);
+    if (watch === undefined || watch.life !== node.life) {
+      watch = { life: node.life, commitIndex: 0, lastIndex: -1, lastTerm: -1, leaderTermSeen: 0, appliedValues: new Set() };
+      this.watches.set(node.id, watch);
+    }
+    return watch;
   }
 
   /**
@@ -192,6 +200,35 @@ export class Checkers {
     else if (place[0] !== index || place[1] !== position) {
       this.violation('stateMachineSafety', `${node.id} applied ${value} at index ${index} position ${position}; elsewhere at ${place[0]} position ${place[1]}`);
     }
+  }
+
+  /**
+   * `node`'s ledger was loaded from a snapshot through `index`: it must be the committed prefix,
+   * i.e. the values applied anywhere at the indexes up to `index` (every one of them was applied,
+   * and reported, where it was first applied), in order. Every snapshot holds committed entries
+   * only, so `index` is within the known-committed prefix. From here this life's applies continue
+   * after the snapshot: a value in it applied again is applied twice.
+   */
+  onSnapshotLoaded(node: SimNode, how: SnapshotLoad, index: number, values: readonly string[]): void {
+    const rule = how === 'install' ? 'snapshotInstall' : 'snapshotRestart';
+    if (index > this.committedIndex) {
+      this.violation(rule, `${node.id} loaded a snapshot through ${index} (${how}), past the known-committed ${this.committedIndex}`);
+      return;
+    }
+    const expected: string[] = [];
+    for (let i = 1; i <= index; i++) {
+      const value = this.appliedAt.get(i);
+      if (value !== undefined) expected.push(value);
+    }
+    const differs = values.findIndex((value, i) => value !== expected[i]);
+    if (values.length !== expected.length || differs >= 0) {
+      const at = differs >= 0 ? differs : Math.min(values.length, expected.length);
+      this.violation(rule, `${node.id} loaded a snapshot through ${index} (${how}) holding ${values.length} values; ` +
+        `the cluster applied ${expected.length} through that index; first difference at position ${at + 1}: ` +
+        `${values[at] ?? 'nothing'} instead of ${expected[at] ?? 'nothing'}`);
+      return;
+    }
+    if (node.life !== null) this.watchOf(node).appliedValues = new Set(values);
   }
 
   /** A client got ok for `value` at `index`: the entry there must be that value once applied. */

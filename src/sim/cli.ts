@@ -6,7 +6,7 @@
  *   SEED=<n> node dist/src/sim/cli.js          (replays one seed; prints its journal on failure)
  * `npm run test:sim -- <args>` builds first and runs this.
  */
-import { runCampaign, formatFailure } from './campaign.js';
+import { runCampaign, formatFailure, snapshotLine } from './campaign.js';
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -28,7 +28,8 @@ const summary = await runCampaign({
       console.log(`seed ${result.seed}: ok, ${result.nodeCount} nodes, ${(result.simulatedMs / 1000).toFixed(1)} s simulated, ` +
         `${result.steps} steps, ${result.operations} operations (${result.acknowledged} writes acknowledged, ${result.reads} reads), ` +
         `${result.faults} faults (${result.crashes} crashes, ${result.tornWrites} torn writes, ${result.replicaLosses} replicas losing data), ` +
-        `sessions ${JSON.stringify(result.sessions)}, trace ${result.traceHash.toString(16)}`);
+        `sessions ${JSON.stringify(result.sessions)}, snapshot every ${result.snapshotEvery} keeping ${result.logKeep}: ` +
+        `${snapshotLine(result.snapshots, result.crashPoints)}, trace ${result.traceHash.toString(16)}`);
     }
   },
   onProgress: (done, total, failed) => {
@@ -38,5 +39,6 @@ const summary = await runCampaign({
 console.log(`sim: ${summary.seeds} seeds, ${summary.simulatedSeconds.toFixed(0)} s simulated, ${summary.operations} operations, ` +
   `${summary.faults} faults (${summary.replicaLosses} replicas losing data), ${summary.violations} violations, ${summary.lostWrites} acknowledged writes lost, ` +
   `${summary.duplicateApplies} duplicate applies; sessions ${summary.sessions.opened} opened, ${summary.sessions.closed} closed, ` +
-  `${summary.sessions.lateRetries} writes resent past the idle bound, ${summary.sessions.expired} answered SESSION_EXPIRED (${summary.wallSeconds.toFixed(1)} s)`);
+  `${summary.sessions.lateRetries} writes resent past the idle bound, ${summary.sessions.expired} answered SESSION_EXPIRED; ` +
+  `${snapshotLine(summary.snapshots, summary.crashPoints)} (${summary.wallSeconds.toFixed(1)} s)`);
 process.exitCode = summary.failedSeeds.length > 0 ? 1 : 0;

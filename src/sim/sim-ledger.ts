@@ -9,7 +9,8 @@
  * acknowledged write once in every live node's ledger at the end, the nodes' ledgers equal), and
  * the positions later applies report continue from it. Loading reports nothing to the observer:
  * the entries it restores were reported where they were applied, and a node restarted from a
- * snapshot applies (and reports) only the entries after it.
+ * snapshot applies (and reports) only the entries after it. What a load restored is reported to
+ * its own observer instead (the checkers compare it with what the cluster committed).
  */
 import { decode, encode } from '../messages/codec.js';
 import type { AppliedTransaction, SnapshotReader, SnapshotWriter, StateMachine, TransactionContext } from '../state-machine.js';
@@ -18,12 +19,14 @@ const SNAPSHOT_FILE = 'ledger.state';
 const SNAPSHOT_VERSION = 1;
 
 export type ApplyObserver = (index: number, value: string, position: number) => void;
+/** A snapshot through `index` was loaded: the ledger now holds `values`. */
+export type LoadObserver = (index: number, values: readonly string[]) => void;
 
 export class SimLedger implements StateMachine {
   readonly values: string[] = [];
   lastAppliedIndex = 0;
 
-  constructor(private readonly observer: ApplyObserver | null) {}
+  constructor(private readonly observer: ApplyObserver | null, private readonly loadObserver: LoadObserver | null = null) {}
 
   startTransaction(transaction: TransactionContext): TransactionContext {
     if (typeof decode(transaction.data) !== 'string') throw new Error('ledger writes are strings');
@@ -62,5 +65,6 @@ export class SimLedger implements StateMachine {
     this.values.length = 0;
     for (const value of state.values as string[]) this.values.push(value);
     this.lastAppliedIndex = state.lastAppliedIndex;
+    this.loadObserver?.(reader.index, this.values);
   }
 }

@@ -24,9 +24,14 @@ import { Life, SimTimers, type SimScheduler } from './scheduler.js';
 import { simChannel } from './sim-channel.js';
 import { SimDisk } from './sim-disk.js';
 import { SimPeerLink, type SimNetwork } from './sim-network.js';
-import { SimLedger, type ApplyObserver } from './sim-ledger.js';
+import { SimLedger, type ApplyObserver, type LoadObserver } from './sim-ledger.js';
 
 export type CoreFactory = (config: CoreConfig, restored: RestoredState) => RaftCore;
+/** The ledger the updaters run (the simulator's tests give deliberately broken ones). */
+export type LedgerFactory = (observer: ApplyObserver, loadObserver: LoadObserver) => SimLedger;
+
+/** How a node's ledger came to be loaded from a snapshot: installed from the leader, or at a restart. */
+export type SnapshotLoad = 'install' | 'restart';
 
 export interface SimNodeContext {
   scheduler: SimScheduler;
@@ -39,10 +44,15 @@ export interface SimNodeContext {
   lyingDisk: boolean;
   /** The updaters' session tables, when not the production one (deliberately broken ones). */
   makeSessionTable?: () => SessionTable<unknown>;
+  /** The updaters' ledgers, when not SimLedger (deliberately broken ones). */
+  makeLedger?: LedgerFactory;
   /** Snapshot policy of every server (RaftServerOptions): small, so that snapshots, purges and installs happen in a run. */
   snapshotEvery: number;
   logKeep: number;
+  /** Bytes the updater writes of a snapshot per turn of its loop: small, so that a write spans steps a crash can fall between. */
+  snapshotStepBytes: number;
   onApply(node: SimNode, index: number, value: string, position: number): void;
+  onSnapshotLoaded(node: SimNode, how: SnapshotLoad, index: number, values: readonly string[]): void;
 }
 
 const silentLogger = pino({ level: 'silent' });
@@ -58,6 +68,9 @@ export class SimNode {
   core: RaftCore | null = null;
   /** This life's appender: as a leader it decides commits before the core hears of them. */
   appender: AppenderActor | null = null;
+  /** This life's updater and log actor, looked at (read only) for the snapshot statistics and crash points. */
+  updater: UpdaterActor | null = null;
+  log: LogActor | null = null;
   ledger: SimLedger | null = null;
   incarnation = 0;
 
@@ -75,8 +88,13 @@ export class SimNode {
     this.life = life;
     this.core = null;
     this.appender = null;
+    this.updater = null;
+    this.log = null;
     const observer: ApplyObserver = (index, value, position) => context.onApply(this, index, value, position);
-    const ledger = new SimLedger(observer);
+    // The updater loads a snapshot at start (the one its log continues) or when it installs the leader's.
+    const loaded: LoadObserver = (index, values) =>
+      context.onSnapshotLoaded(this, this.updater?.installInProgress === true ? 'install' : 'restart', index, values);
+    const ledger = context.makeLedger?.(observer, loaded) ?? new SimLedger(observer, loaded);
     this.ledger = ledger;
     const timers = (): SimTimers => new SimTimers(context.scheduler, life, context.timerJitterMs);
     const environment: Partial<ServerEnvironment> = {
@@ -118,6 +136,8 @@ export class SimNode {
     this.server = null;
     this.core = null;
     this.appender = null;
+    this.updater = null;
+    this.log = null;
     this.ledger = null;
     this.context.network.crashNode(this.id);
     return this.disk.crash(this.context.scheduler, loseAllProbability, tearProbability);
@@ -147,10 +167,12 @@ export class SimNode {
     const links = actorLinks(ports);
     const log = new LogActor(options.log, links.log, { fileSystem: this.disk, timers: timers() });
     const makeSessionTable = this.context.makeSessionTable;
-    const updater = new UpdaterActor(options.updater, links.updater, {
+    const updater = new UpdaterActor({ ...options.updater, snapshotStepBytes: this.context.snapshotStepBytes }, links.updater, {
       timers: timers(), loadStateMachine: async () => ledger, fileSystem: this.disk,
       ...(makeSessionTable === undefined ? {} : { sessionTable: makeSessionTable }),
     });
+    this.log = log;
+    this.updater = updater;
     const network = this.context.network;
     const appender = new AppenderActor(options.appender, links.appender,
       { timers: timers(), dial: (peer) => new SimPeerLink(network, this.id, life, peer), fileSystem: this.disk });

@@ -3,7 +3,8 @@
  * network and clock, with clients writing unique values and reading linearizably.
  *  - Safety phase: a nemesis injects faults on a seeded schedule (crashes with torn writes and
  *    restarts, partitions, one-way cuts, an isolated leader, message drop / duplicate / reorder /
- *    connection resets); the checkers run after every step.
+ *    connection resets; crashes aimed at the snapshot paths: mid-write, mid-install, between a
+ *    snapshot and the purge below it); the checkers run after every step.
  *  - Liveness phase: faults healed, every node restarted; within `livenessMs` the cluster must
  *    elect a leader, commit new writes and converge (every node the same ledger, the same applied
  *    index). Then every acknowledged write must be on every node, once.
@@ -14,8 +15,9 @@ import { resolveLimits, type Limits } from '../limits.js';
 import { Checkers, type Violation } from './checkers.js';
 import { Life, SimScheduler } from './scheduler.js';
 import { calmNetwork, SimNetwork, type NetworkFaults } from './sim-network.js';
-import { productionCore, SimNode, type CoreFactory } from './sim-node.js';
+import { productionCore, SimNode, type CoreFactory, type LedgerFactory } from './sim-node.js';
 import { SimClient } from './sim-client.js';
+import { crashPoints, SnapshotActivity, type CrashPoint, type SnapshotFigures } from './snapshot-activity.js';
 import type { SessionTable } from '../actors/session-table.js';
 
 export interface SimConfig {
@@ -42,6 +44,8 @@ export interface SimConfig {
   lyingDisk?: boolean;
   /** Deliberately broken session tables for the updaters (the production one when absent). */
   makeSessionTable?: () => SessionTable<unknown>;
+  /** Deliberately broken ledgers for the updaters (SimLedger when absent). */
+  makeLedger?: LedgerFactory;
   /** Snapshot every this many applied entries (0: never) and entries kept below one; drawn from the seed when absent. */
   snapshotEvery?: number;
   logKeep?: number;
@@ -58,7 +62,10 @@ export const defaultSimConfig: Omit<SimConfig, 'seed'> = {
   stepsMax: 3_000_000,
 };
 
-/** Limits for simulation: coarse ticks and small segments (cheap runs, many segment rolls). */
+/**
+ * Limits for simulation: coarse ticks and small segments (cheap runs, many segment rolls; a purge
+ * removes whole segments, so small ones let the log start close behind the snapshots).
+ */
 export const simLimits: Partial<Limits> = {
   // Short, so that sessions idle out within a run: clock entries every second while any is held.
   sessionIdleMsMax: 4000,
@@ -66,7 +73,9 @@ export const simLimits: Partial<Limits> = {
   electionTicksMin: 10,
   electionTicksMax: 20,
   heartbeatMs: 200,
-  segmentBytesMax: 2048,
+  segmentBytesMax: 1024,
+  // A snapshot of the ledger is a few KiB: a leader sends it in several chunks, so a crash can fall mid-install.
+  snapshotChunkBytes: 128,
   reconnectDelayMsMin: 50,
   reconnectDelayMsMax: 1000,
   appendInflightMax: 4,
@@ -94,6 +103,11 @@ export interface SimResult {
   /** Client sessions: opened, closed by their client, writes left to idle past the bound then resent, writes answered SESSION_EXPIRED. */
   sessions: { opened: number; closed: number; lateRetries: number; expired: number };
   network: SimNetwork['stats'];
+  /** The run's snapshot policy (0: none taken), what happened on the snapshot paths, and the targeted crashes that landed. */
+  snapshotEvery: number;
+  logKeep: number;
+  snapshots: SnapshotFigures;
+  crashPoints: Record<CrashPoint, number>;
   /** A short account of the run's last events, for a failure report. */
   journal: string[];
 }
@@ -114,15 +128,22 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
   resolveLimits(limits);
   // Most runs take snapshots often (and purge to a short window), so that installs follow crashes;
   // one in five takes none, the log then keeping everything.
-  const snapshotEvery = config.snapshotEvery ?? (rng.nextFloat() < 0.2 ? 0 : 10 + Math.floor(rng.nextFloat() * 60));
+  const snapshotEvery = config.snapshotEvery ?? (rng.nextFloat() < 0.2 ? 0 : 5 + Math.floor(rng.nextFloat() * 40));
   const logKeep = config.logKeep ?? Math.floor(rng.nextFloat() * 20);
+  const snapshotActivity = new SnapshotActivity(logKeep);
   const nodes: SimNode[] = nodeIds.map((id) => new SimNode(id, {
     scheduler, network, limits, nodeIds, timerJitterMs: 5,
     makeCore: config.makeCore ?? productionCore,
     lyingDisk: config.lyingDisk ?? false,
-    snapshotEvery, logKeep,
+    snapshotEvery, logKeep, snapshotStepBytes: 128,
     ...(config.makeSessionTable === undefined ? {} : { makeSessionTable: config.makeSessionTable }),
+    ...(config.makeLedger === undefined ? {} : { makeLedger: config.makeLedger }),
     onApply: (node, index, value, position) => checkers.onApply(node, index, value, position),
+    onSnapshotLoaded: (node, how, index, values) => {
+      snapshotActivity.onLoaded(node, how, index);
+      checkers.onSnapshotLoaded(node, how, index, values);
+      note(`${node.id} loaded snapshot ${index} (${how})`);
+    },
   }));
   const acknowledged = new Map<string, number>();
   const acknowledgedOrder: string[] = [];
@@ -153,6 +174,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     pending.push(node.start());
   };
   const crash = (node: SimNode): void => {
+    snapshotActivity.onCrash(node);
     const outcome = node.crash(0.5, 0.5);
     crashes++;
     tornWrites += outcome.tornWrites;
@@ -185,10 +207,36 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     replicaLosses++;
     if (rng.nextFloat() < 0.5) {
       victim.loseDisk();
-      note(`${victim.id} lost its disk`);
+      snapshotActivity.onDiskLost(victim);
+      // It catches up by the leader's snapshot when the leader's log no longer starts at 1.
+      note(`${victim.id} lost its disk (the leader's log starts at ${leader()?.log?.firstIndex ?? 'unknown'})`);
     } else {
       note(`${victim.id}'s last record damaged (index ${victim.damageLastRecord() ?? 'none'})`);
     }
+  };
+
+  // A node that enters a window of a crash point (snapshot-activity.ts) is marked for a crash there
+  // with that point's chance; the crash lands at a step drawn within the window (none if it closes
+  // first). Like the nemesis's crashes: in the safety phase, while fewer than half the nodes are down.
+  // Installs are rarer than snapshots: their windows are taken more often.
+  const crashPointChance: Record<CrashPoint, number> = { snapshotWrite: 0.08, install: 0.3, beforePurge: 0.08 };
+  const crashPointHits: Record<CrashPoint, number> = { snapshotWrite: 0, install: 0, beforePurge: 0 };
+  const windows = nodes.map(() => crashPoints.map(() => ({ open: false, marked: false })));
+  const aimCrashes = (): void => {
+    nodes.forEach((node, n) => {
+      crashPoints.forEach((point, p) => {
+        const window = windows[n]![p]!;
+        const open = snapshotActivity.inWindow(node, point);
+        if (open && !window.open) window.marked = rng.nextFloat() < crashPointChance[point];
+        window.open = open;
+        if (!open || !window.marked || !node.isUp || rng.nextFloat() >= 0.4) return;
+        window.marked = false;
+        if (nodes.filter((other) => other.life === null).length >= Math.ceil(nodeCount / 2)) return;
+        crashPointHits[point]++;
+        note(`${node.id} crashes at ${point} (snapshot ${node.updater!.snapshotIndex})`);
+        crash(node);
+      });
+    });
   };
 
   // ---- the nemesis -------------------------------------------------------------------------
@@ -313,6 +361,10 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
         }
       }
       if (pending.length > 0) await Promise.all(pending.splice(0));
+      if (snapshotEvery > 0) {
+        snapshotActivity.afterStep(nodes);
+        if (!inLiveness && crashPlan.next === null) aimCrashes();
+      }
       checkers.afterStep(nodes);
       if (checkers.failed) break;
       if (scheduler.steps > config.stepsMax) {
@@ -370,6 +422,10 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       expired: checkers.sessionsExpired,
     },
     network: { ...network.stats },
+    snapshotEvery,
+    logKeep,
+    snapshots: { ...snapshotActivity.figures },
+    crashPoints: { ...crashPointHits },
     journal,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The deterministic simulation on every `npm test`: the named regression seeds, then 300 seeds of
  * 60 s simulated time each (safety phase with faults, liveness phase without; clients open,
- * close and idle out sessions), with a summary in `.safety/sim.json`. A failing seed is printed
+ * close and idle out sessions; nodes take snapshots, purge their logs and install the leader's,
+ * and crash on those paths), with a summary in `.safety/sim.json`. A failing seed is printed
  * with the command that replays it.
  */
 import { test } from 'node:test';
@@ -44,4 +45,10 @@ test('300 seeds of 60 s simulated time: no violation, no lost or duplicated writ
   assert.ok(summary.replicaLosses > 20, `only ${summary.replicaLosses} replicas lost data`);
   const { opened, closed, lateRetries, expired } = summary.sessions;
   assert.ok(opened > 1000 && closed > 300 && lateRetries > 100 && expired > 30, `sessions: ${JSON.stringify(summary.sessions)}`);
+  // Snapshots are taken, purge logs and are installed, restarts load them, some installs are cut by a
+  // crash, a replaced disk catches up by one; the crashes aimed at each snapshot path land.
+  const { taken, purges, installs, installsInterrupted, installsAfterDiskLoss, restarts } = summary.snapshots;
+  assert.ok(taken > 1000 && purges > 500 && installs > 50 && installsInterrupted > 10 && installsAfterDiskLoss > 0 && restarts > 200,
+    `snapshots: ${JSON.stringify(summary.snapshots)}`);
+  assert.ok(Object.values(summary.crashPoints).every((hits) => hits > 10), `crash points: ${JSON.stringify(summary.crashPoints)}`);
 });

@@ -12,6 +12,7 @@ import { logMatchingProblem } from '../../src/sim/checkers.js';
 import { SegmentedLog } from '../../src/log/segmented-log.js';
 import { makeBlindVoter, makeNoConsistencyCheck } from '../support/broken-cores.js';
 import { makeHastySessions, makeRevivingSessions } from '../support/broken-sessions.js';
+import { makeForgetfulSnapshots } from '../support/broken-ledgers.js';
 
 test('the same seed replays the same run, step for step', async () => {
   const first = await runSimulation({ ...defaultSimConfig, seed: 4242 });
@@ -66,6 +67,12 @@ test('updaters that forget sessions before the bound are caught answering SESSIO
   const failure = await firstFailure({ makeSessionTable: makeHastySessions }, 40);
   assert.ok(failure !== null, 'no seed caught the hasty expiry');
   assert.ok(failure.violations.some((violation) => violation.rule === 'sessionExpiredEarly'), JSON.stringify(failure.violations));
+});
+
+test('a state machine whose snapshots leave out the newest value is caught loading one (installed or at a restart) within 20 seeds', async () => {
+  const failure = await firstFailure({ makeLedger: makeForgetfulSnapshots }, 20);
+  assert.ok(failure !== null, 'no seed caught the forgetful snapshots');
+  assert.ok(failure.violations.some((violation) => ['snapshotInstall', 'snapshotRestart'].includes(violation.rule)), JSON.stringify(failure.violations));
 });
 
 test('virtual disk: a crash keeps synced data and names, and at most a prefix of what was not synced', () => {

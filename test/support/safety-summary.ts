@@ -1,7 +1,8 @@
 /**
  * The safety summary of a test run. Each safety suite (the simulator, the chaos runs) writes its
  * figures to `.safety/<suite>.json` at the repository root:
- * `{ suite, seeds?, histories?, operations?, faults?, lostWrites, violations, duplicateApplies }`.
+ * `{ suite, seeds?, histories?, operations?, faults?, lostWrites, violations, duplicateApplies, snapshots?, crashPoints? }`
+ * (the simulator adds what its seeds did with snapshots and the crashes aimed at them).
  * `npm test` clears the folder first (`--clear`), so a stale file never counts, and runs this at
  * the end to print ONE line with the totals; it exits 1 when any suite counted a lost write, a
  * violation or a duplicate apply, or when a file is malformed.
@@ -19,6 +20,8 @@ export interface SafetyFigures {
   lostWrites: number;
   violations: number;
   duplicateApplies: number;
+  snapshots?: { taken: number; purges: number; installs: number; installsInterrupted: number; installsAfterDiskLoss: number; restarts: number };
+  crashPoints?: { snapshotWrite: number; install: number; beforePurge: number };
 }
 
 export const safetyDir = fileURLToPath(new URL('../../../.safety/', import.meta.url));
@@ -42,11 +45,21 @@ export function readSafetyFigures(dir = safetyDir): SafetyFigures[] {
 }
 
 export function summaryLine(all: readonly SafetyFigures[]): string {
-  const sum = (field: keyof Omit<SafetyFigures, 'suite'>): number => all.reduce((total, figures) => total + (figures[field] ?? 0), 0);
+  const sum = (field: keyof Omit<SafetyFigures, 'suite' | 'snapshots' | 'crashPoints'>): number =>
+    all.reduce((total, figures) => total + (figures[field] ?? 0), 0);
+  const snapshots = all.filter((figures) => figures.snapshots !== undefined);
+  const ofSnapshots = (field: keyof NonNullable<SafetyFigures['snapshots']>): number =>
+    snapshots.reduce((total, figures) => total + figures.snapshots![field], 0);
+  const ofCrashPoints = (field: keyof NonNullable<SafetyFigures['crashPoints']>): number =>
+    all.reduce((total, figures) => total + (figures.crashPoints?.[field] ?? 0), 0);
+  const snapshotPart = snapshots.length === 0 ? '' : `, snapshots taken ${ofSnapshots('taken')}, log purges ${ofSnapshots('purges')}, ` +
+    `snapshots installed ${ofSnapshots('installs')} (${ofSnapshots('installsInterrupted')} interrupted by a crash), ` +
+    `crashes while writing a snapshot ${ofCrashPoints('snapshotWrite')}, while installing ${ofCrashPoints('install')}, ` +
+    `before the purge ${ofCrashPoints('beforePurge')}`;
   const suites = all.length === 0 ? 'no safety suites ran' : all.map((figures) => figures.suite).join(', ');
   return `safety: seeds run ${sum('seeds')}, histories checked ${sum('histories')}, operations checked ${sum('operations')}, ` +
     `faults injected ${sum('faults')}, acknowledged writes lost ${sum('lostWrites')}, linearizability violations ${sum('violations')}, ` +
-    `duplicate applies ${sum('duplicateApplies')} (${suites})`;
+    `duplicate applies ${sum('duplicateApplies')}${snapshotPart} (${suites})`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
