@@ -24,7 +24,7 @@ const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 const markerColors: Record<SnapshotKind, string> = { taken: '#3a9a4a', installed: '#7a4fb5', sent: '#b53f3f' };
 
-/** One marker per poll and kind: the servers that poll saw finish a snapshot of that kind. */
+/** One marker per end time and kind (servers placed by the same poll share one). */
 function snapshotMarkers(events: readonly SnapshotEvent[]): ChartMarker[] {
   const groups = new Map<string, SnapshotEvent[]>();
   for (const event of events) {
@@ -33,7 +33,7 @@ function snapshotMarkers(events: readonly SnapshotEvent[]): ChartMarker[] {
   }
   return [...groups.values()].map((group) => ({
     x: group[0]!.atS, label: group[0]!.kind, color: markerColors[group[0]!.kind],
-    title: `snapshot ${group[0]!.kind} by ${group[0]!.atS} s: ` +
+    title: `snapshot ${group[0]!.kind}, ended by ${group[0]!.atS} s: ` +
       group.map((event) => `${event.server}${event.count > 1 ? ` x${event.count}` : ''} ${event.ms} ms, ${mib(event.bytes)} MiB`).join('; '),
   }));
 }
@@ -112,8 +112,8 @@ export function renderReport(result: BenchResult): string {
     ])) +
     `<p class="note">Snapshots in the measured part (${config.snapshotEvery === null ? 'the servers\' own policy' : config.snapshotEvery === 0 ? 'none by count'
       : `one every ${config.snapshotEvery} entries, ${config.logKeep} kept in the log below it`}). ` +
-    `Throughput: ${escapeHtml(formatThroughputSplit(snapshotFigures.throughputDuringSnapshots))}; a snapshot counts as in progress from the poll ` +
-    'before the one that saw it end, less its duration, to that poll.</p>';
+    `Throughput: ${escapeHtml(formatThroughputSplit(snapshotFigures.throughputDuringSnapshots))}; a snapshot counts as in progress for its duration ` +
+    'before its manifest was written, or where that is unknown, from the poll before the one that saw it end, less its duration, to that poll.</p>';
   const cpuTable = result.cpu.processes.length > 0 ? table(['process', 'pid', 'cpu % of a core', 'main thread %', 'other threads %', 'rss MiB first → last', 'rss slope MiB/min', 'flat'],
     result.cpu.processes.map((process) => [
       process.id, process.pid, process.cpuPercent, process.mainThreadCpuPercent,

@@ -4,10 +4,14 @@
  * big it was, the size of each server's data directory and of its log over time, and the
  * throughput of the seconds with a snapshot in progress against the others.
  *
- * The counters move when a snapshot is done, so a poll sees that one ended since the poll before;
- * its duration (the ms counter's delta) places its start. A snapshot is taken to be in progress
- * from the previous poll less its duration to the poll that saw it: that span holds the real one
- * wherever in between it ended, at the price of counting up to a poll interval more.
+ * The counters move when a snapshot is done, so a poll sees that one ended since the poll before,
+ * and its duration (the ms counter's delta). Where bench can read the server's data directory, the
+ * snapshot's manifest says when it ended: the store writes it last (src/snapshot/snapshot-store.ts),
+ * so its modification time is the end, within a sync; the snapshot was in progress for its
+ * duration before that. Where it cannot (--peers, a snapshot sent, several ended between two polls
+ * and the directory holds fewer of them, taken and installed in one interval), the span runs from
+ * the previous poll less the duration to the poll that saw it: it holds the real one wherever in
+ * between it ended, at the price of counting up to a poll interval more.
  */
 import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -36,6 +40,14 @@ export interface SnapshotEvent {
   count: number;
   ms: number;
   bytes: number;
+  /** What placed the span: the manifests' times, or the polls. */
+  placedBy: 'manifest' | 'poll';
+}
+
+/** What a poll read of one server's data directory: its size on disk, and the snapshots it holds with the time each ended (seconds since the run started). */
+export interface DataDirScan {
+  bytes: number;
+  snapshots: { index: number; endS: number }[];
 }
 
 export interface SnapshotTotals {
@@ -57,7 +69,7 @@ export interface ThroughputSplit {
 export interface SnapshotFigures {
   /** Per server and kind, the snapshots seen in the measured part (polls after the warm-up). */
   servers: Record<string, Record<SnapshotKind, SnapshotTotals>>;
-  /** Every poll that saw snapshots end, warm-up included. */
+  /** Every poll that saw snapshots end, warm-up included, in the order seen. */
   events: SnapshotEvent[];
   /** The largest data directory (bytes on disk, as du counts them) and log (the logBytes gauge) seen per server over the run. */
   dataDirMaxBytes: Record<string, number>;
@@ -68,6 +80,8 @@ export interface SnapshotFigures {
 interface Sample {
   atS: number;
   counts: number[];
+  /** The newest snapshot index seen in its directory (0: none or unread). */
+  newestIndex: number;
 }
 
 const round = (value: number, places: number): number => Math.round(value * 10 ** places) / 10 ** places;
@@ -79,24 +93,34 @@ export class SnapshotSeries {
   private readonly logBytes = new Map<string, [number, number][]>();
 
   /**
-   * One server's counters and logBytes gauge at `atS` seconds into the run, and its data directory's
-   * size when known. A sample older than the last one kept (two polls answered out of order) adds
-   * only its sizes.
+   * One server's counters and logBytes gauge at `atS` seconds into the run, and its data directory
+   * when bench can read it. A sample older than the last one kept (two polls answered out of order)
+   * adds only its sizes.
    */
-  add(server: string, atS: number, counters: Readonly<Record<string, number>>, logBytes: number | undefined, dirBytes: number | null): void {
+  add(server: string, atS: number, counters: Readonly<Record<string, number>>, logBytes: number | undefined, dir: DataDirScan | null): void {
     if (logBytes !== undefined) push(this.logBytes, server, [round(atS, 3), logBytes]);
-    if (dirBytes !== null) push(this.dirBytes, server, [round(atS, 3), dirBytes]);
+    if (dir !== null) push(this.dirBytes, server, [round(atS, 3), dir.bytes]);
     const counts = snapshotKinds.flatMap((kind) => countersOf[kind].map((name) => counters[name] ?? 0));
     const before = this.last.get(server);
     if (before !== undefined && (atS <= before.atS || counts.some((count, i) => count < before.counts[i]!))) return;
-    this.last.set(server, { atS, counts });
+    // A manifest that ended after the counters were read (the directory is read just after) counts at the next poll.
+    const counted = (dir?.snapshots ?? []).filter((snapshot) => snapshot.endS <= atS);
+    const newestIndex = Math.max(before?.newestIndex ?? 0, ...counted.map((snapshot) => snapshot.index));
+    this.last.set(server, { atS, counts, newestIndex });
     if (before === undefined) return;
+    const delta = (k: number, i: number): number => counts[k * 3 + i]! - before.counts[k * 3 + i]!;
+    // The manifests new since the poll before end the snapshots taken or installed since, when they are all there and of one kind.
+    const ends = counted.filter((snapshot) => snapshot.index > before.newestIndex).map((snapshot) => snapshot.endS);
+    const takenOrInstalled = [delta(0, 0), delta(1, 0)];
     snapshotKinds.forEach((kind, k) => {
-      const [count, bytes, ms] = [0, 1, 2].map((i) => counts[k * 3 + i]! - before.counts[k * 3 + i]!) as [number, number, number];
+      const [count, bytes, ms] = [delta(k, 0), delta(k, 1), delta(k, 2)];
       if (count === 0) return;
+      const byManifest = kind !== 'sent' && ends.length === count && takenOrInstalled.filter((n) => n > 0).length === 1;
+      // Several in one interval: their durations are known only in sum, so the span starts that long before the first end.
+      const [fromS, endS] = byManifest ? [Math.min(...ends) - ms / 1000, Math.max(...ends)] : [before.atS - ms / 1000, atS];
       this.eventList.push({
-        second: Math.floor(atS), atS: round(atS, 3), fromS: round(Math.max(0, before.atS - ms / 1000), 3),
-        server, kind, count, ms: Math.round(ms), bytes,
+        second: Math.floor(endS), atS: round(endS, 3), fromS: round(Math.max(0, fromS), 3),
+        server, kind, count, ms: Math.round(ms), bytes, placedBy: byManifest ? 'manifest' : 'poll',
       });
     });
   }
@@ -161,24 +185,36 @@ export function throughputSplit(points: readonly SecondPoint[], events: readonly
   };
 }
 
+/** A snapshot's manifest (src/snapshot/snapshot-store.ts): `snapshot_<index>_<term>.manifest`. */
+const manifestName = /^snapshot_(\d+)_\d+\.manifest$/;
+
 /**
- * Bytes a directory takes on disk, as `du` counts them (allocated blocks, so preallocated
- * segments count in full); files that go while it is read (a purge) are skipped.
+ * A server's data directory: the bytes it takes on disk, as `du` counts them (allocated blocks,
+ * so preallocated segments count in full), and the snapshots it holds, each with its manifest's
+ * modification time as seconds since `startAtMs`. Files that go while it is read (a purge) are
+ * skipped.
  */
-export async function diskUsageBytes(dir: string): Promise<number> {
-  let entries: Dirent[];
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  const sizes = await Promise.all(entries.map(async (entry) => {
-    const file = path.join(dir, entry.name);
-    if (entry.isDirectory()) return diskUsageBytes(file);
-    const stat = await fs.lstat(file).catch(() => null);
-    return stat === null ? 0 : stat.blocks * 512;
-  }));
-  return sizes.reduce((a, b) => a + b, 0);
+export async function scanDataDir(dir: string, startAtMs: number): Promise<DataDirScan> {
+  const scan: DataDirScan = { bytes: 0, snapshots: [] };
+  const walk = async (folder: string): Promise<void> => {
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(folder, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    await Promise.all(entries.map(async (entry) => {
+      const file = path.join(folder, entry.name);
+      if (entry.isDirectory()) return walk(file);
+      const stat = await fs.lstat(file).catch(() => null);
+      if (stat === null) return;
+      scan.bytes += stat.blocks * 512;
+      const manifest = manifestName.exec(entry.name);
+      if (manifest !== null) scan.snapshots.push({ index: Number(manifest[1]), endS: (stat.mtimeMs - startAtMs) / 1000 });
+    }));
+  };
+  await walk(dir);
+  return scan;
 }
 
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);

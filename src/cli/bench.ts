@@ -25,7 +25,7 @@ import { stageTableFromMetrics, withFollowerSides, type StageTable } from '../..
 import type { MetricsSnapshot } from '../metrics/types.js';
 import { verdictOf } from '../../bench/verdict.js';
 import { MemorySeries } from '../../bench/memory-series.js';
-import { diskUsageBytes, SnapshotSeries } from '../../bench/snapshot-series.js';
+import { scanDataDir, SnapshotSeries } from '../../bench/snapshot-series.js';
 import { logKeepDefault, snapshotEveryDefault } from '../server/options.js';
 import { machineInfo, versions } from '../../bench/run-info.js';
 import { incidentCounters, type BenchResult } from '../../bench/bench-result.js';
@@ -239,8 +239,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
       await Promise.all([...snapshots].map(async ([address, snapshot]) => {
         const dir = dirOf.get(address);
-        const dirBytes = dir === undefined ? null : await diskUsageBytes(dir);
-        snapshotSeries.add(snapshot.serverId, atS, snapshot.counters, snapshot.gauges['logBytes'], dirBytes);
+        const scan = dir === undefined ? null : await scanDataDir(dir, startAtMs);
+        snapshotSeries.add(snapshot.serverId, atS, snapshot.counters, snapshot.gauges['logBytes'], scan);
       }));
     };
     const warmupEndMs = startAtMs + options.warmupS * 1000;
