@@ -24,17 +24,25 @@ const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 const markerColors: Record<SnapshotKind, string> = { taken: '#3a9a4a', installed: '#7a4fb5', sent: '#b53f3f' };
 
-/** One marker per end time and kind (servers placed by the same poll share one). */
+/**
+ * One marker per kind and burst: the servers take their snapshots at about the same index, so
+ * their ends fall within a moment of each other; the marker stands at the first end of the burst
+ * and its title lists each server's.
+ */
 function snapshotMarkers(events: readonly SnapshotEvent[]): ChartMarker[] {
-  const groups = new Map<string, SnapshotEvent[]>();
-  for (const event of events) {
-    const key = `${event.atS} ${event.kind}`;
-    groups.set(key, [...(groups.get(key) ?? []), event]);
+  const burstS = 0.5;
+  const bursts: SnapshotEvent[][] = [];
+  for (const kind of snapshotKinds) {
+    for (const event of events.filter((candidate) => candidate.kind === kind).sort((a, b) => a.atS - b.atS)) {
+      const last = bursts.at(-1);
+      if (last !== undefined && last[0]!.kind === kind && event.atS - last[0]!.atS <= burstS) last.push(event);
+      else bursts.push([event]);
+    }
   }
-  return [...groups.values()].map((group) => ({
-    x: group[0]!.atS, label: group[0]!.kind, color: markerColors[group[0]!.kind],
-    title: `snapshot ${group[0]!.kind}, ended by ${group[0]!.atS} s: ` +
-      group.map((event) => `${event.server}${event.count > 1 ? ` x${event.count}` : ''} ${event.ms} ms, ${mib(event.bytes)} MiB`).join('; '),
+  return bursts.map((burst) => ({
+    x: burst[0]!.atS, label: burst[0]!.kind, color: markerColors[burst[0]!.kind],
+    title: `snapshot ${burst[0]!.kind}: ` +
+      burst.map((event) => `${event.server}${event.count > 1 ? ` x${event.count}` : ''} ended by ${event.atS} s, ${event.ms} ms, ${mib(event.bytes)} MiB`).join('; '),
   }));
 }
 
@@ -54,7 +62,7 @@ export function renderReport(result: BenchResult): string {
     .map(({ id, points, color }) => ({ name: id, color, points }));
   const stages = result.stages;
   const plots = [
-    lineChart('throughput', 'Throughput over time (dashed: a snapshot taken, installed or sent by then)', 'seconds', 'requests/s', throughput, config.warmupS,
+    lineChart('throughput', 'Throughput over time (dashed: snapshots taken, installed or sent end)', 'seconds', 'requests/s', throughput, config.warmupS,
       snapshotMarkers(result.snapshots.events)),
     lineChart('latency', 'Write latency percentiles over time', 'seconds', 'ms', latency, config.warmupS),
   ];

@@ -10,7 +10,10 @@ export interface LineSeries {
   points: [number, number][];
 }
 
-/** A dashed vertical line at `x` on a line chart: `label` is written at its top where it does not overlap another, `title` shows on hover. */
+/**
+ * A dashed vertical line at `x` on a line chart: `label` is written at its top where it does not
+ * overlap another (and the markers are few enough to label), `title` shows on hover.
+ */
 export interface ChartMarker {
   x: number;
   label: string;
@@ -77,20 +80,21 @@ function legend(series: { name: string; color: string; marker?: boolean }[]): st
   }).join('');
 }
 
-/** Rows of marker labels below the top of the plot; a label goes in the first row where it clears the one before. */
-const markerLabelRows = 3;
+/** Below this many pixels between markers on average, labels would hide the lines: the legend names them instead. */
+const labelledMarkerSpacing = 40;
 
 function markerLines(markers: readonly ChartMarker[], px: (x: number) => number): string {
-  const rowEnds = new Array<number>(markerLabelRows).fill(-Infinity);
+  const labelled = markers.length * labelledMarkerSpacing <= plotWidth;
+  let labelEnd = -Infinity;
   let body = '';
   for (const marker of [...markers].sort((a, b) => a.x - b.x)) {
     const x = px(marker.x).toFixed(1);
-    body += `<line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotHeight}" stroke="${marker.color}" stroke-width="1.5" stroke-dasharray="4 3" ` +
+    body += `<line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotHeight}" stroke="${marker.color}" stroke-width="1" stroke-opacity="0.7" stroke-dasharray="4 3" ` +
       `class="marker" data-marker="${escapeHtml(marker.label)}"><title>${escapeHtml(marker.title)}</title></line>`;
-    const row = rowEnds.findIndex((end) => end < px(marker.x));
-    if (row < 0) continue;
-    rowEnds[row] = px(marker.x) + marker.label.length * 6 + 8;
-    body += `<text x="${(px(marker.x) + 3).toFixed(1)}" y="${margin.top + 26 + row * 12}" fill="${marker.color}" class="marker-label">${escapeHtml(marker.label)}</text>`;
+    // A label only where it clears the one before.
+    if (!labelled || px(marker.x) <= labelEnd) continue;
+    labelEnd = px(marker.x) + marker.label.length * 6 + 8;
+    body += `<text x="${(px(marker.x) + 3).toFixed(1)}" y="${margin.top + 26}" fill="${marker.color}" class="marker-label">${escapeHtml(marker.label)}</text>`;
   }
   return body;
 }

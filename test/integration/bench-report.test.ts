@@ -131,11 +131,12 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
       assert.equal(plots['throughput']!.seriesPoints.length, 2, 'writes/s and reads/s');
       for (const points of plots['throughput']!.seriesPoints) assert.ok(points >= 4, 'a point per second');
       assert.equal(plots['latency']!.seriesPoints.length, 3, 'p50, p90, p99');
-      // A dashed marker per poll that saw snapshots taken, with its label; a table row per server.
+      // Dashed markers where snapshots were taken (one per burst of the servers' ends), named in the legend; a table row per server.
       const markers = page.locator('#throughput line.marker[data-marker="taken"]');
-      assert.equal(await markers.count(), new Set(json.snapshots.events.filter((event) => event.kind === 'taken').map((event) => event.atS)).size);
+      const takenEnds = json.snapshots.events.filter((event) => event.kind === 'taken').map((event) => event.atS);
+      assert.ok(await markers.count() >= 1 && await markers.count() <= takenEnds.length, `${await markers.count()} markers for ${takenEnds.length} ends`);
       assert.ok((await markers.first().boundingBox())!.height > 100, 'a marker spans the plot');
-      assert.ok(await page.locator('#throughput text.marker-label', { hasText: 'taken' }).count() >= 1);
+      assert.ok(await page.locator('#throughput text', { hasText: /^taken$/ }).count() >= 1, 'labelled taken');
       assert.deepEqual(await page.locator('#snapshots table tbody tr td:first-child').allTextContents(), ['n1', 'n2', 'n3']);
       assert.equal(plots['storage']!.seriesPoints.length, 6, 'data directory and log of three servers');
       assert.equal(plots['memory']!.seriesPoints.length, 4, 'three servers and the load generator');

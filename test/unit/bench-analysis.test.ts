@@ -242,7 +242,7 @@ test('snapshot throughput: measured seconds that overlap an event\'s span are "d
   assert.equal(formatThroughputSplit(none), 'no measured second with one in progress');
 });
 
-test('line chart markers: a dashed line per marker with its title, labels that would overlap left out, one legend entry per label', async () => {
+test('line chart markers: a dashed line per marker with its title, labels that would overlap left out (all where the markers are dense), one legend entry per label', async () => {
   const { lineChart } = await import('../../bench/svg-plot.js');
   const svg = lineChart('t', 'title', 's', 'y', [{ name: 'writes/s', color: '#000', points: [[1, 10], [2, 20], [100, 30]] }], 0, [
     { x: 10, label: 'taken', color: '#0a0', title: 'n1 taken <300 ms>' },
@@ -253,7 +253,10 @@ test('line chart markers: a dashed line per marker with its title, labels that w
   ]);
   assert.equal(svg.match(/<line [^>]*class="marker"/g)?.length, 5);
   assert.match(svg, /<title>n1 taken &lt;300 ms&gt;<\/title>/);
-  assert.equal(svg.match(/class="marker-label"/g)?.length, 4, 'three rows near x 10, and the one at 120');
+  assert.equal(svg.match(/class="marker-label"/g)?.length, 2, 'the first near x 10 (the others would overlap it), and the one at 120');
   assert.match(svg, /stroke-dasharray="3 2"\/><text [^>]*>installed<\/text>/, 'the legend names the marker labels');
   assert.match(svg, /<line x1="704.0" x2="704.0" [^>]*class="marker"/, 'the x axis reaches the last marker: it is at the right edge');
+  const dense = lineChart('t', 'title', 's', 'y', [], 0, Array.from({ length: 40 }, (_, i) => ({ x: i, label: 'taken', color: '#0a0', title: `${i}` })));
+  assert.equal(dense.match(/class="marker"/g)?.length, 40);
+  assert.equal(dense.match(/class="marker-label"/g), null, 'too many to label: the legend names them');
 });
