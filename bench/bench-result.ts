@@ -11,6 +11,7 @@ import type { StageTable } from './stage-table.js';
 import type { Verdict } from './verdict.js';
 import type { MemoryBreakdown, MemoryPoint } from './memory-series.js';
 import type { MachineInfo } from './run-info.js';
+import type { SnapshotFigures } from './snapshot-series.js';
 
 export type { SecondPoint };
 
@@ -23,6 +24,8 @@ export interface BenchResult {
     nodes: number; clients: number; outstandingPerClient: number; outstanding: number; sizeBytes: number;
     durationS: number; warmupS: number; readFraction: number; keysPerClient: number; actors: string; fsync: boolean; peers: string[] | null; writesMax: number;
     profiling: boolean;
+    /** The servers' snapshot policy (entries between snapshots, 0: none; entries kept below one); null with --peers. */
+    snapshotEvery: number | null; logKeep: number | null;
   };
   machine: MachineInfo;
   versions: Record<string, string>;
@@ -69,6 +72,16 @@ export interface BenchResult {
    * rest, after the warm-up (from the servers' own metrics, polled every few seconds).
    */
   memoryParts: MemoryBreakdown[];
+  /**
+   * Snapshots taken, installed and sent per server over the measured part, each poll (about once a
+   * second) that saw some end, the largest data directory and log per server, and writes/s in the
+   * measured seconds with a snapshot in progress against the others (snapshot-series.ts).
+   */
+  snapshots: SnapshotFigures;
   verdict: Verdict;
-  series: { seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]>; memoryMiB: Record<string, MemoryPoint[]> };
+  series: {
+    seconds: SecondPoint[]; rssMiB: Record<string, [number, number][]>; memoryMiB: Record<string, MemoryPoint[]>;
+    /** Per server, [seconds since the start, bytes]: its data directory on disk (local cluster only) and its log (logBytes). */
+    dataDirBytes: Record<string, [number, number][]>; logBytes: Record<string, [number, number][]>;
+  };
 }

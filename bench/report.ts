@@ -1,11 +1,13 @@
 /**
  * The benchmark's HTML report: one self-contained page (inline CSS and SVG, no scripts, no
- * external assets) with the figures, the verdict, throughput and latency percentiles over time,
- * the per-stage waterfall, the latency histogram, resident memory over time, and the tables
- * behind them.
+ * external assets) with the figures, the verdict, throughput and latency percentiles over time
+ * (snapshot events marked on the throughput), the per-stage waterfall, the snapshots per server,
+ * the data directories and logs over time, the latency histogram, resident memory over time, and
+ * the tables behind them.
  */
 import type { BenchResult } from './bench-result.js';
-import { escapeHtml, histogram, lineChart, waterfall, type LineSeries } from './svg-plot.js';
+import { escapeHtml, histogram, lineChart, waterfall, type ChartMarker, type LineSeries } from './svg-plot.js';
+import { formatThroughputSplit, snapshotKinds, type SnapshotEvent, type SnapshotKind } from './snapshot-series.js';
 import { formatIncidents } from './incidents.js';
 import type { MemoryPart } from './memory-series.js';
 
@@ -18,6 +20,31 @@ function table(headers: string[], rows: (string | number)[][]): string {
 }
 
 const ms = (us: number): string => (us / 1000).toFixed(3);
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
+const markerColors: Record<SnapshotKind, string> = { taken: '#3a9a4a', installed: '#7a4fb5', sent: '#b53f3f' };
+
+/**
+ * One marker per kind and burst: the servers take their snapshots at about the same index, so
+ * their ends fall within a moment of each other; the marker stands at the first end of the burst
+ * and its title lists each server's.
+ */
+function snapshotMarkers(events: readonly SnapshotEvent[]): ChartMarker[] {
+  const burstS = 0.5;
+  const bursts: SnapshotEvent[][] = [];
+  for (const kind of snapshotKinds) {
+    for (const event of events.filter((candidate) => candidate.kind === kind).sort((a, b) => a.atS - b.atS)) {
+      const last = bursts.at(-1);
+      if (last !== undefined && last[0]!.kind === kind && event.atS - last[0]!.atS <= burstS) last.push(event);
+      else bursts.push([event]);
+    }
+  }
+  return bursts.map((burst) => ({
+    x: burst[0]!.atS, label: burst[0]!.kind, color: markerColors[burst[0]!.kind],
+    title: `snapshot ${burst[0]!.kind}: ` +
+      burst.map((event) => `${event.server}${event.count > 1 ? ` x${event.count}` : ''} ended by ${event.atS} s, ${event.ms} ms, ${mib(event.bytes)} MiB`).join('; '),
+  }));
+}
 
 export function renderReport(result: BenchResult): string {
   const config = result.configuration;
@@ -35,7 +62,8 @@ export function renderReport(result: BenchResult): string {
     .map(({ id, points, color }) => ({ name: id, color, points }));
   const stages = result.stages;
   const plots = [
-    lineChart('throughput', 'Throughput over time', 'seconds', 'requests/s', throughput, config.warmupS),
+    lineChart('throughput', 'Throughput over time (dashed: snapshots taken, installed or sent end)', 'seconds', 'requests/s', throughput, config.warmupS,
+      snapshotMarkers(result.snapshots.events)),
     lineChart('latency', 'Write latency percentiles over time', 'seconds', 'ms', latency, config.warmupS),
   ];
   if (stages) {
@@ -49,6 +77,15 @@ export function renderReport(result: BenchResult): string {
     { name: `${id} V8 heaps`, color: palette[i % palette.length]!, points: points.map(([atS, , heaps]): [number, number] => [atS, heaps]) },
     { name: `${id} rest`, color: palette[(i + 3) % palette.length]!, points: points.map(([atS, rssMiB, heaps, buffers]): [number, number] => [atS, rssMiB - heaps - buffers]) },
   ]);
+  const storage: LineSeries[] = [
+    ...Object.entries(result.series.dataDirBytes).map(([id, points], i) => ({
+      name: `${id} dir`, color: palette[i % palette.length]!, points: points.map(([atS, bytes]): [number, number] => [atS, bytes / 2 ** 20]),
+    })),
+    ...Object.entries(result.series.logBytes).map(([id, points], i) => ({
+      name: `${id} log`, color: palette[(i + 3) % palette.length]!, points: points.map(([atS, bytes]): [number, number] => [atS, bytes / 2 ** 20]),
+    })),
+  ];
+  if (storage.length > 0) plots.push(lineChart('storage', 'Each server\'s data directory on disk and its log', 'seconds', 'MiB', storage, config.warmupS));
   if (parts.length > 0) plots.push(lineChart('memory-parts', 'Where the memory is: V8 heaps, and the rest beside heaps and buffers', 'seconds', 'MiB', parts, config.warmupS));
 
   const summary = table(['figure', 'value'], [
@@ -72,6 +109,19 @@ export function renderReport(result: BenchResult): string {
     (stages.followerSides.length > 0 ? table(['follower', 'stage', 'p50 ms', 'p99 ms', 'queue p50/p99 ms', 'service p50/p99 ms'],
       stages.followerSides.flatMap((side) => side.stages.map((stage) => [side.id, stage.name, ms(stage.p50Us), ms(stage.p99Us),
         stage.queue ? `${ms(stage.queue.p50Us)}/${ms(stage.queue.p99Us)}` : '-', stage.service ? `${ms(stage.service.p50Us)}/${ms(stage.service.p99Us)}` : '-']))) : '') : '<p>No stage table.</p>';
+  const snapshotFigures = result.snapshots;
+  const cell = (total: { count: number; bytes: number; ms: number }): string =>
+    (total.count === 0 ? '0' : `${total.count}, ${mib(total.bytes)}, ${Math.round(total.ms / total.count)}`);
+  const snapshotTable = table(['server', ...snapshotKinds.map((kind) => `${kind} (n, MiB in all, mean ms)`), 'max data dir MiB', 'max log MiB'],
+    Object.entries(snapshotFigures.servers).map(([id, perKind]) => [
+      id, ...snapshotKinds.map((kind) => cell(perKind[kind])),
+      snapshotFigures.dataDirMaxBytes[id] === undefined ? '-' : mib(snapshotFigures.dataDirMaxBytes[id]!),
+      snapshotFigures.logMaxBytes[id] === undefined ? '-' : mib(snapshotFigures.logMaxBytes[id]!),
+    ])) +
+    `<p class="note">Snapshots in the measured part (${config.snapshotEvery === null ? 'the servers\' own policy' : config.snapshotEvery === 0 ? 'none by count'
+      : `one every ${config.snapshotEvery} entries, ${config.logKeep} kept in the log below it`}). ` +
+    `Throughput: ${escapeHtml(formatThroughputSplit(snapshotFigures.throughputDuringSnapshots))}; a snapshot counts as in progress for its duration ` +
+    'before its manifest was written, or where that is unknown, from the poll before the one that saw it end, less its duration, to that poll.</p>';
   const cpuTable = result.cpu.processes.length > 0 ? table(['process', 'pid', 'cpu % of a core', 'main thread %', 'other threads %', 'rss MiB first → last', 'rss slope MiB/min', 'flat'],
     result.cpu.processes.map((process) => [
       process.id, process.pid, process.cpuPercent, process.mainThreadCpuPercent,
@@ -93,6 +143,7 @@ table { border-collapse: collapse; margin: 8px 0; } th, td { border: 1px solid #
 figure { margin: 16px 0; } figcaption { font-weight: 600; margin-bottom: 4px; }
 .plot .grid { stroke: #e4e4e4; } .plot .axis { stroke: #888; } .plot .tick { font-size: 11px; fill: #444; }
 .plot .axis-label { font-size: 12px; fill: #222; } .plot .warmup { fill: #f1f1f1; }
+.plot .marker-label { font-size: 10px; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 .verdict { background: #fff6e0; border-left: 4px solid #e08a1e; padding: 8px 12px; } .note { color: #666; }
 </style></head>
 <body>
@@ -106,6 +157,10 @@ ${plots.slice(0, 2).join('\n')}
 <h2>Where a write spends its time</h2>
 ${stages ? plots[2] : ''}
 ${stageTable}
+<section id="snapshots"><h3>Snapshots</h3>
+${snapshotTable}
+${plots.find((plot) => plot.includes('id="storage"')) ?? ''}
+</section>
 <h2>Latency distribution</h2>
 ${plots.find((plot) => plot.includes('id="histogram"'))}
 <h2>CPU and memory</h2>

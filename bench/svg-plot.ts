@@ -1,6 +1,6 @@
 /**
- * Hand-written SVG plots for the benchmark report: a line chart over time, a horizontal
- * waterfall of stages, and a bar histogram. Plain strings, no external assets, so the report
+ * Hand-written SVG plots for the benchmark report: a line chart over time (with markers for
+ * events along it), a horizontal waterfall of stages, and a bar histogram. Plain strings, no external assets, so the report
  * reads offline; every number is escaped or formatted here.
  */
 
@@ -8,6 +8,17 @@ export interface LineSeries {
   name: string;
   color: string;
   points: [number, number][];
+}
+
+/**
+ * A dashed vertical line at `x` on a line chart: `label` is written at its top where it does not
+ * overlap another (and the markers are few enough to label), `title` shows on hover.
+ */
+export interface ChartMarker {
+  x: number;
+  label: string;
+  color: string;
+  title: string;
 }
 
 const width = 720;
@@ -59,17 +70,43 @@ function yAxis(yTicks: number[], yMax: number): string {
   }).join('');
 }
 
-function legend(series: { name: string; color: string }[]): string {
+function legend(series: { name: string; color: string; marker?: boolean }[]): string {
   return series.map((entry, i) => {
     const x = margin.left + 8 + i * 110;
-    return `<rect x="${x}" y="6" width="12" height="12" fill="${entry.color}"/><text x="${x + 16}" y="16" class="tick">${escapeHtml(entry.name)}</text>`;
+    const glyph = entry.marker === true
+      ? `<line x1="${x + 6}" x2="${x + 6}" y1="5" y2="19" stroke="${entry.color}" stroke-width="1.5" stroke-dasharray="3 2"/>`
+      : `<rect x="${x}" y="6" width="12" height="12" fill="${entry.color}"/>`;
+    return `${glyph}<text x="${x + 16}" y="16" class="tick">${escapeHtml(entry.name)}</text>`;
   }).join('');
 }
 
-/** Lines over x (seconds); `shadeTo` greys the region x < shadeTo (the warm-up). */
-export function lineChart(id: string, title: string, xLabel: string, yLabel: string, series: LineSeries[], shadeTo = 0): string {
+/** Below this many pixels between markers on average, labels would hide the lines: the legend names them instead. */
+const labelledMarkerSpacing = 40;
+
+function markerLines(markers: readonly ChartMarker[], px: (x: number) => number): string {
+  const labelled = markers.length * labelledMarkerSpacing <= plotWidth;
+  let labelEnd = -Infinity;
+  let body = '';
+  for (const marker of [...markers].sort((a, b) => a.x - b.x)) {
+    const x = px(marker.x).toFixed(1);
+    body += `<line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotHeight}" stroke="${marker.color}" stroke-width="1" stroke-opacity="0.7" stroke-dasharray="4 3" ` +
+      `class="marker" data-marker="${escapeHtml(marker.label)}"><title>${escapeHtml(marker.title)}</title></line>`;
+    // A label only where it clears the one before.
+    if (!labelled || px(marker.x) <= labelEnd) continue;
+    labelEnd = px(marker.x) + marker.label.length * 6 + 8;
+    body += `<text x="${(px(marker.x) + 3).toFixed(1)}" y="${margin.top + 26}" fill="${marker.color}" class="marker-label">${escapeHtml(marker.label)}</text>`;
+  }
+  return body;
+}
+
+/**
+ * Lines over x (seconds); `shadeTo` greys the region x < shadeTo (the warm-up); `markers` draw a
+ * dashed vertical line each, and one legend entry per label.
+ */
+export function lineChart(id: string, title: string, xLabel: string, yLabel: string, series: LineSeries[], shadeTo = 0,
+  markers: readonly ChartMarker[] = []): string {
   const all = series.flatMap((entry) => entry.points);
-  const xMax = Math.max(1, ...all.map(([x]) => x));
+  const xMax = Math.max(1, ...all.map(([x]) => x), ...markers.map((marker) => marker.x));
   const yTicks = ticks(Math.max(0, ...all.map(([, y]) => y)));
   const yMax = yTicks[yTicks.length - 1]!;
   const px = (x: number): number => margin.left + (x / xMax) * plotWidth;
@@ -92,7 +129,9 @@ export function lineChart(id: string, title: string, xLabel: string, yLabel: str
       body += entry.points.map(([x, y]) => `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="2.5" fill="${entry.color}"><title>${escapeHtml(entry.name)} ${formatTick(x)}: ${formatTick(y)}</title></circle>`).join('');
     }
   }
-  body += legend(series);
+  body += markerLines(markers, px);
+  const markerKinds = [...new Map(markers.map((marker) => [marker.label, marker.color])).entries()].sort(([a], [b]) => a.localeCompare(b));
+  body += legend([...series, ...markerKinds.map(([name, color]) => ({ name, color, marker: true }))]);
   return frame(id, title, xLabel, yLabel, body);
 }
 

@@ -5,6 +5,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { runBench } from './bench.js';
 import { formatBench } from './bench-format.js';
+import { logKeepDefault, snapshotEveryDefault } from '../server/options.js';
 import { actorsOption, checkPortRange, clientPeerList, clusterDefaults, integer, port, profilingOption } from './flags.js';
 
 function fraction(value: string): number {
@@ -16,7 +17,7 @@ function fraction(value: string): number {
 interface BenchFlags {
   nodes: string; clients: number; outstanding: number; size: number; duration: number; warmup: number; reads: number; keys: number;
   actors: 'workers' | 'inline'; peers?: string[]; unsafeNoFsync?: boolean; writesMax: number; basePort: number;
-  json?: string; report?: string; live?: boolean; profiling: 'on' | 'off';
+  json?: string; report?: string; live?: boolean; profiling: 'on' | 'off'; snapshotEvery?: number; logKeep?: number;
 }
 
 export function addBenchCommand(program: Command): void {
@@ -34,6 +35,10 @@ export function addBenchCommand(program: Command): void {
     .addOption(profilingOption())
     .option('--peers <list>', 'drive an existing cluster (host:port,... or id=host:port,...) instead of starting one', clientPeerList)
     .option('--unsafe-no-fsync', 'UNSAFE: start the servers without fdatasync, to see the ceiling without it')
+    // No commander defaults: left out, the servers keep their own, and --peers can tell they were not given.
+    .option('--snapshot-every <entries>', `the servers take a snapshot every this many applied entries (0: none; default ${snapshotEveryDefault})`,
+      integer('--snapshot-every', 0))
+    .option('--log-keep <entries>', `entries the servers keep in the log below their newest snapshot (default ${logKeepDefault})`, integer('--log-keep', 0))
     .option('--writes-max <n>', 'stop after this many requests', integer('--writes-max', 1), 100_000_000)
     .option('--base-port <port>', 'first port of the local cluster', port('--base-port'), clusterDefaults.basePort)
     .option('--json <file>', 'write every figure as JSON')
@@ -48,6 +53,8 @@ export function addBenchCommand(program: Command): void {
         profiling: flags.profiling === 'on',
         live: flags.live === false ? 'off' : process.stderr.isTTY ? 'tty' : 'lines',
         ...(flags.peers === undefined ? {} : { peers: flags.peers }),
+        ...(flags.snapshotEvery === undefined ? {} : { snapshotEvery: flags.snapshotEvery }),
+        ...(flags.logKeep === undefined ? {} : { logKeep: flags.logKeep }),
         ...(flags.json === undefined ? {} : { jsonFile: flags.json }),
         ...(flags.report === undefined ? {} : { reportFile: flags.report }),
       });

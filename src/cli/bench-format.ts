@@ -1,10 +1,11 @@
 /**
  * The benchmark's terminal output: the live progress line, and the closing summary — throughput,
- * latency percentiles, the per-stage table, CPU, memory and the verdict.
+ * latency percentiles, snapshots, the per-stage table, CPU, memory and the verdict.
  */
 import type { BenchResult } from '../../bench/bench-result.js';
 import type { MemoryPart } from '../../bench/memory-series.js';
 import { formatIncidents } from '../../bench/incidents.js';
+import { formatSnapshots } from '../../bench/snapshot-series.js';
 
 const ms = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
 const usAsMs = (us: number): string => (us / 1000).toFixed(3);
@@ -36,6 +37,7 @@ export function formatBench(result: BenchResult): string {
   }
   if (result.errors.length > 0) lines.push(`  errors       ${result.errors.join('; ')}`);
   lines.push(`  incidents    ${formatIncidents(result.incidents)}`);
+  lines.push(`  snapshots    ${formatSnapshots(result.snapshots)}`);
   const stages = config.profiling ? result.stages : null;
   if (stages) {
     lines.push('', `  leader ${stages.serverId} stage            p50 ms    p99 ms   share   queue p50/p99 ms   service p50/p99 ms`);

@@ -2,7 +2,8 @@
  * `raftline bench`: starts a local cluster of server processes (or targets `--peers`), drives it
  * from tinypool load-generator threads, and reports writes/s, client latency, the leader's
  * per-stage table, CPU per process and thread, resident memory over time and a verdict on what
- * limits throughput — in the terminal, as JSON (`--json`) and as an HTML report (`--report`).
+ * limits throughput, and the snapshots the servers took, installed and sent during the run — in the
+ * terminal, as JSON (`--json`) and as an HTML report (`--report`).
  *
  * The run is warm-up plus duration; every figure except the time series covers the measured part
  * only. Load generators post one histogram per second (bench/load-worker.ts), which feed the live
@@ -24,6 +25,8 @@ import { stageTableFromMetrics, withFollowerSides, type StageTable } from '../..
 import type { MetricsSnapshot } from '../metrics/types.js';
 import { verdictOf } from '../../bench/verdict.js';
 import { MemorySeries } from '../../bench/memory-series.js';
+import { scanDataDir, SnapshotSeries } from '../../bench/snapshot-series.js';
+import { logKeepDefault, snapshotEveryDefault } from '../server/options.js';
 import { machineInfo, versions } from '../../bench/run-info.js';
 import { incidentCounters, type BenchResult } from '../../bench/bench-result.js';
 import { formatLiveLine } from './bench-format.js';
@@ -52,6 +55,9 @@ export interface BenchOptions {
   live: 'tty' | 'lines' | 'off';
   /** Per-stage profiling in the servers bench starts (default on); off measures what it costs. */
   profiling?: boolean;
+  /** Snapshot policy of the servers bench starts (`--snapshot-every`, `--log-keep`); the servers' defaults when absent. */
+  snapshotEvery?: number;
+  logKeep?: number;
 }
 
 export type { BenchResult, SecondPoint };
@@ -118,8 +124,13 @@ function batchesOf(snapshots: Map<string, MetricsSnapshot>, leaderAddress: strin
   };
 }
 
-/** How often the servers' memory is read during a run (one metrics call per server). */
-const memoryPollMs = 5000;
+/**
+ * How often the servers' metrics are read during a run (one metrics call per server, and a walk of
+ * each data directory bench made): often enough to place each snapshot within a second or so.
+ * Their memory is kept from every fifth read, enough for its slope.
+ */
+const pollMs = 1000;
+const memoryEveryMs = 5000;
 
 /** Every server's metrics snapshot that answers within a second, by address; `reset` starts their histograms over. */
 async function metricsOf(client: RaftClient, addresses: readonly string[], reset: boolean): Promise<Map<string, MetricsSnapshot>> {
@@ -157,11 +168,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   if (options.peers && options.unsafeNoFsync) {
     throw new ConfigurationError('--unsafe-no-fsync applies to servers that bench starts; with --peers the servers\' own flags decide');
   }
+  if (options.peers && (options.snapshotEvery !== undefined || options.logKeep !== undefined)) {
+    throw new ConfigurationError('--snapshot-every and --log-keep apply to servers that bench starts; with --peers the servers\' own flags decide');
+  }
   if (!(options.readFraction >= 0 && options.readFraction <= 1)) throw new ConfigurationError('--reads must be a fraction from 0 to 1');
   const dir = options.peers ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-'));
   const cluster = dir === null ? null : new LocalCluster({
     nodes: options.nodes, dir, basePort: options.basePort, actors: options.actors, logFile: path.join(dir, 'servers.log'),
     unsafeNoFsync: options.unsafeNoFsync, profiling: options.profiling ?? true,
+    ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
+    ...(options.logKeep === undefined ? {} : { logKeep: options.logKeep }),
   });
   const addresses = options.peers ?? cluster!.addresses;
   const pool = new Tinypool({
@@ -210,9 +226,22 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
 
     const memory = new MemorySeries();
-    const recordMemory = (snapshots: Map<string, MetricsSnapshot>): void => {
-      const atS = (Date.now() - startAtMs) / 1000;
-      for (const snapshot of snapshots.values()) memory.add(snapshot.serverId, atS, snapshot.memory);
+    const snapshotSeries = new SnapshotSeries();
+    const dirOf = new Map(cluster?.nodes.map((node) => [node.address, node.dir]) ?? []);
+    let memoryRecordedMs = 0;
+    /** Keeps what one poll read: snapshot counters and sizes always, memory every `memoryEveryMs` (and at the warm-up's end and the run's). */
+    const record = async (snapshots: Map<string, MetricsSnapshot>, withMemory: boolean): Promise<void> => {
+      const nowMs = Date.now();
+      const atS = (nowMs - startAtMs) / 1000;
+      if (withMemory || nowMs - memoryRecordedMs >= memoryEveryMs) {
+        memoryRecordedMs = nowMs;
+        for (const snapshot of snapshots.values()) memory.add(snapshot.serverId, atS, snapshot.memory);
+      }
+      await Promise.all([...snapshots].map(async ([address, snapshot]) => {
+        const dir = dirOf.get(address);
+        const scan = dir === undefined ? null : await scanDataDir(dir, startAtMs);
+        snapshotSeries.add(snapshot.serverId, atS, snapshot.counters, snapshot.gauges['logBytes'], scan);
+      }));
     };
     const warmupEndMs = startAtMs + options.warmupS * 1000;
     let warmupMarked = false;
@@ -220,21 +249,21 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const markWarmupEnd = (): void => {
       warmupMarked = true;
       sampler?.markWarmupEnd();
-      cpuAtWarmupEnd = metricsOf(control, addresses, true).then((snapshots) => {
-        recordMemory(snapshots);
+      cpuAtWarmupEnd = metricsOf(control, addresses, true).then(async (snapshots) => {
+        await record(snapshots, true);
         return serverCpuUs(snapshots, addresses.length);
       });
     };
     let lastLineMs = 0;
-    let memoryPolledMs = 0;
-    let memoryPolling = false;
+    let polledMs = 0;
+    let polling = false;
     liveTimer = setInterval(() => {
       const nowMs = Date.now();
       if (!warmupMarked && nowMs >= warmupEndMs) markWarmupEnd();
-      if (!memoryPolling && nowMs >= startAtMs && nowMs - memoryPolledMs >= memoryPollMs) {
-        memoryPolledMs = nowMs;
-        memoryPolling = true;
-        void metricsOf(control, addresses, false).then(recordMemory).finally(() => { memoryPolling = false; });
+      if (!polling && nowMs >= startAtMs && nowMs - polledMs >= pollMs) {
+        polledMs = nowMs;
+        polling = true;
+        void metricsOf(control, addresses, false).then((snapshots) => record(snapshots, false)).finally(() => { polling = false; });
       }
       if (options.live === 'off' || nowMs < startAtMs) return;
       const elapsedS = Math.min(totalS, (nowMs - startAtMs) / 1000);
@@ -245,7 +274,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         lastLineMs = nowMs;
         process.stderr.write(`${line}\n`);
       }
-    }, options.warmupS > 0 ? 250 : 1000);
+    }, 250);
     if (options.warmupS === 0) markWarmupEnd();
     const results = await Promise.all(tasks);
     await withTimeout(Promise.all(drained), 10_000);
@@ -256,7 +285,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const usage = sampler?.stop() ?? { processes: [], machine: null };
     sampler = null;
     const finalMetrics = await metricsOf(control, addresses, false);
-    recordMemory(finalMetrics);
+    await record(finalMetrics, true);
     const cpuBeforeUs = await cpuAtWarmupEnd;
     const cpuAfterUs = serverCpuUs(finalMetrics, addresses.length);
     const leaderStageReport = await leaderStages(finalMetrics, leader);
@@ -267,6 +296,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const measuredWrites = series.measuredWrites.totalCount;
     const serverUsage = usage.processes;
     const batches = batchesOf(finalMetrics, leader.address);
+    const seriesPoints = series.points();
     const result: BenchResult = {
       configuration: {
         nodes: options.peers ? options.peers.length : options.nodes, clients: options.clients,
@@ -274,6 +304,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction, keysPerClient: options.keys ?? 100_000,
         actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, peers: options.peers ?? null,
         writesMax: options.writesMax, profiling: options.peers ? true : options.profiling ?? true,
+        snapshotEvery: options.peers ? null : options.snapshotEvery ?? snapshotEveryDefault,
+        logKeep: options.peers ? null : options.logKeep ?? logKeepDefault,
       },
       machine: machineInfo(),
       versions: versions(),
@@ -302,14 +334,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         slopeMiBPerMinute: process.rss.slopeMiBPerMinute, flat: process.rss.flat,
       })),
       memoryParts: memory.breakdown(options.warmupS),
+      snapshots: snapshotSeries.figures(seriesPoints, options.warmupS, totalS),
       verdict: verdictOf({
         stages, processes: serverUsage, machine: usage.machine, leaderId: leader.id,
         actors: options.actors, outstanding: options.outstanding * options.clients, fsync: !options.unsafeNoFsync,
       }),
       series: {
-        seconds: series.points(),
+        seconds: seriesPoints,
         rssMiB: Object.fromEntries(serverUsage.map((process) => [process.id, process.rss.series])),
         memoryMiB: memory.series(),
+        ...snapshotSeries.series(),
       },
     };
     if (options.jsonFile) fs.writeFileSync(options.jsonFile, JSON.stringify(result, null, 2) + '\n');

@@ -2,7 +2,9 @@
  * `raftline bench --report`: a short real run of a 3-process cluster writes the HTML report and
  * the JSON result; the report is opened in headless Chromium (Debian's `chromium`, driven by
  * playwright-core) and every plot must render: SVG elements with a non-zero size, line paths
- * through the data points, stage bars, histogram bars, and no console or page errors.
+ * through the data points, stage bars, histogram bars, and no console or page errors. The servers
+ * take a snapshot every 1000 entries, so every one of them takes some: the JSON has the events,
+ * the report marks them on the throughput plot and counts them in its snapshot table.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,7 +33,7 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
   const jsonFile = path.join(dir, 'bench.json');
   try {
     const run = await runCli(['bench', '--nodes', '3', '--outstanding', '16', '--size', '128', '--duration', '3', '--warmup', '1',
-      '--reads', '0.2', '--base-port', String(testPort(19761)), '--json', jsonFile, '--report', reportFile], { timeoutMs: 60_000 });
+      '--reads', '0.2', '--snapshot-every', '1000', '--base-port', String(testPort(19761)), '--json', jsonFile, '--report', reportFile], { timeoutMs: 60_000 });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /limit: /, 'the verdict line is printed');
 
@@ -49,6 +51,12 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
       machine: { cpus: number; node: string }; versions: Record<string, string>; configuration: { fsync: boolean; clients: number };
       verdict: { limit: string; line: string };
       incidents: Record<string, Record<string, number>>;
+      snapshots: {
+        servers: Record<string, Record<'taken' | 'installed' | 'sent', { count: number; bytes: number; ms: number }>>;
+        events: { second: number; atS: number; fromS: number; server: string; kind: string; count: number; ms: number; bytes: number }[];
+        dataDirMaxBytes: Record<string, number>; logMaxBytes: Record<string, number>;
+        throughputDuringSnapshots: { duringSeconds: number; duringWritesPerSecond: number | null; withoutSeconds: number; withoutWritesPerSecond: number | null; ratio: number | null };
+      };
     };
     assert.ok(json.writesPerSecond > 0);
     assert.deepEqual(json.incidents, {}, 'a clean run: no connection or peer message refused, no follower reset, no log tail cut');
@@ -72,6 +80,22 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
       assert.ok(parts.heaps.lastMiB > 0 && parts.rest.lastMiB > 0 && parts.heaps.lastMiB + parts.arrayBuffers.lastMiB + parts.rest.lastMiB <= rss + 0.2,
         `${parts.id}: heaps ${parts.heaps.lastMiB} + buffers ${parts.arrayBuffers.lastMiB} + rest ${parts.rest.lastMiB} make up ${rss}`);
     }
+    // Snapshots: every server took some in the measured part; each poll that saw one is an event.
+    assert.equal((json.configuration as { snapshotEvery?: number }).snapshotEvery, 1000);
+    for (const id of ['n1', 'n2', 'n3']) {
+      assert.ok(json.snapshots.servers[id]!.taken.count > 0 && json.snapshots.servers[id]!.taken.bytes > 0, `${id} took snapshots: ${JSON.stringify(json.snapshots.servers[id])}`);
+      const events = json.snapshots.events.filter((event) => event.server === id && event.kind === 'taken');
+      assert.ok(events.length > 0 && events.every((event) => event.count > 0 && event.bytes > 0 && event.fromS <= event.atS && event.second === Math.floor(event.atS)));
+      assert.ok(json.snapshots.dataDirMaxBytes[id]! > 0 && json.snapshots.logMaxBytes[id]! > 0, `${id}: sizes`);
+    }
+    // The split is the series' measured seconds (1 to 3), each with or without an event's span over it.
+    const measured = json.series.seconds.filter((point) => point.second >= 1 && point.second < 4);
+    const busy = measured.filter((point) => json.snapshots.events.some((event) => event.fromS < point.second + 1 && event.atS > point.second));
+    const split = json.snapshots.throughputDuringSnapshots;
+    assert.equal(split.duringSeconds, busy.length);
+    assert.equal(split.duringSeconds + split.withoutSeconds, measured.length);
+    if (busy.length > 0) assert.equal(split.duringWritesPerSecond, Math.round(busy.reduce((sum, point) => sum + point.writesPerSecond, 0) / busy.length));
+    assert.match(run.stdout, /snapshots +taken n1 \d+, n2 \d+, n3 \d+ \(mean \d+ ms, [\d.]+ MiB\); installed \d+; sent \d+ .*max data dir MiB n1 /);
     assert.match(run.stdout, /rss parts MiB +n\d V8 heaps [\d.]+->[\d.]+ \([+-][\d.]+\/min\) \[main /, 'the parts are printed');
 
     const html = fs.readFileSync(reportFile, 'utf8');
@@ -102,11 +126,19 @@ test('bench --report: the HTML report renders every plot in Chromium, and --json
           barWidths: barBoxes.map((barBox) => barBox?.width ?? 0),
         };
       }
-      assert.deepEqual(Object.keys(plots).sort(), ['histogram', 'latency', 'memory', 'memory-parts', 'throughput', 'waterfall']);
+      assert.deepEqual(Object.keys(plots).sort(), ['histogram', 'latency', 'memory', 'memory-parts', 'storage', 'throughput', 'waterfall']);
       for (const [id, plot] of Object.entries(plots)) assert.ok(plot.width > 100 && plot.height > 100, `${id} has a size`);
       assert.equal(plots['throughput']!.seriesPoints.length, 2, 'writes/s and reads/s');
       for (const points of plots['throughput']!.seriesPoints) assert.ok(points >= 4, 'a point per second');
       assert.equal(plots['latency']!.seriesPoints.length, 3, 'p50, p90, p99');
+      // Dashed markers where snapshots were taken (one per burst of the servers' ends), named in the legend; a table row per server.
+      const markers = page.locator('#throughput line.marker[data-marker="taken"]');
+      const takenEnds = json.snapshots.events.filter((event) => event.kind === 'taken').map((event) => event.atS);
+      assert.ok(await markers.count() >= 1 && await markers.count() <= takenEnds.length, `${await markers.count()} markers for ${takenEnds.length} ends`);
+      assert.ok((await markers.first().boundingBox())!.height > 100, 'a marker spans the plot');
+      assert.ok(await page.locator('#throughput text', { hasText: /^taken$/ }).count() >= 1, 'labelled taken');
+      assert.deepEqual(await page.locator('#snapshots table tbody tr td:first-child').allTextContents(), ['n1', 'n2', 'n3']);
+      assert.equal(plots['storage']!.seriesPoints.length, 6, 'data directory and log of three servers');
       assert.equal(plots['memory']!.seriesPoints.length, 4, 'three servers and the load generator');
       assert.equal(plots['memory-parts']!.seriesPoints.length, 6, 'V8 heaps and the rest of three servers');
       for (const points of plots['memory-parts']!.seriesPoints) assert.ok(points >= 2, 'at the end of the warm-up and of the run at least');

@@ -142,6 +142,8 @@ test('bench refuses bad settings before starting anything: exit code 2 and one l
     ['--reads', '1.5'],
     ['--outstanding', '0'],
     ['--peers', '127.0.0.1:1', '--unsafe-no-fsync'],
+    ['--peers', '127.0.0.1:1', '--snapshot-every', '1000'],
+    ['--snapshot-every', '-1'],
   ]) {
     const result = await runCli(['bench', ...args, '--base-port', String(testPort(19781))]);
     assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);

@@ -180,3 +180,83 @@ test('etcd side by side: each round has its ratio, the median is the middle roun
   assert.doesNotMatch(single, /round|median/);
   assert.match(single, /ratio +8\.0x the writes\/s of etcd/);
 });
+
+test('snapshot series: a poll that sees a counter grow makes an event, placed by the new manifest\'s time, or else from the poll before less its duration', async () => {
+  const { SnapshotSeries } = await import('../../bench/snapshot-series.js');
+  const counters = (taken: number, bytes: number, ms: number, installed = 0, sent = 0) => ({
+    snapshotsTaken: taken, snapshotBytes: bytes, snapshotMs: ms, snapshotsInstalled: installed, snapshotInstallBytes: installed * 500,
+    snapshotInstallMs: installed * 40, snapshotsSent: sent, snapshotSendBytes: sent * 900, snapshotSendMs: sent * 250,
+  });
+  const dir = (bytes: number, ...snapshots: [number, number][]) => ({ bytes, snapshots: snapshots.map(([index, endS]) => ({ index, endS })) });
+  const series = new SnapshotSeries();
+  series.add('n1', 0.5, counters(0, 0, 0), 100, dir(4096));
+  series.add('n1', 1.5, counters(0, 0, 0), 200, dir(8192));
+  // One taken, its manifest written at 2.2 s: in progress the 300 ms before.
+  series.add('n1', 2.5, counters(1, 1000, 300), 300, dir(12_288, [100, 2.2]));
+  // No directory (--peers): the span runs from the poll before less the duration.
+  series.add('n2', 2.5, counters(0, 0, 0), 50, null);
+  series.add('n2', 3.5, counters(0, 0, 0, 2), 60, null);
+  // Answered out of order: older counters, later time; only its sizes count.
+  series.add('n1', 2.6, counters(0, 0, 0), 310, dir(12_288, [100, 2.2]));
+  // Two taken but one new manifest by the time the counters were read (the one at 5.6 s comes after): placed by the polls.
+  series.add('n1', 5.5, counters(3, 4000, 700), 150, dir(8192, [100, 2.2], [200, 3.1], [300, 5.6]));
+  // The manifest at 5.6 s ends the next one taken; a snapshot sent is always placed by the polls.
+  series.add('n1', 6.5, counters(4, 5000, 800, 0, 1), 160, dir(8192, [200, 3.1], [300, 5.6]));
+  assert.deepEqual(series.events.map((event) => [event.server, event.kind, event.second, event.fromS, event.atS, event.count, event.ms, event.bytes, event.placedBy]), [
+    ['n1', 'taken', 2, 1.9, 2.2, 1, 300, 1000, 'manifest'],
+    ['n2', 'installed', 3, 2.42, 3.5, 2, 80, 1000, 'poll'],
+    ['n1', 'taken', 5, 2.1, 5.5, 2, 400, 3000, 'poll'],
+    ['n1', 'taken', 5, 5.5, 5.6, 1, 100, 1000, 'manifest'],
+    ['n1', 'sent', 6, 5.25, 6.5, 1, 250, 900, 'poll'],
+  ]);
+  const points = [0, 1, 2, 3, 4, 5].map((second) => ({
+    second, warmup: second < 2, writesPerSecond: 1000 * (second + 1), readsPerSecond: 0, failed: 0, p50Ms: 1, p90Ms: 1, p99Ms: 1,
+  }));
+  const figures = series.figures(points, 3, 6);
+  assert.deepEqual(figures.servers['n1']!.taken, { count: 3, bytes: 4000, ms: 500 }, 'the measured part only (ended from 3 s on)');
+  assert.deepEqual(figures.servers['n1']!.sent, { count: 1, bytes: 900, ms: 250 });
+  assert.deepEqual(figures.servers['n2']!.installed, { count: 2, bytes: 1000, ms: 80 });
+  assert.deepEqual(figures.dataDirMaxBytes, { n1: 12_288 });
+  assert.deepEqual(figures.logMaxBytes, { n1: 310, n2: 60 });
+  assert.equal(figures.throughputDuringSnapshots.duringSeconds, 3, 'seconds 3 to 5 overlap a span');
+  assert.deepEqual(series.series().logBytes['n2'], [[2.5, 50], [3.5, 60]]);
+});
+
+test('snapshot throughput: measured seconds that overlap an event\'s span are "during", the rest "without", each the mean of its seconds', async () => {
+  const { throughputSplit, formatThroughputSplit } = await import('../../bench/snapshot-series.js');
+  const writes = [900, 1000, 1000, 800, 1000, 1000, 700, 1000, 1000, 1000];
+  const points = writes.map((writesPerSecond, second) => ({
+    second, warmup: second < 2, writesPerSecond, readsPerSecond: 0, failed: 0, p50Ms: 1, p90Ms: 1, p99Ms: 1,
+  }));
+  // Seconds 3 and 6 hold a snapshot each (one span ends exactly at 6: second 6 is not in it); one in the warm-up is left out.
+  const events = [{ fromS: 0.5, atS: 1.2 }, { fromS: 3.4, atS: 3.9 }, { fromS: 5.2, atS: 6 }, { fromS: 6.1, atS: 6.6 }];
+  const split = throughputSplit(points, events, 2, 9);
+  assert.deepEqual(split, {
+    duringSeconds: 3, duringWritesPerSecond: Math.round((800 + 1000 + 700) / 3),
+    withoutSeconds: 4, withoutWritesPerSecond: 1000, ratio: Math.round((833 / 1000) * 1000) / 1000,
+  });
+  assert.equal(formatThroughputSplit(split), 'writes/s 833 in 3 s with one in progress, 1000 in 4 s without (83.3%)');
+  const none = throughputSplit(points, [], 2, 9);
+  assert.equal(none.duringSeconds, 0);
+  assert.equal(none.ratio, null);
+  assert.equal(formatThroughputSplit(none), 'no measured second with one in progress');
+});
+
+test('line chart markers: a dashed line per marker with its title, labels that would overlap left out (all where the markers are dense), one legend entry per label', async () => {
+  const { lineChart } = await import('../../bench/svg-plot.js');
+  const svg = lineChart('t', 'title', 's', 'y', [{ name: 'writes/s', color: '#000', points: [[1, 10], [2, 20], [100, 30]] }], 0, [
+    { x: 10, label: 'taken', color: '#0a0', title: 'n1 taken <300 ms>' },
+    { x: 10.2, label: 'taken', color: '#0a0', title: 'n2' },
+    { x: 10.4, label: 'taken', color: '#0a0', title: 'n3' },
+    { x: 10.6, label: 'installed', color: '#a0a', title: 'n3' },
+    { x: 120, label: 'taken', color: '#0a0', title: 'late' },
+  ]);
+  assert.equal(svg.match(/<line [^>]*class="marker"/g)?.length, 5);
+  assert.match(svg, /<title>n1 taken &lt;300 ms&gt;<\/title>/);
+  assert.equal(svg.match(/class="marker-label"/g)?.length, 2, 'the first near x 10 (the others would overlap it), and the one at 120');
+  assert.match(svg, /stroke-dasharray="3 2"\/><text [^>]*>installed<\/text>/, 'the legend names the marker labels');
+  assert.match(svg, /<line x1="704.0" x2="704.0" [^>]*class="marker"/, 'the x axis reaches the last marker: it is at the right edge');
+  const dense = lineChart('t', 'title', 's', 'y', [], 0, Array.from({ length: 40 }, (_, i) => ({ x: i, label: 'taken', color: '#0a0', title: `${i}` })));
+  assert.equal(dense.match(/class="marker"/g)?.length, 40);
+  assert.equal(dense.match(/class="marker-label"/g), null, 'too many to label: the legend names them');
+});
