@@ -13,6 +13,22 @@ import { RaftCore } from '../../src/core/raft-core.js';
 import type { AppendEntriesHeader, Rng } from '../../src/core/types.js';
 import { SegmentedLog, type LogEntryRecord } from '../../src/log/segmented-log.js';
 import { withTempDir } from '../support/temp-dir.js';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
+import { LogActor } from '../../src/actors/log-actor.js';
+import { ActorLink } from '../../src/shell/actor-link.js';
+import { SnapshotStore } from '../../src/snapshot/snapshot-store.js';
+import { SnapshotCorruptionError } from '../../src/errors.js';
+
+async function withTempDirAsync(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-'));
+  try {
+    await body(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 const maxRng: Rng = { intBetween: (_min, max) => max };
 
@@ -154,5 +170,61 @@ test('reset drops every entry and restarts after the snapshot, durably', () => {
     assert.equal(reopened.lastIndex, 503);
     assert.deepEqual(reopened.termRuns(), [{ firstIndex: 501, term: 4 }]);
     reopened.close();
+  });
+});
+
+/** A log actor over `dir` (its group folder), its links to nowhere. */
+function logActor(dir: string): { actor: LogActor; close(): void } {
+  const channels = [new MessageChannel(), new MessageChannel(), new MessageChannel()];
+  const actor = new LogActor({ dir, segmentBytesMax: 1024 }, {
+    main: new ActorLink(channels[0]!.port2), updater: new ActorLink(channels[1]!.port1), appender: new ActorLink(channels[2]!.port2),
+  });
+  return { actor, close: () => { for (const channel of channels) { channel.port1.close(); channel.port2.close(); } } };
+}
+
+test('a log that starts after index 1 with no snapshot to cover the start is refused at start, naming the folder', async () => {
+  await withTempDirAsync(async (dir) => {
+    const log = SegmentedLog.open(dir, { segmentSizeBytesMax: 1024 });
+    for (let index = 1; index <= 100; index += 10) log.append(entries(index, index + 9, 1));
+    log.sync();
+    assert.ok(log.purgeTo(50) > 0);
+    log.close();
+    const { actor, close } = logActor(dir);
+    try {
+      await assert.rejects(actor.start(), (error: unknown) => error instanceof SnapshotCorruptionError && /starts at index \d+/.test(error.message)
+        && error.code === 'SNAPSHOT_CORRUPTION');
+    } finally {
+      close();
+    }
+  });
+});
+
+test('at start a log that ends before the newest snapshot restarts after it; one that holds it is kept', async () => {
+  await withTempDirAsync(async (dir) => {
+    const log = SegmentedLog.open(dir, { segmentSizeBytesMax: 1024 });
+    log.append(entries(1, 30, 1));
+    log.sync();
+    log.close();
+    const store = new SnapshotStore(path.join(dir, 'sm'));
+    store.recover();
+    const job = store.beginWrite({ index: 20, term: 1, configuration: { voters: ['n1'] } }, [{ name: 'state', chunks: [new Uint8Array([1, 2, 3])] }]);
+    while (!job.step(1 << 20));
+    let { actor, close } = logActor(dir);
+    let recovered = await actor.start();
+    assert.equal(recovered.logReset, false, 'the log holds entry 20 of term 1');
+    assert.equal(recovered.snapshot?.index, 20);
+    assert.equal(recovered.lastIndex, 30);
+    await actor.stop();
+    close();
+    const later = store.beginWrite({ index: 50, term: 2, configuration: { voters: ['n1'] } }, [{ name: 'state', chunks: [new Uint8Array([4])] }]);
+    while (!later.step(1 << 20));
+    ({ actor, close } = logActor(dir));
+    recovered = await actor.start();
+    assert.equal(recovered.logReset, true, 'the log ends before 50');
+    assert.equal(recovered.lastIndex, 50);
+    assert.deepEqual(recovered.termRuns, [{ firstIndex: 50, term: 2 }]);
+    assert.equal(recovered.firstIndex, 51);
+    await actor.stop();
+    close();
   });
 });
