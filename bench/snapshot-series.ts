@@ -148,7 +148,7 @@ export class SnapshotSeries {
       totals.ms += event.ms;
     }
     const max = (series: Map<string, [number, number][]>): Record<string, number> =>
-      Object.fromEntries([...series].map(([server, points]) => [server, Math.max(...points.map(([, bytes]) => bytes))]));
+      Object.fromEntries([...series].sort(([a], [b]) => a.localeCompare(b)).map(([server, points]) => [server, Math.max(...points.map(([, bytes]) => bytes))]));
     return {
       servers, events: [...this.eventList], dataDirMaxBytes: max(this.dirBytes), logMaxBytes: max(this.logBytes),
       throughputDuringSnapshots: throughputSplit(points, this.eventList, fromS, toS),

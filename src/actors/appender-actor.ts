@@ -423,7 +423,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   }
 
   private onPeerMessage(follower: Follower, message: PeerMessage): void {
-    if (message.k === Kind.AppendEntriesReply) {
+    if (message.k === Kind.AppendEntriesReply || message.k === Kind.InstallSnapshotReply) {
       // This connection was dialed to the follower's address: a reply in anyone else's name (or
       // another group's) is not from the follower, and the connection is dropped and dialed again.
       if (message.from !== follower.id || message.g !== this.options.groupId) {
@@ -431,30 +431,35 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         follower.connection.reset();
         return;
       }
-      this.onAppendReply(follower, message);
-    } else if (message.k === Kind.InstallSnapshotReply) {
-      if (message.from !== follower.id || message.g !== this.options.groupId) {
-        process.emitWarning(`a reply on the connection to ${follower.id} claims to be from ${message.from} of group ${message.g}; reconnecting`);
-        follower.connection.reset();
-        return;
-      }
-      this.onInstallReply(follower, message);
+      if (message.k === Kind.AppendEntriesReply) this.onAppendReply(follower, message);
+      else this.onInstallReply(follower, message);
     } else if (message.k === Kind.Refused) {
       process.emitWarning(`server ${follower.id} refused a request: ${message.error.message}`);
     }
   }
 
-  private onAppendReply(follower: Follower, reply: AppendEntriesReplyMessage): void {
+  /**
+   * A follower's reply of some term: a higher one ends this leadership (§5.1), a lower one is
+   * stale; one of this term counts as contact and gets the progress report it adds to.
+   */
+  private replyOfTerm(follower: Follower, term: number): { leader: LeaderState; progress: AppenderProgressMessage } | null {
     const leader = this.leader;
-    if (leader === null) return;
-    if (reply.term > leader.term) {
+    if (leader === null) return null;
+    if (term > leader.term) {
       this.stopLeading();
-      this.links.main.send({ k: Kind.AppenderHigherTerm, term: reply.term });
-      return;
+      this.links.main.send({ k: Kind.AppenderHigherTerm, term });
+      return null;
     }
-    if (reply.term < leader.term) return;
+    if (term < leader.term) return null;
     const progress = this.pendingProgress(leader.term);
     progress.contacts.push(follower.id);
+    return { leader, progress };
+  }
+
+  private onAppendReply(follower: Follower, reply: AppendEntriesReplyMessage): void {
+    const current = this.replyOfTerm(follower, reply.term);
+    if (current === null) return;
+    const { leader, progress } = current;
     progress.roundAcks.push([follower.id, reply.round]);
     if (reply.seq < follower.resetSeq || follower.sending !== null) return;
     if (reply.success) {
@@ -580,16 +585,9 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   }
 
   private onInstallReply(follower: Follower, reply: InstallSnapshotReplyMessage): void {
-    const leader = this.leader;
-    if (leader === null) return;
-    if (reply.term > leader.term) {
-      this.stopLeading();
-      this.links.main.send({ k: Kind.AppenderHigherTerm, term: reply.term });
-      return;
-    }
-    if (reply.term < leader.term) return;
-    const progress = this.pendingProgress(leader.term);
-    progress.contacts.push(follower.id);
+    const current = this.replyOfTerm(follower, reply.term);
+    if (current === null) return;
+    const { leader, progress } = current;
     const sending = follower.sending;
     if (sending === null || reply.seq < follower.resetSeq) return;
     while (sending.inflight.length > 0 && sending.inflight[0]! <= reply.seq) sending.inflight.shift();

@@ -706,13 +706,7 @@ export class RaftServer implements RequestPathHost {
    */
   private onInstallSnapshot(connection: Inbound, message: InstallSnapshotMessage): void {
     const core = this.requireCore();
-    if (message.term === core.term && (core.role === 'leader' || (core.leaderId !== null && core.leaderId !== message.from))) {
-      this.logger.warn({ from: message.from, term: message.term, leader: core.leaderId }, 'refusing InstallSnapshot from a second leader');
-      connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
-        `${message.from} claims to lead term ${message.term}, which ${core.leaderId ?? 'another server'} leads`,
-        { from: message.from, term: message.term, leaderId: core.leaderId }).toWire() });
-      return;
-    }
+    if (this.refusedSecondLeader(connection, message)) return;
     const decision = core.handleInstallSnapshot(message.term, message.from);
     this.processReady();
     if (!decision.ok) {
@@ -791,17 +785,23 @@ export class RaftServer implements RequestPathHost {
     return 0;
   }
 
+  /**
+   * A second leader for this term: no correct member sends this (election safety, §5.2), so it is
+   * refused here rather than reaching the core, which asserts the property. True when refused.
+   */
+  private refusedSecondLeader(connection: Inbound, message: AppendEntriesMessage | InstallSnapshotMessage): boolean {
+    const core = this.requireCore();
+    if (message.term !== core.term || !(core.role === 'leader' || (core.leaderId !== null && core.leaderId !== message.from))) return false;
+    this.logger.warn({ from: message.from, term: message.term, leader: core.leaderId }, `refusing ${kindName(message.k)} from a second leader`);
+    connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
+      `${message.from} claims to lead term ${message.term}, which ${core.leaderId ?? 'another server'} leads`,
+      { from: message.from, term: message.term, leaderId: core.leaderId }).toWire() });
+    return true;
+  }
+
   private onAppendEntries(connection: Inbound, message: AppendEntriesMessage): void {
     const core = this.requireCore();
-    if (message.term === core.term && (core.role === 'leader' || (core.leaderId !== null && core.leaderId !== message.from))) {
-      // A second leader for this term: no correct member sends this (election safety, §5.2), so
-      // it is refused here rather than reaching the core, which asserts the property.
-      this.logger.warn({ from: message.from, term: message.term, leader: core.leaderId }, 'refusing AppendEntries from a second leader');
-      connection.send({ k: Kind.Refused, error: new ProtocolViolationError(
-        `${message.from} claims to lead term ${message.term}, which ${core.leaderId ?? 'another server'} leads`,
-        { from: message.from, term: message.term, leaderId: core.leaderId }).toWire() });
-      return;
-    }
+    if (this.refusedSecondLeader(connection, message)) return;
     const conflict = message.term >= core.term ? this.committedConflict(message) : 0;
     if (conflict > 0) {
       // Leader Completeness (§5.4): every leader holds the committed entries, so entries that
