@@ -46,14 +46,22 @@ export function readFully(fd: number, length: number, position: number, fs: File
   return bytes;
 }
 
-/** fsync of a directory, so that entries created, renamed or removed in it survive a crash. */
-export function fsyncDirectory(dir: string, fs: FileSystem = nodeFileSystem): void {
-  onDisk('fsync directory', dir, () => {
-    const fd = fs.openSync(dir, 'r');
+/**
+ * Opens `path` with `flags` ('r' to sync what is there, 'w' to create it empty), fsyncs and closes
+ * it: `operation` names the step in a DiskFailureError.
+ */
+export function fsyncPath(path: string, flags: 'r' | 'w', operation: string, fs: FileSystem = nodeFileSystem): void {
+  onDisk(operation, path, () => {
+    const fd = fs.openSync(path, flags);
     try {
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
   });
+}
+
+/** fsync of a directory, so that entries created, renamed or removed in it survive a crash. */
+export function fsyncDirectory(dir: string, fs: FileSystem = nodeFileSystem): void {
+  fsyncPath(dir, 'r', 'fsync directory', fs);
 }

@@ -28,7 +28,7 @@
 import * as path from 'node:path';
 import { LogCorruptionError } from '../errors.js';
 import type { TermRun } from '../core/types.js';
-import { fsyncDirectory, onDisk } from './disk-io.js';
+import { fsyncDirectory, fsyncPath, onDisk } from './disk-io.js';
 import { nodeFileSystem, type FileSystem } from './file-system.js';
 import {
   BODY_HEADER_BYTES, RECORD_HEADER_BYTES, RECORD_OVERHEAD_BYTES, checkRecord, closedSegmentName,
@@ -221,14 +221,7 @@ function describeCut(file: string, bytes: Buffer, offset: number, reason: string
 }
 
 function syncFile(file: string, fs: FileSystem): void {
-  onDisk('fsync', file, () => {
-    const fd = fs.openSync(file, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  });
+  fsyncPath(file, 'r', 'fsync', fs);
 }
 
 /** Cuts a torn tail off the last segment and makes the cut durable before the log is used. */

@@ -21,7 +21,7 @@
 import * as path from 'node:path';
 import { assert, SnapshotCorruptionError, SnapshotRejectedError } from '../errors.js';
 import { crc32c } from '../log/crc32c.js';
-import { fsyncDirectory, onDisk, writeFully } from '../log/disk-io.js';
+import { fsyncDirectory, fsyncPath, onDisk, writeFully } from '../log/disk-io.js';
 import { nodeFileSystem, type FileSystem } from '../log/file-system.js';
 import type { SnapshotFileInfo, SnapshotInfo } from '../state-machine.js';
 
@@ -719,15 +719,7 @@ class InstallJob implements SnapshotInstallJob {
     for (const file of files) {
       if (file.size > 0) continue;
       // An empty file received no chunk; it exists once created and synced.
-      const target = this.store.pathOf(installFileName(this.manifest, file.name));
-      onDisk('create', target, () => {
-        const fd = fs.openSync(target, 'w');
-        try {
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-      });
+      fsyncPath(this.store.pathOf(installFileName(this.manifest, file.name)), 'w', 'create', fs);
     }
     for (const file of files) {
       const from = this.store.pathOf(installFileName(this.manifest, file.name));
