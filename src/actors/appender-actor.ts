@@ -18,7 +18,7 @@ import type {
   AppenderProgressMessage, AppenderHigherTermMessage, EntryBatch, LogDurableMessage, LogReadMessage, LogReadResultMessage,
   LogWatchMessage, PeerMessage, UpdaterCommitMessage,
 } from '../messages/messages.js';
-import { majorityOf, quorumValue } from '../core/quorum.js';
+import { nextCommitIndex, type QuorumConfiguration } from '../core/commit-rule.js';
 import { noopEntries } from '../messages/entry.js';
 import { EntryRun, LENGTH_BYTES } from '../messages/packed-entries.js';
 import type { ActorLink } from '../shell/actor-link.js';
@@ -124,9 +124,9 @@ interface LeaderState {
   term: number;
   /** The commit index: the followers are told it (leaderCommit), the updater gets each advance. */
   commitIndex: number;
-  /** The followers whose matches count, and the majority of the voters (they and this server). */
+  /** The followers whose matches count, and the voters (they and this server) as the commit rule counts them. */
   voters: Follower[];
-  majority: number;
+  quorum: QuorumConfiguration;
   /** This server's durable index, from log reports of this term (seq >= noopSeq); 0 until one comes. */
   selfDurable: number;
   noopSeq: number;
@@ -246,7 +246,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       term: message.term,
       commitIndex: message.commitIndex,
       voters: message.followers.flatMap((id) => this.followers.get(id) ?? []),
-      majority: majorityOf(message.followers.length + 1),
+      quorum: { voters: [this.options.id, ...message.followers] },
       selfDurable: 0,
       noopSeq: message.noopSeq,
       truncations: message.truncations,
@@ -283,17 +283,16 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   }
 
   /**
-   * The highest index durable on a majority (this server's own durable index counting as its
-   * match), committed only if its entry is of this term (Raft §5.4.2; an earlier term's entry is
-   * committed by one of this term after it). A new commit goes to the updater at once; followers
+   * The commit rule (src/core/commit-rule.ts, the one the core runs too), with this server's own
+   * durable index as its match. A new commit goes to the updater at once; followers
    * learn it with the next AppendEntries or heartbeat (a message on every advance would double the
    * messages per write at low load, and a follower's apply is on no client's path).
    */
   private decideCommit(leader: LeaderState): void {
-    const matches = [leader.selfDurable];
-    for (const follower of leader.voters) matches.push(follower.matchIndex);
-    const index = quorumValue(matches, leader.majority);
-    if (index <= leader.commitIndex || leader.termLog.termAt(index) !== leader.term) return;
+    const self = this.options.id;
+    const index = nextCommitIndex(leader.quorum, (voter) => (voter === self ? leader.selfDurable : this.followers.get(voter)?.matchIndex ?? 0),
+      leader.term, leader.commitIndex, (at) => leader.termLog.termAt(at));
+    if (index <= leader.commitIndex) return;
     leader.commitIndex = index;
     if (index > this.commitDecided) this.commitDecided = index;
     this.links.updater.send({

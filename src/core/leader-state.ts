@@ -47,9 +47,9 @@ export class LeaderState {
     return matchIndex > seen;
   }
 
-  /** The highest index a majority holds durably, the leader's own synced index counting as its match. */
-  quorumMatchIndex(selfMatchIndex: number, majority: number): number {
-    return quorumValue([selfMatchIndex, ...this.matchIndexSeen.values()], majority);
+  /** The match index the appender last reported for `peer` (0 before any). */
+  matchOf(peer: NodeId): number {
+    return this.matchIndexSeen.get(peer) ?? 0;
   }
 
   recordContact(peer: NodeId): void {

@@ -21,6 +21,7 @@ import { termMax } from '../limits.js';
 import { LeaderState } from './leader-state.js';
 import { matchAndAppend } from './log-matching.js';
 import { majorityOf } from './quorum.js';
+import { nextCommitIndex, type QuorumConfiguration } from './commit-rule.js';
 import { ReadyBuilder } from './ready-builder.js';
 import { TermLog } from './term-runs.js';
 import type {
@@ -47,6 +48,8 @@ export class RaftCore {
   private readonly peers: readonly NodeId[];
   private readonly isVoter: boolean;
   private readonly majority: number;
+  /** The voters as the commit rule counts them (commit-rule.ts). */
+  private readonly quorum: QuorumConfiguration;
   private readonly log: TermLog;
   private readonly out = new ReadyBuilder();
 
@@ -85,6 +88,7 @@ export class RaftCore {
     this.isVoter = config.voters.includes(config.id);
     this.peers = config.voters.filter((voter) => voter !== config.id);
     this.majority = majorityOf(config.voters.length);
+    this.quorum = { voters: [...config.voters] };
     this.log = new TermLog(restored.termRuns, restored.lastIndex);
     assert(this.log.lastTerm <= restored.hardState.term, `log term ${this.log.lastTerm} beyond term ${restored.hardState.term}`);
     this.currentTerm = restored.hardState.term;
@@ -435,15 +439,13 @@ export class RaftCore {
     if (term > this.currentTerm) this.becomeFollower(term, leaderId);
   }
 
-  /**
-   * Commit rule (§5.3, §5.4.2, Figure 8): the highest index on a majority, but only if it is of
-   * the current term. An earlier term's entry is never committed by counting replicas; it is
-   * committed indirectly by an entry of the current term after it.
-   */
+  /** The commit rule (commit-rule.ts), with this node's synced index as its own match. */
   private maybeCommit(): void {
     const leader = this.requireLeaderState();
-    const quorumIndex = leader.quorumMatchIndex(this.localSyncedIndex, this.majority);
-    if (quorumIndex > this.committedIndex && this.log.termAt(quorumIndex) === this.currentTerm) this.advanceCommit(quorumIndex);
+    const self = this.config.id;
+    const next = nextCommitIndex(this.quorum, (voter) => (voter === self ? this.localSyncedIndex : leader.matchOf(voter)),
+      this.currentTerm, this.committedIndex, (index) => this.log.termAt(index));
+    this.advanceCommit(next);
   }
 
   private advanceCommit(index: number): void {
