@@ -124,8 +124,7 @@ interface LeaderState {
   term: number;
   /** The commit index: the followers are told it (leaderCommit), the updater gets each advance. */
   commitIndex: number;
-  /** The followers whose matches count, and the voters (they and this server) as the commit rule counts them. */
-  voters: Follower[];
+  /** The voters (the followers and this server) as the commit rule counts them. */
   quorum: QuorumConfiguration;
   /** This server's durable index, from log reports of this term (seq >= noopSeq); 0 until one comes. */
   selfDurable: number;
@@ -245,7 +244,6 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     this.leader = {
       term: message.term,
       commitIndex: message.commitIndex,
-      voters: message.followers.flatMap((id) => this.followers.get(id) ?? []),
       quorum: { voters: [this.options.id, ...message.followers] },
       selfDurable: 0,
       noopSeq: message.noopSeq,

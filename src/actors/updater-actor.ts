@@ -130,7 +130,6 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   private writing: { job: SnapshotWriteJob; info: SnapshotInfo; startedMs: number; requestIds: number[] } | null = null;
   /** On-demand requests waiting for the next snapshot (one is taken as soon as none is being written). */
   private snapshotRequests: number[] = [];
-  private snapshotWanted = false;
   private install: InstallInProgress | null = null;
   /** An install is loading the state machine: nothing is applied meanwhile. */
   private installing = false;
@@ -338,7 +337,6 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         break;
       case Kind.UpdaterSnapshotNow:
         this.snapshotRequests.push(message.requestId);
-        this.snapshotWanted = true;
         this.maybeSnapshot();
         break;
       case Kind.UpdaterInstallChunk:
@@ -358,8 +356,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     const every = this.options.snapshotEvery ?? 0;
     const since = this.settledIndex - (this.latestSnapshot?.index ?? 0);
     const due = stateMachine.takeSnapshot !== undefined && every > 0 && since >= every;
-    if (!due && !this.snapshotWanted) return;
-    this.snapshotWanted = false;
+    if (!due && this.snapshotRequests.length === 0) return;
     const requestIds = this.snapshotRequests;
     this.snapshotRequests = [];
     if (stateMachine.takeSnapshot === undefined) {
@@ -705,7 +702,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     for (const index of this.unsettled.keys()) settled = Math.min(settled, index - 1);
     this.settledIndex = settled;
     this.answerQueries();
-    if (this.unsettled.size === 0 && this.snapshotWanted) this.maybeSnapshot();
+    if (this.unsettled.size === 0 && this.snapshotRequests.length > 0) this.maybeSnapshot();
   }
 
   private done(index: number, result: Uint8Array | null, error: WireError | null): void {
