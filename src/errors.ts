@@ -144,6 +144,24 @@ export class SnapshotCorruptionError extends RaftlineError {
   override readonly code = 'SNAPSHOT_CORRUPTION';
 }
 
+/**
+ * The leader is handing its leadership to another server (a transfer or a step-down) and takes no
+ * write until that ends, within the transfer's timeout: retry, here or at the new leader.
+ * `details.target` names the server taking over, `details.retryAfterMs` when to try again.
+ */
+export class TransferInProgressError extends RaftlineError {
+  override readonly code = 'TRANSFER_IN_PROGRESS';
+}
+
+/**
+ * A leadership transfer did not happen: `details.reason` is `timeout` (the target did not catch up
+ * or win within the timeout; the leader took writes again), `otherLeader` (another server won the
+ * election), `notVoter` (the target is not a voter) or `noFollower` (no server to hand over to).
+ */
+export class TransferFailedError extends RaftlineError {
+  override readonly code = 'TRANSFER_FAILED';
+}
+
 type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
 
 /** The registry: code -> class. A test checks it against the README. */
@@ -168,6 +186,8 @@ export const errorClasses: Readonly<Record<string, ErrorClass>> = {
   SESSION_EXPIRED: SessionExpiredError,
   SNAPSHOT_REJECTED: SnapshotRejectedError,
   SNAPSHOT_CORRUPTION: SnapshotCorruptionError,
+  TRANSFER_IN_PROGRESS: TransferInProgressError,
+  TRANSFER_FAILED: TransferFailedError,
 };
 
 /** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */

@@ -28,7 +28,60 @@ function readValueFile(file: string): string {
   }
 }
 
+/** A server given by address, or by id: then found by asking each server who it is. */
+async function serverAddress(client: RaftClient, peers: string[], server: string): Promise<string> {
+  if (server.includes(':')) return server;
+  const statuses = await Promise.all(peers.map(async (address) => ({ address, status: await client.status(address).catch(() => null) })));
+  const found = statuses.find((entry) => entry.status?.id === server);
+  if (found === undefined) throw new ConfigurationError(`no server with id ${server} answered at ${peers.join(',')}`);
+  return found.address;
+}
+
+/** Runs `body` with a client of `--peers` and `--group`, prints its result as JSON, and closes the client. */
+async function withClient(options: { peers: string[]; group: string }, timeoutMs: number, body: (client: RaftClient) => Promise<unknown>): Promise<void> {
+  const client = await RaftClient.connect({ peers: options.peers, groupId: options.group, requestTimeoutMs: timeoutMs });
+  try {
+    process.stdout.write(JSON.stringify(await body(client), null, 2) + '\n');
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * `raftline election transfer|step-down|pause|resume` (ratis-shell's vocabulary): hand the
+ * leadership over, or stop and restart elections on one server; `raftline peer list`.
+ */
+function addElectionCommands(program: Command): void {
+  const election = program.command('election').description('leadership: transfer it, step down, pause or resume elections on a server');
+  const common = (command: Command): Command => command.addOption(peersOption()).option('--group <id>', 'group id', 'default');
+  common(election.command('transfer')
+    .description('the leader hands leadership to --to (which it first brings up to date); prints the new leader, term and ms once done')
+    .requiredOption('--to <id>', 'the voter to take over')
+    .option('--timeout <ms>', 'give up after this long (the leader then takes writes again)', integer('--timeout', 1), 3000))
+    .action((options: { peers: string[]; group: string; to: string; timeout: number }) =>
+      withClient(options, options.timeout + 5000, (client) => client.admin().transferLeadership(options.to, { timeoutMs: options.timeout })));
+  common(election.command('step-down')
+    .description('the leader hands leadership to its most caught-up follower (no election timeout\'s gap)')
+    .option('--timeout <ms>', 'give up after this long', integer('--timeout', 1), 3000))
+    .action((options: { peers: string[]; group: string; timeout: number }) =>
+      withClient(options, options.timeout + 5000, (client) => client.admin().stepDown({ timeoutMs: options.timeout })));
+  for (const [name, paused] of [['pause', true], ['resume', false]] as const) {
+    common(election.command(name)
+      .description(paused ? 'stop elections on one server (maintenance): it never campaigns nor takes a handed-over leadership, until resumed or restarted'
+        : 'let one server campaign again')
+      .requiredOption('--server <id|address>', 'the server: its id as in --peers id=host:port,..., or its address'))
+      .action((options: { peers: string[]; group: string; server: string }) => withClient(options, 10_000, async (client) => {
+        const address = await serverAddress(client, options.peers, options.server);
+        return paused ? client.admin().pauseElection(address) : client.admin().resumeElection(address);
+      }));
+  }
+  const peer = program.command('peer').description('the group\'s members');
+  common(peer.command('list').description('the voters (id, address), the learners, the leader and term, as one server knows them, as JSON'))
+    .action((options: { peers: string[]; group: string }) => withClient(options, 10_000, (client) => client.admin().configuration()));
+}
+
 export function addClientCommands(program: Command): void {
+  addElectionCommands(program);
   const snapshot = program.command('snapshot').description('snapshots of the servers\' state');
   snapshot.command('create')
     .description('take a snapshot now on one server (default: the leader) and print it (index, term, configuration, files) as JSON once it is durable; the log is purged below it, keeping --log-keep entries')
@@ -39,14 +92,7 @@ export function addClientCommands(program: Command): void {
     .action(async (options: { peers: string[]; server?: string; group: string; timeout: number }) => {
       const client = await RaftClient.connect({ peers: options.peers, groupId: options.group, requestTimeoutMs: options.timeout });
       try {
-        let target = options.server;
-        if (target !== undefined && !target.includes(':')) {
-          // An id: find its address by asking each server who it is.
-          const statuses = await Promise.all(options.peers.map(async (address) => ({ address, status: await client.status(address).catch(() => null) })));
-          const found = statuses.find((entry) => entry.status?.id === target);
-          if (found === undefined) throw new ConfigurationError(`no server with id ${target} answered at ${options.peers.join(',')}`);
-          target = found.address;
-        }
+        const target = options.server === undefined ? undefined : await serverAddress(client, options.peers, options.server);
         const info = await client.admin().snapshot(target);
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
       } finally {
@@ -80,7 +126,7 @@ export function addClientCommands(program: Command): void {
     });
 
   program.command('status')
-    .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start, whether its term is at the ceiling, its newest snapshot\'s index, its log\'s first index and bytes, as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
+    .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start, whether its term is at the ceiling, its newest snapshot\'s index, its log\'s first index and bytes, whether its elections are paused and a transfer it leads, as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
     .addOption(peersOption())
     .option('--group <id>', 'group id', 'default')
     .action(async (options: { peers: string[]; group: string }) => {
@@ -90,10 +136,11 @@ export function addClientCommands(program: Command): void {
           try {
             const {
               id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex, logBytes,
+              electionPaused, transferTarget,
             } = await client.status(address);
             return {
               address, id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex,
-              logBytes,
+              logBytes, electionPaused, transferTarget,
             };
           } catch (error) {
             return { address, error: (error as Error).message };

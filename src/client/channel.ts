@@ -9,7 +9,8 @@
 import { encodeView } from '../messages/codec.js';
 import { Kind } from '../messages/kinds.js';
 import type {
-  ClientRequestBatchMessage, ClientRequestMessage, MetricsRequestMessage, ServerToClientMessage, SnapshotRequestMessage, StatusRequestMessage,
+  AdminRequestMessage, ClientRequestBatchMessage, ClientRequestMessage, MetricsRequestMessage, ServerToClientMessage, SnapshotRequestMessage,
+  StatusRequestMessage,
 } from '../messages/messages.js';
 import { ClosedError, errorFromWire, RetryFailureError, TimeoutError, type RaftlineError, type WireError } from '../errors.js';
 import { Connection, parseAddress } from './connection.js';
@@ -34,7 +35,7 @@ export function burstNow(): number {
 /** One outstanding call. `sentOn` is the connection its latest copy went out on. */
 export interface Call {
   readonly callId: number;
-  readonly message: ClientRequestMessage | StatusRequestMessage | MetricsRequestMessage | SnapshotRequestMessage;
+  readonly message: ClientRequestMessage | StatusRequestMessage | MetricsRequestMessage | SnapshotRequestMessage | AdminRequestMessage;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
   sentOn: Connection | null;
@@ -259,6 +260,18 @@ export class Channel {
       else this.settle(call, errorFromWire(message.error ?? { code: 'RAFTLINE_ERROR', message: 'snapshot failed', details: {} }), null);
       return;
     }
+    if (message.k === Kind.AdminReply) {
+      // A refusal goes through the retry rules like any call's (NOT_LEADER follows the leader).
+      if (message.ok) {
+        const call = this.calls.get(message.callId);
+        if (call === undefined) return;
+        this.failureStreak = 0;
+        this.settle(call, null, message.result);
+      } else {
+        this.onReply(connection, message.callId, false, null, message.error);
+      }
+      return;
+    }
     this.onReply(connection, message.callId, message.ok, message.result, message.error);
   }
 
@@ -290,7 +303,7 @@ export class Channel {
       this.failureStreak = 0;
       call.lastError = error;
       call.sentOn = null;
-      const delayMs = backOffDelayMs(this.host.retry, call.retryCount);
+      const delayMs = retryAfterMs(error, this.host.retry) ?? backOffDelayMs(this.host.retry, call.retryCount);
       call.retryCount += 1;
       if (call.retryTimer !== null) clearTimeout(call.retryTimer);
       call.retryTimer = setTimeout(() => {
@@ -423,6 +436,17 @@ export class Channel {
       call.reject(error);
     }
   }
+}
+
+/**
+ * A server's own estimate of when to retry (`details.retryAfterMs`: a leader handing over
+ * leadership knows the new leader is moments away), within the client's back-off bounds; null
+ * when the error carries none.
+ */
+function retryAfterMs(error: RaftlineError, bounds: BackOff): number | null {
+  const suggested = error.details['retryAfterMs'];
+  if (typeof suggested !== 'number' || !Number.isFinite(suggested)) return null;
+  return Math.min(bounds.delayMsMax, Math.max(1, Math.round(suggested)));
 }
 
 /** Whether a leader hint is a usable host:port; a server's hint is input like any other. */

@@ -23,7 +23,10 @@ import { randomUUID } from 'node:crypto';
 import { ClosedError, ConfigurationError, MalformedMessageError } from '../errors.js';
 import { clientDefaults, defaultLimits } from '../limits.js';
 import { Kind } from '../messages/kinds.js';
-import { RequestType, type ClientRequestMessage, type DivisionStatus, type RequestTypeNumber } from '../messages/messages.js';
+import {
+  RequestType, type AdminOperation, type ClientRequestMessage, type DivisionStatus, type ElectionState, type GroupConfiguration,
+  type RequestTypeNumber, type TransferOutcome,
+} from '../messages/messages.js';
 import { burstNow, Channel, type Call, type ChannelHost } from './channel.js';
 import { parseAddress } from './connection.js';
 import type { BackOff } from './retry-policy.js';
@@ -47,6 +50,30 @@ export interface RaftClientOptions {
   sessionCloseWaitMsMax?: number;
 }
 
+/**
+ * Administration of the group (Ratis's admin API). Servers are named by address, members (a
+ * transfer's target) by id.
+ */
+export interface RaftAdmin {
+  /** A snapshot on one server (default: the leader the client knows), once it is durable. */
+  snapshot(server?: string): Promise<SnapshotInfo>;
+  /**
+   * The leader hands leadership to voter `to` (thesis §3.10): it stops taking writes (they are
+   * answered TRANSFER_IN_PROGRESS and retried by clients), waits for `to` to catch up and tells
+   * it to start an election at once. Resolves when the old leader knows `to` leads; TRANSFER_FAILED
+   * after `timeoutMs` (default: the servers' longest election timeout), the old leader then
+   * taking writes again.
+   */
+  transferLeadership(to: string, options?: { timeoutMs?: number }): Promise<TransferOutcome>;
+  /** The leader hands over to its most caught-up follower: a step-down without an election timeout's gap. */
+  stepDown(options?: { timeoutMs?: number }): Promise<TransferOutcome>;
+  /** Stops elections on one server (maintenance): it never campaigns nor takes a handed-over leadership. */
+  pauseElection(server: string): Promise<ElectionState>;
+  resumeElection(server: string): Promise<ElectionState>;
+  /** The group's members as one server (default: the leader the client knows) has them. */
+  configuration(server?: string): Promise<GroupConfiguration>;
+}
+
 /** The session this client's writes go in, as the servers opened it. */
 interface OpenSession {
   id: string;
@@ -57,6 +84,8 @@ interface OpenSession {
 }
 
 const noData = new Uint8Array(0);
+/** A transfer's default timeout: the servers' longest election timeout at the default limits. */
+const transferTimeoutMsDefault = defaultLimits.electionTicksMax * defaultLimits.tickMs;
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
@@ -182,21 +211,34 @@ export class RaftClient {
     });
   }
 
-  /**
-   * Administration of the group's servers (Ratis's admin API): for now, taking a snapshot on one
-   * server (by default the leader the client knows); it resolves once the snapshot is durable.
-   */
-  admin(): { snapshot(server?: string): Promise<SnapshotInfo> } {
+  /** Administration of the group's servers (RaftAdmin). */
+  admin(): RaftAdmin {
+    const transfer = (to: string | null, options: { timeoutMs?: number }): Promise<TransferOutcome> =>
+      this.adminCall<TransferOutcome>(this.leaderChannel, { op: 'transferLeadership', to, timeoutMs: options.timeoutMs ?? transferTimeoutMsDefault });
+    const on = (server: string | undefined): Channel | Error => this.serverChannel(server ?? this.leaderChannel.target);
     return {
       snapshot: (server?: string): Promise<SnapshotInfo> => {
-        const channel = this.serverChannel(server ?? this.leaderChannel.target);
+        const channel = on(server);
         if (channel instanceof Error) return Promise.reject(channel);
         return new Promise<SnapshotInfo>((resolve, reject) => {
           const callId = this.allocateCallId();
           channel.submit(this.newCall(callId, { k: Kind.SnapshotRequest, g: this.groupId, callId } as const, resolve, reject));
         });
       },
+      transferLeadership: (to, options = {}) => transfer(to, options),
+      stepDown: (options = {}) => transfer(null, options),
+      pauseElection: (server) => this.adminCall<ElectionState>(on(server), { op: 'pauseElection' }),
+      resumeElection: (server) => this.adminCall<ElectionState>(on(server), { op: 'resumeElection' }),
+      configuration: (server) => this.adminCall<GroupConfiguration>(on(server), { op: 'configuration' }),
     };
+  }
+
+  private adminCall<T>(channel: Channel | Error, operation: AdminOperation): Promise<T> {
+    if (channel instanceof Error) return Promise.reject(channel);
+    return new Promise<T>((resolve, reject) => {
+      const callId = this.allocateCallId();
+      channel.submit(this.newCall(callId, { k: Kind.AdminRequest, g: this.groupId, callId, operation } as const, resolve, reject));
+    });
   }
 
   /**

@@ -18,6 +18,7 @@ export function dispositionOf(error: RaftlineError): ErrorDisposition {
       return 'redirect';
     case 'LEADER_NOT_READY':
     case 'RESOURCE_UNAVAILABLE':
+    case 'TRANSFER_IN_PROGRESS':
       return 'backOff';
     default:
       return 'final';

@@ -10,6 +10,15 @@ import { assert } from '../errors.js';
 import { quorumValue } from './quorum.js';
 import type { NodeId, ReadReady } from './types.js';
 
+/** A leadership transfer under way (thesis §3.10): to whom, and how long it may take. */
+export interface Transfer {
+  target: NodeId;
+  elapsedTicks: number;
+  timeoutTicks: number;
+  /** TimeoutNow went out: the target was caught up, and the leader now only waits to be deposed. */
+  timeoutNowSent: boolean;
+}
+
 interface PendingRead {
   readId: number;
   readIndex: number;
@@ -23,6 +32,8 @@ export class LeaderState {
   private readonly contactedInWindow = new Set<NodeId>();
   private readonly pendingReads: PendingRead[] = [];
   checkQuorumElapsedTicks = 0;
+  /** The transfer of this term's leadership under way, if any. */
+  transfer: Transfer | null = null;
 
   constructor(private readonly followers: readonly NodeId[]) {
     for (const follower of followers) {

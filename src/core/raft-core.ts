@@ -34,6 +34,8 @@ import type {
   ProposeResult,
   ReadIndexResult,
   Ready,
+  TimeoutNow,
+  TransferStart,
   RestoredState,
   Role,
   RoleChange,
@@ -75,6 +77,8 @@ export class RaftCore {
   private lastHeartbeatRound = 0;
   /** The last role change put in a Ready, to announce only real changes. */
   private announced: RoleChange;
+  /** Elections paused on this node (maintenance): it never campaigns, nor takes a handed-over leadership. */
+  private paused = false;
 
   constructor(config: CoreConfig, restored: RestoredState) {
     assert(
@@ -131,13 +135,16 @@ export class RaftCore {
     }
     this.electionElapsedTicks++;
     if (this.electionElapsedTicks >= this.electionTimeoutTicks) {
-      if (this.isVoter) this.campaign();
+      if (this.isVoter && !this.paused) this.campaign();
       else this.resetElectionTimer();
     }
   }
 
   private tickLeader(): void {
     const leader = this.requireLeaderState();
+    const transfer = leader.transfer;
+    // A transfer that outlasts its time is given up: the leader takes writes again (thesis §3.10).
+    if (transfer !== null && ++transfer.elapsedTicks >= transfer.timeoutTicks) leader.transfer = null;
     leader.checkQuorumElapsedTicks++;
     if (leader.checkQuorumElapsedTicks < this.config.electionTicksMin) return;
     // Check-quorum (thesis §6.2): a leader that cannot reach a majority steps down, so clients
@@ -161,6 +168,16 @@ export class RaftCore {
     this.becomePreCandidate();
   }
 
+  /** Pauses or resumes elections on this node (maintenance): while paused it never campaigns. */
+  setElectionsPaused(paused: boolean): void {
+    this.paused = paused;
+    if (!paused) this.resetElectionTimer();
+  }
+
+  get electionsPaused(): boolean {
+    return this.paused;
+  }
+
   /** True when this node's term is at the ceiling: it cannot campaign (see `campaign`). */
   get termCeilingReached(): boolean {
     return this.currentTerm >= termMax;
@@ -170,7 +187,8 @@ export class RaftCore {
   step(from: NodeId, message: CoreMessage): void {
     if (from === this.config.id || !this.config.voters.includes(from)) return;
     if (message.type === 'voteRequest') this.handleVoteRequest(from, message);
-    else this.handleVoteResponse(from, message);
+    else if (message.type === 'voteResponse') this.handleVoteResponse(from, message);
+    else this.handleTimeoutNow(from, message);
   }
 
   private becomePreCandidate(): void {
@@ -188,7 +206,8 @@ export class RaftCore {
     for (const peer of this.peers) this.out.messages.push({ to: peer, message: request });
   }
 
-  private startElection(): void {
+  /** `transfer`: the leader handed leadership to this node (TimeoutNow); its vote requests say so. */
+  private startElection(transfer = false): void {
     this.currentTerm++;
     this.votedForId = this.config.id;
     this.persistHardState();
@@ -202,12 +221,25 @@ export class RaftCore {
     }
     // The requests carry the new term and the self-vote: they leave only once both are durable,
     // or a restart could vote twice in the term (§5.2, Figure 2 "persistent state").
-    const request = this.voteRequest(false, this.currentTerm);
+    const request = this.voteRequest(false, this.currentTerm, transfer);
     for (const peer of this.peers) this.out.messagesAfterPersist.push({ to: peer, message: request });
   }
 
-  private voteRequest(preVote: boolean, term: number): VoteRequest {
-    return { type: 'voteRequest', preVote, term, candidateId: this.config.id, lastIndex: this.log.lastIndex, lastTerm: this.log.lastTerm };
+  private voteRequest(preVote: boolean, term: number, transfer = false): VoteRequest {
+    return {
+      type: 'voteRequest', preVote, term, candidateId: this.config.id, lastIndex: this.log.lastIndex, lastTerm: this.log.lastTerm, transfer,
+    };
+  }
+
+  /**
+   * The leader of this term hands leadership to this node, whose log it has seen catch up with
+   * its own: an election starts now, without a pre-vote (thesis §3.10). Ignored from anyone but
+   * the leader this node follows in this term, and while elections are paused here.
+   */
+  private handleTimeoutNow(from: NodeId, message: TimeoutNow): void {
+    if (message.term !== this.currentTerm || this.currentRole !== 'follower' || this.leaderIdKnown !== from) return;
+    if (!this.isVoter || this.paused || this.currentTerm >= termMax) return;
+    this.startElection(true);
   }
 
   private handleVoteRequest(from: NodeId, request: VoteRequest): void {
@@ -222,8 +254,9 @@ export class RaftCore {
     }
     if (request.term > this.currentTerm) {
       // Leader stickiness (thesis §4.2.3, etcd's inLease): while a leader is heard from, a
-      // disruptive candidate is ignored altogether, its term not even adopted.
-      if (inLease) return;
+      // disruptive candidate is ignored altogether, its term not even adopted; unless the leader
+      // itself handed over to it (a transfer, thesis §3.10).
+      if (inLease && !request.transfer) return;
       this.becomeFollower(request.term, null);
     }
     const granted =
@@ -403,6 +436,9 @@ export class RaftCore {
   propose(count: number): ProposeResult {
     assert(Number.isInteger(count) && count >= 1, `bad propose count ${count}`);
     if (this.currentRole !== 'leader') return { ok: false, reason: 'notLeader', leaderId: this.leaderIdKnown };
+    const transfer = this.requireLeaderState().transfer;
+    // The target must catch up with a log that stops growing (thesis §3.10).
+    if (transfer !== null) return { ok: false, reason: 'transferring', target: transfer.target };
     const firstIndex = this.log.lastIndex + 1;
     this.log.appendRun(firstIndex, count, this.currentTerm);
     return { ok: true, firstIndex, term: this.currentTerm };
@@ -424,7 +460,49 @@ export class RaftCore {
     const leader = this.leaderState;
     if (leader === null || !leader.isFollower(peer)) return;
     assert(matchIndex <= this.log.lastIndex, `${peer} matches ${matchIndex} beyond last index ${this.log.lastIndex}`);
-    if (leader.recordMatch(peer, matchIndex)) this.maybeCommit();
+    if (leader.recordMatch(peer, matchIndex)) {
+      this.maybeCommit();
+      this.maybeHandOver();
+    }
+  }
+
+  // ---- leadership transfer (thesis §3.10) ----
+
+  /**
+   * Starts handing leadership to `target`, or to the follower with the highest match when null
+   * (a step-down that leaves no gap for an election timeout). The leader appends nothing more;
+   * once the target's match reaches the log's end it sends TimeoutNow, and the target's election
+   * deposes this leader. After `timeoutTicks` without that, the transfer is given up.
+   */
+  transferLeadership(target: NodeId | null, timeoutTicks: number): TransferStart {
+    assert(Number.isInteger(timeoutTicks) && timeoutTicks >= 1, `bad transfer timeout ${timeoutTicks}`);
+    if (this.currentRole !== 'leader') return { ok: false, reason: 'notLeader', leaderId: this.leaderIdKnown };
+    const leader = this.requireLeaderState();
+    if (leader.transfer !== null) return { ok: false, reason: 'inProgress', target: leader.transfer.target };
+    let chosen = target;
+    if (chosen === null) {
+      for (const peer of this.peers) if (chosen === null || leader.matchOf(peer) > leader.matchOf(chosen)) chosen = peer;
+      if (chosen === null) return { ok: false, reason: 'noFollower', target: null };
+    } else if (!this.peers.includes(chosen)) {
+      return { ok: false, reason: 'notVoter', target: chosen };
+    }
+    leader.transfer = { target: chosen, elapsedTicks: 0, timeoutTicks, timeoutNowSent: false };
+    this.maybeHandOver();
+    return { ok: true, target: chosen };
+  }
+
+  /** The transfer under way on this leader, if any: its target. */
+  get transferTarget(): NodeId | null {
+    return this.leaderState?.transfer?.target ?? null;
+  }
+
+  /** Sends TimeoutNow once the transfer's target holds everything this leader's log holds. */
+  private maybeHandOver(): void {
+    const transfer = this.leaderState?.transfer;
+    if (transfer === undefined || transfer === null || transfer.timeoutNowSent) return;
+    if (this.requireLeaderState().matchOf(transfer.target) < this.log.lastIndex) return;
+    transfer.timeoutNowSent = true;
+    this.out.messages.push({ to: transfer.target, message: { type: 'timeoutNow', term: this.currentTerm } });
   }
 
   /** Any reply of the current term from a follower: it counts toward check-quorum. */

@@ -65,6 +65,11 @@ export interface VoteRequest {
   candidateId: NodeId;
   lastIndex: number;
   lastTerm: number;
+  /**
+   * The candidate campaigns because the leader handed over leadership (TimeoutNow, thesis §3.10):
+   * a voter grants it even while it hears from that leader (leader stickiness would refuse).
+   */
+  transfer: boolean;
 }
 
 export interface VoteResponse {
@@ -75,7 +80,16 @@ export interface VoteResponse {
   granted: boolean;
 }
 
-export type CoreMessage = VoteRequest | VoteResponse;
+/**
+ * A leader hands over leadership (thesis §3.10): the receiver, caught up with the leader's log,
+ * starts an election at once, without a pre-vote. Only the leader of `term` sends it.
+ */
+export interface TimeoutNow {
+  type: 'timeoutNow';
+  term: number;
+}
+
+export type CoreMessage = VoteRequest | VoteResponse | TimeoutNow;
 
 export interface OutMessage {
   to: NodeId;
@@ -158,7 +172,16 @@ export type InstallDecision = { ok: true; term: number } | { ok: false; term: nu
 
 export type ProposeResult =
   | { ok: true; firstIndex: number; term: number }
-  | { ok: false; reason: 'notLeader'; leaderId: NodeId | null };
+  | { ok: false; reason: 'notLeader'; leaderId: NodeId | null }
+  /** A leadership transfer is under way: the leader appends nothing until it ends (thesis §3.10). */
+  | { ok: false; reason: 'transferring'; target: NodeId };
+
+/** The start of a leadership transfer, or why none started. */
+export type TransferStart =
+  | { ok: true; target: NodeId }
+  | { ok: false; reason: 'notLeader'; leaderId: NodeId | null }
+  | { ok: false; reason: 'notVoter' | 'noFollower'; target: NodeId | null }
+  | { ok: false; reason: 'inProgress'; target: NodeId };
 
 export type ReadIndexResult =
   | { ok: true }

@@ -13,6 +13,7 @@ export const Kind = {
   PeerHello: 6,
   InstallSnapshot: 7,
   InstallSnapshotReply: 8,
+  TimeoutNow: 9,
   // client <-> server
   ClientRequest: 20,
   ClientReply: 21,
@@ -24,6 +25,8 @@ export const Kind = {
   MetricsReply: 27,
   SnapshotRequest: 28,
   SnapshotReply: 29,
+  AdminRequest: 30,
+  AdminReply: 31,
   // main -> log
   LogAppend: 100,
   LogTruncate: 101,

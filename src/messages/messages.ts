@@ -52,6 +52,19 @@ export interface VoteRequestMessage {
   candidateId: NodeId;
   lastIndex: number;
   lastTerm: number;
+  /**
+   * The leader handed leadership to the candidate (TimeoutNow): voters grant it despite hearing
+   * from that leader. Absent from servers that predate transfers, and then false.
+   */
+  transfer?: boolean;
+}
+
+/** The leader of `term` hands leadership to the receiver, now caught up with its log (thesis §3.10). */
+export interface TimeoutNowMessage {
+  k: typeof Kind.TimeoutNow;
+  g: string;
+  from: NodeId;
+  term: number;
 }
 
 export interface VoteResponseMessage {
@@ -125,6 +138,7 @@ export type PeerMessage =
   | InstallSnapshotReplyMessage
   | VoteRequestMessage
   | VoteResponseMessage
+  | TimeoutNowMessage
   | RefusedMessage;
 
 // ---- client <-> server --------------------------------------------------------------------
@@ -186,6 +200,10 @@ export interface DivisionStatus {
   /** The first index the log holds (entries before it are in the snapshot), and the log's bytes on disk. */
   firstLogIndex: number;
   logBytes: number;
+  /** Elections paused on this server (`raftline election pause`). */
+  electionPaused: boolean;
+  /** On a leader handing over its leadership: the server taking over; otherwise null. */
+  transferTarget: NodeId | null;
 }
 
 export interface StatusReplyMessage {
@@ -248,11 +266,74 @@ export interface SnapshotReplyMessage {
   error: WireError | null;
 }
 
-export type ClientMessage = ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage | MetricsRequestMessage | SnapshotRequestMessage;
+/**
+ * An administrative operation (client.admin(); `raftline election ...`, `raftline peer list`):
+ * - `transferLeadership`: the leader hands leadership to `to`, or with `to` null to the most
+ *   caught-up follower (a step-down), within `timeoutMs`;
+ * - `pauseElection` / `resumeElection`: the receiving server stops (starts again) campaigning;
+ * - `configuration`: the group's members as the receiving server knows them.
+ */
+export type AdminOperation =
+  | { op: 'transferLeadership'; to: NodeId | null; timeoutMs: number }
+  | { op: 'pauseElection' }
+  | { op: 'resumeElection' }
+  | { op: 'configuration' };
+
+export const adminOperations: readonly AdminOperation['op'][] = ['transferLeadership', 'pauseElection', 'resumeElection', 'configuration'];
+
+/** A transfer done: who leads now, in which term, and how long it took on the old leader. */
+export interface TransferOutcome {
+  leader: NodeId;
+  term: number;
+  ms: number;
+}
+
+/** Whether elections are paused on one server. */
+export interface ElectionState {
+  server: NodeId;
+  electionPaused: boolean;
+}
+
+export interface MemberInfo {
+  id: NodeId;
+  address: string;
+}
+
+/** The group's members as one server knows them. */
+export interface GroupConfiguration {
+  voters: MemberInfo[];
+  /** Non-voting members: none until membership changes exist. */
+  learners: MemberInfo[];
+  leader: NodeId | null;
+  term: number;
+  /** The server that answered. */
+  server: NodeId;
+}
+
+export type AdminResult = TransferOutcome | ElectionState | GroupConfiguration;
+
+export interface AdminRequestMessage {
+  k: typeof Kind.AdminRequest;
+  g: string;
+  callId: number;
+  operation: AdminOperation;
+}
+
+export interface AdminReplyMessage {
+  k: typeof Kind.AdminReply;
+  callId: number;
+  ok: boolean;
+  result: AdminResult | null;
+  error: WireError | null;
+}
+
+export type ClientMessage =
+  | ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage | MetricsRequestMessage | SnapshotRequestMessage | AdminRequestMessage;
 /** What a server's listener accepts. */
 export type InboundMessage = ClientMessage | PeerMessage | PeerHelloMessage;
 export type ServerToClientMessage =
-  | ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | MetricsReplyMessage | SnapshotReplyMessage | RefusedMessage;
+  | ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | MetricsReplyMessage | SnapshotReplyMessage | AdminReplyMessage
+  | RefusedMessage;
 
 // ---- actor <-> actor (between threads) ----------------------------------------------------
 

@@ -13,7 +13,7 @@ import { MalformedMessageError } from '../errors.js';
 import { defaultLimits, indexMax, termMax } from '../limits.js';
 import { entryPayloadProblem } from './entry.js';
 import {
-  RequestType, type AppendEntriesMessage, type ClientMessage, type InboundMessage, type PeerMessage, type ServerToClientMessage,
+  adminOperations, RequestType, type AppendEntriesMessage, type ClientMessage, type InboundMessage, type PeerMessage, type ServerToClientMessage,
 } from './messages.js';
 
 export type { FrameShapeLimits } from './frame-shape.js';
@@ -28,7 +28,7 @@ export const defaultFrameShape: Readonly<FrameShapeLimits> = {
  * 'number': an index or counter, an integer in [0, indexMax]; 'term': an integer in [0, termMax]
  * (limits.ts: the ceilings leave room for every sum and next term to stay exact).
  */
-type FieldType = 'array' | 'number' | 'term' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
+type FieldType = 'array' | 'number' | 'booleanOrAbsent' | 'term' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
   | 'bytesOrNullArray' | 'objectOrNullArray';
 
 const schemas: Record<number, Record<string, FieldType>> = {
@@ -50,8 +50,9 @@ const schemas: Record<number, Record<string, FieldType>> = {
   },
   [Kind.VoteRequest]: {
     g: 'string', from: 'string', preVote: 'boolean', term: 'term', candidateId: 'string',
-    lastIndex: 'number', lastTerm: 'term',
+    lastIndex: 'number', lastTerm: 'term', transfer: 'booleanOrAbsent',
   },
+  [Kind.TimeoutNow]: { g: 'string', from: 'string', term: 'term' },
   [Kind.VoteResponse]: { g: 'string', from: 'string', preVote: 'boolean', term: 'term', granted: 'boolean' },
   [Kind.Refused]: { error: 'object' },
   [Kind.PeerHello]: { g: 'string', from: 'string' },
@@ -69,19 +70,23 @@ const schemas: Record<number, Record<string, FieldType>> = {
   [Kind.MetricsReply]: { callId: 'number', metrics: 'object' },
   [Kind.SnapshotRequest]: { g: 'string', callId: 'number' },
   [Kind.SnapshotReply]: { callId: 'number', ok: 'boolean', snapshot: 'objectOrNull', error: 'objectOrNull' },
+  [Kind.AdminRequest]: { g: 'string', callId: 'number', operation: 'object' },
+  [Kind.AdminReply]: { callId: 'number', ok: 'boolean', result: 'objectOrNull', error: 'objectOrNull' },
 };
 
 const peerKinds = new Set<number>([
   Kind.AppendEntries, Kind.AppendEntriesReply, Kind.InstallSnapshotReply, Kind.VoteRequest, Kind.VoteResponse, Kind.Refused,
 ]);
-const clientKinds = new Set<number>([Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest, Kind.MetricsRequest, Kind.SnapshotRequest]);
+const clientKinds = new Set<number>([
+  Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest, Kind.MetricsRequest, Kind.SnapshotRequest, Kind.AdminRequest,
+]);
 const inboundKinds = new Set<number>([
-  Kind.AppendEntries, Kind.InstallSnapshot, Kind.VoteRequest, Kind.VoteResponse, Kind.PeerHello, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
-  Kind.MetricsRequest, Kind.SnapshotRequest,
+  Kind.AppendEntries, Kind.InstallSnapshot, Kind.VoteRequest, Kind.VoteResponse, Kind.TimeoutNow, Kind.PeerHello, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
+  Kind.MetricsRequest, Kind.SnapshotRequest, Kind.AdminRequest,
 ]);
 const requestTypes = new Set<number>(Object.values(RequestType));
 const serverToClientKinds = new Set<number>([
-  Kind.ClientReply, Kind.ClientReplyBatch, Kind.StatusReply, Kind.MetricsReply, Kind.SnapshotReply, Kind.Refused,
+  Kind.ClientReply, Kind.ClientReplyBatch, Kind.StatusReply, Kind.MetricsReply, Kind.SnapshotReply, Kind.AdminReply, Kind.Refused,
 ]);
 
 /** Every number on the wire is an index, term, id or count: a non-negative integer within its ceiling. */
@@ -103,6 +108,7 @@ function checkField(kind: number, name: string, type: FieldType, value: unknown)
     case 'term': ok = isCount(value, termMax); break;
     case 'string': ok = typeof value === 'string'; break;
     case 'boolean': ok = typeof value === 'boolean'; break;
+    case 'booleanOrAbsent': ok = value === undefined || typeof value === 'boolean'; break;
     case 'bytes': ok = isBytes(value); break;
     case 'numbers': ok = Array.isArray(value) && value.every(isCountItem); break;
     case 'bytesArray': ok = Array.isArray(value) && value.every(isBytes); break;
@@ -178,6 +184,21 @@ function checkAppendEntries(message: AppendEntriesMessage): void {
   }
 }
 
+/** An admin operation is one of the known ones, with its fields of their types (messages.ts, AdminOperation). */
+function checkAdminOperation(operation: Record<string, unknown>): void {
+  const op = operation['op'];
+  if (typeof op !== 'string' || !(adminOperations as readonly string[]).includes(op)) {
+    throw new MalformedMessageError(`AdminRequest: unknown operation ${String(op)}`, { kind: Kind.AdminRequest, field: 'operation.op' });
+  }
+  if (op === 'transferLeadership') {
+    checkField(Kind.AdminRequest, 'operation.to', 'stringOrNull', operation['to']);
+    checkField(Kind.AdminRequest, 'operation.timeoutMs', 'number', operation['timeoutMs']);
+    if ((operation['timeoutMs'] as number) < 1) {
+      throw new MalformedMessageError('AdminRequest: operation.timeoutMs must be at least 1', { kind: Kind.AdminRequest, field: 'operation.timeoutMs' });
+    }
+  }
+}
+
 /** Rules across fields, once each field has its type. */
 function checkRelations(message: Record<string, unknown>): void {
   const kind = message['k'];
@@ -199,6 +220,8 @@ function checkRelations(message: Record<string, unknown>): void {
         throw new MalformedMessageError(`ClientRequestBatch: unknown request type ${type}`, { kind, field: 'types' });
       }
     }
+  } else if (kind === Kind.AdminRequest) {
+    checkAdminOperation(message['operation'] as Record<string, unknown>);
   } else if (kind === Kind.ClientReplyBatch) {
     const count = (message['callIds'] as number[]).length;
     if ((message['indexes'] as number[]).length !== count || (message['results'] as unknown[]).length !== count ||

@@ -91,6 +91,9 @@ export const counterNames = [
   // this leader to followers the log no longer reached.
   'snapshotsTaken', 'snapshotBytes', 'snapshotMs', 'snapshotsInstalled', 'snapshotInstallBytes', 'snapshotInstallMs',
   'snapshotsSent', 'snapshotSendBytes', 'snapshotSendMs',
+  // Leadership transfers this server led (started, done, given up, and the time of those done),
+  // handed-over elections it started (TimeoutNow received), and writes refused meanwhile.
+  'transfersStarted', 'transfersCompleted', 'transfersFailed', 'transferMs', 'timeoutNowReceived', 'writesRefusedInTransfer',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 

@@ -8,10 +8,13 @@
  */
 import { ProtocolViolationError, UnknownPeerError, type RaftlineError } from '../errors.js';
 import { Kind, kindName } from '../messages/kinds.js';
-import type { AppendEntriesMessage, InstallSnapshotMessage, PeerHelloMessage, VoteRequestMessage, VoteResponseMessage } from '../messages/messages.js';
+import type {
+  AppendEntriesMessage, InstallSnapshotMessage, PeerHelloMessage, TimeoutNowMessage, VoteRequestMessage, VoteResponseMessage,
+} from '../messages/messages.js';
 import type { Inbound } from './listener.js';
 
-export type PeerInbound = AppendEntriesMessage | InstallSnapshotMessage | VoteRequestMessage | VoteResponseMessage | PeerHelloMessage;
+export type PeerInbound =
+  AppendEntriesMessage | InstallSnapshotMessage | VoteRequestMessage | VoteResponseMessage | TimeoutNowMessage | PeerHelloMessage;
 
 export interface PeerRefusal {
   error: RaftlineError;

@@ -16,13 +16,17 @@ import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind, kindName } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, DivisionStatus, InboundMessage, InstallSnapshotMessage, LogInput, UpdaterInstallProgressMessage,
-  UpdaterSnapshotTakenMessage, VoteRequestMessage, VoteResponseMessage,
+  AdminOperation, AdminResult, AppendEntriesMessage, DivisionStatus, ElectionState, GroupConfiguration, InboundMessage, InstallSnapshotMessage,
+  LogInput, TimeoutNowMessage, TransferOutcome, UpdaterInstallProgressMessage, UpdaterSnapshotTakenMessage, VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
 import { packedFrom } from '../messages/packed-entries.js';
-import { ClosedError, errorFromWire, errorToWire, GroupMismatchError, NotLeaderError, ProtocolViolationError, type WireError } from '../errors.js';
+import {
+  ClosedError, errorFromWire, errorToWire, GroupMismatchError, NotLeaderError, ProtocolViolationError, TransferFailedError, TransferInProgressError,
+  type WireError,
+} from '../errors.js';
+import { TransferWatch } from './transfer-watch.js';
 import { peerMessageRefusal, type PeerInbound } from './peer-gateway.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { SnapshotInfo, StateMachine } from '../state-machine.js';
@@ -42,6 +46,9 @@ import type { FollowerReplicationSnapshot, MetricsSnapshot } from '../metrics/ty
 import { MetricsEndpoint } from '../metrics/endpoint.js';
 import { nowUs } from '../metrics/clock.js';
 import { sampleProcessMemory, sampleThreadHeap, type MemorySnapshot } from '../metrics/memory.js';
+
+/** When a write refused during a transfer should come back: the new leader is usually moments away. */
+const transferRetryAfterMs = 5;
 
 export interface ServerStatus extends DivisionStatus {
   pendingRequests: number;
@@ -92,6 +99,9 @@ export class RaftServer implements RequestPathHost {
   /** snapshot() calls waiting for the updater: request id -> their promise's ends. */
   private readonly snapshotRequests = new Map<number, { resolve: (info: SnapshotInfo) => void; reject: (error: Error) => void }>();
   private nextSnapshotRequest = 1;
+
+  /** The leadership transfer this server leads, and the admin calls waiting for it (transfer-watch.ts). */
+  private readonly transfers = new TransferWatch();
 
   private requests: RequestPath | null = null;
   /** When this server, as leader, appends a clock entry for the sessions' idle bound. */
@@ -266,6 +276,7 @@ export class RaftServer implements RequestPathHost {
     this.ticker = environment.timers.setInterval(() => {
       this.requireCore().tick();
       this.processReady();
+      this.observeTransfer();
       this.tickSessions();
     }, this.limits.tickMs);
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
@@ -291,6 +302,7 @@ export class RaftServer implements RequestPathHost {
     await this.metricsEndpoint?.close();
     await this.listener?.close();
     this.requests?.close(new ClosedError('server is closing'));
+    this.transfers.abandon(new ClosedError('server is closing'));
     const actors = this.actors;
     if (actors) {
       await Promise.allSettled([actors.appenderControl.stop(), actors.updaterControl.stop()]);
@@ -351,6 +363,7 @@ export class RaftServer implements RequestPathHost {
       sessions: requests.sessions.held, pendingRequests: requests.pendingCount,
       snapshotIndex: this.snapshotLatest?.index ?? 0, snapshots: this.snapshotsSupported ? 'supported' : 'unsupported',
       firstLogIndex: this.logFirstIndex, logBytes: this.logBytes,
+      electionPaused: core.electionsPaused, transferTarget: core.transferTarget,
     };
   }
 
@@ -486,6 +499,9 @@ export class RaftServer implements RequestPathHost {
         snapshotIndex: this.snapshotLatest?.index ?? 0,
         firstLogIndex: this.logFirstIndex,
         logBytes: this.logBytes,
+        // Elections paused here (maintenance), and a leadership transfer under way on this leader.
+        electionPaused: core.electionsPaused ? 1 : 0,
+        transferring: core.transferTarget === null ? 0 : 1,
       },
       memory: this.memory(),
     };
@@ -569,6 +585,7 @@ export class RaftServer implements RequestPathHost {
         actors.appender.send({ k: Kind.AppenderStepDown, term: ready.roleChange.term });
         this.requireRequests().failAll(this.notLeader(ready.roleChange.leaderId));
       }
+      this.observeTransfer();
     }
     if (ready.commitIndex !== null) {
       // A leader's commits are stamped when its appender decided them (they come with the applies).
@@ -604,15 +621,105 @@ export class RaftServer implements RequestPathHost {
 
   private sendCoreMessage(out: OutMessage): void {
     const message = out.message;
-    const body = message.type === 'voteRequest'
-      ? encode({ k: Kind.VoteRequest, g: this.groupId, from: this.id, preVote: message.preVote, term: message.term,
-        candidateId: message.candidateId, lastIndex: message.lastIndex, lastTerm: message.lastTerm } satisfies VoteRequestMessage)
-      : encode({ k: Kind.VoteResponse, g: this.groupId, from: this.id, preVote: message.preVote, term: message.term,
+    let body: Uint8Array;
+    if (message.type === 'voteRequest') {
+      body = encode({ k: Kind.VoteRequest, g: this.groupId, from: this.id, preVote: message.preVote, term: message.term,
+        candidateId: message.candidateId, lastIndex: message.lastIndex, lastTerm: message.lastTerm, transfer: message.transfer } satisfies VoteRequestMessage);
+    } else if (message.type === 'voteResponse') {
+      body = encode({ k: Kind.VoteResponse, g: this.groupId, from: this.id, preVote: message.preVote, term: message.term,
         granted: message.granted } satisfies VoteResponseMessage);
+    } else {
+      body = encode({ k: Kind.TimeoutNow, g: this.groupId, from: this.id, term: message.term } satisfies TimeoutNowMessage);
+      this.logger.info({ id: this.id, to: out.to, term: message.term }, 'handing leadership over (TimeoutNow)');
+    }
     this.requireActors().appender.send({ k: Kind.AppenderSend, to: out.to, body });
   }
 
-  notLeader(leaderId: string | null): NotLeaderError {
+  // ---- leadership transfer and elections (thesis §3.10) ---------------------------------------
+
+  /**
+   * Hands this leader's leadership to `to` (a voter), or with `to` null to the follower with the
+   * highest match (a step-down without an election timeout's gap). Resolves once this server
+   * knows `to` leads; rejects with TRANSFER_FAILED when it does not happen within `timeoutMs`
+   * (default: the longest election timeout) — this leader then takes writes again — and with
+   * NOT_LEADER on a non-leader. Writes meanwhile get TRANSFER_IN_PROGRESS (retry after a few ms).
+   */
+  transferLeadership(to: string | null, timeoutMs: number = this.limits.electionTicksMax * this.limits.tickMs): Promise<TransferOutcome> {
+    const core = this.requireCore();
+    if (to === this.id && core.role === 'leader' && core.transferTarget === null) {
+      return Promise.resolve({ leader: this.id, term: core.term, ms: 0 });
+    }
+    const running = core.transferTarget;
+    if (running !== null && (to === null || to === running)) return this.transfers.join();
+    const started = core.transferLeadership(to, Math.max(1, Math.ceil(timeoutMs / this.limits.tickMs)));
+    if (!started.ok) {
+      if (started.reason === 'notLeader') return Promise.reject(this.notLeader(started.leaderId));
+      if (started.reason === 'inProgress') return Promise.reject(this.transferInProgress(started.target));
+      const message = started.reason === 'notVoter' ? `${started.target} is not a voter of group ${this.groupId}` : `group ${this.groupId} has no other voter`;
+      return Promise.reject(new TransferFailedError(`cannot transfer leadership: ${message}`, { target: started.target, reason: started.reason }));
+    }
+    this.recorder.counters.transfersStarted++;
+    this.logger.info({ id: this.id, target: started.target, term: core.term, timeoutMs }, 'leadership transfer started');
+    const outcome = this.transfers.begin(started.target, core.term, this.environment.monotonicMs(), timeoutMs);
+    this.processReady();
+    return outcome;
+  }
+
+  /** Steps down in favour of the most caught-up follower (transferLeadership(null)). */
+  stepDown(timeoutMs?: number): Promise<TransferOutcome> {
+    return this.transferLeadership(null, timeoutMs);
+  }
+
+  /** Pauses (true) or resumes elections on this server: while paused it never campaigns nor takes a handed-over leadership. */
+  setElectionPaused(paused: boolean): ElectionState {
+    const core = this.requireCore();
+    if (core.electionsPaused !== paused) this.logger.info({ id: this.id }, paused ? 'elections paused' : 'elections resumed');
+    core.setElectionsPaused(paused);
+    return { server: this.id, electionPaused: paused };
+  }
+
+  /** The group's members as this server knows them. */
+  configuration(): GroupConfiguration {
+    const core = this.requireCore();
+    return {
+      voters: this.options.peers.map((peer) => ({ id: peer.id, address: peer.address })), learners: [],
+      leader: core.leaderId, term: core.term, server: this.id,
+    };
+  }
+
+  private observeTransfer(): void {
+    const core = this.core;
+    if (core === null) return;
+    const end = this.transfers.observe(core, this.environment.monotonicMs());
+    if (end === null) return;
+    if (end.ok) {
+      this.recorder.counters.transfersCompleted++;
+      this.recorder.counters.transferMs += end.outcome.ms;
+      this.logger.info({ id: this.id, ...end.outcome }, 'leadership transferred');
+    } else {
+      this.recorder.counters.transfersFailed++;
+      this.logger.warn({ id: this.id, code: end.error.code, ...end.error.details }, end.error.message);
+    }
+  }
+
+  private admin(operation: AdminOperation): Promise<AdminResult> {
+    switch (operation.op) {
+      case 'transferLeadership': return this.transferLeadership(operation.to, operation.timeoutMs);
+      case 'pauseElection': return Promise.resolve(this.setElectionPaused(true));
+      case 'resumeElection': return Promise.resolve(this.setElectionPaused(false));
+      case 'configuration': return Promise.resolve(this.configuration());
+    }
+  }
+
+  transferInProgress(target: string): TransferInProgressError {
+    this.recorder.counters.writesRefusedInTransfer++;
+    return new TransferInProgressError(`leader ${this.id} is handing leadership to ${target}; retry`,
+      { target, targetAddress: this.addresses.get(target), retryAfterMs: transferRetryAfterMs });
+  }
+
+  notLeader(knownLeader: string | null): NotLeaderError {
+    // Just deposed by a transfer it led: the target is the likely leader before any message says so.
+    const leaderId = knownLeader ?? this.transfers.target;
     const details: Record<string, unknown> = {};
     if (leaderId !== null && leaderId !== this.id) {
       details['leaderId'] = leaderId;
@@ -630,6 +737,8 @@ export class RaftServer implements RequestPathHost {
         { groupId: message.g, served: this.groupIds });
       if (message.k === Kind.SnapshotRequest) {
         connection.send({ k: Kind.SnapshotReply, callId: message.callId, ok: false, snapshot: null, error: error.toWire() });
+      } else if (message.k === Kind.AdminRequest) {
+        connection.send({ k: Kind.AdminReply, callId: message.callId, ok: false, result: null, error: error.toWire() });
       } else if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest || message.k === Kind.MetricsRequest) {
         connection.send({ k: Kind.ClientReply, callId: message.callId, ok: false, result: null, error: error.toWire(), index: 0 });
       } else if (message.k === Kind.ClientRequestBatch) {
@@ -639,7 +748,8 @@ export class RaftServer implements RequestPathHost {
       }
       return;
     }
-    if ((message.k === Kind.AppendEntries || message.k === Kind.InstallSnapshot || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse || message.k === Kind.PeerHello) &&
+    if ((message.k === Kind.AppendEntries || message.k === Kind.InstallSnapshot || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse ||
+        message.k === Kind.TimeoutNow || message.k === Kind.PeerHello) &&
         !this.acceptPeerMessage(connection, message)) {
       return;
     }
@@ -671,9 +781,23 @@ export class RaftServer implements RequestPathHost {
       case Kind.VoteRequest:
         this.requireCore().step(message.from, {
           type: 'voteRequest', preVote: message.preVote, term: message.term, candidateId: message.candidateId,
-          lastIndex: message.lastIndex, lastTerm: message.lastTerm,
+          lastIndex: message.lastIndex, lastTerm: message.lastTerm, transfer: message.transfer === true,
         });
         this.processReady();
+        break;
+      case Kind.TimeoutNow: {
+        const core = this.requireCore();
+        this.recorder.counters.timeoutNowReceived++;
+        this.logger.info({ id: this.id, from: message.from, term: message.term, paused: core.electionsPaused }, 'leadership handed over (TimeoutNow)');
+        core.step(message.from, { type: 'timeoutNow', term: message.term });
+        this.processReady();
+        break;
+      }
+      case Kind.AdminRequest:
+        this.admin(message.operation).then(
+          (result) => connection.send({ k: Kind.AdminReply, callId: message.callId, ok: true, result, error: null }),
+          (error: unknown) => connection.send({ k: Kind.AdminReply, callId: message.callId, ok: false, result: null, error: errorToWire(error) }),
+        );
         break;
       case Kind.VoteResponse:
         this.requireCore().step(message.from, { type: 'voteResponse', preVote: message.preVote, term: message.term, granted: message.granted });

@@ -20,6 +20,7 @@ import {
 import { LENGTH_BYTES, packPayloads, writeLengthAt } from '../messages/packed-entries.js';
 import {
   EntryTooLargeError, LeaderNotReadyError, MalformedMessageError, ResourceUnavailableError, StateMachineError, type NotLeaderError,
+  type TransferInProgressError,
   type RaftlineError, type WireError,
 } from '../errors.js';
 import type { Limits } from '../limits.js';
@@ -36,6 +37,8 @@ export interface RequestPathHost {
   readonly limits: Limits;
   raftCore(): RaftCore;
   notLeader(leaderId: string | null): NotLeaderError;
+  /** The answer to writes while this leader hands leadership to `target`. */
+  transferInProgress(target: string): TransferInProgressError;
   /**
    * Hands a batch of new entries to the log and the appender, then lets the core speak; returns
    * the log sequence number of the batch (its log stamps come back under it).
@@ -422,7 +425,7 @@ export class RequestPath {
     const core = this.host.raftCore();
     const proposed = core.propose(batch.length);
     if (!proposed.ok) {
-      const error = this.host.notLeader(proposed.leaderId);
+      const error = proposed.reason === 'notLeader' ? this.host.notLeader(proposed.leaderId) : this.host.transferInProgress(proposed.target);
       for (const { write } of batch) {
         this.pending.release(write.bytes);
         this.pending.forget(write);

@@ -53,6 +53,10 @@ export interface ChaosOptions {
   restartRate?: number;
   partitionRate?: number;
   healRate?: number;
+  /** Per-tick chance that a leader starts a leadership transfer (to a random voter, or a step-down). */
+  transferRate?: number;
+  /** Per-tick chance that one node's elections are paused or resumed. */
+  pauseRate?: number;
 }
 
 type Envelope =
@@ -248,6 +252,19 @@ export class CoreCluster {
     this.drain(node);
   }
 
+  /** Leader `id` starts handing leadership to `target` (null: its most caught-up follower). */
+  transfer(id: NodeId, target: NodeId | null, timeoutTicks = 20): ReturnType<RaftCore['transferLeadership']> | null {
+    const node = this.node(id);
+    if (node.core === null) return null;
+    const started = node.core.transferLeadership(target, timeoutTicks);
+    this.drain(node);
+    return started;
+  }
+
+  setPaused(id: NodeId, paused: boolean): void {
+    this.node(id).core?.setElectionsPaused(paused);
+  }
+
   /** Random faults and client load for `steps` ticks (the safety phase). */
   runChaos(chaos: ChaosOptions): void {
     const rng = this.rng;
@@ -264,7 +281,18 @@ export class CoreCluster {
       }
       if (rng.nextFloat() < (chaos.partitionRate ?? 0.02)) this.randomPartition();
       if (rng.nextFloat() < (chaos.healRate ?? 0.05)) this.heal();
+      if (rng.nextFloat() < (chaos.transferRate ?? 0.01)) {
+        const leader = this.leaders()[0];
+        const target = this.pick().id;
+        if (leader !== undefined) this.transfer(leader.id, target === leader.id ? null : target, rng.intBetween(2, 30));
+      }
+      if (rng.nextFloat() < (chaos.pauseRate ?? 0.005)) {
+        const node = this.pick();
+        this.setPaused(node.id, !(node.core?.electionsPaused ?? true));
+      }
     }
+    // Nothing stays paused past the safety phase: the liveness phase needs every voter able to run.
+    for (const node of this.nodes) this.setPaused(node.id, false);
   }
 
   /**

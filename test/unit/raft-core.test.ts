@@ -42,8 +42,8 @@ function ticks(core: RaftCore, count: number): void {
   for (let i = 0; i < count; i++) core.tick();
 }
 
-function voteRequest(candidateId: NodeId, term: number, lastIndex: number, lastTerm: number, preVote = false): VoteRequest {
-  return { type: 'voteRequest', preVote, term, candidateId, lastIndex, lastTerm };
+function voteRequest(candidateId: NodeId, term: number, lastIndex: number, lastTerm: number, preVote = false, transfer = false): VoteRequest {
+  return { type: 'voteRequest', preVote, term, candidateId, lastIndex, lastTerm, transfer };
 }
 
 function granted(term: number, preVote = false): CoreMessage {

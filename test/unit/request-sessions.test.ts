@@ -17,7 +17,7 @@ import { Kind } from '../../src/messages/kinds.js';
 import { RequestType, type ClientRequestMessage } from '../../src/messages/messages.js';
 import { decodeClockData, EntryDecoder, EntryType, type EntryBody } from '../../src/messages/entry.js';
 import { EntryRun } from '../../src/messages/packed-entries.js';
-import { NotLeaderError, type WireError } from '../../src/errors.js';
+import { NotLeaderError, TransferInProgressError, type WireError } from '../../src/errors.js';
 import type { RaftCore } from '../../src/core/raft-core.js';
 import type { StateMachine } from '../../src/state-machine.js';
 import type { Inbound } from '../../src/server/listener.js';
@@ -38,6 +38,7 @@ function leaderPath() {
     limits: resolveLimits(),
     raftCore: () => core,
     notLeader: (leaderId) => new NotLeaderError('not the leader', { leaderId }),
+    transferInProgress: (target) => new TransferInProgressError('transferring', { target }),
     appendEntries: (firstIndex, terms, entries) => {
       const run = new EntryRun(firstIndex);
       run.push(entries, terms);
