@@ -213,9 +213,17 @@ export class RaftClient {
 
   /** Administration of the group's servers (RaftAdmin). */
   admin(): RaftAdmin {
-    const transfer = (to: string | null, options: { timeoutMs?: number }): Promise<TransferOutcome> =>
-      this.adminCall<TransferOutcome>(this.leaderChannel, { op: 'transferLeadership', to, timeoutMs: options.timeoutMs ?? transferTimeoutMsDefault });
+    const transfer = (to: string | null, options: { timeoutMs?: number }, term?: number): Promise<TransferOutcome> =>
+      this.adminCall<TransferOutcome>(this.leaderChannel, {
+        op: 'transferLeadership', to, timeoutMs: options.timeoutMs ?? transferTimeoutMsDefault, ...(term === undefined ? {} : { term }),
+      });
     const on = (server: string | undefined): Channel | Error => this.serverChannel(server ?? this.leaderChannel.target);
+    // A step-down names the term it ends: the client resends a call whose connection dropped (as the
+    // old leader's does when it steps down), and the copy must not make the new leader step down too.
+    const stepDown = async (options: { timeoutMs?: number }): Promise<TransferOutcome> => {
+      const { term } = await this.adminCall<GroupConfiguration>(this.leaderChannel, { op: 'configuration' });
+      return transfer(null, options, term);
+    };
     return {
       snapshot: (server?: string): Promise<SnapshotInfo> => {
         const channel = on(server);
@@ -226,7 +234,7 @@ export class RaftClient {
         });
       },
       transferLeadership: (to, options = {}) => transfer(to, options),
-      stepDown: (options = {}) => transfer(null, options),
+      stepDown: (options = {}) => stepDown(options),
       pauseElection: (server) => this.adminCall<ElectionState>(on(server), { op: 'pauseElection' }),
       resumeElection: (server) => this.adminCall<ElectionState>(on(server), { op: 'resumeElection' }),
       configuration: (server) => this.adminCall<GroupConfiguration>(on(server), { op: 'configuration' }),

@@ -274,7 +274,12 @@ export interface SnapshotReplyMessage {
  * - `configuration`: the group's members as the receiving server knows them.
  */
 export type AdminOperation =
-  | { op: 'transferLeadership'; to: NodeId | null; timeoutMs: number }
+  /**
+   * `term`, when given: only the leader of that term hands over; a server that leads a later term
+   * answers with itself, done. A step-down says which leadership it ends, so that a copy resent
+   * to the new leader (the client resends calls when a connection drops) does not end that one too.
+   */
+  | { op: 'transferLeadership'; to: NodeId | null; timeoutMs: number; term?: number }
   | { op: 'pauseElection' }
   | { op: 'resumeElection' }
   | { op: 'configuration' };

@@ -193,6 +193,7 @@ function checkAdminOperation(operation: Record<string, unknown>): void {
   if (op === 'transferLeadership') {
     checkField(Kind.AdminRequest, 'operation.to', 'stringOrNull', operation['to']);
     checkField(Kind.AdminRequest, 'operation.timeoutMs', 'number', operation['timeoutMs']);
+    if (operation['term'] !== undefined) checkField(Kind.AdminRequest, 'operation.term', 'term', operation['term']);
     if ((operation['timeoutMs'] as number) < 1) {
       throw new MalformedMessageError('AdminRequest: operation.timeoutMs must be at least 1', { kind: Kind.AdminRequest, field: 'operation.timeoutMs' });
     }

@@ -643,12 +643,13 @@ export class RaftServer implements RequestPathHost {
    * knows `to` leads; rejects with TRANSFER_FAILED when it does not happen within `timeoutMs`
    * (default: the longest election timeout) — this leader then takes writes again — and with
    * NOT_LEADER on a non-leader. Writes meanwhile get TRANSFER_IN_PROGRESS (retry after a few ms).
+   * With `term`, only the leader of that term hands over (see AdminOperation).
    */
-  transferLeadership(to: string | null, timeoutMs: number = this.limits.electionTicksMax * this.limits.tickMs): Promise<TransferOutcome> {
+  transferLeadership(to: string | null, timeoutMs: number = this.limits.electionTicksMax * this.limits.tickMs, term?: number): Promise<TransferOutcome> {
     const core = this.requireCore();
-    if (to === this.id && core.role === 'leader' && core.transferTarget === null) {
-      return Promise.resolve({ leader: this.id, term: core.term, ms: 0 });
-    }
+    // Done already: the target leads, or (for a call naming the term it ends) a later term has a leader here.
+    const done = core.role === 'leader' && core.transferTarget === null && (to === this.id || (term !== undefined && core.term > term));
+    if (done) return Promise.resolve({ leader: this.id, term: core.term, ms: 0 });
     const running = core.transferTarget;
     if (running !== null && (to === null || to === running)) return this.transfers.join();
     const started = core.transferLeadership(to, Math.max(1, Math.ceil(timeoutMs / this.limits.tickMs)));
@@ -665,9 +666,9 @@ export class RaftServer implements RequestPathHost {
     return outcome;
   }
 
-  /** Steps down in favour of the most caught-up follower (transferLeadership(null)). */
+  /** Steps down in favour of the most caught-up follower (transferLeadership(null)), if this server leads now. */
   stepDown(timeoutMs?: number): Promise<TransferOutcome> {
-    return this.transferLeadership(null, timeoutMs);
+    return this.transferLeadership(null, timeoutMs, this.requireCore().term);
   }
 
   /** Pauses (true) or resumes elections on this server: while paused it never campaigns nor takes a handed-over leadership. */
@@ -704,7 +705,7 @@ export class RaftServer implements RequestPathHost {
 
   private admin(operation: AdminOperation): Promise<AdminResult> {
     switch (operation.op) {
-      case 'transferLeadership': return this.transferLeadership(operation.to, operation.timeoutMs);
+      case 'transferLeadership': return this.transferLeadership(operation.to, operation.timeoutMs, operation.term);
       case 'pauseElection': return Promise.resolve(this.setElectionPaused(true));
       case 'resumeElection': return Promise.resolve(this.setElectionPaused(false));
       case 'configuration': return Promise.resolve(this.configuration());

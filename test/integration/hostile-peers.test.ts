@@ -141,6 +141,48 @@ test('server messages count only on a connection that opened with its sender\'s 
   assert.equal(refused, 5, 'each refusal is counted');
 });
 
+test('a TimeoutNow from anyone but the leader of the term starts no election; a malformed admin call closes only its connection', caseTimeout, async () => {
+  const leader = await hostile.leader();
+  const follower = await hostile.follower();
+  const other = hostile.cluster.nodes.find((node) => node.id !== leader.id && node.id !== follower.id)!;
+  const { term } = await hostile.statusOf(leader);
+  const refusedBefore = (await hostile.client.metrics(follower.address)).counters['peerMessagesRefused']!;
+  await hostile.attack(follower, async () => {
+    // No hello: refused, and the connection closed.
+    let connection = await RawConnection.open(follower.address);
+    connection.write(encodeFrame({ k: Kind.TimeoutNow, g: 'default', from: leader.id, term }));
+    await expectRefusedAndClosed(connection, 0, 'PROTOCOL_VIOLATION', 'TimeoutNow without a hello');
+    // A member that does not lead, and the leader's name with a stale term: heard, and ignored.
+    connection = await RawConnection.asPeer(follower.address, other.id);
+    connection.write(encodeFrame({ k: Kind.TimeoutNow, g: 'default', from: other.id, term }));
+    await sleep(300);
+    assert.equal(connection.isClosed, false);
+    connection.destroy();
+    connection = await RawConnection.asPeer(follower.address, leader.id);
+    connection.write(encodeFrame({ k: Kind.TimeoutNow, g: 'default', from: leader.id, term: term - 1 }));
+    await sleep(300);
+    connection.destroy();
+    // Not a voter of the group: refused by name.
+    connection = await RawConnection.asPeer(follower.address, 'n9');
+    connection.write(encodeFrame({ k: Kind.TimeoutNow, g: 'default', from: 'n9', term }));
+    try {
+      const reply = await connection.reply(0, 5000);
+      assert.deepEqual([reply['k'], errorOf(reply).code], [Kind.Refused, 'UNKNOWN_PEER']);
+    } finally {
+      connection.destroy();
+    }
+    // An admin call with an unknown operation, or a transfer without its timeout.
+    for (const operation of [{ op: 'format-disk' }, { op: 'transferLeadership', to: 'n2' }]) {
+      connection = await RawConnection.open(follower.address);
+      await expectClosedSilently(connection, [encodeFrame({ k: Kind.AdminRequest, g: 'default', callId: 1, operation })], `admin ${JSON.stringify(operation)}`);
+    }
+  });
+  const refused = (await hostile.client.metrics(follower.address)).counters['peerMessagesRefused']! - refusedBefore;
+  assert.ok(refused >= 2, 'the TimeoutNow without a hello and the non-member\'s are counted');
+  const status = await hostile.statusOf(follower);
+  assert.equal(status.term, term, 'no election');
+});
+
 test('a forged InstallSnapshot is refused with SNAPSHOT_REJECTED and its reason, and installs nothing', caseTimeout, async () => {
   const leader = await hostile.leader();
   const follower = await hostile.follower();
