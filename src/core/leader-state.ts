@@ -7,7 +7,6 @@
  */
 
 import { assert } from '../errors.js';
-import { quorumValue } from './quorum.js';
 import type { NodeId, ReadReady } from './types.js';
 
 /** A leadership transfer under way (thesis §3.10): to whom, and how long it may take. */
@@ -35,8 +34,21 @@ export class LeaderState {
   /** The transfer of this term's leadership under way, if any. */
   transfer: Transfer | null = null;
 
-  constructor(private readonly followers: readonly NodeId[]) {
+  constructor(followers: readonly NodeId[]) {
+    this.setFollowers(followers);
+  }
+
+  /** The configuration changed: new members start from nothing, gone ones are forgotten. */
+  setFollowers(followers: readonly NodeId[]): void {
+    const keep = new Set(followers);
+    for (const id of [...this.matchIndexSeen.keys()]) {
+      if (keep.has(id)) continue;
+      this.matchIndexSeen.delete(id);
+      this.roundAcked.delete(id);
+      this.contactedInWindow.delete(id);
+    }
     for (const follower of followers) {
+      if (this.matchIndexSeen.has(follower)) continue;
       this.matchIndexSeen.set(follower, 0);
       this.roundAcked.set(follower, 0);
     }
@@ -67,12 +79,12 @@ export class LeaderState {
     this.contactedInWindow.add(peer);
   }
 
-  /** Closes a check-quorum window: true if a majority (this leader included) was in contact. */
-  closeContactWindow(majority: number): boolean {
-    const inContact = this.contactedInWindow.size + 1;
+  /** Closes a check-quorum window: what `isQuorum` says of the followers in contact during it (the leader adds itself). */
+  closeContactWindow(isQuorum: (contacted: ReadonlySet<NodeId>) => boolean): boolean {
+    const quorum = isQuorum(this.contactedInWindow);
     this.contactedInWindow.clear();
     this.checkQuorumElapsedTicks = 0;
-    return inContact >= majority;
+    return quorum;
   }
 
   addRead(readId: number, readIndex: number, round: number): void {
@@ -89,9 +101,9 @@ export class LeaderState {
    * Removes and returns the reads whose round a majority has acknowledged. Rounds only grow along
    * the queue, so the ready reads are a prefix of it.
    */
-  takeConfirmedReads(majority: number): ReadReady[] {
-    // The leader acknowledges every round itself, so it is the first vote of the majority.
-    const confirmedRound = quorumValue([Number.MAX_SAFE_INTEGER, ...this.roundAcked.values()], majority);
+  takeConfirmedReads(confirmed: (roundOf: (peer: NodeId) => number) => number): ReadReady[] {
+    // `confirmed` is the commit rule's quorum over the rounds each voter acknowledged (the leader all of them).
+    const confirmedRound = confirmed((peer) => this.roundAcked.get(peer) ?? 0);
     let count = 0;
     while (count < this.pendingReads.length && this.pendingReads[count]!.round <= confirmedRound) count++;
     return this.pendingReads.splice(0, count).map((read) => ({ readId: read.readId, readIndex: read.readIndex }));
@@ -102,7 +114,7 @@ export class LeaderState {
     return this.pendingReads.splice(0).map((read) => read.readId);
   }
 
-  get followerIds(): readonly NodeId[] {
-    return this.followers;
+  get followerIds(): NodeId[] {
+    return [...this.matchIndexSeen.keys()];
   }
 }

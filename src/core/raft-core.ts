@@ -20,13 +20,16 @@ import { assert } from '../errors.js';
 import { termMax } from '../limits.js';
 import { LeaderState } from './leader-state.js';
 import { matchAndAppend } from './log-matching.js';
-import { majorityOf } from './quorum.js';
-import { nextCommitIndex, type QuorumConfiguration } from './commit-rule.js';
+import { nextCommitIndex, quorumIndex, type QuorumConfiguration } from './commit-rule.js';
+import {
+  ConfigurationLog, hasQuorum, isVoterIn, membersOf, quorumOf, sameConfiguration, type ConfigurationAt, type GroupConfiguration,
+} from './configuration.js';
 import { ReadyBuilder } from './ready-builder.js';
 import { TermLog } from './term-runs.js';
 import type {
   AppendDecision,
   AppendEntriesHeader,
+  ConfigurationProposal,
   CoreConfig,
   CoreMessage,
   InstallDecision,
@@ -46,12 +49,14 @@ import type {
 
 export class RaftCore {
   private readonly config: CoreConfig;
-  /** The other voters. */
-  private readonly peers: readonly NodeId[];
-  private readonly isVoter: boolean;
-  private readonly majority: number;
+  /** The configurations of the log (configuration.ts); the latest is in force. */
+  private readonly configurations: ConfigurationLog;
+  /** Derived from the configuration in force (applyConfiguration): the other voters (and outgoing voters while joint), every other member, whether this node votes. */
+  private electors: NodeId[] = [];
+  private others: NodeId[] = [];
+  private isVoter = false;
   /** The voters as the commit rule counts them (commit-rule.ts). */
-  private readonly quorum: QuorumConfiguration;
+  private quorum: QuorumConfiguration = { voters: [] };
   private readonly log: TermLog;
   private readonly out = new ReadyBuilder();
 
@@ -86,13 +91,17 @@ export class RaftCore {
       `bad election ticks [${config.electionTicksMin}, ${config.electionTicksMax}]`,
     );
     assert(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
+    assert(restored.configurations === undefined || restored.configurations.length > 0, 'restored configurations are given with the one in force at the start');
     assert(restored.hardState.term >= 0 && restored.hardState.term <= termMax, `bad restored term ${restored.hardState.term}`);
     assert(restored.termRuns.length > 0 || restored.lastIndex === 0, 'a non-empty log needs term runs (a snapshot\'s own when the log holds none after it)');
     this.config = config;
-    this.isVoter = config.voters.includes(config.id);
-    this.peers = config.voters.filter((voter) => voter !== config.id);
-    this.majority = majorityOf(config.voters.length);
-    this.quorum = { voters: [...config.voters] };
+    // Without recovered configurations, the start-up voters (addresses are the shell's business then).
+    this.configurations = new ConfigurationLog(restored.configurations ?? [{
+      index: 0, configuration: { voters: config.voters.map((id) => ({ id, address: '' })), learners: [], outgoing: null },
+    }]);
+    this.applyConfiguration();
+    // The shell recovered this configuration itself: nothing to announce.
+    this.out.configuration = null;
     this.log = new TermLog(restored.termRuns, restored.lastIndex);
     assert(this.log.lastTerm <= restored.hardState.term, `log term ${this.log.lastTerm} beyond term ${restored.hardState.term}`);
     this.currentTerm = restored.hardState.term;
@@ -123,6 +132,67 @@ export class RaftCore {
   get firstKnownIndex(): number { return this.log.firstKnownIndex; }
   /** The log's terms as runs (for checks and for the shell's recovery cross-check). */
   termRuns(): TermRun[] { return this.log.runs(); }
+  /** The configuration in force (the latest in the log, committed or not: Raft §6), and its index. */
+  get configuration(): ConfigurationAt { return this.configurations.latest; }
+  /** The configuration in force at `index` (for a snapshot through it). */
+  configurationAt(index: number): ConfigurationAt { return this.configurations.at(index); }
+  /** A change is under way: the configuration in force is not committed yet, or it is joint. */
+  get configurationChanging(): boolean {
+    const latest = this.configurations.latest;
+    return latest.index > this.committedIndex || latest.configuration.outgoing !== null;
+  }
+
+  // ---- configuration (Raft §6) ----
+
+  /** Derives who votes and who is replicated to from the configuration in force; announces a change. */
+  private applyConfiguration(): void {
+    const latest = this.configurations.latest;
+    const configuration = latest.configuration;
+    const self = this.config.id;
+    this.quorum = quorumOf(configuration);
+    this.isVoter = isVoterIn(configuration, self);
+    this.electors = membersOf(configuration).filter((member) => member.id !== self && isVoterIn(configuration, member.id)).map((member) => member.id);
+    this.others = membersOf(configuration).filter((member) => member.id !== self).map((member) => member.id);
+    this.leaderState?.setFollowers(this.others);
+    this.out.configuration = latest;
+  }
+
+  /**
+   * Appends a configuration entry (the leader only): it is in force from now on, here and, once
+   * replicated, on each follower. Refused while another change is under way (the configuration in
+   * force is uncommitted or joint) and during a leadership transfer. A change of voters must come
+   * as C_old,new (`outgoing` set): the leader appends C_new itself once that commits.
+   */
+  proposeConfiguration(configuration: GroupConfiguration): ConfigurationProposal {
+    if (this.currentRole !== 'leader') return { ok: false, reason: 'notLeader', leaderId: this.leaderIdKnown };
+    const leader = this.requireLeaderState();
+    if (this.configurationChanging) return { ok: false, reason: 'inProgress', index: this.configurations.latest.index };
+    if (leader.transfer !== null) return { ok: false, reason: 'transferring', index: this.configurations.latest.index };
+    const index = this.log.lastIndex + 1;
+    this.log.appendRun(index, 1, this.currentTerm);
+    this.configurations.append({ index, configuration });
+    this.applyConfiguration();
+    return { ok: true, index, term: this.currentTerm };
+  }
+
+  /** Once C_old,new commits the leader appends C_new; once a C_new that leaves it out commits, it steps down. */
+  private followConfiguration(): void {
+    this.configurations.compactTo(this.committedIndex);
+    const latest = this.configurations.latest;
+    if (this.currentRole !== 'leader' || latest.index > this.committedIndex) return;
+    const configuration = latest.configuration;
+    if (configuration.outgoing !== null) {
+      const next: GroupConfiguration = { voters: configuration.voters, learners: configuration.learners, outgoing: null };
+      const index = this.log.lastIndex + 1;
+      this.log.appendRun(index, 1, this.currentTerm);
+      this.configurations.append({ index, configuration: next });
+      this.applyConfiguration();
+      this.out.configurationAppend = { index, term: this.currentTerm, configuration: next };
+    } else if (!this.isVoter) {
+      // Removed: it led the group through the change, and leaves (thesis §4.2.2).
+      this.becomeFollower(this.currentTerm, null);
+    }
+  }
 
   // ---- time ----
 
@@ -149,7 +219,10 @@ export class RaftCore {
     if (leader.checkQuorumElapsedTicks < this.config.electionTicksMin) return;
     // Check-quorum (thesis §6.2): a leader that cannot reach a majority steps down, so clients
     // go looking for the real leader and stale reads cannot be served here.
-    if (!leader.closeContactWindow(this.majority)) this.becomeFollower(this.currentTerm, null);
+    const self = this.config.id;
+    if (!leader.closeContactWindow((contacted) => hasQuorum(this.quorum, (voter) => voter === self || contacted.has(voter)))) {
+      this.becomeFollower(this.currentTerm, null);
+    }
   }
 
   // ---- elections (§5.2, pre-vote thesis §9.6) ----
@@ -185,7 +258,7 @@ export class RaftCore {
 
   /** A vote request or response from another node. */
   step(from: NodeId, message: CoreMessage): void {
-    if (from === this.config.id || !this.config.voters.includes(from)) return;
+    if (from === this.config.id || !this.others.includes(from)) return;
     if (message.type === 'voteRequest') this.handleVoteRequest(from, message);
     else if (message.type === 'voteResponse') this.handleVoteResponse(from, message);
     else this.handleTimeoutNow(from, message);
@@ -198,12 +271,12 @@ export class RaftCore {
     this.resetElectionTimer();
     this.votes.clear();
     this.votes.set(this.config.id, true);
-    if (this.countVotes(true) >= this.majority) {
+    if (this.votesWon()) {
       this.startElection();
       return;
     }
     const request = this.voteRequest(true, this.currentTerm + 1);
-    for (const peer of this.peers) this.out.messages.push({ to: peer, message: request });
+    for (const peer of this.electors) this.out.messages.push({ to: peer, message: request });
   }
 
   /** `transfer`: the leader handed leadership to this node (TimeoutNow); its vote requests say so. */
@@ -215,14 +288,14 @@ export class RaftCore {
     this.resetElectionTimer();
     this.votes.clear();
     this.votes.set(this.config.id, true);
-    if (this.countVotes(true) >= this.majority) {
+    if (this.votesWon()) {
       this.becomeLeader();
       return;
     }
     // The requests carry the new term and the self-vote: they leave only once both are durable,
     // or a restart could vote twice in the term (§5.2, Figure 2 "persistent state").
     const request = this.voteRequest(false, this.currentTerm, transfer);
-    for (const peer of this.peers) this.out.messagesAfterPersist.push({ to: peer, message: request });
+    for (const peer of this.electors) this.out.messagesAfterPersist.push({ to: peer, message: request });
   }
 
   private voteRequest(preVote: boolean, term: number, transfer = false): VoteRequest {
@@ -287,19 +360,18 @@ export class RaftCore {
       (this.currentRole === 'candidate' && !response.preVote && response.term === this.currentTerm);
     if (!counting) return;
     this.votes.set(from, response.granted);
-    if (this.countVotes(true) >= this.majority) {
+    if (this.votesWon()) {
       if (this.currentRole === 'preCandidate') this.startElection();
       else this.becomeLeader();
-    } else if (this.countVotes(false) > this.config.voters.length - this.majority) {
-      // A majority said no: wait as a follower for the next timeout.
+    } else if (!hasQuorum(this.quorum, (voter) => this.votes.get(voter) !== false)) {
+      // Enough said no that no majority can say yes: wait as a follower for the next timeout.
       this.becomeFollower(this.currentTerm, null);
     }
   }
 
-  private countVotes(granted: boolean): number {
-    let count = 0;
-    for (const vote of this.votes.values()) if (vote === granted) count++;
-    return count;
+  /** A majority of every voter set granted (while joint, of the old and the new voters: §6). */
+  private votesWon(): boolean {
+    return hasQuorum(this.quorum, (voter) => this.votes.get(voter) === true);
   }
 
   /** §5.4.1: the candidate's log is at least as up-to-date as ours (last term, then length). */
@@ -318,12 +390,12 @@ export class RaftCore {
   private becomeLeader(): void {
     assert(this.currentRole === 'candidate', `leader from ${this.currentRole}`);
     this.setRole('leader', this.config.id);
-    this.leaderState = new LeaderState(this.peers);
+    this.leaderState = new LeaderState(this.others);
     // A no-op entry of the new term (§8, thesis §6.4): committing it commits every earlier entry
     // (§5.4.2) and tells the leader its commit index is current, which ReadIndex needs.
     const noopIndex = this.log.lastIndex + 1;
     this.log.appendRun(noopIndex, 1, this.currentTerm);
-    this.out.leaderStart = { term: this.currentTerm, noopIndex, commitIndex: this.committedIndex, followers: [...this.peers] };
+    this.out.leaderStart = { term: this.currentTerm, noopIndex, commitIndex: this.committedIndex, followers: [...this.others] };
   }
 
   private becomeFollower(term: number, leaderId: NodeId | null): void {
@@ -381,6 +453,13 @@ export class RaftCore {
     }
     const { truncateFrom, appendFrom, matchIndex } = match;
     if (truncateFrom !== null) this.localSyncedIndex = Math.min(this.localSyncedIndex, truncateFrom - 1);
+    let configurationChanged = truncateFrom !== null && this.configurations.truncateFrom(truncateFrom);
+    for (const { offset, configuration } of header.configurations ?? []) {
+      if (offset < appendFrom) continue;
+      this.configurations.append({ index: header.prevIndex + 1 + offset, configuration });
+      configurationChanged = true;
+    }
+    if (configurationChanged) this.applyConfiguration();
     // Only what this request proved to match may be committed here (§5.3, Figure 2 step 5).
     this.advanceCommit(Math.min(header.leaderCommit, matchIndex));
     return { kind: 'accept', truncateFrom, appendFrom, reply: { term: this.currentTerm, success: true, matchIndex, nextIndexHint: matchIndex + 1 } };
@@ -418,13 +497,19 @@ export class RaftCore {
    * otherwise the log restarts after the snapshot, and the shell must reset its log the same way
    * before it acknowledges. Either way everything through `index` is committed.
    */
-  onSnapshotInstalled(index: number, term: number): { keepLog: boolean } {
+  onSnapshotInstalled(index: number, term: number, configuration?: GroupConfiguration): { keepLog: boolean } {
     if (this.log.termAt(index) === term) {
+      if (configuration !== undefined) this.configurations.rebase(index, configuration);
       this.advanceCommit(index);
       return { keepLog: true };
     }
     assert(index > this.committedIndex, `snapshot (${index}, term ${term}) contradicts committed entries (commit ${this.committedIndex})`);
     this.log.resetTo(index, term);
+    if (configuration !== undefined) {
+      const before = this.configurations.latest.configuration;
+      this.configurations.resetTo(index, configuration);
+      if (!sameConfiguration(before, configuration)) this.applyConfiguration();
+    }
     this.localSyncedIndex = index;
     this.advanceCommit(index);
     return { keepLog: false };
@@ -481,9 +566,10 @@ export class RaftCore {
     if (leader.transfer !== null) return { ok: false, reason: 'inProgress', target: leader.transfer.target };
     let chosen = target;
     if (chosen === null) {
-      for (const peer of this.peers) if (chosen === null || leader.matchOf(peer) > leader.matchOf(chosen)) chosen = peer;
+      const voters = this.electors;
+      for (const peer of voters) if (chosen === null || leader.matchOf(peer) > leader.matchOf(chosen)) chosen = peer;
       if (chosen === null) return { ok: false, reason: 'noFollower', target: null };
-    } else if (!this.peers.includes(chosen)) {
+    } else if (!this.electors.includes(chosen)) {
       return { ok: false, reason: 'notVoter', target: chosen };
     }
     leader.transfer = { target: chosen, elapsedTicks: 0, timeoutTicks, timeoutNowSent: false };
@@ -531,6 +617,7 @@ export class RaftCore {
     assert(index <= this.log.lastIndex, `commit ${index} beyond last index ${this.log.lastIndex}`);
     this.committedIndex = index;
     this.out.commitIndex = index;
+    this.followConfiguration();
   }
 
   // ---- ReadIndex (thesis §6.4) ----
@@ -544,7 +631,8 @@ export class RaftCore {
     if (this.currentRole !== 'leader') return { ok: false, reason: 'notLeader', leaderId: this.leaderIdKnown };
     // Until an entry of its own term commits, a new leader does not know the commit index (§6.4 step 1).
     if (this.log.termAt(this.committedIndex) !== this.currentTerm) return { ok: false, reason: 'leaderNotReady' };
-    if (this.majority === 1) {
+    const self = this.config.id;
+    if (hasQuorum(this.quorum, (voter) => voter === self)) {
       this.out.readsReady.push({ readId, readIndex: this.committedIndex });
       return { ok: true };
     }
@@ -566,7 +654,8 @@ export class RaftCore {
     assert(round <= this.lastHeartbeatRound, `ack of round ${round}, never started (last ${this.lastHeartbeatRound})`);
     leader.recordContact(peer);
     leader.recordRoundAck(peer, round);
-    this.out.readsReady.push(...leader.takeConfirmedReads(this.majority));
+    const self = this.config.id;
+    this.out.readsReady.push(...leader.takeConfirmedReads((roundOf) => quorumIndex(this.quorum, (voter) => (voter === self ? Number.MAX_SAFE_INTEGER : roundOf(voter)))));
   }
 
   // ---- output ----

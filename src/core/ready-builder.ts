@@ -4,6 +4,7 @@
  * `messages`: the ordering lives in the type (etcd's `msgsAfterAppend`, Raft thesis §3.8).
  */
 
+import type { ConfigurationAt } from './configuration.js';
 import type { HardState, LeaderStart, OutMessage, ReadReady, Ready, RoleChange } from './types.js';
 
 export class ReadyBuilder {
@@ -16,6 +17,8 @@ export class ReadyBuilder {
   heartbeatRound: number | null = null;
   readsReady: ReadReady[] = [];
   readsFailed: number[] = [];
+  configuration: ConfigurationAt | null = null;
+  configurationAppend: Ready['configurationAppend'] = null;
 
   isEmpty(): boolean {
     return (
@@ -27,7 +30,9 @@ export class ReadyBuilder {
       this.commitIndex === null &&
       this.heartbeatRound === null &&
       this.readsReady.length === 0 &&
-      this.readsFailed.length === 0
+      this.readsFailed.length === 0 &&
+      this.configuration === null &&
+      this.configurationAppend === null
     );
   }
 
@@ -43,6 +48,8 @@ export class ReadyBuilder {
       heartbeatRound: this.heartbeatRound,
       readsReady: this.readsReady,
       readsFailed: this.readsFailed,
+      configuration: this.configuration,
+      configurationAppend: this.configurationAppend,
     };
     this.hardState = null;
     this.messages = [];
@@ -53,6 +60,8 @@ export class ReadyBuilder {
     this.heartbeatRound = null;
     this.readsReady = [];
     this.readsFailed = [];
+    this.configuration = null;
+    this.configurationAppend = null;
     return ready;
   }
 }

@@ -9,6 +9,8 @@
  * the core, which decides commit, step-down and linearizable reads.
  */
 
+import type { ConfigurationAt, GroupConfiguration } from './configuration.js';
+
 export type NodeId = string;
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
@@ -47,6 +49,12 @@ export interface RestoredState {
    * runs then start at or before its index (the log actor adds a run for it when the log starts after it).
    */
   snapshot?: { index: number; term: number } | null;
+  /**
+   * The configuration in force at the log's committed start (index 0: the start-up one; or the
+   * snapshot's, at its index), then every configuration entry of the log after it, in index
+   * order. Absent: `CoreConfig.voters`, with no addresses.
+   */
+  configurations?: readonly ConfigurationAt[];
 }
 
 export interface TermRun {
@@ -105,6 +113,8 @@ export interface AppendEntriesHeader {
   leaderCommit: number;
   /** Term of each entry carried, for indexes prevIndex + 1 ... prevIndex + entryTerms.length. */
   entryTerms: readonly number[];
+  /** The configuration entries among them: position in the request, and the configuration. */
+  configurations?: readonly { offset: number; configuration: GroupConfiguration }[];
 }
 
 export interface AppendEntriesReply {
@@ -165,10 +175,23 @@ export interface Ready {
   readsReady: ReadReady[];
   /** Reads that can no longer be served here (lost leadership); reply NotLeader. */
   readsFailed: number[];
+  /** The configuration in force changed (an entry appended or truncated, a snapshot installed). */
+  configuration: ConfigurationAt | null;
+  /**
+   * The leader appended a configuration entry of its own accord (C_new once C_old,new committed):
+   * the shell writes and replicates it like any entry, at this index and term.
+   */
+  configurationAppend: { index: number; term: number; configuration: GroupConfiguration } | null;
 }
 
 /** The core's decision on an InstallSnapshot chunk: go on (the sender leads this term), or refuse a stale leader. */
 export type InstallDecision = { ok: true; term: number } | { ok: false; term: number };
+
+/** A configuration change proposed on the leader: appended at `index`, or why not. */
+export type ConfigurationProposal =
+  | { ok: true; index: number; term: number }
+  | { ok: false; reason: 'notLeader'; leaderId: NodeId | null }
+  | { ok: false; reason: 'inProgress' | 'transferring'; index: number };
 
 export type ProposeResult =
   | { ok: true; firstIndex: number; term: number }

@@ -12,6 +12,7 @@
 
 import { RaftCore } from '../../src/core/raft-core.js';
 import { SeededRng } from '../../src/core/rng.js';
+import type { GroupConfiguration, Member } from '../../src/core/configuration.js';
 import type {
   AppendEntriesHeader,
   AppendEntriesReply,
@@ -43,6 +44,8 @@ export interface ClusterOptions {
   makeCore?: (config: CoreConfig, restored: RestoredState) => RaftCore;
   /** A fault of the disk, not of the core: a restart forgets the vote (used to show the checks can fail). */
   loseVoteOnRestart?: boolean;
+  /** The first this many nodes are the start-up voters; the others start empty, waiting to be added. Default: all. */
+  initialVoters?: number;
 }
 
 export interface ChaosOptions {
@@ -57,6 +60,8 @@ export interface ChaosOptions {
   transferRate?: number;
   /** Per-tick chance that one node's elections are paused or resumed. */
   pauseRate?: number;
+  /** Per-tick chance that the leader proposes a random membership change (a learner added, voters added, removed or replaced). */
+  membershipRate?: number;
 }
 
 type Envelope =
@@ -81,6 +86,8 @@ export interface SimNode {
   id: NodeId;
   /** Durable: log[i - 1] is the term of entry i. */
   log: number[];
+  /** Durable: the configuration entries of the log, by index. */
+  configs: Map<number, GroupConfiguration>;
   /** Durable. */
   hardState: HardState;
   /** Null while crashed. */
@@ -118,6 +125,10 @@ export class CoreCluster {
   readsServed = 0;
 
   private readonly options: Required<Omit<ClusterOptions, 'makeCore' | 'checks'>> & Pick<ClusterOptions, 'makeCore'>;
+  /** The configuration every node starts with (index 0). */
+  private readonly bootstrap: GroupConfiguration;
+  /** Membership changes the leaders proposed and had appended. */
+  configurationChanges = 0;
   private readonly checks: Set<Check>;
   private queue: { at: number; sequence: number; envelope: Envelope }[] = [];
   private sequence = 0;
@@ -136,20 +147,47 @@ export class CoreCluster {
       delayTicksMax: options.delayTicksMax ?? 3,
       entriesPerAppendMax: options.entriesPerAppendMax ?? 8,
       loseVoteOnRestart: options.loseVoteOnRestart ?? false,
+      initialVoters: options.initialVoters ?? options.nodeCount,
       makeCore: options.makeCore,
     };
     this.checks = new Set(options.checks ?? ['electionSafety', 'logMatching', 'leaderCompleteness', 'stateMachineSafety', 'readIndex']);
     this.seed = options.seed;
     this.rng = new SeededRng(options.seed);
     for (let i = 1; i <= options.nodeCount; i++) {
-      const node: SimNode = { id: `n${i}`, log: [], hardState: { term: 0, votedFor: null }, core: null, replicator: null, commitSeen: 0 };
+      const node: SimNode = { id: `n${i}`, log: [], configs: new Map(), hardState: { term: 0, votedFor: null }, core: null, replicator: null, commitSeen: 0 };
       this.nodes.push(node);
     }
+    this.bootstrap = {
+      voters: this.nodes.slice(0, this.options.initialVoters).map((node) => ({ id: node.id, address: node.id })), learners: [], outgoing: null,
+    };
     for (const node of this.nodes) this.start(node);
   }
 
   get voters(): NodeId[] {
     return this.nodes.map((node) => node.id);
+  }
+
+  /**
+   * Leader `id` proposes `configuration` (ids; addresses are the ids); true if appended. A change
+   * of voters is made joint here (outgoing: the voters in force), as a server's admin call does.
+   */
+  proposeConfiguration(id: NodeId, voters: NodeId[], learners: NodeId[]): boolean {
+    const node = this.node(id);
+    const core = node.core;
+    if (core === null) return false;
+    const members = (ids: NodeId[]): Member[] => ids.map((member) => ({ id: member, address: member }));
+    const current = core.configuration.configuration;
+    const sameVoters = JSON.stringify([...voters].sort()) === JSON.stringify(current.voters.map((member) => member.id).sort());
+    const configuration: GroupConfiguration = { voters: members(voters), learners: members(learners), outgoing: sameVoters ? null : current.voters };
+    const result = core.proposeConfiguration(configuration);
+    if (!result.ok) return false;
+    if (result.index !== node.log.length + 1) this.fail(`${id} proposed a configuration at ${result.index}, log ends at ${node.log.length}`);
+    node.log.push(result.term);
+    node.configs.set(result.index, configuration);
+    this.configurationChanges++;
+    this.drain(node);
+    this.replicateToAll(node);
+    return true;
   }
 
   node(id: NodeId): SimNode {
@@ -286,6 +324,7 @@ export class CoreCluster {
         const target = this.pick().id;
         if (leader !== undefined) this.transfer(leader.id, target === leader.id ? null : target, rng.intBetween(2, 30));
       }
+      if (rng.nextFloat() < (chaos.membershipRate ?? 0)) this.randomMembershipChange();
       if (rng.nextFloat() < (chaos.pauseRate ?? 0.005)) {
         const node = this.pick();
         this.setPaused(node.id, !(node.core?.electionsPaused ?? true));
@@ -315,7 +354,8 @@ export class CoreCluster {
         const leader = leaders[0]!;
         const core = leader.core!;
         if (core.termAt(core.commitIndex) !== core.term) continue;
-        if (this.nodes.every((node) => node.core !== null && node.core.commitIndex === core.lastIndex && node.log.length === core.lastIndex)) {
+        if (core.configurationChanging) continue;
+        if (this.members().every((node) => node.core !== null && node.core.commitIndex === core.lastIndex && node.log.length === core.lastIndex)) {
           return leader;
         }
       }
@@ -328,6 +368,40 @@ export class CoreCluster {
 
   // ---- internals ----
 
+  /** The leader adds a learner, promotes one, removes a voter, or replaces one by a learner (one voter at least stays). */
+  private randomMembershipChange(): void {
+    const leader = this.leaders()[0];
+    if (leader === undefined) return;
+    const current = leader.core!.configuration.configuration;
+    const voters = current.voters.map((member) => member.id);
+    const learners = current.learners.map((member) => member.id);
+    const outside = this.nodes.map((node) => node.id).filter((id) => !voters.includes(id) && !learners.includes(id));
+    const pickOf = (ids: NodeId[]): NodeId => ids[this.rng.intBetween(0, ids.length - 1)]!;
+    const roll = this.rng.nextFloat();
+    if (roll < 0.3 && outside.length > 0) {
+      this.proposeConfiguration(leader.id, voters, [...learners, pickOf(outside)]);
+    } else if (roll < 0.55 && learners.length > 0) {
+      const promoted = pickOf(learners);
+      this.proposeConfiguration(leader.id, [...voters, promoted], learners.filter((id) => id !== promoted));
+    } else if (roll < 0.8 && voters.length > 1) {
+      const removed = pickOf(voters);
+      this.proposeConfiguration(leader.id, voters.filter((id) => id !== removed), learners);
+    } else if (learners.length > 0) {
+      const removed = pickOf(voters);
+      const added = pickOf(learners);
+      this.proposeConfiguration(leader.id, [...voters.filter((id) => id !== removed), added], learners.filter((id) => id !== added));
+    }
+  }
+
+  /** The members of the leader's configuration in force (every node when there is no single leader). */
+  private members(): SimNode[] {
+    const leaders = this.leaders();
+    if (leaders.length !== 1) return this.nodes;
+    const configuration = leaders[0]!.core!.configuration.configuration;
+    const ids = new Set([...configuration.voters, ...configuration.learners, ...(configuration.outgoing ?? [])].map((member) => member.id));
+    return this.nodes.filter((node) => ids.has(node.id));
+  }
+
   private pick(): SimNode {
     return this.nodes[this.rng.intBetween(0, this.nodes.length - 1)]!;
   }
@@ -339,16 +413,20 @@ export class CoreCluster {
   }
 
   private start(node: SimNode): void {
+    const joining = this.nodes.indexOf(node) >= this.options.initialVoters;
+    const base: GroupConfiguration = joining ? { voters: [], learners: [], outgoing: null } : this.bootstrap;
     const config: CoreConfig = {
       id: node.id,
-      voters: this.voters,
+      voters: base.voters.map((member) => member.id),
       electionTicksMin: this.options.electionTicksMin,
       electionTicksMax: this.options.electionTicksMax,
       rng: new SeededRng(this.rng.nextUint32() | 0),
     };
     const hardState = { ...node.hardState };
     if (this.options.loseVoteOnRestart) hardState.votedFor = null;
-    const restored: RestoredState = { hardState, termRuns: termRunsOf(node.log), lastIndex: node.log.length };
+    const configurations = [{ index: 0, configuration: base },
+      ...[...node.configs.entries()].sort((a, b) => a[0] - b[0]).map(([index, configuration]) => ({ index, configuration }))];
+    const restored: RestoredState = { hardState, termRuns: termRunsOf(node.log), lastIndex: node.log.length, configurations };
     node.core = this.options.makeCore ? this.options.makeCore(config, restored) : new RaftCore(config, restored);
     node.replicator = null;
     node.commitSeen = 0;
@@ -384,12 +462,18 @@ export class CoreCluster {
         const decision = core.handleAppendEntries(header);
         if (decision.kind === 'accept') {
           // The shell's half of the decision: truncate, then append from `appendFrom` on.
-          if (decision.truncateFrom !== null) node.log.length = decision.truncateFrom - 1;
+          if (decision.truncateFrom !== null) {
+            node.log.length = decision.truncateFrom - 1;
+            for (const index of [...node.configs.keys()]) if (index >= decision.truncateFrom) node.configs.delete(index);
+          }
           const firstIndex = header.prevIndex + 1 + decision.appendFrom;
           if (firstIndex <= node.log.length && decision.appendFrom < header.entryTerms.length) {
             this.fail(`${node.id} told to append at ${firstIndex} over a log ending at ${node.log.length}`);
           }
           for (let i = decision.appendFrom; i < header.entryTerms.length; i++) node.log.push(header.entryTerms[i]!);
+          for (const { offset, configuration } of header.configurations ?? []) {
+            if (offset >= decision.appendFrom) node.configs.set(header.prevIndex + 1 + offset, configuration);
+          }
           core.onLocalSynced(node.log.length);
         }
         // Persist first (the drain), reply after: the reply vouches for durable term and entries.
@@ -413,7 +497,9 @@ export class CoreCluster {
     }
     // Replies to an earlier leadership say nothing about this one's log.
     if (replicator === null || replicator.term !== requestTerm || reply.term !== replicator.term) return;
-    const progress = replicator.progress.get(from)!;
+    const progress = replicator.progress.get(from);
+    // A reply from a server the configuration no longer holds.
+    if (progress === undefined) return;
     core.onPeerContact(from);
     if (round > 0) core.onRoundAck(from, round);
     if (reply.success) {
@@ -439,7 +525,14 @@ export class CoreCluster {
     const prevTerm = core.termAt(prevIndex);
     if (prevTerm === undefined) this.fail(`${node.id} has no term at ${prevIndex} for ${peer}`);
     const entryTerms = node.log.slice(prevIndex, Math.min(node.log.length, prevIndex + this.options.entriesPerAppendMax));
-    const header: AppendEntriesHeader = { term: replicator.term, leaderId: node.id, prevIndex, prevTerm, leaderCommit: core.commitIndex, entryTerms };
+    const configurations: { offset: number; configuration: GroupConfiguration }[] = [];
+    for (let offset = 0; offset < entryTerms.length; offset++) {
+      const configuration = node.configs.get(prevIndex + 1 + offset);
+      if (configuration !== undefined) configurations.push({ offset, configuration });
+    }
+    const header: AppendEntriesHeader = {
+      term: replicator.term, leaderId: node.id, prevIndex, prevTerm, leaderCommit: core.commitIndex, entryTerms, configurations,
+    };
     // Optimistic pipelining: the next request continues where this one ends; a reject resets it.
     progress.nextIndex = prevIndex + entryTerms.length + 1;
     this.send({ kind: 'append', from: node.id, to: peer, header, round: replicator.round });
@@ -465,6 +558,22 @@ export class CoreCluster {
       this.recordLeader(node.id, start.term);
     }
     if (ready.roleChange !== null && ready.roleChange.role !== 'leader') node.replicator = null;
+    if (ready.configurationAppend !== null) {
+      const append = ready.configurationAppend;
+      if (append.index !== node.log.length + 1) this.fail(`${node.id} appends C_new at ${append.index}, log ends at ${node.log.length}`);
+      node.log.push(append.term);
+      node.configs.set(append.index, append.configuration);
+      this.configurationChanges++;
+    }
+    if (ready.configuration !== null && node.replicator !== null) {
+      // The replicator follows the members in force: new ones from the log's end, gone ones dropped.
+      const configuration = ready.configuration.configuration;
+      const others = new Set([...configuration.voters, ...configuration.learners, ...(configuration.outgoing ?? [])].map((member) => member.id));
+      others.delete(node.id);
+      const progress = node.replicator.progress;
+      for (const id of [...progress.keys()]) if (!others.has(id)) progress.delete(id);
+      for (const id of others) if (!progress.has(id)) progress.set(id, { nextIndex: node.log.length + 1, matchIndex: 0 });
+    }
     if (ready.commitIndex !== null) this.recordCommit(node, ready.commitIndex);
     for (const { to, message } of ready.messages) this.send({ kind: 'core', from: node.id, to, message });
     // Durable already (the hard state above was stored synchronously), so these may leave now.

@@ -33,6 +33,8 @@ function ready(partial: Partial<Ready>): Ready {
     commitIndex: null,
     heartbeatRound: null,
     readsReady: [],
+    configuration: null,
+    configurationAppend: null,
     readsFailed: [],
     ...partial,
   };
