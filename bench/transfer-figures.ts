@@ -454,7 +454,7 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
   const counters: Record<string, number> = {};
   for (const node of cluster.nodes) {
     const metrics = await withTimeout(admin.metrics(node.address), 2000).catch(() => null);
-    for (const name of ['transfersStarted', 'transfersCompleted', 'transfersFailed', 'writesRefusedInTransfer', 'timeoutNowReceived']) {
+    for (const name of ['transfersStarted', 'transfersCompleted', 'transfersFailed', 'requestsRefusedInTransfer', 'timeoutNowReceived']) {
       counters[name] = (counters[name] ?? 0) + (metrics?.counters[name] ?? 0);
     }
   }
