@@ -92,6 +92,12 @@ export class Channel {
   private hintedTarget: string | null = null;
   /** Connection-level failures in a row (redirects, refused dials, lost connections). */
   private failureStreak = 0;
+  /**
+   * The server whose connection last failed, and when: a follower that has not yet noticed its
+   * leader's death keeps naming it, and following that hint would bounce between the two while
+   * another server already leads. Its hints are not followed for a while (staleHintMs).
+   */
+  private lastFailed: { target: string; atMs: number } | null = null;
   private closed = false;
 
   /**
@@ -221,6 +227,7 @@ export class Channel {
   private onFailure(connection: Connection, error: Error): void {
     if (connection !== this.connection) return;
     this.failureStreak += 1;
+    this.lastFailed = { target: this.target, atMs: performance.now() };
     // A lost or refused leader is most likely down: try the next peer.
     this.moveTo(null);
     this.dropConnection(error, backOffDelayMs(this.host.retry, this.failureStreak - 1));
@@ -303,8 +310,10 @@ export class Channel {
       this.failureStreak = 0;
       call.lastError = error;
       call.sentOn = null;
-      const delayMs = retryAfterMs(error, this.host.retry) ?? backOffDelayMs(this.host.retry, call.retryCount);
-      call.retryCount += 1;
+      // The server's own estimate does not count as a back-off step: it says when, not that things got worse.
+      const suggestedMs = retryAfterMs(error, this.host.retry);
+      const delayMs = suggestedMs ?? backOffDelayMs(this.host.retry, call.retryCount);
+      if (suggestedMs === null) call.retryCount += 1;
       if (call.retryTimer !== null) clearTimeout(call.retryTimer);
       call.retryTimer = setTimeout(() => {
         call.retryTimer = null;
@@ -353,6 +362,8 @@ export class Channel {
 
   private moveTo(hint: string | null): void {
     if (!this.followsLeader) return;
+    const failed = this.lastFailed !== null && performance.now() - this.lastFailed.atMs < staleHintMs ? this.lastFailed.target : null;
+    if (hint !== null && hint === failed) hint = null;
     if (hint !== null && hint !== this.target) {
       const hinted = this.targets.indexOf(hint);
       if (hinted >= 0) {
@@ -371,6 +382,8 @@ export class Channel {
       return;
     }
     this.targetIndex = (this.targetIndex + 1) % this.targets.length;
+    // Not straight back to the server that just failed, when there is another.
+    if (this.targets[this.targetIndex] === failed && this.targets.length > 2) this.targetIndex = (this.targetIndex + 1) % this.targets.length;
   }
 
   /** Forgets the current connection; every call on it goes out again on the next one. */
@@ -437,6 +450,9 @@ export class Channel {
     }
   }
 }
+
+/** How long the hints naming a server whose connection failed are not followed: about an election timeout. */
+const staleHintMs = 1000;
 
 /**
  * A server's own estimate of when to retry (`details.retryAfterMs`: a leader handing over

@@ -84,6 +84,8 @@ export class RaftCore {
   private announced: RoleChange;
   /** Elections paused on this node (maintenance): it never campaigns, nor takes a handed-over leadership. */
   private paused = false;
+  /** The term of the last election this node started because its leader handed over (TimeoutNow). */
+  private handedOverTerm = 0;
 
   constructor(config: CoreConfig, restored: RestoredState) {
     assert(
@@ -313,6 +315,16 @@ export class RaftCore {
     if (message.term !== this.currentTerm || this.currentRole !== 'follower' || this.leaderIdKnown !== from) return;
     if (!this.isVoter || this.paused || this.currentTerm >= termMax) return;
     this.startElection(true);
+    this.handedOverTerm = this.currentTerm;
+  }
+
+  /**
+   * True while this node campaigns because its leader handed over to it: it is about to lead
+   * (its old leader has stopped taking writes), so a client should retry here in a moment rather
+   * than look elsewhere.
+   */
+  get takingOver(): boolean {
+    return this.currentRole === 'candidate' && this.handedOverTerm === this.currentTerm;
   }
 
   private handleVoteRequest(from: NodeId, request: VoteRequest): void {

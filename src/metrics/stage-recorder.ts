@@ -93,7 +93,7 @@ export const counterNames = [
   'snapshotsSent', 'snapshotSendBytes', 'snapshotSendMs',
   // Leadership transfers this server led (started, done, given up, and the time of those done),
   // handed-over elections it started (TimeoutNow received), and writes refused meanwhile.
-  'transfersStarted', 'transfersCompleted', 'transfersFailed', 'transferMs', 'timeoutNowReceived', 'writesRefusedInTransfer',
+  'transfersStarted', 'transfersCompleted', 'transfersFailed', 'transferMs', 'timeoutNowReceived', 'requestsRefusedInTransfer',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 

@@ -712,9 +712,10 @@ export class RaftServer implements RequestPathHost {
     }
   }
 
-  transferInProgress(target: string): TransferInProgressError {
-    this.recorder.counters.writesRefusedInTransfer++;
-    return new TransferInProgressError(`leader ${this.id} is handing leadership to ${target}; retry`,
+  transferInProgress(target: string, count = 1): TransferInProgressError {
+    this.recorder.counters.requestsRefusedInTransfer += count;
+    const what = target === this.id ? `${this.id} is taking over the leadership` : `leader ${this.id} is handing leadership to ${target}`;
+    return new TransferInProgressError(`${what}; retry`,
       { target, targetAddress: this.addresses.get(target), retryAfterMs: transferRetryAfterMs });
   }
 

@@ -37,8 +37,8 @@ export interface RequestPathHost {
   readonly limits: Limits;
   raftCore(): RaftCore;
   notLeader(leaderId: string | null): NotLeaderError;
-  /** The answer to writes while this leader hands leadership to `target`. */
-  transferInProgress(target: string): TransferInProgressError;
+  /** The answer to `count` requests while leadership passes to `target` (this leader handing over, or this server taking over). */
+  transferInProgress(target: string, count: number): TransferInProgressError;
   /**
    * Hands a batch of new entries to the log and the appender, then lets the core speak; returns
    * the log sequence number of the batch (its log stamps come back under it).
@@ -275,7 +275,7 @@ export class RequestPath {
       return;
     }
     if (core.role !== 'leader') {
-      this.replyError(to, this.host.notLeader(core.leaderId));
+      this.replyError(to, core.takingOver ? this.host.transferInProgress(this.host.id, 1) : this.host.notLeader(core.leaderId));
       return;
     }
     if (type === RequestType.readOnly) {
@@ -425,7 +425,7 @@ export class RequestPath {
     const core = this.host.raftCore();
     const proposed = core.propose(batch.length);
     if (!proposed.ok) {
-      const error = proposed.reason === 'notLeader' ? this.host.notLeader(proposed.leaderId) : this.host.transferInProgress(proposed.target);
+      const error = proposed.reason === 'notLeader' ? this.host.notLeader(proposed.leaderId) : this.host.transferInProgress(proposed.target, batch.length);
       for (const { write } of batch) {
         this.pending.release(write.bytes);
         this.pending.forget(write);

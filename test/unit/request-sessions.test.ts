@@ -38,7 +38,7 @@ function leaderPath() {
     limits: resolveLimits(),
     raftCore: () => core,
     notLeader: (leaderId) => new NotLeaderError('not the leader', { leaderId }),
-    transferInProgress: (target) => new TransferInProgressError('transferring', { target }),
+    transferInProgress: (target, _count) => new TransferInProgressError('transferring', { target }),
     appendEntries: (firstIndex, terms, entries) => {
       const run = new EntryRun(firstIndex);
       run.push(entries, terms);
