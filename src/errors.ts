@@ -162,6 +162,16 @@ export class TransferFailedError extends RaftlineError {
   override readonly code = 'TRANSFER_FAILED';
 }
 
+/**
+ * A membership change that was not made: `details.reason` is `inProgress` (another change is
+ * under way), `invalid` (no voter left, an id twice, two servers on one address, ...; the message
+ * says which), `catchUpTimeout` (a new server did not catch up within the bound; it was removed
+ * again), `transferring` (a leadership transfer is under way) or `unknownMember`.
+ */
+export class MembershipChangeError extends RaftlineError {
+  override readonly code = 'MEMBERSHIP_CHANGE_REFUSED';
+}
+
 type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
 
 /** The registry: code -> class. A test checks it against the README. */
@@ -188,6 +198,7 @@ export const errorClasses: Readonly<Record<string, ErrorClass>> = {
   SNAPSHOT_CORRUPTION: SnapshotCorruptionError,
   TRANSFER_IN_PROGRESS: TransferInProgressError,
   TRANSFER_FAILED: TransferFailedError,
+  MEMBERSHIP_CHANGE_REFUSED: MembershipChangeError,
 };
 
 /** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */

@@ -44,13 +44,24 @@ export interface SnapshotFileInfo {
   crc32c: number;
 }
 
+/**
+ * The group's configuration in a snapshot: the voters, and (from raftline versions with
+ * membership changes) the learners, the outgoing voters of a joint change and every member's address.
+ */
+export interface SnapshotConfiguration {
+  voters: string[];
+  learners?: string[];
+  outgoing?: string[] | null;
+  addresses?: Record<string, string>;
+}
+
 /** A snapshot, as its manifest describes it (Ratis SnapshotInfo). */
 export interface SnapshotInfo {
   /** The last log index the snapshot covers, and that entry's term. */
   index: number;
   term: number;
   /** The group's configuration at that index. */
-  configuration: { voters: string[] };
+  configuration: SnapshotConfiguration;
   files: SnapshotFileInfo[];
 }
 

@@ -14,7 +14,7 @@
  */
 import { Kind } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, AppendEntriesReplyMessage, AppenderInput, AppenderLeaderStartMessage, InstallSnapshotMessage, InstallSnapshotReplyMessage,
+  AppendEntriesMessage, AppendEntriesReplyMessage, AppenderConfigurationMessage, AppenderInput, AppenderLeaderStartMessage, InstallSnapshotMessage, InstallSnapshotReplyMessage,
   AppenderProgressMessage, AppenderHigherTermMessage, EntryBatch, LogDurableMessage, LogReadMessage, LogReadResultMessage,
   LogWatchMessage, PeerMessage, UpdaterCommitMessage,
 } from '../messages/messages.js';
@@ -156,8 +156,19 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   }
 
   async start(): Promise<void> {
-    for (const peer of this.options.peers) {
-      if (peer.id === this.options.id) continue;
+    for (const peer of this.options.peers) this.addFollower(peer);
+    this.links.main.onMessage((message) => this.onMain(message));
+    this.links.log.onMessage((message) => {
+      if (message.k === Kind.LogReadResult) this.onLogRead(message);
+      else this.onDurable(message);
+    });
+    this.heartbeatTimer = this.environment.timers.setInterval(() => this.heartbeatAll(), this.options.limits.heartbeatMs);
+  }
+
+  /** A connection to a member (kept while it is one), and its replication state. */
+  private addFollower(peer: { id: NodeId; address: string }): Follower | null {
+    if (peer.id === this.options.id || this.followers.has(peer.id)) return null;
+    {
       const follower: Follower = {
         id: peer.id, nextIndex: 1, matchIndex: 0, inflight: [], inflightBytes: 0, probing: true, resetSeq: 0,
         readPending: false, sending: null,
@@ -176,13 +187,34 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         }),
       };
       this.followers.set(peer.id, follower);
+      return follower;
     }
-    this.links.main.onMessage((message) => this.onMain(message));
-    this.links.log.onMessage((message) => {
-      if (message.k === Kind.LogReadResult) this.onLogRead(message);
-      else this.onDurable(message);
-    });
-    this.heartbeatTimer = this.environment.timers.setInterval(() => this.heartbeatAll(), this.options.limits.heartbeatMs);
+  }
+
+  /**
+   * The configuration in force changed: connections to new members open, those to members gone
+   * close; a leader replicates to the new ones from its log's end (probing back as usual) and
+   * counts the quorum given.
+   */
+  private reconfigure(message: AppenderConfigurationMessage): void {
+    const wanted = new Set(message.members.map((member) => member.id));
+    for (const [id, follower] of [...this.followers]) {
+      if (wanted.has(id)) continue;
+      this.endSnapshot(follower);
+      follower.connection.close();
+      this.followers.delete(id);
+    }
+    for (const member of message.members) {
+      const follower = this.addFollower(member);
+      if (follower === null || this.leader === null) continue;
+      follower.nextIndex = this.lastIndex;
+      follower.probing = true;
+      this.sendEntries(follower);
+    }
+    if (this.leader !== null) {
+      this.leader.quorum = message.quorum;
+      this.decideCommit(this.leader);
+    }
   }
 
   /** The highest commit index this actor has decided (as a leader, in any term); for the simulator's checkers. */
@@ -210,6 +242,9 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
 
   private onMain(message: AppenderInput): void {
     switch (message.k) {
+      case Kind.AppenderConfiguration:
+        this.reconfigure(message);
+        break;
       case Kind.AppenderLeaderStart:
         this.startLeading(message);
         break;
@@ -244,7 +279,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     this.leader = {
       term: message.term,
       commitIndex: message.commitIndex,
-      quorum: { voters: [this.options.id, ...message.followers] },
+      quorum: message.quorum,
       selfDurable: 0,
       noopSeq: message.noopSeq,
       truncations: message.truncations,

@@ -6,6 +6,7 @@
  * entries handed to the updater. So the updater never applies an entry that is not durable here.
  */
 import { Kind } from '../messages/kinds.js';
+import { EntryType } from '../messages/entry.js';
 import type {
   EntryBatch, LogDurableMessage, LogInput, LogReadMessage, LogReadResultMessage, LogSyncedMessage, LogWatchMessage, UpdaterEntriesMessage, UpdaterLogInput,
 } from '../messages/messages.js';
@@ -49,6 +50,8 @@ export interface LogRecovered {
   logReset: boolean;
   firstIndex: number;
   bytes: number;
+  /** The configuration entries after the snapshot (or in the whole log without one): index and payload. */
+  configurations: { index: number; payload: Uint8Array }[];
 }
 
 export interface LogStatus {
@@ -114,9 +117,14 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
     // gets the log's entries after it: the state is rebuilt from the snapshot, not from index 1.
     this.links.updater.send({ k: Kind.UpdaterRestore, snapshot });
     const replayFrom = snapshot === null ? log.firstIndex : snapshot.index + 1;
+    const configurations: { index: number; payload: Uint8Array }[] = [];
     for (let from = replayFrom; from <= log.lastIndex;) {
       const records = log.read(from, recoveryBatchEntriesMax, Number.MAX_SAFE_INTEGER);
       assert(records.length > 0, 'log read returned nothing inside the log');
+      // The configuration entries, for the core: the one in force is the latest in the log (Raft §6).
+      for (const record of records) {
+        if (record.payload[0] === EntryType.configuration) configurations.push({ index: record.index, payload: Uint8Array.prototype.slice.call(record.payload) });
+      }
       this.links.updater.send({ k: Kind.UpdaterEntries, ...batchOf(records) });
       from += records.length;
     }
@@ -132,7 +140,7 @@ export class LogActor implements ActorControl<LogRecovered, LogStatus> {
     }
     return {
       hardState, termRuns, lastIndex: log.lastIndex, tailCut: log.tailCut, snapshot, damagedSnapshots: damaged, logReset,
-      firstIndex: log.firstIndex, bytes: log.bytes,
+      firstIndex: log.firstIndex, bytes: log.bytes, configurations,
     };
   }
 

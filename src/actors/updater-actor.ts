@@ -16,11 +16,12 @@ import type {
   UpdaterAppliedMessage, UpdaterCommitMessage, UpdaterInput, UpdaterInstallChunkMessage, UpdaterInstallProgressMessage, UpdaterLogInput,
   UpdaterOutput, UpdaterQueryMessage, UpdaterRestoreMessage, UpdaterSnapshotTakenMessage,
 } from '../messages/messages.js';
-import { decodeClockData, EntryDecoder, EntryType, type EntryBody } from '../messages/entry.js';
+import { decodeClockData, decodeConfigurationData, EntryDecoder, EntryType, type EntryBody } from '../messages/entry.js';
+import { toSnapshotConfiguration } from '../core/configuration.js';
 import { EntryRun, packedFrom } from '../messages/packed-entries.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
-import type { SnapshotInfo, SnapshotReader, SnapshotWriter, StateMachine, StateMachineContext } from '../state-machine.js';
+import type { SnapshotConfiguration, SnapshotInfo, SnapshotReader, SnapshotWriter, StateMachine, StateMachineContext } from '../state-machine.js';
 import { loadStateMachine } from '../statemachines/load.js';
 import {
   assert, ConfigurationError, errorToWire, SessionExpiredError, SnapshotRejectedError, StateMachineError, type WireError,
@@ -48,8 +49,8 @@ export interface UpdaterActorOptions {
   snapshotEvery?: number;
   /** Snapshots kept on disk (the newest); older ones are deleted once a new one is durable. */
   snapshotRetain?: number;
-  /** The voters, written into each snapshot's manifest as its configuration. */
-  voters?: string[];
+  /** The configuration the group starts with, until a snapshot or a configuration entry says otherwise. */
+  configuration?: SnapshotConfiguration;
   /**
    * Bytes a snapshot write job writes between two turns of the loop (applies run in between);
    * 4 MiB unless given. The simulator gives a few hundred, so that a crash can land mid-write.
@@ -120,6 +121,11 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   /** Log messages that came before the state machine and its snapshot were loaded, in order. */
   private early: UpdaterLogInput[] | null = [];
   private restore: UpdaterRestoreMessage | null = null;
+  /**
+   * The configurations applied, by index (the one in force at the settled index and any applied
+   * after it): a snapshot's manifest records the one in force at its index.
+   */
+  private configurations: { index: number; configuration: SnapshotConfiguration }[] = [];
   /** The state machine loaded at start, before its snapshot is (then it becomes `stateMachine`). */
   private loaded: StateMachine | null = null;
   private beginning = false;
@@ -265,6 +271,8 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     // Its files' CRC32C were checked moments ago: by the log actor's recover at start, or as the
     // install received them.
     const files = this.store.open(snapshot, true);
+    // The configuration in force at the snapshot's index replaces what the entries before it said.
+    this.configurations = [{ index: snapshot.index, configuration: snapshot.configuration }];
     const finish = (): void => {
       try {
         const sessions = this.newSessionTable();
@@ -382,7 +390,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     const index = this.settledIndex;
     const term = this.appliedTerm;
     const files: SnapshotFileSource[] = [];
-    const info: SnapshotInfo = { index, term, configuration: { voters: [...(this.options.voters ?? [])] }, files: [] };
+    const info: SnapshotInfo = { index, term, configuration: this.configurationAt(index), files: [] };
     // A placeholder job holds the slot while the state machine's hook runs (it may be async).
     const writing = { job: { step: () => false, abandon: () => {} } as SnapshotWriteJob, info, startedMs, requestIds };
     this.writing = writing;
@@ -674,9 +682,30 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     });
   }
 
-  /** The entries that are not a client's write: the no-op, a session's open and end, the clock. */
+  /** The configuration in force at `index` (the latest applied at or before it). */
+  private configurationAt(index: number): SnapshotConfiguration {
+    let found: SnapshotConfiguration = this.options.configuration ?? { voters: [] };
+    for (const entry of this.configurations) if (entry.index <= index) found = entry.configuration;
+    return found;
+  }
+
+  private recordConfiguration(index: number, configuration: SnapshotConfiguration): void {
+    const settled = this.settledIndex;
+    // Older ones than the one in force at the settled index are never asked for again.
+    while (this.configurations.length > 1 && this.configurations[1]!.index <= settled) this.configurations.shift();
+    this.configurations = this.configurations.filter((entry) => entry.index < index);
+    this.configurations.push({ index, configuration });
+  }
+
+  /** The entries that are not a client's write: the no-op, a session's open and end, the clock, a configuration. */
   private applyOther(index: number, entry: EntryBody): void {
     switch (entry.type) {
+      case EntryType.configuration: {
+        // Checked at the gateway; one that does not decode (none is ever written) changes nothing, on every replica alike.
+        const configuration = decodeConfigurationData(entry.data);
+        if (configuration !== null) this.recordConfiguration(index, toSnapshotConfiguration(configuration));
+        break;
+      }
       case EntryType.sessionOpen: {
         const session = this.sessions.open(entry.clientId, index);
         const idleMsMax = this.options.sessionIdleMsMax ?? defaultLimits.sessionIdleMsMax;

@@ -75,9 +75,23 @@ function addElectionCommands(program: Command): void {
         return paused ? client.admin().pauseElection(address) : client.admin().resumeElection(address);
       }));
   }
-  const peer = program.command('peer').description('the group\'s members');
+  const peer = program.command('peer').description('the group\'s members: list, add, remove');
   common(peer.command('list').description('the voters (id, address), the learners, the leader and term, as one server knows them, as JSON'))
     .action((options: { peers: string[]; group: string }) => withClient(options, 10_000, (client) => client.admin().configuration()));
+  common(peer.command('add')
+    .description('add a server (started with raftline server --join): it catches up as a learner, then becomes a voter through a joint configuration; prints the configuration once committed')
+    .requiredOption('--id <id>', 'the new server\'s id')
+    .requiredOption('--address <host:port>', 'where the other servers reach it')
+    .option('--learner', 'add it as a learner: it receives the log but never votes')
+    .option('--catch-up-timeout <ms>', 'give up (and remove it again) if it has not caught up after this long', integer('--catch-up-timeout', 1), 30_000))
+    .action((options: { peers: string[]; group: string; id: string; address: string; learner?: boolean; catchUpTimeout: number }) =>
+      withClient(options, options.catchUpTimeout + 60_000, (client) => client.admin().addServer({ id: options.id, address: options.address },
+        { learner: options.learner === true, catchUpTimeoutMs: options.catchUpTimeout })));
+  common(peer.command('remove')
+    .description('remove a server (voter or learner) through a joint configuration; prints the configuration once committed')
+    .requiredOption('--id <id>', 'the server to remove'))
+    .action((options: { peers: string[]; group: string; id: string }) =>
+      withClient(options, 60_000, (client) => client.admin().removeServer(options.id)));
 }
 
 export function addClientCommands(program: Command): void {

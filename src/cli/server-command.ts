@@ -14,7 +14,7 @@ import { actorsOption, integer, limitsDoc, profilingOption, required, stateMachi
 import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault } from '../server/options.js';
 
 interface ServerFlags {
-  id?: string; peers?: string; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
+  id?: string; peers?: string; join?: boolean; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
   logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean; limits: string; exitWithParent?: boolean;
   snapshotEvery: number; logKeep: number; snapshotRetain: number;
 }
@@ -26,7 +26,8 @@ export function addServerCommand(program: Command): void {
   program.command('server')
     .description('run one server in the foreground until SIGINT or SIGTERM')
     .option('--id <id>', 'this server\'s id (required)')
-    .option('--peers <list>', 'every server: id=host:port,... (required)')
+    .option('--peers <list>', 'every server: id=host:port,... (required, unless --join)')
+    .option('--join', 'start empty and wait to be added to a running group (raftline peer add); needs --listen, takes no --peers')
     .option('--dir <dir>', 'data directory (required)')
     .option('--listen <address>', 'host:port to listen on (default: this server\'s address in --peers)')
     .option('--group <id>', 'group id', 'default')
@@ -47,14 +48,16 @@ export function addServerCommand(program: Command): void {
 
 async function runServer(options: ServerFlags): Promise<void> {
   const id = required(options.id, '--id <id>');
-  const peers = parsePeers(required(options.peers, '--peers <list>'));
+  if (options.join === true && options.peers !== undefined) throw new ConfigurationError('--join takes no --peers: the server learns the group from its leader');
+  if (options.join === true && options.listen === undefined) throw new ConfigurationError('--join needs --listen <host:port>');
+  const peers = options.join === true ? [] : parsePeers(required(options.peers, '--peers <list>'));
   const dir = required(options.dir, '--dir <dir>');
   if (options.exitWithParent === true && process.channel === undefined) {
     throw new ConfigurationError('--exit-with-parent needs an IPC channel from the parent process (spawn with stdio \'ipc\')');
   }
   const logger = pino({ level: options.logLevel });
   const server = new RaftServer({
-    id, peers, dir, groupId: options.group,
+    id, peers, dir, groupId: options.group, ...(options.join === true ? { join: true } : {}),
     stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
     unsafeNoFsync: options.unsafeNoFsync === true, limits: parseLimits(options.limits),
     snapshotEvery: options.snapshotEvery, logKeep: options.logKeep, snapshotRetain: options.snapshotRetain,

@@ -24,7 +24,7 @@ import { ClosedError, ConfigurationError, MalformedMessageError } from '../error
 import { clientDefaults, defaultLimits } from '../limits.js';
 import { Kind } from '../messages/kinds.js';
 import {
-  RequestType, type AdminOperation, type ClientRequestMessage, type DivisionStatus, type ElectionState, type GroupConfiguration,
+  RequestType, type AdminOperation, type ClientRequestMessage, type DivisionStatus, type ElectionState, type ConfigurationReport,
   type RequestTypeNumber, type TransferOutcome,
 } from '../messages/messages.js';
 import { burstNow, Channel, type Call, type ChannelHost } from './channel.js';
@@ -34,6 +34,7 @@ import type { MetricsSnapshot } from '../metrics/types.js';
 import { CallTable } from '../call-table.js';
 import { decode } from '../messages/codec.js';
 import type { SnapshotInfo } from '../state-machine.js';
+import type { Member } from '../core/configuration.js';
 
 export interface RaftClientOptions {
   /** Every server of the group, as 'host:port'; the first is tried first. */
@@ -71,7 +72,18 @@ export interface RaftAdmin {
   pauseElection(server: string): Promise<ElectionState>;
   resumeElection(server: string): Promise<ElectionState>;
   /** The group's members as one server (default: the leader the client knows) has them. */
-  configuration(server?: string): Promise<GroupConfiguration>;
+  configuration(server?: string): Promise<ConfigurationReport>;
+  /**
+   * The leader changes the membership to `voters` and `learners` (joint consensus, Raft §6): new
+   * voters first join as learners and must catch up within `catchUpTimeoutMs` (default 30 s),
+   * else they are removed again and the call rejects with MEMBERSHIP_CHANGE_REFUSED
+   * (`catchUpTimeout`). Resolves with the configuration once the change is committed.
+   */
+  setConfiguration(membership: { voters: Member[]; learners?: Member[] }, options?: { catchUpTimeoutMs?: number }): Promise<ConfigurationReport>;
+  /** Adds one server, a voter unless `learner` (a new server started with `raftline server --join`). */
+  addServer(member: Member, options?: { learner?: boolean; catchUpTimeoutMs?: number }): Promise<ConfigurationReport>;
+  /** Removes one server, voter or learner (a leader removed steps down once the change commits). */
+  removeServer(id: string): Promise<ConfigurationReport>;
 }
 
 /** The session this client's writes go in, as the servers opened it. */
@@ -84,6 +96,8 @@ interface OpenSession {
 }
 
 const noData = new Uint8Array(0);
+/** How long a new voter may take to catch up (RaftAdmin.setConfiguration). */
+const catchUpMsDefault = 30_000;
 /** A transfer's default timeout: the servers' longest election timeout at the default limits. */
 const transferTimeoutMsDefault = defaultLimits.electionTicksMax * defaultLimits.tickMs;
 
@@ -221,7 +235,7 @@ export class RaftClient {
     // A step-down names the term it ends: the client resends a call whose connection dropped (as the
     // old leader's does when it steps down), and the copy must not make the new leader step down too.
     const stepDown = async (options: { timeoutMs?: number }): Promise<TransferOutcome> => {
-      const { term } = await this.adminCall<GroupConfiguration>(this.leaderChannel, { op: 'configuration' });
+      const { term } = await this.adminCall<ConfigurationReport>(this.leaderChannel, { op: 'configuration' });
       return transfer(null, options, term);
     };
     return {
@@ -237,7 +251,14 @@ export class RaftClient {
       stepDown: (options = {}) => stepDown(options),
       pauseElection: (server) => this.adminCall<ElectionState>(on(server), { op: 'pauseElection' }),
       resumeElection: (server) => this.adminCall<ElectionState>(on(server), { op: 'resumeElection' }),
-      configuration: (server) => this.adminCall<GroupConfiguration>(on(server), { op: 'configuration' }),
+      configuration: (server) => this.adminCall<ConfigurationReport>(on(server), { op: 'configuration' }),
+      setConfiguration: (membership, options = {}) => this.adminCall<ConfigurationReport>(this.leaderChannel, {
+        op: 'setConfiguration', voters: membership.voters, learners: membership.learners ?? [], catchUpTimeoutMs: options.catchUpTimeoutMs ?? catchUpMsDefault,
+      }),
+      addServer: (member, options = {}) => this.adminCall<ConfigurationReport>(this.leaderChannel, {
+        op: 'addServer', member, learner: options.learner === true, catchUpTimeoutMs: options.catchUpTimeoutMs ?? catchUpMsDefault,
+      }),
+      removeServer: (id) => this.adminCall<ConfigurationReport>(this.leaderChannel, { op: 'removeServer', id }),
     };
   }
 

@@ -54,6 +54,8 @@ export interface LocalNode {
   metricsAddress: string | null;
   /** The exit code of the last process that ran this node (null: still running, or killed by a signal). */
   exitCode: number | null;
+  /** Added after the start (`addNode`): it runs with `--join` and learns the group from its leader. */
+  joins?: boolean;
 }
 
 const mainScript = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -107,13 +109,28 @@ export class LocalCluster {
     return this.nodes.map((node) => node.address);
   }
 
+  /**
+   * A new node, on the next port, with an empty directory, that starts with `--join`: it waits
+   * until the group's leader adds it (client.admin().addServer) and learns the group from it.
+   */
+  addNode(): LocalNode {
+    const position = this.nodes.length;
+    const node: LocalNode = {
+      id: `n${position + 1}`, address: `127.0.0.1:${this.options.basePort + position}`, dir: path.join(this.options.dir, `n${position + 1}`),
+      process: null, metricsAddress: this.options.metricsBasePort === undefined ? null : `127.0.0.1:${this.options.metricsBasePort + position}`,
+      exitCode: null, joins: true,
+    };
+    this.nodes.push(node);
+    return node;
+  }
+
   startAll(): void {
     for (const node of this.nodes) this.start(node.id);
   }
 
   start(id: string): void {
     const node = this.node(id);
-    const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, '--peers', this.peersFlag(node), '--dir', node.dir,
+    const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, ...(node.joins === true ? ['--join'] : ['--peers', this.peersFlag(node)]), '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
       '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on',
       ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress]),

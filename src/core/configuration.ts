@@ -90,6 +90,31 @@ export function configurationProblem(configuration: GroupConfiguration): string 
   return null;
 }
 
+/** A snapshot manifest's form of a configuration (ids, and the addresses apart). */
+export function toSnapshotConfiguration(configuration: GroupConfiguration): {
+  voters: string[]; learners: string[]; outgoing: string[] | null; addresses: Record<string, string>;
+} {
+  return {
+    voters: ids(configuration.voters),
+    learners: ids(configuration.learners),
+    outgoing: configuration.outgoing === null ? null : ids(configuration.outgoing),
+    addresses: Object.fromEntries(membersOf(configuration).map((member) => [member.id, member.address])),
+  };
+}
+
+/** A configuration from a snapshot manifest; members without a recorded address (older manifests) get `addressOf`'s. */
+export function fromSnapshotConfiguration(
+  snapshot: { voters: string[]; learners?: string[]; outgoing?: string[] | null; addresses?: Record<string, string> },
+  addressOf: (id: NodeId) => string,
+): GroupConfiguration {
+  const member = (id: NodeId): Member => ({ id, address: snapshot.addresses?.[id] ?? addressOf(id) });
+  return {
+    voters: snapshot.voters.map(member),
+    learners: (snapshot.learners ?? []).map(member),
+    outgoing: snapshot.outgoing === undefined || snapshot.outgoing === null ? null : snapshot.outgoing.map(member),
+  };
+}
+
 export function sameConfiguration(a: GroupConfiguration, b: GroupConfiguration): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }

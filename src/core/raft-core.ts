@@ -190,9 +190,11 @@ export class RaftCore {
       this.configurations.append({ index, configuration: next });
       this.applyConfiguration();
       this.out.configurationAppend = { index, term: this.currentTerm, configuration: next };
-    } else if (!this.isVoter) {
-      // Removed: it led the group through the change, and leaves (thesis §4.2.2).
-      this.becomeFollower(this.currentTerm, null);
+    } else if (!this.isVoter && this.requireLeaderState().transfer === null) {
+      // Removed: it led the group through the change, and leaves (thesis §4.2.2), handing over to
+      // the most caught-up voter so that no election timeout passes without a leader.
+      const handover = this.transferLeadership(null, this.config.electionTicksMin);
+      if (!handover.ok) this.becomeFollower(this.currentTerm, null);
     }
   }
 
@@ -216,7 +218,14 @@ export class RaftCore {
     const leader = this.requireLeaderState();
     const transfer = leader.transfer;
     // A transfer that outlasts its time is given up: the leader takes writes again (thesis §3.10).
-    if (transfer !== null && ++transfer.elapsedTicks >= transfer.timeoutTicks) leader.transfer = null;
+    if (transfer !== null && ++transfer.elapsedTicks >= transfer.timeoutTicks) {
+      leader.transfer = null;
+      // A leader that is no longer a voter only waited to hand over: it leaves anyway.
+      if (!this.isVoter) {
+        this.becomeFollower(this.currentTerm, null);
+        return;
+      }
+    }
     leader.checkQuorumElapsedTicks++;
     if (leader.checkQuorumElapsedTicks < this.config.electionTicksMin) return;
     // Check-quorum (thesis §6.2): a leader that cannot reach a majority steps down, so clients

@@ -18,15 +18,77 @@
  */
 import { MalformedMessageError } from '../errors.js';
 import { indexMax } from '../limits.js';
-import { packPayloads } from './packed-entries.js';
-import { bufferView } from './codec.js';
+import { LENGTH_BYTES, packPayloads, payloadLengthAt } from './packed-entries.js';
+import { bufferView, decode, encode } from './codec.js';
+import { configurationProblem, type GroupConfiguration, type Member } from '../core/configuration.js';
 
-export const EntryType = { noop: 0, write: 1, sessionOpen: 2, sessionEnd: 3, clock: 4 } as const;
+export const EntryType = { noop: 0, write: 1, sessionOpen: 2, sessionEnd: 3, clock: 4, configuration: 5 } as const;
 export type EntryTypeNumber = (typeof EntryType)[keyof typeof EntryType];
 
 /** Whether `type` (a payload's first byte) is an entry type raftline writes. */
 export function isKnownEntryType(type: number): type is EntryTypeNumber {
-  return type >= EntryType.noop && type <= EntryType.clock && Number.isInteger(type);
+  return type >= EntryType.noop && type <= EntryType.configuration && Number.isInteger(type);
+}
+
+/** The data of a configuration entry: the configuration as msgpack (its members with their addresses). */
+export function encodeConfigurationData(configuration: GroupConfiguration): Uint8Array {
+  return encode(configuration);
+}
+
+/** A configuration entry's data, or null when it is not a well-formed configuration. */
+export function decodeConfigurationData(data: Uint8Array): GroupConfiguration | null {
+  let value: unknown;
+  try {
+    value = decode(data);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const record = value as Record<string, unknown>;
+  const members = (list: unknown): Member[] | null => {
+    if (!Array.isArray(list) || list.length > membersMax) return null;
+    const out: Member[] = [];
+    for (const item of list) {
+      if (typeof item !== 'object' || item === null) return null;
+      const { id, address } = item as Record<string, unknown>;
+      if (typeof id !== 'string' || typeof address !== 'string') return null;
+      out.push({ id, address });
+    }
+    return out;
+  };
+  const voters = members(record['voters']);
+  const learners = members(record['learners']);
+  const outgoing = record['outgoing'] === null ? null : members(record['outgoing']);
+  if (voters === null || learners === null || (record['outgoing'] !== null && outgoing === null)) return null;
+  const configuration: GroupConfiguration = { voters, learners, outgoing };
+  return configurationProblem(configuration) === null ? configuration : null;
+}
+
+/**
+ * The configuration entries among `count` packed entries (checked already: packedProblem and
+ * entryPayloadProblem), with their positions: one byte read per entry for the others.
+ */
+export function configurationsIn(packed: Uint8Array, count: number): { offset: number; configuration: GroupConfiguration }[] {
+  const found: { offset: number; configuration: GroupConfiguration }[] = [];
+  let at = LENGTH_BYTES;
+  for (let offset = 0; offset < count; offset++) {
+    const length = payloadLengthAt(packed, at);
+    if (packed[at] === EntryType.configuration) {
+      const body = new EntryDecoder().decodeAt(packed, at, at + length);
+      const configuration = decodeConfigurationData(body.data);
+      if (configuration !== null) found.push({ offset, configuration });
+    }
+    at += length + LENGTH_BYTES;
+  }
+  return found;
+}
+
+/** Most members a configuration entry may list in each of its sets. */
+const membersMax = 1000;
+
+/** The payload of a configuration entry (no client). */
+export function configurationPayload(configuration: GroupConfiguration): Uint8Array {
+  return encodeEntry({ type: EntryType.configuration, clientId: '', callId: 0, firstUnacked: 0, data: encodeConfigurationData(configuration) });
 }
 
 /** Bytes of a clock entry's data: f64 log time in ms, f64 session idle bound in ms. */
@@ -135,6 +197,9 @@ export function entryPayloadProblem(source: Uint8Array, start: number, end: numb
   if (!isCallNumber(callId) || !isCallNumber(firstUnacked)) return `call ids ${callId}, ${firstUnacked} are not integers in [0, ${indexMax}]`;
   if (type === EntryType.clock && decodeClockData(source.subarray(idEnd + 16, end)) === null) {
     return 'a clock entry whose data is not a log time and an idle bound';
+  }
+  if (type === EntryType.configuration && decodeConfigurationData(source.subarray(idEnd + 16, end)) === null) {
+    return 'a configuration entry whose data is not a valid configuration';
   }
   return null;
 }

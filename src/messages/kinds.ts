@@ -62,6 +62,7 @@ export const Kind = {
   AppenderHeartbeatRound: 154,
   AppenderSend: 155,
   AppenderSnapshot: 156,
+  AppenderConfiguration: 157,
   // appender -> main
   AppenderProgress: 160,
   AppenderHigherTerm: 162,

@@ -8,6 +8,8 @@ import type { WireError } from '../errors.js';
 import type { NodeId, TermRun } from '../core/types.js';
 import { Kind } from './kinds.js';
 import type { MetricsSnapshot } from '../metrics/types.js';
+import type { GroupConfiguration, Member } from '../core/configuration.js';
+import type { QuorumConfiguration } from '../core/commit-rule.js';
 import type { TailCut } from '../log/log-recovery.js';
 import type { SnapshotInfo } from '../state-machine.js';
 
@@ -204,6 +206,11 @@ export interface DivisionStatus {
   electionPaused: boolean;
   /** On a leader handing over its leadership: the server taking over; otherwise null. */
   transferTarget: NodeId | null;
+  /** The configuration in force here: voters, learners, whether a change is joint, its entry's index (0: the start-up one). */
+  voters: NodeId[];
+  learners: NodeId[];
+  joint: boolean;
+  configurationIndex: number;
 }
 
 export interface StatusReplyMessage {
@@ -282,9 +289,15 @@ export type AdminOperation =
   | { op: 'transferLeadership'; to: NodeId | null; timeoutMs: number; term?: number }
   | { op: 'pauseElection' }
   | { op: 'resumeElection' }
-  | { op: 'configuration' };
+  | { op: 'configuration' }
+  /** The whole membership at once (joint consensus); new voters catch up as learners first, within `catchUpTimeoutMs`. */
+  | { op: 'setConfiguration'; voters: Member[]; learners: Member[]; catchUpTimeoutMs: number }
+  | { op: 'addServer'; member: Member; learner: boolean; catchUpTimeoutMs: number }
+  | { op: 'removeServer'; id: NodeId };
 
-export const adminOperations: readonly AdminOperation['op'][] = ['transferLeadership', 'pauseElection', 'resumeElection', 'configuration'];
+export const adminOperations: readonly AdminOperation['op'][] = [
+  'transferLeadership', 'pauseElection', 'resumeElection', 'configuration', 'setConfiguration', 'addServer', 'removeServer',
+];
 
 /** A transfer done: who leads now, in which term, and how long it took on the old leader. */
 export interface TransferOutcome {
@@ -299,23 +312,21 @@ export interface ElectionState {
   electionPaused: boolean;
 }
 
-export interface MemberInfo {
-  id: NodeId;
-  address: string;
-}
-
-/** The group's members as one server knows them. */
-export interface GroupConfiguration {
-  voters: MemberInfo[];
-  /** Non-voting members: none until membership changes exist. */
-  learners: MemberInfo[];
+/**
+ * The group's members as one server knows them: the configuration in force there (voters,
+ * learners, and while a change is joint the outgoing voters), the index of its entry (0: the
+ * start-up one), whether it is committed, and the leader and term that server knows.
+ */
+export interface ConfigurationReport extends GroupConfiguration {
+  index: number;
+  committed: boolean;
   leader: NodeId | null;
   term: number;
   /** The server that answered. */
   server: NodeId;
 }
 
-export type AdminResult = TransferOutcome | ElectionState | GroupConfiguration;
+export type AdminResult = TransferOutcome | ElectionState | ConfigurationReport;
 
 export interface AdminRequestMessage {
   k: typeof Kind.AdminRequest;
@@ -568,6 +579,8 @@ export interface AppenderLeaderStartMessage {
   lastIndex: number;
   termRuns: TermRun[];
   followers: NodeId[];
+  /** Who counts toward the commit (the configuration in force: commit-rule.ts). */
+  quorum: QuorumConfiguration;
   /**
    * The log seq of the term's no-op: a durable report (LogDurableMessage) counts for this term only
    * from that seq on, when the log it describes holds every truncation made before the term.
@@ -600,7 +613,18 @@ export interface AppenderSendMessage {
   to: NodeId;
   body: Uint8Array;
 }
+/**
+ * The configuration in force changed (or is given at start): the appender keeps a connection to
+ * every other member (voters, learners, outgoing voters) and, as leader, counts `quorum`.
+ */
+export interface AppenderConfigurationMessage {
+  k: typeof Kind.AppenderConfiguration;
+  members: Member[];
+  quorum: QuorumConfiguration;
+}
+
 export type AppenderInput =
+  | AppenderConfigurationMessage
   | AppenderLeaderStartMessage
   | AppenderEntriesMessage
   | AppenderStepDownMessage

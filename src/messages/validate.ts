@@ -190,6 +190,24 @@ function checkAdminOperation(operation: Record<string, unknown>): void {
   if (typeof op !== 'string' || !(adminOperations as readonly string[]).includes(op)) {
     throw new MalformedMessageError(`AdminRequest: unknown operation ${String(op)}`, { kind: Kind.AdminRequest, field: 'operation.op' });
   }
+  const isMember = (item: unknown): boolean => typeof item === 'object' && item !== null &&
+    typeof (item as Record<string, unknown>)['id'] === 'string' && typeof (item as Record<string, unknown>)['address'] === 'string';
+  const refuse = (field: string, what: string): never => {
+    throw new MalformedMessageError(`AdminRequest: operation.${field} is not ${what}`, { kind: Kind.AdminRequest, field: `operation.${field}` });
+  };
+  if (op === 'setConfiguration') {
+    for (const field of ['voters', 'learners']) {
+      const list = operation[field];
+      if (!Array.isArray(list) || !list.every(isMember)) refuse(field, 'a list of { id, address }');
+    }
+    checkField(Kind.AdminRequest, 'operation.catchUpTimeoutMs', 'number', operation['catchUpTimeoutMs']);
+  } else if (op === 'addServer') {
+    if (!isMember(operation['member'])) refuse('member', '{ id, address }');
+    checkField(Kind.AdminRequest, 'operation.learner', 'boolean', operation['learner']);
+    checkField(Kind.AdminRequest, 'operation.catchUpTimeoutMs', 'number', operation['catchUpTimeoutMs']);
+  } else if (op === 'removeServer') {
+    checkField(Kind.AdminRequest, 'operation.id', 'string', operation['id']);
+  }
   if (op === 'transferLeadership') {
     checkField(Kind.AdminRequest, 'operation.to', 'stringOrNull', operation['to']);
     checkField(Kind.AdminRequest, 'operation.timeoutMs', 'number', operation['timeoutMs']);

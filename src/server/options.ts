@@ -14,8 +14,16 @@ export interface PeerAddress {
 
 export interface RaftServerOptions {
   id: string;
-  /** Every voter of the group, this server included. */
+  /**
+   * Every voter of the group, this server included: the configuration the group starts with. Once
+   * the log or a snapshot holds a configuration, that one is in force. Empty with `join`.
+   */
   peers: PeerAddress[];
+  /**
+   * Start as a new, empty server waiting to be added to a running group (`raftline peer add`):
+   * no `peers`; it learns the configuration from the leader. Needs `listen`.
+   */
+  join?: boolean;
   /** The data folder; the group's files live in `<dir>/<groupId>/current`. */
   dir: string;
   /** Where to listen for peers and clients; defaults to this server's address in `peers`. */
@@ -108,7 +116,12 @@ export function validateServerOptions(options: RaftServerOptions): void {
     if (owner !== undefined) throw new ConfigurationError(`peers ${owner} and ${peer.id} have the same address ${peer.address}`);
     owners.set(peer.address.toLowerCase(), peer.id);
   }
-  if (!seen.has(options.id)) throw new ConfigurationError(`server id ${options.id} is missing from peers`);
+  if (options.join === true) {
+    if (options.peers.length > 0) throw new ConfigurationError('a server that joins takes no peers: it learns the group from its leader');
+    if (options.listen === undefined) throw new ConfigurationError('a server that joins needs a listen address');
+  } else if (!seen.has(options.id)) {
+    throw new ConfigurationError(`server id ${options.id} is missing from peers`);
+  }
   if (options.listen !== undefined && !isHostPort(options.listen)) {
     throw new ConfigurationError(`listen address '${options.listen}' is not host:port`);
   }

@@ -16,17 +16,24 @@ import { SeededRng } from '../core/rng.js';
 import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind, kindName } from '../messages/kinds.js';
 import type {
-  AdminOperation, AdminResult, AppendEntriesMessage, DivisionStatus, ElectionState, GroupConfiguration, InboundMessage, InstallSnapshotMessage,
+  AdminOperation, AdminResult, AppendEntriesMessage, ConfigurationReport, DivisionStatus, ElectionState, InboundMessage, InstallSnapshotMessage,
   LogInput, TimeoutNowMessage, TransferOutcome, UpdaterInstallProgressMessage, UpdaterSnapshotTakenMessage, VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
-import { packedFrom } from '../messages/packed-entries.js';
+import { packedFrom, packPayloads } from '../messages/packed-entries.js';
 import {
-  ClosedError, errorFromWire, errorToWire, GroupMismatchError, NotLeaderError, ProtocolViolationError, TransferFailedError, TransferInProgressError,
+  ClosedError, errorFromWire, errorToWire, GroupMismatchError, MembershipChangeError, NotLeaderError, ProtocolViolationError, TransferFailedError,
+  TransferInProgressError,
   type WireError,
 } from '../errors.js';
 import { TransferWatch } from './transfer-watch.js';
+import { changeMembership, type MembershipHost } from './membership-change.js';
+import {
+  fromSnapshotConfiguration, membersOf, quorumOf, toSnapshotConfiguration, type ConfigurationAt, type GroupConfiguration, type Member,
+} from '../core/configuration.js';
+import { configurationPayload, configurationsIn, decodeConfigurationData, EntryDecoder } from '../messages/entry.js';
+import type { LogRecovered } from '../actors/log-actor.js';
 import { peerMessageRefusal, type PeerInbound } from './peer-gateway.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { SnapshotInfo, StateMachine } from '../state-machine.js';
@@ -47,6 +54,9 @@ import { MetricsEndpoint } from '../metrics/endpoint.js';
 import { nowUs } from '../metrics/clock.js';
 import { sampleProcessMemory, sampleThreadHeap, type MemorySnapshot } from '../metrics/memory.js';
 
+/** How long a new voter may take to catch up as a learner before a change gives up on it. */
+const membershipCatchUpMsDefault = 30_000;
+
 /** When a write refused during a transfer should come back: the new leader is usually moments away. */
 const transferRetryAfterMs = 5;
 
@@ -62,7 +72,10 @@ export class RaftServer implements RequestPathHost {
   private readonly options: RaftServerOptions;
   readonly limits: Limits;
   private readonly logger: Logger;
+  /** Every member's address: the configuration in force (onConfiguration). */
   private readonly addresses: Map<string, string>;
+  /** Conditions a membership change waits for, looked at after each step (waitUntil). */
+  private conditions: { done: () => boolean; resolve: () => void; reject: (error: Error) => void; deadlineMs: number; what: string }[] = [];
   private lock: DirLock | null = null;
   private actors: ActorSet | null = null;
   private core: RaftCore | null = null;
@@ -175,9 +188,10 @@ export class RaftServer implements RequestPathHost {
       updater: {
         stateMachine, context, profiling, sessionIdleMsMax: this.limits.sessionIdleMsMax,
         snapshotEvery: this.snapshotsSupported ? this.options.snapshotEvery ?? snapshotEveryDefault : 0,
-        snapshotRetain: this.options.snapshotRetain ?? snapshotRetainDefault, voters: this.options.peers.map((peer) => peer.id),
+        snapshotRetain: this.options.snapshotRetain ?? snapshotRetainDefault, configuration: toSnapshotConfiguration(this.bootstrap),
       },
-      appender: { id: this.id, groupId: this.groupId, peers: this.options.peers, limits: this.limits, profiling, snapshotDir: smDir },
+      // The members come with the configuration in force, once the log is recovered (onConfiguration).
+      appender: { id: this.id, groupId: this.groupId, peers: [], limits: this.limits, profiling, snapshotDir: smDir },
       heapSemiSpaceMb: this.limits.heapSemiSpaceMb,
     }, (error) => this.fail(error));
     this.actors = actors;
@@ -207,11 +221,15 @@ export class RaftServer implements RequestPathHost {
     const seed = environment.electionSeed(this.id);
     this.core = environment.makeCore({
       id: this.id,
-      voters: this.options.peers.map((peer) => peer.id),
+      voters: this.bootstrap.voters.map((member) => member.id),
       electionTicksMin: this.limits.electionTicksMin,
       electionTicksMax: this.limits.electionTicksMax,
       rng: new SeededRng(seed),
-    }, { ...recovered, snapshot: recovered.snapshot === null ? null : { index: recovered.snapshot.index, term: recovered.snapshot.term } });
+    }, {
+      ...recovered, snapshot: recovered.snapshot === null ? null : { index: recovered.snapshot.index, term: recovered.snapshot.term },
+      configurations: this.recoveredConfigurations(recovered),
+    });
+    this.onConfiguration(this.core.configuration);
     actors.log.onMessage((message) => {
       this.logFirstIndex = message.firstIndex;
       this.logBytes = message.bytes;
@@ -277,6 +295,7 @@ export class RaftServer implements RequestPathHost {
       this.requireCore().tick();
       this.processReady();
       this.observeTransfer();
+      this.checkConditions();
       this.tickSessions();
     }, this.limits.tickMs);
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
@@ -303,6 +322,7 @@ export class RaftServer implements RequestPathHost {
     await this.listener?.close();
     this.requests?.close(new ClosedError('server is closing'));
     this.transfers.abandon(new ClosedError('server is closing'));
+    for (const condition of this.conditions.splice(0)) condition.reject(new ClosedError('server is closing'));
     const actors = this.actors;
     if (actors) {
       await Promise.allSettled([actors.appenderControl.stop(), actors.updaterControl.stop()]);
@@ -364,6 +384,9 @@ export class RaftServer implements RequestPathHost {
       snapshotIndex: this.snapshotLatest?.index ?? 0, snapshots: this.snapshotsSupported ? 'supported' : 'unsupported',
       firstLogIndex: this.logFirstIndex, logBytes: this.logBytes,
       electionPaused: core.electionsPaused, transferTarget: core.transferTarget,
+      voters: core.configuration.configuration.voters.map((member) => member.id),
+      learners: core.configuration.configuration.learners.map((member) => member.id),
+      joint: core.configuration.configuration.outgoing !== null, configurationIndex: core.configuration.index,
     };
   }
 
@@ -439,7 +462,7 @@ export class RaftServer implements RequestPathHost {
     let inFlightRequests = 0;
     let inFlightBytes = 0;
     if (leading) {
-      for (const peer of this.options.peers) {
+      for (const peer of membersOf(core.configuration.configuration)) {
         if (peer.id === this.id) continue;
         const [requestsInFlight, bytesInFlight] = this.inflightSeen.get(peer.id) ?? [0, 0];
         inFlightRequests += requestsInFlight;
@@ -574,10 +597,16 @@ export class RaftServer implements RequestPathHost {
       this.sessionClock?.onLeaderStart(start.term, start.noopIndex);
       if (core.role === 'leader' && core.term === start.term) actors.appender.send({
         k: Kind.AppenderLeaderStart, term: start.term, commitIndex: start.commitIndex, lastIndex: start.noopIndex,
-        termRuns: core.termRuns(), followers: [...start.followers], noopSeq, truncations: this.truncationsSubmitted,
+        termRuns: core.termRuns(), followers: [...start.followers], quorum: quorumOf(core.configuration.configuration), noopSeq,
+        truncations: this.truncationsSubmitted,
         snapshot: this.snapshotLatest,
       });
     }
+    if (ready.configurationAppend !== null) {
+      const { index, term, configuration } = ready.configurationAppend;
+      this.appendConfigurationEntry(index, term, configuration);
+    }
+    if (ready.configuration !== null) this.onConfiguration(ready.configuration);
     if (ready.roleChange !== null) {
       this.logger.info({ id: this.id, ...ready.roleChange }, 'role change');
       this.reportTermCeiling();
@@ -597,6 +626,7 @@ export class RaftServer implements RequestPathHost {
     if (ready.heartbeatRound !== null) actors.appender.send({ k: Kind.AppenderHeartbeatRound, round: ready.heartbeatRound });
     if (ready.readsFailed.length > 0) this.requireRequests().onReadsFailed(ready.readsFailed, this.notLeader(core.leaderId));
     if (ready.readsReady.length > 0) this.requireRequests().onReadsReady(ready.readsReady);
+    this.checkConditions();
   }
 
   /**
@@ -679,13 +709,135 @@ export class RaftServer implements RequestPathHost {
     return { server: this.id, electionPaused: paused };
   }
 
-  /** The group's members as this server knows them. */
-  configuration(): GroupConfiguration {
+  /** The group's members as this server knows them: the configuration in force here (Raft §6: the latest in its log). */
+  configuration(): ConfigurationReport {
+    const core = this.requireCore();
+    const { index, configuration } = core.configuration;
+    return { ...configuration, index, committed: index <= core.commitIndex, leader: core.leaderId, term: core.term, server: this.id };
+  }
+
+  // ---- membership (Raft §6) ------------------------------------------------------------------
+
+  /** The configuration the servers were started with (`peers`), or none for a server that joins. */
+  private get bootstrap(): GroupConfiguration {
+    return { voters: this.options.peers.map((peer) => ({ id: peer.id, address: peer.address })), learners: [], outgoing: null };
+  }
+
+  /** The configuration in force at the recovered log's start (the snapshot's, or the start-up one), then the log's configuration entries. */
+  private recoveredConfigurations(recovered: LogRecovered): ConfigurationAt[] {
+    const snapshot = recovered.snapshot;
+    const base: ConfigurationAt = snapshot === null
+      ? { index: 0, configuration: this.bootstrap }
+      : { index: snapshot.index, configuration: fromSnapshotConfiguration(snapshot.configuration, (id) => this.addresses.get(id) ?? '') };
+    const found: ConfigurationAt[] = [base];
+    const decoder = new EntryDecoder();
+    for (const { index, payload } of recovered.configurations) {
+      const configuration = decodeConfigurationData(decoder.decode(payload).data);
+      if (configuration !== null && index > base.index) found.push({ index, configuration });
+    }
+    return found;
+  }
+
+  /** The configuration in force changed (or is known at start): addresses, the appender's connections and quorum. */
+  private onConfiguration(at: ConfigurationAt): void {
+    const members = membersOf(at.configuration);
+    this.addresses.clear();
+    for (const member of members) this.addresses.set(member.id, member.address);
+    this.requireActors().appender.send({
+      k: Kind.AppenderConfiguration, members: members.filter((member) => member.id !== this.id), quorum: quorumOf(at.configuration),
+    });
+    this.recorder.counters.configurationChanges++;
+    const ids = (list: readonly Member[]): string[] => list.map((member) => member.id);
+    this.logger.info({
+      id: this.id, index: at.index, voters: ids(at.configuration.voters), learners: ids(at.configuration.learners),
+      outgoing: at.configuration.outgoing === null ? null : ids(at.configuration.outgoing),
+    }, 'configuration in force');
+  }
+
+  /** Writes and replicates a configuration entry the core appended (as leader). */
+  private appendConfigurationEntry(index: number, term: number, configuration: GroupConfiguration): void {
+    this.appendEntries(index, [term], packPayloads([configurationPayload(configuration)]));
+  }
+
+  /**
+   * Changes the membership to `voters` and `learners` (joint consensus, new voters staged as
+   * learners until caught up within `catchUpTimeoutMs`): resolves with the configuration once the
+   * change is committed. This server must lead; MEMBERSHIP_CHANGE_REFUSED otherwise says why.
+   */
+  async setConfiguration(target: { voters: Member[]; learners: Member[] }, catchUpTimeoutMs = membershipCatchUpMsDefault): Promise<ConfigurationReport> {
+    const core = this.requireCore();
+    if (core.role !== 'leader') throw this.notLeader(core.leaderId);
+    this.recorder.counters.membershipChangesStarted++;
+    try {
+      await changeMembership(this.membershipHost(), target, catchUpTimeoutMs, Math.max(catchUpTimeoutMs, 10 * this.limits.electionTicksMax * this.limits.tickMs));
+    } catch (error) {
+      this.recorder.counters.membershipChangesFailed++;
+      throw error;
+    }
+    this.recorder.counters.membershipChangesDone++;
+    return this.configuration();
+  }
+
+  /** Adds one server (a voter unless `learner`), keeping every other member. */
+  addServer(member: Member, options: { learner?: boolean; catchUpTimeoutMs?: number } = {}): Promise<ConfigurationReport> {
+    const current = this.requireCore().configuration.configuration;
+    const without = (list: readonly Member[]): Member[] => list.filter((other) => other.id !== member.id);
+    const target = options.learner === true
+      ? { voters: without(current.voters), learners: [...without(current.learners), member] }
+      : { voters: [...without(current.voters), member], learners: without(current.learners) };
+    return this.setConfiguration(target, options.catchUpTimeoutMs);
+  }
+
+  /** Removes one server (voter or learner). */
+  removeServer(id: string): Promise<ConfigurationReport> {
+    const current = this.requireCore().configuration.configuration;
+    if (!membersOf(current).some((member) => member.id === id)) {
+      return Promise.reject(new MembershipChangeError(`${id} is not a member of group ${this.groupId}`, { reason: 'unknownMember', id }));
+    }
+    return this.setConfiguration({
+      voters: current.voters.filter((member) => member.id !== id), learners: current.learners.filter((member) => member.id !== id),
+    });
+  }
+
+  private membershipHost(): MembershipHost {
     const core = this.requireCore();
     return {
-      voters: this.options.peers.map((peer) => ({ id: peer.id, address: peer.address })), learners: [],
-      leader: core.leaderId, term: core.term, server: this.id,
+      id: this.id,
+      configuration: () => core.configuration,
+      configurationChanging: () => core.configurationChanging,
+      commitIndex: () => core.commitIndex,
+      isLeader: () => core.role === 'leader',
+      propose: (configuration) => {
+        const result = core.proposeConfiguration(configuration);
+        if (result.ok) this.appendConfigurationEntry(result.index, result.term, configuration);
+        return result;
+      },
+      matchOf: (peer) => this.matchIndexSeen.get(peer) ?? 0,
+      waitUntil: (done, timeoutMs, what) => this.waitUntil(done, timeoutMs, what),
+      log: (message, fields) => this.logger.info({ id: this.id, ...fields }, message),
     };
+  }
+
+  /** Resolves once `done()` holds, looked at after every step; rejects on lost leadership or after `timeoutMs`. */
+  private waitUntil(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.conditions.push({ done, resolve, reject, deadlineMs: this.environment.monotonicMs() + timeoutMs, what });
+    });
+  }
+
+  private checkConditions(): void {
+    if (this.conditions.length === 0 || this.core === null) return;
+    const core = this.core;
+    const nowMs = this.environment.monotonicMs();
+    const waiting = this.conditions;
+    this.conditions = [];
+    for (const condition of waiting) {
+      if (condition.done()) condition.resolve();
+      else if (core.role !== 'leader') condition.reject(this.notLeader(core.leaderId));
+      else if (nowMs >= condition.deadlineMs) condition.reject(new MembershipChangeError(`timed out waiting for ${condition.what}`, { reason: 'timeout' }));
+      else this.conditions.push(condition);
+    }
   }
 
   private observeTransfer(): void {
@@ -709,6 +861,9 @@ export class RaftServer implements RequestPathHost {
       case 'pauseElection': return Promise.resolve(this.setElectionPaused(true));
       case 'resumeElection': return Promise.resolve(this.setElectionPaused(false));
       case 'configuration': return Promise.resolve(this.configuration());
+      case 'setConfiguration': return this.setConfiguration({ voters: operation.voters, learners: operation.learners }, operation.catchUpTimeoutMs);
+      case 'addServer': return this.addServer(operation.member, { learner: operation.learner, catchUpTimeoutMs: operation.catchUpTimeoutMs });
+      case 'removeServer': return this.removeServer(operation.id);
     }
   }
 
@@ -813,7 +968,9 @@ export class RaftServer implements RequestPathHost {
 
   /** Takes a server message only from its member's connection (peer-gateway.ts); a refusal is counted, logged and answered. */
   private acceptPeerMessage(connection: Inbound, message: PeerInbound): boolean {
-    const refusal = peerMessageRefusal(connection, message, this.groupId, (id) => id !== this.id && this.addresses.has(id));
+    // A server that joins knows no member until the leader's entries or snapshot name them: it takes the leader's word.
+    const joining = this.requireCore().configuration.configuration.voters.length === 0;
+    const refusal = peerMessageRefusal(connection, message, this.groupId, (id) => id !== this.id && (joining || this.addresses.has(id)));
     if (refusal === null) return true;
     const { error, close } = refusal;
     this.recorder.counters.peerMessagesRefused++;
@@ -866,7 +1023,8 @@ export class RaftServer implements RequestPathHost {
       return;
     }
     if (this.snapshotLatest === null || installed.index > this.snapshotLatest.index) {
-      const { keepLog } = core.onSnapshotInstalled(installed.index, installed.term);
+      const { keepLog } = core.onSnapshotInstalled(installed.index, installed.term,
+        fromSnapshotConfiguration(installed.configuration, (id) => this.addresses.get(id) ?? ''));
       if (!keepLog) {
         // Counted like a truncation: commits sent after it wait in the updater until it arrives (UpdaterCommitMessage).
         this.truncationsSubmitted++;
@@ -940,7 +1098,7 @@ export class RaftServer implements RequestPathHost {
     }
     const header: AppendEntriesHeader = {
       term: message.term, leaderId: message.from, prevIndex: message.prevIndex, prevTerm: message.prevTerm,
-      leaderCommit: message.leaderCommit, entryTerms: message.terms,
+      leaderCommit: message.leaderCommit, entryTerms: message.terms, configurations: configurationsIn(message.entries, message.terms.length),
     };
     const decision = core.handleAppendEntries(header);
     // A truncation is counted before processReady: a commit index sent there waits in the updater

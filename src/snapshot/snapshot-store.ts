@@ -23,7 +23,7 @@ import { assert, SnapshotCorruptionError, SnapshotRejectedError } from '../error
 import { crc32c } from '../log/crc32c.js';
 import { fsyncDirectory, fsyncPath, onDisk, writeFully } from '../log/disk-io.js';
 import { nodeFileSystem, type FileSystem } from '../log/file-system.js';
-import type { SnapshotFileInfo, SnapshotInfo } from '../state-machine.js';
+import type { SnapshotConfiguration, SnapshotFileInfo, SnapshotInfo } from '../state-machine.js';
 
 export type SnapshotManifest = SnapshotInfo;
 
@@ -172,9 +172,37 @@ function copyManifest(manifest: SnapshotManifest): SnapshotManifest {
   return {
     index: manifest.index,
     term: manifest.term,
-    configuration: { voters: [...manifest.configuration.voters] },
+    configuration: configurationBody(manifest.configuration),
     files: manifest.files.map((file) => ({ name: file.name, size: file.size, crc32c: file.crc32c })),
   };
+}
+
+/** A copy of a snapshot's configuration with only the fields it has (so an older manifest's CRC still matches). */
+function configurationBody(configuration: SnapshotConfiguration): SnapshotConfiguration {
+  return {
+    voters: [...configuration.voters],
+    ...(configuration.learners === undefined ? {} : { learners: [...configuration.learners] }),
+    ...(configuration.outgoing === undefined ? {} : { outgoing: configuration.outgoing === null ? null : [...configuration.outgoing] }),
+    ...(configuration.addresses === undefined ? {} : { addresses: { ...configuration.addresses } }),
+  };
+}
+
+const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/** The problem with a manifest's configuration, or null. */
+function configurationProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return 'configuration is not an object';
+  const configuration = value as Record<string, unknown>;
+  if (!isStrings(configuration['voters'])) return 'configuration.voters is not an array of strings';
+  if (configuration['learners'] !== undefined && !isStrings(configuration['learners'])) return 'configuration.learners is not an array of strings';
+  const outgoing = configuration['outgoing'];
+  if (outgoing !== undefined && outgoing !== null && !isStrings(outgoing)) return 'configuration.outgoing is not null or an array of strings';
+  const addresses = configuration['addresses'];
+  if (addresses !== undefined && (typeof addresses !== 'object' || addresses === null || Array.isArray(addresses) ||
+      !Object.values(addresses).every((address) => typeof address === 'string'))) {
+    return 'configuration.addresses is not an object of strings';
+  }
+  return null;
 }
 
 /** The object the manifest's CRC covers, with its keys in a fixed order (JSON.stringify keeps it). */
@@ -183,7 +211,7 @@ function manifestBody(manifest: SnapshotManifest): object {
     format: SNAPSHOT_MANIFEST_FORMAT,
     index: manifest.index,
     term: manifest.term,
-    configuration: { voters: manifest.configuration.voters },
+    configuration: configurationBody(manifest.configuration),
     files: manifest.files.map((file) => ({ name: file.name, size: file.size, crc32c: file.crc32c })),
   };
 }
@@ -206,13 +234,8 @@ function manifestProblem(value: unknown, installBytesMax: number): { reason: Sna
     const value = manifest[field];
     if (!isPositiveSafeInteger(value)) return { reason: 'manifest', message: `${field} ${String(value)} is not a positive safe integer` };
   }
-  const configuration = manifest['configuration'];
-  const voters = typeof configuration === 'object' && configuration !== null
-    ? (configuration as Record<string, unknown>)['voters']
-    : undefined;
-  if (!Array.isArray(voters) || !voters.every((voter) => typeof voter === 'string')) {
-    return { reason: 'manifest', message: 'configuration.voters is not an array of strings' };
-  }
+  const configurationIssue = configurationProblem(manifest['configuration']);
+  if (configurationIssue !== null) return { reason: 'manifest', message: configurationIssue };
   const files = manifest['files'];
   if (!Array.isArray(files)) return { reason: 'manifest', message: 'files is not an array' };
   if (files.length > SNAPSHOT_FILES_MAX) return { reason: 'files', message: `${files.length} files, at most ${SNAPSHOT_FILES_MAX}` };
@@ -369,8 +392,8 @@ export class SnapshotStore implements SnapshotStoreApi {
     this.assertRecovered();
     assert(isPositiveSafeInteger(info.index) && isPositiveSafeInteger(info.term),
       `snapshot ${info.index}/${info.term}: index and term must be positive safe integers`);
-    const voters = info.configuration.voters;
-    assert(Array.isArray(voters) && voters.every((voter) => typeof voter === 'string'), 'snapshot voters must be strings');
+    const configurationIssue = configurationProblem(info.configuration);
+    assert(configurationIssue === null, `snapshot ${configurationIssue ?? ''}`);
     assert(files.length <= SNAPSHOT_FILES_MAX, `snapshot has ${files.length} files, at most ${SNAPSHOT_FILES_MAX}`);
     const names = new Set<string>();
     for (const file of files) {
@@ -380,7 +403,7 @@ export class SnapshotStore implements SnapshotStoreApi {
     }
     const id: SnapshotId = { index: info.index, term: info.term };
     if (this.findValid(id) !== undefined) return { step: () => true, abandon: () => {} };
-    const job = new WriteJob(this, id, { voters: [...voters] }, files);
+    const job = new WriteJob(this, id, configurationBody(info.configuration), files);
     this.startJob(id, job);
     return job;
   }
@@ -577,7 +600,7 @@ class WriteJob implements SnapshotWriteJob {
   private dead = false;
 
   constructor(private readonly store: SnapshotStore, private readonly id: SnapshotId,
-    private readonly configuration: { voters: string[] }, private readonly files: readonly SnapshotFileSource[]) {}
+    private readonly configuration: SnapshotConfiguration, private readonly files: readonly SnapshotFileSource[]) {}
 
   step(bytesMax: number): boolean {
     assert(!this.dead, `snapshot ${keyOf(this.id)}: step after abandon`);

@@ -90,7 +90,8 @@ export async function startAppender() {
   const durable = (seq: number, index: number): void => log.send({ k: Kind.LogDurable, seq, index });
   const lead = (term: number, lastIndex: number, termRuns: TermRun[], noopSeq: number, commitIndex = 0): void =>
     main.send({
-      k: Kind.AppenderLeaderStart, term, commitIndex, lastIndex, termRuns, followers: ['n2', 'n3'], noopSeq, truncations: 1, snapshot: null,
+      k: Kind.AppenderLeaderStart, term, commitIndex, lastIndex, termRuns, followers: ['n2', 'n3'], quorum: { voters: ['n1', 'n2', 'n3'] },
+      noopSeq, truncations: 1, snapshot: null,
     });
   const entries = (firstIndex: number, terms: number[]): void => main.send({
     k: Kind.AppenderEntries, firstIndex, terms,
