@@ -48,17 +48,17 @@ export async function changeMembership(host: MembershipHost, target: { voters: M
   const problem = configurationProblem(wanted);
   if (problem !== null) throw new MembershipChangeError(`the configuration is refused: ${problem}`, { reason: 'invalid' });
   const current = host.configuration().configuration;
-  if (!host.configurationChanging() && sameIds(current.voters, wanted.voters) && sameIds(current.learners, wanted.learners)) return;
-  if (host.configurationChanging()) {
-    throw new MembershipChangeError('another membership change is under way', { reason: 'inProgress', index: host.configuration().index });
-  }
-  // Every member keeps one address: a server named with another address is another server.
+  // Every member keeps one address: a server named with another address is another server (an id that collides).
   const known = new Map(membersOf(current).map((member) => [member.id, member.address]));
   for (const member of [...wanted.voters, ...wanted.learners]) {
     const address = known.get(member.id);
     if (address !== undefined && address !== member.address) {
       throw new MembershipChangeError(`${member.id} is a member at ${address}, not ${member.address}`, { reason: 'invalid', id: member.id });
     }
+  }
+  if (!host.configurationChanging() && sameIds(current.voters, wanted.voters) && sameIds(current.learners, wanted.learners)) return;
+  if (host.configurationChanging()) {
+    throw new MembershipChangeError('another membership change is under way', { reason: 'inProgress', index: host.configuration().index });
   }
   const currentIds = new Set(ids(membersOf(current)));
   const joining = wanted.voters.filter((member) => !ids(current.voters).includes(member.id));
