@@ -7,12 +7,13 @@ export {
 export { formatPrometheus } from './metrics/prometheus.js';
 export { parsePeers, type RaftServerOptions, type PeerAddress } from './server/options.js';
 export type { ActorMode } from './server/actor-hosts.js';
-export { RaftClient, type RaftClientOptions } from './client/raft-client.js';
+export { RaftClient, type RaftClientOptions, type RaftAdmin } from './client/raft-client.js';
 export { kv, type KvClient } from './client/kv.js';
 export type {
   StateMachine, StateMachineFactory, StateMachineContext, TransactionContext, AppliedTransaction,
-  SnapshotInfo, SnapshotFileInfo, SnapshotWriter, SnapshotReader,
+  SnapshotInfo, SnapshotFileInfo, SnapshotWriter, SnapshotReader, SnapshotConfiguration,
 } from './state-machine.js';
 export { defaultLimits, type Limits } from './limits.js';
-export type { DivisionStatus } from './messages/messages.js';
+export type { DivisionStatus, ConfigurationReport, TransferOutcome, ElectionState } from './messages/messages.js';
+export type { GroupConfiguration, Member } from './core/configuration.js';
 export * from './errors.js';

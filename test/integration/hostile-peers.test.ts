@@ -96,7 +96,36 @@ test('an AppendEntries carrying an entry that is not a raftline entry closes its
     await expectClosedSilently(await RawConnection.asPeer(follower.address, leader.id), [encodeFrame(appendEntries({
       from: leader.id, term, prevIndex: lastIndex, prevTerm: term, leaderCommit: 0, terms: [term], entries: packPayloads([good.subarray(0, 12)]),
     }))], 'an entry cut short');
+    // Configuration entries that no leader writes: not a configuration, no voter left, two servers on one address.
+    for (const [what, data] of [
+      ['not a configuration', encode(['put', 'k', 'v'])],
+      ['no voter', encode({ voters: [], learners: [], outgoing: null })],
+      ['one address twice', encode({ voters: [{ id: 'x', address: '127.0.0.1:9' }, { id: 'y', address: '127.0.0.1:9' }], learners: [], outgoing: null })],
+    ] as const) {
+      const forged = encodeEntry({ type: EntryType.configuration, clientId: '', callId: 0, firstUnacked: 0, data });
+      await expectClosedSilently(await RawConnection.asPeer(follower.address, leader.id), [encodeFrame(appendEntries({
+        from: leader.id, term, prevIndex: lastIndex, prevTerm: term, leaderCommit: 0, terms: [term], entries: packPayloads([forged]),
+      }))], `a configuration entry with ${what}`);
+    }
   });
+  const status = await hostile.statusOf(follower);
+  assert.deepEqual(status.voters.sort(), hostile.cluster.nodes.map((node) => node.id).sort(), 'the configuration is untouched');
+});
+
+test('a membership change asked of a follower is answered NOT_LEADER, and changes nothing', caseTimeout, async () => {
+  const follower = await hostile.follower();
+  const leader = await hostile.leader();
+  await hostile.attack(follower, async () => {
+    const connection = await RawConnection.open(follower.address);
+    try {
+      connection.write(encodeFrame({ k: Kind.AdminRequest, g: 'default', callId: 7, operation: { op: 'removeServer', id: leader.id } }));
+      const reply = await connection.reply(0, 5000);
+      assert.deepEqual([reply['k'], reply['ok'], errorOf(reply).code], [Kind.AdminReply, false, 'NOT_LEADER']);
+    } finally {
+      connection.destroy();
+    }
+  });
+  assert.equal((await hostile.statusOf(follower)).voters.length, hostile.cluster.nodes.length);
 });
 
 test('server messages count only on a connection that opened with its sender\'s hello', caseTimeout, async () => {
