@@ -14,5 +14,10 @@ export type {
   SnapshotInfo, SnapshotFileInfo, SnapshotWriter, SnapshotReader,
 } from './state-machine.js';
 export { defaultLimits, type Limits } from './limits.js';
+export { serverEventNames } from './events.js';
+export type {
+  ServerEvents, ServerEventName, ServerEventListener, LeaderChangedEvent, LeaderReadyEvent, ConfigurationChangedEvent,
+  FollowerSlowEvent, FollowerCaughtUpEvent, NoLeaderEvent, MemberAddress,
+} from './events.js';
 export type { DivisionStatus } from './messages/messages.js';
 export * from './errors.js';

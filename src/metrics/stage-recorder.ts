@@ -94,6 +94,8 @@ export const counterNames = [
   // Leadership transfers this server led (started, done, given up, and the time of those done),
   // handed-over elections it started (TimeoutNow received), and writes refused meanwhile.
   'transfersStarted', 'transfersCompleted', 'transfersFailed', 'transferMs', 'timeoutNowReceived', 'requestsRefusedInTransfer',
+  // Events (src/events.ts): leaderChanged, followerSlow and noLeader announced here.
+  'leaderChanges', 'followerSlowEvents', 'noLeaderEvents',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 
