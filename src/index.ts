@@ -14,6 +14,11 @@ export type {
   SnapshotInfo, SnapshotFileInfo, SnapshotWriter, SnapshotReader, SnapshotConfiguration,
 } from './state-machine.js';
 export { defaultLimits, type Limits } from './limits.js';
+export { serverEventNames } from './events.js';
+export type {
+  ServerEvents, ServerEventName, ServerEventListener, LeaderChangedEvent, LeaderReadyEvent, ConfigurationChangedEvent,
+  FollowerSlowEvent, FollowerCaughtUpEvent, NoLeaderEvent, MemberAddress,
+} from './events.js';
 export type { DivisionStatus, ConfigurationReport, TransferOutcome, ElectionState } from './messages/messages.js';
 export type { GroupConfiguration, Member } from './core/configuration.js';
 export * from './errors.js';

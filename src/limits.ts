@@ -95,6 +95,17 @@ export interface Limits {
    * session appends nothing. Clients learn it when they open a session.
    */
   sessionIdleMsMax: number;
+  /**
+   * A leader reports a follower slow (`followerSlow` event, src/events.ts) once its match index is
+   * more than this many entries behind the commit index, and caught up once back below half.
+   */
+  followerSlowLagEntries: number;
+  /**
+   * A server that has known no leader for longer than this reports it (`noLeader` event). When not
+   * set, three of the longest election timeouts (3 × electionTicksMax × tickMs): an election that
+   * loses a round or two is no news, and at least one election timeout is required.
+   */
+  noLeaderMsMax: number;
 }
 
 export const defaultLimits: Readonly<Limits> = {
@@ -125,6 +136,9 @@ export const defaultLimits: Readonly<Limits> = {
   reconnectDelayMsMax: 1000,
   heapSemiSpaceMb: 2,
   sessionIdleMsMax: 60_000,
+  followerSlowLagEntries: 10_000,
+  // Three of the default longest election timeouts; resolveLimits derives it from the ticks given.
+  noLeaderMsMax: 3 * 20 * 50,
 };
 
 /**
@@ -168,6 +182,7 @@ const minimumNestingDepth = 8;
 /** Fills defaults and checks the relations; throws ConfigurationError naming the broken one. */
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   const limits: Limits = { ...defaultLimits, ...overrides };
+  if (overrides.noLeaderMsMax === undefined) limits.noLeaderMsMax = 3 * limits.electionTicksMax * limits.tickMs;
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isInteger(value) || value <= 0) {
       throw new ConfigurationError(`limit ${name} must be a positive integer, got ${String(value)}`);
@@ -190,6 +205,8 @@ export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
     [limits.clientConnectionsPerAddressMax <= limits.clientConnectionsMax, 'clientConnectionsPerAddressMax must not exceed clientConnectionsMax'],
     // Log time is kept in float64 milliseconds; a bound past 2^40 ms (35 years) means "never".
     [limits.sessionIdleMsMax >= limits.tickMs && limits.sessionIdleMsMax <= 2 ** 40, 'sessionIdleMsMax must be at least tickMs and at most 2^40'],
+    // Shorter, every election would be reported.
+    [limits.noLeaderMsMax >= limits.electionTicksMax * limits.tickMs, 'noLeaderMsMax must be at least the longest election timeout (electionTicksMax × tickMs)'],
   ];
   for (const [holds, message] of relations) {
     if (!holds) throw new ConfigurationError(`invalid limits: ${message}`);

@@ -2,10 +2,14 @@
  * The user's state machine, in Ratis's vocabulary and order. A state machine is a module whose
  * default export is a factory `() => StateMachine`. The server loads it twice:
  *  - on the main thread, for the leader hooks `startTransaction` and `preAppendTransaction`,
- *    which run on the request path and must not depend on applied state;
+ *    which run on the request path and must not depend on applied state, and for the event hooks
+ *    (`notify...`);
  *  - in the updater actor, for everything that reads or changes applied state: the apply calls,
  *    in log order, and queries.
  */
+import type {
+  ConfigurationChangedEvent, FollowerCaughtUpEvent, FollowerSlowEvent, LeaderChangedEvent, LeaderReadyEvent, NoLeaderEvent,
+} from './events.js';
 
 export interface StateMachineContext {
   serverId: string;
@@ -126,6 +130,28 @@ export interface StateMachine {
    */
   loadSnapshot?(reader: SnapshotReader): void | Promise<void>;
   close?(): void | Promise<void>;
+
+  /*
+   * Events (Ratis EventApi / LeaderEventApi), the same as the server's (`server.on`, src/events.ts)
+   * and in the same order, each hook before the server's listeners. They run on the main-thread
+   * instance (the one that runs startTransaction), never in the updater, so they see none of the
+   * applied state: they suit telling something outside (a router, a lock service, a log). They
+   * run on the server's thread, which waits for their synchronous part (a returned promise is not
+   * awaited): they must be quick. A hook that throws, or whose promise rejects, is logged as a
+   * warning; the server goes on.
+   */
+  /** The known (term, leader) changed; leaderId null while an election runs. */
+  notifyLeaderChanged?(event: LeaderChangedEvent): void | Promise<void>;
+  /** This server leads and has applied its term's no-op: the updater's instance is current, linearizable reads are served. */
+  notifyLeaderReady?(event: LeaderReadyEvent): void | Promise<void>;
+  /** At start, with the configuration in force, and whenever it changes. */
+  notifyConfigurationChanged?(event: ConfigurationChangedEvent): void | Promise<void>;
+  /** Leader: a follower fell more than `followerSlowLagEntries` behind the commit index (once per episode). */
+  notifyFollowerSlow?(event: FollowerSlowEvent): void | Promise<void>;
+  /** Leader: a follower reported slow is back below half that bound. */
+  notifyFollowerCaughtUp?(event: FollowerCaughtUpEvent): void | Promise<void>;
+  /** No leader known here for longer than `noLeaderMsMax` (once per stretch without one). */
+  notifyNoLeader?(event: NoLeaderEvent): void | Promise<void>;
 }
 
 export type StateMachineFactory = () => StateMachine;

@@ -96,6 +96,8 @@ export const counterNames = [
   'transfersStarted', 'transfersCompleted', 'transfersFailed', 'transferMs', 'timeoutNowReceived', 'requestsRefusedInTransfer',
   // Membership: configurations that came in force here, and changes this server led (started, done, refused or failed).
   'configurationChanges', 'membershipChangesStarted', 'membershipChangesDone', 'membershipChangesFailed',
+  // Events (src/events.ts): leaderChanged, followerSlow and noLeader announced here.
+  'leaderChanges', 'followerSlowEvents', 'noLeaderEvents',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 

@@ -23,8 +23,8 @@ import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
 import { packedFrom, packPayloads } from '../messages/packed-entries.js';
 import {
-  ClosedError, errorFromWire, errorToWire, GroupMismatchError, MembershipChangeError, NotLeaderError, ProtocolViolationError, TransferFailedError,
-  TransferInProgressError,
+  ClosedError, ConfigurationError, errorFromWire, errorToWire, GroupMismatchError, MembershipChangeError, NotLeaderError, ProtocolViolationError,
+  TransferFailedError, TransferInProgressError,
   type WireError,
 } from '../errors.js';
 import { TransferWatch } from './transfer-watch.js';
@@ -34,6 +34,8 @@ import {
 } from '../core/configuration.js';
 import { configurationPayload, configurationsIn, decodeConfigurationData, EntryDecoder } from '../messages/entry.js';
 import type { LogRecovered } from '../actors/log-actor.js';
+import { FollowerLagWatch, NoLeaderWatch, ServerEventHub } from './server-events.js';
+import { serverEventNames, type ConfigurationChangedEvent, type ServerEventListener, type ServerEventName, type ServerEvents } from '../events.js';
 import { peerMessageRefusal, type PeerInbound } from './peer-gateway.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { SnapshotInfo, StateMachine } from '../state-machine.js';
@@ -135,6 +137,17 @@ export class RaftServer implements RequestPathHost {
   private readonly snapshotHolds = new Map<string, number>();
   private readonly inflightSeen = new Map<string, [number, number]>();
 
+  /** The embedder's listeners and the state machine's hooks (server-events.ts, src/events.ts). */
+  private readonly events: ServerEventHub;
+  /** The (term, leader) last announced by leaderChanged. */
+  private leaderKnown: { term: number; leaderId: string | null } = { term: 0, leaderId: null };
+  /** This leader's no-op, until it is applied here and leaderReady is announced. */
+  private leaderReadyPending: { term: number; index: number } | null = null;
+  /** When this server last became leader (monotonic ms): followers get an election timeout to report a match. */
+  private leaderSinceMs = 0;
+  private readonly followerLag: FollowerLagWatch;
+  private noLeaderWatch: NoLeaderWatch | null = null;
+
   /** @param environment the shell's parts; Node's unless given (the simulator gives its own). */
   constructor(options: RaftServerOptions, environment: Partial<ServerEnvironment> = {}) {
     validateServerOptions(options);
@@ -146,6 +159,33 @@ export class RaftServer implements RequestPathHost {
     this.logger = options.logger ?? pino({ level: 'warn' });
     this.addresses = new Map(options.peers.map((peer) => [peer.id, peer.address]));
     this.recorder = new StageRecorder(options.profiling ?? true, Math.floor(options.peers.length / 2));
+    this.events = new ServerEventHub(this.logger);
+    this.followerLag = new FollowerLagWatch(this.limits.followerSlowLagEntries);
+  }
+
+  /**
+   * Listens to one of the server's events (src/events.ts, where their order is documented):
+   * `leaderChanged`, `leaderReady`, `configurationChanged`, `followerSlow`, `followerCaughtUp`,
+   * `noLeader`. Listeners run on the server's thread after the state machine's hook for the same
+   * event; one that throws is logged as a warning. Add them before `start()` to see the first
+   * `configurationChanged`.
+   */
+  on<E extends ServerEventName>(event: E, listener: ServerEventListener<E>): this {
+    this.checkEventName(event);
+    this.events.on(event, listener);
+    return this;
+  }
+
+  off<E extends ServerEventName>(event: E, listener: ServerEventListener<E>): this {
+    this.checkEventName(event);
+    this.events.off(event, listener);
+    return this;
+  }
+
+  private checkEventName(event: string): void {
+    if (!(serverEventNames as readonly string[]).includes(event)) {
+      throw new ConfigurationError(`no server event '${event}'; the events are ${serverEventNames.join(', ')}`);
+    }
   }
 
   /** The group's folder: `<dir>/<groupId>/current`. */
@@ -173,6 +213,7 @@ export class RaftServer implements RequestPathHost {
     const context = { serverId: this.id, groupId: this.groupId, dir: smDir };
     this.leaderHooks = await environment.loadStateMachine(stateMachine);
     await this.leaderHooks.initialize?.(context);
+    this.events.setHooks(this.leaderHooks);
     this.snapshotsSupported = typeof this.leaderHooks.takeSnapshot === 'function' && typeof this.leaderHooks.loadSnapshot === 'function';
     if (!this.snapshotsSupported) {
       this.logger.warn({ id: this.id, stateMachine }, 'the state machine takes no snapshots (no takeSnapshot/loadSnapshot): the log is never purged, and a replica that lost its disk replays all of it');
@@ -229,6 +270,9 @@ export class RaftServer implements RequestPathHost {
       ...recovered, snapshot: recovered.snapshot === null ? null : { index: recovered.snapshot.index, term: recovered.snapshot.term },
       configurations: this.recoveredConfigurations(recovered),
     });
+    // Before anything can reach the core: the configuration is the first event, before any leaderChanged.
+    this.leaderKnown = { term: this.core.term, leaderId: null };
+    this.noLeaderWatch = new NoLeaderWatch(this.limits.noLeaderMsMax, environment.monotonicMs());
     this.onConfiguration(this.core.configuration);
     actors.log.onMessage((message) => {
       this.logFirstIndex = message.firstIndex;
@@ -244,6 +288,7 @@ export class RaftServer implements RequestPathHost {
         if (message.appliedIndex > requests.appliedIndex) this.recorder.counters.entriesApplied += message.appliedIndex - requests.appliedIndex;
         requests.onApplied(message.appliedIndex, message.indexes, message.results, message.errors, message.loops);
         if (message.sessions !== undefined) requests.onSessions(message.sessions);
+        this.observeLeaderReady();
       } else if (message.k === Kind.UpdaterQueryResult) {
         requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
       } else if (message.k === Kind.UpdaterSnapshotTaken) {
@@ -297,6 +342,8 @@ export class RaftServer implements RequestPathHost {
       this.observeTransfer();
       this.checkConditions();
       this.tickSessions();
+      this.observeFollowers();
+      this.observeNoLeader();
     }, this.limits.tickMs);
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
   }
@@ -591,10 +638,13 @@ export class RaftServer implements RequestPathHost {
       this.matchIndexSeen.clear();
       this.inflightSeen.clear();
       this.snapshotHolds.clear();
+      this.followerLag.reset();
+      this.leaderSinceMs = this.environment.monotonicMs();
       // The core's log already holds the no-op (Raft §8), so the log writes it even if leadership
       // was lost within the same step; the appender starts only if this node still leads.
       const noopSeq = this.submitToLog({ k: Kind.LogAppend, firstIndex: start.noopIndex, terms: [start.term], entries: noopEntries });
       this.sessionClock?.onLeaderStart(start.term, start.noopIndex);
+      this.leaderReadyPending = core.role === 'leader' && core.term === start.term ? { term: start.term, index: start.noopIndex } : null;
       if (core.role === 'leader' && core.term === start.term) actors.appender.send({
         k: Kind.AppenderLeaderStart, term: start.term, commitIndex: start.commitIndex, lastIndex: start.noopIndex,
         termRuns: core.termRuns(), followers: [...start.followers], quorum: quorumOf(core.configuration.configuration), noopSeq,
@@ -627,6 +677,90 @@ export class RaftServer implements RequestPathHost {
     if (ready.readsFailed.length > 0) this.requireRequests().onReadsFailed(ready.readsFailed, this.notLeader(core.leaderId));
     if (ready.readsReady.length > 0) this.requireRequests().onReadsReady(ready.readsReady);
     this.checkConditions();
+    // Last: a listener that calls back into the server finds this turn's effects done.
+    if (ready.roleChange !== null) this.observeLeader(ready.roleChange.term, ready.roleChange.leaderId);
+  }
+
+  // ---- events (src/events.ts) -----------------------------------------------------------------
+
+  private emit<E extends ServerEventName>(event: E, payload: ServerEvents[E]): void {
+    if (!this.closed) this.events.emit(event, payload);
+  }
+
+  /**
+   * The configuration in force here changed (at start: the command line's, index 0). The one way
+   * configurationChanged is emitted, so membership changes announce themselves the same way.
+   */
+  private emitConfiguration(configuration: ConfigurationChangedEvent): void {
+    this.logger.info({ id: this.id, ...configuration }, 'configuration');
+    this.emit('configurationChanged', configuration);
+  }
+
+  /** The core announced (term, leader): leaderChanged when either changed since the last one. */
+  private observeLeader(term: number, leaderId: string | null): void {
+    const known = this.leaderKnown;
+    if (known.term === term && known.leaderId === leaderId) return;
+    this.leaderKnown = { term, leaderId };
+    this.noLeaderWatch?.onLeader(leaderId, this.environment.monotonicMs());
+    this.recorder.counters.leaderChanges++;
+    this.emit('leaderChanged', { term, leaderId });
+    this.observeLeaderReady();
+  }
+
+  /** leaderReady once this leader has applied its term's no-op, and only after that term's leaderChanged. */
+  private observeLeaderReady(): void {
+    const pending = this.leaderReadyPending;
+    const core = this.core;
+    if (pending === null || core === null || this.requests === null) return;
+    if (core.role !== 'leader' || core.term !== pending.term) {
+      this.leaderReadyPending = null;
+      return;
+    }
+    if (this.leaderKnown.term !== pending.term || this.leaderKnown.leaderId !== this.id || this.requests.appliedIndex < pending.index) return;
+    this.leaderReadyPending = null;
+    this.logger.info({ id: this.id, ...pending }, 'leader ready: its no-op is applied');
+    this.emit('leaderReady', { term: pending.term, index: pending.index });
+  }
+
+  /**
+   * On a leader, each tick: followers whose match fell too far behind the commit index, or came
+   * back. A follower that has reported no match this term (down since before the election) counts
+   * as matching nothing once it has had an election timeout to answer.
+   */
+  private observeFollowers(): void {
+    const core = this.core;
+    if (core === null || core.role !== 'leader' || this.closed) return;
+    const answered = this.environment.monotonicMs() - this.leaderSinceMs >= this.limits.electionTicksMax * this.limits.tickMs;
+    const commitIndex = core.commitIndex;
+    for (const peer of membersOf(core.configuration.configuration)) {
+      if (peer.id === this.id) continue;
+      const seen = this.matchIndexSeen.get(peer.id);
+      if (seen === undefined && !answered) continue;
+      const matchIndex = seen ?? 0;
+      const change = this.followerLag.check(peer.id, matchIndex, commitIndex);
+      if (change === null) continue;
+      const event = { follower: peer.id, lag: commitIndex - matchIndex, matchIndex, commitIndex };
+      if (change === 'slow') {
+        this.recorder.counters.followerSlowEvents++;
+        this.logger.warn({ id: this.id, ...event, lagMax: this.limits.followerSlowLagEntries }, `follower ${peer.id} is ${event.lag} entries behind the commit index`);
+        this.emit('followerSlow', event);
+      } else {
+        this.logger.info({ id: this.id, ...event }, `follower ${peer.id} caught up`);
+        this.emit('followerCaughtUp', event);
+      }
+    }
+  }
+
+  /** Each tick: a stretch without a known leader that has just outlasted noLeaderMsMax. */
+  private observeNoLeader(): void {
+    const core = this.core;
+    if (core === null || this.noLeaderWatch === null || this.closed) return;
+    const elapsedMs = this.noLeaderWatch.check(this.environment.monotonicMs());
+    if (elapsedMs === null) return;
+    const event = { sinceMs: Math.round(elapsedMs), term: core.term };
+    this.recorder.counters.noLeaderEvents++;
+    this.logger.warn({ id: this.id, ...event, noLeaderMsMax: this.limits.noLeaderMsMax }, `no leader known for ${event.sinceMs} ms`);
+    this.emit('noLeader', event);
   }
 
   /**
@@ -747,11 +881,8 @@ export class RaftServer implements RequestPathHost {
       k: Kind.AppenderConfiguration, members: members.filter((member) => member.id !== this.id), quorum: quorumOf(at.configuration),
     });
     this.recorder.counters.configurationChanges++;
-    const ids = (list: readonly Member[]): string[] => list.map((member) => member.id);
-    this.logger.info({
-      id: this.id, index: at.index, voters: ids(at.configuration.voters), learners: ids(at.configuration.learners),
-      outgoing: at.configuration.outgoing === null ? null : ids(at.configuration.outgoing),
-    }, 'configuration in force');
+    const { voters, learners, outgoing } = at.configuration;
+    this.emitConfiguration({ voters, learners, outgoing, index: at.index });
   }
 
   /** Writes and replicates a configuration entry the core appended (as leader). */
