@@ -14,7 +14,7 @@ import { actorsOption, integer, limitsDoc, profilingOption, required, stateMachi
 import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault } from '../server/options.js';
 
 interface ServerFlags {
-  id?: string; peers?: string; join?: boolean; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
+  id?: string; peers?: string; peerRoutes?: string; join?: boolean; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
   logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean; limits: string; exitWithParent?: boolean;
   snapshotEvery: number; logKeep: number; snapshotRetain: number;
 }
@@ -27,6 +27,7 @@ export function addServerCommand(program: Command): void {
     .description('run one server in the foreground until SIGINT or SIGTERM')
     .option('--id <id>', 'this server\'s id (required)')
     .option('--peers <list>', 'every server: id=host:port,... (required, unless --join)')
+    .option('--peer-routes <list>', 'where this server dials some members, when not at their configured address (a proxy): id=host:port,...')
     .option('--join', 'start empty and wait to be added to a running group (raftline peer add); needs --listen, takes no --peers')
     .option('--dir <dir>', 'data directory (required)')
     .option('--listen <address>', 'host:port to listen on (default: this server\'s address in --peers)')
@@ -58,6 +59,7 @@ async function runServer(options: ServerFlags): Promise<void> {
   const logger = pino({ level: options.logLevel });
   const server = new RaftServer({
     id, peers, dir, groupId: options.group, ...(options.join === true ? { join: true } : {}),
+    ...(options.peerRoutes === undefined ? {} : { peerRoutes: Object.fromEntries(parsePeers(options.peerRoutes).map((peer) => [peer.id, peer.address])) }),
     stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
     unsafeNoFsync: options.unsafeNoFsync === true, limits: parseLimits(options.limits),
     snapshotEvery: options.snapshotEvery, logKeep: options.logKeep, snapshotRetain: options.snapshotRetain,

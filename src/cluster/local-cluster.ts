@@ -75,10 +75,16 @@ export class LocalCluster {
     }));
   }
 
-  /** The --peers flag of one server: its own address, and each peer as this server reaches it. */
-  private peersFlag(self: LocalNode): string {
+  /** The --peers flag of one server: every server's own address (the start-up configuration, the same on all). */
+  private peersFlag(): string {
+    return this.nodes.filter((node) => node.joins !== true).map((node) => `${node.id}=${node.address}`).join(',');
+  }
+
+  /** With `peerAddress`: the --peer-routes flag of one server, each other server as this one reaches it. */
+  private routesFlag(self: LocalNode): string[] {
     const via = this.options.peerAddress;
-    return this.nodes.map((node) => `${node.id}=${node === self || via === undefined ? node.address : via(self.id, node.id)}`).join(',');
+    if (via === undefined) return [];
+    return ['--peer-routes', this.nodes.filter((node) => node !== self).map((node) => `${node.id}=${via(self.id, node.id)}`).join(',')];
   }
 
   /** A client for status calls only; no writes go through it. */
@@ -130,7 +136,7 @@ export class LocalCluster {
 
   start(id: string): void {
     const node = this.node(id);
-    const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, ...(node.joins === true ? ['--join'] : ['--peers', this.peersFlag(node)]), '--dir', node.dir,
+    const args = [mainScript, 'server', '--id', node.id, '--listen', node.address, ...(node.joins === true ? ['--join'] : ['--peers', this.peersFlag()]), ...this.routesFlag(node), '--dir', node.dir,
       '--state-machine', this.options.stateMachine ?? 'kv', '--actors', this.options.actors ?? 'workers',
       '--log-level', this.options.logLevel ?? 'warn', '--profiling', this.options.profiling === false ? 'off' : 'on',
       ...(node.metricsAddress === null ? [] : ['--metrics', node.metricsAddress]),

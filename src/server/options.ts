@@ -24,6 +24,12 @@ export interface RaftServerOptions {
    * no `peers`; it learns the configuration from the leader. Needs `listen`.
    */
   join?: boolean;
+  /**
+   * Where this server dials some members, when not at the address the configuration gives them
+   * (a proxy, another network path): id -> host:port. The configuration keeps one address per
+   * member, the one clients and hints use; this only changes the route from here.
+   */
+  peerRoutes?: Record<string, string>;
   /** The data folder; the group's files live in `<dir>/<groupId>/current`. */
   dir: string;
   /** Where to listen for peers and clients; defaults to this server's address in `peers`. */

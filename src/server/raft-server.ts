@@ -877,8 +877,10 @@ export class RaftServer implements RequestPathHost {
     const members = membersOf(at.configuration);
     this.addresses.clear();
     for (const member of members) this.addresses.set(member.id, member.address);
+    const routes = this.options.peerRoutes ?? {};
     this.requireActors().appender.send({
-      k: Kind.AppenderConfiguration, members: members.filter((member) => member.id !== this.id), quorum: quorumOf(at.configuration),
+      k: Kind.AppenderConfiguration, quorum: quorumOf(at.configuration),
+      members: members.filter((member) => member.id !== this.id).map((member) => ({ id: member.id, address: routes[member.id] ?? member.address })),
     });
     this.recorder.counters.configurationChanges++;
     const { voters, learners, outgoing } = at.configuration;
