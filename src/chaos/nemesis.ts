@@ -8,8 +8,13 @@
  *
  * Categories: cuts (partition into halves, isolate the leader, majorities ring, bridge, one-way
  * cuts, dropped links), delay, process faults (kill -9 of the leader or of any server, and
- * SIGSTOP beyond the election timeout, then SIGCONT), and disk faults: a follower killed and
- * restarted without its data directory (a replaced disk), or with its last log record damaged.
+ * SIGSTOP beyond the election timeout, then SIGCONT), disk faults (a follower killed and
+ * restarted without its data directory (a replaced disk), or with its last log record damaged),
+ * and the operator's leadership calls, through the admin API: a transfer, the leader asked to
+ * hand over to another server (thesis §3.10; writes meanwhile are answered TRANSFER_IN_PROGRESS
+ * and retried; its outcome and time go into the record), and elections paused on a follower for
+ * the hold (it neither campaigns nor takes a handed-over leadership), resumed at the heal. The
+ * two are categories of their own, so a transfer may meet a paused target, a cut or a kill.
  *
  * A server that loses synced data forgets entries it may have acknowledged, and its vote: Raft
  * assumes it never does. So a disk fault strikes alone, on a settled cluster, and only once
@@ -22,13 +27,14 @@ import type { CutMode, FaultNetwork } from './fault-proxy.js';
 
 export const faultKinds = [
   'partition-halves', 'isolate-leader', 'majorities-ring', 'bridge', 'one-way', 'drop', 'delay', 'kill', 'kill-leader', 'pause',
-  'lose-disk', 'damage-tail',
+  'lose-disk', 'damage-tail', 'transfer', 'pause-election',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
-const categoryOf: Record<FaultKind, 'cut' | 'delay' | 'process' | 'disk'> = {
+const categoryOf: Record<FaultKind, 'cut' | 'delay' | 'process' | 'disk' | 'leadership' | 'election'> = {
   'partition-halves': 'cut', 'isolate-leader': 'cut', 'majorities-ring': 'cut', bridge: 'cut', 'one-way': 'cut', drop: 'cut',
   delay: 'delay', kill: 'process', 'kill-leader': 'process', pause: 'process', 'lose-disk': 'disk', 'damage-tail': 'disk',
+  transfer: 'leadership', 'pause-election': 'election',
 };
 
 /** Faults that cut links; the recovery figure "heal to next write" is taken after these. */
@@ -48,7 +54,16 @@ export interface FaultRecord {
   settled: boolean;
   startMs: number;
   healMs: number;
+  /**
+   * A transfer's outcome once it settled: whether the target took over, and how long that took:
+   * the handover on the leader that made it when done (the call, retries included, is in the
+   * detail), the whole call when failed.
+   */
+  transfer?: { done: boolean; ms: number };
 }
+
+/** What the leader answered a transfer: the new leader and its term, or why it failed. */
+export type TransferAnswer = { ok: true; leader: string; term: number; ms: number } | { ok: false; reason: string };
 
 export interface NemesisHost {
   readonly ids: readonly string[];
@@ -72,6 +87,10 @@ export interface NemesisHost {
   loseDisk(id: string): void;
   /** Damages the last record of a stopped server's log; its index, or null when there is none to damage. */
   damageTail(id: string): number | null;
+  /** Asks the leader (whichever server it is by then) to hand leadership to `to` within `timeoutMs`; never rejects. */
+  transferLeadership(to: string, timeoutMs: number): Promise<TransferAnswer>;
+  /** Pauses or resumes elections on a server; false when it did not answer. */
+  setElectionPaused(id: string, paused: boolean): Promise<boolean>;
 }
 
 export interface NemesisOptions {
@@ -83,6 +102,9 @@ export interface NemesisOptions {
   pauseMsMin: number;
   /** After a heal and the quiet time, how long to wait at most for all servers and a leader. */
   settleMsMax: number;
+  /** A transfer's timeout is drawn between these (the default election timeout is 500-1000 ms). */
+  transferMsMin: number;
+  transferMsMax: number;
   /** Probability that a round composes a second fault. */
   composeProbability: number;
   /**
@@ -95,7 +117,8 @@ export interface NemesisOptions {
 }
 
 export const defaultNemesisOptions: NemesisOptions = {
-  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, settleMsMax: 2000, composeProbability: 0.45, faultsMin: 0,
+  holdMsMin: 500, holdMsMax: 1800, quietMsMin: 300, quietMsMax: 800, pauseMsMin: 1300, settleMsMax: 2000, transferMsMin: 500,
+  transferMsMax: 1500, composeProbability: 0.45, faultsMin: 0,
 };
 
 function shuffled<T>(rng: SeededRng, items: readonly T[]): T[] {
@@ -115,6 +138,9 @@ export class Nemesis {
   private readonly records: FaultRecord[] = [];
   private readonly killed = new Set<string>();
   private readonly paused = new Set<string>();
+  /** Servers whose elections this nemesis paused, and its admin calls (transfers, pauses) of the round. */
+  private readonly electionPaused = new Set<string>();
+  private readonly adminCalls: Promise<void>[] = [];
 
   constructor(
     private readonly host: NemesisHost,
@@ -171,7 +197,11 @@ export class Nemesis {
     return this.records;
   }
 
-  /** Links restored, paused servers continued, killed servers restarted. */
+  /**
+   * Links restored, paused servers continued, killed servers restarted, elections resumed; a
+   * transfer still running is waited for (its timeout bounds it), so its record is complete, and
+   * a pause still on its way, so that the resume comes after it.
+   */
   async healAll(): Promise<void> {
     await this.host.network.heal();
     for (const id of this.paused) this.host.resume(id);
@@ -179,6 +209,19 @@ export class Nemesis {
     const restarting = [...this.killed];
     this.killed.clear();
     await Promise.all(restarting.map((id) => this.host.restart(id)));
+    await Promise.all(this.adminCalls.splice(0));
+    // A restart clears a pause (it is not durable), but a pause that was still on its way may
+    // have reached the restarted server: every server paused is asked to resume. One that does
+    // not answer (still starting, slow) is asked again, and stays in the set for the next heal.
+    await Promise.all([...this.electionPaused].map(async (id) => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (await this.host.setElectionPaused(id, false)) {
+          this.electionPaused.delete(id);
+          return;
+        }
+        await sleep(200);
+      }
+    }));
   }
 
   /** A follower killed, then (when safe: see the file header) restarted at heal without its disk or with a damaged tail. */
@@ -319,6 +362,30 @@ export class Nemesis {
         this.host.pause(target);
         this.paused.add(target);
         return record(`SIGSTOP ${target}`, [target]);
+      }
+      case 'transfer': {
+        const target = shuffled(rng, ids).find((id) => id !== leader)!;
+        const timeoutMs = rng.intBetween(this.options.transferMsMin, this.options.transferMsMax);
+        const entry = record(`${leader ?? 'the leader'} → ${target}, timeout ${timeoutMs} ms`, [target]);
+        this.adminCalls.push(this.host.transferLeadership(target, timeoutMs).then((answer) => {
+          const ms = Date.now() - entry.startMs;
+          entry.transfer = { done: answer.ok, ms: answer.ok ? answer.ms : ms };
+          entry.detail += answer.ok ? `: done, ${answer.leader} leads term ${answer.term} after ${Math.round(answer.ms)} ms (call ${ms} ms)`
+            : `: failed (${answer.reason}) after ${ms} ms`;
+          this.log(`transfer ${entry.detail}`);
+        }));
+        return entry;
+      }
+      case 'pause-election': {
+        // A follower: the leader's possible successor, left out of the next election.
+        const followers = ids.filter((id) => id !== leader);
+        const target = followers[rng.intBetween(0, followers.length - 1)]!;
+        this.electionPaused.add(target);
+        const entry = record(`elections paused on ${target}`, [target]);
+        this.adminCalls.push(this.host.setElectionPaused(target, true).then((answered) => {
+          if (!answered) entry.detail += ' (not answered)';
+        }));
+        return entry;
       }
       case 'lose-disk':
       case 'damage-tail':

@@ -141,7 +141,9 @@ export class RetryingCaller {
       if (answer.ok) return { kind: 'ok', result: answer.result === null ? null : new Uint8Array(answer.result), attempts };
       const code = answer.error?.code ?? 'RAFTLINE_ERROR';
       if (code === 'NOT_LEADER') this.next();
-      else if (code === 'LEADER_NOT_READY' || code === 'RESOURCE_UNAVAILABLE') await sleep(20);
+      // TRANSFER_IN_PROGRESS: the leader is handing over and refused the write before its log; the
+      // retry, to the same server moments later, is taken there or answered NOT_LEADER once it is deposed.
+      else if (code === 'LEADER_NOT_READY' || code === 'RESOURCE_UNAVAILABLE' || code === 'TRANSFER_IN_PROGRESS') await sleep(20);
       else if (refusedBeforeAppend.has(code) || code === 'SESSION_EXPIRED') return { kind: 'failed', code, attempts };
       else this.next();
     }

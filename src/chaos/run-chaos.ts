@@ -3,8 +3,9 @@
  * every server-to-server link through the fault network (fault-proxy.ts), the nemesis
  * (nemesis.ts) on a seeded schedule, and the workloads against the servers directly. Afterwards:
  * the register history is checked for linearizability key by key, the append-set and counter
- * are read once the faults healed and checked for lost, duplicated and phantom writes, and the
- * recovery figures are taken from the fault records and the times writes completed.
+ * are read once the faults healed and checked for lost, duplicated and phantom writes, the
+ * converged servers must hand leadership over (a transfer through the admin API completes), and
+ * the recovery figures are taken from the fault records and the times writes completed.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +19,8 @@ import { SeededRng } from '../core/rng.js';
 import { HistoryWriter, readHistory } from '../check/history.js';
 import { checkHistory, type KeyResult } from '../check/linearizability.js';
 import { FaultNetwork } from './fault-proxy.js';
-import { defaultNemesisOptions, Nemesis, partitionKinds, type FaultRecord, type NemesisOptions } from './nemesis.js';
+import { defaultNemesisOptions, Nemesis, partitionKinds, type FaultRecord, type NemesisHost, type NemesisOptions, type TransferAnswer } from './nemesis.js';
+import { RaftlineError } from '../errors.js';
 import { runRegisterWorkload } from './register-workload.js';
 import { startAppendSetWorkload, startCounterWorkload, type SetWorkload, type WriteCheck } from './set-counter-workloads.js';
 
@@ -76,6 +78,12 @@ export interface ChaosResult {
   operations: number;
   faults: number;
   faultCounts: Partial<Record<FaultRecord['kind'], number>>;
+  /**
+   * Leadership transfers the nemesis asked for: done (the target took over) and failed, with the
+   * done ones' mean time; and the one asked once the faults healed and the servers converged,
+   * which must complete: its time, or null when it did not (a problem) or was not asked.
+   */
+  transfers: { done: number; failed: number; doneMsMean: number | null; afterHealMs: number | null };
   lostWrites: number;
   violations: number;
   undecided: number;
@@ -182,7 +190,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const onWriteOk = (invokedMs: number, completedMs: number): void => {
     writesOk.push({ invokedMs, completedMs });
   };
-  const nemesisHost = {
+  // The nemesis's admin calls (transfers, paused elections) go through a client of their own; its
+  // deadline outlasts the longest transfer timeout, so a transfer's own outcome comes back.
+  const adminClient: { connecting: Promise<RaftClient> | null } = { connecting: null };
+  const admin = (): Promise<RaftClient> => {
+    adminClient.connecting ??= RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 3000 });
+    return adminClient.connecting;
+  };
+  const nemesisHost: NemesisHost = {
     ids: servers.map((server) => server.id),
     network,
     async leader(): Promise<string | null> {
@@ -225,13 +240,28 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       fs.rmSync(cluster.node(id).dir, { recursive: true, force: true });
     },
     damageTail: (id: string): number | null => damageLastRecord(nodeFileSystem, groupDirOf(id)),
+    async transferLeadership(to: string, timeoutMs: number): Promise<TransferAnswer> {
+      try {
+        return { ok: true, ...await (await admin()).admin().transferLeadership(to, { timeoutMs }) };
+      } catch (error) {
+        const reason = error instanceof RaftlineError ? `${error.code}${error.details['reason'] === undefined ? '' : ` ${String(error.details['reason'])}`}` : String(error);
+        return { ok: false, reason };
+      }
+    },
+    async setElectionPaused(id: string, paused: boolean): Promise<boolean> {
+      const client = await admin();
+      const address = cluster.node(id).address;
+      return (paused ? client.admin().pauseElection(address) : client.admin().resumeElection(address)).then(() => true, () => false);
+    },
   };
   const nemesis = new Nemesis(nemesisHost, new SeededRng(options.seed), { ...defaultNemesisOptions, ...options.nemesis }, log);
   let registerFile: string | null = null;
+  let handoverMs: number | null = null;
   let ok = false;
   const result: ChaosResult = {
     ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
-    historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, lostWrites: 0, violations: 0,
+    historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, transfers: { done: 0, failed: 0, doneMsMean: null, afterHealMs: null },
+    lostWrites: 0, violations: 0,
     undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, converged: false, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
     recoverySamples: [], writesPerSecond: [], sessions: null, snapshots: null, problems, faultLog: [],
   };
@@ -299,6 +329,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       result.sessions = await sessionCounts(cluster);
       await snapshotTally.poll();
       result.snapshots = snapshotTally.totals();
+      if (result.converged) {
+        // With every fault healed and every server caught up, a transfer must complete.
+        const from = await nemesisHost.leader();
+        const ids = servers.map((server) => server.id).filter((id) => id !== from);
+        const to = ids[new SeededRng(options.seed).intBetween(0, ids.length - 1)]!;
+        const answer = await nemesisHost.transferLeadership(to, 2000);
+        handoverMs = answer.ok ? answer.ms : null;
+        if (!answer.ok) problems.push(`a leadership transfer from ${from ?? 'the leader'} to ${to} failed once the faults healed: ${answer.reason}`);
+      }
     } finally {
       clearInterval(watchCrashes);
       clearInterval(pollSnapshots);
@@ -328,6 +367,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     result.faultLog = [...records];
     result.faults = records.length;
     for (const record of records) result.faultCounts[record.kind] = (result.faultCounts[record.kind] ?? 0) + 1;
+    const transfersDone = records.filter((record) => record.transfer?.done === true);
+    result.transfers = {
+      done: transfersDone.length, failed: records.filter((record) => record.transfer?.done === false).length,
+      doneMsMean: transfersDone.length === 0 ? null : transfersDone.reduce((sum, record) => sum + record.transfer!.ms, 0) / transfersDone.length,
+      afterHealMs: handoverMs,
+    };
     const figures = (figure: 'leaderKill' | 'partitionHeal', chosen: FaultRecord[], at: (record: FaultRecord) => number): Percentiles => {
       const waits = recoveryTimes(chosen.map(at), writesOk);
       for (const [i, record] of chosen.entries()) {
@@ -347,7 +392,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       partitionHeal: figures('partitionHeal', records.filter((record) => partitionKinds.has(record.kind)), (record) => record.healMs),
     };
     if (crashes.length > 0) problems.push(`servers exited on their own: ${crashes.join(', ')}`);
-    ok = result.lostWrites === 0 && result.violations === 0 && result.undecided === 0 && result.duplicateApplies === 0 &&
+    ok = result.lostWrites === 0 && result.violations === 0 && result.undecided === 0 && result.duplicateApplies === 0 && handoverMs !== null &&
       result.phantoms === 0 && crashes.length === 0 && result.converged;
     result.ok = ok;
     return result;
@@ -356,6 +401,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     throw error;
   } finally {
     await nemesis.healAll().catch(() => {});
+    await (await adminClient.connecting?.catch(() => null))?.close();
     await cluster.stopAll().catch(() => {});
     await network.close();
     if (!ok || options.historyDir !== undefined) {
@@ -444,6 +490,8 @@ export function formatChaos(result: ChaosResult): string {
   const lines = [
     `chaos ${result.ok ? 'PASS' : 'FAIL'}: seed ${result.seed}, ${result.nodes} nodes (${result.actors}), ${result.workloads.join('+')}, ${result.durationS} s`,
     `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
+    `leadership transfers: ${result.transfers.done} done${result.transfers.doneMsMean === null ? '' : ` (mean ${Math.round(result.transfers.doneMsMean)} ms)`}, ` +
+      `${result.transfers.failed} failed under faults; after the heal ${result.transfers.afterHealMs === null ? 'none' : `done in ${Math.round(result.transfers.afterHealMs)} ms`}`,
     `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
       `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}, ` +
       `servers converged ${result.converged ? 'yes' : 'no'}`,

@@ -252,9 +252,14 @@ export class RaftCore {
     this.becomePreCandidate();
   }
 
-  /** Pauses or resumes elections on this node (maintenance): while paused it never campaigns. */
+  /**
+   * Pauses or resumes elections on this node (maintenance): while paused it never campaigns. A
+   * campaign under way is given up (the node waits as a follower of its term): else the pre-votes
+   * or votes still to come would carry it into an election, or win one.
+   */
   setElectionsPaused(paused: boolean): void {
     this.paused = paused;
+    if (paused && (this.currentRole === 'preCandidate' || this.currentRole === 'candidate')) this.becomeFollower(this.currentTerm, null);
     if (!paused) this.resetElectionTimer();
   }
 

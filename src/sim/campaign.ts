@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultSimConfig, runSimulation, type SimConfig, type SimResult } from './simulation.js';
+import { defaultSimConfig, noTransferFigures, runSimulation, type SimConfig, type SimResult, type TransferFigures } from './simulation.js';
 import { noSnapshotFigures } from './snapshot-activity.js';
 
 export interface CampaignOptions {
@@ -34,6 +34,10 @@ export interface CampaignSummary {
   /** Snapshots over all seeds (see SimResult.snapshots), and the targeted crashes that landed at each crash point. */
   snapshots: SimResult['snapshots'];
   crashPoints: SimResult['crashPoints'];
+  /** Leadership transfers and paused elections over all seeds (see SimResult.transfers). */
+  transfers: TransferFigures;
+  /** Seeds in which a transfer asked under faults (not the one after the heal) completed. */
+  transferSeeds: number;
   failedSeeds: number[];
   wallSeconds: number;
 }
@@ -44,6 +48,14 @@ export function snapshotLine(snapshots: SimResult['snapshots'], crashPoints: Sim
     `(${snapshots.installsInterrupted} interrupted by a crash, ${snapshots.installsAfterDiskLoss} after a lost disk), ` +
     `${snapshots.restarts} restarts from a snapshot; crashes while writing one ${crashPoints.snapshotWrite}, ` +
     `while installing ${crashPoints.install}, before its purge ${crashPoints.beforePurge}`;
+}
+
+/** The transfer figures as the cli prints them (`seeds`: in how many a transfer under faults completed, of how many). */
+export function transferLine(transfers: TransferFigures, seeds?: { with: number; of: number }): string {
+  const share = seeds === undefined ? '' : `, in ${seeds.with} of ${seeds.of} seeds`;
+  return `leadership transfers ${transfers.started} started, ${transfers.completed} completed (${transfers.afterHeal} after the heal` +
+    `${share}), ${transfers.failed} failed, ${transfers.refused} refused at once, ${transfers.writesRefused} client calls answered ` +
+    `TRANSFER_IN_PROGRESS; elections paused ${transfers.pauses} times (${transfers.pausesMidCampaign} in the middle of a campaign)`;
 }
 
 export function replayCommand(result: Pick<SimResult, 'seed'>): string {
@@ -65,7 +77,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   const summary: CampaignSummary = {
     suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, faults: 0, replicaLosses: 0, lostWrites: 0, violations: 0,
     duplicateApplies: 0, sessions: { opened: 0, closed: 0, lateRetries: 0, expired: 0 }, snapshots: noSnapshotFigures(),
-    crashPoints: { snapshotWrite: 0, install: 0, beforePurge: 0 }, failedSeeds: [], wallSeconds: 0,
+    crashPoints: { snapshotWrite: 0, install: 0, beforePurge: 0 }, transfers: noTransferFigures(), transferSeeds: 0, failedSeeds: [], wallSeconds: 0,
   };
   for (let i = 0; i < options.seedCount; i++) {
     const seed = options.startSeed + i;
@@ -86,6 +98,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     summary.sessions.expired += result.sessions.expired;
     for (const key of Object.keys(summary.snapshots) as (keyof SimResult['snapshots'])[]) summary.snapshots[key] += result.snapshots[key];
     for (const key of Object.keys(summary.crashPoints) as (keyof SimResult['crashPoints'])[]) summary.crashPoints[key] += result.crashPoints[key];
+    for (const key of Object.keys(summary.transfers) as (keyof TransferFigures)[]) summary.transfers[key] += result.transfers[key];
+    if (result.transfers.completed > result.transfers.afterHeal) summary.transferSeeds++;
     if (!result.ok) summary.failedSeeds.push(seed);
     options.onResult?.(result);
     options.onProgress?.(summary.seeds, options.seedCount, summary.failedSeeds.length);
@@ -98,8 +112,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
 export function writeSummary(file: string, summary: CampaignSummary): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const { suite, seeds, operations, faults, lostWrites, violations, duplicateApplies, snapshots, crashPoints } = summary;
+  const { started, completed, failed, pauses } = summary.transfers;
   fs.writeFileSync(file, `${JSON.stringify({
     suite, seeds, simulatedSeconds: Math.round(summary.simulatedSeconds), operations, faults, lostWrites, violations, duplicateApplies,
-    snapshots, crashPoints,
+    snapshots, crashPoints, transfers: { started, completed, failed, pauses },
   })}\n`);
 }

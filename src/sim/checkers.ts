@@ -17,7 +17,11 @@
  *    servers' bound (checked against the client's latest acknowledged write of it);
  *  - snapshots: a ledger loaded from a snapshot (installed from the leader, or at a restart) holds
  *    exactly the values the cluster applied at the committed indexes through the snapshot's index,
- *    in index order.
+ *    in index order;
+ *  - leadership transfers (thesis §3.10): a leader handing over appends nothing (no write is
+ *    accepted during a transfer: its target must catch up with a log that stops growing), a
+ *    transfer reported done names the node that led that term, and a node whose elections are
+ *    paused starts none (it is never candidate or leader of a term after the one it was paused in).
  * A violation is recorded with the simulated time and a sentence; the run stops at the first.
  */
 import type { TermRun } from '../core/types.js';
@@ -36,6 +40,10 @@ interface NodeWatch {
   lastTerm: number;
   leaderTermSeen: number;
   appliedValues: Set<string>;
+  /** While this node, as leader, hands over: the term and its log's end when the transfer was first seen. */
+  handingOver: { term: number; lastIndex: number } | null;
+  /** While this node's elections are paused: its term when the pause was first seen. */
+  pausedInTerm: number | null;
 }
 
 export class Checkers {
@@ -87,6 +95,8 @@ export class Checkers {
         this.onCommit(node.id, watch.commitIndex, commit, (index) => core.termAt(index), core.firstKnownIndex);
         watch.commitIndex = commit;
       }
+      this.checkHandingOver(node.id, watch, core.role === 'leader' ? core.transferTarget : null, core.term, core.lastIndex);
+      this.checkPaused(node.id, watch, core.electionsPaused, core.role, core.term);
       if (core.lastIndex !== watch.lastIndex || core.lastTerm !== watch.lastTerm) {
         watch.lastIndex = core.lastIndex;
         watch.lastTerm = core.lastTerm;
@@ -102,10 +112,44 @@ export class Checkers {
   private watchOf(node: SimNode): NodeWatch {
     let watch = this.watches.get(node.id);
     if (watch === undefined || watch.life !== node.life) {
-      watch = { life: node.life, commitIndex: 0, lastIndex: -1, lastTerm: -1, leaderTermSeen: 0, appliedValues: new Set() };
+      watch = { life: node.life, commitIndex: 0, lastIndex: -1, lastTerm: -1, leaderTermSeen: 0, appliedValues: new Set(), handingOver: null, pausedInTerm: null };
       this.watches.set(node.id, watch);
     }
     return watch;
+  }
+
+  /**
+   * A transfer is seen after the step that started it (an admin call, which appends nothing), so
+   * the log's end then is where it started; until the transfer ends, it must not move.
+   */
+  private checkHandingOver(id: string, watch: NodeWatch, target: string | null, term: number, lastIndex: number): void {
+    if (target === null) {
+      watch.handingOver = null;
+    } else if (watch.handingOver === null || watch.handingOver.term !== term) {
+      watch.handingOver = { term, lastIndex };
+    } else if (lastIndex !== watch.handingOver.lastIndex) {
+      this.violation('writeDuringTransfer',
+        `${id} appended up to ${lastIndex} in term ${term} while handing leadership to ${target} (its log ended at ${watch.handingOver.lastIndex})`);
+      watch.handingOver.lastIndex = lastIndex;
+    }
+  }
+
+  /** A node whose elections are paused starts none: it is never a candidate of a term after the pause's. */
+  private checkPaused(id: string, watch: NodeWatch, paused: boolean, role: string, term: number): void {
+    if (!paused) {
+      watch.pausedInTerm = null;
+    } else if (watch.pausedInTerm === null) {
+      watch.pausedInTerm = term;
+    } else if ((role === 'candidate' || role === 'leader') && term > watch.pausedInTerm) {
+      this.violation('electionWhilePaused', `${id} is ${role} of term ${term}, elections paused since term ${watch.pausedInTerm}`);
+      watch.pausedInTerm = term;
+    }
+  }
+
+  /** A transfer by `from` was reported done: `leader` leads `term`, and the checks saw it do so. */
+  onTransferred(from: string, leader: string, term: number): void {
+    const seen = this.leaderOfTerm.get(term);
+    if (seen !== leader) this.violation('transferOutcome', `${from} reported ${leader} leading term ${term}; the leader seen in that term is ${seen ?? 'none'}`);
   }
 
   /**

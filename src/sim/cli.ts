@@ -6,7 +6,7 @@
  *   SEED=<n> node dist/src/sim/cli.js          (replays one seed; prints its journal on failure)
  * `npm run test:sim -- <args>` builds first and runs this.
  */
-import { runCampaign, formatFailure, snapshotLine } from './campaign.js';
+import { runCampaign, formatFailure, snapshotLine, transferLine } from './campaign.js';
 
 function argument(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -29,7 +29,7 @@ const summary = await runCampaign({
         `${result.steps} steps, ${result.operations} operations (${result.acknowledged} writes acknowledged, ${result.reads} reads), ` +
         `${result.faults} faults (${result.crashes} crashes, ${result.tornWrites} torn writes, ${result.replicaLosses} replicas losing data), ` +
         `sessions ${JSON.stringify(result.sessions)}, snapshot every ${result.snapshotEvery} keeping ${result.logKeep}: ` +
-        `${snapshotLine(result.snapshots, result.crashPoints)}, trace ${result.traceHash.toString(16)}`);
+        `${snapshotLine(result.snapshots, result.crashPoints)}; ${transferLine(result.transfers)}, trace ${result.traceHash.toString(16)}`);
     }
   },
   onProgress: (done, total, failed) => {
@@ -40,5 +40,5 @@ console.log(`sim: ${summary.seeds} seeds, ${summary.simulatedSeconds.toFixed(0)}
   `${summary.faults} faults (${summary.replicaLosses} replicas losing data), ${summary.violations} violations, ${summary.lostWrites} acknowledged writes lost, ` +
   `${summary.duplicateApplies} duplicate applies; sessions ${summary.sessions.opened} opened, ${summary.sessions.closed} closed, ` +
   `${summary.sessions.lateRetries} writes resent past the idle bound, ${summary.sessions.expired} answered SESSION_EXPIRED; ` +
-  `${snapshotLine(summary.snapshots, summary.crashPoints)} (${summary.wallSeconds.toFixed(1)} s)`);
+  `${snapshotLine(summary.snapshots, summary.crashPoints)}; ${transferLine(summary.transfers, { with: summary.transferSeeds, of: summary.seeds })} (${summary.wallSeconds.toFixed(1)} s)`);
 process.exitCode = summary.failedSeeds.length > 0 ? 1 : 0;

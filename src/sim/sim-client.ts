@@ -1,10 +1,10 @@
 /**
  * A simulated client, doing what RaftClient does on the wire: a write keeps its callId across
- * every retry (NOT_LEADER redirects, LEADER_NOT_READY / RESOURCE_UNAVAILABLE back-offs, a lost
- * connection, a reply that does not come), and carries the lowest callId it still waits for
- * (`firstUnacked`). Writes put unique values into the ledger; reads are linearizable reads.
- * One call at a time; a call not answered within its deadline is given up (its outcome unknown),
- * as a real client's call times out.
+ * every retry (NOT_LEADER redirects, LEADER_NOT_READY / RESOURCE_UNAVAILABLE /
+ * TRANSFER_IN_PROGRESS back-offs, a lost connection, a reply that does not come), and carries the
+ * lowest callId it still waits for (`firstUnacked`). Writes put unique values into the ledger;
+ * reads are linearizable reads. One call at a time; a call not answered within its deadline is
+ * given up (its outcome unknown), as a real client's call times out.
  *
  * Writes go within a session, as RaftClient's do: opened through the log before the first write
  * (and again after half the servers' idle bound without an acknowledged write), its id carried by
@@ -87,6 +87,8 @@ export class SimClient {
   acknowledged = 0;
   reads = 0;
   gaveUp = 0;
+  /** Calls answered TRANSFER_IN_PROGRESS (a leader handing over), each retried after a back-off. */
+  refusedInTransfer = 0;
 
   constructor(
     readonly id: string,
@@ -265,7 +267,10 @@ export class SimClient {
     if (error.code === 'NOT_LEADER') {
       const hint = error.details?.['leaderAddress'];
       this.switchServer(typeof hint === 'string' ? hint.slice(0, hint.indexOf(':')) : null, 5 + this.scheduler.random() * 30);
-    } else if (error.code === 'LEADER_NOT_READY' || error.code === 'RESOURCE_UNAVAILABLE') {
+    } else if (error.code === 'LEADER_NOT_READY' || error.code === 'RESOURCE_UNAVAILABLE' || error.code === 'TRANSFER_IN_PROGRESS') {
+      // TRANSFER_IN_PROGRESS: refused before the log, as RaftClient backs off (retry-policy.ts);
+      // the retry finds the new leader through the old one's NOT_LEADER hint.
+      if (error.code === 'TRANSFER_IN_PROGRESS') this.refusedInTransfer++;
       this.retryAfter(20 + this.scheduler.random() * 80);
     } else if (error.code === 'SESSION_EXPIRED' && call.kind === 'write' && this.session !== null) {
       // This copy was not applied; an earlier one may have been (the deadline outlasts the

@@ -4,10 +4,13 @@
  *  - Safety phase: a nemesis injects faults on a seeded schedule (crashes with torn writes and
  *    restarts, partitions, one-way cuts, an isolated leader, message drop / duplicate / reorder /
  *    connection resets; crashes aimed at the snapshot paths: mid-write, mid-install, between a
- *    snapshot and the purge below it); the checkers run after every step.
- *  - Liveness phase: faults healed, every node restarted; within `livenessMs` the cluster must
- *    elect a leader, commit new writes and converge (every node the same ledger, the same applied
- *    index). Then every acknowledged write must be on every node, once.
+ *    snapshot and the purge below it; leadership transfers and step-downs asked of the leader,
+ *    to any node, down or cut off ones included; elections paused and resumed on a node); the
+ *    checkers run after every step.
+ *  - Liveness phase: faults healed, elections resumed, every node restarted; within `livenessMs` the
+ *    cluster must elect a leader, commit new writes and converge (every node the same ledger, the
+ *    same applied index), then hand leadership over to another node and converge again. Then every
+ *    acknowledged write must be on every node, once.
  * Everything is drawn from the seed: the same seed replays the same run step for step (the trace
  * hash of the result says so).
  */
@@ -19,6 +22,7 @@ import { productionCore, SimNode, type CoreFactory, type LedgerFactory } from '.
 import { SimClient } from './sim-client.js';
 import { crashPoints, SnapshotActivity, type CrashPoint, type SnapshotFigures } from './snapshot-activity.js';
 import type { SessionTable } from '../actors/session-table.js';
+import { RaftlineError } from '../errors.js';
 
 export interface SimConfig {
   seed: number;
@@ -81,6 +85,32 @@ export const simLimits: Partial<Limits> = {
   appendInflightMax: 4,
 };
 
+/**
+ * Leadership transfers the nemesis asked of a leader (RaftServer.transferLeadership, thesis §3.10):
+ * started (the leader began handing over), completed (it learned that its target leads), failed
+ * (TRANSFER_FAILED: given up after its timeout, or another node took over); a transfer whose
+ * leader crashed first has no outcome. Refused: calls the leader turned down at once (another
+ * transfer under way). The liveness phase's handover on the healed cluster counts among them
+ * too, and in `afterHeal`. Then the client calls answered TRANSFER_IN_PROGRESS, and the
+ * elections paused on a node.
+ */
+export interface TransferFigures {
+  started: number;
+  completed: number;
+  failed: number;
+  refused: number;
+  writesRefused: number;
+  pauses: number;
+  /** Pauses that struck a pre-candidate or candidate (whose campaign must then stop). */
+  pausesMidCampaign: number;
+  /** Transfers completed on the healed cluster in the liveness phase (one per passing run). */
+  afterHeal: number;
+}
+
+export function noTransferFigures(): TransferFigures {
+  return { started: 0, completed: 0, failed: 0, refused: 0, writesRefused: 0, pauses: 0, pausesMidCampaign: 0, afterHeal: 0 };
+}
+
 export interface SimResult {
   seed: number;
   nodeCount: number;
@@ -108,6 +138,8 @@ export interface SimResult {
   logKeep: number;
   snapshots: SnapshotFigures;
   crashPoints: Record<CrashPoint, number>;
+  /** Leadership transfers and paused elections: see TransferFigures. */
+  transfers: TransferFigures;
   /** A short account of the run's last events, for a failure report. */
   journal: string[];
 }
@@ -239,6 +271,74 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     });
   };
 
+  // ---- leadership transfers and paused elections (thesis §3.10) ------------------------------
+  // Asked of the servers as an operator would (RaftServer's admin calls). A transfer's outcome is
+  // a promise: its handlers run at the loop's next await, which the loop makes after each step
+  // while one is unsettled (a transfer whose leader crashed never settles and is dropped).
+  const transfers = noTransferFigures();
+  let transfersUnsettled: { life: Life }[] = [];
+  /**
+   * Asks `from` to hand leadership to `target` (null: step down); `settled` hears whether it
+   * completed. False when the call started no transfer (refused at once, or joining the one
+   * under way: only the call that started a transfer counts its outcome).
+   */
+  const transferLeadership = (from: SimNode, target: string | null, timeoutMs: number, settled?: (completed: boolean) => void): boolean => {
+    const core = from.core!;
+    const wanted = target ?? 'the most caught-up follower';
+    const running = core.transferTarget;
+    const outcome = from.server!.transferLeadership(target, timeoutMs);
+    const chosen = core.transferTarget;
+    if (running !== null || chosen === null) {
+      outcome.catch(() => {});
+      if (chosen === null || (target !== null && target !== running)) {
+        transfers.refused++;
+        note(`transfer ${from.id} -> ${wanted} refused${running === null ? '' : ` (handing over to ${running})`}`);
+      }
+      return false;
+    }
+    transfers.started++;
+    const unsettled = { life: from.life! };
+    transfersUnsettled.push(unsettled);
+    note(`transfer ${from.id} -> ${chosen}${target === null ? ' (step down)' : ''} in term ${core.term}, timeout ${timeoutMs} ms`);
+    outcome.then((done) => {
+      transfersUnsettled = transfersUnsettled.filter((other) => other !== unsettled);
+      transfers.completed++;
+      note(`transfer ${from.id} -> ${done.leader} done: it leads term ${done.term} after ${Math.round(done.ms)} ms`);
+      checkers.onTransferred(from.id, done.leader, done.term);
+      settled?.(true);
+    }, (error: unknown) => {
+      transfersUnsettled = transfersUnsettled.filter((other) => other !== unsettled);
+      transfers.failed++;
+      const reason = error instanceof RaftlineError ? `${error.code} ${String(error.details['reason'] ?? '')}` : String(error);
+      note(`transfer ${from.id} -> ${chosen} failed: ${reason}`);
+      settled?.(false);
+    });
+    return true;
+  };
+  // Fewer than half the nodes paused at a time, so that the others can still elect a leader.
+  const pausedMax = Math.floor((nodeCount - 1) / 2);
+  const pausedCount = (): number => nodes.filter((node) => node.isUp && node.core!.electionsPaused).length;
+  const setElectionPaused = (node: SimNode, paused: boolean): void => {
+    const role = node.core!.role;
+    node.server!.setElectionPaused(paused);
+    if (paused) transfers.pauses++;
+    if (paused && role !== 'follower' && role !== 'leader') transfers.pausesMidCampaign++;
+    note(`${paused ? 'pause' : 'resume'} elections on ${node.id}${paused && role !== 'follower' ? ` (a ${role} of term ${node.core!.term})` : ''}`);
+  };
+  // Half the pauses are aimed at a campaign: they land at the first step (within a few seconds)
+  // where a node is a pre-candidate or candidate, whose campaign must then go no further.
+  let pauseAimedUntilMs = 0;
+  const pauseCampaigner = (): void => {
+    if (scheduler.now > pauseAimedUntilMs || inLiveness) {
+      pauseAimedUntilMs = 0;
+      return;
+    }
+    const campaigner = nodes.find((node) => node.isUp && !node.core!.electionsPaused && (node.core!.role === 'preCandidate' || node.core!.role === 'candidate'));
+    if (campaigner === undefined) return;
+    pauseAimedUntilMs = 0;
+    if (pausedCount() < pausedMax) setElectionPaused(campaigner, true);
+  };
+
   // ---- the nemesis -------------------------------------------------------------------------
   const nemesisLife = new Life('nemesis');
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rng.nextFloat() * items.length)]!;
@@ -255,41 +355,56 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       // for one takes too long), so that crashes lose and tear writes.
       const waitForUnsynced = rng.nextFloat() < 0.7;
       crashPlan.next = { node: pick(up), atStep: scheduler.steps + Math.floor(rng.nextFloat() * (waitForUnsynced ? 3000 : 40)), waitForUnsynced };
-    } else if (roll < 0.4 && down.length > 0) {
+    } else if (roll < 0.38 && down.length > 0) {
       start(pick(down));
-    } else if (roll < 0.5) {
+    } else if (roll < 0.47) {
       const shuffled = nodeIds.map((id) => ({ id, key: rng.nextFloat() })).sort((a, b) => a.key - b.key).map((x) => x.id);
       const size = 1 + Math.floor(rng.nextFloat() * Math.floor(nodeCount / 2));
       const side = new Set(shuffled.slice(0, size));
       for (const a of nodeIds) for (const b of nodeIds) if (side.has(a) !== side.has(b)) network.cut(a, b);
       if (rng.nextFloat() < 0.5) for (const a of side) for (const b of nodeIds) if (!side.has(b)) network.resetBetween(a, b);
       note(`partition ${[...side].join(',')} | rest`);
-    } else if (roll < 0.58) {
+    } else if (roll < 0.54) {
       const current = leader();
       if (current !== undefined) {
         for (const other of nodeIds) if (other !== current.id) { network.cut(current.id, other); network.cut(other, current.id); }
         note(`isolate leader ${current.id}`);
       }
-    } else if (roll < 0.68) {
+    } else if (roll < 0.62) {
       const from = pick(nodeIds);
       const to = pick(nodeIds.filter((id) => id !== from));
       network.cut(from, to);
       note(`cut ${from} -> ${to}`);
-    } else if (roll < 0.8) {
+    } else if (roll < 0.73) {
       const storm: NetworkFaults = {
         dropRate: rng.nextFloat() * 0.2, duplicateRate: rng.nextFloat() * 0.1, reorderRate: rng.nextFloat() * 0.2,
         resetRate: rng.nextFloat() * 0.01, delayMsMin: 0.2, delayMsMax: 2 + rng.nextFloat() * 60,
       };
       network.faults = storm;
       note(`network drop ${storm.dropRate.toFixed(2)} dup ${storm.duplicateRate.toFixed(2)} reorder ${storm.reorderRate.toFixed(2)} delay<=${storm.delayMsMax.toFixed(0)}ms`);
-    } else if (roll < 0.9) {
+    } else if (roll < 0.83) {
       network.healAll();
       network.faults = calmNetwork;
       note('heal network');
-    } else if (roll < 0.95 && crashPlan.next === null && lossPlan.next === null) {
-      lossPlan.next = { victim: pick(nodes), untilMs: scheduler.now + 3000 };
+    } else if (roll < 0.88) {
+      if (crashPlan.next === null && lossPlan.next === null) lossPlan.next = { victim: pick(nodes), untilMs: scheduler.now + 3000 };
+      else faults--;
+    } else if (roll < 0.96) {
+      // To any other node, down, cut off or paused ones too (those transfers time out), or a step-down.
+      const current = leader();
+      if (current !== undefined) {
+        const target = rng.nextFloat() < 0.25 ? null : pick(nodeIds.filter((id) => id !== current.id));
+        transferLeadership(current, target, 300 + Math.floor(rng.nextFloat() * 2700));
+      } else {
+        faults--;
+      }
     } else {
-      faults--;
+      const paused = up.filter((node) => node.isUp && node.core!.electionsPaused);
+      const running = up.filter((node) => node.isUp && !node.core!.electionsPaused);
+      if (paused.length > 0 && (paused.length >= pausedMax || rng.nextFloat() < 0.5)) setElectionPaused(pick(paused), false);
+      else if (pausedMax === 0 || running.length === 0) faults--;
+      else if (rng.nextFloat() < 0.5) setElectionPaused(pick(running), true);
+      else pauseAimedUntilMs = scheduler.now + 5000;
     }
     scheduler.at(rng.nextFloat() * 2 * config.faultEveryMs, nemesisLife, nemesis);
   };
@@ -311,6 +426,8 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     return true;
   };
   const livenessLife = new Life('liveness');
+  let handover: 'asked' | 'done' | null = null;
+  const handoverState = (): string => handover ?? 'not asked';
   const beginLiveness = (): void => {
     inLiveness = true;
     crashPlan.next = null;
@@ -318,14 +435,34 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     network.faults = calmNetwork;
     network.resetAll();
     note('liveness phase: faults healed');
+    // A paused node never campaigns: with too few left to elect, liveness would be out of reach.
+    for (const node of nodes) if (node.isUp && node.core!.electionsPaused) setElectionPaused(node, false);
     for (const node of nodes) if (node.life === null) start(node);
     for (const client of clients) {
       client.cancelRemaining();
       client.writesOnly();
       client.run(config.livenessWritesPerClient);
     }
+    // Once converged, the leader hands over to another node: with every fault healed, every node
+    // up and caught up, a transfer must complete (then the cluster converges again, under the new leader).
+    const handOver = (current: SimNode): void => {
+      const asked = transferLeadership(current, pick(nodeIds.filter((id) => id !== current.id)), 2000, (completed) => {
+        if (completed) {
+          handover = 'done';
+          transfers.afterHeal++;
+        } else {
+          checkers.violation('liveness', `a leadership transfer from ${current.id} failed with every fault healed (see the last events)`);
+        }
+      });
+      if (asked) handover = 'asked';
+    };
     const poll = (): void => {
-      if (converge()) {
+      if (handover !== 'asked' && converge()) {
+        if (handover === null) {
+          handOver(leader()!);
+          scheduler.at(100, livenessLife, poll);
+          return;
+        }
         converged = true;
         note('converged');
         stopAt.value = Math.max(scheduler.now, config.totalMsMin);
@@ -360,7 +497,12 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
           loseReplicaData(loss.victim);
         }
       }
+      if (pauseAimedUntilMs > 0) pauseCampaigner();
       if (pending.length > 0) await Promise.all(pending.splice(0));
+      if (transfersUnsettled.length > 0) {
+        transfersUnsettled = transfersUnsettled.filter((unsettled) => unsettled.life.alive);
+        await null;
+      }
       if (snapshotEvery > 0) {
         snapshotActivity.afterStep(nodes);
         if (!inLiveness && crashPlan.next === null) aimCrashes();
@@ -382,7 +524,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       const state = nodes.map((node) => node.isUp
         ? `${node.id}:${node.core!.role}/t${node.core!.term}/c${node.core!.commitIndex}/a${node.ledger!.values.length}`
         : `${node.id}:down`).join(' ');
-      checkers.violation('liveness', `no convergence within ${config.livenessMs} ms after faults healed (${state}; acks after heal: ${livenessAcks})`);
+      checkers.violation('liveness', `no convergence within ${config.livenessMs} ms after faults healed (${state}; acks after heal: ${livenessAcks}; handover after heal: ${handoverState()})`);
     } else {
       checkers.checkAcknowledged(nodes, acknowledged);
       const reference = leader()?.ledger?.values ?? nodes[0]!.ledger!.values;
@@ -426,6 +568,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     logKeep,
     snapshots: { ...snapshotActivity.figures },
     crashPoints: { ...crashPointHits },
+    transfers: { ...transfers, writesRefused: clients.reduce((sum, client) => sum + client.refusedInTransfer, 0) },
     journal,
   };
 }

@@ -64,6 +64,12 @@ const figures: SafetyFigures = {
   lostWrites: sum((result) => result.lostWrites),
   violations: sum((result) => result.violations + result.undecided),
   duplicateApplies: sum((result) => result.duplicateApplies + result.phantoms),
+  transfers: {
+    started: sum((result) => result.transfers.done + result.transfers.failed + (result.transfers.afterHealMs === null ? 0 : 1)),
+    completed: sum((result) => result.transfers.done + (result.transfers.afterHealMs === null ? 0 : 1)),
+    failed: sum((result) => result.transfers.failed),
+    pauses: sum((result) => result.faultCounts['pause-election'] ?? 0),
+  },
 };
 writeSafetyFigures(figures);
 const kills = results.flatMap((result) => result.recoverySamples.filter((sample) => sample.figure === 'leaderKill' && !sample.composed && sample.settled && sample.waitMs !== null).map((sample) => sample.waitMs!));

@@ -87,4 +87,21 @@ export const regressions: readonly RegressionCase[] = [
     args: '',
     caught: 'The same, in a group of five.',
   },
+  {
+    name: 'paused-mid-pre-vote-3-nodes',
+    seed: 9,
+    config: {},
+    args: '',
+    caught: 'Elections were paused on a pre-candidate (a pause aimed at a campaign); the pre-votes it was waiting for ' +
+      'came back granted and it started an election of term 1 anyway (electionWhilePaused), so a paused node could ' +
+      'still campaign and win. Fixed in RaftCore.setElectionsPaused: a pause gives up a campaign under way (the node ' +
+      'waits as a follower of its term).',
+  },
+  {
+    name: 'paused-mid-pre-vote-5-nodes',
+    seed: 13,
+    config: {},
+    args: '',
+    caught: 'The same, in a group of five, in term 2.',
+  },
 ];

@@ -1,7 +1,8 @@
 /**
  * Tests of the simulator itself: a run replays exactly from its seed, the virtual disk keeps what
  * a real one keeps across a crash, and the checkers catch deliberately broken parts (a core
- * missing a rule of the paper, a disk whose fsync lies) within a bounded number of seeds.
+ * missing a rule of the paper or of leadership transfer, a disk whose fsync lies) within a
+ * bounded number of seeds.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { SimDisk } from '../../src/sim/sim-disk.js';
 import { SimScheduler } from '../../src/sim/scheduler.js';
 import { logMatchingProblem } from '../../src/sim/checkers.js';
 import { SegmentedLog } from '../../src/log/segmented-log.js';
-import { makeBlindVoter, makeNoConsistencyCheck } from '../support/broken-cores.js';
+import { makeBlindVoter, makeNoConsistencyCheck, makeWritesDuringTransfer } from '../support/broken-cores.js';
 import { makeHastySessions, makeRevivingSessions } from '../support/broken-sessions.js';
 import { makeForgetfulSnapshots } from '../support/broken-ledgers.js';
 
@@ -50,6 +51,12 @@ test('a core that votes without the up-to-date check is caught within 40 seeds',
   assert.ok(failure !== null, 'no seed caught the blind voter');
   assert.ok(failure.violations.some((violation) => ['leaderCompleteness', 'stateMachineSafety', 'logMatching'].includes(violation.rule)),
     JSON.stringify(failure.violations));
+});
+
+test('a core that takes writes while it hands leadership over is caught within 40 seeds', async () => {
+  const failure = await firstFailure({ makeCore: makeWritesDuringTransfer }, 40);
+  assert.ok(failure !== null, 'no seed caught the writes during a transfer');
+  assert.ok(failure.violations.some((violation) => violation.rule === 'writeDuringTransfer'), JSON.stringify(failure.violations));
 });
 
 test('a disk whose fsync makes nothing durable loses acknowledged writes, and a seed shows it within 40', async () => {

@@ -1,8 +1,9 @@
 /**
  * The safety summary of a test run. Each safety suite (the simulator, the chaos runs) writes its
  * figures to `.safety/<suite>.json` at the repository root:
- * `{ suite, seeds?, histories?, operations?, faults?, lostWrites, violations, duplicateApplies, snapshots?, crashPoints? }`
- * (the simulator adds what its seeds did with snapshots and the crashes aimed at them).
+ * `{ suite, seeds?, histories?, operations?, faults?, lostWrites, violations, duplicateApplies, snapshots?, crashPoints?, transfers? }`
+ * (the simulator adds what its seeds did with snapshots and the crashes aimed at them; the
+ * simulator and the chaos runs, the leadership transfers they asked for and the elections they paused).
  * `npm test` clears the folder first (`--clear`), so a stale file never counts, and runs this at
  * the end to print ONE line with the totals; it exits 1 when any suite counted a lost write, a
  * violation or a duplicate apply, or when a file is malformed.
@@ -22,6 +23,7 @@ export interface SafetyFigures {
   duplicateApplies: number;
   snapshots?: { taken: number; purges: number; installs: number; installsInterrupted: number; installsAfterDiskLoss: number; restarts: number };
   crashPoints?: { snapshotWrite: number; install: number; beforePurge: number };
+  transfers?: { started: number; completed: number; failed: number; pauses: number };
 }
 
 export const safetyDir = fileURLToPath(new URL('../../../.safety/', import.meta.url));
@@ -45,7 +47,7 @@ export function readSafetyFigures(dir = safetyDir): SafetyFigures[] {
 }
 
 export function summaryLine(all: readonly SafetyFigures[]): string {
-  const sum = (field: keyof Omit<SafetyFigures, 'suite' | 'snapshots' | 'crashPoints'>): number =>
+  const sum = (field: keyof Omit<SafetyFigures, 'suite' | 'snapshots' | 'crashPoints' | 'transfers'>): number =>
     all.reduce((total, figures) => total + (figures[field] ?? 0), 0);
   const snapshots = all.filter((figures) => figures.snapshots !== undefined);
   const ofSnapshots = (field: keyof NonNullable<SafetyFigures['snapshots']>): number =>
@@ -56,10 +58,15 @@ export function summaryLine(all: readonly SafetyFigures[]): string {
     `snapshots installed ${ofSnapshots('installs')} (${ofSnapshots('installsInterrupted')} interrupted by a crash), ` +
     `crashes while writing a snapshot ${ofCrashPoints('snapshotWrite')}, while installing ${ofCrashPoints('install')}, ` +
     `before the purge ${ofCrashPoints('beforePurge')}`;
+  const transfers = all.filter((figures) => figures.transfers !== undefined);
+  const ofTransfers = (field: keyof NonNullable<SafetyFigures['transfers']>): number =>
+    transfers.reduce((total, figures) => total + figures.transfers![field], 0);
+  const transferPart = transfers.length === 0 ? '' : `, leadership transfers ${ofTransfers('started')} ` +
+    `(${ofTransfers('completed')} completed, ${ofTransfers('failed')} failed), elections paused ${ofTransfers('pauses')}`;
   const suites = all.length === 0 ? 'no safety suites ran' : all.map((figures) => figures.suite).join(', ');
   return `safety: seeds run ${sum('seeds')}, histories checked ${sum('histories')}, operations checked ${sum('operations')}, ` +
     `faults injected ${sum('faults')}, acknowledged writes lost ${sum('lostWrites')}, linearizability violations ${sum('violations')}, ` +
-    `duplicate applies ${sum('duplicateApplies')}${snapshotPart} (${suites})`;
+    `duplicate applies ${sum('duplicateApplies')}${snapshotPart}${transferPart} (${suites})`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { RaftCore } from '../../src/core/raft-core.js';
 import { CoreCluster } from '../support/core-cluster.js';
 import { chaosRun } from '../support/seeds.js';
 
@@ -146,6 +147,25 @@ test('paused elections: a paused follower never campaigns nor takes a handed-ove
   assert.equal(cluster.node(target).core!.term, term, 'no election at all while both are paused');
   cluster.setPaused(other, false);
   assert.ok(tickUntil(cluster, 100, () => cluster.node(other).core!.role === 'leader', [other]) > 0, 'resumed, it campaigns and wins');
+});
+
+test('a node paused mid-campaign gives it up: pre-votes and votes that arrive later carry it nowhere', () => {
+  const rng = { intBetween: (_min: number, max: number): number => max };
+  for (const stage of ['preCandidate', 'candidate'] as const) {
+    const core = new RaftCore({ id: 'n1', voters: ['n1', 'n2', 'n3'], electionTicksMin: 5, electionTicksMax: 10, rng },
+      { hardState: { term: 1, votedFor: null }, termRuns: [], lastIndex: 0 });
+    for (let tick = 0; tick < 10; tick++) core.tick();
+    assert.equal(core.role, 'preCandidate');
+    if (stage === 'candidate') core.step('n2', { type: 'voteResponse', preVote: true, term: 2, granted: true });
+    assert.equal(core.role, stage);
+    const term = core.term;
+    core.setElectionsPaused(true);
+    assert.equal(core.role, 'follower', `paused as ${stage}, it gave the campaign up`);
+    core.step('n2', { type: 'voteResponse', preVote: true, term: term + 1, granted: true });
+    core.step('n3', { type: 'voteResponse', preVote: false, term, granted: true });
+    assert.equal(core.role, 'follower', `paused as ${stage}`);
+    assert.equal(core.term, term, `paused as ${stage}`);
+  }
 });
 
 test('chaos with transfers and pauses keeps every safety property (seeds)', () => {
