@@ -18,7 +18,12 @@
  *  3. `--kills` elections after `kill -9` of the leader: the longest gap around each (from the kill
  *     until `--after-ms` after writes resumed), the killed server then restarted and waited for
  *     until it has applied what the leader had committed, before the next kill;
- *  4. with `--etcd`, the raftline cluster stopped first: a 3-member etcd cluster (Debian's
+ *  4. `--replaces` replacements of a dead server (default 1): a follower killed with SIGKILL, an
+ *     empty server started with `--join` and added (client.admin().addServer: a learner until
+ *     caught up, then a voter through a joint configuration), the dead one removed; writes/s in
+ *     the 5 s before, from the kill until the removal committed, and in the 5 s after; the time
+ *     until the new server is a voter; the writes that failed (there should be none);
+ *  5. with `--etcd`, the raftline cluster stopped first: a 3-member etcd cluster (Debian's
  *     etcd-server on PATH; skipped with a note when it is missing or does not start) under the
  *     same load from one etcd3 client in this process, a baseline phase, then `--transfers`
  *     MoveLeader calls (the etcd3 client's maintenance API, sent to the leader, as
@@ -57,6 +62,7 @@ const { values: flags } = parseArgs({
   strict: true,
   options: {
     transfers: { type: 'string', default: '20' }, 'every-ms': { type: 'string', default: '1000' }, kills: { type: 'string', default: '5' },
+    replaces: { type: 'string', default: '1' },
     etcd: { type: 'boolean', default: false }, 'after-ms': { type: 'string', default: '300' }, 'warmup-s': { type: 'string', default: '3' },
     outstanding: { type: 'string', default: '256' }, size: { type: 'string', default: '128' }, keys: { type: 'string', default: '100000' },
     'transfer-timeout-ms': { type: 'string' }, 'request-timeout-ms': { type: 'string', default: '30000' },
@@ -75,6 +81,7 @@ const config = {
   transfers: integer('transfers', flags.transfers, 0),
   everyMs: integer('every-ms', flags['every-ms'], 100),
   kills: integer('kills', flags.kills, 0),
+  replaces: integer('replaces', flags.replaces, 0),
   etcd: flags.etcd,
   afterMs: integer('after-ms', flags['after-ms'], 0),
   warmupS: integer('warmup-s', flags['warmup-s'], 0),
@@ -95,7 +102,7 @@ const catchUpWaitMs = 120_000;
 
 // The run's plan, in seconds, bounds it: twice the plan and two minutes of margin by default.
 const phaseS = (config.transfers * config.everyMs) / 1000;
-const plannedS = config.warmupS + 2 * phaseS + config.kills * (config.everyMs / 1000 + 15) +
+const plannedS = config.warmupS + 2 * phaseS + config.kills * (config.everyMs / 1000 + 15) + config.replaces * 40 +
   (config.etcd ? config.warmupS + 2 * phaseS + 20 : 0) + 20;
 const deadlineS = flags['deadline-s'] === undefined ? Math.ceil(2 * plannedS + 120) : integer('deadline-s', flags['deadline-s'], 1);
 
@@ -499,6 +506,36 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
     if (i < config.kills) await sleep(config.everyMs);
   }
 
+  console.log(`replaces: ${config.replaces} (a follower killed, an empty server added with --join, the dead one removed)`);
+  const replaces: Record<string, unknown>[] = [];
+  for (let i = 1; i <= config.replaces; i++) {
+    const leader = await leaderNow(null, electionWaitMs);
+    const dead = cluster.nodes.find((node) => node !== leader && node.process !== null)!;
+    await sleep(5000);
+    const killedMs = performance.now();
+    cluster.kill(dead.id);
+    await cluster.waitExit(dead.id);
+    const fresh = cluster.addNode();
+    cluster.start(fresh.id);
+    const addedFromMs = performance.now();
+    await admin.admin().addServer({ id: fresh.id, address: fresh.address }, { catchUpTimeoutMs: 120_000 });
+    const voterMs = performance.now() - addedFromMs;
+    await admin.admin().removeServer(dead.id);
+    const removedMs = performance.now();
+    await sleep(5000);
+    const before = phaseOf(load, killedMs - 5000, killedMs);
+    const during = phaseOf(load, killedMs, removedMs);
+    const after = phaseOf(load, removedMs, removedMs + 5000);
+    const replace = {
+      i, dead: dead.id, added: fresh.id, voterMs: Math.round(voterMs), changeMs: Math.round(removedMs - killedMs),
+      writesPerSecond: { before: before.writesPerSecond, during: during.writesPerSecond, after: after.writesPerSecond },
+      duringRatio: ratio(during.writesPerSecond, before.writesPerSecond), failedWrites: load.failedBetween(killedMs, removedMs + 5000).length,
+    };
+    replaces.push(replace);
+    console.log(`  #${i} ${dead.id} killed, ${fresh.id} a voter after ${replace.voterMs} ms, ${dead.id} removed ${replace.changeMs} ms after the kill; ` +
+      `writes/s ${before.writesPerSecond} before, ${during.writesPerSecond} during, ${after.writesPerSecond} after; failed writes ${replace.failedWrites}`);
+  }
+
   await load.stop(config.requestTimeoutMs + 1000);
   const baseline = phaseOf(load, baselineFrom, baselineTo);
   const transferPhase = phaseOf(load, transferRun.fromMs, transferRun.toMs);
@@ -520,6 +557,7 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
       resumedMs: spread(kills.map((kill) => kill.resumedMs)),
       failedWrites: kills.reduce((sum, kill) => sum + kill.failedWrites, 0), events: kills,
     },
+    replaces,
     failedWritesTotal: load.failures.length,
     failureMessages: [...new Set(load.failures.map((failure) => failure.message))].slice(0, 5),
   };
@@ -718,6 +756,7 @@ type Figures = Record<string, unknown> & {
   baseline?: Phase & { gapMs: Spread; windowMs: number };
   transfers?: Phase & { gapMs: Spread; transferMs?: Spread; callMs: Spread; writesPerSecondRatio: number | null; failedTransfers: number; failedWrites: number };
   kills?: { gapMs: Spread; electionMs: Spread; resumedMs: Spread; failedWrites: number };
+  replaces?: { voterMs: number; changeMs: number; writesPerSecond: { before: number; during: number; after: number }; duringRatio: number | null; failedWrites: number }[];
   failedWritesTotal?: number;
   skipped?: string;
 };
@@ -754,6 +793,11 @@ try {
     `raftline writes/s: ${raftline.baseline?.writesPerSecond} without transfers, ${raftline.transfers?.writesPerSecond} with them ` +
       `(ratio ${raftline.transfers?.writesPerSecondRatio}); failed transfers ${raftline.transfers?.failedTransfers}, ` +
       `failed writes ${raftline.transfers?.failedWrites} around transfers, ${raftline.kills?.failedWrites} around kills, ${raftline.failedWritesTotal} in all`);
+  for (const [i, replace] of (raftline.replaces ?? []).entries()) {
+    lines.push(`raftline replace #${i + 1}: new server a voter after ${replace.voterMs} ms, the change done ${replace.changeMs} ms after the kill; ` +
+      `writes/s ${replace.writesPerSecond.before} before, ${replace.writesPerSecond.during} during (ratio ${replace.duringRatio}), ` +
+      `${replace.writesPerSecond.after} after; failed writes ${replace.failedWrites}`);
+  }
   if (etcd !== null) {
     lines.push(etcd.skipped !== undefined ? `etcd: skipped (${etcd.skipped})`
       : `etcd writes/s: ${etcd.baseline?.writesPerSecond} without transfers, ${etcd.transfers?.writesPerSecond} with them ` +

@@ -27,14 +27,14 @@ import type { CutMode, FaultNetwork } from './fault-proxy.js';
 
 export const faultKinds = [
   'partition-halves', 'isolate-leader', 'majorities-ring', 'bridge', 'one-way', 'drop', 'delay', 'kill', 'kill-leader', 'pause',
-  'lose-disk', 'damage-tail', 'transfer', 'pause-election',
+  'lose-disk', 'damage-tail', 'transfer', 'pause-election', 'membership',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
-const categoryOf: Record<FaultKind, 'cut' | 'delay' | 'process' | 'disk' | 'leadership' | 'election'> = {
+const categoryOf: Record<FaultKind, 'cut' | 'delay' | 'process' | 'disk' | 'leadership' | 'election' | 'membership'> = {
   'partition-halves': 'cut', 'isolate-leader': 'cut', 'majorities-ring': 'cut', bridge: 'cut', 'one-way': 'cut', drop: 'cut',
   delay: 'delay', kill: 'process', 'kill-leader': 'process', pause: 'process', 'lose-disk': 'disk', 'damage-tail': 'disk',
-  transfer: 'leadership', 'pause-election': 'election',
+  transfer: 'leadership', 'pause-election': 'election', membership: 'membership',
 };
 
 /** Faults that cut links; the recovery figure "heal to next write" is taken after these. */
@@ -91,6 +91,11 @@ export interface NemesisHost {
   transferLeadership(to: string, timeoutMs: number): Promise<TransferAnswer>;
   /** Pauses or resumes elections on a server; false when it did not answer. */
   setElectionPaused(id: string, paused: boolean): Promise<boolean>;
+  /**
+   * Asks the leader to remove a server from the group, or to add it back (at its own address, as
+   * a learner until caught up, then a voter); never rejects: what happened, or why not.
+   */
+  changeMembership(change: 'remove' | 'add', id: string): Promise<{ ok: boolean; detail: string }>;
 }
 
 export interface NemesisOptions {
@@ -141,6 +146,10 @@ export class Nemesis {
   /** Servers whose elections this nemesis paused, and its admin calls (transfers, pauses) of the round. */
   private readonly electionPaused = new Set<string>();
   private readonly adminCalls: Promise<void>[] = [];
+  /** Servers this nemesis removed from the group: added back at the heal. */
+  private readonly removed = new Set<string>();
+  /** Membership changes asked (removals and additions) and those committed. */
+  readonly membership = { asked: 0, done: 0 };
 
   constructor(
     private readonly host: NemesisHost,
@@ -213,6 +222,21 @@ export class Nemesis {
     // A restart clears a pause (it is not durable), but a pause that was still on its way may
     // have reached the restarted server: every server paused is asked to resume. One that does
     // not answer (still starting, slow) is asked again, and stays in the set for the next heal.
+    // Every server removed is added back (a change under way, or a leader lost midway, is retried).
+    for (const id of [...this.removed]) {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const answer = await this.host.changeMembership('add', id);
+        this.membership.asked++;
+        if (answer.ok) {
+          this.membership.done++;
+          this.removed.delete(id);
+          this.log(`membership: ${id} added back: ${answer.detail}`);
+          break;
+        }
+        this.log(`membership: adding ${id} back failed (${answer.detail}), retrying`);
+        await sleep(300);
+      }
+    }
     await Promise.all([...this.electionPaused].map(async (id) => {
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await this.host.setElectionPaused(id, false)) {
@@ -384,6 +408,18 @@ export class Nemesis {
         const entry = record(`elections paused on ${target}`, [target]);
         this.adminCalls.push(this.host.setElectionPaused(target, true).then((answered) => {
           if (!answered) entry.detail += ' (not answered)';
+        }));
+        return entry;
+      }
+      case 'membership': {
+        // Any server, the leader too (it hands over before it leaves); added back at the heal.
+        const target = ids[rng.intBetween(0, ids.length - 1)]!;
+        const entry = record(`remove ${target}${target === leader ? ' (the leader)' : ''}`, [target]);
+        this.removed.add(target);
+        this.adminCalls.push(this.host.changeMembership('remove', target).then((answer) => {
+          this.membership.asked++;
+          if (answer.ok) this.membership.done++;
+          entry.detail += answer.ok ? `: done, ${answer.detail}` : `: not made (${answer.detail})`;
         }));
         return entry;
       }

@@ -84,6 +84,12 @@ export interface ChaosResult {
    * which must complete: its time, or null when it did not (a problem) or was not asked.
    */
   transfers: { done: number; failed: number; doneMsMean: number | null; afterHealMs: number | null };
+  /**
+   * Membership changes (joint consensus through the admin API): asked and committed by the
+   * nemesis (a server removed, added back at the heal), and the round after the heal: one server
+   * removed and added back with every fault healed, which must succeed.
+   */
+  membership: { asked: number; done: number; afterHeal: boolean };
   lostWrites: number;
   violations: number;
   undecided: number;
@@ -248,6 +254,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         return { ok: false, reason };
       }
     },
+    async changeMembership(change: 'remove' | 'add', id: string): Promise<{ ok: boolean; detail: string }> {
+      try {
+        const client = await admin();
+        const report = change === 'remove' ? await client.admin().removeServer(id)
+          : await client.admin().addServer({ id, address: cluster.node(id).address }, { catchUpTimeoutMs: 10_000 });
+        return { ok: true, detail: `voters ${report.voters.map((member) => member.id).join(',')} at index ${report.index}` };
+      } catch (error) {
+        const detail = error instanceof RaftlineError ? `${error.code}${error.details['reason'] === undefined ? '' : ` ${String(error.details['reason'])}`}` : String(error);
+        return { ok: false, detail };
+      }
+    },
     async setElectionPaused(id: string, paused: boolean): Promise<boolean> {
       const client = await admin();
       const address = cluster.node(id).address;
@@ -261,6 +278,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const result: ChaosResult = {
     ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, transfers: { done: 0, failed: 0, doneMsMean: null, afterHealMs: null },
+    membership: { asked: 0, done: 0, afterHeal: false },
     lostWrites: 0, violations: 0,
     undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, converged: false, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
     recoverySamples: [], writesPerSecond: [], sessions: null, snapshots: null, problems, faultLog: [],
@@ -337,6 +355,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const answer = await nemesisHost.transferLeadership(to, 2000);
         handoverMs = answer.ok ? answer.ms : null;
         if (!answer.ok) problems.push(`a leadership transfer from ${from ?? 'the leader'} to ${to} failed once the faults healed: ${answer.reason}`);
+        // And the membership: one server removed, then added back (a learner until caught up, then a voter).
+        const leaderNow = await nemesisHost.leader();
+        const others = servers.map((server) => server.id).filter((id) => id !== leaderNow);
+        const moved = others[new SeededRng(options.seed + 1).intBetween(0, others.length - 1)]!;
+        const removed = await nemesisHost.changeMembership('remove', moved);
+        const added = removed.ok ? await nemesisHost.changeMembership('add', moved) : removed;
+        result.membership.afterHeal = removed.ok && added.ok;
+        log(`membership after the heal: ${moved} removed (${removed.detail}) and added back (${added.detail})`);
+        if (!result.membership.afterHeal) problems.push(`${moved} could not be removed and added back once the faults healed: ${added.detail}`);
       }
     } finally {
       clearInterval(watchCrashes);
@@ -373,6 +400,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       doneMsMean: transfersDone.length === 0 ? null : transfersDone.reduce((sum, record) => sum + record.transfer!.ms, 0) / transfersDone.length,
       afterHealMs: handoverMs,
     };
+    result.membership.asked += nemesis.membership.asked;
+    result.membership.done += nemesis.membership.done;
     const figures = (figure: 'leaderKill' | 'partitionHeal', chosen: FaultRecord[], at: (record: FaultRecord) => number): Percentiles => {
       const waits = recoveryTimes(chosen.map(at), writesOk);
       for (const [i, record] of chosen.entries()) {
@@ -492,6 +521,8 @@ export function formatChaos(result: ChaosResult): string {
     `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `leadership transfers: ${result.transfers.done} done${result.transfers.doneMsMean === null ? '' : ` (mean ${Math.round(result.transfers.doneMsMean)} ms)`}, ` +
       `${result.transfers.failed} failed under faults; after the heal ${result.transfers.afterHealMs === null ? 'none' : `done in ${Math.round(result.transfers.afterHealMs)} ms`}`,
+    `membership changes: ${result.membership.done} of ${result.membership.asked} asked under faults committed; after the heal ` +
+      `${result.membership.afterHeal ? 'a server removed and added back' : 'none'}`,
     `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
       `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}, ` +
       `servers converged ${result.converged ? 'yes' : 'no'}`,

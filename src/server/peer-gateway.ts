@@ -22,22 +22,30 @@ export interface PeerRefusal {
   close: boolean;
 }
 
+function notMember(from: string, groupId: string): RaftlineError {
+  return new UnknownPeerError(`${from} is not a member of group ${groupId}`, { from });
+}
+
 /**
  * Null when `message` may be taken from `connection` (a hello identifies the connection as its
  * member's); otherwise why not. `isOtherMember` says whether an id is another voter of the group.
  */
 export function peerMessageRefusal(connection: Inbound, message: PeerInbound, groupId: string,
   isOtherMember: (id: string) => boolean): PeerRefusal | null {
-  if (!isOtherMember(message.from) || (message.k === Kind.VoteRequest && message.candidateId !== message.from)) {
-    return { error: new UnknownPeerError(`${message.from} is not a voter of group ${groupId}`, { from: message.from }), close: false };
-  }
   if (message.k === Kind.PeerHello) {
     if (connection.peerId !== null || connection.messagesReceived !== 1) {
       return { error: new ProtocolViolationError(`a hello from ${message.from} that is not the first message of its connection`,
         { from: message.from, peer: connection.peerId }), close: true };
     }
+    // Bound to its sender even when that is no member now: membership is checked message by
+    // message, so a server being added is heard on the connection it opened as soon as the
+    // configuration names it (a refused hello would leave it unheard until it reconnects).
     connection.identifyPeer(message.from);
+    if (!isOtherMember(message.from)) return { error: notMember(message.from, groupId), close: false };
     return null;
+  }
+  if (!isOtherMember(message.from) || (message.k === Kind.VoteRequest && message.candidateId !== message.from)) {
+    return { error: notMember(message.from, groupId), close: false };
   }
   if (connection.peerId === null) {
     return { error: new ProtocolViolationError(`${kindName(message.k)} from ${message.from} on a connection that did not open with a hello`,

@@ -437,6 +437,11 @@ export class RaftServer implements RequestPathHost {
     };
   }
 
+  /** Through which index this server's log is durable, as its log actor last reported. */
+  get durableIndex(): number {
+    return this.syncedIndex;
+  }
+
   /** The newest snapshot of this server (taken here or installed from a leader), or null. */
   latestSnapshot(): SnapshotInfo | null {
     return this.snapshotLatest;
@@ -1004,7 +1009,7 @@ export class RaftServer implements RequestPathHost {
     this.recorder.counters.requestsRefusedInTransfer += count;
     const what = target === this.id ? `${this.id} is taking over the leadership` : `leader ${this.id} is handing leadership to ${target}`;
     return new TransferInProgressError(`${what}; retry`,
-      { target, targetAddress: this.addresses.get(target), retryAfterMs: transferRetryAfterMs });
+      { target, ...(this.addresses.has(target) ? { targetAddress: this.addresses.get(target) } : {}), retryAfterMs: transferRetryAfterMs });
   }
 
   notLeader(knownLeader: string | null): NotLeaderError {
@@ -1013,7 +1018,9 @@ export class RaftServer implements RequestPathHost {
     const details: Record<string, unknown> = {};
     if (leaderId !== null && leaderId !== this.id) {
       details['leaderId'] = leaderId;
-      details['leaderAddress'] = this.addresses.get(leaderId);
+      // A leader this server has no address for (it was removed, or has not learned the members yet) is named without one.
+      const address = this.addresses.get(leaderId);
+      if (address !== undefined) details['leaderAddress'] = address;
     }
     return new NotLeaderError(`server ${this.id} is not the leader`, details);
   }

@@ -55,7 +55,9 @@ export function transferLine(transfers: TransferFigures, seeds?: { with: number;
   const share = seeds === undefined ? '' : `, in ${seeds.with} of ${seeds.of} seeds`;
   return `leadership transfers ${transfers.started} started, ${transfers.completed} completed (${transfers.afterHeal} after the heal` +
     `${share}), ${transfers.failed} failed, ${transfers.refused} refused at once, ${transfers.writesRefused} client calls answered ` +
-    `TRANSFER_IN_PROGRESS; elections paused ${transfers.pauses} times (${transfers.pausesMidCampaign} in the middle of a campaign)`;
+    `TRANSFER_IN_PROGRESS; elections paused ${transfers.pauses} times (${transfers.pausesMidCampaign} in the middle of a campaign); ` +
+    `membership changes ${transfers.membershipStarted} started, ${transfers.membershipDone} committed (${transfers.membershipRestored} restoring ` +
+    `every node after the heal), ${transfers.membershipFailed} refused or failed`;
 }
 
 export function replayCommand(result: Pick<SimResult, 'seed'>): string {
@@ -112,9 +114,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
 export function writeSummary(file: string, summary: CampaignSummary): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const { suite, seeds, operations, faults, lostWrites, violations, duplicateApplies, snapshots, crashPoints } = summary;
-  const { started, completed, failed, pauses } = summary.transfers;
+  const { started, completed, failed, pauses, membershipStarted, membershipDone } = summary.transfers;
   fs.writeFileSync(file, `${JSON.stringify({
     suite, seeds, simulatedSeconds: Math.round(summary.simulatedSeconds), operations, faults, lostWrites, violations, duplicateApplies,
-    snapshots, crashPoints, transfers: { started, completed, failed, pauses },
+    snapshots, crashPoints, transfers: { started, completed, failed, pauses, membershipStarted, membershipDone },
   })}\n`);
 }

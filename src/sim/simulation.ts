@@ -18,7 +18,9 @@ import { resolveLimits, type Limits } from '../limits.js';
 import { Checkers, type Violation } from './checkers.js';
 import { Life, SimScheduler } from './scheduler.js';
 import { calmNetwork, SimNetwork, type NetworkFaults } from './sim-network.js';
-import { productionCore, SimNode, type CoreFactory, type LedgerFactory } from './sim-node.js';
+import { addressOf, productionCore, SimNode, type CoreFactory, type LedgerFactory } from './sim-node.js';
+import { quorumOf, type Member } from '../core/configuration.js';
+import { quorumIndex, type QuorumConfiguration } from '../core/commit-rule.js';
 import { SimClient } from './sim-client.js';
 import { crashPoints, SnapshotActivity, type CrashPoint, type SnapshotFigures } from './snapshot-activity.js';
 import type { SessionTable } from '../actors/session-table.js';
@@ -105,10 +107,23 @@ export interface TransferFigures {
   pausesMidCampaign: number;
   /** Transfers completed on the healed cluster in the liveness phase (one per passing run). */
   afterHeal: number;
+  /**
+   * Membership changes the nemesis asked of a leader (RaftServer.addServer / removeServer /
+   * setConfiguration, joint consensus): started, done (committed), refused or failed (another
+   * change under way, a new voter that did not catch up, leadership lost midway); and the
+   * restorations of the full membership in the liveness phase.
+   */
+  membershipStarted: number;
+  membershipDone: number;
+  membershipFailed: number;
+  membershipRestored: number;
 }
 
 export function noTransferFigures(): TransferFigures {
-  return { started: 0, completed: 0, failed: 0, refused: 0, writesRefused: 0, pauses: 0, pausesMidCampaign: 0, afterHeal: 0 };
+  return {
+    started: 0, completed: 0, failed: 0, refused: 0, writesRefused: 0, pauses: 0, pausesMidCampaign: 0, afterHeal: 0,
+    membershipStarted: 0, membershipDone: 0, membershipFailed: 0, membershipRestored: 0,
+  };
 }
 
 export interface SimResult {
@@ -239,6 +254,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     replicaLosses++;
     if (rng.nextFloat() < 0.5) {
       victim.loseDisk();
+      durableSeen.set(victim.id, 0);
       snapshotActivity.onDiskLost(victim);
       // It catches up by the leader's snapshot when the leader's log no longer starts at 1.
       note(`${victim.id} lost its disk (the leader's log starts at ${leader()?.log?.firstIndex ?? 'unknown'})`);
@@ -339,6 +355,97 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     if (pausedCount() < pausedMax) setElectionPaused(campaigner, true);
   };
 
+  // ---- membership changes (Raft §6) ------------------------------------------------------------
+  // Asked of the leader as an operator would: remove a voter (the leader too), add back a node
+  // that is not a member (down or cut off ones too: their catch-up times out and they are removed
+  // again), or replace one voter by another node, in one joint change.
+  const members = (ids: readonly string[]): Member[] => ids.map((id) => ({ id, address: addressOf(id) }));
+  /** Changes not settled yet, by the life of the leader asked (a crashed leader's never settles). */
+  let membershipInFlight: Life[] = [];
+  const membershipBusy = (): boolean => {
+    membershipInFlight = membershipInFlight.filter((life) => life.alive);
+    return membershipInFlight.length > 0;
+  };
+  const changeMembership = (current: SimNode, voters: string[], learners: string[], what: string, restoring = false): void => {
+    transfers.membershipStarted++;
+    note(`membership ${what} at ${current.id}: voters ${voters.join(',')}${learners.length > 0 ? ` learners ${learners.join(',')}` : ''}`);
+    const life = current.life!;
+    membershipInFlight.push(life);
+    const settle = (): void => {
+      const at = membershipInFlight.indexOf(life);
+      if (at >= 0) membershipInFlight.splice(at, 1);
+    };
+    current.server!.setConfiguration({ voters: members(voters), learners: members(learners) }, 1000 + Math.floor(rng.nextFloat() * 3000)).then(
+      (report) => {
+        if (!life.alive) return;
+        settle();
+        transfers.membershipDone++;
+        if (restoring) transfers.membershipRestored++;
+        note(`membership ${what} done: index ${report.index}`);
+      },
+      (error: unknown) => {
+        if (!life.alive) return;
+        settle();
+        transfers.membershipFailed++;
+        note(`membership ${what} failed: ${(error as Error).message}`);
+      },
+    );
+  };
+  const membershipFault = (current: SimNode): boolean => {
+    const core = current.core!;
+    if (core.configurationChanging) return false;
+    const configuration = core.configuration.configuration;
+    const voters = configuration.voters.map((member) => member.id);
+    const outside = nodeIds.filter((id) => !voters.includes(id));
+    const roll = rng.nextFloat();
+    if (outside.length > 0 && roll < 0.45) {
+      const added = pick(outside);
+      changeMembership(current, [...voters, added], [], `add ${added}`);
+    } else if (voters.length > 2 && roll < 0.8) {
+      const removed = pick(voters);
+      changeMembership(current, voters.filter((id) => id !== removed), [], `remove ${removed}`);
+    } else if (outside.length > 0 && voters.length > 1) {
+      const removed = pick(voters);
+      const added = pick(outside);
+      changeMembership(current, [...voters.filter((id) => id !== removed), added], [], `replace ${removed} by ${added}`);
+    } else {
+      return false;
+    }
+    return true;
+  };
+  // A leader's commit is durable on a majority of the voters of its configuration (of both sets
+  // while joint): learners, and members removed, never count (the commit rule, commit-rule.ts).
+  // Checked when a leader's commit index grows within its term, against the durable index each
+  // node last reported (a crashed node keeps what it had; a lost disk has nothing), and under the
+  // configuration the leader had before that step: the one it decided with (a change it proposes
+  // in the same turn, or C_new it appends once C_old,new commits, comes after the decision).
+  const durableSeen = new Map<string, number>();
+  const commitSeen = new Map<string, { commitIndex: number; quorum: QuorumConfiguration }>();
+  const checkCommitQuorum = (): void => {
+    for (const node of nodes) if (node.isUp) durableSeen.set(node.id, node.server!.durableIndex);
+    for (const node of nodes) {
+      if (!node.isUp || node.core!.role !== 'leader') continue;
+      const core = node.core!;
+      const key = `${node.id}#${node.incarnation}/${core.term}`;
+      const seen = commitSeen.get(key);
+      commitSeen.set(key, { commitIndex: core.commitIndex, quorum: quorumOf(core.configuration.configuration) });
+      if (seen === undefined || core.commitIndex <= seen.commitIndex) continue;
+      const quorum = seen.quorum;
+      const durable = quorumIndex(quorum, (id) => durableSeen.get(id) ?? 0);
+      if (durable < core.commitIndex) {
+        checkers.violation('commitQuorum', `${node.id} committed ${core.commitIndex} in term ${core.term}, durable on a quorum of ` +
+          `${JSON.stringify(quorum)} only through ${durable}`);
+      }
+    }
+  };
+
+  /** The leader's configuration is every node, as voters, committed: the run started so. */
+  const fullMembership = (current: SimNode): boolean => {
+    const { index, configuration } = current.core!.configuration;
+    return configuration.outgoing === null && configuration.learners.length === 0 && configuration.voters.length === nodeCount &&
+      index <= current.core!.commitIndex;
+  };
+
   // ---- the nemesis -------------------------------------------------------------------------
   const nemesisLife = new Life('nemesis');
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rng.nextFloat() * items.length)]!;
@@ -389,7 +496,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     } else if (roll < 0.88) {
       if (crashPlan.next === null && lossPlan.next === null) lossPlan.next = { victim: pick(nodes), untilMs: scheduler.now + 3000 };
       else faults--;
-    } else if (roll < 0.96) {
+    } else if (roll < 0.93) {
       // To any other node, down, cut off or paused ones too (those transfers time out), or a step-down.
       const current = leader();
       if (current !== undefined) {
@@ -398,6 +505,9 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       } else {
         faults--;
       }
+    } else if (roll < 0.97) {
+      const current = leader();
+      if (current === undefined || !membershipFault(current)) faults--;
     } else {
       const paused = up.filter((node) => node.isUp && node.core!.electionsPaused);
       const running = up.filter((node) => node.isUp && !node.core!.electionsPaused);
@@ -416,6 +526,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     if (!nodes.every((node) => node.isUp)) return false;
     const current = leader();
     if (current === undefined || livenessAcks === 0 || clients.some((client) => client.busy)) return false;
+    if (!fullMembership(current)) return false;
     const reference = current.ledger!;
     const commit = current.core!.commitIndex;
     for (const node of nodes) {
@@ -457,6 +568,11 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       if (asked) handover = 'asked';
     };
     const poll = (): void => {
+      // Every node a voter again, as the run began: the nodes the nemesis removed are added back.
+      const current = leader();
+      if (current !== undefined && !membershipBusy() && !current.core!.configurationChanging && !fullMembership(current)) {
+        changeMembership(current, [...nodeIds], [], 'restore', true);
+      }
       if (handover !== 'asked' && converge()) {
         if (handover === null) {
           handOver(leader()!);
@@ -503,11 +619,14 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
         transfersUnsettled = transfersUnsettled.filter((unsettled) => unsettled.life.alive);
         await null;
       }
+      // A membership change is an async function of several steps: each goes on in a microtask turn.
+      if (membershipBusy()) await null;
       if (snapshotEvery > 0) {
         snapshotActivity.afterStep(nodes);
         if (!inLiveness && crashPlan.next === null) aimCrashes();
       }
       checkers.afterStep(nodes);
+      checkCommitQuorum();
       if (checkers.failed) break;
       if (scheduler.steps > config.stepsMax) {
         checkers.violation('runaway', `more than ${config.stepsMax} steps`);

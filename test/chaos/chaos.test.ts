@@ -49,6 +49,8 @@ after(() => {
       completed: results.reduce((sum, result) => sum + result.transfers.done + (result.transfers.afterHealMs === null ? 0 : 1), 0),
       failed: results.reduce((sum, result) => sum + result.transfers.failed, 0),
       pauses: results.reduce((sum, result) => sum + (result.faultCounts['pause-election'] ?? 0), 0),
+      membershipStarted: results.reduce((sum, result) => sum + result.membership.asked + (result.membership.afterHeal ? 2 : 0), 0),
+      membershipDone: results.reduce((sum, result) => sum + result.membership.done + (result.membership.afterHeal ? 2 : 0), 0),
     },
   });
 });
@@ -69,6 +71,7 @@ for (const [name, options] of runs) {
     assert.deepEqual(result.crashes, [], formatChaos(result));
     assert.ok(result.converged, `every server caught up with the leader's log, those that lost a disk or a tail too: ${formatChaos(result)}`);
     assert.ok(result.transfers.afterHealMs !== null, `the converged servers handed leadership over: ${formatChaos(result)}`);
+    assert.ok(result.membership.afterHeal, `a server was removed and added back after the heal: ${formatChaos(result)}`);
     assert.ok(result.ok, formatChaos(result));
     // Snapshots happen under the faults (the chaos policy takes one every 1,000 entries).
     assert.ok(result.snapshots !== null && result.snapshots.taken > 0, `snapshots taken: ${JSON.stringify(result.snapshots)}`);

@@ -60,4 +60,10 @@ test('300 seeds of 60 s simulated time: no violation, no lost or duplicated writ
   assert.equal(afterHeal, 300, `transfers: ${JSON.stringify(summary.transfers)}`);
   assert.ok(completed - afterHeal > 80 && summary.transferSeeds > 60 && failed > 50 && writesRefused > 500 && pauses > 150 && pausesMidCampaign > 30,
     `transfers: ${JSON.stringify(summary.transfers)} (a transfer under faults completed in ${summary.transferSeeds} seeds)`);
+  // Membership changes: voters removed (the leader too), added back, replaced, under faults; some
+  // refused or failed (a change under way, a new voter down or cut off), and after the heal every
+  // node is made a voter again wherever the nemesis left one out.
+  const { membershipStarted, membershipDone, membershipFailed, membershipRestored } = summary.transfers;
+  assert.ok(membershipStarted > 200 && membershipDone - membershipRestored > 50 && membershipFailed > 50 && membershipRestored > 50,
+    `membership: ${JSON.stringify(summary.transfers)}`);
 });

@@ -23,7 +23,7 @@ export interface SafetyFigures {
   duplicateApplies: number;
   snapshots?: { taken: number; purges: number; installs: number; installsInterrupted: number; installsAfterDiskLoss: number; restarts: number };
   crashPoints?: { snapshotWrite: number; install: number; beforePurge: number };
-  transfers?: { started: number; completed: number; failed: number; pauses: number };
+  transfers?: { started: number; completed: number; failed: number; pauses: number; membershipStarted?: number; membershipDone?: number };
 }
 
 export const safetyDir = fileURLToPath(new URL('../../../.safety/', import.meta.url));
@@ -60,9 +60,10 @@ export function summaryLine(all: readonly SafetyFigures[]): string {
     `before the purge ${ofCrashPoints('beforePurge')}`;
   const transfers = all.filter((figures) => figures.transfers !== undefined);
   const ofTransfers = (field: keyof NonNullable<SafetyFigures['transfers']>): number =>
-    transfers.reduce((total, figures) => total + figures.transfers![field], 0);
+    transfers.reduce((total, figures) => total + (figures.transfers![field] ?? 0), 0);
   const transferPart = transfers.length === 0 ? '' : `, leadership transfers ${ofTransfers('started')} ` +
-    `(${ofTransfers('completed')} completed, ${ofTransfers('failed')} failed), elections paused ${ofTransfers('pauses')}`;
+    `(${ofTransfers('completed')} completed, ${ofTransfers('failed')} failed), elections paused ${ofTransfers('pauses')}, ` +
+    `membership changes ${ofTransfers('membershipStarted')} (${ofTransfers('membershipDone')} committed)`;
   const suites = all.length === 0 ? 'no safety suites ran' : all.map((figures) => figures.suite).join(', ');
   return `safety: seeds run ${sum('seeds')}, histories checked ${sum('histories')}, operations checked ${sum('operations')}, ` +
     `faults injected ${sum('faults')}, acknowledged writes lost ${sum('lostWrites')}, linearizability violations ${sum('violations')}, ` +
