@@ -33,15 +33,19 @@ function notMember(from: string, groupId: string): RaftlineError {
 export function peerMessageRefusal(connection: Inbound, message: PeerInbound, groupId: string,
   isOtherMember: (id: string) => boolean): PeerRefusal | null {
   if (message.k === Kind.PeerHello) {
-    if (connection.peerId !== null || connection.messagesReceived !== 1) {
+    const first = connection.peerId === null && connection.messagesReceived === 1;
+    if (!isOtherMember(message.from)) {
+      // A first hello binds its connection even when its sender is no member now: membership is
+      // checked message by message, so a server being added is heard on the connection it opened
+      // as soon as the configuration names it (else it would be unheard until it reconnects).
+      if (first) connection.identifyPeer(message.from);
+      return { error: notMember(message.from, groupId), close: false };
+    }
+    if (!first) {
       return { error: new ProtocolViolationError(`a hello from ${message.from} that is not the first message of its connection`,
         { from: message.from, peer: connection.peerId }), close: true };
     }
-    // Bound to its sender even when that is no member now: membership is checked message by
-    // message, so a server being added is heard on the connection it opened as soon as the
-    // configuration names it (a refused hello would leave it unheard until it reconnects).
     connection.identifyPeer(message.from);
-    if (!isOtherMember(message.from)) return { error: notMember(message.from, groupId), close: false };
     return null;
   }
   if (!isOtherMember(message.from) || (message.k === Kind.VoteRequest && message.candidateId !== message.from)) {

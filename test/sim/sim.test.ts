@@ -64,6 +64,6 @@ test('300 seeds of 60 s simulated time: no violation, no lost or duplicated writ
   // refused or failed (a change under way, a new voter down or cut off), and after the heal every
   // node is made a voter again wherever the nemesis left one out.
   const { membershipStarted, membershipDone, membershipFailed, membershipRestored } = summary.transfers;
-  assert.ok(membershipStarted > 200 && membershipDone - membershipRestored > 50 && membershipFailed > 50 && membershipRestored > 50,
+  assert.ok(membershipStarted > 200 && membershipDone - membershipRestored > 30 && membershipFailed > 50 && membershipRestored > 50,
     `membership: ${JSON.stringify(summary.transfers)}`);
 });
