@@ -16,70 +16,22 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster, sleep, withTimeout, type LocalNode } from '../../src/cluster/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
-import { encode } from '../../src/messages/codec.js';
 import type { DivisionStatus } from '../../src/messages/messages.js';
 import { checkLedgers, waitForConvergence } from '../support/ledger-checks.js';
 import { runCli } from '../support/cli.js';
 import { testPort } from '../support/ports.js';
+import { LedgerWriter } from '../support/ledger-writer.js';
 
 const ledgerModule = fileURLToPath(new URL('../support/ledger-sm.js', import.meta.url));
 const caseTimeout = { timeout: 120_000 };
 
-/** Keeps `outstanding` ledger writes in flight; every failure is kept, and the longest gap between acknowledgements. */
-class Writer {
-  readonly acknowledged = new Set<string>();
-  readonly failures: Error[] = [];
-  longestGapMs = 0;
-  private lastAckMs = 0;
-  private running = false;
-  private loops: Promise<void>[] = [];
-  private next = 0;
-
-  constructor(private readonly client: RaftClient, private readonly outstanding = 32, private readonly writesMax = 200_000) {}
-
-  start(): void {
-    this.running = true;
-    this.lastAckMs = performance.now();
-    this.longestGapMs = 0;
-    this.loops = Array.from({ length: this.outstanding }, () => this.loop());
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  async more(count: number, timeoutMs = 20_000): Promise<void> {
-    const target = this.acknowledged.size + count;
-    const deadline = performance.now() + timeoutMs;
-    while (this.acknowledged.size < target) {
-      assert.ok(performance.now() < deadline, `only ${count - (target - this.acknowledged.size)} of ${count} writes in ${timeoutMs} ms`);
-      await sleep(10);
-    }
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running && this.next < this.writesMax) {
-      const value = `w-${this.next++}`;
-      try {
-        await this.client.send(encode(value));
-        const nowMs = performance.now();
-        this.longestGapMs = Math.max(this.longestGapMs, nowMs - this.lastAckMs);
-        this.lastAckMs = nowMs;
-        this.acknowledged.add(value);
-      } catch (error) {
-        this.failures.push(error as Error);
-      }
-    }
-  }
-}
 
 for (const [actors, basePort] of [['workers', 21201], ['inline', 21301]] as const) {
   describe(`leadership, actors ${actors}`, () => {
     let dir: string;
     let cluster: LocalCluster;
     let client: RaftClient;
-    let writer: Writer;
+    let writer: LedgerWriter;
 
     before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), `raftline-leadership-${actors}-`));
@@ -91,7 +43,7 @@ for (const [actors, basePort] of [['workers', 21201], ['inline', 21301]] as cons
       cluster.startAll();
       await cluster.waitForLeader(30_000);
       client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 20_000 });
-      writer = new Writer(client);
+      writer = new LedgerWriter(client);
     });
 
     after(async () => {
@@ -128,7 +80,7 @@ for (const [actors, basePort] of [['workers', 21201], ['inline', 21301]] as cons
       const current = await client.admin().transferLeadership(stepped.leader);
       assert.equal(current.leader, stepped.leader);
       await writer.stop();
-      assert.deepEqual(writer.failures.map((error) => error.message), [], 'no write failed');
+      assert.deepEqual(writer.failures, [], 'no write failed');
       const counters = await Promise.all(cluster.nodes.map(async (node) => (await client.metrics(node.address)).counters));
       const sum = (name: string): number => counters.reduce((total, each) => total + (each[name] ?? 0), 0);
       assert.equal(sum('transfersCompleted'), 5, 'four transfers and a step-down completed');
@@ -163,7 +115,7 @@ for (const [actors, basePort] of [['workers', 21201], ['inline', 21301]] as cons
           await writer.more(200);
         }
         await writer.stop();
-        assert.deepEqual(writer.failures.map((error) => error.message), [], 'no write failed');
+        assert.deepEqual(writer.failures, [], 'no write failed');
         console.log(`# rolling restart: longest gap between acknowledged writes ${writer.longestGapMs.toFixed(1)} ms`);
       });
 
@@ -211,7 +163,7 @@ for (const [actors, basePort] of [['workers', 21201], ['inline', 21301]] as cons
       writer.start();
       await writer.more(200, 30_000);
       await writer.stop();
-      assert.deepEqual(writer.failures.map((error) => error.message), [], 'no write failed');
+      assert.deepEqual(writer.failures, [], 'no write failed');
       await waitForConvergence(cluster, 30_000);
       await checkLedgers(cluster, client, writer.acknowledged);
     });

@@ -20,52 +20,11 @@ import { decode, encode } from '../../src/messages/codec.js';
 import type { ConfigurationReport, DivisionStatus } from '../../src/messages/messages.js';
 import { RaftlineError } from '../../src/errors.js';
 import { testPort } from '../support/ports.js';
+import { LedgerWriter } from '../support/ledger-writer.js';
 
 const ledgerModule = fileURLToPath(new URL('../support/ledger-sm.js', import.meta.url));
 const caseTimeout = { timeout: 180_000 };
 
-/** Keeps `outstanding` ledger writes in flight; every failure is kept. */
-class Writer {
-  readonly acknowledged = new Set<string>();
-  readonly failures: string[] = [];
-  private running = false;
-  private loops: Promise<void>[] = [];
-  private next = 0;
-
-  constructor(private readonly client: RaftClient, private readonly prefix: string, private readonly outstanding = 16) {}
-
-  start(): void {
-    this.running = true;
-    this.loops = Array.from({ length: this.outstanding }, () => this.loop());
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  async more(count: number, timeoutMs = 30_000): Promise<void> {
-    const target = this.acknowledged.size + count;
-    const deadline = performance.now() + timeoutMs;
-    while (this.acknowledged.size < target) {
-      assert.deepEqual(this.failures, [], 'no write failed');
-      assert.ok(performance.now() < deadline, `only ${count - (target - this.acknowledged.size)} of ${count} writes in ${timeoutMs} ms`);
-      await sleep(20);
-    }
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running && this.next < 100_000) {
-      const value = `${this.prefix}-${this.next++}`;
-      try {
-        await this.client.send(encode(value));
-        this.acknowledged.add(value);
-      } catch (error) {
-        this.failures.push((error as Error).message);
-      }
-    }
-  }
-}
 
 const ids = (report: { voters: { id: string }[] }): string[] => report.voters.map((member) => member.id).sort();
 
@@ -131,7 +90,7 @@ for (const [actors, basePort] of [['workers', 21501], ['inline', 21601]] as cons
     }
 
     test('a dead follower replaced by a server started with --join; then the leader killed: the group goes on with it', caseTimeout, async () => {
-      const writer = new Writer(client, 'replace');
+      const writer = new LedgerWriter(client, 'replace', 16);
       writer.start();
       await writer.more(300);
       const leader = await leaderOf(cluster.nodes);
@@ -163,7 +122,7 @@ for (const [actors, basePort] of [['workers', 21501], ['inline', 21601]] as cons
 
     if (actors === 'workers') {
       test('grow from three voters to five in one change, then back to three, the leader among those removed', caseTimeout, async () => {
-        const writer = new Writer(client, 'grow');
+        const writer = new LedgerWriter(client, 'grow', 16);
         writer.start();
         await writer.more(200);
         const before = await client.admin().configuration();
