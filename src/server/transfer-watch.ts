@@ -62,7 +62,7 @@ export class TransferWatch {
     if (core.role === 'leader' && core.term === waiting.term) {
       if (core.transferTarget === null) end = this.failure(waiting, 'timeout', `the leader gave up handing over to ${waiting.target} after its timeout; it takes writes again`);
     } else if (core.leaderId === waiting.target && core.term > waiting.term) {
-      end = { ok: true, outcome: { leader: waiting.target, term: core.term, ms: Math.max(0, nowMs - waiting.startedMs) } };
+      end = { ok: true, outcome: { leader: waiting.target, term: core.term, ms: Math.round(Math.max(0, nowMs - waiting.startedMs) * 10) / 10 } };
     } else if (core.leaderId !== null && core.leaderId !== waiting.target) {
       end = this.failure(waiting, 'otherLeader', `${core.leaderId} became leader in term ${core.term}, not ${waiting.target}`, { leaderId: core.leaderId });
     } else if (nowMs >= waiting.deadlineMs) {
