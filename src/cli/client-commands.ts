@@ -140,7 +140,7 @@ export function addClientCommands(program: Command): void {
     });
 
   program.command('status')
-    .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start, whether its term is at the ceiling, its newest snapshot\'s index, its log\'s first index and bytes, whether its elections are paused and a transfer it leads, as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
+    .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start, whether its term is at the ceiling, its newest snapshot\'s index, its log\'s first index and bytes, whether its elections are paused and a transfer it leads, the configuration in force (voters, learners, joint, its index), as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
     .addOption(peersOption())
     .option('--group <id>', 'group id', 'default')
     .action(async (options: { peers: string[]; group: string }) => {
@@ -150,11 +150,11 @@ export function addClientCommands(program: Command): void {
           try {
             const {
               id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex, logBytes,
-              electionPaused, transferTarget,
+              electionPaused, transferTarget, voters, learners, joint, configurationIndex,
             } = await client.status(address);
             return {
               address, id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex,
-              logBytes, electionPaused, transferTarget,
+              logBytes, electionPaused, transferTarget, voters, learners, joint, configurationIndex,
             };
           } catch (error) {
             return { address, error: (error as Error).message };

@@ -134,6 +134,11 @@ for (const [actors, basePort] of [['workers', 21201], ['inline', 21301]] as cons
         assert.equal((await statusOf(target)).electionPaused, true);
         const resumed = await runCli(['election', 'resume', '--server', target.id, '--peers', peers]);
         assert.deepEqual(JSON.parse(resumed.stdout), { server: target.id, electionPaused: false });
+        const status = await runCli(['status', '--peers', peers]);
+        assert.equal(status.code, 0, status.stderr);
+        for (const record of JSON.parse(status.stdout) as { voters: string[]; joint: boolean; electionPaused: boolean }[]) {
+          assert.deepEqual([record.voters.sort(), record.joint, record.electionPaused], [cluster.nodes.map((node) => node.id).sort(), false, false]);
+        }
         const refused = await runCli(['election', 'transfer', '--to', 'n9', '--peers', peers]);
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /^raftline: cannot transfer leadership: n9 is not a voter of group default\n$/);
