@@ -105,11 +105,16 @@ export class Channel {
    * @param followsLeader whether NOT_LEADER moves this channel to another server; when false,
    *   NOT_LEADER is the answer to the call.
    */
+  /** The servers to cycle through: those given, then the group's members that servers named (`learn`). */
+  private targets: readonly string[];
+
   constructor(
     private readonly host: ChannelHost,
-    private readonly targets: readonly string[],
+    targets: readonly string[],
     private readonly followsLeader: boolean,
-  ) {}
+  ) {
+    this.targets = targets;
+  }
 
   /** The server this channel talks to now (or will dial next). */
   get target(): string {
@@ -352,12 +357,26 @@ export class Channel {
    * the peers.
    */
   private redirect(error: RaftlineError): void {
+    const members = error.details['members'];
+    if (Array.isArray(members)) this.learn(members);
     const hint = error.details['leaderAddress'];
     const previous = this.target;
     this.moveTo(typeof hint === 'string' ? hint : null);
     const immediate = this.failureStreak === 0 && this.target !== previous && hint === this.target;
     this.failureStreak += 1;
     this.dropConnection(error, immediate ? 0 : backOffDelayMs(this.host.retry, this.failureStreak - 1));
+  }
+
+  /**
+   * The group's members, as a server named them with NOT_LEADER: those not yet known join the
+   * servers this channel cycles through (at most `learnedMax` in all), so a client keeps finding the
+   * leader after the servers it was given were replaced. The servers it was given stay in the list.
+   */
+  private learn(members: readonly unknown[]): void {
+    const known = new Set(this.targets);
+    const added = members.filter((member): member is string => typeof member === 'string' && !known.has(member) && isAddress(member));
+    if (added.length === 0) return;
+    this.targets = [...this.targets, ...added].slice(0, learnedMax);
   }
 
   private moveTo(hint: string | null): void {
@@ -450,6 +469,9 @@ export class Channel {
     }
   }
 }
+
+/** Most servers a leader channel cycles through, those given and those learned together. */
+const learnedMax = 64;
 
 /** How long the hints naming a server whose connection failed are not followed: about an election timeout. */
 const staleHintMs = 1000;

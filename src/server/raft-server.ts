@@ -1022,6 +1022,8 @@ export class RaftServer implements RequestPathHost {
       const address = this.addresses.get(leaderId);
       if (address !== undefined) details['leaderAddress'] = address;
     }
+    // The members in force, for a client that knows only servers since replaced (channel.ts, learn).
+    if (this.addresses.size > 0) details['members'] = [...this.addresses.values()];
     return new NotLeaderError(`server ${this.id} is not the leader`, details);
   }
 

@@ -164,5 +164,39 @@ for (const [actors, basePort] of [['workers', 21501], ['inline', 21601]] as cons
       assert.deepEqual(after.learners, [], 'the learner that never caught up was removed again');
       assert.equal(after.outgoing, null);
     });
+
+    if (actors === 'workers') {
+      test('every server replaced: a client given only the first servers\' addresses keeps writing, and finds a new leader among the new ones', caseTimeout, async () => {
+        // A client of its own, knowing only the three first servers: what it knows of the others
+        // comes from the members the servers name with NOT_LEADER.
+        const original = await RaftClient.connect({ peers: cluster.nodes.slice(0, 3).map((node) => node.address), requestTimeoutMs: 60_000 });
+        try {
+          const writer = new LedgerWriter(original, 'moved', 16);
+          writer.start();
+          await writer.more(200);
+          const before = await client.admin().configuration();
+          const fresh = [cluster.addNode(), cluster.addNode(), cluster.addNode()];
+          for (const node of fresh) cluster.start(node.id);
+          const moved = await client.admin().setConfiguration({ voters: fresh.map((node) => ({ id: node.id, address: node.address })) });
+          assert.deepEqual(ids(moved), fresh.map((node) => node.id).sort());
+          await writer.more(200, 60_000);
+          // Every server of before is gone for good, then the new leader too: the client's own peers are all dead.
+          for (const member of before.voters) {
+            cluster.kill(member.id);
+            await cluster.waitExit(member.id);
+          }
+          const leader = await leaderOf(fresh);
+          cluster.kill(leader.id);
+          await cluster.waitExit(leader.id);
+          await writer.more(200, 60_000);
+          await writer.stop();
+          assert.deepEqual(writer.failures, [], 'no write failed');
+          cluster.start(leader.id);
+          await checkMembers(fresh, writer.acknowledged);
+        } finally {
+          await original.close();
+        }
+      });
+    }
   });
 }

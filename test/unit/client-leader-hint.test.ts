@@ -52,6 +52,34 @@ test('a hinted leader that goes away: the client returns to its own peers', { ti
   }
 });
 
+test('the members a NOT_LEADER names are learned: with the servers it was given gone, the client finds a leader among them', { timeout: 10_000 }, async () => {
+  const replacement = await TestServer.start(echo);
+  let leaderUp = true;
+  const leader = await TestServer.start((message, socket) => {
+    if (leaderUp) echo(message, socket, leader);
+  });
+  const given = await TestServer.start((message, socket) => {
+    replyError(socket, asRequest(message).callId, 'NOT_LEADER', {
+      leaderAddress: leader.address, members: [given.address, leader.address, replacement.address, 'not an address'],
+    });
+  });
+  const client = await RaftClient.connect({ peers: [given.address], ...fastRetries });
+  try {
+    assert.equal(text(await client.send(bytes('first'))), 'first');
+    // The server the client was given goes away, and so does the leader it named: only the
+    // replacement, which the client never was told of but by the members list, answers.
+    leaderUp = false;
+    await given.close();
+    await leader.close();
+    assert.equal(text(await client.send(bytes('second'))), 'second');
+    assert.equal(client.leader, replacement.address);
+    assert.deepEqual(replacement.callIds, [2]);
+  } finally {
+    await client.close();
+    await Promise.all([replacement.close(), leader.close(), given.close()]);
+  }
+});
+
 test('a hint that is not an address is ignored: the client tries its next peer', { timeout: 10_000 }, async () => {
   const leader = await TestServer.start(echo);
   const follower = await TestServer.start((message, socket) => {
