@@ -96,6 +96,8 @@ export interface NemesisHost {
    * a learner until caught up, then a voter); never rejects: what happened, or why not.
    */
   changeMembership(change: 'remove' | 'add', id: string): Promise<{ ok: boolean; detail: string }>;
+  /** Asks the leader to replace voter `out` by server `incoming` in one joint change; never rejects. */
+  replaceMember(out: string, incoming: string): Promise<{ ok: boolean; detail: string }>;
 }
 
 export interface NemesisOptions {
@@ -191,7 +193,7 @@ export class Nemesis {
         this.log(`fault ${kind}: ${record.detail}`);
       }
       await sleep(Math.min(holdMs, stopAtMs - Date.now()));
-      await this.healAll();
+      await this.healAll(false);
       const healMs = Date.now();
       for (const record of started) record.healMs = healMs;
       this.log('healed');
@@ -211,7 +213,7 @@ export class Nemesis {
    * transfer still running is waited for (its timeout bounds it), so its record is complete, and
    * a pause still on its way, so that the resume comes after it.
    */
-  async healAll(): Promise<void> {
+  async healAll(final = true): Promise<void> {
     await this.host.network.heal();
     for (const id of this.paused) this.host.resume(id);
     this.paused.clear();
@@ -219,11 +221,10 @@ export class Nemesis {
     this.killed.clear();
     await Promise.all(restarting.map((id) => this.host.restart(id)));
     await Promise.all(this.adminCalls.splice(0));
-    // A restart clears a pause (it is not durable), but a pause that was still on its way may
-    // have reached the restarted server: every server paused is asked to resume. One that does
-    // not answer (still starting, slow) is asked again, and stays in the set for the next heal.
-    // Every server removed is added back (a change under way, or a leader lost midway, is retried).
-    for (const id of [...this.removed]) {
+    // A server removed stays out for a later round (to be added back, or to replace another) half
+    // of the time; at the last heal every one is added back (a change under way, or a leader lost
+    // midway, is retried).
+    for (const id of final || this.rng.nextFloat() < 0.5 ? [...this.removed] : []) {
       for (let attempt = 0; attempt < 10; attempt++) {
         const answer = await this.host.changeMembership('add', id);
         this.membership.asked++;
@@ -237,6 +238,9 @@ export class Nemesis {
         await sleep(300);
       }
     }
+    // A restart clears a pause (it is not durable), but a pause that was still on its way may
+    // have reached the restarted server: every server paused is asked to resume. One that does
+    // not answer (still starting, slow) is asked again, and stays in the set for the next heal.
     await Promise.all([...this.electionPaused].map(async (id) => {
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await this.host.setElectionPaused(id, false)) {
@@ -412,16 +416,35 @@ export class Nemesis {
         return entry;
       }
       case 'membership': {
-        // Any server, the leader too (it hands over before it leaves); added back at the heal.
-        const target = ids[rng.intBetween(0, ids.length - 1)]!;
-        const entry = record(`remove ${target}${target === leader ? ' (the leader)' : ''}`, [target]);
+        // A server out since an earlier round replaces a member, or is added back; otherwise a
+        // member (the leader too: it hands over before it leaves) is removed, fewer than half of
+        // the servers being out at a time.
+        const out = [...this.removed];
+        const members = ids.filter((id) => !this.removed.has(id));
+        // A server counts as back only once its change is done: else the last heal adds it back.
+        const settle = (entry: FaultRecord, change: Promise<{ ok: boolean; detail: string }>, back: string | null = null): FaultRecord => {
+          this.adminCalls.push(change.then((answer) => {
+            this.membership.asked++;
+            if (answer.ok) this.membership.done++;
+            if (answer.ok && back !== null) this.removed.delete(back);
+            entry.detail += answer.ok ? `: done, ${answer.detail}` : `: not made (${answer.detail})`;
+          }));
+          return entry;
+        };
+        const outMax = Math.floor((ids.length - 1) / 2);
+        if (out.length > 0 && (out.length >= outMax || rng.nextFloat() < 0.6)) {
+          const incoming = out[rng.intBetween(0, out.length - 1)]!;
+          if (rng.nextFloat() < 0.5) {
+            return settle(record(`add ${incoming} back`, [incoming]), this.host.changeMembership('add', incoming), incoming);
+          }
+          const leaving = members[rng.intBetween(0, members.length - 1)]!;
+          this.removed.add(leaving);
+          return settle(record(`replace ${leaving}${leaving === leader ? ' (the leader)' : ''} by ${incoming}`, [leaving, incoming]),
+            this.host.replaceMember(leaving, incoming), incoming);
+        }
+        const target = members[rng.intBetween(0, members.length - 1)]!;
         this.removed.add(target);
-        this.adminCalls.push(this.host.changeMembership('remove', target).then((answer) => {
-          this.membership.asked++;
-          if (answer.ok) this.membership.done++;
-          entry.detail += answer.ok ? `: done, ${answer.detail}` : `: not made (${answer.detail})`;
-        }));
-        return entry;
+        return settle(record(`remove ${target}${target === leader ? ' (the leader)' : ''}`, [target]), this.host.changeMembership('remove', target));
       }
       case 'lose-disk':
       case 'damage-tail':

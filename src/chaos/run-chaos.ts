@@ -265,6 +265,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         return { ok: false, detail };
       }
     },
+    async replaceMember(out: string, incoming: string): Promise<{ ok: boolean; detail: string }> {
+      try {
+        const calls = (await admin()).admin();
+        const current = await calls.configuration();
+        const voters = [...current.voters.filter((member) => member.id !== out && member.id !== incoming), { id: incoming, address: cluster.node(incoming).address }];
+        const report = await calls.setConfiguration({ voters, learners: current.learners.filter((member) => member.id !== incoming) }, { catchUpTimeoutMs: 10_000 });
+        return { ok: true, detail: `voters ${report.voters.map((member) => member.id).join(',')} at index ${report.index}` };
+      } catch (error) {
+        const detail = error instanceof RaftlineError ? `${error.code}${error.details['reason'] === undefined ? '' : ` ${String(error.details['reason'])}`}` : String(error);
+        return { ok: false, detail };
+      }
+    },
     async setElectionPaused(id: string, paused: boolean): Promise<boolean> {
       const client = await admin();
       const address = cluster.node(id).address;
