@@ -20,6 +20,15 @@ export interface QuorumConfiguration {
   outgoing?: readonly NodeId[];
 }
 
+/**
+ * True when a majority of every voter set says yes (`agrees`): an election won, a check-quorum
+ * window with a majority in contact, a read confirmed on a single voter. No voter, no majority.
+ */
+export function hasQuorum(configuration: QuorumConfiguration, agrees: (voter: NodeId) => boolean): boolean {
+  const ofSet = (voters: readonly NodeId[]): boolean => voters.length > 0 && voters.filter(agrees).length >= majorityOf(voters.length);
+  return ofSet(configuration.voters) && (configuration.outgoing === undefined || ofSet(configuration.outgoing));
+}
+
 /** The highest index a majority of every voter set holds, given each voter's match. */
 export function quorumIndex(configuration: QuorumConfiguration, matchOf: (voter: NodeId) => number): number {
   const ofSet = (voters: readonly NodeId[]): number => quorumValue(voters.map(matchOf), majorityOf(voters.length));

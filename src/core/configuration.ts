@@ -59,12 +59,6 @@ export function isVoterIn(configuration: GroupConfiguration, id: NodeId): boolea
   return configuration.voters.some((member) => member.id === id) || (configuration.outgoing ?? []).some((member) => member.id === id);
 }
 
-/** True when a majority of every voter set says yes (`agrees`). */
-export function hasQuorum(configuration: QuorumConfiguration, agrees: (voter: NodeId) => boolean): boolean {
-  const ofSet = (voters: readonly NodeId[]): boolean => voters.filter(agrees).length > voters.length / 2;
-  return ofSet(configuration.voters) && (configuration.outgoing === undefined || ofSet(configuration.outgoing));
-}
-
 /** What is wrong with a configuration (null when nothing): ids distinct, addresses given, a voter at least. */
 export function configurationProblem(configuration: GroupConfiguration): string | null {
   if (configuration.voters.length === 0) return 'it leaves no voter';
@@ -176,9 +170,5 @@ export class ConfigurationLog {
     const later = this.entries.filter((entry) => entry.index > index);
     this.entries.length = 0;
     this.entries.push({ index, configuration }, ...later);
-  }
-
-  all(): readonly ConfigurationAt[] {
-    return this.entries;
   }
 }

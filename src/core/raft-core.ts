@@ -20,9 +20,9 @@ import { assert } from '../errors.js';
 import { termMax } from '../limits.js';
 import { LeaderState } from './leader-state.js';
 import { matchAndAppend } from './log-matching.js';
-import { nextCommitIndex, quorumIndex, type QuorumConfiguration } from './commit-rule.js';
+import { hasQuorum, nextCommitIndex, quorumIndex, type QuorumConfiguration } from './commit-rule.js';
 import {
-  ConfigurationLog, hasQuorum, isVoterIn, membersOf, quorumOf, sameConfiguration, type ConfigurationAt, type GroupConfiguration,
+  ConfigurationLog, isVoterIn, membersOf, quorumOf, sameConfiguration, type ConfigurationAt, type GroupConfiguration,
 } from './configuration.js';
 import { ReadyBuilder } from './ready-builder.js';
 import { TermLog } from './term-runs.js';
@@ -153,8 +153,8 @@ export class RaftCore {
     const self = this.config.id;
     this.quorum = quorumOf(configuration);
     this.isVoter = isVoterIn(configuration, self);
-    this.electors = membersOf(configuration).filter((member) => member.id !== self && isVoterIn(configuration, member.id)).map((member) => member.id);
-    this.others = membersOf(configuration).filter((member) => member.id !== self).map((member) => member.id);
+    this.others = membersOf(configuration).map((member) => member.id).filter((id) => id !== self);
+    this.electors = this.others.filter((id) => isVoterIn(configuration, id));
     this.leaderState?.setFollowers(this.others);
     this.out.configuration = latest;
   }
@@ -592,8 +592,7 @@ export class RaftCore {
     if (leader.transfer !== null) return { ok: false, reason: 'inProgress', target: leader.transfer.target };
     let chosen = target;
     if (chosen === null) {
-      const voters = this.electors;
-      for (const peer of voters) if (chosen === null || leader.matchOf(peer) > leader.matchOf(chosen)) chosen = peer;
+      for (const peer of this.electors) if (chosen === null || leader.matchOf(peer) > leader.matchOf(chosen)) chosen = peer;
       if (chosen === null) return { ok: false, reason: 'noFollower', target: null };
     } else if (!this.electors.includes(chosen)) {
       return { ok: false, reason: 'notVoter', target: chosen };

@@ -615,12 +615,10 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       }
       if (pauseAimedUntilMs > 0) pauseCampaigner();
       if (pending.length > 0) await Promise.all(pending.splice(0));
-      if (transfersUnsettled.length > 0) {
-        transfersUnsettled = transfersUnsettled.filter((unsettled) => unsettled.life.alive);
-        await null;
-      }
-      // A membership change is an async function of several steps: each goes on in a microtask turn.
-      if (membershipBusy()) await null;
+      // An admin call in flight (a transfer, or a membership change: an async function of several
+      // steps) goes on in microtask turns, one each step.
+      transfersUnsettled = transfersUnsettled.filter((unsettled) => unsettled.life.alive);
+      if (transfersUnsettled.length > 0 || membershipBusy()) await null;
       if (snapshotEvery > 0) {
         snapshotActivity.afterStep(nodes);
         if (!inLiveness && crashPlan.next === null) aimCrashes();
