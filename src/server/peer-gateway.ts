@@ -28,10 +28,14 @@ function notMember(from: string, groupId: string): RaftlineError {
 
 /**
  * Null when `message` may be taken from `connection` (a hello identifies the connection as its
- * member's); otherwise why not. `isOtherMember` says whether an id is another voter of the group.
+ * member's); otherwise why not. `isOtherMember` says whether an id is another member of the group
+ * in this server's configuration, `selfId` is this server's. Election messages (votes, TimeoutNow)
+ * count only from members; a leader's AppendEntries and InstallSnapshot are taken from any other
+ * id (Raft thesis §4.1: a server whose configuration is behind, catching up through old entries,
+ * must still hear the leader a later configuration elected).
  */
 export function peerMessageRefusal(connection: Inbound, message: PeerInbound, groupId: string,
-  isOtherMember: (id: string) => boolean): PeerRefusal | null {
+  isOtherMember: (id: string) => boolean, selfId: string): PeerRefusal | null {
   if (message.k === Kind.PeerHello) {
     const first = connection.peerId === null && connection.messagesReceived === 1;
     if (!isOtherMember(message.from)) {
@@ -48,7 +52,8 @@ export function peerMessageRefusal(connection: Inbound, message: PeerInbound, gr
     connection.identifyPeer(message.from);
     return null;
   }
-  if (!isOtherMember(message.from) || (message.k === Kind.VoteRequest && message.candidateId !== message.from)) {
+  const leaderTraffic = message.k === Kind.AppendEntries || message.k === Kind.InstallSnapshot;
+  if (leaderTraffic ? message.from === selfId : !isOtherMember(message.from) || (message.k === Kind.VoteRequest && message.candidateId !== message.from)) {
     return { error: notMember(message.from, groupId), close: false };
   }
   if (connection.peerId === null) {

@@ -820,7 +820,11 @@ export class RaftServer implements RequestPathHost {
     const done = core.role === 'leader' && core.transferTarget === null && (to === this.id || (term !== undefined && core.term > term));
     if (done) return Promise.resolve({ leader: this.id, term: core.term, ms: 0 });
     const running = core.transferTarget;
-    if (running !== null && (to === null || to === running)) return this.transfers.join();
+    if (running !== null && (to === null || to === running)) {
+      // The same handover asked again; or one the core began itself (a leader that removed itself
+      // hands over), which nobody waited for yet.
+      return this.transfers.target === running ? this.transfers.join() : this.transfers.begin(running, core.term, this.environment.monotonicMs(), timeoutMs);
+    }
     const started = core.transferLeadership(to, Math.max(1, Math.ceil(timeoutMs / this.limits.tickMs)));
     if (!started.ok) {
       if (started.reason === 'notLeader') return Promise.reject(this.notLeader(started.leaderId));
@@ -1112,7 +1116,7 @@ export class RaftServer implements RequestPathHost {
   private acceptPeerMessage(connection: Inbound, message: PeerInbound): boolean {
     // A server that joins knows no member until the leader's entries or snapshot name them: it takes the leader's word.
     const joining = this.requireCore().configuration.configuration.voters.length === 0;
-    const refusal = peerMessageRefusal(connection, message, this.groupId, (id) => id !== this.id && (joining || this.addresses.has(id)));
+    const refusal = peerMessageRefusal(connection, message, this.groupId, (id) => id !== this.id && (joining || this.addresses.has(id)), this.id);
     if (refusal === null) return true;
     const { error, close } = refusal;
     this.recorder.counters.peerMessagesRefused++;

@@ -230,19 +230,19 @@ test('wrong group id: clients get GROUP_MISMATCH for their call, servers a GROUP
   });
 });
 
-test('unknown sender id: server messages from a non-member get UNKNOWN_PEER, even with a higher term', caseTimeout, async () => {
+test('unknown sender id: election messages from a non-member get UNKNOWN_PEER, even with a higher term; its AppendEntries only on its own hello', caseTimeout, async () => {
   const leader = await hostile.leader();
   const follower = await hostile.follower();
-  const { term } = await hostile.statusOf(leader);
+  const { term, lastIndex } = await hostile.statusOf(leader);
   await hostile.attack(leader, async () => {
     for (const target of [leader, follower]) {
-      const connection = await RawConnection.open(target.address);
+      let connection = await RawConnection.open(target.address);
       try {
         const messages = [
-          appendEntries({ from: 'mallory', term: term + 100, prevIndex: 0, prevTerm: 0, leaderCommit: 1_000_000 }),
           { k: Kind.VoteRequest, g: 'default', from: 'mallory', preVote: false, term: term + 100, candidateId: 'mallory', lastIndex: 1e9, lastTerm: term + 100 },
           { k: Kind.VoteRequest, g: 'default', from: 'n2', preVote: false, term: term + 100, candidateId: 'mallory', lastIndex: 1e9, lastTerm: term + 100 },
           { k: Kind.VoteResponse, g: 'default', from: 'mallory', preVote: false, term: term + 100, granted: true },
+          { k: Kind.TimeoutNow, g: 'default', from: 'mallory', term: term + 100 },
           { k: Kind.PeerHello, g: 'default', from: 'mallory' },
           appendEntries({ from: target.id, term: term + 100 }),
         ];
@@ -252,6 +252,27 @@ test('unknown sender id: server messages from a non-member get UNKNOWN_PEER, eve
           assert.equal(reply['k'], Kind.Refused, `message ${i}`);
           assert.equal(errorOf(reply).code, 'UNKNOWN_PEER', `message ${i}`);
         }
+      } finally {
+        connection.destroy();
+      }
+      // A leader's AppendEntries is heard from an id outside the configuration (Raft thesis §4.1),
+      // but only on a connection opened with that id's hello; here with a stale term, which it is
+      // answered with the current one, as any stale leader is.
+      connection = await RawConnection.open(target.address);
+      try {
+        connection.write(encodeFrame(appendEntries({ from: 'mallory', term: term + 100 })));
+        const refused = await connection.reply(0, 5000);
+        assert.deepEqual([refused['k'], errorOf(refused).code], [Kind.Refused, 'PROTOCOL_VIOLATION'], 'AppendEntries without a hello');
+        await connection.closed(5000);
+      } finally {
+        connection.destroy();
+      }
+      connection = await RawConnection.asPeer(target.address, 'mallory');
+      try {
+        connection.write(encodeFrame(appendEntries({ from: 'mallory', term: term - 1, prevIndex: lastIndex, prevTerm: term - 1 })));
+        const answers = [await connection.reply(0, 5000), await connection.reply(1, 5000)];
+        const answer = answers.find((reply) => reply['k'] === Kind.AppendEntriesReply)!;
+        assert.deepEqual([answer['success'], answer['term']], [false, term]);
       } finally {
         connection.destroy();
       }

@@ -104,4 +104,13 @@ export const regressions: readonly RegressionCase[] = [
     args: '',
     caught: 'The same, in a group of five, in term 2.',
   },
+  {
+    name: 'step-down-joins-the-handover-of-a-removed-leader',
+    seed: 137,
+    config: {},
+    args: '',
+    caught: 'A leader removed from the voters began handing over by itself; a step-down asked of it meanwhile found ' +
+      'the core handing over but no call waiting, and joining that wait threw. Fixed in RaftServer.transferLeadership: ' +
+      'a handover the core began itself is watched from the first call that asks for it.',
+  },
 ];
