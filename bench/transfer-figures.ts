@@ -293,6 +293,22 @@ async function handovers(count: number, run: (i: number) => Promise<Handover>): 
   return { fromMs, toMs, events };
 }
 
+/** A transfer's stages, as the servers' counters moved across it. */
+interface TransferStages { catchUpMs: number; electionMs: number; readyMs: number; refused: number }
+
+/**
+ * What the old leader (`transferCatchUpMs`: until the target held its whole log and TimeoutNow
+ * went out) and the target (`takeoverElectionMs`: TimeoutNow to winning; `takeoverReadyMs`:
+ * winning to its no-op applied) counted for one transfer; null when it did not complete.
+ */
+function transferStages(event: Handover, before: Map<string, Record<string, number>>, after: Map<string, Record<string, number>>): TransferStages | null {
+  const moved = (id: string, name: string): number => round1((after.get(id)?.[name] ?? 0) - (before.get(id)?.[name] ?? 0));
+  if (event.error !== null || moved(event.to, 'takeovers') !== 1) return null;
+  let refused = 0;
+  for (const id of after.keys()) refused += moved(id, 'requestsRefusedInTransfer');
+  return { catchUpMs: moved(event.from, 'transferCatchUpMs'), electionMs: moved(event.to, 'takeoverElectionMs'), readyMs: moved(event.to, 'takeoverReadyMs'), refused };
+}
+
 function handoverFigures(load: WriteLoad, events: readonly Handover[]): HandoverFigures[] {
   return events.map((event) => {
     const windowEndMs = event.endMs + config.afterMs;
@@ -441,8 +457,22 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
 
   console.log(`transfers: ${config.transfers}, one every ${config.everyMs} ms`);
   const transferTimeout = config.transferTimeoutMs === null ? {} : { timeoutMs: config.transferTimeoutMs };
+  // Each server's transfer counters before the first transfer and after each one's window (not
+  // inside it: the metrics calls cost the servers time): their differences split a transfer into
+  // its stages (the old leader's catch-up wait, the election, the no-op).
+  const stageCounters = async (): Promise<Map<string, Record<string, number>>> => new Map(await Promise.all(cluster.nodes.map(async (node) =>
+    [node.id, (await withTimeout(admin.metrics(node.address), 2000).catch(() => null))?.counters ?? {}] as const)));
+  // Likewise the leader each transfer starts from is found before its window opens.
+  const countersAt = [await stageCounters()];
+  let current = await leaderNow(null, 10_000);
   const transferRun = await handovers(config.transfers, async (i) => {
-    const from = await leaderNow(null, 10_000);
+    const event = await transfer(i, current);
+    await sleep(config.afterMs);
+    countersAt.push(await stageCounters());
+    current = await leaderNow(null, 10_000);
+    return event;
+  });
+  async function transfer(i: number, from: LocalNode): Promise<Handover> {
     const others = cluster.nodes.filter((node) => node !== from);
     const to = others[Math.floor(Math.random() * others.length)]!;
     const startMs = performance.now();
@@ -454,9 +484,13 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
       const endMs = performance.now();
       return { i, from: from.id, to: to.id, startMs, endMs, callMs: endMs - startMs, serverMs: null, term: null, error: errorMessage(error) };
     }
-  });
-  const transferEvents = handoverFigures(load, transferRun.events);
-  for (const event of transferEvents) console.log(`  #${event.i}: longest gap ${event.gapMs} ms (from ${event.gapStartMs} ms), failed writes ${event.failedWrites}`);
+  }
+  const transferEvents = handoverFigures(load, transferRun.events).map((event, i) => ({ ...event, stages: transferStages(event, countersAt[i]!, countersAt[i + 1]!) }));
+  for (const event of transferEvents) {
+    const stages = event.stages;
+    console.log(`  #${event.i}: longest gap ${event.gapMs} ms (from ${event.gapStartMs} ms), failed writes ${event.failedWrites}` +
+      (stages === null ? '' : `; catch-up ${stages.catchUpMs} ms, election ${stages.electionMs} ms, no-op applied ${stages.readyMs} ms, writes refused ${stages.refused}`));
+  }
   // The servers' own count of the transfers and of the writes they turned away meanwhile.
   const counters: Record<string, number> = {};
   for (const node of cluster.nodes) {
@@ -547,6 +581,10 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
       ...transferPhase, writesPerSecondRatio: ratio(transferPhase.writesPerSecond, baseline.writesPerSecond),
       gapMs: spread(transferEvents.map((event) => event.gapMs)),
       transferMs: spread(transferEvents.flatMap((event) => event.serverMs === null ? [] : [event.serverMs])),
+      catchUpMs: spread(transferEvents.flatMap((event) => event.stages === null ? [] : [event.stages.catchUpMs])),
+      electionMs: spread(transferEvents.flatMap((event) => event.stages === null ? [] : [event.stages.electionMs])),
+      readyMs: spread(transferEvents.flatMap((event) => event.stages === null ? [] : [event.stages.readyMs])),
+      refusedWrites: spread(transferEvents.flatMap((event) => event.stages === null ? [] : [event.stages.refused])),
       callMs: spread(transferEvents.filter((event) => event.error === null).map((event) => event.callMs)),
       failedTransfers: transferEvents.filter((event) => event.error !== null).length,
       failedWrites: transferEvents.reduce((sum, event) => sum + event.failedWrites, 0),
@@ -754,7 +792,7 @@ function row(label: string, figures: Spread | undefined): string {
 
 type Figures = Record<string, unknown> & {
   baseline?: Phase & { gapMs: Spread; windowMs: number };
-  transfers?: Phase & { gapMs: Spread; transferMs?: Spread; callMs: Spread; writesPerSecondRatio: number | null; failedTransfers: number; failedWrites: number };
+  transfers?: Phase & { gapMs: Spread; transferMs?: Spread; catchUpMs?: Spread; electionMs?: Spread; readyMs?: Spread; refusedWrites?: Spread; callMs: Spread; writesPerSecondRatio: number | null; failedTransfers: number; failedWrites: number };
   kills?: { gapMs: Spread; electionMs: Spread; resumedMs: Spread; failedWrites: number };
   replaces?: { voterMs: number; changeMs: number; writesPerSecond: { before: number; during: number; after: number }; duringRatio: number | null; failedWrites: number }[];
   failedWritesTotal?: number;
@@ -777,6 +815,10 @@ try {
     row('raftline transfer: longest write gap, ms', raftline.transfers?.gapMs),
     row('raftline transfer: its own ms', raftline.transfers?.transferMs),
     row('raftline transfer: call ms (client)', raftline.transfers?.callMs),
+    row('  stage: target catching up, ms (old leader)', raftline.transfers?.catchUpMs),
+    row('  stage: TimeoutNow to elected, ms (target)', raftline.transfers?.electionMs),
+    row('  stage: elected to no-op applied, ms (target)', raftline.transfers?.readyMs),
+    row('  writes refused TRANSFER_IN_PROGRESS (count)', raftline.transfers?.refusedWrites),
     row(`raftline no transfer: longest gap per ${raftline.baseline?.windowMs ?? '-'} ms`, raftline.baseline?.gapMs),
     row('raftline kill -9 + election: longest gap, ms', raftline.kills?.gapMs),
     row('raftline kill -9: a new leader after, ms', raftline.kills?.electionMs),

@@ -91,9 +91,12 @@ export const counterNames = [
   // this leader to followers the log no longer reached.
   'snapshotsTaken', 'snapshotBytes', 'snapshotMs', 'snapshotsInstalled', 'snapshotInstallBytes', 'snapshotInstallMs',
   'snapshotsSent', 'snapshotSendBytes', 'snapshotSendMs',
-  // Leadership transfers this server led (started, done, given up, and the time of those done),
-  // handed-over elections it started (TimeoutNow received), and writes refused meanwhile.
-  'transfersStarted', 'transfersCompleted', 'transfersFailed', 'transferMs', 'timeoutNowReceived', 'requestsRefusedInTransfer',
+  // Leadership transfers this server led (started, done, given up, and the time of those done,
+  // of which until TimeoutNow went out: the target catching up), handed-over elections it started
+  // (TimeoutNow received; those won, the time from TimeoutNow to winning and from winning to its
+  // no-op applied), and writes refused meanwhile.
+  'transfersStarted', 'transfersCompleted', 'transfersFailed', 'transferMs', 'transferCatchUpMs', 'timeoutNowReceived',
+  'takeovers', 'takeoverElectionMs', 'takeoverReadyMs', 'requestsRefusedInTransfer',
   // Membership: configurations that came in force here, and changes this server led (started, done, refused or failed).
   'configurationChanges', 'membershipChangesStarted', 'membershipChangesDone', 'membershipChangesFailed',
   // Events (src/events.ts): leaderChanged, followerSlow and noLeader announced here.

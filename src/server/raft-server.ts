@@ -27,7 +27,7 @@ import {
   TransferFailedError, TransferInProgressError,
   type WireError,
 } from '../errors.js';
-import { TransferWatch } from './transfer-watch.js';
+import { tenths, TransferWatch } from './transfer-watch.js';
 import { changeMembership, type MembershipHost } from './membership-change.js';
 import {
   fromSnapshotConfiguration, membersOf, quorumOf, toSnapshotConfiguration, type ConfigurationAt, type GroupConfiguration, type Member,
@@ -145,6 +145,8 @@ export class RaftServer implements RequestPathHost {
   private leaderReadyPending: { term: number; index: number } | null = null;
   /** When this server last became leader (monotonic ms): followers get an election timeout to report a match. */
   private leaderSinceMs = 0;
+  /** An election this server started on TimeoutNow (its term), when, and when it won it. */
+  private takeover: { term: number; sinceMs: number; wonMs: number | null } | null = null;
   private readonly followerLag: FollowerLagWatch;
   private noLeaderWatch: NoLeaderWatch | null = null;
 
@@ -708,8 +710,22 @@ export class RaftServer implements RequestPathHost {
     this.leaderKnown = { term, leaderId };
     this.noLeaderWatch?.onLeader(leaderId, this.environment.monotonicMs());
     this.recorder.counters.leaderChanges++;
+    this.observeTakeover(term, leaderId);
     this.emit('leaderChanged', { term, leaderId });
     this.observeLeaderReady();
+  }
+
+  /** A leader known for `term`: an election this server started on TimeoutNow was won (or lost). */
+  private observeTakeover(term: number, leaderId: string | null): void {
+    const takeover = this.takeover;
+    if (takeover === null || takeover.wonMs !== null) return;
+    if (leaderId === this.id && term === takeover.term) {
+      takeover.wonMs = this.environment.monotonicMs();
+      this.recorder.counters.takeovers++;
+      this.recorder.counters.takeoverElectionMs += tenths(takeover.wonMs - takeover.sinceMs);
+    } else if (leaderId !== null || term > takeover.term) {
+      this.takeover = null;
+    }
   }
 
   /** leaderReady once this leader has applied its term's no-op, and only after that term's leaderChanged. */
@@ -723,6 +739,11 @@ export class RaftServer implements RequestPathHost {
     }
     if (this.leaderKnown.term !== pending.term || this.leaderKnown.leaderId !== this.id || this.requests.appliedIndex < pending.index) return;
     this.leaderReadyPending = null;
+    const takeover = this.takeover;
+    if (takeover !== null && takeover.term === pending.term && takeover.wonMs !== null) {
+      this.recorder.counters.takeoverReadyMs += tenths(this.environment.monotonicMs() - takeover.wonMs);
+      this.takeover = null;
+    }
     this.logger.info({ id: this.id, ...pending }, 'leader ready: its no-op is applied');
     this.emit('leaderReady', { term: pending.term, index: pending.index });
   }
@@ -799,6 +820,8 @@ export class RaftServer implements RequestPathHost {
         granted: message.granted } satisfies VoteResponseMessage);
     } else {
       body = encode({ k: Kind.TimeoutNow, g: this.groupId, from: this.id, term: message.term } satisfies TimeoutNowMessage);
+      const startedMs = this.transfers.startedMs;
+      if (startedMs !== null) this.recorder.counters.transferCatchUpMs += tenths(this.environment.monotonicMs() - startedMs);
       this.logger.info({ id: this.id, to: out.to, term: message.term }, 'handing leadership over (TimeoutNow)');
     }
     this.requireActors().appender.send({ k: Kind.AppenderSend, to: out.to, body });
@@ -1093,6 +1116,7 @@ export class RaftServer implements RequestPathHost {
         this.recorder.counters.timeoutNowReceived++;
         this.logger.info({ id: this.id, from: message.from, term: message.term, paused: core.electionsPaused }, 'leadership handed over (TimeoutNow)');
         core.step(message.from, { type: 'timeoutNow', term: message.term });
+        if (core.role === 'candidate') this.takeover = { term: core.term, sinceMs: this.environment.monotonicMs(), wonMs: null };
         this.processReady();
         break;
       }

@@ -26,6 +26,11 @@ interface Waiting {
   settles: { resolve: (outcome: TransferOutcome) => void; reject: (error: Error) => void }[];
 }
 
+/** Milliseconds to a tenth, never negative (the transfer figures' precision). */
+export function tenths(ms: number): number {
+  return Math.round(Math.max(0, ms) * 10) / 10;
+}
+
 export type TransferEnd = { ok: true; outcome: TransferOutcome } | { ok: false; error: RaftlineError };
 
 export class TransferWatch {
@@ -62,7 +67,7 @@ export class TransferWatch {
     if (core.role === 'leader' && core.term === waiting.term) {
       if (core.transferTarget === null) end = this.failure(waiting, 'timeout', `the leader gave up handing over to ${waiting.target} after its timeout; it takes writes again`);
     } else if (core.leaderId === waiting.target && core.term > waiting.term) {
-      end = { ok: true, outcome: { leader: waiting.target, term: core.term, ms: Math.round(Math.max(0, nowMs - waiting.startedMs) * 10) / 10 } };
+      end = { ok: true, outcome: { leader: waiting.target, term: core.term, ms: tenths(nowMs - waiting.startedMs) } };
     } else if (core.leaderId !== null && core.leaderId !== waiting.target) {
       end = this.failure(waiting, 'otherLeader', `${core.leaderId} became leader in term ${core.term}, not ${waiting.target}`, { leaderId: core.leaderId });
     } else if (nowMs >= waiting.deadlineMs) {

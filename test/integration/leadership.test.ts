@@ -86,6 +86,10 @@ for (const [actors, basePort] of [['workers', 21201], ['inline', 21301]] as cons
       assert.equal(sum('transfersCompleted'), 5, 'four transfers and a step-down completed');
       assert.equal(sum('transfersFailed'), 0);
       assert.ok(sum('timeoutNowReceived') >= 5);
+      // Each handover's stages are counted: by the old leader until TimeoutNow, by the target after.
+      assert.equal(sum('takeovers'), 5, 'five elections won on TimeoutNow');
+      assert.ok(sum('transferCatchUpMs') <= sum('transferMs'), 'the catch-up wait is part of the transfer');
+      assert.ok(sum('takeoverElectionMs') > 0 && sum('takeoverReadyMs') > 0);
       console.log(`# ${actors}: longest gap between acknowledged writes over 5 transfers: ${writer.longestGapMs.toFixed(1)} ms`);
     });
 
