@@ -4,7 +4,11 @@
 # fsync on, then both results and their ratio.
 #
 #   bench/peers/etcd.sh [--clients 1] [--outstanding 256] [--size 128] [--duration 10] [--warmup 8] [--reads 0] [--keys 100000]
-#                       [--actors workers|inline] [--rounds 1]
+#                       [--actors workers|inline] [--rounds 1] [--read-modes linearizable[,lease,follower,stale]]
+#
+# With --reads, reads/s and read latency are reported beside the writes'. etcd's reads are its
+# linearizable ones; --read-modes runs raftline once per listed read mode in each round (after
+# etcd's run), each against that round's etcd figures.
 #
 # --actors is raftline's own setting; the workload stays the same. --rounds N alternates the two N
 # times (etcd, raftline, etcd, raftline, ...) and prints each round's ratio and their median: on a
@@ -16,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-clients=1 outstanding=256 size=128 duration=10 warmup=8 reads=0 keys=100000 actors=workers rounds=1
+clients=1 outstanding=256 size=128 duration=10 warmup=8 reads=0 keys=100000 actors=workers rounds=1 read_modes=linearizable
 while [ $# -gt 0 ]; do
   case "$1" in
     --clients) clients=$2 ;;
@@ -28,12 +32,17 @@ while [ $# -gt 0 ]; do
     --keys) keys=$2 ;;
     --actors) actors=$2 ;;
     --rounds) rounds=$2 ;;
-    *) echo "etcd.sh: unknown flag $1 (--clients --outstanding --size --duration --warmup --reads --keys --actors --rounds)" >&2; exit 2 ;;
+    --read-modes) read_modes=$2 ;;
+    *) echo "etcd.sh: unknown flag $1 (--clients --outstanding --size --duration --warmup --reads --keys --actors --rounds --read-modes)" >&2; exit 2 ;;
   esac
   shift 2
 done
 case "$actors" in workers|inline) ;; *) echo "etcd.sh: --actors must be workers or inline, got $actors" >&2; exit 2 ;; esac
 case "$rounds" in ''|*[!0-9]*|0) echo "etcd.sh: --rounds must be a positive integer, got $rounds" >&2; exit 2 ;; esac
+IFS=, read -r -a modes <<<"$read_modes"
+for mode in "${modes[@]}"; do
+  case "$mode" in linearizable|lease|follower|stale) ;; *) echo "etcd.sh: --read-modes takes linearizable, lease, follower, stale; got $mode" >&2; exit 2 ;; esac
+done
 
 if ! command -v etcd >/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -73,15 +82,20 @@ start_etcd() {
 }
 
 common=(--clients "$clients" --outstanding "$outstanding" --size "$size" --duration "$duration" --warmup "$warmup" --reads "$reads" --keys "$keys")
-echo "workload: ${clients} client(s) x ${outstanding} outstanding, ${size}-byte values, ${duration} s after ${warmup} s warm-up, reads ${reads}, fsync on; raftline actors=${actors}; ${rounds} round(s)"
+echo "workload: ${clients} client(s) x ${outstanding} outstanding, ${size}-byte values, ${duration} s after ${warmup} s warm-up, reads ${reads}, fsync on; raftline actors=${actors}, read modes ${read_modes}; ${rounds} round(s)"
 for round in $(seq 1 "$rounds"); do
   # Round 1 keeps the names of a single run (etcd.json, raftline.json); later rounds number theirs.
   suffix=""; [ "$round" -eq 1 ] || suffix="-$round"
   start_etcd
   node dist/bench/peers/etcd-load.js --endpoints "$endpoints" "${common[@]}" --json "$out/etcd$suffix.json"
   stop_etcd
-  node dist/src/cli/main.js bench --nodes 3 "${common[@]}" --actors "$actors" --base-port "$raftline_base" --no-live \
-    --json "$out/raftline$suffix.json" >"$out/raftline$suffix.txt"
-  sed -n '1,3p' "$out/raftline$suffix.txt"
+  for mode in "${modes[@]}"; do
+    # Files as etcd-compare.js reads them: raftline.json for linearizable reads, raftline-MODE.json else.
+    name=raftline; mode_flag=()
+    if [ "$mode" != linearizable ]; then name="raftline-$mode"; mode_flag=(--read-mode "$mode"); fi
+    node dist/src/cli/main.js bench --nodes 3 "${common[@]}" "${mode_flag[@]}" --actors "$actors" --base-port "$raftline_base" --no-live \
+      --json "$out/$name$suffix.json" >"$out/$name$suffix.txt"
+    sed -n '1,4p' "$out/$name$suffix.txt"
+  done
 done
-node dist/bench/peers/etcd-compare.js "$out" "$rounds"
+node dist/bench/peers/etcd-compare.js "$out" "$rounds" "$read_modes"

@@ -179,6 +179,30 @@ test('etcd side by side: each round has its ratio, the median is the middle roun
   const single = formatComparison(compareRounds([{ etcd: side(4000, 60), raftline: side(32000, 8) }]));
   assert.doesNotMatch(single, /round|median/);
   assert.match(single, /ratio +8\.0x the writes\/s of etcd/);
+  assert.doesNotMatch(single, /reads\/s/, 'no reads, no read figures');
+});
+
+test('etcd side by side with reads: reads/s and read latency beside the writes, per raftline read mode, with their ratios', async () => {
+  const { compareRounds, formatComparison, raftlineFile } = await import('../../bench/peers/etcd-compare.js');
+  const side = (writesPerSecond: number, readsPerSecond: number, readP50: number) => ({
+    writesPerSecond, latencyMs: { p50: 10, p99: 30, max: 50 }, readsPerSecond, readLatencyMs: { p50: readP50, p99: readP50 * 4, max: readP50 * 9 },
+  });
+  const comparison = compareRounds([
+    { etcd: side(200, 2000, 40), raftline: side(1000, 20000, 20), modes: { lease: side(1500, 40000, 8), follower: side(1200, 30000, 15) } },
+    { etcd: side(100, 1000, 50), raftline: side(800, 16000, 25), modes: { lease: side(1000, 50000, 7), follower: side(900, 20000, 18) } },
+  ]);
+  const [first] = comparison.rounds;
+  assert.equal(first!.mode, 'linearizable');
+  assert.equal(first!.readsRatio, 10);
+  assert.equal(first!.operationsRatio, 21000 / 2200);
+  assert.deepEqual(first!.modes.map((mode) => [mode.mode, mode.readsRatio]), [['lease', 20], ['follower', 15]]);
+  assert.deepEqual(comparison.medianReadsRatio, { linearizable: 13, lease: 35, follower: 17.5 });
+  const text = formatComparison(comparison);
+  assert.match(text, /etcd +200 writes\/s.*\n +2000 reads\/s +p50 40 ms/);
+  assert.match(text, /raftline lease +1500 writes\/s.*\n +40000 reads\/s +p50 8 ms.*\nratio +7\.5x the writes\/s of etcd.*20\.0x its reads\/s/);
+  assert.match(text, /median reads\/s ratio, lease: 35\.0x/);
+  assert.equal(raftlineFile('linearizable'), 'raftline');
+  assert.equal(raftlineFile('lease'), 'raftline-lease');
 });
 
 test('snapshot series: a poll that sees a counter grow makes an event, placed by the new manifest\'s time, or else from the poll before less its duration', async () => {
