@@ -86,6 +86,8 @@ export class RaftCore {
   private paused = false;
   /** The term of the last election this node started because its leader handed over (TimeoutNow). */
   private handedOverTerm = 0;
+  /** False while this candidate's own term and vote are not yet durable (voteRequestsBeforePersist). */
+  private ownVoteDurable = true;
 
   constructor(config: CoreConfig, restored: RestoredState) {
     assert(
@@ -302,16 +304,29 @@ export class RaftCore {
     this.persistHardState();
     this.setRole('candidate', null);
     this.resetElectionTimer();
+    // A self-vote counts only once durable, or a restart could vote twice in the term and two
+    // leaders win it (§5.2, Figure 2 "persistent state"). Either the requests wait for the
+    // persist, or they leave now and the win waits for it (onHardStateDurable).
+    const early = this.config.voteRequestsBeforePersist === true;
+    this.ownVoteDurable = !early;
     this.votes.clear();
     this.votes.set(this.config.id, true);
     if (this.votesWon()) {
       this.becomeLeader();
       return;
     }
-    // The requests carry the new term and the self-vote: they leave only once both are durable,
-    // or a restart could vote twice in the term (§5.2, Figure 2 "persistent state").
     const request = this.voteRequest(false, this.currentTerm, transfer);
-    for (const peer of this.electors) this.out.messagesAfterPersist.push({ to: peer, message: request });
+    for (const peer of this.electors) (early ? this.out.messages : this.out.messagesAfterPersist).push({ to: peer, message: request });
+  }
+
+  /**
+   * The hard state of `term` (this node's term and vote) is durable. A candidate of that term
+   * that sent its vote requests before (`voteRequestsBeforePersist`) now counts its own vote.
+   */
+  onHardStateDurable(term: number): void {
+    if (this.currentRole !== 'candidate' || this.currentTerm !== term || this.ownVoteDurable) return;
+    this.ownVoteDurable = true;
+    if (this.votesWon()) this.becomeLeader();
   }
 
   private voteRequest(preVote: boolean, term: number, transfer = false): VoteRequest {
@@ -397,6 +412,9 @@ export class RaftCore {
 
   /** A majority of every voter set granted (while joint, of the old and the new voters: §6). */
   private votesWon(): boolean {
+    // A candidate whose own term and vote are not durable yet cannot lead, even on the others'
+    // votes alone: restarted without them, it could vote for another candidate of the same term.
+    if (this.currentRole === 'candidate' && !this.ownVoteDurable) return false;
     return hasQuorum(this.quorum, (voter) => this.votes.get(voter) === true);
   }
 

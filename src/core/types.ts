@@ -35,6 +35,13 @@ export interface CoreConfig {
   electionTicksMin: number;
   electionTicksMax: number;
   rng: Rng;
+  /**
+   * A candidate's vote requests leave at once, while its new term and self-vote are still being
+   * persisted, and it counts its own vote (so may win) only once `onHardStateDurable` says they
+   * are durable: the persist overlaps the voters' instead of preceding it. Without it (the
+   * default) the requests wait in `messagesAfterPersist`.
+   */
+  voteRequestsBeforePersist?: boolean;
 }
 
 /** What the log held at start (recovered by the log actor). */

@@ -268,6 +268,7 @@ export class RaftServer implements RequestPathHost {
       electionTicksMin: this.limits.electionTicksMin,
       electionTicksMax: this.limits.electionTicksMax,
       rng: new SeededRng(seed),
+      voteRequestsBeforePersist: true,
     }, {
       ...recovered, snapshot: recovered.snapshot === null ? null : { index: recovered.snapshot.index, term: recovered.snapshot.term },
       configurations: this.recoveredConfigurations(recovered),
@@ -632,7 +633,9 @@ export class RaftServer implements RequestPathHost {
     const ready: Ready = core.ready();
     const actors = this.requireActors();
     if (ready.hardState !== null) {
-      this.submitToLog({ k: Kind.LogWriteMeta, term: ready.hardState.term, votedFor: ready.hardState.votedFor });
+      const term = ready.hardState.term;
+      this.submitToLog({ k: Kind.LogWriteMeta, term, votedFor: ready.hardState.votedFor });
+      this.whenDurable(() => core.onHardStateDurable(term));
     }
     for (const out of ready.messages) this.sendCoreMessage(out);
     if (ready.messagesAfterPersist.length > 0) {

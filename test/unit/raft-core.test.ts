@@ -111,6 +111,59 @@ test('a vote majority makes a leader: no-op at lastIndex + 1 and leaderStart', (
   assert.equal(core.leaderId, 'n1');
 });
 
+test('vote requests before persist: they leave at once, and the candidate wins only once its own vote is durable', () => {
+  const core = new RaftCore(
+    { id: 'n1', voters: three, electionTicksMin: 5, electionTicksMax: 10, rng: maxRng, voteRequestsBeforePersist: true },
+    { hardState: { term: 1, votedFor: null }, termRuns: termRunsOf([1, 1]), lastIndex: 2 },
+  );
+  core.campaign();
+  core.ready();
+  core.step('n3', granted(2, true));
+  const request = voteRequest('n1', 2, 2, 1);
+  assert.deepEqual(core.ready(), ready({
+    hardState: { term: 2, votedFor: 'n1' },
+    roleChange: { role: 'candidate', term: 2, leaderId: null },
+    messages: [{ to: 'n2', message: request }, { to: 'n3', message: request }],
+  }));
+  // One other vote and the self-vote make a majority, but the self-vote is not yet on disk: no leader.
+  core.step('n2', granted(2));
+  assert.equal(core.role, 'candidate');
+  assert.equal(core.hasReady(), false);
+  core.onHardStateDurable(1);
+  assert.equal(core.role, 'candidate', 'an older term being durable says nothing of this one');
+  core.onHardStateDurable(2);
+  assert.equal(core.role, 'leader');
+  assert.deepEqual(core.ready().leaderStart, { term: 2, noopIndex: 3, commitIndex: 0, followers: ['n2', 'n3'] });
+  // One refusal while the self-vote is pending does not make the candidate give up: it still counts as a yes to come.
+  const other = new RaftCore(
+    { id: 'n1', voters: three, electionTicksMin: 5, electionTicksMax: 10, rng: maxRng, voteRequestsBeforePersist: true },
+    { hardState: { term: 1, votedFor: null }, termRuns: termRunsOf([1]), lastIndex: 1 },
+  );
+  other.campaign();
+  other.step('n3', granted(2, true));
+  other.step('n2', { type: 'voteResponse', preVote: false, term: 2, granted: false });
+  assert.equal(other.role, 'candidate');
+  other.step('n3', granted(2));
+  assert.equal(other.role, 'candidate');
+  other.onHardStateDurable(2);
+  assert.equal(other.role, 'leader');
+  // Even when the others alone make the majority: restarted without its term and vote, the
+  // candidate could vote for another in the same term, which could then win too.
+  const five = new RaftCore(
+    { id: 'n1', voters: ['n1', 'n2', 'n3', 'n4', 'n5'], electionTicksMin: 5, electionTicksMax: 10, rng: maxRng, voteRequestsBeforePersist: true },
+    { hardState: { term: 1, votedFor: null }, termRuns: termRunsOf([1]), lastIndex: 1 },
+  );
+  five.campaign();
+  five.step('n2', granted(2, true));
+  five.step('n3', granted(2, true));
+  for (const peer of ['n2', 'n3']) five.step(peer, granted(2));
+  assert.equal(five.role, 'candidate');
+  five.step('n4', granted(2));
+  assert.equal(five.role, 'candidate');
+  five.onHardStateDurable(2);
+  assert.equal(five.role, 'leader');
+});
+
 test('a pre-vote majority of rejections sends the pre-candidate back to follower', () => {
   const core = makeCore({ term: 1 });
   core.campaign();
