@@ -31,6 +31,7 @@ import { PendingRequests, type PendingWrite, type ReplyTo } from './pending-requ
 import type { ChunkSample, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
 import { nowUs } from '../metrics/clock.js';
 import { FollowerReadIndex } from './follower-read-index.js';
+import { membersOf } from '../core/configuration.js';
 import type { NodeId } from '../core/types.js';
 
 /** What the request path needs from its server. */
@@ -154,7 +155,11 @@ export class RequestPath {
     this.followerReads = new FollowerReadIndex<PendingRead>({
       id: host.id,
       term: () => host.raftCore().term,
-      leaderId: () => host.raftCore().leaderId,
+      // A server outside the configuration in force (removed) is not heard by the leader: it asks no one.
+      leaderId: () => {
+        const core = host.raftCore();
+        return membersOf(core.configuration.configuration).some((member) => member.id === host.id) ? core.leaderId : null;
+      },
       sendRequest: (leaderId, term, requestId) => {
         recorder.counters.readIndexRequestsSent++;
         host.sendReadIndexRequest(leaderId, term, requestId);
