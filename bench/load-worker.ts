@@ -14,6 +14,14 @@ import { RaftClient } from '../src/client/raft-client.js';
 import { encodeGet, encodePut } from '../src/statemachines/kv-ops.js';
 import { latencyBucketCount, latencyBucketOf, newLatencyHistogram } from './latency.js';
 
+/**
+ * How the benchmark reads: 'linearizable' (ReadIndex on the leader), 'follower' (spread over the
+ * followers, each asking the leader for a read index: client readFrom 'followers'), 'stale' (a
+ * follower's applied state, at least the client's own last write: spread over the followers too).
+ */
+export const readModes = ['linearizable', 'follower', 'stale'] as const;
+export type ReadMode = (typeof readModes)[number];
+
 export interface LoadTask {
   peers: string[];
   outstanding: number;
@@ -24,6 +32,8 @@ export interface LoadTask {
   /** Requests (writes and reads) this generator issues at most. */
   writesMax: number;
   readFraction: number;
+  /** How reads are made (ReadMode). */
+  readMode: ReadMode;
   keyPrefix: string;
   /** Distinct keys this generator writes (cycled through). */
   keys: number;
@@ -66,7 +76,15 @@ function nowEpochMs(): number {
 }
 
 export default async function runLoad(task: LoadTask): Promise<LoadResult> {
-  const client = await RaftClient.connect({ peers: task.peers, requestTimeoutMs: task.requestTimeoutMs });
+  const client = await RaftClient.connect({
+    peers: task.peers, requestTimeoutMs: task.requestTimeoutMs, readFrom: task.readMode === 'follower' ? 'followers' : 'leader',
+  });
+  // Stale reads go round-robin over the servers after the first (the bench puts the leader first).
+  const staleServers = task.peers.length > 1 ? task.peers.slice(1) : task.peers;
+  let staleNext = 0;
+  const read = (data: Uint8Array): Promise<Uint8Array | null> => (task.readMode === 'stale'
+    ? client.sendStaleRead(data, { server: staleServers[staleNext++ % staleServers.length]! })
+    : client.sendReadOnly(data));
   const value = 'x'.repeat(task.sizeBytes);
   const writeHistogram = newLatencyHistogram();
   const readHistogram = newLatencyHistogram();
@@ -141,7 +159,7 @@ export default async function runLoad(task: LoadTask): Promise<LoadResult> {
       issued++;
       const sentMs = nowMs;
       try {
-        if (isRead) await client.sendReadOnly(encodeGet(key));
+        if (isRead) await read(encodeGet(key));
         else await client.send(encodePut(key, value));
         nowMs = completed(sentMs, isRead, true);
       } catch (error) {

@@ -118,6 +118,13 @@ interface Follower {
   readPending: boolean;
   /** While the follower receives a snapshot instead of entries. */
   sending: SnapshotSend | null;
+  /**
+   * The leaderCommit of requests sent, [seq, leaderCommit], only where it rose: an acknowledged
+   * request tells that the follower's commit index reached min(its leaderCommit, the match).
+   */
+  commitsSent: number[];
+  /** The follower's commit index as far as acknowledgements tell (reported in progress.commits). */
+  commitKnown: number;
 }
 
 interface LeaderState {
@@ -171,7 +178,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     {
       const follower: Follower = {
         id: peer.id, nextIndex: 1, matchIndex: 0, inflight: [], inflightBytes: 0, probing: true, resetSeq: 0,
-        readPending: false, sending: null,
+        readPending: false, sending: null, commitsSent: [], commitKnown: 0,
         connection: this.environment.dial({
           selfId: this.options.id,
           groupId: this.options.groupId,
@@ -291,6 +298,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     this.leader.cache.push(noopEntries, [message.term]);
     for (const follower of this.followers.values()) {
       follower.matchIndex = 0;
+      follower.commitKnown = 0;
       follower.nextIndex = message.lastIndex;
       this.endSnapshot(follower);
       this.clearInflight(follower);
@@ -399,6 +407,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
       round: leader.round,
     };
     if (!follower.connection.send(message)) return;
+    this.noteCommitSent(follower, seq, leader.commitIndex);
     follower.inflight.push({
       seq, lastIndex: prevIndex + terms.length, entries: terms.length, bytes, sentUs: this.options.profiling ? nowUs() : 0,
     });
@@ -416,11 +425,37 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     if (follower.probing && follower.inflight.length > 0) return;
     const leader = this.leader;
     const prevIndex = follower.nextIndex - 1;
-    follower.connection.send({
+    const seq = this.nextSeq++;
+    const sent = follower.connection.send({
       k: Kind.AppendEntries, g: this.options.groupId, from: this.options.id, term: leader.term, prevIndex,
       prevTerm: leader.termLog.termAt(prevIndex) ?? 0, leaderCommit: leader.commitIndex, terms: [], entries: noEntries,
-      seq: this.nextSeq++, round: leader.round,
+      seq, round: leader.round,
     } satisfies AppendEntriesMessage);
+    if (sent) this.noteCommitSent(follower, seq, leader.commitIndex);
+  }
+
+  /** Remembers a request's leaderCommit when it is above every one still unacknowledged (the list stays short and rising). */
+  private noteCommitSent(follower: Follower, seq: number, commitIndex: number): void {
+    const sent = follower.commitsSent;
+    const highest = sent.length > 0 ? sent[sent.length - 1]! : follower.commitKnown;
+    if (commitIndex > highest) sent.push(seq, commitIndex);
+  }
+
+  /** A success reply to request `seq`: the follower's commit index reached min(that request's leaderCommit, its match). */
+  private noteCommitAcked(follower: Follower, seq: number, matchIndex: number, progress: AppenderProgressMessage): void {
+    const sent = follower.commitsSent;
+    let acked = 0;
+    let done = 0;
+    while (done < sent.length && sent[done]! <= seq) {
+      acked = sent[done + 1]!;
+      done += 2;
+    }
+    if (done > 0) sent.splice(0, done);
+    const known = Math.min(Math.max(acked, follower.commitKnown), matchIndex);
+    if (known > follower.commitKnown) {
+      follower.commitKnown = known;
+      progress.commits.push([follower.id, known]);
+    }
   }
 
   private heartbeatAll(): void {
@@ -449,6 +484,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   }
 
   private clearInflight(follower: Follower): void {
+    follower.commitsSent = [];
     follower.inflight = [];
     follower.inflightBytes = 0;
     follower.resetSeq = this.nextSeq;
@@ -506,6 +542,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
         progress.matches.push([follower.id, reply.matchIndex]);
         this.decideCommit(leader);
       }
+      this.noteCommitAcked(follower, reply.seq, reply.matchIndex, progress);
       follower.probing = false;
     } else {
       this.clearInflight(follower);
@@ -665,7 +702,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   private pendingProgress(term: number): AppenderProgressMessage {
     if (this.progress === null) {
       const progress: AppenderProgressMessage = {
-        k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [], acks: [], inflight: [], installs: [], sending: [],
+        k: Kind.AppenderProgress, term, matches: [], contacts: [], roundAcks: [], acks: [], inflight: [], installs: [], sending: [], commits: [],
       };
       this.progress = progress;
       this.environment.timers.setImmediate(() => {

@@ -13,6 +13,9 @@ import { decodeStringOrNullResult, encodeGet } from '../statemachines/kv-ops.js'
 import type { SeededRng } from '../core/rng.js';
 import type { HistoryEvent, HistoryWriter } from '../check/history.js';
 
+export const registerReadModes = ['mixed', 'linearizable', 'stale'] as const;
+export type RegisterReads = (typeof registerReadModes)[number];
+
 export interface RegisterWorkloadOptions {
   addresses: string[];
   clients: number;
@@ -25,17 +28,21 @@ export interface RegisterWorkloadOptions {
   rng: SeededRng;
   history: HistoryWriter;
   /**
-   * 'linearizable' (the default): gets are ReadIndex reads on the leader. 'stale': gets are
-   * served by a random server from its applied state, which is not linearizable; the checker
-   * must find it out (the negative control of the chaos tests).
+   * 'mixed' (the default): half the gets are ReadIndex reads on the leader, half follower reads
+   * served by a random server (which asks the leader for a read index): both linearizable.
+   * 'linearizable': every get on the leader. 'stale': gets are served by a random server from its
+   * applied state, which is not linearizable; the checker must find it out (the negative control
+   * of the chaos tests).
    */
-  reads?: 'linearizable' | 'stale';
+  reads?: RegisterReads;
   /** Called when a write completes ok (for the recovery figures): when it was invoked, when it completed. */
   onWriteOk(invokedMs: number, completedMs: number): void;
 }
 
 export interface RegisterWorkloadResult {
   invoked: number;
+  /** Gets invoked as follower reads (reads 'mixed'). */
+  followerReads: number;
   ok: number;
   failed: number;
   unknown: number;
@@ -46,7 +53,7 @@ const refusedBeforeAppend = new Set(['ENTRY_TOO_LARGE', 'GROUP_MISMATCH', 'STATE
 
 export async function runRegisterWorkload(options: RegisterWorkloadOptions): Promise<RegisterWorkloadResult> {
   const { rng, history } = options;
-  const result: RegisterWorkloadResult = { invoked: 0, ok: 0, failed: 0, unknown: 0 };
+  const result: RegisterWorkloadResult = { invoked: 0, followerReads: 0, ok: 0, failed: 0, unknown: 0 };
   let nextProcess = 0;
   let nextKey = 0;
   let nextValue = 0;
@@ -63,8 +70,13 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
 
   const worker = async (client: RaftClient, store: KvClient): Promise<void> => {
     const get = async (key: string): Promise<string | null> => {
-      if (options.reads !== 'stale') return store.get(key);
+      const reads = options.reads ?? 'mixed';
+      if (reads === 'linearizable' || (reads === 'mixed' && rng.nextFloat() < 0.5)) return store.get(key);
       const server = options.addresses[rng.intBetween(0, options.addresses.length - 1)]!;
+      if (reads === 'mixed') {
+        result.followerReads++;
+        return decodeStringOrNullResult(await client.sendReadOnly(encodeGet(key), { server }));
+      }
       return decodeStringOrNullResult(await client.sendStaleRead(encodeGet(key), server));
     };
     let process = nextProcess++;

@@ -21,7 +21,7 @@ import { checkHistory, type KeyResult } from '../check/linearizability.js';
 import { FaultNetwork } from './fault-proxy.js';
 import { defaultNemesisOptions, Nemesis, partitionKinds, type FaultRecord, type NemesisHost, type NemesisOptions, type TransferAnswer } from './nemesis.js';
 import { RaftlineError } from '../errors.js';
-import { runRegisterWorkload } from './register-workload.js';
+import { runRegisterWorkload, type RegisterReads } from './register-workload.js';
 import { startAppendSetWorkload, startCounterWorkload, type SetWorkload, type WriteCheck } from './set-counter-workloads.js';
 
 export const workloadNames = ['register', 'append-set', 'counter'] as const;
@@ -42,7 +42,7 @@ export interface ChaosOptions {
   /** The servers' log level (their log is kept with a failing run's history). Default 'warn'. */
   serverLogLevel?: string;
   /** How the register workload reads: see RegisterWorkloadOptions.reads. */
-  registerReads?: 'linearizable' | 'stale';
+  registerReads?: RegisterReads;
   nemesis?: Partial<NemesisOptions>;
   /**
    * The servers' snapshot policy: small by default (`chaosSnapshotEvery`, `chaosLogKeep`), so that
@@ -95,6 +95,8 @@ export interface ChaosResult {
   undecided: number;
   duplicateApplies: number;
   phantoms: number;
+  /** Register gets made as follower reads (a random server asks the leader for a read index), checked like every other read. */
+  followerReads: number;
   /** Servers that exited on their own (not killed by the nemesis). */
   crashes: string[];
   /**
@@ -292,7 +294,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, transfers: { done: 0, failed: 0, doneMsMean: null, afterHealMs: null },
     membership: { asked: 0, done: 0, afterHeal: false },
     lostWrites: 0, violations: 0,
-    undecided: 0, duplicateApplies: 0, phantoms: 0, crashes, converged: false, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
+    undecided: 0, duplicateApplies: 0, phantoms: 0, followerReads: 0, crashes, converged: false, recovery: { leaderKill: percentiles([], 0), partitionHeal: percentiles([], 0) },
     recoverySamples: [], writesPerSecond: [], sessions: null, snapshots: null, problems, faultLog: [],
   };
   try {
@@ -322,7 +324,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         history = new HistoryWriter(registerFile);
         running.push(runRegisterWorkload({
           addresses, clients: options.registerClients ?? 10, keysLive: 6, operationsPerKeyMax: 120, requestTimeoutMs: 2500,
-          stopAtMs, rng: workloadRng, history, onWriteOk, reads: options.registerReads ?? 'linearizable',
+          stopAtMs, rng: workloadRng, history, onWriteOk, reads: options.registerReads ?? 'mixed',
+        }).then((register) => {
+          result.followerReads = register.followerReads;
         }));
       }
       let appendSet: SetWorkload | null = null;
@@ -537,6 +541,7 @@ export function formatChaos(result: ChaosResult): string {
       `${result.membership.afterHeal ? 'a server removed and added back' : 'none'}`,
     `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
       `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}, ` +
+      `follower reads ${result.followerReads}, ` +
       `servers converged ${result.converged ? 'yes' : 'no'}`,
     `recovery (single-fault rounds on a settled cluster): leader kill → next write ${figure(result.recovery.leaderKill)}`,
     `recovery (single-fault rounds on a settled cluster): partition heal → next write ${figure(result.recovery.partitionHeal)}`,

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
+import type { ReadMode } from '../../bench/load-worker.js';
 import Tinypool from 'tinypool';
 import { LocalCluster, sleep, withTimeout } from '../cluster/local-cluster.js';
 import { RaftClient } from '../client/raft-client.js';
@@ -39,8 +40,10 @@ export interface BenchOptions {
   sizeBytes: number;
   durationS: number;
   warmupS: number;
-  /** Fraction of requests that are linearizable reads, 0..1. */
+  /** Fraction of requests that are reads, 0..1. */
   readFraction: number;
+  /** How reads are made (bench/load-worker.ts, ReadMode); default linearizable. */
+  readMode?: ReadMode;
   /** Distinct keys each client writes, cycled through so the servers' state stays bounded (default 100,000). */
   keys?: number;
   actors: 'workers' | 'inline';
@@ -220,6 +223,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const task: LoadTask = {
         peers: orderedPeers, outstanding: options.outstanding, sizeBytes: options.sizeBytes, startAtMs, endAtMs,
         writesMax: Math.ceil(options.writesMax / options.clients), readFraction: options.readFraction,
+        readMode: options.readMode ?? 'linearizable',
         keyPrefix: `bench-${i}-`, keys: options.keys ?? 100_000, requestTimeoutMs: 30_000, port: channel.port2,
       };
       tasks.push(pool.run(task, { transferList: [channel.port2] }) as Promise<LoadResult>);
@@ -301,7 +305,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       configuration: {
         nodes: options.peers ? options.peers.length : options.nodes, clients: options.clients,
         outstandingPerClient: options.outstanding, outstanding: options.outstanding * options.clients,
-        sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction, keysPerClient: options.keys ?? 100_000,
+        sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction, readMode: options.readMode ?? 'linearizable', keysPerClient: options.keys ?? 100_000,
         actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, peers: options.peers ?? null,
         writesMax: options.writesMax, profiling: options.peers ? true : options.profiling ?? true,
         snapshotEvery: options.peers ? null : options.snapshotEvery ?? snapshotEveryDefault,

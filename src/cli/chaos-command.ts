@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { chaosSnapshotEvery, formatChaos, runChaos, workloadNames, type WorkloadName } from '../chaos/run-chaos.js';
 import { faultKinds, type FaultKind } from '../chaos/nemesis.js';
+import { registerReadModes, type RegisterReads } from '../chaos/register-workload.js';
 import { actorsOption, checkPortRange, integer, port } from './flags.js';
 
 function workloadList(value: string): WorkloadName[] {
@@ -37,16 +38,19 @@ export function addChaosCommand(program: Command): void {
     .option('--json <file>', 'write the result as JSON')
     .addOption(new Option('--server-log-level <level>', 'the servers\' log level (their log is kept with the history)').choices(['error', 'warn', 'info', 'debug']).default('warn'))
     .option('--faults <kinds>', `only these faults, comma-separated (${faultKinds.join(', ')})`, faultList)
+    .addOption(new Option('--register-reads <mode>', 'register gets: half on the leader, half follower reads (mixed), all on the leader, '
+      + 'or stale reads from any server (a control the checker must catch)').choices([...registerReadModes]).default('mixed'))
     .option('--snapshot-every <entries>', 'the servers take a snapshot every this many applied entries (0: none)', integer('--snapshot-every', 0), chaosSnapshotEvery)
     .option('--base-port <port>', 'first server port; the fault proxies take the ports after the servers', port('--base-port'), 7301)
     .addOption(actorsOption())
-    .action(async (options: { nodes: string; workload: WorkloadName[]; duration: number; seed?: number; historyDir?: string; json?: string; faults?: FaultKind[]; serverLogLevel: string; basePort: number; actors: 'workers' | 'inline'; snapshotEvery: number }) => {
+    .action(async (options: { nodes: string; workload: WorkloadName[]; duration: number; seed?: number; historyDir?: string; json?: string; faults?: FaultKind[]; serverLogLevel: string; basePort: number; actors: 'workers' | 'inline'; snapshotEvery: number; registerReads: RegisterReads }) => {
       const nodes = Number(options.nodes);
       checkPortRange('--base-port', options.basePort, nodes + nodes * (nodes - 1), `${nodes} servers and their ${nodes * (nodes - 1)} fault proxies`);
       const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
       const result = await runChaos({
         nodes: Number(options.nodes) as 3 | 5, workloads: options.workload, durationS: options.duration, seed,
         basePort: options.basePort, actors: options.actors, serverLogLevel: options.serverLogLevel, snapshotEvery: options.snapshotEvery,
+        registerReads: options.registerReads,
         ...(options.faults === undefined ? {} : { nemesis: { kinds: options.faults } }),
         ...(options.historyDir === undefined ? {} : { historyDir: options.historyDir }),
         log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`),

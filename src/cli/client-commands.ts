@@ -13,6 +13,8 @@ import { RaftClient } from '../client/raft-client.js';
 import { kv } from '../client/kv.js';
 import { ConfigurationError } from '../errors.js';
 import { clientPeerList, defaultClientPeers, integer } from './flags.js';
+import { decodeStringOrNullResult, encodeGet } from '../statemachines/kv-ops.js';
+import { watchLevels, type WatchLevel } from '../messages/messages.js';
 
 /** `status` exit codes: every server answered, some did not, none did. */
 export const statusExitCodes = { allAnswered: 0, someUnanswered: 3, noneAnswered: 1 } as const;
@@ -120,10 +122,18 @@ export function addClientCommands(program: Command): void {
     .argument('<key>')
     .argument('[value]', 'the value to put (or --value-file)')
     .option('--value-file <file>', 'put the contents of this file (UTF-8); - reads standard input')
+    .option('--server <id|address>', 'get: served by this server (a follower asks the leader for a read index: still linearizable)')
+    .option('--stale', 'get: served from the applied state of --server (default: the leader) without asking the leader; may be stale')
+    .option('--min-index <n>', 'get --stale: served once the server has applied this log index', integer('--min-index', 0))
     .addOption(peersOption())
     .option('--group <id>', 'group id', 'default')
-    .action(async (op: string, key: string, value: string | undefined, options: { peers: string[]; group: string; valueFile?: string }) => {
+    .action(async (op: string, key: string, value: string | undefined,
+      options: { peers: string[]; group: string; valueFile?: string; server?: string; stale?: boolean; minIndex?: number }) => {
       if (!['put', 'get', 'delete'].includes(op)) throw new ConfigurationError(`unknown kv operation '${op}' (put, get or delete)`);
+      if (op !== 'get' && (options.server !== undefined || options.stale === true || options.minIndex !== undefined)) {
+        throw new ConfigurationError(`--server, --stale and --min-index are for kv get, not kv ${op}`);
+      }
+      if (options.minIndex !== undefined && options.stale !== true) throw new ConfigurationError('--min-index goes with --stale');
       if (op !== 'put' && (value !== undefined || options.valueFile !== undefined)) throw new ConfigurationError(`kv ${op} takes no value`);
       if (op === 'put' && value !== undefined && options.valueFile !== undefined) throw new ConfigurationError('kv put takes a VALUE or --value-file, not both');
       if (op === 'put' && value === undefined && options.valueFile === undefined) throw new ConfigurationError('kv put needs a VALUE or --value-file FILE (- for standard input)');
@@ -132,15 +142,34 @@ export function addClientCommands(program: Command): void {
       try {
         const store = kv(client);
         if (op === 'put') await store.put(key, putValue);
-        else if (op === 'get') process.stdout.write(JSON.stringify(await store.get(key)) + '\n');
+        else if (op === 'get' && (options.server !== undefined || options.stale === true)) {
+          const server = options.server === undefined ? undefined : await serverAddress(client, options.peers, options.server);
+          const read = encodeGet(key);
+          const result = options.stale === true
+            ? await client.sendStaleRead(read, { ...(server === undefined ? {} : { server }), ...(options.minIndex === undefined ? {} : { minIndex: options.minIndex }) })
+            : await client.sendReadOnly(read, { server: server! });
+          process.stdout.write(JSON.stringify(decodeStringOrNullResult(result)) + '\n');
+        } else if (op === 'get') process.stdout.write(JSON.stringify(await store.get(key)) + '\n');
         else process.stdout.write(JSON.stringify(await store.delete(key)) + '\n');
       } finally {
         await client.close();
       }
     });
 
+  program.command('watch')
+    .description('wait until log entry --index has reached --level on the group (MAJORITY: stored on a majority of the voters, ALL: on every voter, '
+      + 'MAJORITY_COMMITTED / ALL_COMMITTED: a majority / every voter knows it committed); prints the index each level reached and each voter\'s '
+      + 'match and commit index, as JSON; a timeout fails with TIMEOUT')
+    .requiredOption('--index <n>', 'the log index', integer('--index', 0))
+    .addOption(new Option('--level <level>', 'the replication level').choices([...watchLevels]).default('MAJORITY'))
+    .option('--timeout <ms>', 'give up after this long', integer('--timeout', 1), 10_000)
+    .addOption(peersOption())
+    .option('--group <id>', 'group id', 'default')
+    .action((options: { peers: string[]; group: string; index: number; level: WatchLevel; timeout: number }) =>
+      withClient(options, options.timeout + 5000, (client) => client.watch(options.index, options.level, { timeoutMs: options.timeout })));
+
   program.command('status')
-    .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start, whether its term is at the ceiling, its newest snapshot\'s index, its log\'s first index and bytes, whether its elections are paused and a transfer it leads, the configuration in force (voters, learners, joint, its index), as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
+    .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start, whether its term is at the ceiling, its newest snapshot\'s index, its log\'s first index and bytes, whether its elections are paused and a transfer it leads, the configuration in force (voters, learners, joint, its index), its reads (follower reads, read-index requests, stale reads waiting, watches), as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
     .addOption(peersOption())
     .option('--group <id>', 'group id', 'default')
     .action(async (options: { peers: string[]; group: string }) => {
@@ -150,11 +179,11 @@ export function addClientCommands(program: Command): void {
           try {
             const {
               id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex, logBytes,
-              electionPaused, transferTarget, voters, learners, joint, configurationIndex,
+              electionPaused, transferTarget, voters, learners, joint, configurationIndex, reads,
             } = await client.status(address);
             return {
               address, id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex,
-              logBytes, electionPaused, transferTarget, voters, learners, joint, configurationIndex,
+              logBytes, electionPaused, transferTarget, voters, learners, joint, configurationIndex, ...(reads === undefined ? {} : { reads }),
             };
           } catch (error) {
             return { address, error: (error as Error).message };

@@ -60,8 +60,8 @@ export interface ChannelHost {
   firstUnacked(): number;
   /** The call is settled; the client forgets it. */
   forget(callId: number): void;
-  /** The call succeeded (after `forget`): a write's session was active when it was made. */
-  acknowledged?(call: Call): void;
+  /** The call succeeded (after `forget`): a write's session was active when it was made; `index` is a write's log index (0 otherwise). */
+  acknowledged?(call: Call, index: number): void;
   /**
    * A call was answered SESSION_EXPIRED. True: the client takes it (it is held, and released
    * under a new session while its deadline lasts); false: that is the call's answer.
@@ -100,20 +100,29 @@ export class Channel {
   private lastFailed: { target: string; atMs: number } | null = null;
   private closed = false;
 
+  /** The servers to cycle through: those given, then the group's members that servers named (`learn`). */
+  private targets: readonly string[];
+
   /**
    * @param targets the servers to cycle through; one for a fixed-server channel.
    * @param followsLeader whether NOT_LEADER moves this channel to another server; when false,
    *   NOT_LEADER is the answer to the call.
+   * @param failFast a fixed-server channel whose caller has somewhere else to go (reads spread over
+   *   followers): a lost connection or a retriable refusal rejects the call at once instead of
+   *   retrying here.
    */
-  /** The servers to cycle through: those given, then the group's members that servers named (`learn`). */
-  private targets: readonly string[];
-
   constructor(
     private readonly host: ChannelHost,
     targets: readonly string[],
     private readonly followsLeader: boolean,
+    private readonly failFast = false,
   ) {
     this.targets = targets;
+  }
+
+  /** Whether calls may go here now: no failure in a row, or the last one long enough ago to try again. */
+  get usable(): boolean {
+    return this.failureStreak === 0 || this.lastFailed === null || performance.now() - this.lastFailed.atMs >= staleHintMs;
   }
 
   /** The server this channel talks to now (or will dial next). */
@@ -188,9 +197,13 @@ export class Channel {
       this.outboxConnection = connection;
       process.nextTick(() => this.flushOutbox(created));
     }
+    const minIndex = message.minIndex ?? 0;
+    // The minIndex column only when a call has one: frames of writes stay as they were.
+    if (minIndex > 0 && batch.minIndexes === undefined) batch.minIndexes = new Array<number>(batch.callIds.length).fill(0);
     batch.callIds.push(message.callId);
     batch.types.push(message.type);
     batch.data.push(message.data);
+    batch.minIndexes?.push(minIndex);
     this.outboxBytes += message.data.length + 16;
     if (this.outboxBytes > this.host.frameBytesMax / 2 || batch.callIds.length >= batchCallsMax) this.flushOutbox(batch);
   }
@@ -233,6 +246,12 @@ export class Channel {
     if (connection !== this.connection) return;
     this.failureStreak += 1;
     this.lastFailed = { target: this.target, atMs: performance.now() };
+    if (this.failFast) {
+      this.connection.destroy();
+      this.connection = null;
+      for (const call of [...this.calls.values()]) this.settle(call, error);
+      return;
+    }
     // A lost or refused leader is most likely down: try the next peer.
     this.moveTo(null);
     this.dropConnection(error, backOffDelayMs(this.host.retry, this.failureStreak - 1));
@@ -246,7 +265,7 @@ export class Channel {
     if (message.k === Kind.ClientReplyBatch) {
       for (let i = 0; i < message.callIds.length; i++) {
         const error = message.errors[i]!;
-        this.onReply(connection, message.callIds[i]!, error === null, message.results[i]!, error);
+        this.onReply(connection, message.callIds[i]!, error === null, message.results[i]!, error, message.indexes[i]!);
       }
       return;
     }
@@ -284,10 +303,10 @@ export class Channel {
       }
       return;
     }
-    this.onReply(connection, message.callId, message.ok, message.result, message.error);
+    this.onReply(connection, message.callId, message.ok, message.result, message.error, message.index);
   }
 
-  private onReply(connection: Connection, callId: number, ok: boolean, result: Uint8Array | null, wireError: WireError | null): void {
+  private onReply(connection: Connection, callId: number, ok: boolean, result: Uint8Array | null, wireError: WireError | null, index = 0): void {
     const call = this.calls.get(callId);
     // A reply for a call already settled (a duplicate, or one past its deadline) is dropped.
     if (call === undefined) return;
@@ -295,7 +314,7 @@ export class Channel {
       this.failureStreak = 0;
       // Copied, because the decoded bytes are a view that would keep the whole socket chunk
       // alive. Not `.slice()`: on a Buffer that is a view too.
-      this.settle(call, null, result === null ? null : new Uint8Array(result));
+      this.settle(call, null, result === null ? null : new Uint8Array(result), index);
       return;
     }
     const error = errorFromWire(wireError ?? { code: 'RAFTLINE_ERROR', message: 'reply without error' });
@@ -307,7 +326,9 @@ export class Channel {
       call.held = false;
     }
     const disposition = dispositionOf(error);
-    if (disposition === 'redirect' && this.followsLeader) {
+    if (this.failFast) {
+      this.settle(call, error);
+    } else if (disposition === 'redirect' && this.followsLeader) {
       call.lastError = error;
       if (connection === this.connection) this.redirect(error);
     } else if (disposition === 'backOff') {
@@ -451,7 +472,7 @@ export class Channel {
     }, Math.ceil(delayMs));
   }
 
-  private settle(call: Call, error: Error | null, value?: unknown): void {
+  private settle(call: Call, error: Error | null, value?: unknown, index = 0): void {
     if (!this.calls.delete(call.callId)) return;
     if (call.retryTimer !== null) clearTimeout(call.retryTimer);
     call.retryTimer = null;
@@ -462,7 +483,7 @@ export class Channel {
     }
     this.host.forget(call.callId);
     if (error === null) {
-      this.host.acknowledged?.(call);
+      this.host.acknowledged?.(call, index);
       call.resolve(value);
     } else {
       call.reject(error);

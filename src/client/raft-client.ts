@@ -20,12 +20,12 @@
  * with SessionExpiredError.
  */
 import { randomUUID } from 'node:crypto';
-import { ClosedError, ConfigurationError, MalformedMessageError } from '../errors.js';
+import { ClosedError, ConfigurationError, MalformedMessageError, RaftlineError } from '../errors.js';
 import { clientDefaults, defaultLimits } from '../limits.js';
 import { Kind } from '../messages/kinds.js';
 import {
-  RequestType, type AdminOperation, type ClientRequestMessage, type DivisionStatus, type ElectionState, type ConfigurationReport,
-  type RequestTypeNumber, type TransferOutcome,
+  RequestType, watchLevels, type AdminOperation, type ClientRequestMessage, type DivisionStatus, type ElectionState, type ConfigurationReport,
+  type RequestTypeNumber, type TransferOutcome, type WatchLevel, type WatchResult,
 } from '../messages/messages.js';
 import { burstNow, Channel, type Call, type ChannelHost } from './channel.js';
 import { parseAddress } from './connection.js';
@@ -49,7 +49,35 @@ export interface RaftClientOptions {
   retry?: { delayMsMin?: number; delayMsMax?: number };
   /** Longest `close()` waits for the servers to end the session before it closes anyway. Default 3000. */
   sessionCloseWaitMsMax?: number;
+  /**
+   * Where `sendReadOnly(data)` without a server goes: 'leader' (default; ReadIndex on the leader) or
+   * 'followers': round-robin over the servers other than the leader, each asking the leader for a
+   * read index and serving the read from its own state machine (still linearizable); a read whose
+   * follower cannot serve it (unreachable, no leader known) goes to the leader instead.
+   */
+  readFrom?: 'leader' | 'followers';
+  /**
+   * Read-after-write (default true): stale and follower reads carry the log index of this client's
+   * last acknowledged write as their minIndex, so a server serves them only once it has applied
+   * that write: a client's reads always see its own acknowledged writes.
+   */
+  readYourWrites?: boolean;
 }
+
+/** Where a read goes, and how stale it may be. */
+export interface ReadOptions {
+  /** The server (host:port) that serves the read. */
+  server?: string;
+  /**
+   * Stale reads: the server serves the read only once it has applied this log index (it waits
+   * for that, bounded by two election timeouts: TIMEOUT with the index it had reached). With
+   * readYourWrites, at least the client's last acknowledged write.
+   */
+  minIndex?: number;
+}
+
+/** How long a watch waits by default (ms). */
+const watchTimeoutMsDefault = 10_000;
 
 /**
  * Administration of the group (Ratis's admin API). Servers are named by address, members (a
@@ -128,6 +156,13 @@ export class RaftClient {
   private opening = false;
   /** The servers' idle bound, as the latest open told it (0 before the first). */
   private idleMsMaxSeen = 0;
+  private readonly readFrom: 'leader' | 'followers';
+  private readonly readYourWrites: boolean;
+  /** The highest log index of this client's acknowledged writes (read-after-write). */
+  private writeIndexSeen = 0;
+  /** Channels of reads spread over followers (readFrom 'followers'), failing fast, and the next one to use. */
+  private readonly followerChannels = new Map<string, Channel>();
+  private nextFollower = 0;
 
   private constructor(options: RaftClientOptions) {
     if (!Array.isArray(options.peers) || options.peers.length === 0) {
@@ -155,10 +190,19 @@ export class RaftClient {
       forget: (callId) => {
         this.outstanding.delete(callId);
       },
-      acknowledged: (call) => this.onAcknowledged(call),
+      acknowledged: (call, index) => this.onAcknowledged(call, index),
       renewSession: (call) => this.renewSession(call),
     };
     this.closeWaitMs = positiveInteger('sessionCloseWaitMsMax', options.sessionCloseWaitMsMax ?? clientDefaults.sessionCloseWaitMsMax);
+    const readFrom = options.readFrom ?? 'leader';
+    if (readFrom !== 'leader' && readFrom !== 'followers') {
+      throw new ConfigurationError(`readFrom must be 'leader' or 'followers', got ${String(readFrom)}`);
+    }
+    this.readFrom = readFrom;
+    if (options.readYourWrites !== undefined && typeof options.readYourWrites !== 'boolean') {
+      throw new ConfigurationError(`readYourWrites must be a boolean, got ${String(options.readYourWrites)}`);
+    }
+    this.readYourWrites = options.readYourWrites ?? true;
     this.leaderChannel = new Channel(this.host, this.peers, true);
   }
 
@@ -185,19 +229,100 @@ export class RaftClient {
     return this.request(this.leaderChannel, RequestType.write, data);
   }
 
-  /** A linearizable read (ReadIndex on the leader), answered by the state machine's query. */
-  sendReadOnly(data: Uint8Array): Promise<Uint8Array | null> {
+  /** The highest log index of this client's acknowledged writes (0 before the first). */
+  get lastWriteIndex(): number {
+    return this.writeIndexSeen;
+  }
+
+  /**
+   * A linearizable read, answered by the state machine's query. By default ReadIndex on the leader;
+   * with `server` (or the client's readFrom 'followers'), served by that server: a follower asks the
+   * leader for a read index and answers once its own apply reaches it. A follower that cannot get
+   * one (no leader known, the leader lost or changed) answers LEADER_NOT_READY, which the client
+   * retries there within the call's deadline.
+   */
+  sendReadOnly(data: Uint8Array, options: ReadOptions = {}): Promise<Uint8Array | null> {
+    const minIndex = this.minIndexOf(options);
+    if (minIndex instanceof Error) return Promise.reject(minIndex);
+    if (options.server !== undefined) {
+      const channel = this.serverChannel(options.server);
+      if (channel instanceof Error) return Promise.reject(channel);
+      return this.request(channel, RequestType.followerRead, data, minIndex);
+    }
+    if (this.readFrom === 'followers') return this.spreadRead(data, minIndex);
     return this.request(this.leaderChannel, RequestType.readOnly, data);
   }
 
   /**
-   * A read served by `server` (or the current leader connection's server) from its applied
-   * state, with no leader involved: it may be stale. Tests use it to inspect each replica.
+   * A read served by `server` (or the current leader connection's server) from its applied state,
+   * with no leader involved: it may be stale, but never older than `minIndex` (and, with
+   * readYourWrites, this client's last acknowledged write). `sendStaleRead(data, server)` is the
+   * older form of `{ server }`.
    */
-  sendStaleRead(data: Uint8Array, server?: string): Promise<Uint8Array | null> {
-    const channel = server === undefined ? this.leaderChannel : this.serverChannel(server);
+  sendStaleRead(data: Uint8Array, options?: string | ReadOptions): Promise<Uint8Array | null> {
+    const read: ReadOptions = typeof options === 'string' ? { server: options } : options ?? {};
+    const channel = read.server === undefined ? this.leaderChannel : this.serverChannel(read.server);
     if (channel instanceof Error) return Promise.reject(channel);
-    return this.request(channel, RequestType.staleRead, data);
+    const minIndex = this.minIndexOf(read);
+    if (minIndex instanceof Error) return Promise.reject(minIndex);
+    return this.request(channel, RequestType.staleRead, data, minIndex);
+  }
+
+  /**
+   * Waits until log entry `index` has reached `level` (Ratis ReplicationLevel): 'MAJORITY' (stored on
+   * a majority of the voters), 'ALL' (on every voter), 'MAJORITY_COMMITTED' / 'ALL_COMMITTED' (a
+   * majority / every voter knows it committed). Answered by the leader, with the index each level
+   * reached and each voter's match and commit index; TIMEOUT after `timeoutMs` (default 10 s, and
+   * within the client's requestTimeoutMs), its details naming the level and the index reached.
+   */
+  watch(index: number, level: WatchLevel, options: { timeoutMs?: number } = {}): Promise<WatchResult> {
+    if (!Number.isInteger(index) || index < 0) return Promise.reject(new ConfigurationError(`watch index must be a non-negative integer, got ${String(index)}`));
+    if (!(watchLevels as readonly string[]).includes(level)) {
+      return Promise.reject(new ConfigurationError(`watch level must be one of ${watchLevels.join(', ')}, got ${String(level)}`));
+    }
+    let timeoutMs: number;
+    try {
+      timeoutMs = positiveInteger('watch timeoutMs', options.timeoutMs ?? Math.min(watchTimeoutMsDefault, this.host.requestTimeoutMs));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.adminCall<WatchResult>(this.leaderChannel, { op: 'watch', index, level, timeoutMs });
+  }
+
+  /** A read's minIndex: the one asked, raised to this client's last acknowledged write with readYourWrites. */
+  private minIndexOf(options: ReadOptions): number | ConfigurationError {
+    const asked = options.minIndex ?? 0;
+    if (!Number.isInteger(asked) || asked < 0) return new ConfigurationError(`minIndex must be a non-negative integer, got ${String(asked)}`);
+    return Math.max(asked, this.readYourWrites ? this.writeIndexSeen : 0);
+  }
+
+  /**
+   * readFrom 'followers': the next follower in turn whose connection has not just failed serves
+   * the read; when it cannot (unreachable, no leader to ask), the leader serves it instead.
+   */
+  private spreadRead(data: Uint8Array, minIndex: number): Promise<Uint8Array | null> {
+    const channel = this.nextFollowerChannel();
+    if (channel === null) return this.request(this.leaderChannel, RequestType.readOnly, data, minIndex);
+    return this.request(channel, RequestType.followerRead, data, minIndex).catch((error: unknown) => {
+      const code = error instanceof RaftlineError ? error.code : '';
+      if (this.closed || code === 'STATE_MACHINE_ERROR' || code === 'CLOSED') throw error;
+      return this.request(this.leaderChannel, RequestType.readOnly, data, minIndex);
+    });
+  }
+
+  private nextFollowerChannel(): Channel | null {
+    const leader = this.leaderChannel.target;
+    const followers = this.peers.filter((peer) => peer !== leader);
+    for (let tried = 0; tried < followers.length; tried++) {
+      const server = followers[this.nextFollower++ % followers.length]!;
+      let channel = this.followerChannels.get(server);
+      if (channel === undefined) {
+        channel = new Channel(this.host, [server], false, true);
+        this.followerChannels.set(server, channel);
+      }
+      if (channel.usable) return channel;
+    }
+    return null;
   }
 
   /** The status of one server's division of this group. */
@@ -295,9 +420,11 @@ export class RaftClient {
     this.leaderChannel.close();
     for (const channel of this.serverChannels.values()) channel.close();
     this.serverChannels.clear();
+    for (const channel of this.followerChannels.values()) channel.close();
+    this.followerChannels.clear();
   }
 
-  private request(channel: Channel, type: RequestTypeNumber, data: Uint8Array): Promise<Uint8Array | null> {
+  private request(channel: Channel, type: RequestTypeNumber, data: Uint8Array, minIndex = 0): Promise<Uint8Array | null> {
     if (!(data instanceof Uint8Array)) {
       return Promise.reject(new TypeError('request data must be a Uint8Array'));
     }
@@ -313,6 +440,7 @@ export class RaftClient {
       const session = type === RequestType.write ? this.liveSession() : this.session;
       const message: ClientRequestMessage = {
         k: Kind.ClientRequest, g: this.groupId, clientId: session?.id ?? this.clientId, callId, firstUnacked: callId, type, data,
+        ...(minIndex > 0 ? { minIndex } : {}),
       };
       const call = this.newCall(callId, message, resolve, reject);
       if (type !== RequestType.write || session !== null) {
@@ -368,9 +496,10 @@ export class RaftClient {
   }
 
   /** A write of the current session succeeded: the session was active when the write was made. */
-  private onAcknowledged(call: Call): void {
+  private onAcknowledged(call: Call, index: number): void {
     const session = this.session;
     const message = call.message;
+    if (message.k === Kind.ClientRequest && message.type === RequestType.write && index > this.writeIndexSeen) this.writeIndexSeen = index;
     if (session === null || message.k !== Kind.ClientRequest || message.type !== RequestType.write || message.clientId !== session.id) return;
     // The deadline was set when the call was submitted, just after it was made.
     session.activeMs = Math.max(session.activeMs, call.deadlineMs - this.host.requestTimeoutMs);

@@ -14,6 +14,9 @@ export const Kind = {
   InstallSnapshot: 7,
   InstallSnapshotReply: 8,
   TimeoutNow: 9,
+  /** A follower asks the leader for a read index (follower reads), and the leader's answer. */
+  ReadIndexRequest: 10,
+  ReadIndexReply: 11,
   // client <-> server
   ClientRequest: 20,
   ClientReply: 21,

@@ -133,6 +133,33 @@ export interface InstallSnapshotReplyMessage {
   error: WireError | null;
 }
 
+/**
+ * A follower asks the leader of `term` for a read index, for every follower read it holds now
+ * (one request per turn, shared by them all). Sent on the follower's own connection to the leader.
+ */
+export interface ReadIndexRequestMessage {
+  k: typeof Kind.ReadIndexRequest;
+  g: string;
+  from: NodeId;
+  term: number;
+  requestId: number;
+}
+
+/**
+ * The leader's answer, on its own connection to the follower: `readIndex` once a heartbeat round
+ * confirmed its leadership (the follower serves the reads once its apply reaches it), or why not.
+ */
+export interface ReadIndexReplyMessage {
+  k: typeof Kind.ReadIndexReply;
+  g: string;
+  from: NodeId;
+  term: number;
+  requestId: number;
+  ok: boolean;
+  readIndex: number;
+  error: WireError | null;
+}
+
 export type PeerMessage =
   | AppendEntriesMessage
   | AppendEntriesReplyMessage
@@ -149,8 +176,11 @@ export type PeerMessage =
  * What a client request asks. `openSession` and `closeSession` begin and end the client's session
  * through the log (its writes are deduplicated within it): an open is sent under the client's own
  * id and answered with the session id its writes then carry; a close carries the session id.
+ * `readOnly` is served by the leader only (NOT_LEADER elsewhere, which a client follows);
+ * `followerRead` is linearizable too, served by whichever server gets it: a follower asks the
+ * leader for a read index and serves the read once its own apply reaches it.
  */
-export const RequestType = { write: 0, readOnly: 1, staleRead: 2, openSession: 3, closeSession: 4 } as const;
+export const RequestType = { write: 0, readOnly: 1, staleRead: 2, openSession: 3, closeSession: 4, followerRead: 5 } as const;
 export type RequestTypeNumber = (typeof RequestType)[keyof typeof RequestType];
 
 export interface ClientRequestMessage {
@@ -162,6 +192,11 @@ export interface ClientRequestMessage {
   firstUnacked: number;
   type: RequestTypeNumber;
   data: Uint8Array;
+  /**
+   * For reads: the server serves the read only once it has applied this index (a client's own last
+   * acknowledged write, read-after-write). Absent (older clients) or 0: no bound.
+   */
+  minIndex?: number;
 }
 
 export interface ClientReplyMessage {
@@ -211,6 +246,22 @@ export interface DivisionStatus {
   learners: NodeId[];
   joint: boolean;
   configurationIndex: number;
+  /** Follower reads, stale reads and watches on this server (counters since start, and what waits now). Absent from older servers. */
+  reads?: ReadsStatus;
+}
+
+export interface ReadsStatus {
+  followerReadsServed: number;
+  readIndexRequestsSent: number;
+  readIndexRepliesReceived: number;
+  readIndexRequestsAnswered: number;
+  readsWaitingReadIndex: number;
+  readsWaitingApply: number;
+  staleReadsWaiting: number;
+  staleReadsWaited: number;
+  watchesPending: number;
+  watchesAnswered: number;
+  watchesTimedOut: number;
 }
 
 export interface StatusReplyMessage {
@@ -232,6 +283,8 @@ export interface ClientRequestBatchMessage {
   callIds: number[];
   types: RequestTypeNumber[];
   data: Uint8Array[];
+  /** Each call's minIndex (ClientRequestMessage), present only when one of them has one; same length. */
+  minIndexes?: number[];
 }
 
 /** Replies to batched requests, as columns: call i succeeded when errors[i] is null. */
@@ -293,11 +346,36 @@ export type AdminOperation =
   /** The whole membership at once (joint consensus); new voters catch up as learners first, within `catchUpTimeoutMs`. */
   | { op: 'setConfiguration'; voters: Member[]; learners: Member[]; catchUpTimeoutMs: number }
   | { op: 'addServer'; member: Member; learner: boolean; catchUpTimeoutMs: number }
-  | { op: 'removeServer'; id: NodeId };
+  | { op: 'removeServer'; id: NodeId }
+  /** Answered by the leader once entry `index` reached `level` (WatchLevel), or TIMEOUT after `timeoutMs`. */
+  | { op: 'watch'; index: number; level: WatchLevel; timeoutMs: number };
 
 export const adminOperations: readonly AdminOperation['op'][] = [
-  'transferLeadership', 'pauseElection', 'resumeElection', 'configuration', 'setConfiguration', 'addServer', 'removeServer',
+  'transferLeadership', 'pauseElection', 'resumeElection', 'configuration', 'setConfiguration', 'addServer', 'removeServer', 'watch',
 ];
+
+/**
+ * How far an entry has gone (Ratis `ReplicationLevel`): MAJORITY, stored on a majority of the
+ * voters; ALL, on every voter; MAJORITY_COMMITTED / ALL_COMMITTED, a majority / every voter knows
+ * it committed (its commit index reached it).
+ */
+export const watchLevels = ['MAJORITY', 'ALL', 'MAJORITY_COMMITTED', 'ALL_COMMITTED'] as const;
+export type WatchLevel = (typeof watchLevels)[number];
+
+/** Where one voter stands, as the leader knows it: the index it stores through, and its commit index. */
+export interface WatchServerProgress {
+  id: NodeId;
+  match: number;
+  commit: number;
+}
+
+/** A watch answered: the index each level has reached, and each voter's progress, when `level` reached `index`. */
+export interface WatchResult {
+  index: number;
+  level: WatchLevel;
+  reached: Record<WatchLevel, number>;
+  servers: WatchServerProgress[];
+}
 
 /** A transfer done: who leads now, in which term, and how long it took on the old leader. */
 export interface TransferOutcome {
@@ -326,7 +404,7 @@ export interface ConfigurationReport extends GroupConfiguration {
   server: NodeId;
 }
 
-export type AdminResult = TransferOutcome | ElectionState | ConfigurationReport;
+export type AdminResult = TransferOutcome | ElectionState | ConfigurationReport | WatchResult;
 
 export interface AdminRequestMessage {
   k: typeof Kind.AdminRequest;
@@ -346,7 +424,7 @@ export interface AdminReplyMessage {
 export type ClientMessage =
   | ClientRequestMessage | ClientRequestBatchMessage | StatusRequestMessage | MetricsRequestMessage | SnapshotRequestMessage | AdminRequestMessage;
 /** What a server's listener accepts. */
-export type InboundMessage = ClientMessage | PeerMessage | PeerHelloMessage;
+export type InboundMessage = ClientMessage | PeerMessage | PeerHelloMessage | ReadIndexRequestMessage | ReadIndexReplyMessage;
 export type ServerToClientMessage =
   | ClientReplyMessage | ClientReplyBatchMessage | StatusReplyMessage | MetricsReplyMessage | SnapshotReplyMessage | AdminReplyMessage
   | RefusedMessage;
@@ -648,6 +726,12 @@ export interface AppenderProgressMessage {
   installs: [NodeId, number, number, number][];
   /** Followers being sent a snapshot after this report: [follower, snapshot index] (the log keeps what follows it). */
   sending: [NodeId, number][];
+  /**
+   * Followers whose known commit index rose: [follower, commit index], the commit index being the
+   * leaderCommit of an acknowledged request capped by the follower's match (what it has applied
+   * or may apply: watches at the *_COMMITTED levels).
+   */
+  commits: [NodeId, number][];
 }
 export interface AppenderHigherTermMessage {
   k: typeof Kind.AppenderHigherTerm;

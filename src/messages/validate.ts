@@ -13,7 +13,7 @@ import { MalformedMessageError } from '../errors.js';
 import { defaultLimits, indexMax, termMax } from '../limits.js';
 import { entryPayloadProblem } from './entry.js';
 import {
-  adminOperations, RequestType, type AppendEntriesMessage, type ClientMessage, type InboundMessage, type PeerMessage, type ServerToClientMessage,
+  adminOperations, RequestType, watchLevels, type AppendEntriesMessage, type ClientMessage, type InboundMessage, type PeerMessage, type ServerToClientMessage,
 } from './messages.js';
 
 export type { FrameShapeLimits } from './frame-shape.js';
@@ -28,7 +28,7 @@ export const defaultFrameShape: Readonly<FrameShapeLimits> = {
  * 'number': an index or counter, an integer in [0, indexMax]; 'term': an integer in [0, termMax]
  * (limits.ts: the ceilings leave room for every sum and next term to stay exact).
  */
-type FieldType = 'array' | 'number' | 'booleanOrAbsent' | 'term' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
+type FieldType = 'array' | 'number' | 'numberOrAbsent' | 'numbersOrAbsent' | 'booleanOrAbsent' | 'term' | 'string' | 'boolean' | 'bytes' | 'numbers' | 'bytesArray' | 'stringOrNull' | 'bytesOrNull' | 'object' | 'objectOrNull'
   | 'bytesOrNullArray' | 'objectOrNullArray';
 
 const schemas: Record<number, Record<string, FieldType>> = {
@@ -53,15 +53,20 @@ const schemas: Record<number, Record<string, FieldType>> = {
     lastIndex: 'number', lastTerm: 'term', transfer: 'booleanOrAbsent',
   },
   [Kind.TimeoutNow]: { g: 'string', from: 'string', term: 'term' },
+  [Kind.ReadIndexRequest]: { g: 'string', from: 'string', term: 'term', requestId: 'number' },
+  [Kind.ReadIndexReply]: {
+    g: 'string', from: 'string', term: 'term', requestId: 'number', ok: 'boolean', readIndex: 'number', error: 'objectOrNull',
+  },
   [Kind.VoteResponse]: { g: 'string', from: 'string', preVote: 'boolean', term: 'term', granted: 'boolean' },
   [Kind.Refused]: { error: 'object' },
   [Kind.PeerHello]: { g: 'string', from: 'string' },
   [Kind.ClientRequest]: {
-    g: 'string', clientId: 'string', callId: 'number', firstUnacked: 'number', type: 'number', data: 'bytes',
+    g: 'string', clientId: 'string', callId: 'number', firstUnacked: 'number', type: 'number', data: 'bytes', minIndex: 'numberOrAbsent',
   },
   [Kind.ClientReply]: { callId: 'number', ok: 'boolean', result: 'bytesOrNull', error: 'objectOrNull', index: 'number' },
   [Kind.ClientRequestBatch]: {
     g: 'string', clientId: 'string', firstUnacked: 'number', callIds: 'numbers', types: 'numbers', data: 'bytesArray',
+    minIndexes: 'numbersOrAbsent',
   },
   [Kind.ClientReplyBatch]: { callIds: 'numbers', indexes: 'numbers', results: 'bytesOrNullArray', errors: 'objectOrNullArray' },
   [Kind.StatusRequest]: { g: 'string', callId: 'number' },
@@ -81,7 +86,8 @@ const clientKinds = new Set<number>([
   Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest, Kind.MetricsRequest, Kind.SnapshotRequest, Kind.AdminRequest,
 ]);
 const inboundKinds = new Set<number>([
-  Kind.AppendEntries, Kind.InstallSnapshot, Kind.VoteRequest, Kind.VoteResponse, Kind.TimeoutNow, Kind.PeerHello, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
+  Kind.AppendEntries, Kind.InstallSnapshot, Kind.VoteRequest, Kind.VoteResponse, Kind.TimeoutNow, Kind.PeerHello, Kind.ReadIndexRequest,
+  Kind.ReadIndexReply, Kind.ClientRequest, Kind.ClientRequestBatch, Kind.StatusRequest,
   Kind.MetricsRequest, Kind.SnapshotRequest, Kind.AdminRequest,
 ]);
 const requestTypes = new Set<number>(Object.values(RequestType));
@@ -105,6 +111,8 @@ function checkField(kind: number, name: string, type: FieldType, value: unknown)
   switch (type) {
     case 'array': ok = Array.isArray(value); break;
     case 'number': ok = isCount(value); break;
+    case 'numberOrAbsent': ok = value === undefined || isCount(value); break;
+    case 'numbersOrAbsent': ok = value === undefined || (Array.isArray(value) && value.every(isCountItem)); break;
     case 'term': ok = isCount(value, termMax); break;
     case 'string': ok = typeof value === 'string'; break;
     case 'boolean': ok = typeof value === 'boolean'; break;
@@ -208,6 +216,11 @@ function checkAdminOperation(operation: Record<string, unknown>): void {
   } else if (op === 'removeServer') {
     checkField(Kind.AdminRequest, 'operation.id', 'string', operation['id']);
   }
+  if (op === 'watch') {
+    checkField(Kind.AdminRequest, 'operation.index', 'number', operation['index']);
+    checkField(Kind.AdminRequest, 'operation.timeoutMs', 'number', operation['timeoutMs']);
+    if (!(watchLevels as readonly unknown[]).includes(operation['level'])) refuse('level', `one of ${watchLevels.join(', ')}`);
+  }
   if (op === 'transferLeadership') {
     checkField(Kind.AdminRequest, 'operation.to', 'stringOrNull', operation['to']);
     checkField(Kind.AdminRequest, 'operation.timeoutMs', 'number', operation['timeoutMs']);
@@ -231,8 +244,9 @@ function checkRelations(message: Record<string, unknown>): void {
   } else if (kind === Kind.ClientRequestBatch) {
     const count = (message['callIds'] as number[]).length;
     const types = message['types'] as number[];
-    if (types.length !== count || (message['data'] as Uint8Array[]).length !== count) {
-      throw new MalformedMessageError('ClientRequestBatch: callIds, types and data differ in length', { kind });
+    const minIndexes = message['minIndexes'] as number[] | undefined;
+    if (types.length !== count || (message['data'] as Uint8Array[]).length !== count || (minIndexes !== undefined && minIndexes.length !== count)) {
+      throw new MalformedMessageError('ClientRequestBatch: callIds, types, data and minIndexes differ in length', { kind });
     }
     for (const type of types) {
       if (!requestTypes.has(type)) {

@@ -101,6 +101,11 @@ export const counterNames = [
   'configurationChanges', 'membershipChangesStarted', 'membershipChangesDone', 'membershipChangesFailed',
   // Events (src/events.ts): leaderChanged, followerSlow and noLeader announced here.
   'leaderChanges', 'followerSlowEvents', 'noLeaderEvents',
+  // Reads beside the leader's: follower reads served here; read-index requests this follower sent
+  // and answers it got, and those this leader answered; stale reads that had to wait for their
+  // minIndex; watches answered and timed out (src/server/watches.ts).
+  'followerReadsServed', 'readIndexRequestsSent', 'readIndexRepliesReceived', 'readIndexRequestsAnswered', 'staleReadsWaited',
+  'watchesAnswered', 'watchesTimedOut',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 

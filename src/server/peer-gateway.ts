@@ -9,12 +9,14 @@
 import { ProtocolViolationError, UnknownPeerError, type RaftlineError } from '../errors.js';
 import { Kind, kindName } from '../messages/kinds.js';
 import type {
-  AppendEntriesMessage, InstallSnapshotMessage, PeerHelloMessage, TimeoutNowMessage, VoteRequestMessage, VoteResponseMessage,
+  AppendEntriesMessage, InstallSnapshotMessage, PeerHelloMessage, ReadIndexReplyMessage, ReadIndexRequestMessage, TimeoutNowMessage,
+  VoteRequestMessage, VoteResponseMessage,
 } from '../messages/messages.js';
 import type { Inbound } from './listener.js';
 
 export type PeerInbound =
-  AppendEntriesMessage | InstallSnapshotMessage | VoteRequestMessage | VoteResponseMessage | TimeoutNowMessage | PeerHelloMessage;
+  AppendEntriesMessage | InstallSnapshotMessage | VoteRequestMessage | VoteResponseMessage | TimeoutNowMessage | PeerHelloMessage
+  | ReadIndexRequestMessage | ReadIndexReplyMessage;
 
 export interface PeerRefusal {
   error: RaftlineError;
@@ -32,7 +34,8 @@ function notMember(from: string, groupId: string): RaftlineError {
  * in this server's configuration, `selfId` is this server's. Election messages (votes, TimeoutNow)
  * count only from members; a leader's AppendEntries and InstallSnapshot are taken from any other
  * id (Raft thesis §4.1: a server whose configuration is behind, catching up through old entries,
- * must still hear the leader a later configuration elected).
+ * must still hear the leader a later configuration elected). Read-index requests and replies
+ * (follower reads) count only from members, like votes.
  */
 export function peerMessageRefusal(connection: Inbound, message: PeerInbound, groupId: string,
   isOtherMember: (id: string) => boolean, selfId: string): PeerRefusal | null {

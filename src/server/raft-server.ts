@@ -17,7 +17,8 @@ import type { AppendEntriesHeader, OutMessage, Ready } from '../core/types.js';
 import { Kind, kindName } from '../messages/kinds.js';
 import type {
   AdminOperation, AdminResult, AppendEntriesMessage, ConfigurationReport, DivisionStatus, ElectionState, InboundMessage, InstallSnapshotMessage,
-  LogInput, TimeoutNowMessage, TransferOutcome, UpdaterInstallProgressMessage, UpdaterSnapshotTakenMessage, VoteRequestMessage, VoteResponseMessage,
+  LogInput, ReadIndexReplyMessage, ReadIndexRequestMessage, TimeoutNowMessage, TransferOutcome, UpdaterInstallProgressMessage, UpdaterSnapshotTakenMessage,
+  VoteRequestMessage, VoteResponseMessage, WatchLevel, WatchResult,
 } from '../messages/messages.js';
 import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
@@ -41,6 +42,7 @@ import { resolveLimits, type Limits } from '../limits.js';
 import type { SnapshotInfo, StateMachine } from '../state-machine.js';
 import type { ActorSet } from './actor-hosts.js';
 import { RequestPath, type RequestPathHost } from './request-path.js';
+import { Watches, type ReplicationView } from './watches.js';
 import { SessionClock } from './session-clock.js';
 import type { Inbound } from './listener.js';
 import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault, validateServerOptions, type RaftServerOptions } from './options.js';
@@ -129,6 +131,10 @@ export class RaftServer implements RequestPathHost {
   private commitNotice: { commitIndex: number; truncations: number } | null = null;
   /** Copies of the appender's per-follower progress, for the gauges. */
   private readonly matchIndexSeen = new Map<string, number>();
+  /** Each follower's commit index as the appender last knew it (watches at the *_COMMITTED levels). */
+  private readonly followerCommitSeen = new Map<string, number>();
+  /** Clients' watches on this leader (watches.ts). */
+  private readonly watches = new Watches();
   /**
    * Followers this leader is sending a snapshot, and its index: a purge keeps the log after it,
    * or a follower whose install outlasts the log's turnover would need another snapshot, and
@@ -327,8 +333,10 @@ export class RaftServer implements RequestPathHost {
           this.logger.info({ follower: peer, snapshotIndex: index, bytes, ms }, 'follower installed the snapshot');
         }
         for (const [peer, round] of message.roundAcks) core.onRoundAck(peer, round);
+        for (const [peer, index] of message.commits) this.followerCommitSeen.set(peer, index);
       }
       this.processReady();
+      this.observeWatches();
     });
     this.listener = await environment.listen(this.options.listen ?? this.addresses.get(this.id)!,
       { ...this.limits, stampChunks: profiling, counters: this.recorder.counters }, {
@@ -342,6 +350,8 @@ export class RaftServer implements RequestPathHost {
     this.ticker = environment.timers.setInterval(() => {
       this.requireCore().tick();
       this.processReady();
+      this.requests?.onTick();
+      if (this.watches.pending > 0) this.watches.expire(environment.monotonicMs(), this.replicationView());
       this.observeTransfer();
       this.checkConditions();
       this.tickSessions();
@@ -371,6 +381,7 @@ export class RaftServer implements RequestPathHost {
     await this.metricsEndpoint?.close();
     await this.listener?.close();
     this.requests?.close(new ClosedError('server is closing'));
+    this.watches.failAll(new ClosedError('server is closing'));
     this.transfers.abandon(new ClosedError('server is closing'));
     for (const condition of this.conditions.splice(0)) condition.reject(new ClosedError('server is closing'));
     const actors = this.actors;
@@ -423,10 +434,64 @@ export class RaftServer implements RequestPathHost {
     this.requireActors().updater.send({ k: Kind.UpdaterQuery, queryId, data, stale });
   }
 
+  /** On this server's own connection to the leader (the appender's), like a vote request. */
+  sendReadIndexRequest(leaderId: string, term: number, requestId: number): void {
+    const body = encode({ k: Kind.ReadIndexRequest, g: this.groupId, from: this.id, term, requestId } satisfies ReadIndexRequestMessage);
+    this.requireActors().appender.send({ k: Kind.AppenderSend, to: leaderId, body });
+  }
+
+  /** On this server's own connection to the follower, like a vote response. */
+  sendReadIndexReply(to: string, requestId: number, readIndex: number, error: WireError | null): void {
+    const body = encode({
+      k: Kind.ReadIndexReply, g: this.groupId, from: this.id, term: this.requireCore().term, requestId, ok: error === null, readIndex, error,
+    } satisfies ReadIndexReplyMessage);
+    this.requireActors().appender.send({ k: Kind.AppenderSend, to, body });
+  }
+
+  monotonicMs(): number {
+    return this.environment.monotonicMs();
+  }
+
+  /** What this leader knows of its voters' progress (watches.ts). */
+  private replicationView(): ReplicationView {
+    const core = this.requireCore();
+    const self = this.id;
+    return {
+      self,
+      quorum: quorumOf(core.configuration.configuration),
+      matchOf: (voter) => (voter === self ? this.syncedIndex : this.matchIndexSeen.get(voter) ?? 0),
+      commitOf: (voter) => (voter === self ? core.commitIndex : Math.min(this.followerCommitSeen.get(voter) ?? 0, this.matchIndexSeen.get(voter) ?? 0)),
+    };
+  }
+
+  private observeWatches(): void {
+    if (this.watches.pending > 0 && this.core !== null && this.core.role === 'leader') this.watches.observe(this.replicationView());
+  }
+
+  /**
+   * Resolves once entry `index` has reached `level` (WatchLevel), as this leader knows its voters'
+   * progress; TIMEOUT after `timeoutMs` (details: the level, the index, the index reached), NOT_LEADER
+   * on a server that does not lead or stops leading meanwhile.
+   */
+  watch(index: number, level: WatchLevel, timeoutMs: number): Promise<WatchResult> {
+    const core = this.requireCore();
+    if (core.role !== 'leader') return Promise.reject(this.notLeader(core.leaderId));
+    return this.watches.add(index, level, timeoutMs, this.environment.monotonicMs(), this.replicationView());
+  }
+
   status(): ServerStatus {
     const core = this.requireCore();
     const requests = this.requireRequests();
+    const counters = this.recorder.counters;
+    const waiting = requests.readsWaiting;
     return {
+      reads: {
+        followerReadsServed: counters.followerReadsServed, readIndexRequestsSent: counters.readIndexRequestsSent,
+        readIndexRepliesReceived: counters.readIndexRepliesReceived, readIndexRequestsAnswered: counters.readIndexRequestsAnswered,
+        readsWaitingReadIndex: waiting.readIndex, readsWaitingApply: waiting.apply, staleReadsWaiting: waiting.staleApply,
+        staleReadsWaited: counters.staleReadsWaited,
+        watchesPending: this.watches.pending, watchesAnswered: this.watches.answered, watchesTimedOut: this.watches.timedOut,
+      },
       id: this.id, groupId: this.groupId, role: core.role, term: core.term, leader: core.leaderId,
       commit: core.commitIndex, applied: requests.appliedIndex, synced: this.syncedIndex, lastIndex: core.lastIndex,
       logTailCut: this.tailCut, termCeilingReached: core.termCeilingReached,
@@ -529,7 +594,10 @@ export class RaftServer implements RequestPathHost {
       }
     }
     const sessions = requests.sessions;
+    recorder.counters.watchesAnswered = this.watches.answered;
+    recorder.counters.watchesTimedOut = this.watches.timedOut;
     const counters = recorder.countersSnapshot();
+    const readsWaiting = requests.readsWaiting;
     const connections = this.listener?.connectionCounts?.() ?? { members: 0, clients: 0 };
     // Since the updater started (it replays the log at a restart, and counts those again).
     counters['sessionsOpened'] = sessions.opened;
@@ -580,6 +648,12 @@ export class RaftServer implements RequestPathHost {
         // Elections paused here (maintenance), and a leadership transfer under way on this leader.
         electionPaused: core.electionsPaused ? 1 : 0,
         transferring: core.transferTarget === null ? 0 : 1,
+        // Reads waiting here: for the leader's read index (follower reads), for this server's apply
+        // (follower reads and stale reads with a minIndex; the stale ones apart), and watches.
+        readsWaitingReadIndex: readsWaiting.readIndex,
+        readsWaitingApply: readsWaiting.apply,
+        staleReadsWaiting: readsWaiting.staleApply,
+        watchesPending: this.watches.pending,
       },
       memory: this.memory(),
     };
@@ -623,6 +697,7 @@ export class RaftServer implements RequestPathHost {
     // replaced since (and is not yet durable): the leader's own match counts only from later reports.
     if (core.role === 'leader' && seq >= this.truncationSeq) core.onLocalSynced(index);
     this.processReady();
+    this.observeWatches();
   }
 
   // ---- the core's decisions -----------------------------------------------------------------
@@ -646,6 +721,7 @@ export class RaftServer implements RequestPathHost {
       const start = ready.leaderStart;
       // Replication gauges start over with the term: the appender reports them afresh.
       this.matchIndexSeen.clear();
+      this.followerCommitSeen.clear();
       this.inflightSeen.clear();
       this.snapshotHolds.clear();
       this.followerLag.reset();
@@ -673,7 +749,9 @@ export class RaftServer implements RequestPathHost {
       if (ready.roleChange.role !== 'leader') {
         actors.appender.send({ k: Kind.AppenderStepDown, term: ready.roleChange.term });
         this.requireRequests().failAll(this.notLeader(ready.roleChange.leaderId));
+        this.watches.failAll(this.notLeader(ready.roleChange.leaderId));
       }
+      this.requireRequests().onLeaderChange(ready.roleChange.term, ready.roleChange.leaderId);
       this.observeTransfer();
     }
     if (ready.commitIndex !== null) {
@@ -1032,6 +1110,7 @@ export class RaftServer implements RequestPathHost {
       case 'setConfiguration': return this.setConfiguration({ voters: operation.voters, learners: operation.learners }, operation.catchUpTimeoutMs);
       case 'addServer': return this.addServer(operation.member, { learner: operation.learner, catchUpTimeoutMs: operation.catchUpTimeoutMs });
       case 'removeServer': return this.removeServer(operation.id);
+      case 'watch': return this.watch(operation.index, operation.level, operation.timeoutMs);
     }
   }
 
@@ -1078,7 +1157,7 @@ export class RaftServer implements RequestPathHost {
       return;
     }
     if ((message.k === Kind.AppendEntries || message.k === Kind.InstallSnapshot || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse ||
-        message.k === Kind.TimeoutNow || message.k === Kind.PeerHello) &&
+        message.k === Kind.TimeoutNow || message.k === Kind.PeerHello || message.k === Kind.ReadIndexRequest || message.k === Kind.ReadIndexReply) &&
         !this.acceptPeerMessage(connection, message)) {
       return;
     }
@@ -1128,6 +1207,13 @@ export class RaftServer implements RequestPathHost {
           (result) => connection.send({ k: Kind.AdminReply, callId: message.callId, ok: true, result, error: null }),
           (error: unknown) => connection.send({ k: Kind.AdminReply, callId: message.callId, ok: false, result: null, error: errorToWire(error) }),
         );
+        break;
+      case Kind.ReadIndexRequest:
+        this.requireRequests().onReadIndexRequest(message.from, message.term, message.requestId);
+        break;
+      case Kind.ReadIndexReply:
+        this.requireRequests().onReadIndexReply(message.from, message.term, message.requestId, message.readIndex,
+          message.ok ? null : errorFromWire(message.error ?? { code: 'LEADER_NOT_READY', message: 'read index refused', details: {} }));
         break;
       case Kind.VoteResponse:
         this.requireCore().step(message.from, { type: 'voteResponse', preVote: message.preVote, term: message.term, granted: message.granted });

@@ -19,7 +19,7 @@ import {
 } from '../messages/entry.js';
 import { LENGTH_BYTES, packPayloads, writeLengthAt } from '../messages/packed-entries.js';
 import {
-  EntryTooLargeError, LeaderNotReadyError, MalformedMessageError, ResourceUnavailableError, StateMachineError, type NotLeaderError,
+  EntryTooLargeError, LeaderNotReadyError, MalformedMessageError, ResourceUnavailableError, StateMachineError, TimeoutError, type NotLeaderError,
   type TransferInProgressError,
   type RaftlineError, type WireError,
 } from '../errors.js';
@@ -30,6 +30,9 @@ import type { Inbound } from './listener.js';
 import { PendingRequests, type PendingWrite, type ReplyTo } from './pending-requests.js';
 import type { ChunkSample, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
 import { nowUs } from '../metrics/clock.js';
+import { FollowerReadIndex } from './follower-read-index.js';
+import { membersOf } from '../core/configuration.js';
+import type { NodeId } from '../core/types.js';
 
 /** What the request path needs from its server. */
 export interface RequestPathHost {
@@ -48,6 +51,11 @@ export interface RequestPathHost {
   sendQuery(queryId: number, data: Uint8Array, stale: boolean): void;
   /** Lets the core's pending effects out (after a ReadIndex request). */
   processReady(): void;
+  /** Sends a follower's ReadIndexRequest to the leader, or the leader's ReadIndexReply to a follower. */
+  sendReadIndexRequest(leaderId: NodeId, term: number, requestId: number): void;
+  sendReadIndexReply(to: NodeId, requestId: number, readIndex: number, error: WireError | null): void;
+  /** The server's monotonic clock (ms). */
+  monotonicMs(): number;
 }
 
 /** An admitted write (or session open or close) waiting for the end of the turn, with what its payload is encoded from. */
@@ -69,7 +77,19 @@ interface KnownClientId {
 
 interface PendingRead extends ReplyTo {
   data: Uint8Array;
+  /** The index the state machine must have applied: the read index, and at least the request's minIndex. */
   readIndex: number;
+  /** A stale read waiting for its minIndex (served by queryStale), else a linearizable read. */
+  stale?: boolean;
+  /** A read served by a follower (counted), and when a read waiting for the apply gives up (0: never). */
+  follower?: boolean;
+  deadlineMs?: number;
+}
+
+/** A follower's ReadIndexRequest the leader confirms with its own ReadIndex machinery. */
+interface RemoteRead {
+  from: NodeId;
+  requestId: number;
 }
 
 function answer(to: ReplyTo, index: number, result: Uint8Array | null, error: WireError | null): void {
@@ -115,6 +135,10 @@ export class RequestPath {
   private readsWaitingApply: PendingRead[] = [];
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
+  /** Follower reads waiting for the leader's read index (follower-read-index.ts). */
+  private readonly followerReads: FollowerReadIndex<PendingRead>;
+  /** On a leader: followers' read-index requests, by the read id the core confirms them under. */
+  private readonly remoteReads = new Map<number, RemoteRead>();
   private sessionsSeen: SessionsSeen = { held: 0, logTimeMs: 0, opened: 0, ended: 0, expired: 0 };
 
   /**
@@ -128,6 +152,45 @@ export class RequestPath {
     private readonly defer: (run: () => void) => void = setImmediate,
   ) {
     this.pending = new PendingRequests(host.limits.pendingRequestsMax, host.limits.pendingBytesMax);
+    this.followerReads = new FollowerReadIndex<PendingRead>({
+      id: host.id,
+      term: () => host.raftCore().term,
+      // A server outside the configuration in force (removed) is not heard by the leader: it asks no one.
+      leaderId: () => {
+        const core = host.raftCore();
+        return membersOf(core.configuration.configuration).some((member) => member.id === host.id) ? core.leaderId : null;
+      },
+      sendRequest: (leaderId, term, requestId) => {
+        recorder.counters.readIndexRequestsSent++;
+        host.sendReadIndexRequest(leaderId, term, requestId);
+      },
+      defer,
+    }, (reads, readIndex) => {
+      for (const read of reads) {
+        read.readIndex = Math.max(read.readIndex, readIndex);
+        read.deadlineMs = host.monotonicMs() + this.readWaitMs;
+        this.readsWaitingApply.push(read);
+      }
+      this.serveReads();
+    }, (reads, error) => {
+      for (const read of reads) this.replyError(read, error);
+    }, () => host.monotonicMs());
+  }
+
+  /**
+   * The longest a read waits for this server's apply to reach its index, or a follower for the
+   * leader's read index: two of the longest election timeouts. A replica further behind than that
+   * is not catching up soon; the client hears TIMEOUT (or LEADER_NOT_READY) and may go elsewhere.
+   */
+  private get readWaitMs(): number {
+    return 2 * this.host.limits.electionTicksMax * this.host.limits.tickMs;
+  }
+
+  /** Reads waiting for this server's apply to reach their index (stale reads with a minIndex, follower reads), and follower reads waiting for a read index. */
+  get readsWaiting(): { apply: number; staleApply: number; readIndex: number } {
+    let stale = 0;
+    for (const read of this.readsWaitingApply) if (read.stale === true) stale++;
+    return { apply: this.readsWaitingApply.length, staleApply: stale, readIndex: this.followerReads.waiting };
   }
 
   /** The highest index the updater reported applied (and settled). */
@@ -186,9 +249,12 @@ export class RequestPath {
   onReadsReady(reads: readonly ReadReady[]): void {
     for (const read of reads) {
       const waiting = this.readsWaitingRound.get(read.readId);
-      if (waiting === undefined) continue;
+      if (waiting === undefined) {
+        this.answerRemoteRead(read.readId, read.readIndex, null);
+        continue;
+      }
       this.readsWaitingRound.delete(read.readId);
-      waiting.readIndex = read.readIndex;
+      waiting.readIndex = Math.max(waiting.readIndex, read.readIndex);
       this.readsWaitingApply.push(waiting);
     }
     this.serveReads();
@@ -197,7 +263,10 @@ export class RequestPath {
   onReadsFailed(readIds: readonly number[], error: RaftlineError): void {
     for (const readId of readIds) {
       const waiting = this.readsWaitingRound.get(readId);
-      if (waiting === undefined) continue;
+      if (waiting === undefined) {
+        this.answerRemoteRead(readId, 0, error);
+        continue;
+      }
       this.readsWaitingRound.delete(readId);
       this.replyError(waiting, error);
     }
@@ -218,11 +287,89 @@ export class RequestPath {
     this.recorder.clearLeader();
     for (const read of this.readsWaitingRound.values()) this.replyError(read, error);
     this.readsWaitingRound.clear();
+    for (const readId of [...this.remoteReads.keys()]) this.answerRemoteRead(readId, 0, error);
   }
 
   close(error: RaftlineError): void {
     this.closed = true;
     this.failAll(error);
+    this.followerReads.failAll(error);
+    for (const read of this.readsWaitingApply) this.replyError(read, error);
+    this.readsWaitingApply = [];
+  }
+
+  // ---- follower reads and bounded stale reads ----
+
+  /** The term or leader this server knows changed: follower reads asked of another leader fail (retriable). */
+  onLeaderChange(term: number, leaderId: NodeId | null): void {
+    this.followerReads.onLeaderChange(term, leaderId);
+  }
+
+  /**
+   * Each tick: reads that waited too long for this server's apply, and follower reads whose
+   * read index did not come, fail. Timeouts only: reads are served when the apply reports.
+   */
+  onTick(): void {
+    const waitMs = this.readWaitMs;
+    this.followerReads.expire(waitMs);
+    if (this.readsWaitingApply.length === 0) return;
+    const nowMs = this.host.monotonicMs();
+    const applied = this.appliedIndexSeen;
+    const late = this.readsWaitingApply.filter((read) => read.deadlineMs !== undefined && read.deadlineMs <= nowMs);
+    if (late.length === 0) return;
+    this.readsWaitingApply = this.readsWaitingApply.filter((read) => !(read.deadlineMs !== undefined && read.deadlineMs <= nowMs));
+    for (const read of late) {
+      this.replyError(read, new TimeoutError(
+        `server ${this.host.id} had applied through ${applied}, not ${read.readIndex}, after ${waitMs} ms; the read was not served`,
+        { reason: read.stale === true ? 'staleRead' : 'followerRead', server: this.host.id, index: read.readIndex, appliedIndex: applied }));
+    }
+  }
+
+  /**
+   * On the leader: a follower asks for a read index for the reads it holds. Confirmed like a
+   * client's read here (core.readIndex, then readsReady); a request of another term, or to a
+   * server that does not lead, is answered LEADER_NOT_READY (the follower's clients retry).
+   */
+  onReadIndexRequest(from: NodeId, term: number, requestId: number): void {
+    const core = this.host.raftCore();
+    if (core.role !== 'leader' || term !== core.term) {
+      this.host.sendReadIndexReply(from, requestId, 0, new LeaderNotReadyError(
+        `server ${this.host.id} does not lead term ${term}`, { reason: 'notLeader', server: this.host.id, term: core.term }).toWire());
+      return;
+    }
+    const readId = this.nextReadId++;
+    const result = core.readIndex(readId);
+    if (!result.ok) {
+      this.host.sendReadIndexReply(from, requestId, 0, new LeaderNotReadyError(
+        `leader ${this.host.id} cannot give a read index yet (${result.reason})`, { reason: result.reason, server: this.host.id, term: core.term }).toWire());
+      return;
+    }
+    this.remoteReads.set(readId, { from, requestId });
+    this.host.processReady();
+  }
+
+  /** On a follower: the leader's answer to its read-index request. */
+  onReadIndexReply(from: NodeId, term: number, requestId: number, readIndex: number, error: RaftlineError | null): void {
+    this.followerReads.onReply(from, term, requestId, readIndex, error);
+    this.recorder.counters.readIndexRepliesReceived++;
+  }
+
+  private answerRemoteRead(readId: number, readIndex: number, error: RaftlineError | null): void {
+    const remote = this.remoteReads.get(readId);
+    if (remote === undefined) return;
+    this.remoteReads.delete(readId);
+    this.recorder.counters.readIndexRequestsAnswered++;
+    this.host.sendReadIndexReply(remote.from, remote.requestId, readIndex, error === null ? null : error.toWire());
+  }
+
+  /** A stale read with a minIndex this server has not applied yet waits for it (bounded: onTick). */
+  private onStaleRead(to: ReplyTo, data: Uint8Array, minIndex: number): void {
+    if (minIndex <= this.appliedIndexSeen) {
+      this.query(data, true, (ok, result, error) => answer(to, 0, ok ? result : null, ok ? null : error));
+      return;
+    }
+    this.recorder.counters.staleReadsWaited++;
+    this.readsWaitingApply.push({ ...to, data, readIndex: minIndex, stale: true, deadlineMs: this.host.monotonicMs() + this.readWaitMs });
   }
 
   private replyError(to: ReplyTo, error: RaftlineError): void {
@@ -236,15 +383,15 @@ export class RequestPath {
 
   onClientRequest(connection: Inbound, message: ClientRequestMessage): void {
     this.onRequest({ connection, batched: false, callId: message.callId }, this.knownClientId(message.clientId),
-      message.firstUnacked, message.type, message.data);
+      message.firstUnacked, message.type, message.data, message.minIndex ?? 0);
   }
 
   /** The calls of one batch, in order; their replies leave as a batch too. */
   onClientRequestBatch(connection: Inbound, message: ClientRequestBatchMessage): void {
-    const { firstUnacked, callIds, types, data } = message;
+    const { firstUnacked, callIds, types, data, minIndexes } = message;
     const client = this.knownClientId(message.clientId);
     for (let i = 0; i < callIds.length; i++) {
-      this.onRequest({ connection, batched: true, callId: callIds[i]! }, client, firstUnacked, types[i]!, data[i]!);
+      this.onRequest({ connection, batched: true, callId: callIds[i]! }, client, firstUnacked, types[i]!, data[i]!, minIndexes?.[i] ?? 0);
     }
   }
 
@@ -268,17 +415,21 @@ export class RequestPath {
     return this.lastClientId;
   }
 
-  private onRequest(to: ReplyTo, client: KnownClientId, firstUnacked: number, type: RequestTypeNumber, data: Uint8Array): void {
+  private onRequest(to: ReplyTo, client: KnownClientId, firstUnacked: number, type: RequestTypeNumber, data: Uint8Array, minIndex: number): void {
     const core = this.host.raftCore();
     if (type === RequestType.staleRead) {
-      this.query(data, true, (ok, result, error) => answer(to, 0, ok ? result : null, ok ? null : error));
+      this.onStaleRead(to, data, minIndex);
+      return;
+    }
+    if (type === RequestType.followerRead && core.role !== 'leader' && !core.takingOver) {
+      this.followerReads.add({ ...to, data, readIndex: minIndex, follower: true });
       return;
     }
     if (core.role !== 'leader') {
       this.replyError(to, core.takingOver ? this.host.transferInProgress(this.host.id, 1) : this.host.notLeader(core.leaderId));
       return;
     }
-    if (type === RequestType.readOnly) {
+    if (type === RequestType.readOnly || type === RequestType.followerRead) {
       const readId = this.nextReadId++;
       const result = core.readIndex(readId);
       if (!result.ok) {
@@ -287,7 +438,7 @@ export class RequestPath {
         this.replyError(to, error);
         return;
       }
-      this.readsWaitingRound.set(readId, { ...to, data, readIndex: 0 });
+      this.readsWaitingRound.set(readId, { ...to, data, readIndex: minIndex });
       this.host.processReady();
       return;
     }
@@ -485,7 +636,8 @@ export class RequestPath {
     if (ready.length === 0) return;
     this.readsWaitingApply = this.readsWaitingApply.filter((read) => read.readIndex > this.appliedIndexSeen);
     for (const read of ready) {
-      this.query(read.data, false, (ok, result, error) => answer(read, 0, ok ? result : null, ok ? null : error));
+      if (read.follower === true) this.recorder.counters.followerReadsServed++;
+      this.query(read.data, read.stale === true, (ok, result, error) => answer(read, 0, ok ? result : null, ok ? null : error));
     }
   }
 

@@ -23,6 +23,8 @@ export interface CampaignSummary {
   seeds: number;
   simulatedSeconds: number;
   operations: number;
+  /** Reads by kind: on the leader, follower reads (linearizable) and stale reads (bounded by the client's own last write). */
+  reads: { all: number; follower: number; stale: number };
   faults: number;
   /** Nodes that lost synced data (a replaced disk, a damaged last record). */
   replicaLosses: number;
@@ -77,7 +79,7 @@ export function formatFailure(result: SimResult, withJournal: boolean): string {
 export async function runCampaign(options: CampaignOptions): Promise<CampaignSummary> {
   const began = performance.now();
   const summary: CampaignSummary = {
-    suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, faults: 0, replicaLosses: 0, lostWrites: 0, violations: 0,
+    suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, reads: { all: 0, follower: 0, stale: 0 }, faults: 0, replicaLosses: 0, lostWrites: 0, violations: 0,
     duplicateApplies: 0, sessions: { opened: 0, closed: 0, lateRetries: 0, expired: 0 }, snapshots: noSnapshotFigures(),
     crashPoints: { snapshotWrite: 0, install: 0, beforePurge: 0 }, transfers: noTransferFigures(), transferSeeds: 0, failedSeeds: [], wallSeconds: 0,
   };
@@ -89,6 +91,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     summary.seeds++;
     summary.simulatedSeconds += result.simulatedMs / 1000;
     summary.operations += result.operations;
+    summary.reads.all += result.reads;
+    summary.reads.follower += result.followerReads;
+    summary.reads.stale += result.staleReads;
     summary.faults += result.faults;
     summary.replicaLosses += result.replicaLosses;
     summary.lostWrites += result.lostWrites;

@@ -314,6 +314,19 @@ export class Checkers {
     }
   }
 
+  /**
+   * A stale read bounded by the client's own last acknowledged write (its minIndex) returned
+   * `length`: that write must be within the ledger it saw (read-after-write). Nothing more is
+   * promised of a stale read.
+   */
+  onStaleRead(client: string, length: number, ownLast: string | null): void {
+    if (ownLast === null) return;
+    const position = this.positionOf(ownLast);
+    if (position === undefined || position > length) {
+      this.violation('staleReadBound', `${client} stale-read a ledger of ${length} entries, missing its own acknowledged ${ownLast} (position ${position})`);
+    }
+  }
+
   /** The end: every acknowledged write is in every live node's ledger, once, at its place. */
   checkAcknowledged(nodes: readonly SimNode[], acknowledged: ReadonlyMap<string, number>): void {
     for (const node of nodes) {

@@ -3,7 +3,9 @@
  * every retry (NOT_LEADER redirects, LEADER_NOT_READY / RESOURCE_UNAVAILABLE /
  * TRANSFER_IN_PROGRESS back-offs, a lost connection, a reply that does not come), and carries the
  * lowest callId it still waits for (`firstUnacked`). Writes put unique values into the ledger;
- * reads are linearizable reads. One call at a time; a call not answered within its deadline is
+ * reads are linearizable reads, on the leader or (follower reads) on any server, which asks the
+ * leader for a read index, or stale reads on any server bounded by the client's own last
+ * acknowledged write (minIndex: read-after-write). One call at a time; a call not answered within its deadline is
  * given up (its outcome unknown), as a real client's call times out.
  *
  * Writes go within a session, as RaftClient's do: opened through the log before the first write
@@ -25,6 +27,8 @@ import { SimClientConnection, type SimNetwork } from './sim-network.js';
 export interface ClientEvents {
   onAcknowledged(client: string, value: string, index: number): void;
   onRead(client: string, length: number, acknowledgedBefore: readonly string[]): void;
+  /** A stale read bounded by the client's own last acknowledged write `ownLast` (null: none yet) returned `length`. */
+  onStaleRead(client: string, length: number, ownLast: string | null): void;
   onDefiniteFailure(client: string, value: string, code: string): void;
   /**
    * A write of `session` was answered SESSION_EXPIRED `sinceActiveMs` after the latest acknowledged
@@ -54,7 +58,10 @@ interface Session {
 
 interface Call {
   callId: number;
-  kind: 'write' | 'read' | 'open' | 'close';
+  kind: 'write' | 'read' | 'followerRead' | 'staleRead' | 'open' | 'close';
+  /** A stale read's minIndex: the log index of the client's last acknowledged write, and that write. */
+  minIndex: number;
+  ownLast: string | null;
   value: string;
   data: Uint8Array;
   /** When it was made (a write's session was active then, once it is acknowledged). */
@@ -86,6 +93,11 @@ export class SimClient {
   sessionsExpired = 0;
   acknowledged = 0;
   reads = 0;
+  /** Of the reads: follower reads and stale reads. */
+  followerReads = 0;
+  staleReads = 0;
+  /** This client's last acknowledged write and its log index (read-after-write). */
+  private lastAck: { value: string; index: number } | null = null;
   gaveUp = 0;
   /** Calls answered TRANSFER_IN_PROGRESS (a leader handing over), each retried after a back-off. */
   refusedInTransfer = 0;
@@ -144,8 +156,17 @@ export class SimClient {
     const callId = this.nextCallId++;
     const isRead = this.scheduler.chance(this.readRatio);
     const value = `${this.id}-${callId}`;
+    // A third of the reads each: on the leader, follower reads, stale reads bounded by the client's own last write.
+    const readKind = !isRead ? 'write' : this.scheduler.chance(1 / 3) ? 'read' : this.scheduler.chance(0.5) ? 'followerRead' : 'staleRead';
+    if (readKind === 'followerRead' || readKind === 'staleRead') {
+      // Served where they arrive: any server.
+      this.target = Math.floor(this.scheduler.random() * this.nodeIds.length);
+      this.connection?.close();
+      this.connection = null;
+    }
     const call: Call = {
-      callId, kind: isRead ? 'read' : 'write', value, data: isRead ? encode(0) : encode(value),
+      callId, kind: readKind, value, data: isRead ? encode(0) : encode(value),
+      minIndex: readKind === 'staleRead' ? this.lastAck?.index ?? 0 : 0, ownLast: readKind === 'staleRead' ? this.lastAck?.value ?? null : null,
       issuedAt: this.scheduler.now, deadlineAt: this.scheduler.now + this.options.callDeadlineMs, attempt: 0,
       acknowledgedBefore: isRead ? this.acknowledgedSoFar() : [],
     };
@@ -193,11 +214,14 @@ export class SimClient {
 
   private transmit(call: Call): void {
     // As RaftClient sends them: the calls of one turn in one ClientRequestBatch (here, one call).
-    const type = call.kind === 'read' ? RequestType.readOnly : call.kind === 'open' ? RequestType.openSession
-      : call.kind === 'close' ? RequestType.closeSession : RequestType.write;
+    const type = call.kind === 'read' ? RequestType.readOnly : call.kind === 'followerRead' ? RequestType.followerRead
+      : call.kind === 'staleRead' ? RequestType.staleRead : call.kind === 'open' ? RequestType.openSession
+        : call.kind === 'close' ? RequestType.closeSession : RequestType.write;
+    const reading = call.kind === 'read' || call.kind === 'followerRead' || call.kind === 'staleRead';
     this.connection?.send({
-      k: Kind.ClientRequestBatch, g: 'default', clientId: call.kind === 'open' || call.kind === 'read' ? this.id : this.session?.id ?? this.id,
+      k: Kind.ClientRequestBatch, g: 'default', clientId: call.kind === 'open' || reading ? this.id : this.session?.id ?? this.id,
       firstUnacked: call.callId, callIds: [call.callId], types: [type], data: [call.data],
+      ...(call.minIndex > 0 ? { minIndexes: [call.minIndex] } : {}),
     });
     if (call.kind === 'write' && call.attempt === 1 && this.scheduler.chance(this.lateRetryChance)) this.leaveUntilLate(call);
   }
@@ -234,6 +258,7 @@ export class SimClient {
     if (reply.error === null) {
       if (call.kind === 'write') {
         this.acknowledged++;
+        if (this.lastAck === null || reply.index > this.lastAck.index) this.lastAck = { value: call.value, index: reply.index };
         this.events.onAcknowledged(this.id, call.value, reply.index);
         const session = this.session;
         if (session !== null) session.activeAt = Math.max(session.activeAt, call.issuedAt);
@@ -244,9 +269,15 @@ export class SimClient {
           this.send();
           return;
         }
-      } else if (call.kind === 'read') {
+      } else if (call.kind === 'read' || call.kind === 'followerRead') {
+        // A follower read is linearizable: checked like a read on the leader.
         this.reads++;
+        if (call.kind === 'followerRead') this.followerReads++;
         this.events.onRead(this.id, decode(reply.result!) as number, call.acknowledgedBefore);
+      } else if (call.kind === 'staleRead') {
+        this.reads++;
+        this.staleReads++;
+        this.events.onStaleRead(this.id, decode(reply.result!) as number, call.ownLast);
       } else if (call.kind === 'open') {
         const opened = decode(reply.result!) as { session: string; idleMsMax: number };
         this.session = { id: opened.session, idleMsMax: opened.idleMsMax, activeAt: call.issuedAt };
@@ -272,6 +303,9 @@ export class SimClient {
       // the retry finds the new leader through the old one's NOT_LEADER hint.
       if (error.code === 'TRANSFER_IN_PROGRESS') this.refusedInTransfer++;
       this.retryAfter(20 + this.scheduler.random() * 80);
+    } else if (error.code === 'TIMEOUT' && call.kind === 'staleRead') {
+      // The server had not applied the client's last write within the bound: another server.
+      this.switchServer(null, 5 + this.scheduler.random() * 30);
     } else if (error.code === 'SESSION_EXPIRED' && call.kind === 'write' && this.session !== null) {
       // This copy was not applied; an earlier one may have been (the deadline outlasts the
       // bound here), so the outcome is unknown, as after a timeout. The next write opens a new session.

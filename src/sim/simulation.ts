@@ -137,6 +137,9 @@ export interface SimResult {
   operations: number;
   acknowledged: number;
   reads: number;
+  /** Of the reads: follower reads (checked as linearizable reads) and stale reads (checked for their bound). */
+  followerReads: number;
+  staleReads: number;
   faults: number;
   crashes: number;
   tornWrites: number;
@@ -207,6 +210,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       checkers.onAcknowledged(value, index);
     },
     onRead: (client, length, before) => checkers.onRead(client, length, before),
+    onStaleRead: (client, length, ownLast) => checkers.onStaleRead(client, length, ownLast),
     onDefiniteFailure: (client, value, code) => checkers.violation('unexpectedFailure', `${client} got ${code} for ${value}`),
     onSessionExpired: (client, session, sinceActiveMs, idleMsMax) => checkers.onSessionExpired(client, session, sinceActiveMs, idleMsMax),
   }, () => acknowledgedOrder.slice()));
@@ -667,6 +671,8 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     operations,
     acknowledged: acknowledged.size,
     reads: clients.reduce((sum, client) => sum + client.reads, 0),
+    followerReads: clients.reduce((sum, client) => sum + client.followerReads, 0),
+    staleReads: clients.reduce((sum, client) => sum + client.staleReads, 0),
     faults,
     crashes,
     tornWrites,

@@ -93,6 +93,11 @@ test('over the runs, leaders handed leadership over (transfers through the admin
   // after the heal is asked in every run that converged.
   assert.ok(done + afterHeal > 0, `no transfer completed (${failed} failed under faults)`);
   assert.ok(results.every((result) => result.violations + result.undecided === 0));
+  // The register histories checked hold follower reads among their gets.
+  const registerRuns = results.filter((result) => result.workloads.includes('register'));
+  const followerReads = registerRuns.reduce((sum, result) => sum + result.followerReads, 0);
+  t.diagnostic(`follower reads among the register gets: ${followerReads}`);
+  assert.ok(registerRuns.length === 0 || followerReads > 0, 'follower reads were made');
 });
 
 /**

@@ -42,6 +42,8 @@ test('300 seeds of 60 s simulated time: no violation, no lost or duplicated writ
   // closed, idled out under a write left past the bound and answered SESSION_EXPIRED.
   assert.ok(summary.faults > 3000, `only ${summary.faults} faults`);
   assert.ok(summary.operations > 5000, `only ${summary.operations} operations`);
+  // Follower reads (checked as linearizable reads) and stale reads (checked for their bound) are among them.
+  assert.ok(summary.reads.follower > 300 && summary.reads.stale > 300, `reads: ${JSON.stringify(summary.reads)}`);
   // Replicas that lose synced data (their disk, a damaged last record) strike only in settled moments: some must.
   assert.ok(summary.replicaLosses > 20, `only ${summary.replicaLosses} replicas lost data`);
   const { opened, closed, lateRetries, expired } = summary.sessions;

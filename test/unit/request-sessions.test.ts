@@ -50,6 +50,9 @@ function leaderPath() {
     },
     sendQuery: () => {},
     processReady: () => {},
+    sendReadIndexRequest: () => {},
+    sendReadIndexReply: () => {},
+    monotonicMs: () => 0,
   };
   const hookCalls: string[] = [];
   const hooks: StateMachine = {
