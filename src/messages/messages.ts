@@ -211,6 +211,11 @@ export interface DivisionStatus {
   learners: NodeId[];
   joint: boolean;
   configurationIndex: number;
+  /**
+   * Whether this server's port takes only TLS connections with certificates from its CA (peers and
+   * clients authenticated, src/shell/tls-identity.ts); false: plaintext, nothing authenticated.
+   */
+  tls: boolean;
 }
 
 export interface StatusReplyMessage {

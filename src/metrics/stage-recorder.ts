@@ -101,6 +101,13 @@ export const counterNames = [
   'configurationChanges', 'membershipChangesStarted', 'membershipChangesDone', 'membershipChangesFailed',
   // Events (src/events.ts): leaderChanged, followerSlow and noLeader announced here.
   'leaderChanges', 'followerSlowEvents', 'noLeaderEvents',
+  // Trust (TLS ports, src/shell/tls-identity.ts): connections closed before any of their messages
+  // was taken, by reason (a hello naming another id than the certificate; a client certificate
+  // saying hello; a certificate not from the CA or naming no valid identity; none where one is
+  // needed; plaintext bytes; a handshake not done in time; another handshake failure), and
+  // requests refused as beyond their connection's role.
+  'tlsRefusedWrongId', 'tlsRefusedNotPeer', 'tlsRefusedBadCertificate', 'tlsRefusedNoCertificate', 'tlsRefusedPlaintext',
+  'tlsRefusedTimeout', 'tlsRefusedHandshakeFailed', 'permissionDenied',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 
