@@ -8,6 +8,7 @@
  * second is posted on `port` as a `LoadSecond`; a final `{ done: true }` follows the last one.
  * So the coordinator can print a live line and build time series without receiving every latency.
  */
+import type { ClientTls } from '../src/shell/tls-identity.js';
 import type { MessagePort } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
 import { RaftClient } from '../src/client/raft-client.js';
@@ -38,6 +39,8 @@ export interface LoadTask {
   /** Distinct keys this generator writes (cycled through). */
   keys: number;
   requestTimeoutMs: number;
+  /** TLS to the servers (PEM contents), when they serve it. */
+  tls?: ClientTls;
   port: MessagePort;
 }
 
@@ -78,6 +81,7 @@ function nowEpochMs(): number {
 export default async function runLoad(task: LoadTask): Promise<LoadResult> {
   const client = await RaftClient.connect({
     peers: task.peers, requestTimeoutMs: task.requestTimeoutMs, readFrom: task.readMode === 'follower' ? 'followers' : 'leader',
+    ...(task.tls === undefined ? {} : { tls: task.tls }),
   });
   // Stale reads go round-robin over the servers after the first (the bench puts the leader first).
   const staleServers = task.peers.length > 1 ? task.peers.slice(1) : task.peers;

@@ -172,6 +172,15 @@ export class MembershipChangeError extends RaftlineError {
   override readonly code = 'MEMBERSHIP_CHANGE_REFUSED';
 }
 
+/**
+ * A request beyond its connection's role (src/shell/tls-identity.ts: read, write, admin, granted
+ * by the client certificate), or a TLS connection without an acceptable certificate;
+ * `details.role` and `details.needed` say which. Nothing was appended.
+ */
+export class PermissionDeniedError extends RaftlineError {
+  override readonly code = 'PERMISSION_DENIED';
+}
+
 type ErrorClass = new (message: string, details?: ErrorDetails) => RaftlineError;
 
 /** The registry: code -> class. A test checks it against the README. */
@@ -199,6 +208,7 @@ export const errorClasses: Readonly<Record<string, ErrorClass>> = {
   TRANSFER_IN_PROGRESS: TransferInProgressError,
   TRANSFER_FAILED: TransferFailedError,
   MEMBERSHIP_CHANGE_REFUSED: MembershipChangeError,
+  PERMISSION_DENIED: PermissionDeniedError,
 };
 
 /** Rebuilds an error from its wire form; an unknown code becomes a plain RaftlineError. */

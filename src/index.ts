@@ -8,6 +8,7 @@ export { formatPrometheus } from './metrics/prometheus.js';
 export { parsePeers, type RaftServerOptions, type PeerAddress } from './server/options.js';
 export type { ActorMode } from './server/actor-hosts.js';
 export { RaftClient, type RaftClientOptions, type RaftAdmin } from './client/raft-client.js';
+export { readTlsFiles, type ClientTls, type TlsFiles, type TlsMaterial, type Role } from './shell/tls-identity.js';
 export { kv, type KvClient } from './client/kv.js';
 export type {
   StateMachine, StateMachineFactory, StateMachineContext, TransactionContext, AppliedTransaction,

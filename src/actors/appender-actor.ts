@@ -24,6 +24,7 @@ import { EntryRun, LENGTH_BYTES } from '../messages/packed-entries.js';
 import type { ActorLink } from '../shell/actor-link.js';
 import type { ActorControl } from '../shell/control.js';
 import { PeerConnection, type PeerConnectionOptions } from '../shell/peer-connection.js';
+import type { TlsMaterial } from '../shell/tls-identity.js';
 import { nodeTimers, type TimerHandle, type Timers } from '../shell/timers.js';
 import { TermLog } from '../core/term-runs.js';
 import type { Limits } from '../limits.js';
@@ -46,6 +47,8 @@ export interface AppenderActorOptions {
   profiling?: boolean;
   /** The folder of this server's snapshots (`<groupDir>/sm`), streamed to followers the log no longer reaches. */
   snapshotDir?: string;
+  /** Present the server's certificate to peers and check theirs (PEM contents); plaintext when absent. */
+  tls?: TlsMaterial;
 }
 
 /** An outbound connection to one peer, as the appender uses it (PeerConnection in production). */
@@ -188,6 +191,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
           frameShape: { nestingDepthMax: this.options.limits.frameNestingDepthMax, itemsMax: this.options.limits.frameItemsMax },
           reconnectDelayMsMin: this.options.limits.reconnectDelayMsMin,
           reconnectDelayMsMax: this.options.limits.reconnectDelayMsMax,
+          ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
           onMessage: (message) => this.onPeerMessage(follower, message),
           onConnect: () => this.onConnect(follower),
           onDisconnect: () => this.resetFollower(follower),

@@ -18,7 +18,7 @@ function fraction(value: string): number {
 interface BenchFlags {
   nodes: string; clients: number; outstanding: number; size: number; duration: number; warmup: number; reads: number; keys: number;
   actors: 'workers' | 'inline'; peers?: string[]; unsafeNoFsync?: boolean; writesMax: number; basePort: number;
-  json?: string; report?: string; live?: boolean; profiling: 'on' | 'off'; snapshotEvery?: number; logKeep?: number; readMode: ReadMode;
+  json?: string; report?: string; live?: boolean; profiling: 'on' | 'off'; snapshotEvery?: number; logKeep?: number; readMode: ReadMode; tls?: string;
 }
 
 export function addBenchCommand(program: Command): void {
@@ -48,6 +48,7 @@ export function addBenchCommand(program: Command): void {
     .option('--json <file>', 'write every figure as JSON')
     .option('--report <file>', 'write an HTML report with plots (reads offline)')
     .option('--no-live', 'no live progress line')
+    .option('--tls <dir>', 'the servers bench starts serve TLS with the certificates raftline certs create made in <dir>; the clients use client.pem')
     .action(async (flags: BenchFlags) => {
       if (flags.peers === undefined) checkPortRange('--base-port', flags.basePort, Number(flags.nodes), `${flags.nodes} servers`);
       const result = await runBench({
@@ -60,6 +61,7 @@ export function addBenchCommand(program: Command): void {
         ...(flags.snapshotEvery === undefined ? {} : { snapshotEvery: flags.snapshotEvery }),
         ...(flags.logKeep === undefined ? {} : { logKeep: flags.logKeep }),
         ...(flags.json === undefined ? {} : { jsonFile: flags.json }),
+        ...(flags.tls === undefined ? {} : { tlsDir: flags.tls }),
         ...(flags.report === undefined ? {} : { reportFile: flags.report }),
       });
       process.stdout.write(formatBench(result) + '\n');

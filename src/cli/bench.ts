@@ -15,7 +15,7 @@ import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import type { ReadMode } from '../../bench/load-worker.js';
 import Tinypool from 'tinypool';
-import { LocalCluster, sleep, withTimeout } from '../cluster/local-cluster.js';
+import { clientTlsFromDir, LocalCluster, sleep, withTimeout } from '../cluster/local-cluster.js';
 import { RaftClient } from '../client/raft-client.js';
 import { ConfigurationError, TimeoutError } from '../errors.js';
 import type { LoadDone, LoadResult, LoadSecond, LoadTask } from '../../bench/load-worker.js';
@@ -61,6 +61,8 @@ export interface BenchOptions {
   /** Snapshot policy of the servers bench starts (`--snapshot-every`, `--log-keep`); the servers' defaults when absent. */
   snapshotEvery?: number;
   logKeep?: number;
+  /** The servers bench starts serve TLS with the certificates of this `raftline certs create` folder; its clients use `client.pem`. */
+  tlsDir?: string;
 }
 
 export type { BenchResult, SecondPoint };
@@ -181,13 +183,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     unsafeNoFsync: options.unsafeNoFsync, profiling: options.profiling ?? true,
     ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
     ...(options.logKeep === undefined ? {} : { logKeep: options.logKeep }),
+    ...(options.tlsDir === undefined ? {} : { tlsDir: options.tlsDir }),
   });
+  const tls = options.tlsDir === undefined ? undefined : clientTlsFromDir(options.tlsDir);
   const addresses = options.peers ?? cluster!.addresses;
   const pool = new Tinypool({
     filename: new URL('../../bench/load-worker.js', import.meta.url).href,
     minThreads: options.clients, maxThreads: options.clients, idleTimeout: 60_000,
   });
-  const control = await RaftClient.connect({ peers: addresses, requestTimeoutMs: 5000 });
+  const control = await RaftClient.connect({ peers: addresses, requestTimeoutMs: 5000, ...(tls === undefined ? {} : { tls }) });
   let sampler: ProcSampler | null = null;
   let liveTimer: NodeJS.Timeout | null = null;
   try {
@@ -224,7 +228,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         peers: orderedPeers, outstanding: options.outstanding, sizeBytes: options.sizeBytes, startAtMs, endAtMs,
         writesMax: Math.ceil(options.writesMax / options.clients), readFraction: options.readFraction,
         readMode: options.readMode ?? 'linearizable',
-        keyPrefix: `bench-${i}-`, keys: options.keys ?? 100_000, requestTimeoutMs: 30_000, port: channel.port2,
+        keyPrefix: `bench-${i}-`, keys: options.keys ?? 100_000, requestTimeoutMs: 30_000, port: channel.port2, ...(tls === undefined ? {} : { tls }),
       };
       tasks.push(pool.run(task, { transferList: [channel.port2] }) as Promise<LoadResult>);
     }

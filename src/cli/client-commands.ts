@@ -12,7 +12,11 @@ import { Option, type Command } from 'commander';
 import { RaftClient } from '../client/raft-client.js';
 import { kv } from '../client/kv.js';
 import { ConfigurationError } from '../errors.js';
-import { clientPeerList, defaultClientPeers, integer } from './flags.js';
+import {
+  addTlsOptions, clientPeerList, clientTlsOf, defaultClientPeers, integer, tlsCaOption, tlsCertOption, tlsKeyOption, type TlsFlags,
+} from './flags.js';
+
+const clientWho = 'this client\'s';
 import { decodeStringOrNullResult, encodeGet } from '../statemachines/kv-ops.js';
 import { watchLevels, type WatchLevel } from '../messages/messages.js';
 
@@ -39,9 +43,15 @@ async function serverAddress(client: RaftClient, peers: string[], server: string
   return found.address;
 }
 
+/** A client of `--peers` and `--group`, over TLS when the TLS flags are given. */
+function connectClient(options: { peers: string[]; group: string } & TlsFlags, timeoutMs: number): Promise<RaftClient> {
+  const tls = clientTlsOf(options);
+  return RaftClient.connect({ peers: options.peers, groupId: options.group, requestTimeoutMs: timeoutMs, ...(tls === undefined ? {} : { tls }) });
+}
+
 /** Runs `body` with a client of `--peers` and `--group`, prints its result as JSON, and closes the client. */
-async function withClient(options: { peers: string[]; group: string }, timeoutMs: number, body: (client: RaftClient) => Promise<unknown>): Promise<void> {
-  const client = await RaftClient.connect({ peers: options.peers, groupId: options.group, requestTimeoutMs: timeoutMs });
+async function withClient(options: { peers: string[]; group: string } & TlsFlags, timeoutMs: number, body: (client: RaftClient) => Promise<unknown>): Promise<void> {
+  const client = await connectClient(options, timeoutMs);
   try {
     process.stdout.write(JSON.stringify(await body(client), null, 2) + '\n');
   } finally {
@@ -55,7 +65,7 @@ async function withClient(options: { peers: string[]; group: string }, timeoutMs
  */
 function addElectionCommands(program: Command): void {
   const election = program.command('election').description('leadership: transfer it, step down, pause or resume elections on a server');
-  const common = (command: Command): Command => command.addOption(peersOption()).option('--group <id>', 'group id', 'default');
+  const common = (command: Command): Command => addTlsOptions(command.addOption(peersOption()), clientWho).option('--group <id>', 'group id', 'default');
   common(election.command('transfer')
     .description('the leader hands leadership to --to (which it first brings up to date); prints the new leader, term and ms once done')
     .requiredOption('--to <id>', 'the voter to take over')
@@ -102,11 +112,12 @@ export function addClientCommands(program: Command): void {
   snapshot.command('create')
     .description('take a snapshot now on one server (default: the leader) and print it (index, term, configuration, files) as JSON once it is durable; the log is purged below it, keeping --log-keep entries')
     .addOption(peersOption())
+    .addOption(tlsCertOption(clientWho)).addOption(tlsKeyOption(clientWho)).addOption(tlsCaOption())
     .option('--server <id|address>', 'the server: its id as in --peers id=host:port,..., or its address')
     .option('--group <id>', 'group id', 'default')
     .option('--timeout <ms>', 'how long to wait for the snapshot', integer('--timeout', 1), 120_000)
     .action(async (options: { peers: string[]; server?: string; group: string; timeout: number }) => {
-      const client = await RaftClient.connect({ peers: options.peers, groupId: options.group, requestTimeoutMs: options.timeout });
+      const client = await connectClient(options, options.timeout);
       try {
         const target = options.server === undefined ? undefined : await serverAddress(client, options.peers, options.server);
         const info = await client.admin().snapshot(target);
@@ -126,6 +137,7 @@ export function addClientCommands(program: Command): void {
     .option('--stale', 'get: served from the applied state of --server (default: the leader) without asking the leader; may be stale')
     .option('--min-index <n>', 'get --stale: served once the server has applied this log index', integer('--min-index', 0))
     .addOption(peersOption())
+    .addOption(tlsCertOption(clientWho)).addOption(tlsKeyOption(clientWho)).addOption(tlsCaOption())
     .option('--group <id>', 'group id', 'default')
     .action(async (op: string, key: string, value: string | undefined,
       options: { peers: string[]; group: string; valueFile?: string; server?: string; stale?: boolean; minIndex?: number }) => {
@@ -138,7 +150,7 @@ export function addClientCommands(program: Command): void {
       if (op === 'put' && value !== undefined && options.valueFile !== undefined) throw new ConfigurationError('kv put takes a VALUE or --value-file, not both');
       if (op === 'put' && value === undefined && options.valueFile === undefined) throw new ConfigurationError('kv put needs a VALUE or --value-file FILE (- for standard input)');
       const putValue = op === 'put' ? value ?? readValueFile(options.valueFile!) : '';
-      const client = await RaftClient.connect({ peers: options.peers, groupId: options.group, requestTimeoutMs: 10000 });
+      const client = await connectClient(options, 10000);
       try {
         const store = kv(client);
         if (op === 'put') await store.put(key, putValue);
@@ -171,9 +183,10 @@ export function addClientCommands(program: Command): void {
   program.command('status')
     .description('print each server\'s id, role, term, leader, commit, applied and synced indexes, a log tail cut at its start, whether its term is at the ceiling, its newest snapshot\'s index, its log\'s first index and bytes, whether its elections are paused and a transfer it leads, the configuration in force (voters, learners, joint, its index), its reads (follower reads, read-index requests, stale reads waiting, watches), as JSON; exit 0 if all answered, 3 if some did not, 1 if none did')
     .addOption(peersOption())
+    .addOption(tlsCertOption(clientWho)).addOption(tlsKeyOption(clientWho)).addOption(tlsCaOption())
     .option('--group <id>', 'group id', 'default')
     .action(async (options: { peers: string[]; group: string }) => {
-      const client = await RaftClient.connect({ peers: options.peers, groupId: options.group, requestTimeoutMs: 3000 });
+      const client = await connectClient(options, 3000);
       try {
         const statuses = await Promise.all(options.peers.map(async (address) => {
           try {

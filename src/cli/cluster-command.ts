@@ -7,6 +7,7 @@
  * last one. Ctrl-C (or SIGTERM) stops them all; a SIGKILL of `cluster` stops them too, since each
  * server exits with its parent (`--exit-with-parent`).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigurationError } from '../errors.js';
@@ -18,7 +19,7 @@ import { LocalCluster, type LocalNode } from '../cluster/local-cluster.js';
 import { actorsOption, checkPortRange, clusterDefaults, integer, port, stateMachineHelp } from './flags.js';
 
 interface ClusterFlags {
-  nodes: number; dir: string; basePort: number; stateMachine: string; actors: 'workers' | 'inline'; group: string;
+  nodes: number; dir: string; basePort: number; stateMachine: string; actors: 'workers' | 'inline'; group: string; tls?: string;
 }
 
 export function addClusterCommand(program: Command): void {
@@ -30,6 +31,7 @@ export function addClusterCommand(program: Command): void {
     .option('--group <id>', 'group id', 'default')
     .option('--state-machine <module>', stateMachineHelp, 'kv')
     .addOption(actorsOption())
+    .option('--tls <dir>', 'serve TLS only, with the certificates raftline certs create made in <dir> (n1.pem, n1-key.pem, ..., ca.pem)')
     .action(runCluster);
 }
 
@@ -50,7 +52,15 @@ async function runCluster(options: ClusterFlags): Promise<void> {
   const cluster = new LocalCluster({
     nodes: options.nodes, dir: options.dir, basePort: options.basePort, stateMachine: stateMachineFor(options.stateMachine),
     actors: options.actors, groupId: options.group, onExit: (node, code, signal) => onExit(node, code, signal),
+    ...(options.tls === undefined ? {} : { tlsDir: options.tls }),
   });
+  if (options.tls !== undefined) {
+    for (const file of ['ca.pem', 'client.pem', 'client-key.pem', ...cluster.nodes.flatMap((node) => [`${node.id}.pem`, `${node.id}-key.pem`])]) {
+      if (!fs.existsSync(path.join(options.tls, file))) {
+        throw new ConfigurationError(`--tls ${options.tls} has no ${file}; make the files with raftline certs create --nodes ${options.nodes} --out ${options.tls}`);
+      }
+    }
+  }
   prepareDataDir(options.dir);
   for (const node of cluster.nodes) {
     prepareDataDir(node.dir);
@@ -88,6 +98,10 @@ async function runCluster(options: ClusterFlags): Promise<void> {
   }
   failedStart = null;
   process.stdout.write(`leader ${leader.id} ${leader.address}\npeers ${cluster.addresses.join(',')}\n`);
+  if (options.tls !== undefined) {
+    const file = (name: string): string => path.join(options.tls!, name);
+    process.stdout.write(`tls --tls-ca ${file('ca.pem')} --tls-cert ${file('client.pem')} --tls-key ${file('client-key.pem')}\n`);
+  }
 
   onExit = (node, code, signal) => {
     if (stopping) return;

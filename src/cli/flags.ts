@@ -4,8 +4,9 @@
  * several flags at once (a port range, a required flag) throw ConfigurationError from the action,
  * after commander has refused any unknown flag, so a mistyped flag is named before anything else.
  */
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigurationError } from '../errors.js';
+import { readPemFile, readTlsFiles, type ClientTls } from '../shell/tls-identity.js';
 
 /** Where `raftline cluster` puts its servers unless told otherwise; `kv` and `status` look there. */
 export const clusterDefaults = { nodes: 3, basePort: 7101, dir: './data' } as const;
@@ -68,6 +69,37 @@ export function clientPeerList(value: string): string[] {
 export function required<T>(value: T | undefined, flag: string): T {
   if (value === undefined) throw new ConfigurationError(`required option '${flag}' not specified`);
   return value;
+}
+
+/** The TLS flags, as every command that connects to servers takes them. */
+export interface TlsFlags {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+export const tlsCertOption = (who: string): Option =>
+  new Option('--tls-cert <file>', `${who} certificate (PEM; a SAN URI raftline://peer/<id> or raftline://client/<name> with raftline://role/<role>)`);
+export const tlsKeyOption = (who: string): Option => new Option('--tls-key <file>', `${who} private key (PEM)`);
+export const tlsCaOption = (): Option => new Option('--tls-ca <file>', 'the CA that signs the group\'s certificates (PEM); TLS is used when given');
+
+/** Adds --tls-cert, --tls-key and --tls-ca (PEM files) to `command`; `who` says whose certificate it is. */
+export function addTlsOptions(command: Command, who: string): Command {
+  return command.addOption(tlsCertOption(who)).addOption(tlsKeyOption(who)).addOption(tlsCaOption());
+}
+
+/**
+ * A client's TLS from its flags: none without --tls-ca; with it, the CA and the client's certificate
+ * and key (both or neither: without them only a server that allows anonymous readers answers).
+ */
+export function clientTlsOf(flags: TlsFlags): ClientTls | undefined {
+  if (flags.tlsCa === undefined) {
+    if (flags.tlsCert !== undefined || flags.tlsKey !== undefined) throw new ConfigurationError('--tls-cert and --tls-key need --tls-ca');
+    return undefined;
+  }
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new ConfigurationError('--tls-cert and --tls-key go together');
+  if (flags.tlsCert === undefined) return { ca: readPemFile('CA', flags.tlsCa) };
+  return readTlsFiles({ cert: flags.tlsCert, key: flags.tlsKey!, ca: flags.tlsCa });
 }
 
 export const profilingOption = (): Option => new Option('--profiling <mode>', 'per-stage latency profiling').choices(['on', 'off']).default('on');

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `raftline` command: server, cluster, kv, status, bench, chaos, reset-term. A bad flag (an unknown one is
+ * The `raftline` command: server, cluster, kv, status, bench, chaos, reset-term, certs. A bad flag (an unknown one is
  * named, with commander's suggestion) or an invalid configuration prints one line and exits with
  * code 2; any other failure prints one line and exits with code 1. `--version` prints the
  * package's version.
@@ -13,6 +13,7 @@ import { addClientCommands } from './client-commands.js';
 import { addBenchCommand } from './bench-command.js';
 import { addChaosCommand } from './chaos-command.js';
 import { addResetTermCommand } from './reset-term.js';
+import { addCertsCommand } from './certs-command.js';
 
 const usageExitCode = 2;
 
@@ -32,6 +33,7 @@ addClientCommands(program);
 addBenchCommand(program);
 addChaosCommand(program);
 addResetTermCommand(program);
+addCertsCommand(program);
 
 try {
   await program.parseAsync(process.argv);

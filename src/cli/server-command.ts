@@ -3,6 +3,11 @@
  * `--exit-with-parent`, until the process that started it is gone), then a clean close. The data
  * directory is checked and made before the server starts, so a path that cannot be one is a
  * one-line configuration error.
+ *
+ * With --tls-cert, --tls-key and --tls-ca (all three) the server's port takes TLS only, peers and
+ * clients alike (identities and roles: src/shell/tls-identity.ts); SIGHUP reads the three files
+ * again and new connections get them. Without them it serves plaintext, with a loud warning when
+ * the address is not loopback.
  */
 import { Option, type Command } from 'commander';
 import pino from 'pino';
@@ -10,20 +15,21 @@ import { RaftServer } from '../server/raft-server.js';
 import { parseLimits, parsePeers } from '../server/options.js';
 import { prepareDataDir } from '../log/data-dir.js';
 import { ConfigurationError } from '../errors.js';
-import { actorsOption, integer, limitsDoc, profilingOption, required, stateMachineHelp } from './flags.js';
+import { actorsOption, addTlsOptions, integer, limitsDoc, profilingOption, required, stateMachineHelp, type TlsFlags } from './flags.js';
+import { readTlsFiles, tlsFilesOf } from '../shell/tls-identity.js';
 import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault } from '../server/options.js';
 
 interface ServerFlags {
   id?: string; peers?: string; peerRoutes?: string; join?: boolean; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
   logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean; limits: string; exitWithParent?: boolean;
-  snapshotEvery: number; logKeep: number; snapshotRetain: number;
+  snapshotEvery: number; logKeep: number; snapshotRetain: number; tlsAnonymousClients: 'refuse' | 'read';
 }
 
 /** How long a close may take once asked for before the process exits anyway. */
 const closeGraceMs = 10_000;
 
 export function addServerCommand(program: Command): void {
-  program.command('server')
+  addTlsOptions(program.command('server'), 'this server\'s')
     .description('run one server in the foreground until SIGINT or SIGTERM')
     .option('--id <id>', 'this server\'s id (required)')
     .option('--peers <list>', 'every server: id=host:port,... (required, unless --join)')
@@ -43,12 +49,15 @@ export function addServerCommand(program: Command): void {
     .option('--log-keep <entries>', 'entries kept in the log below the newest snapshot, for followers a little behind', integer('--log-keep', 0), logKeepDefault)
     .option('--snapshot-retain <n>', 'snapshots kept on disk', integer('--snapshot-retain', 1), snapshotRetainDefault)
     .option('--limits <list>', `limit overrides: name=value,... (every limit and its default: ${limitsDoc})`, '')
+    .addOption(new Option('--tls-anonymous-clients <mode>', 'on a TLS port, a client without a certificate: refused, or taken as role read')
+      .choices(['refuse', 'read']).default('refuse'))
     .option('--exit-with-parent', 'stop when the process that started this one exits (needs an IPC channel from it, as `raftline cluster` gives)')
     .action(runServer);
 }
 
-async function runServer(options: ServerFlags): Promise<void> {
+async function runServer(options: ServerFlags & TlsFlags): Promise<void> {
   const id = required(options.id, '--id <id>');
+  const tlsFiles = tlsFilesOf(options);
   if (options.join === true && options.peers !== undefined) throw new ConfigurationError('--join takes no --peers: the server learns the group from its leader');
   if (options.join === true && options.listen === undefined) throw new ConfigurationError('--join needs --listen <host:port>');
   const peers = options.join === true ? [] : parsePeers(required(options.peers, '--peers <list>'));
@@ -65,6 +74,7 @@ async function runServer(options: ServerFlags): Promise<void> {
     snapshotEvery: options.snapshotEvery, logKeep: options.logKeep, snapshotRetain: options.snapshotRetain,
     ...(options.listen === undefined ? {} : { listen: options.listen }),
     ...(options.metrics === undefined ? {} : { metricsAddress: options.metrics }),
+    ...(tlsFiles === null ? {} : { tls: { ...readTlsFiles(tlsFiles), anonymousClients: options.tlsAnonymousClients } }),
   });
   prepareDataDir(dir);
   if (options.unsafeNoFsync === true) {
@@ -90,4 +100,13 @@ async function runServer(options: ServerFlags): Promise<void> {
   await server.start();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  if (tlsFiles !== null) {
+    process.on('SIGHUP', () => {
+      try {
+        server.reloadTls(readTlsFiles(tlsFiles));
+      } catch (error) {
+        logger.error({ id, error: (error as Error).message }, 'TLS reload failed; the server keeps its current certificate');
+      }
+    });
+  }
 }

@@ -6,6 +6,7 @@
  * the server's retry cache answers a duplicate with the first result, so a retried write is
  * applied exactly once (Ratis `RetryCache`).
  */
+import type { ClientTls } from '../shell/tls-identity.js';
 import { encodeView } from '../messages/codec.js';
 import { Kind } from '../messages/kinds.js';
 import type {
@@ -56,6 +57,8 @@ export interface ChannelHost {
   readonly retry: BackOff;
   readonly frameBytesMax: number;
   readonly connectTimeoutMs: number;
+  /** TLS to every server (PEM contents); plaintext when absent. */
+  readonly tls?: ClientTls;
   /** The lowest callId still outstanding anywhere in the client (or the next callId). */
   firstUnacked(): number;
   /** The call is settled; the client forgets it. */
@@ -231,7 +234,7 @@ export class Channel {
       onConnect: (connection) => this.onConnect(connection),
       onMessage: (connection, message) => this.onMessage(connection, message),
       onFailure: (connection, error) => this.onFailure(connection, error),
-    });
+    }, this.host.tls);
   }
 
   private onConnect(connection: Connection): void {

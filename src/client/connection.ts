@@ -3,8 +3,12 @@
  * gateway for what the server sends, and write coalescing. Frames written in the same tick leave
  * in one write (cork now, uncork on the next tick), so a burst of pipelined calls costs one
  * system call instead of one each; Nagle is off so that a lone call is not held back.
+ * With `tls` the connection is TLS (src/shell/tls-identity.ts): the server must present a peer
+ * certificate from the CA given, and the client presents its own certificate when it has one.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { checkPeerIdentity, type ClientTls } from '../shell/tls-identity.js';
 import { FrameReader } from '../messages/framing.js';
 import { decodeServerToClientMessage } from '../messages/validate.js';
 import type { ServerToClientMessage } from '../messages/messages.js';
@@ -54,16 +58,18 @@ export class Connection {
     frameBytesMax: number,
     connectTimeoutMs: number,
     private readonly handlers: ConnectionHandlers,
+    tls?: ClientTls,
   ) {
     const { host, port } = parseAddress(address);
     this.reader = new FrameReader(frameBytesMax);
-    this.socket = connect({ host, port, noDelay: true });
+    this.socket = tls === undefined ? connect({ host, port, noDelay: true })
+      : tlsConnect({ host, port, ...tls, checkServerIdentity: checkPeerIdentity(null) });
     this.writer = new TickCorkedWriter(this.socket);
     this.socket.setNoDelay(true);
     this.connectTimer = setTimeout(() => {
       this.fail(new TimeoutError(`connecting to ${address} took over ${connectTimeoutMs} ms`, { address }));
     }, connectTimeoutMs);
-    this.socket.on('connect', () => {
+    this.socket.on(tls === undefined ? 'connect' : 'secureConnect', () => {
       this.clearConnectTimer();
       this.connected = true;
       this.handlers.onConnect(this);

@@ -35,6 +35,14 @@ import { CallTable } from '../call-table.js';
 import { decode } from '../messages/codec.js';
 import type { SnapshotInfo } from '../state-machine.js';
 import type { Member } from '../core/configuration.js';
+import type { ClientTls } from '../shell/tls-identity.js';
+
+/** The client's TLS options, checked: a CA, and a certificate and key both or neither. */
+function clientTlsOf(tls: ClientTls): ClientTls {
+  if (typeof tls.ca !== 'string' || tls.ca.length === 0) throw new ConfigurationError('tls.ca must hold the PEM of the group\'s CA');
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new ConfigurationError('tls.cert and tls.key go together: give both or neither');
+  return { ca: tls.ca, ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key! }) };
+}
 
 export interface RaftClientOptions {
   /** Every server of the group, as 'host:port'; the first is tried first. */
@@ -62,6 +70,12 @@ export interface RaftClientOptions {
    * that write: a client's reads always see its own acknowledged writes.
    */
   readYourWrites?: boolean;
+  /**
+   * TLS to the servers (PEM contents; `readTlsFiles` reads files): the CA of the group's
+   * certificates, and this client's certificate and key, whose `raftline://role/` names what it may
+   * do (src/shell/tls-identity.ts). A request beyond the role is refused with PermissionDeniedError.
+   */
+  tls?: ClientTls;
 }
 
 /** Where a read goes, and how stale it may be. */
@@ -184,6 +198,7 @@ export class RaftClient {
       retry,
       frameBytesMax: defaultLimits.frameBytesMax,
       connectTimeoutMs: clientDefaults.connectTimeoutMs,
+      ...(options.tls === undefined ? {} : { tls: clientTlsOf(options.tls) }),
       firstUnacked: () => {
         return this.outstanding.oldestId() ?? this.nextCallId;
       },

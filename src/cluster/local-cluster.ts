@@ -13,6 +13,7 @@ import { RaftClient } from '../client/raft-client.js';
 import type { DivisionStatus } from '../messages/messages.js';
 import { ConfigurationError, TimeoutError } from '../errors.js';
 import { defaultLimits, type Limits } from '../limits.js';
+import { readTlsFiles, type ClientTls } from '../shell/tls-identity.js';
 
 export interface LocalClusterOptions {
   nodes: number;
@@ -43,6 +44,17 @@ export interface LocalClusterOptions {
    * every link through a fault proxy this way; each server still listens on its own address.
    */
   peerAddress?: (from: string, to: string) => string;
+  /**
+   * A TLS cluster, from the certificates `raftline certs create` made in this folder: server n<i>
+   * runs with `n<i>.pem`, `n<i>-key.pem` and `ca.pem`; the cluster's own status client uses
+   * `client.pem` (role admin).
+   */
+  tlsDir?: string;
+}
+
+/** The TLS options of a client with certificate `<stem>.pem` (default the admin's) from a `raftline certs create` folder. */
+export function clientTlsFromDir(dir: string, stem = 'client'): ClientTls {
+  return readTlsFiles({ cert: path.join(dir, `${stem}.pem`), key: path.join(dir, `${stem}-key.pem`), ca: path.join(dir, 'ca.pem') });
 }
 
 export interface LocalNode {
@@ -89,7 +101,10 @@ export class LocalCluster {
 
   /** A client for status calls only; no writes go through it. */
   private async statusClient(): Promise<RaftClient> {
-    this.client ??= await RaftClient.connect({ peers: this.addresses, requestTimeoutMs: 2000, groupId: this.groupId });
+    this.client ??= await RaftClient.connect({
+      peers: this.addresses, requestTimeoutMs: 2000, groupId: this.groupId,
+      ...(this.options.tlsDir === undefined ? {} : { tls: clientTlsFromDir(this.options.tlsDir) }),
+    });
     return this.client;
   }
 
@@ -143,7 +158,8 @@ export class LocalCluster {
       ...(this.options.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : []),
       ...(this.options.groupId === undefined ? [] : ['--group', this.options.groupId]),
       ...(this.options.snapshotEvery === undefined ? [] : ['--snapshot-every', String(this.options.snapshotEvery)]),
-      ...(this.options.logKeep === undefined ? [] : ['--log-keep', String(this.options.logKeep)]), '--exit-with-parent'];
+      ...(this.options.logKeep === undefined ? [] : ['--log-keep', String(this.options.logKeep)]), '--exit-with-parent',
+      ...this.tlsFlags(node)];
     const limits = Object.entries(this.options.limits ?? {});
     if (limits.length > 0) args.push('--limits', limits.map(([name, value]) => `${name}=${String(value)}`).join(','));
     let stdio: StdioOptions = ['inherit', 'inherit', 'inherit', 'ipc'];
@@ -168,6 +184,13 @@ export class LocalCluster {
       node.exitCode = code;
       this.options.onExit?.(node, code, signal);
     });
+  }
+
+  /** The TLS flags of one server (none for a plaintext cluster). */
+  private tlsFlags(node: LocalNode): string[] {
+    const dir = this.options.tlsDir;
+    if (dir === undefined) return [];
+    return ['--tls-cert', path.join(dir, `${node.id}.pem`), '--tls-key', path.join(dir, `${node.id}-key.pem`), '--tls-ca', path.join(dir, 'ca.pem')];
   }
 
   /** kill -9: no chance to close anything. */

@@ -246,6 +246,11 @@ export interface DivisionStatus {
   learners: NodeId[];
   joint: boolean;
   configurationIndex: number;
+  /**
+   * Whether this server's port takes only TLS connections with certificates from its CA (peers and
+   * clients authenticated, src/shell/tls-identity.ts); false: plaintext, nothing authenticated.
+   */
+  tls: boolean;
   /** Follower reads, stale reads and watches on this server (counters since start, and what waits now). Absent from older servers. */
   reads?: ReadsStatus;
 }

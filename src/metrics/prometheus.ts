@@ -75,11 +75,18 @@ export function formatPrometheus(metrics: MetricsSnapshot): string {
     for (const [name, snapshot] of Object.entries(metrics.followers)) family.sample('', { server, follower: name }, snapshot[field]);
     families.push(family);
   }
+  // TLS connections refused, one family by reason (counters tlsRefused<Reason>).
+  const tlsRefused = new Family('raftline_tls_handshakes_refused_total', 'TLS connections closed before any of their messages was taken, by reason', 'counter');
   for (const [name, value] of Object.entries(metrics.counters)) {
+    if (name.startsWith('tlsRefused')) {
+      tlsRefused.sample('', { server, reason: name[10]!.toLowerCase() + name.slice(11) }, value);
+      continue;
+    }
     const family = new Family(`raftline_${snake(name)}_total`, `Counter ${name}`, 'counter');
     family.sample('', { server }, value);
     families.push(family);
   }
+  if (tlsRefused.lines.length > 2) families.push(tlsRefused);
   const term = new Family('raftline_term', 'Current term', 'gauge');
   term.sample('', { server }, metrics.term);
   families.push(term);

@@ -106,6 +106,13 @@ export const counterNames = [
   // minIndex; watches answered and timed out (src/server/watches.ts).
   'followerReadsServed', 'readIndexRequestsSent', 'readIndexRepliesReceived', 'readIndexRequestsAnswered', 'staleReadsWaited',
   'watchesAnswered', 'watchesTimedOut',
+  // Trust (TLS ports, src/shell/tls-identity.ts): connections closed before any of their messages
+  // was taken, by reason (a hello naming another id than the certificate; a client certificate
+  // saying hello; a certificate not from the CA or naming no valid identity; none where one is
+  // needed; plaintext bytes; a handshake not done in time; another handshake failure), and
+  // requests refused as beyond their connection's role.
+  'tlsRefusedWrongId', 'tlsRefusedNotPeer', 'tlsRefusedBadCertificate', 'tlsRefusedNoCertificate', 'tlsRefusedPlaintext',
+  'tlsRefusedTimeout', 'tlsRefusedHandshakeFailed', 'permissionDenied',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 

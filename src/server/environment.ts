@@ -6,6 +6,7 @@
  * network and clock and runs every server of a cluster on one thread.
  */
 import type { Logger } from 'pino';
+import type { TlsMaterial } from '../shell/tls-identity.js';
 import { RaftCore } from '../core/raft-core.js';
 import type { CoreConfig, RestoredState } from '../core/types.js';
 import { acquireDirLock, type DirLock } from '../log/dir-lock.js';
@@ -21,6 +22,8 @@ export interface ListeningEndpoint {
   close(): Promise<void>;
   /** Open connections by kind; absent where nothing counts them (the simulator). */
   connectionCounts?(): ConnectionCounts;
+  /** A TLS port: the certificate, key and CA for connections from now on. */
+  setTlsMaterial?(material: TlsMaterial): void;
 }
 
 export interface ServerEnvironment {

@@ -18,8 +18,20 @@
  * clients hold connections. A connection that arrives while the clients' bounds are full is taken
  * on probation: its first frame must be a member's hello; anything else is refused
  * (RESOURCE_UNAVAILABLE, naming the bound) and the connection closed.
+ *
+ * TLS (opt-in, `ListenerOptions.tls`): the port speaks only TLS, and asks every connection for a
+ * certificate from the group's CA. The certificate is the connection's identity
+ * (src/shell/tls-identity.ts): a peer's binds its hello (peer-gateway.ts), a client's grants a role.
+ * A connection is closed before any of its frames is read, and counted by reason (counters
+ * tlsRefused<Reason>), when its handshake fails or takes over `handshakeTimeoutMs` (a socket that
+ * starts TLS and stalls), when it sends plaintext, when its certificate is not the CA's or names no
+ * identity, and when it has none unless anonymous readers are allowed; the last two hear a
+ * PERMISSION_DENIED refusal first. Connections still in their handshake hold no slot; the server
+ * takes at most twice `connectionsMax` sockets at once, handshakes included. A plaintext listener
+ * does no per-frame work for any of this.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { FrameReader, frameOfBody } from '../messages/framing.js';
@@ -27,7 +39,10 @@ import { encode, encodeView } from '../messages/codec.js';
 import { decodeInboundMessage, type FrameShapeLimits } from '../messages/validate.js';
 import { Kind } from '../messages/kinds.js';
 import type { ClientReplyBatchMessage, InboundMessage } from '../messages/messages.js';
-import { ResourceUnavailableError, type WireError } from '../errors.js';
+import { PermissionDeniedError, ResourceUnavailableError, type WireError } from '../errors.js';
+import {
+  handshakeFailureReason, identityOfCertificate, tlsRefusalCounter, type Identity, type TlsMaterial, type TlsRefusalCounter, type TlsRefusalReason,
+} from '../shell/tls-identity.js';
 import { batchCallsMax, type Limits } from '../limits.js';
 import { parseAddress } from '../shell/peer-connection.js';
 import { TickCorkedWriter } from '../shell/tick-corked-writer.js';
@@ -38,6 +53,11 @@ export interface Inbound {
   readonly id: number;
   /** The member this connection speaks for, from its hello; null on a client's connection. */
   readonly peerId: string | null;
+  /**
+   * Who the connection's TLS certificate says is at the other end (and so its role); null on a
+   * plaintext listener, where nothing is authenticated and every connection may do everything.
+   */
+  readonly identity: Identity | null;
   /** Messages received on it so far, the one being handled included. */
   readonly messagesReceived: number;
   /** The hello named `peerId`, a member: every peer message on this connection is from it. */
@@ -57,22 +77,36 @@ export interface Inbound {
 }
 
 /** Bytes through the listener's connections, and connections refused (counters, always on). */
-export interface ListenerCounters {
+export type ListenerCounters = {
   bytesReceived: number;
   bytesSent: number;
   connectionsRefused: number;
-}
+} & Record<TlsRefusalCounter, number>;
 
 /** Open connections by kind (gauges). */
 export interface ConnectionCounts {
   members: number;
   clients: number;
+  /** Of those, connections authenticated by a TLS certificate (0 on a plaintext listener). */
+  tlsMembers: number;
+  tlsClients: number;
+}
+
+/** A TLS port: the server's certificate and CA, and what it does with a connection without a certificate. */
+export interface ListenerTls {
+  material: TlsMaterial;
+  /** `refuse` (the default a deployment should keep), or take such connections as role `read`. */
+  anonymousClients: 'refuse' | 'read';
+  /** A connection whose handshake has not completed this long after it connected is closed (counted `timeout`). */
+  handshakeTimeoutMs: number;
 }
 
 export interface ListenerOptions extends ListenerLimits {
   /** Stamp each received chunk with the shared clock (per-stage latency). */
   stampChunks: boolean;
   counters: ListenerCounters;
+  /** Serve TLS only, with these; plaintext when absent. */
+  tls?: ListenerTls;
 }
 
 export interface ListenerHandlers {
@@ -110,7 +144,7 @@ class InboundConnection implements Inbound {
   private replies: ClientReplyBatchMessage | null = null;
   private replyBytes = 0;
 
-  constructor(readonly id: number, readonly socket: net.Socket, private readonly frameBytesMax: number,
+  constructor(readonly id: number, readonly socket: net.Socket, readonly identity: Identity | null, private readonly frameBytesMax: number,
     private readonly counters: ListenerCounters, private readonly slots: ConnectionSlots) {
     this.writer = new TickCorkedWriter(socket);
     this.reader = new FrameReader(frameBytesMax);
@@ -168,7 +202,7 @@ interface ConnectionSlots {
 }
 
 export class Listener implements ConnectionSlots {
-  private readonly server: net.Server;
+  private readonly server: net.Server | tls.Server;
   private readonly connections = new Set<InboundConnection>();
   /** Member connections open; client connections open, in all and by remote address. */
   members = 0;
@@ -181,13 +215,70 @@ export class Listener implements ConnectionSlots {
 
   constructor(private readonly options: ListenerOptions, private readonly handlers: ListenerHandlers, private readonly logger: Logger) {
     this.shape = { nestingDepthMax: options.frameNestingDepthMax, itemsMax: options.frameItemsMax };
-    this.server = net.createServer((socket) => this.accept(socket));
+    const secure = options.tls;
+    if (secure === undefined) {
+      this.server = net.createServer((socket) => this.accept(socket, null));
+    } else {
+      const server = tls.createServer({
+        ...secure.material, requestCert: true, rejectUnauthorized: false, handshakeTimeout: secure.handshakeTimeoutMs, minVersion: 'TLSv1.2',
+      }, (socket) => this.secured(socket, secure));
+      server.maxConnections = 2 * options.connectionsMax;
+      server.on('tlsClientError', (error: Error & { code?: string }, socket: tls.TLSSocket) => {
+        socket.destroy();
+        this.refusedTls(handshakeFailureReason(error), error.message, socket.remoteAddress);
+      });
+      this.server = server;
+    }
     const sweepMs = Math.max(10, Math.floor(Math.min(options.frameDeadlineMs, options.idleBeforeFirstFrameMs) / 4));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     this.sweepTimer.unref();
   }
 
-  private accept(socket: net.Socket): void {
+  /** Replaces the server's certificate, key and CA for connections from now on (open ones keep theirs). */
+  setTlsMaterial(material: TlsMaterial): void {
+    if (!(this.server instanceof tls.Server)) return;
+    this.server.setSecureContext({ ...material });
+  }
+
+  /** A handshake done: the connection is taken with its certificate's identity, or closed (and counted) before anything is read. */
+  private secured(socket: tls.TLSSocket, secure: ListenerTls): void {
+    socket.on('error', () => {});
+    const certificate = socket.getPeerCertificate();
+    let identity: Identity;
+    if (certificate === null || Object.keys(certificate).length === 0) {
+      if (secure.anonymousClients !== 'read') {
+        this.refuseTls(socket, 'noCertificate', 'this server takes only connections with a client certificate from its CA');
+        return;
+      }
+      identity = { kind: 'anonymous', role: 'read' };
+    } else if (!socket.authorized) {
+      this.refuseTls(socket, 'badCertificate', `the certificate is not trusted here: ${String(socket.authorizationError)}`);
+      return;
+    } else {
+      const named = identityOfCertificate(certificate);
+      if ('refused' in named) {
+        this.refuseTls(socket, 'badCertificate', named.why);
+        return;
+      }
+      identity = named;
+    }
+    this.accept(socket, identity);
+  }
+
+  /** Counts and logs a TLS connection closed before any of its frames was read. */
+  refusedTls(reason: TlsRefusalReason, why: string, remote: string | undefined): void {
+    this.options.counters[tlsRefusalCounter(reason)]++;
+    this.logger.warn({ remote, reason }, `TLS connection refused: ${why}`);
+  }
+
+  private refuseTls(socket: tls.TLSSocket, reason: TlsRefusalReason, why: string): void {
+    this.refusedTls(reason, why, socket.remoteAddress);
+    const error = new PermissionDeniedError(why, { reason });
+    socket.write(frameOfBody(encode({ k: Kind.Refused, error: error.toWire() })), () => socket.end());
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  private accept(socket: net.Socket, identity: Identity | null): void {
     socket.on('error', () => {});
     if (this.connections.size >= this.options.connectionsMax) {
       // Refused before anything is read from it: one frame saying why, then closed.
@@ -195,7 +286,7 @@ export class Listener implements ConnectionSlots {
       return;
     }
     socket.setNoDelay(true);
-    const connection = new InboundConnection(this.nextId++, socket, this.options.frameBytesMax, this.options.counters, this);
+    const connection = new InboundConnection(this.nextId++, socket, identity, this.options.frameBytesMax, this.options.counters, this);
     const host = connection.host;
     const fromHost = this.clientsByHost.get(host) ?? 0;
     if (this.clients >= this.options.clientConnectionsMax) {
@@ -347,7 +438,15 @@ export class Listener implements ConnectionSlots {
 
   /** Open connections by kind (those on probation are neither yet). */
   connectionCounts(): ConnectionCounts {
-    return { members: this.members, clients: this.clients };
+    if (this.options.tls === undefined) return { members: this.members, clients: this.clients, tlsMembers: 0, tlsClients: 0 };
+    let tlsMembers = 0;
+    let tlsClients = 0;
+    for (const connection of this.connections) {
+      if (connection.closed || connection.identity === null || connection.identity.kind === 'anonymous') continue;
+      if (connection.peerId !== null) tlsMembers++;
+      else if (connection.probation === null) tlsClients++;
+    }
+    return { members: this.members, clients: this.clients, tlsMembers, tlsClients };
   }
 
   close(): Promise<void> {

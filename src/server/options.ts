@@ -6,6 +6,7 @@ import { ConfigurationError } from '../errors.js';
 import { defaultLimits, type Limits } from '../limits.js';
 import type { ActorMode } from './actor-hosts.js';
 import type { Logger } from 'pino';
+import type { TlsMaterial } from '../shell/tls-identity.js';
 
 export interface PeerAddress {
   id: string;
@@ -67,6 +68,20 @@ export interface RaftServerOptions {
   logKeep?: number;
   /** Snapshots kept on disk, the newest; default 2. */
   snapshotRetain?: number;
+  /**
+   * Mutual TLS for the server's port, peers and clients alike (off when absent): this server's
+   * certificate chain, its private key and the CA that signs the group's certificates, as PEM
+   * contents (`readTlsFiles` reads them from files). The certificate names this server in a SAN URI
+   * `raftline://peer/<id>`; identities and roles: src/shell/tls-identity.ts. Outgoing peer
+   * connections present it and check that the server dialed names the id expected there.
+   */
+  tls?: TlsMaterial & {
+    /**
+     * A connection without a client certificate: `refuse` (default) or take it as role `read`.
+     * Refusing is the default a deployment should keep: on a TLS port every caller is someone.
+     */
+    anonymousClients?: 'refuse' | 'read';
+  };
 }
 
 export const snapshotEveryDefault = 100_000;

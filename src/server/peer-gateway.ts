@@ -3,10 +3,16 @@
  * replication, and only on a connection that opened with a hello naming them: the hello binds the
  * connection to one member, and every later message on it must be from that member. So a socket
  * that never said hello cannot speak for a member, and one member's connection cannot speak for
- * another (authenticating the hello itself is TLS's part). The server counts, logs and answers a
- * refusal; a violation by a connection that claims membership also closes it.
+ * another. On a TLS port the hello itself is authenticated: it must name the server its
+ * connection's certificate names (src/shell/tls-identity.ts), else the connection is closed
+ * (counted `wrongId`, or `notPeer` for a client's certificate); so no message on a connection can
+ * claim a sender other than its certificate's. Membership is still checked message by message
+ * below, as on a plaintext port: a certified server outside the configuration is heard only as a
+ * leader (thesis §4.1). The server counts, logs and answers a refusal; a violation by a connection
+ * that claims membership also closes it.
  */
-import { ProtocolViolationError, UnknownPeerError, type RaftlineError } from '../errors.js';
+import { PermissionDeniedError, ProtocolViolationError, UnknownPeerError, type RaftlineError } from '../errors.js';
+import type { TlsRefusalReason } from '../shell/tls-identity.js';
 import { Kind, kindName } from '../messages/kinds.js';
 import type {
   AppendEntriesMessage, InstallSnapshotMessage, PeerHelloMessage, ReadIndexReplyMessage, ReadIndexRequestMessage, TimeoutNowMessage,
@@ -22,6 +28,8 @@ export interface PeerRefusal {
   error: RaftlineError;
   /** Close the connection after the refusal: it claimed a membership it broke. */
   close: boolean;
+  /** On a TLS port: the hello contradicted the connection's certificate (counted by this reason). */
+  tlsReason?: TlsRefusalReason;
 }
 
 function notMember(from: string, groupId: string): RaftlineError {
@@ -40,6 +48,12 @@ function notMember(from: string, groupId: string): RaftlineError {
 export function peerMessageRefusal(connection: Inbound, message: PeerInbound, groupId: string,
   isOtherMember: (id: string) => boolean, selfId: string): PeerRefusal | null {
   if (message.k === Kind.PeerHello) {
+    const identity = connection.identity;
+    if (identity !== null && (identity.kind !== 'peer' || identity.id !== message.from)) {
+      const certified = identity.kind === 'peer' ? `server ${identity.id}` : identity.kind === 'client' ? `client ${identity.name}` : 'no one';
+      return { error: new PermissionDeniedError(`a hello from ${message.from} on a connection whose certificate names ${certified}`,
+        { from: message.from, certified }), close: true, tlsReason: identity.kind === 'peer' ? 'wrongId' : 'notPeer' };
+    }
     const first = connection.peerId === null && connection.messagesReceived === 1;
     if (!isOtherMember(message.from)) {
       // A first hello binds its connection even when its sender is no member now: membership is

@@ -24,7 +24,7 @@ import { encode } from '../messages/codec.js';
 import { noopEntries } from '../messages/entry.js';
 import { packedFrom, packPayloads } from '../messages/packed-entries.js';
 import {
-  ClosedError, ConfigurationError, errorFromWire, errorToWire, GroupMismatchError, MembershipChangeError, NotLeaderError, ProtocolViolationError,
+  ClosedError, ConfigurationError, errorFromWire, errorToWire, GroupMismatchError, type RaftlineError, MembershipChangeError, NotLeaderError, ProtocolViolationError,
   TransferFailedError, TransferInProgressError,
   type WireError,
 } from '../errors.js';
@@ -38,6 +38,8 @@ import type { LogRecovered } from '../actors/log-actor.js';
 import { FollowerLagWatch, NoLeaderWatch, ServerEventHub } from './server-events.js';
 import { serverEventNames, type ConfigurationChangedEvent, type ServerEventListener, type ServerEventName, type ServerEvents } from '../events.js';
 import { peerMessageRefusal, type PeerInbound } from './peer-gateway.js';
+import { permissionRefusal } from './request-roles.js';
+import { tlsMaterialOf, tlsRefusalCounter, type TlsMaterial } from '../shell/tls-identity.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { SnapshotInfo, StateMachine } from '../state-machine.js';
 import type { ActorSet } from './actor-hosts.js';
@@ -240,7 +242,10 @@ export class RaftServer implements RequestPathHost {
         snapshotRetain: this.options.snapshotRetain ?? snapshotRetainDefault, configuration: toSnapshotConfiguration(this.bootstrap),
       },
       // The members come with the configuration in force, once the log is recovered (onConfiguration).
-      appender: { id: this.id, groupId: this.groupId, peers: [], limits: this.limits, profiling, snapshotDir: smDir },
+      appender: {
+        id: this.id, groupId: this.groupId, peers: [], limits: this.limits, profiling, snapshotDir: smDir,
+        ...(this.options.tls === undefined ? {} : { tls: tlsMaterialOf(this.options.tls) }),
+      },
       heapSemiSpaceMb: this.limits.heapSemiSpaceMb,
     }, (error) => this.fail(error));
     this.actors = actors;
@@ -338,11 +343,22 @@ export class RaftServer implements RequestPathHost {
       this.processReady();
       this.observeWatches();
     });
-    this.listener = await environment.listen(this.options.listen ?? this.addresses.get(this.id)!,
-      { ...this.limits, stampChunks: profiling, counters: this.recorder.counters }, {
-        onMessage: (connection, message) => this.onInbound(connection, message),
-        onClose: () => {},
-      }, this.logger);
+    const listenAddress = this.options.listen ?? this.addresses.get(this.id)!;
+    const tls = this.options.tls;
+    this.listener = await environment.listen(listenAddress, {
+      ...this.limits, stampChunks: profiling, counters: this.recorder.counters,
+      // The handshake is part of a connection's way to its first frame, and bound like it.
+      ...(tls === undefined ? {} : {
+        tls: { material: tlsMaterialOf(tls), anonymousClients: tls.anonymousClients ?? 'refuse', handshakeTimeoutMs: this.limits.idleBeforeFirstFrameMs },
+      }),
+    }, {
+      onMessage: (connection, message) => this.onInbound(connection, message),
+      onClose: () => {},
+    }, this.logger);
+    if (tls === undefined && !isLoopback(listenAddress)) {
+      this.logger.warn({ id: this.id, listen: listenAddress },
+        'INSECURE: plaintext on a non-loopback address: anyone who reaches this port can speak as any member or client; start with TLS (--tls-cert, --tls-key, --tls-ca)');
+    }
     if (this.options.metricsAddress !== undefined) {
       this.metricsEndpoint = await MetricsEndpoint.listen(this.options.metricsAddress, () => this.metrics());
     }
@@ -359,6 +375,17 @@ export class RaftServer implements RequestPathHost {
       this.observeNoLeader();
     }, this.limits.tickMs);
     this.logger.info({ id: this.id, lastIndex: recovered.lastIndex, term: recovered.hardState.term }, 'server started');
+  }
+
+  /**
+   * New TLS material for the server's port (a certificate renewed: `raftline server` reloads its
+   * files on SIGHUP): connections from now on get it, open ones keep theirs. Outgoing peer
+   * connections keep the material they started with until the server restarts.
+   */
+  reloadTls(material: TlsMaterial): void {
+    if (this.options.tls === undefined) throw new ConfigurationError('this server was started without TLS; it cannot take TLS material now');
+    this.listener?.setTlsMaterial?.(material);
+    this.logger.info({ id: this.id }, 'TLS certificate, key and CA reloaded');
   }
 
   /** A term at the ceiling (limits.ts, termMax) stops elections for good: said once, loudly, with the way out. */
@@ -502,6 +529,7 @@ export class RaftServer implements RequestPathHost {
       voters: core.configuration.configuration.voters.map((member) => member.id),
       learners: core.configuration.configuration.learners.map((member) => member.id),
       joint: core.configuration.configuration.outgoing !== null, configurationIndex: core.configuration.index,
+      tls: this.options.tls !== undefined,
     };
   }
 
@@ -598,7 +626,7 @@ export class RaftServer implements RequestPathHost {
     recorder.counters.watchesTimedOut = this.watches.timedOut;
     const counters = recorder.countersSnapshot();
     const readsWaiting = requests.readsWaiting;
-    const connections = this.listener?.connectionCounts?.() ?? { members: 0, clients: 0 };
+    const connections = this.listener?.connectionCounts?.() ?? { members: 0, clients: 0, tlsMembers: 0, tlsClients: 0 };
     // Since the updater started (it replays the log at a restart, and counts those again).
     counters['sessionsOpened'] = sessions.opened;
     counters['sessionsEnded'] = sessions.ended;
@@ -640,6 +668,9 @@ export class RaftServer implements RequestPathHost {
         // Inbound connections by kind (listener.ts: the slots above clientConnectionsMax are the members').
         memberConnections: connections.members,
         clientConnections: connections.clients,
+        // Of those, connections authenticated by a TLS certificate (0 on a plaintext port).
+        tlsMemberConnections: connections.tlsMembers,
+        tlsClientConnections: connections.tlsClients,
         termCeilingReached: core.termCeilingReached ? 1 : 0,
         // The newest snapshot's index, the log's first index and its bytes on disk.
         snapshotIndex: this.snapshotLatest?.index ?? 0,
@@ -1140,20 +1171,21 @@ export class RaftServer implements RequestPathHost {
 
   private onInbound(connection: Inbound, message: InboundMessage): void {
     if (this.closed) return;
-    if ('g' in message && message.g !== this.groupId) {
-      const error = new GroupMismatchError(`group ${message.g} is not served here; this server runs group ${this.groupId}`,
-        { groupId: message.g, served: this.groupIds });
-      if (message.k === Kind.SnapshotRequest) {
-        connection.send({ k: Kind.SnapshotReply, callId: message.callId, ok: false, snapshot: null, error: error.toWire() });
-      } else if (message.k === Kind.AdminRequest) {
-        connection.send({ k: Kind.AdminReply, callId: message.callId, ok: false, result: null, error: error.toWire() });
-      } else if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest || message.k === Kind.MetricsRequest) {
-        connection.send({ k: Kind.ClientReply, callId: message.callId, ok: false, result: null, error: error.toWire(), index: 0 });
-      } else if (message.k === Kind.ClientRequestBatch) {
-        for (const callId of message.callIds) connection.replyBatched(callId, 0, null, error.toWire());
-      } else {
-        connection.send({ k: Kind.Refused, error: error.toWire() });
+    // On a TLS port every connection has an identity; a request beyond its role is refused here,
+    // before the request path (and so before startTransaction or any append).
+    const identity = connection.identity;
+    if (identity !== null) {
+      const denied = permissionRefusal(identity, message);
+      if (denied !== null) {
+        this.recorder.counters.permissionDenied++;
+        this.logger.warn({ remote: identity, kind: kindName(message.k) }, denied.message);
+        this.refuseMessage(connection, message, denied);
+        return;
       }
+    }
+    if ('g' in message && message.g !== this.groupId) {
+      this.refuseMessage(connection, message, new GroupMismatchError(`group ${message.g} is not served here; this server runs group ${this.groupId}`,
+        { groupId: message.g, served: this.groupIds }));
       return;
     }
     if ((message.k === Kind.AppendEntries || message.k === Kind.InstallSnapshot || message.k === Kind.VoteRequest || message.k === Kind.VoteResponse ||
@@ -1161,6 +1193,25 @@ export class RaftServer implements RequestPathHost {
         !this.acceptPeerMessage(connection, message)) {
       return;
     }
+    this.dispatch(connection, message);
+  }
+
+  /** Answers a message refused as a whole with `error`, in the reply its kind expects (a call's, or a Refused frame). */
+  private refuseMessage(connection: Inbound, message: InboundMessage, error: RaftlineError): void {
+    if (message.k === Kind.SnapshotRequest) {
+      connection.send({ k: Kind.SnapshotReply, callId: message.callId, ok: false, snapshot: null, error: error.toWire() });
+    } else if (message.k === Kind.AdminRequest) {
+      connection.send({ k: Kind.AdminReply, callId: message.callId, ok: false, result: null, error: error.toWire() });
+    } else if (message.k === Kind.ClientRequest || message.k === Kind.StatusRequest || message.k === Kind.MetricsRequest) {
+      connection.send({ k: Kind.ClientReply, callId: message.callId, ok: false, result: null, error: error.toWire(), index: 0 });
+    } else if (message.k === Kind.ClientRequestBatch) {
+      for (const callId of message.callIds) connection.replyBatched(callId, 0, null, error.toWire());
+    } else {
+      connection.send({ k: Kind.Refused, error: error.toWire() });
+    }
+  }
+
+  private dispatch(connection: Inbound, message: InboundMessage): void {
     switch (message.k) {
       case Kind.ClientRequest:
         this.requireRequests().onClientRequest(connection, message);
@@ -1232,7 +1283,8 @@ export class RaftServer implements RequestPathHost {
     const refusal = peerMessageRefusal(connection, message, this.groupId, (id) => id !== this.id && (joining || this.addresses.has(id)), this.id);
     if (refusal === null) return true;
     const { error, close } = refusal;
-    this.recorder.counters.peerMessagesRefused++;
+    if (refusal.tlsReason === undefined) this.recorder.counters.peerMessagesRefused++;
+    else this.recorder.counters[tlsRefusalCounter(refusal.tlsReason)]++;
     this.logger.warn({ from: message.from, kind: kindName(message.k), peer: connection.peerId, code: error.code }, error.message);
     connection.send({ k: Kind.Refused, error: error.toWire() });
     if (close) connection.close(error.message);
@@ -1392,4 +1444,10 @@ export class RaftServer implements RequestPathHost {
       matchIndex: reply.matchIndex, nextIndexHint: reply.nextIndexHint, seq: message.seq, round: message.round,
     }));
   }
+}
+
+/** Whether a listen address is on the loopback interface (plaintext there reaches no other machine). */
+function isLoopback(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -5,8 +5,12 @@
  * A malformed frame closes only this connection; it is then re-established. Every connection
  * opens with a PeerHello naming this server, so the listener on the other side sees a frame
  * within its idle limit even when nothing else is due (a follower's connection to a follower).
+ * With `tls`, the connection presents this server's certificate and goes on only if the server
+ * dialed presents one from the same CA naming `peerId` (src/shell/tls-identity.ts).
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import { checkPeerIdentity, type TlsMaterial } from './tls-identity.js';
 import { FrameReader } from '../messages/framing.js';
 import { encodeView } from '../messages/codec.js';
 import { decodePeerMessage, defaultFrameShape, type FrameShapeLimits } from '../messages/validate.js';
@@ -24,6 +28,7 @@ export interface PeerConnectionOptions {
   frameShape?: FrameShapeLimits;
   reconnectDelayMsMin: number;
   reconnectDelayMsMax: number;
+  tls?: TlsMaterial;
   onMessage(message: PeerMessage): void;
   onConnect(): void;
   onDisconnect(reason: string): void;
@@ -81,13 +86,15 @@ export class PeerConnection {
   private connect(): void {
     if (this.closed) return;
     const { host, port } = parseAddress(this.options.address);
-    const socket = net.connect({ host, port });
+    const secure = this.options.tls;
+    const socket = secure === undefined ? net.connect({ host, port })
+      : tls.connect({ host, port, ...secure, checkServerIdentity: checkPeerIdentity(this.options.peerId) });
     this.socket = socket;
     this.writer = new TickCorkedWriter(socket);
     const reader = new FrameReader(this.options.frameBytesMax);
     const shape = this.options.frameShape ?? defaultFrameShape;
     socket.setNoDelay(true);
-    socket.on('connect', () => {
+    socket.on(secure === undefined ? 'connect' : 'secureConnect', () => {
       this.connected = true;
       this.delayMs = this.options.reconnectDelayMsMin;
       this.send({ k: Kind.PeerHello, g: this.options.groupId, from: this.options.selfId });

@@ -68,6 +68,7 @@ export class SimConnection {
       closed: false,
       receivedUs: 0,
       peerId: null,
+      identity: null,
       messagesReceived: 0,
       identifyPeer(peerId: string): void {
         this.peerId ??= peerId;

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LocalCluster, sleep, withTimeout, type LocalNode } from '../../src/cluster/local-cluster.js';
+import { clientTlsFromDir, LocalCluster, sleep, withTimeout, type LocalNode } from '../../src/cluster/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import type { DivisionStatus } from '../../src/messages/messages.js';
@@ -113,11 +113,12 @@ export class HostileCluster {
     readonly writer: SteadyWriter,
   ) {}
 
-  static async start(basePort: number): Promise<HostileCluster> {
+  /** With `tlsDir` (a `raftline certs create` folder) the servers serve TLS only, and the client uses the admin certificate. */
+  static async start(basePort: number, tlsDir?: string): Promise<HostileCluster> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-hostile-'));
     const cluster = new LocalCluster({
       nodes: 3, dir, basePort, actors: 'workers', limits: hostileLimits, logLevel: process.env['RAFTLINE_HOSTILE_LOG_LEVEL'] ?? 'error',
-      logFile: path.join(dir, 'servers.log'),
+      logFile: path.join(dir, 'servers.log'), ...(tlsDir === undefined ? {} : { tlsDir }),
     });
     cluster.startAll();
     try {
@@ -127,7 +128,9 @@ export class HostileCluster {
       await cluster.waitExit(first.id);
       await cluster.waitForLeader(30_000);
       cluster.start(first.id);
-      const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 15_000 });
+      const client = await RaftClient.connect({
+        peers: cluster.addresses, requestTimeoutMs: 15_000, ...(tlsDir === undefined ? {} : { tls: clientTlsFromDir(tlsDir) }),
+      });
       const fixture = new HostileCluster(cluster, dir, client, new SteadyWriter(client));
       await kv(client).put('warm', 'up');
       await fixture.converged(30_000);

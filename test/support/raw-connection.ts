@@ -4,6 +4,7 @@
  * what the server said), and knows when and how soon the server closed it.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { decode } from '../../src/messages/codec.js';
 import { encodeFrame, FrameReader } from '../../src/messages/framing.js';
@@ -43,6 +44,28 @@ export class RawConnection {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no connection to ${address} within ${timeoutMs} ms`)), timeoutMs);
       socket.once('connect', () => {
+        clearTimeout(timer);
+        connection.connectedAtMs = performance.now();
+        resolve(connection);
+      });
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(connection);
+      });
+    });
+  }
+
+  /**
+   * A TLS connection to `address` with `options` (a certificate to present, or none); it does not
+   * check the server's certificate. Resolves once the handshake is done, or the socket closed.
+   */
+  static openTls(address: string, options: tls.ConnectionOptions, timeoutMs = 5000): Promise<RawConnection> {
+    const colon = address.lastIndexOf(':');
+    const socket = tls.connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), rejectUnauthorized: false, ...options });
+    const connection = new RawConnection(socket);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no TLS connection to ${address} within ${timeoutMs} ms`)), timeoutMs);
+      socket.once('secureConnect', () => {
         clearTimeout(timer);
         connection.connectedAtMs = performance.now();
         resolve(connection);

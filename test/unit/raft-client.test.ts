@@ -312,7 +312,7 @@ test('stale reads and status go to the named server', async () => {
   const status: DivisionStatus = {
     id: 'n2', groupId: 'default', role: 'follower', term: 3, leader: 'n1', commit: 7, applied: 7, synced: 7, lastIndex: 7, sessions: 0,
     logTailCut: null, termCeilingReached: false, snapshotIndex: 0, snapshots: 'supported', firstLogIndex: 1, logBytes: 0,
-    electionPaused: false, transferTarget: null, voters: ['n1', 'n2', 'n3'], learners: [], joint: false, configurationIndex: 0,
+    electionPaused: false, transferTarget: null, voters: ['n1', 'n2', 'n3'], learners: [], joint: false, configurationIndex: 0, tls: false,
   };
   const leader = await TestServer.start(echo);
   const replica = await TestServer.start((message, socket) => {

@@ -64,7 +64,7 @@ function leaderPath() {
   const path = new RequestPath(host, hooks, new StageRecorder(false, 1), (run) => turns.push(run));
   const replies: Reply[] = [];
   const connection: Inbound = {
-    id: 1, closed: false, receivedUs: 0, peerId: null, messagesReceived: 1, identifyPeer: () => {}, close: () => {},
+    id: 1, closed: false, receivedUs: 0, peerId: null, identity: null, messagesReceived: 1, identifyPeer: () => {}, close: () => {},
     send: (message) => {
       const reply = message as { callId: number; index: number; error: WireError | null };
       replies.push({ callId: reply.callId, index: reply.index, error: reply.error });
