@@ -7,6 +7,7 @@
  * which the client continues under a fresh process id. Keys retire after a number of operations,
  * so each key's history, which the checker searches on its own, stays small.
  */
+import type { ClientTls } from '../shell/tls-identity.js';
 import { RaftClient } from '../client/raft-client.js';
 import { kv, type KvClient } from '../client/kv.js';
 import { decodeStringOrNullResult, encodeGet } from '../statemachines/kv-ops.js';
@@ -37,6 +38,8 @@ export interface RegisterWorkloadOptions {
   reads?: RegisterReads;
   /** Called when a write completes ok (for the recovery figures): when it was invoked, when it completed. */
   onWriteOk(invokedMs: number, completedMs: number): void;
+  /** The clients' TLS (a TLS cluster). */
+  tls?: ClientTls;
 }
 
 export interface RegisterWorkloadResult {
@@ -131,6 +134,7 @@ export async function runRegisterWorkload(options: RegisterWorkloadOptions): Pro
 
   const clients = await Promise.all(Array.from({ length: options.clients }, () => RaftClient.connect({
     peers: options.addresses, requestTimeoutMs: options.requestTimeoutMs, retry: { delayMsMin: 10, delayMsMax: 200 },
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   })));
   try {
     await Promise.all(clients.map((client) => worker(client, kv(client))));

@@ -12,6 +12,7 @@
  * again: the late copy must get the first outcome or SESSION_EXPIRED, never a second apply.
  */
 import { Connection } from '../client/connection.js';
+import type { ClientTls } from '../shell/tls-identity.js';
 import { encodeFrame } from '../messages/framing.js';
 import { Kind } from '../messages/kinds.js';
 import { RequestType, type ClientRequestMessage, type ServerToClientMessage } from '../messages/messages.js';
@@ -49,6 +50,7 @@ export class RetryingCaller {
     readonly clientId: string,
     private readonly rng: SeededRng,
     private readonly groupId = 'default',
+    private readonly tls?: ClientTls,
   ) {}
 
   /**
@@ -190,7 +192,7 @@ export class RetryingCaller {
           }
           settle(null);
         },
-      });
+      }, this.tls);
       this.connection = connection;
     });
   }

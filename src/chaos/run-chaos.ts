@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createDevCertificates } from '../cluster/dev-certificates.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { damageLastRecord, lastIndexOnDisk } from '../log/disk-damage.js';
 import { nodeFileSystem } from '../log/file-system.js';
@@ -53,6 +54,12 @@ export interface ChaosOptions {
   logKeep?: number;
   /** Progress lines (faults, phases); silent when absent. */
   log?: (line: string) => void;
+  /**
+   * TLS everywhere (`raftline chaos --tls`): development certificates made for the run
+   * (src/cluster/dev-certificates.ts), mutual TLS between the servers (through the fault
+   * proxies, which forward the bytes), and every client of the run with the admin certificate.
+   */
+  tls?: boolean;
 }
 
 /** Recovery waits over the rounds in which the fault was alone and began on a settled cluster. */
@@ -71,6 +78,8 @@ export interface ChaosResult {
   nodes: number;
   workloads: WorkloadName[];
   actors: 'workers' | 'inline';
+  /** Whether the run was over TLS (ChaosOptions.tls). */
+  tls: boolean;
   durationS: number;
   historyDir: string | null;
   histories: number;
@@ -181,7 +190,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const network = new FaultNetwork({ servers, basePort: options.basePort + options.nodes });
   const usesChaosMachine = options.workloads.some((name) => name !== 'register');
   const logFile = path.join(dataDir, 'servers.log');
+  const tlsDir = options.tls === true ? path.join(dataDir, 'certs') : undefined;
+  if (tlsDir !== undefined) createDevCertificates(options.nodes, tlsDir);
   const cluster = new LocalCluster({
+    ...(tlsDir === undefined ? {} : { tlsDir }),
     nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: options.serverLogLevel ?? 'warn',
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
     // Small segments and a small replication cache: the log is purged within a run, and a server
@@ -202,7 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   // deadline outlasts the longest transfer timeout, so a transfer's own outcome comes back.
   const adminClient: { connecting: Promise<RaftClient> | null } = { connecting: null };
   const admin = (): Promise<RaftClient> => {
-    adminClient.connecting ??= RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 3000 });
+    adminClient.connecting ??= RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 3000, ...cluster.clientTls });
     return adminClient.connecting;
   };
   const nemesisHost: NemesisHost = {
@@ -290,7 +302,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let handoverMs: number | null = null;
   let ok = false;
   const result: ChaosResult = {
-    ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, durationS: options.durationS,
+    ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, tls: tlsDir !== undefined, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, transfers: { done: 0, failed: 0, doneMsMean: null, afterHealMs: null },
     membership: { asked: 0, done: 0, afterHeal: false },
     lostWrites: 0, violations: 0,
@@ -324,7 +336,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         history = new HistoryWriter(registerFile);
         running.push(runRegisterWorkload({
           addresses, clients: options.registerClients ?? 10, keysLive: 6, operationsPerKeyMax: 120, requestTimeoutMs: 2500,
-          stopAtMs, rng: workloadRng, history, onWriteOk, reads: options.registerReads ?? 'mixed',
+          stopAtMs, rng: workloadRng, history, onWriteOk, reads: options.registerReads ?? 'mixed', ...cluster.clientTls,
         }).then((register) => {
           result.followerReads = register.followerReads;
         }));
@@ -333,13 +345,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       let counter: SetWorkload | null = null;
       if (options.workloads.includes('append-set')) {
         appendSet = startAppendSetWorkload({
-          addresses, sessionIdleMs: chaosSessionIdleMs, clients: 4, stopAtMs, rng: workloadRng, onWriteOk, requestTimeoutMs: 3000,
+          addresses, sessionIdleMs: chaosSessionIdleMs, clients: 4, stopAtMs, rng: workloadRng, onWriteOk, requestTimeoutMs: 3000, ...cluster.clientTls,
         });
         running.push(appendSet.done);
       }
       if (options.workloads.includes('counter')) {
         counter = startCounterWorkload({
-          addresses, sessionIdleMs: chaosSessionIdleMs, clients: 3, stopAtMs, rng: workloadRng, onWriteOk, attemptTimeoutMsMax: 60,
+          addresses, sessionIdleMs: chaosSessionIdleMs, clients: 3, stopAtMs, rng: workloadRng, onWriteOk, attemptTimeoutMsMax: 60, ...cluster.clientTls,
           callDeadlineMs: 4000,
         });
         running.push(counter.done);
@@ -482,7 +494,7 @@ class SnapshotTally {
   }
 
   private async pollOnce(): Promise<void> {
-    this.client ??= RaftClient.connect({ peers: this.cluster.addresses, requestTimeoutMs: 800 });
+    this.client ??= RaftClient.connect({ peers: this.cluster.addresses, requestTimeoutMs: 800, ...this.cluster.clientTls });
     const client = await this.client;
     await Promise.all(this.cluster.nodes.map(async (node) => {
       const metrics = await client.metrics(node.address).catch(() => null);
@@ -516,7 +528,7 @@ class SnapshotTally {
 async function sessionCounts(cluster: LocalCluster): Promise<ChaosResult['sessions']> {
   const leader = await cluster.waitForLeader(10_000).catch(() => null);
   if (leader === null) return null;
-  const client = await RaftClient.connect({ peers: [leader.address], requestTimeoutMs: 3000 });
+  const client = await RaftClient.connect({ peers: [leader.address], requestTimeoutMs: 3000, ...cluster.clientTls });
   try {
     const { counters } = await client.metrics(leader.address);
     return { opened: counters['sessionsOpened'] ?? 0, ended: counters['sessionsEnded'] ?? 0, expired: counters['sessionsExpired'] ?? 0 };
@@ -533,7 +545,7 @@ export function formatChaos(result: ChaosResult): string {
   const figure = (p: Percentiles): string =>
     `p50 ${ms(p.p50Ms)}, p99 ${ms(p.p99Ms)}, max ${ms(p.maxMs)} (${p.samples} samples${p.unrecovered > 0 ? `, ${p.unrecovered} unrecovered` : ''})`;
   const lines = [
-    `chaos ${result.ok ? 'PASS' : 'FAIL'}: seed ${result.seed}, ${result.nodes} nodes (${result.actors}), ${result.workloads.join('+')}, ${result.durationS} s`,
+    `chaos ${result.ok ? 'PASS' : 'FAIL'}: seed ${result.seed}, ${result.nodes} nodes (${result.actors}${result.tls ? ', TLS' : ''}), ${result.workloads.join('+')}, ${result.durationS} s`,
     `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `leadership transfers: ${result.transfers.done} done${result.transfers.doneMsMean === null ? '' : ` (mean ${Math.round(result.transfers.doneMsMean)} ms)`}, ` +
       `${result.transfers.failed} failed under faults; after the heal ${result.transfers.afterHealMs === null ? 'none' : `done in ${Math.round(result.transfers.afterHealMs)} ms`}`,

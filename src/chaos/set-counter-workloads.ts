@@ -13,6 +13,7 @@
  *    deadline shorter than the bound included), and a value between the acknowledged and the
  *    possibly applied.
  */
+import type { ClientTls } from '../shell/tls-identity.js';
 import { RaftClient } from '../client/raft-client.js';
 import type { SeededRng } from '../core/rng.js';
 import {
@@ -29,6 +30,12 @@ export interface WorkloadBase {
   rng: SeededRng;
   /** Called when a write completes ok: when it was invoked, when it completed. */
   onWriteOk(invokedMs: number, completedMs: number): void;
+  /** The clients' TLS (a TLS cluster). */
+  tls?: ClientTls;
+}
+
+function tlsOf(options: WorkloadBase): { tls?: ClientTls } {
+  return options.tls === undefined ? {} : { tls: options.tls };
 }
 
 /** What a final check found; the run fails unless all counts are zero. */
@@ -62,7 +69,7 @@ export function startAppendSetWorkload(options: WorkloadBase & { requestTimeoutM
   let unknown = 0;
   const clients: RaftClient[] = [];
   const connect = (): Promise<RaftClient> =>
-    RaftClient.connect({ peers: options.addresses, requestTimeoutMs: options.requestTimeoutMs, retry: { delayMsMin: 10, delayMsMax: 200 } });
+    RaftClient.connect({ peers: options.addresses, requestTimeoutMs: options.requestTimeoutMs, retry: { delayMsMin: 10, delayMsMax: 200 }, ...tlsOf(options) });
   const worker = async (c: number): Promise<void> => {
     const client = await connect();
     clients.push(client);
@@ -90,7 +97,7 @@ export function startAppendSetWorkload(options: WorkloadBase & { requestTimeoutM
   return {
     done,
     async check(deadlineMs) {
-      const items = decodeSet(await readUntil(options.addresses, encodeReadSet(setName), deadlineMs));
+      const items = decodeSet(await readUntil(options, encodeReadSet(setName), deadlineMs));
       const problems: string[] = [];
       const counts = new Map<string, number>();
       for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
@@ -128,7 +135,7 @@ export function startCounterWorkload(options: WorkloadBase & { attemptTimeoutMsM
   let attempts = 0;
   const callers: RetryingCaller[] = [];
   const worker = async (c: number): Promise<void> => {
-    const caller = new RetryingCaller(options.addresses, `counter-${c}-${options.rng.nextUint32().toString(16)}`, options.rng);
+    const caller = new RetryingCaller(options.addresses, `counter-${c}-${options.rng.nextUint32().toString(16)}`, options.rng, 'default', options.tls);
     callers.push(caller);
     for (let callId = 1; Date.now() < options.stopAtMs; callId++) {
       const tag = `${caller.clientId}:${callId}`;
@@ -157,7 +164,7 @@ export function startCounterWorkload(options: WorkloadBase & { attemptTimeoutMsM
   return {
     done,
     async check(deadlineMs) {
-      const state = decodeCounter(await readUntil(options.addresses, encodeReadCounter(), deadlineMs));
+      const state = decodeCounter(await readUntil(options, encodeReadCounter(), deadlineMs));
       const problems: string[] = [];
       let duplicateApplies = 0;
       let phantoms = 0;
@@ -196,8 +203,8 @@ export function startCounterWorkload(options: WorkloadBase & { attemptTimeoutMsM
 }
 
 /** A linearizable read, retried until it answers or `deadlineMs` passes (then it throws). */
-async function readUntil(addresses: string[], query: Uint8Array, deadlineMs: number): Promise<Uint8Array | null> {
-  const client = await RaftClient.connect({ peers: addresses, requestTimeoutMs: 5000, retry: { delayMsMin: 10, delayMsMax: 200 } });
+async function readUntil(options: WorkloadBase, query: Uint8Array, deadlineMs: number): Promise<Uint8Array | null> {
+  const client = await RaftClient.connect({ peers: options.addresses, requestTimeoutMs: 5000, retry: { delayMsMin: 10, delayMsMax: 200 }, ...tlsOf(options) });
   try {
     for (;;) {
       try {

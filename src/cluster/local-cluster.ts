@@ -101,11 +101,13 @@ export class LocalCluster {
 
   /** A client for status calls only; no writes go through it. */
   private async statusClient(): Promise<RaftClient> {
-    this.client ??= await RaftClient.connect({
-      peers: this.addresses, requestTimeoutMs: 2000, groupId: this.groupId,
-      ...(this.options.tlsDir === undefined ? {} : { tls: clientTlsFromDir(this.options.tlsDir) }),
-    });
+    this.client ??= await RaftClient.connect({ peers: this.addresses, requestTimeoutMs: 2000, groupId: this.groupId, ...this.clientTls });
     return this.client;
+  }
+
+  /** What a client of this cluster adds to its connect options: `{ tls }` (the admin certificate) on a TLS cluster, else nothing. */
+  get clientTls(): { tls?: ClientTls } {
+    return this.options.tlsDir === undefined ? {} : { tls: clientTlsFromDir(this.options.tlsDir) };
   }
 
   get groupId(): string {

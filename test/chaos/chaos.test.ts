@@ -28,7 +28,8 @@ const fixedSeed = process.env['RAFTLINE_CHAOS_SEED'];
 const seedFor = (): number => fixedSeed !== undefined ? Number(fixedSeed) : Math.floor(Math.random() * 2 ** 31);
 
 const runs: [string, Omit<ChaosOptions, 'seed'>][] = [
-  ['register, 3 nodes (workers)', { nodes: 3, workloads: ['register'], durationS: 40, actors: 'workers', basePort: testPort(20100) }],
+  // Over TLS (certificates made for the run): mutual TLS between the servers through the fault proxies, clients with certificates.
+  ['register, 3 nodes (workers, TLS)', { nodes: 3, workloads: ['register'], durationS: 40, actors: 'workers', basePort: testPort(20100), tls: true }],
   ['register, 5 nodes (inline)', { nodes: 5, workloads: ['register'], durationS: 40, actors: 'inline', basePort: testPort(20200) }],
   ['append-set + counter, 3 nodes (workers)', { nodes: 3, workloads: ['append-set', 'counter'], durationS: 35, actors: 'workers', basePort: testPort(20300) }],
 ];
@@ -61,6 +62,7 @@ for (const [name, options] of runs) {
     const result = await runChaos({ ...options, seed, nemesis: { faultsMin: 22 } });
     results.push(result);
     t.diagnostic(formatChaos(result).split('\n').join(' | '));
+    assert.equal(result.tls, options.tls === true, 'the run was over TLS as asked');
     assert.ok(result.faults >= 15, `at least 15 faults injected, got ${result.faults}`);
     assert.ok(result.operations > 100, `the workload made progress: ${result.operations} operations`);
     assert.equal(result.lostWrites, 0, formatChaos(result));
