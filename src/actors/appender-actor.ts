@@ -156,6 +156,8 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   /** The newest snapshot of this server, sent to followers behind the log's first index. */
   private snapshot: SnapshotInfo | null = null;
   private readonly store: SnapshotStore | null;
+  /** The TLS material peer connections are dialed with (replaced by a reload); null: plaintext. */
+  private tls: TlsMaterial | null;
 
   constructor(
     private readonly options: AppenderActorOptions,
@@ -163,6 +165,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     private readonly environment: AppenderActorEnvironment = nodeEnvironment,
   ) {
     this.store = options.snapshotDir === undefined ? null : new SnapshotStore(options.snapshotDir, environment.fileSystem ?? nodeFileSystem);
+    this.tls = options.tls ?? null;
   }
 
   async start(): Promise<void> {
@@ -178,6 +181,7 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
   /** A connection to a member (kept while it is one), and its replication state. */
   private addFollower(peer: { id: NodeId; address: string }): Follower | null {
     if (peer.id === this.options.id || this.followers.has(peer.id)) return null;
+    const tlsNow = (): TlsMaterial | undefined => this.tls ?? undefined;
     {
       const follower: Follower = {
         id: peer.id, nextIndex: 1, matchIndex: 0, inflight: [], inflightBytes: 0, probing: true, resetSeq: 0,
@@ -191,7 +195,8 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
           frameShape: { nestingDepthMax: this.options.limits.frameNestingDepthMax, itemsMax: this.options.limits.frameItemsMax },
           reconnectDelayMsMin: this.options.limits.reconnectDelayMsMin,
           reconnectDelayMsMax: this.options.limits.reconnectDelayMsMax,
-          ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
+          // Read at each dial: a reload (AppenderTls) reaches the connections made after it.
+          ...(this.tls === null ? {} : { get tls(): TlsMaterial | undefined { return tlsNow(); } }),
           onMessage: (message) => this.onPeerMessage(follower, message),
           onConnect: () => this.onConnect(follower),
           onDisconnect: () => this.resetFollower(follower),
@@ -255,6 +260,9 @@ export class AppenderActor implements ActorControl<void, AppenderStatus> {
     switch (message.k) {
       case Kind.AppenderConfiguration:
         this.reconfigure(message);
+        break;
+      case Kind.AppenderTls:
+        this.tls = message.material;
         break;
       case Kind.AppenderLeaderStart:
         this.startLeading(message);

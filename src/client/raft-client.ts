@@ -35,12 +35,13 @@ import { CallTable } from '../call-table.js';
 import { decode } from '../messages/codec.js';
 import type { SnapshotInfo } from '../state-machine.js';
 import type { Member } from '../core/configuration.js';
-import type { ClientTls } from '../shell/tls-identity.js';
+import { checkTlsMaterial, type ClientTls } from '../shell/tls-identity.js';
 
 /** The client's TLS options, checked: a CA, and a certificate and key both or neither. */
 function clientTlsOf(tls: ClientTls): ClientTls {
   if (typeof tls.ca !== 'string' || tls.ca.length === 0) throw new ConfigurationError('tls.ca must hold the PEM of the group\'s CA');
   if ((tls.cert === undefined) !== (tls.key === undefined)) throw new ConfigurationError('tls.cert and tls.key go together: give both or neither');
+  checkTlsMaterial(tls, 'the client\'s');
   return { ca: tls.ca, ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key! }) };
 }
 

@@ -35,8 +35,8 @@ function openssl(args: string[], cwd: string): void {
   }
 }
 
-/** One certificate signed by the CA in `dir`, with `sans` as its subject alternative names. */
-function issue(dir: string, stem: string, commonName: string, sans: string[]): void {
+/** One certificate signed by the CA in `dir` (made by createDevCertificates), with `sans` as its subject alternative names. */
+export function issueCertificate(dir: string, stem: string, commonName: string, sans: string[]): void {
   const extensions = `${stem}.ext`;
   fs.writeFileSync(path.join(dir, extensions), [
     'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment',
@@ -59,11 +59,11 @@ export function createDevCertificates(nodes: number, out: string): string[] {
   const made = ['ca.pem', 'ca-key.pem'];
   for (let i = 1; i <= nodes; i++) {
     const id = `n${i}`;
-    issue(out, id, id, [`URI:${peerUriPrefix}${id}`, 'DNS:localhost', 'IP:127.0.0.1']);
+    issueCertificate(out, id, id, [`URI:${peerUriPrefix}${id}`, 'DNS:localhost', 'IP:127.0.0.1']);
     made.push(`${id}.pem`, `${id}-key.pem`);
   }
   for (const client of devClients) {
-    issue(out, client.stem, client.name, [`URI:${clientUriPrefix}${client.name}`, `URI:${roleUriPrefix}${client.role}`]);
+    issueCertificate(out, client.stem, client.name, [`URI:${clientUriPrefix}${client.name}`, `URI:${roleUriPrefix}${client.role}`]);
     made.push(`${client.stem}.pem`, `${client.stem}-key.pem`);
   }
   fs.rmSync(path.join(out, 'ca.srl'), { force: true });

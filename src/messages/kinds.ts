@@ -66,6 +66,7 @@ export const Kind = {
   AppenderSend: 155,
   AppenderSnapshot: 156,
   AppenderConfiguration: 157,
+  AppenderTls: 158,
   // appender -> main
   AppenderProgress: 160,
   AppenderHigherTerm: 162,

@@ -12,6 +12,7 @@ import type { GroupConfiguration, Member } from '../core/configuration.js';
 import type { QuorumConfiguration } from '../core/commit-rule.js';
 import type { TailCut } from '../log/log-recovery.js';
 import type { SnapshotInfo } from '../state-machine.js';
+import type { TlsMaterial } from '../shell/tls-identity.js';
 
 // ---- server <-> server --------------------------------------------------------------------
 
@@ -706,8 +707,15 @@ export interface AppenderConfigurationMessage {
   quorum: QuorumConfiguration;
 }
 
+/** New TLS material (a reload): the peer connections dialed from now on present it. */
+export interface AppenderTlsMessage {
+  k: typeof Kind.AppenderTls;
+  material: TlsMaterial;
+}
+
 export type AppenderInput =
   | AppenderConfigurationMessage
+  | AppenderTlsMessage
   | AppenderLeaderStartMessage
   | AppenderEntriesMessage
   | AppenderStepDownMessage

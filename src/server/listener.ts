@@ -119,6 +119,8 @@ export type ListenerLimits = Pick<Limits,
   'frameDeadlineMs' | 'idleBeforeFirstFrameMs' | 'connectionsMax' | 'clientConnectionsMax' | 'clientConnectionsPerAddressMax'>;
 
 const notStarted = -1;
+/** The first byte of a TLS connection: a handshake record. */
+const tlsHandshakeRecord = 0x16;
 
 /** The remote address a client bound counts by: IPv4 as such, not in its IPv6-mapped form. */
 function remoteHost(socket: net.Socket): string {
@@ -202,7 +204,9 @@ interface ConnectionSlots {
 }
 
 export class Listener implements ConnectionSlots {
-  private readonly server: net.Server | tls.Server;
+  private readonly server: net.Server;
+  /** A TLS port's TLS server (it takes the sockets `sniff` hands it); null on a plaintext port. */
+  private tlsServer: tls.Server | null = null;
   private readonly connections = new Set<InboundConnection>();
   /** Member connections open; client connections open, in all and by remote address. */
   members = 0;
@@ -219,15 +223,18 @@ export class Listener implements ConnectionSlots {
     if (secure === undefined) {
       this.server = net.createServer((socket) => this.accept(socket, null));
     } else {
-      const server = tls.createServer({
+      // The TLS server does not listen: the port's sockets are handed to it once their first
+      // byte shows a TLS handshake (see `sniff`).
+      const tlsServer = tls.createServer({
         ...secure.material, requestCert: true, rejectUnauthorized: false, handshakeTimeout: secure.handshakeTimeoutMs, minVersion: 'TLSv1.2',
       }, (socket) => this.secured(socket, secure));
-      server.maxConnections = 2 * options.connectionsMax;
-      server.on('tlsClientError', (error: Error & { code?: string }, socket: tls.TLSSocket) => {
+      tlsServer.on('tlsClientError', (error: Error & { code?: string }, socket: tls.TLSSocket) => {
         socket.destroy();
         this.refusedTls(handshakeFailureReason(error), error.message, socket.remoteAddress);
       });
-      this.server = server;
+      this.tlsServer = tlsServer;
+      this.server = net.createServer((socket) => this.sniff(socket, tlsServer, secure.handshakeTimeoutMs));
+      this.server.maxConnections = 2 * options.connectionsMax;
     }
     const sweepMs = Math.max(10, Math.floor(Math.min(options.frameDeadlineMs, options.idleBeforeFirstFrameMs) / 4));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
@@ -236,8 +243,40 @@ export class Listener implements ConnectionSlots {
 
   /** Replaces the server's certificate, key and CA for connections from now on (open ones keep theirs). */
   setTlsMaterial(material: TlsMaterial): void {
-    if (!(this.server instanceof tls.Server)) return;
-    this.server.setSecureContext({ ...material });
+    this.tlsServer?.setSecureContext({ ...material });
+  }
+
+  /**
+   * A TLS port's new socket: its first byte says whether it speaks TLS (a handshake record,
+   * 0x16). Plaintext gets one plaintext frame saying this port takes TLS only (a client fails at
+   * once with PERMISSION_DENIED instead of retrying until its deadline), then is closed and
+   * counted; TLS goes to the TLS server, whose handshake must complete within `handshakeTimeoutMs`.
+   */
+  private sniff(socket: net.Socket, tlsServer: tls.Server, handshakeTimeoutMs: number): void {
+    socket.on('error', () => {});
+    const silent = setTimeout(() => {
+      socket.destroy();
+      this.refusedTls('timeout', `nothing sent within ${handshakeTimeoutMs} ms`, socket.remoteAddress);
+    }, handshakeTimeoutMs);
+    silent.unref();
+    // Paused mode ('readable'), so that the bytes read here stay in the socket's buffer once put
+    // back: the TLS socket made for it starts by reading that buffer.
+    const onReadable = (): void => {
+      const first = socket.read() as Buffer | null;
+      if (first === null) return;
+      socket.off('readable', onReadable);
+      clearTimeout(silent);
+      if (first[0] !== tlsHandshakeRecord) {
+        this.refusedTls('plaintext', 'plaintext on a TLS port', socket.remoteAddress);
+        const error = new PermissionDeniedError('this port takes TLS connections only (the client needs the group\'s CA, and a certificate)', { reason: 'plaintext' });
+        socket.end(frameOfBody(encode({ k: Kind.Refused, error: error.toWire() })));
+        setTimeout(() => socket.destroy(), 1000).unref();
+        return;
+      }
+      socket.unshift(first);
+      tlsServer.emit('connection', socket);
+    };
+    socket.on('readable', onReadable);
   }
 
   /** A handshake done: the connection is taken with its certificate's identity, or closed (and counted) before anything is read. */

@@ -6,7 +6,7 @@ import { ConfigurationError } from '../errors.js';
 import { defaultLimits, type Limits } from '../limits.js';
 import type { ActorMode } from './actor-hosts.js';
 import type { Logger } from 'pino';
-import type { TlsMaterial } from '../shell/tls-identity.js';
+import { checkTlsMaterial, type TlsMaterial } from '../shell/tls-identity.js';
 
 export interface PeerAddress {
   id: string;
@@ -159,4 +159,5 @@ export function validateServerOptions(options: RaftServerOptions): void {
   if (options.groupId !== undefined && !/^[A-Za-z0-9_.-]+$/.test(options.groupId)) {
     throw new ConfigurationError(`group id '${options.groupId}' may hold letters, digits, '.', '_' and '-' only`);
   }
+  if (options.tls !== undefined) checkTlsMaterial(options.tls, `server ${options.id}'s`);
 }

@@ -39,7 +39,7 @@ import { FollowerLagWatch, NoLeaderWatch, ServerEventHub } from './server-events
 import { serverEventNames, type ConfigurationChangedEvent, type ServerEventListener, type ServerEventName, type ServerEvents } from '../events.js';
 import { peerMessageRefusal, type PeerInbound } from './peer-gateway.js';
 import { permissionRefusal } from './request-roles.js';
-import { tlsMaterialOf, tlsRefusalCounter, type TlsMaterial } from '../shell/tls-identity.js';
+import { checkTlsMaterial, tlsMaterialOf, tlsRefusalCounter, type TlsMaterial } from '../shell/tls-identity.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import type { SnapshotInfo, StateMachine } from '../state-machine.js';
 import type { ActorSet } from './actor-hosts.js';
@@ -378,13 +378,16 @@ export class RaftServer implements RequestPathHost {
   }
 
   /**
-   * New TLS material for the server's port (a certificate renewed: `raftline server` reloads its
-   * files on SIGHUP): connections from now on get it, open ones keep theirs. Outgoing peer
-   * connections keep the material they started with until the server restarts.
+   * New TLS material (a certificate renewed: `raftline server` reloads its files on SIGHUP): the
+   * port's connections from now on get it, and so do the peer connections this server dials from
+   * now on; open ones keep theirs. Material that cannot be used is refused (ConfigurationError)
+   * and the old stays.
    */
   reloadTls(material: TlsMaterial): void {
     if (this.options.tls === undefined) throw new ConfigurationError('this server was started without TLS; it cannot take TLS material now');
+    checkTlsMaterial(material, `server ${this.id}'s new`);
     this.listener?.setTlsMaterial?.(material);
+    this.actors?.appender.send({ k: Kind.AppenderTls, material: tlsMaterialOf(material) });
     this.logger.info({ id: this.id }, 'TLS certificate, key and CA reloaded');
   }
 

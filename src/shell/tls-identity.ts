@@ -18,7 +18,7 @@
  * `admin` everything (snapshots, transfers, elections, membership, metrics reset).
  */
 import fs from 'node:fs';
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { ConfigurationError } from '../errors.js';
 
 /** PEM contents: the certificate (chain), its private key, and the CA that signs the group's certificates. */
@@ -169,6 +169,21 @@ export function readPemFile(what: string, file: string): string {
 /** Reads the three PEM files. */
 export function readTlsFiles(files: TlsFiles): TlsMaterial {
   return { cert: readPemFile('certificate', files.cert), key: readPemFile('key', files.key), ca: readPemFile('CA', files.ca) };
+}
+
+/**
+ * Refuses TLS material that cannot make a secure context (a key that does not match its
+ * certificate, a PEM that does not parse) with a ConfigurationError naming what is wrong, before
+ * any socket would fail on it.
+ */
+export function checkTlsMaterial(material: { cert?: string; key?: string; ca: string }, whose: string): void {
+  try {
+    createSecureContext({ ...material });
+  } catch (error) {
+    const reason = (error as Error).message;
+    const hint = /key values mismatch/i.test(reason) ? ': the key is not the certificate\'s' : '';
+    throw new ConfigurationError(`${whose} TLS certificate, key or CA cannot be used${hint} (${reason})`, { reason });
+  }
 }
 
 /** The three files, all or none, from flags: a ConfigurationError when only some are given. */

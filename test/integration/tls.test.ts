@@ -11,6 +11,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { testPort } from '../support/ports.js';
@@ -22,11 +24,12 @@ import { encodeFrame } from '../../src/messages/framing.js';
 import { clientTlsFromDir, withTimeout, type LocalNode } from '../../src/cluster/local-cluster.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
-import { PermissionDeniedError } from '../../src/errors.js';
+import { PermissionDeniedError, type RaftlineError } from '../../src/errors.js';
 import { formatPrometheus } from '../../src/metrics/prometheus.js';
 import { termMax } from '../../src/limits.js';
 import type { TlsRefusalReason } from '../../src/shell/tls-identity.js';
-import { tlsRefusalCounter } from '../../src/shell/tls-identity.js';
+import { checkTlsMaterial, tlsRefusalCounter } from '../../src/shell/tls-identity.js';
+import { issueCertificate } from '../../src/cluster/dev-certificates.js';
 
 let hostile: HostileCluster;
 let work: string;
@@ -146,7 +149,12 @@ test('peers that cannot prove who they are are closed before any message is take
         try {
           connection.write(Buffer.concat([encodeFrame({ k: Kind.PeerHello, g: 'default', from: claimed }), hugeVote(claimed)]));
           await connection.closed(4000);
-          assert.equal(connection.replies.length, 0, 'no frame answers plaintext (it is not TLS)');
+          // One plaintext frame says why, before the close: a plaintext client fails at once.
+          assert.equal(connection.replies.length, 1, 'one frame answers plaintext');
+          const refused = connection.replies[0] as unknown as { k: number; error: { code: string; details: { reason: string } } };
+          assert.equal(refused.k, Kind.Refused);
+          assert.equal(refused.error.code, 'PERMISSION_DENIED');
+          assert.equal(refused.error.details.reason, 'plaintext');
         } finally {
           connection.destroy();
         }
@@ -165,6 +173,18 @@ test('peers that cannot prove who they are are closed before any message is take
     });
   });
   for (const status of await hostile.statuses()) assert.equal(status.termCeilingReached, false, status.id);
+});
+
+test('a plaintext client of a TLS group fails at once with PERMISSION_DENIED, not at its deadline', caseTimeout, async () => {
+  const plain = await RaftClient.connect({ peers: hostile.cluster.addresses, requestTimeoutMs: 20_000 });
+  try {
+    const started = Date.now();
+    await assert.rejects(kv(plain).put('plaintext-key', 'v'), (error: RaftlineError) => error.code === 'PERMISSION_DENIED' && /TLS connections only/.test(error.message));
+    const ms = Date.now() - started;
+    assert.ok(ms < 5000, `refused after ${ms} ms`);
+  } finally {
+    await plain.close();
+  }
 });
 
 test('a client whose certificate grants read gets PERMISSION_DENIED for a write or an admin call, and nothing is appended', caseTimeout, async () => {
@@ -193,4 +213,54 @@ test('a client whose certificate grants read gets PERMISSION_DENIED for a write 
   } finally {
     await reader.close();
   }
+});
+
+/** The SHA-256 fingerprint of the certificate a TLS connection to `address` is shown. */
+function servedFingerprint(address: string): Promise<string> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port, ...certificateOf(certs, 'client'), ca: pem(certs, 'ca.pem'), checkServerIdentity: () => undefined }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+}
+
+test('SIGHUP reloads a renewed certificate (new connections get it); a key that is not the certificate\'s is refused and the old one stays', caseTimeout, async () => {
+  const node = await hostile.follower();
+  const before = await servedFingerprint(node.address);
+  // Renewed: a new key and certificate for the same id, from the same CA, where the server reads its files.
+  issueCertificate(certs, node.id, node.id, [`URI:raftline://peer/${node.id}`, 'DNS:localhost', 'IP:127.0.0.1']);
+  const renewed = new X509Certificate(pem(certs, `${node.id}.pem`)).fingerprint256;
+  assert.notEqual(renewed, before);
+  node.process!.kill('SIGHUP');
+  const deadline = Date.now() + 5000;
+  let served = before;
+  while (served !== renewed && Date.now() < deadline) served = await servedFingerprint(node.address);
+  assert.equal(served, renewed, 'new connections are shown the renewed certificate');
+  // A key that is not the certificate's: refused, logged, the renewed certificate still served.
+  const keyFile = path.join(certs, `${node.id}-key.pem`);
+  const goodKey = pem(certs, `${node.id}-key.pem`);
+  const other = hostile.cluster.nodes.find((each) => each.id !== node.id)!;
+  fs.writeFileSync(keyFile, pem(certs, `${other.id}-key.pem`));
+  try {
+    node.process!.kill('SIGHUP');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await servedFingerprint(node.address), renewed);
+  } finally {
+    fs.writeFileSync(keyFile, goodKey);
+  }
+  // The group still works, the reloaded server in it (its peers dial it with the same CA).
+  const leader = await hostile.leader();
+  await kv(hostile.client).put('after-reload', 'yes');
+  assert.equal((await hostile.statuses()).find((status) => status?.id === node.id)?.leader, leader.id);
+});
+
+test('TLS material that cannot be used is refused at once with CONFIGURATION, naming the mismatch', () => {
+  const mismatched = { cert: pem(certs, 'n1.pem'), key: pem(certs, 'n2-key.pem'), ca: pem(certs, 'ca.pem') };
+  assert.throws(() => checkTlsMaterial(mismatched, 'test'), (error: RaftlineError) => error.code === 'CONFIGURATION' && /the key is not the certificate's/.test(error.message));
+  assert.doesNotThrow(() => checkTlsMaterial({ cert: pem(certs, 'n1.pem'), key: pem(certs, 'n1-key.pem'), ca: pem(certs, 'ca.pem') }, 'test'));
+  assert.throws(() => checkTlsMaterial({ cert: 'not a PEM', key: pem(certs, 'n1-key.pem'), ca: pem(certs, 'ca.pem') }, 'test'),
+    (error: RaftlineError) => error.code === 'CONFIGURATION');
 });
