@@ -38,7 +38,11 @@
  *   npm run bench:transfer -- [--transfers 20] [--every-ms 1000] [--kills 5] [--etcd]
  *     [--after-ms 300] [--warmup-s 3] [--outstanding 256] [--size 128] [--keys 100000]
  *     [--transfer-timeout-ms N] [--request-timeout-ms 30000] [--base-port 7601]
- *     [--etcd-base-port 23890] [--deadline-s N] [--json FILE]
+ *     [--etcd-base-port 23890] [--deadline-s N] [--json FILE] [--tls]
+ *
+ * --tls runs raftline over TLS: certificates made for the run (src/cluster/dev-certificates.ts),
+ * mutual TLS between the servers, the clients with one; the kill phase then shows what
+ * reconnecting over TLS costs.
  *   (or node dist/bench/transfer-figures.js ... after npm run build)
  *
  * etcd ports: clients on --etcd-base-port .. +2, peers on +10 .. +12.
@@ -52,6 +56,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
 import { LocalCluster, sleep, withTimeout, type LocalNode } from '../src/cluster/local-cluster.js';
+import { createDevCertificates } from '../src/cluster/dev-certificates.js';
 import { RaftClient } from '../src/client/raft-client.js';
 import { kv } from '../src/client/kv.js';
 import { machineInfo, versions } from './run-info.js';
@@ -67,7 +72,7 @@ const { values: flags } = parseArgs({
     outstanding: { type: 'string', default: '256' }, size: { type: 'string', default: '128' }, keys: { type: 'string', default: '100000' },
     'transfer-timeout-ms': { type: 'string' }, 'request-timeout-ms': { type: 'string', default: '30000' },
     'base-port': { type: 'string', default: '7601' }, 'etcd-base-port': { type: 'string', default: '23890' },
-    'deadline-s': { type: 'string' }, json: { type: 'string' },
+    'deadline-s': { type: 'string' }, json: { type: 'string' }, tls: { type: 'boolean', default: false },
   },
 });
 
@@ -93,6 +98,8 @@ const config = {
   requestTimeoutMs: integer('request-timeout-ms', flags['request-timeout-ms'], 1),
   basePort: integer('base-port', flags['base-port'], 1),
   etcdBasePort: integer('etcd-base-port', flags['etcd-base-port'], 1),
+  /** raftline over TLS (certificates made for the run, every server and client with one). */
+  tls: flags.tls,
 };
 /** The issue's target for the transfers' p99 gap. */
 const targetP99GapMs = 50;
@@ -411,7 +418,12 @@ interface KillFigures {
 
 async function raftlineFigures(): Promise<Record<string, unknown>> {
   const dir = tempDir('raftline-transfer-figures-');
-  const cluster = new LocalCluster({ nodes: 3, dir, basePort: config.basePort, actors: 'workers', logLevel: 'warn', logFile: path.join(dir, 'servers.log') });
+  const tlsDir = config.tls ? path.join(dir, 'certs') : undefined;
+  // The replace phase adds servers n4, n5, ...: their certificates are made with the others'.
+  if (tlsDir !== undefined) createDevCertificates(3 + config.replaces, tlsDir);
+  const cluster = new LocalCluster({
+    nodes: 3, dir, basePort: config.basePort, actors: 'workers', logLevel: 'warn', logFile: path.join(dir, 'servers.log'), ...(tlsDir === undefined ? {} : { tlsDir }),
+  });
   await cluster.checkPorts();
   cleanups.push(() => cluster.stopAll());
   cluster.startAll();
@@ -421,9 +433,9 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
   // leader channel with the writes: the NOT_LEADER answers to the writes make it drop the old
   // leader's connection and resend every call on it to the new leader, the transfer call
   // included, which the new leader answers at once as a transfer to itself ({ ms: 0 }).
-  const admin = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 10_000 });
+  const admin = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 10_000, ...cluster.clientTls });
   cleanups.push(() => admin.close());
-  const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: config.requestTimeoutMs });
+  const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: config.requestTimeoutMs, ...cluster.clientTls });
   cleanups.push(() => client.close());
   const store = kv(client);
   const value = 'v'.repeat(config.sizeBytes);
@@ -445,7 +457,7 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
     }
   };
 
-  console.log(`raftline: 3 servers on 127.0.0.1:${config.basePort}.., ${config.outstanding} writes outstanding, ${config.sizeBytes}-byte values; warm-up ${config.warmupS} s`);
+  console.log(`raftline: 3 servers on 127.0.0.1:${config.basePort}.., ${config.outstanding} writes outstanding, ${config.sizeBytes}-byte values; warm-up ${config.warmupS} s${config.tls ? '; TLS' : ''}`);
   load.start(config.outstanding);
   await sleep(config.warmupS * 1000);
   if (load.times.length === 0) throw new Error(`no write acknowledged in the ${config.warmupS} s warm-up`);
