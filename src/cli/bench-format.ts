@@ -18,7 +18,7 @@ export function formatBench(result: BenchResult): string {
   const config = result.configuration;
   const lines = [
     `raftline bench: ${config.nodes} nodes, actors=${config.actors}, ${config.clients} client${config.clients === 1 ? '' : 's'} x ${config.outstandingPerClient} outstanding, ` +
-    `${config.sizeBytes}-byte values, ${config.durationS} s after ${config.warmupS} s warm-up, fsync ${config.fsync ? 'on' : 'OFF (unsafe)'}` +
+    `${config.sizeBytes}-byte values, ${config.durationS} s after ${config.warmupS} s warm-up, fsync ${config.fsync ? 'on' : 'OFF (unsafe)'}${config.tls === true ? ', TLS' : ''}` +
     (config.readFraction > 0 ? `, ${Math.round(config.readFraction * 100)}% reads (${config.readMode ?? 'linearizable'})` : '') + `, profiling ${config.profiling ? 'on' : 'off'}`,
     `  writes/s     ${result.writesPerSecond}   (${result.acknowledged} acknowledged, ${result.failed} failed)`,
     `  latency ms   p50 ${ms(result.latencyMs.p50)}   p90 ${ms(result.latencyMs.p90)}   p99 ${ms(result.latencyMs.p99)}   p99.9 ${ms(result.latencyMs.p999)}   max ${ms(result.latencyMs.max)}`,

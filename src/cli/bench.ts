@@ -310,7 +310,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         nodes: options.peers ? options.peers.length : options.nodes, clients: options.clients,
         outstandingPerClient: options.outstanding, outstanding: options.outstanding * options.clients,
         sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction, readMode: options.readMode ?? 'linearizable', keysPerClient: options.keys ?? 100_000,
-        actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, peers: options.peers ?? null,
+        actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, tls: options.tlsDir !== undefined, peers: options.peers ?? null,
         writesMax: options.writesMax, profiling: options.peers ? true : options.profiling ?? true,
         snapshotEvery: options.peers ? null : options.snapshotEvery ?? snapshotEveryDefault,
         logKeep: options.peers ? null : options.logKeep ?? logKeepDefault,

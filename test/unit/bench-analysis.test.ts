@@ -205,6 +205,26 @@ test('etcd side by side with reads: reads/s and read latency beside the writes, 
   assert.equal(raftlineFile('lease'), 'raftline-lease');
 });
 
+test('TLS against plaintext: each pair\'s ratios, their medians per number of outstanding writes, and the throughput cost', async () => {
+  const { compareTls, formatTls } = await import('../../bench/tls-compare.js');
+  const side = (writesPerSecond: number, p50: number, cpu: number | null) => ({ writesPerSecond, latencyMs: { p50, p99: p50 * 4 }, serverCpuUsPerWrite: cpu });
+  const comparison = compareTls([
+    { round: 1, outstanding: 256, plain: side(40000, 5, 30), tls: side(36000, 5.5, 33) },
+    { round: 1, outstanding: 1, plain: side(1000, 0.8, 100), tls: side(900, 1, null) },
+    { round: 2, outstanding: 256, plain: side(30000, 6, 30), tls: side(30000, 6, 36) },
+  ]);
+  assert.equal(comparison.pairs[0]!.throughputRatio, 0.9);
+  assert.equal(comparison.pairs[0]!.cpuRatio, 1.1);
+  assert.equal(comparison.pairs[1]!.cpuRatio, null, 'no CPU figure on one side: no CPU ratio');
+  assert.equal(comparison.medians['256']!.throughputRatio, 0.95);
+  assert.ok(Math.abs(comparison.medians['256']!.throughputCost - 0.05) < 1e-9);
+  assert.equal(comparison.medians['256']!.cpuRatio, 1.15);
+  assert.equal(comparison.medians['1']!.cpuRatio, null);
+  const text = formatTls(comparison);
+  assert.match(text, /round 2, 256 outstanding\n  plaintext +30000 writes\/s/);
+  assert.match(text, /median over the rounds, 256 outstanding: TLS writes\/s 0\.95x plaintext \(cost 5\.0 %\)/);
+});
+
 test('snapshot series: a poll that sees a counter grow makes an event, placed by the new manifest\'s time, or else from the poll before less its duration', async () => {
   const { SnapshotSeries } = await import('../../bench/snapshot-series.js');
   const counters = (taken: number, bytes: number, ms: number, installed = 0, sent = 0) => ({
