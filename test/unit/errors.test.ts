@@ -1,11 +1,11 @@
-/** The error registry: codes are unique and stable, survive the wire, and agree with the README. */
+/** The error registry: codes are unique and stable, survive the wire, and agree with docs/errors.md. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorClasses, errorFromWire, errorToWire, NotLeaderError, RaftlineError } from '../../src/errors.js';
 
-const readme = fs.readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+const errorsPage = fs.readFileSync(fileURLToPath(new URL('../../../docs/errors.md', import.meta.url)), 'utf8');
 
 test('every registered class carries its own code and round-trips through the wire form', () => {
   for (const [code, cls] of Object.entries(errorClasses)) {
@@ -33,8 +33,8 @@ test('an unknown code is kept, not turned into another', () => {
   assert.equal(rebuilt.constructor, RaftlineError);
 });
 
-test('the README error table and the registry list the same codes and classes', () => {
-  const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| `([A-Za-z]+)` \|/gm)].map((match): [string, string] => [match[1]!, match[2]!]);
+test('the error table (docs/errors.md) and the registry list the same codes and classes', () => {
+  const rows = [...errorsPage.matchAll(/^\| `([A-Z_]+)` \| `([A-Za-z]+)` \|/gm)].map((match): [string, string] => [match[1]!, match[2]!]);
   const documented = new Map(rows);
   assert.equal(documented.size, rows.length, 'no code documented twice');
   assert.deepEqual([...documented.keys()].sort(), Object.keys(errorClasses).sort());
