@@ -101,6 +101,8 @@ const config = {
   /** raftline over TLS (certificates made for the run, every server and client with one). */
   tls: flags.tls,
 };
+/** How long after a window's end the probes between transfers (metrics, the leader's status) start. */
+const probeMarginMs = 150;
 /** The issue's target for the transfers' p99 gap. */
 const targetP99GapMs = 50;
 /** How long the kill phase may wait for each step (an election, writes resuming, a catch-up). */
@@ -479,7 +481,8 @@ async function raftlineFigures(): Promise<Record<string, unknown>> {
   let current = await leaderNow(null, 10_000);
   const transferRun = await handovers(config.transfers, async (i) => {
     const event = await transfer(i, current);
-    await sleep(config.afterMs);
+    // Past the window's end by a margin: a stall the probes cause must not overlap the window.
+    await sleep(config.afterMs + probeMarginMs);
     countersAt.push(await stageCounters());
     current = await leaderNow(null, 10_000);
     return event;
