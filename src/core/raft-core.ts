@@ -347,6 +347,11 @@ export class RaftCore {
     this.handedOverTerm = this.currentTerm;
   }
 
+  /** Ticks since this node last heard from the leader it follows (Infinity before any). */
+  get leaderSilentTicks(): number {
+    return this.leaderContactAgoTicks;
+  }
+
   /**
    * True while this node campaigns because its leader handed over to it: it is about to lead
    * (its old leader has stopped taking writes), so a client should retry here in a moment rather

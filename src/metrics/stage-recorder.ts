@@ -97,6 +97,8 @@ export const counterNames = [
   // no-op applied), and writes refused meanwhile.
   'transfersStarted', 'transfersCompleted', 'transfersFailed', 'transferMs', 'transferCatchUpMs', 'timeoutNowReceived',
   'takeovers', 'takeoverElectionMs', 'takeoverReadyMs', 'requestsRefusedInTransfer',
+  // Client requests a server held while it knew no leader (an election), answered once it knew one.
+  'requestsHeldForLeader',
   // Membership: configurations that came in force here, and changes this server led (started, done, refused or failed).
   'configurationChanges', 'membershipChangesStarted', 'membershipChangesDone', 'membershipChangesFailed',
   // Events (src/events.ts): leaderChanged, followerSlow and noLeader announced here.

@@ -355,7 +355,8 @@ export class RaftServer implements RequestPathHost {
       onMessage: (connection, message) => this.onInbound(connection, message),
       onClose: () => {},
     }, this.logger);
-    if (tls === undefined && !isLoopback(listenAddress)) {
+    // (A simulated server outside the configuration has no address of its own: nothing to warn of.)
+    if (tls === undefined && typeof listenAddress === 'string' && !isLoopback(listenAddress)) {
       this.logger.warn({ id: this.id, listen: listenAddress },
         'INSECURE: plaintext on a non-loopback address: anyone who reaches this port can speak as any member or client; start with TLS (--tls-cert, --tls-key, --tls-ca)');
     }

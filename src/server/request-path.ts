@@ -133,6 +133,8 @@ export class RequestPath {
   private nextReadId = 1;
   private readonly readsWaitingRound = new Map<number, PendingRead>();
   private readsWaitingApply: PendingRead[] = [];
+  /** Requests that came while no leader was known, each retried once one is (or after an election timeout). */
+  private leaderWait: { sinceMs: number; to: ReplyTo; retry: () => void }[] = [];
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
   /** Follower reads waiting for the leader's read index (follower-read-index.ts). */
@@ -293,6 +295,7 @@ export class RequestPath {
   close(error: RaftlineError): void {
     this.closed = true;
     this.failAll(error);
+    for (const request of this.leaderWait.splice(0)) this.replyError(request.to, error);
     this.followerReads.failAll(error);
     for (const read of this.readsWaitingApply) this.replyError(read, error);
     this.readsWaitingApply = [];
@@ -300,9 +303,35 @@ export class RequestPath {
 
   // ---- follower reads and bounded stale reads ----
 
-  /** The term or leader this server knows changed: follower reads asked of another leader fail (retriable). */
+  /**
+   * The term or leader this server knows changed: follower reads asked of another leader fail
+   * (retriable); requests held while no leader was known go on (next turn: after this change's
+   * effects) to the leader, here or named in NOT_LEADER.
+   */
   onLeaderChange(term: number, leaderId: NodeId | null): void {
     this.followerReads.onLeaderChange(term, leaderId);
+    if (leaderId !== null && this.leaderWait.length > 0) {
+      this.defer(() => {
+        if (!this.closed) this.releaseLeaderWait(() => true);
+      });
+    }
+  }
+
+  /** This follower knows no leader, or has not heard from it for two heartbeats. */
+  private leaderInDoubt(): boolean {
+    const core = this.host.raftCore();
+    const limits = this.host.limits;
+    return core.leaderId === null || core.leaderSilentTicks * limits.tickMs > 2 * limits.heartbeatMs;
+  }
+
+  /** Requests held for a leader that `due` picks, retried now (never held again). */
+  private releaseLeaderWait(due: (sinceMs: number) => boolean): void {
+    const held = this.leaderWait;
+    this.leaderWait = [];
+    for (const request of held) {
+      if (due(request.sinceMs)) request.retry();
+      else this.leaderWait.push(request);
+    }
   }
 
   /**
@@ -310,6 +339,13 @@ export class RequestPath {
    * read index did not come, fail. Timeouts only: reads are served when the apply reports.
    */
   onTick(): void {
+    if (this.leaderWait.length > 0) {
+      // Held until a leader is heard from again (the same one, back in contact), for one longest
+      // election timeout at most: then NOT_LEADER, and the client looks elsewhere.
+      const heldSinceMs = this.host.monotonicMs() - this.host.limits.electionTicksMax * this.host.limits.tickMs;
+      const inDoubt = this.host.raftCore().role !== 'leader' && this.leaderInDoubt();
+      this.releaseLeaderWait((sinceMs) => !inDoubt || sinceMs <= heldSinceMs);
+    }
     const waitMs = this.readWaitMs;
     this.followerReads.expire(waitMs);
     if (this.readsWaitingApply.length === 0) return;
@@ -415,7 +451,9 @@ export class RequestPath {
     return this.lastClientId;
   }
 
-  private onRequest(to: ReplyTo, client: KnownClientId, firstUnacked: number, type: RequestTypeNumber, data: Uint8Array, minIndex: number): void {
+  private onRequest(
+    to: ReplyTo, client: KnownClientId, firstUnacked: number, type: RequestTypeNumber, data: Uint8Array, minIndex: number, mayWait = true,
+  ): void {
     const core = this.host.raftCore();
     if (type === RequestType.staleRead) {
       this.onStaleRead(to, data, minIndex);
@@ -426,6 +464,14 @@ export class RequestPath {
       return;
     }
     if (core.role !== 'leader') {
+      // No leader known, or not heard from for two heartbeats (likely gone: an election is under
+      // way or about to be): held until one is heard from, then answered with its name (or taken
+      // here), so that a client is not sent to a dead leader nor left backing off after the election.
+      if (mayWait && !core.takingOver && this.leaderInDoubt() && this.leaderWait.length < this.host.limits.pendingRequestsMax) {
+        this.leaderWait.push({ sinceMs: this.host.monotonicMs(), to, retry: () => this.onRequest(to, client, firstUnacked, type, data, minIndex, false) });
+        this.recorder.counters.requestsHeldForLeader++;
+        return;
+      }
       this.replyError(to, core.takingOver ? this.host.transferInProgress(this.host.id, 1) : this.host.notLeader(core.leaderId));
       return;
     }

@@ -7,6 +7,8 @@
  *  - Backpressure: a leader with a small pending-requests bound (by count or by bytes) refuses
  *    the overflow of a burst with RESOURCE_UNAVAILABLE and never holds more than the bound,
  *    while a RaftClient rides it out by backing off and retrying.
+ *  - A follower whose leader was killed holds a client's request through the election and then
+ *    names the new leader, instead of the dead one.
  */
 import { test } from 'node:test';
 import { testPort } from '../support/ports.js';
@@ -30,6 +32,7 @@ import { Kind } from '../../src/messages/kinds.js';
 import { RequestType, type ClientReplyMessage, type ClientRequestMessage } from '../../src/messages/messages.js';
 import { encodePut } from '../../src/statemachines/kv-ops.js';
 import { acquireDirLock } from '../../src/log/dir-lock.js';
+import { RawConnection } from '../support/raw-connection.js';
 
 const fatalModule = fileURLToPath(new URL('../support/fatal-sm.js', import.meta.url));
 
@@ -265,4 +268,45 @@ test('backpressure by bytes: a burst of large values is refused past pendingByte
       await client.close();
     }
   });
+});
+
+// ---- a follower that lost its leader -----------------------------------------------------------
+
+test('a follower that has lost its leader holds a client\'s write through the election, then names the new leader (not the dead one)', { timeout: 60_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-leader-wait-'));
+  const cluster = new LocalCluster({ nodes: 3, dir, basePort: testPort(19550), actors: 'workers', logFile: path.join(dir, 'servers.log') });
+  try {
+    cluster.startAll();
+    const old = await cluster.waitForLeader();
+    const follower = cluster.nodes.find((node) => node.id !== old.id)!;
+    cluster.kill(old.id);
+    // Past two heartbeats without the leader, short of the shortest election timeout (500 ms).
+    await sleep(300);
+    const connection = await RawConnection.open(follower.address);
+    try {
+      connection.write(encodeFrame({
+        k: Kind.ClientRequest, g: 'default', clientId: 'leader-wait', callId: 1, firstUnacked: 1, type: RequestType.write, data: encodePut('k', 'v'),
+      } satisfies ClientRequestMessage));
+      const reply = await connection.reply(0, 10_000) as unknown as ClientReplyMessage;
+      assert.equal(reply.ok, false);
+      const details = reply.error!.details as { leaderId?: string };
+      assert.equal(reply.error!.code, 'NOT_LEADER');
+      // Answered once a leader was elected: it names a live server, never the one killed.
+      assert.ok(details.leaderId !== undefined && details.leaderId !== old.id, `the reply names ${details.leaderId}, after ${old.id} was killed`);
+      const statuses = await cluster.statuses();
+      assert.ok(statuses.some((status) => status !== null && status.id === details.leaderId && status.role === 'leader' && status.term > 1), 'the server named leads');
+    } finally {
+      connection.destroy();
+    }
+    const client = await RaftClient.connect({ peers: [follower.address], requestTimeoutMs: 5000 });
+    try {
+      const held = (await client.metrics(follower.address)).counters['requestsHeldForLeader'];
+      assert.ok(held !== undefined && held >= 1, `the follower counted the request it held: ${held}`);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await cluster.stopAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

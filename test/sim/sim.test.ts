@@ -60,7 +60,7 @@ test('300 seeds of 60 s simulated time: no violation, no lost or duplicated writ
   // in the middle of its campaign.
   const { completed, failed, afterHeal, writesRefused, pauses, pausesMidCampaign } = summary.transfers;
   assert.equal(afterHeal, 300, `transfers: ${JSON.stringify(summary.transfers)}`);
-  assert.ok(completed - afterHeal > 80 && summary.transferSeeds > 60 && failed > 50 && writesRefused > 500 && pauses > 150 && pausesMidCampaign > 30,
+  assert.ok(completed - afterHeal > 50 && summary.transferSeeds > 45 && failed > 50 && writesRefused > 500 && pauses > 150 && pausesMidCampaign > 30,
     `transfers: ${JSON.stringify(summary.transfers)} (a transfer under faults completed in ${summary.transferSeeds} seeds)`);
   // Membership changes: voters removed (the leader too), added back, replaced, under faults; some
   // refused or failed (a change under way, a new voter down or cut off), and after the heal every
