@@ -6,7 +6,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { runBench } from './bench.js';
 import { formatBench } from './bench-format.js';
 import { logKeepDefault, snapshotEveryDefault } from '../server/options.js';
-import { actorsOption, checkPortRange, clientPeerList, clusterDefaults, integer, port, profilingOption } from './flags.js';
+import { actorsOption, checkPortRange, clientPeerList, clusterDefaults, integer, leaseDriftMsDefault, port, profilingOption } from './flags.js';
+import { readModes, type ReadMode } from './bench.js';
 
 function fraction(value: string): number {
   const parsed = Number(value);
@@ -18,6 +19,7 @@ interface BenchFlags {
   nodes: string; clients: number; outstanding: number; size: number; duration: number; warmup: number; reads: number; keys: number;
   actors: 'workers' | 'inline'; peers?: string[]; unsafeNoFsync?: boolean; writesMax: number; basePort: number;
   json?: string; report?: string; live?: boolean; profiling: 'on' | 'off'; snapshotEvery?: number; logKeep?: number;
+  readMode: ReadMode; leaseDriftMs?: number;
 }
 
 export function addBenchCommand(program: Command): void {
@@ -30,6 +32,9 @@ export function addBenchCommand(program: Command): void {
     .option('--duration <s>', 'seconds of measured load', integer('--duration', 1), 10)
     .option('--warmup <s>', 'seconds of load before measuring', integer('--warmup', 0), 8)
     .option('--reads <fraction>', 'fraction of requests that are linearizable reads', fraction, 0)
+    .addOption(new Option('--read-mode <mode>', 'how the servers confirm linearizable reads: a heartbeat round each (ReadIndex), or the leader lease (servers started with --read-lease)')
+      .choices([...readModes]).default('linearizable'))
+    .option('--lease-drift-ms <ms>', `with --read-mode lease: the clock drift the servers' lease allows (default ${leaseDriftMsDefault})`, integer('--lease-drift-ms', 0))
     .option('--keys <n>', 'distinct keys per client; writes cycle through them so the state stays bounded', integer('--keys', 1), 100_000)
     .addOption(actorsOption())
     .addOption(profilingOption())
@@ -50,7 +55,8 @@ export function addBenchCommand(program: Command): void {
         nodes: Number(flags.nodes), clients: flags.clients, outstanding: flags.outstanding, sizeBytes: flags.size,
         durationS: flags.duration, warmupS: flags.warmup, readFraction: flags.reads, keys: flags.keys, actors: flags.actors,
         unsafeNoFsync: flags.unsafeNoFsync === true, basePort: flags.basePort, writesMax: flags.writesMax,
-        profiling: flags.profiling === 'on',
+        profiling: flags.profiling === 'on', readMode: flags.readMode,
+        ...(flags.leaseDriftMs === undefined ? {} : { leaseDriftMs: flags.leaseDriftMs }),
         live: flags.live === false ? 'off' : process.stderr.isTTY ? 'tty' : 'lines',
         ...(flags.peers === undefined ? {} : { peers: flags.peers }),
         ...(flags.snapshotEvery === undefined ? {} : { snapshotEvery: flags.snapshotEvery }),

@@ -30,6 +30,15 @@ import { logKeepDefault, snapshotEveryDefault } from '../server/options.js';
 import { machineInfo, versions } from '../../bench/run-info.js';
 import { incidentCounters, type BenchResult } from '../../bench/bench-result.js';
 import { formatLiveLine } from './bench-format.js';
+import { leaseDriftMsDefault } from './flags.js';
+
+/**
+ * How the servers confirm the benchmark's linearizable reads: `linearizable`, a heartbeat round
+ * (ReadIndex, shared by the reads of a turn); `lease`, the leader lease (the servers bench starts
+ * get `--read-lease`). An enum, so that other read paths can join it.
+ */
+export const readModes = ['linearizable', 'lease'] as const;
+export type ReadMode = (typeof readModes)[number];
 
 export interface BenchOptions {
   nodes: number;
@@ -58,6 +67,9 @@ export interface BenchOptions {
   /** Snapshot policy of the servers bench starts (`--snapshot-every`, `--log-keep`); the servers' defaults when absent. */
   snapshotEvery?: number;
   logKeep?: number;
+  /** How reads are confirmed (default linearizable); `leaseDriftMs`: the lease's clock drift bound (the servers' default when absent). */
+  readMode?: ReadMode;
+  leaseDriftMs?: number;
 }
 
 export type { BenchResult, SecondPoint };
@@ -172,12 +184,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     throw new ConfigurationError('--snapshot-every and --log-keep apply to servers that bench starts; with --peers the servers\' own flags decide');
   }
   if (!(options.readFraction >= 0 && options.readFraction <= 1)) throw new ConfigurationError('--reads must be a fraction from 0 to 1');
+  const readMode = options.readMode ?? 'linearizable';
+  if (options.peers && (readMode === 'lease' || options.leaseDriftMs !== undefined)) {
+    throw new ConfigurationError('--read-mode lease and --lease-drift-ms apply to servers that bench starts; with --peers start the servers with --read-lease');
+  }
+  if (readMode !== 'lease' && options.leaseDriftMs !== undefined) throw new ConfigurationError('--lease-drift-ms applies with --read-mode lease');
   const dir = options.peers ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-'));
   const cluster = dir === null ? null : new LocalCluster({
     nodes: options.nodes, dir, basePort: options.basePort, actors: options.actors, logFile: path.join(dir, 'servers.log'),
     unsafeNoFsync: options.unsafeNoFsync, profiling: options.profiling ?? true,
     ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
     ...(options.logKeep === undefined ? {} : { logKeep: options.logKeep }),
+    ...(readMode === 'lease' ? { readLease: { clockDriftMs: options.leaseDriftMs ?? leaseDriftMsDefault } } : {}),
   });
   const addresses = options.peers ?? cluster!.addresses;
   const pool = new Tinypool({
@@ -305,6 +323,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, peers: options.peers ?? null,
         writesMax: options.writesMax, profiling: options.peers ? true : options.profiling ?? true,
         snapshotEvery: options.peers ? null : options.snapshotEvery ?? snapshotEveryDefault,
+        readMode,
         logKeep: options.peers ? null : options.logKeep ?? logKeepDefault,
       },
       machine: machineInfo(),

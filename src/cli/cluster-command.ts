@@ -15,22 +15,24 @@ import { lockOwner } from '../log/dir-lock.js';
 import { builtInStateMachines } from '../state-machine.js';
 import { checkStateMachineFile } from '../statemachines/load.js';
 import { LocalCluster, type LocalNode } from '../cluster/local-cluster.js';
-import { actorsOption, checkPortRange, clusterDefaults, integer, port, stateMachineHelp } from './flags.js';
+import { actorsOption, checkPortRange, clusterDefaults, integer, port, readLeaseFrom, readLeaseOptions, stateMachineHelp } from './flags.js';
 
 interface ClusterFlags {
   nodes: number; dir: string; basePort: number; stateMachine: string; actors: 'workers' | 'inline'; group: string;
+  readLease?: boolean; leaseDriftMs?: number;
 }
 
 export function addClusterCommand(program: Command): void {
-  program.command('cluster')
+  const command = program.command('cluster')
     .description('start a local cluster of server processes; Ctrl-C stops them all')
     .option('--nodes <n>', 'number of servers', integer('--nodes', 1, 99), clusterDefaults.nodes)
     .option('--dir <dir>', 'data directory (one folder per server inside)', clusterDefaults.dir)
     .option('--base-port <port>', 'port of the first server; the others take the next ones', port('--base-port'), clusterDefaults.basePort)
     .option('--group <id>', 'group id', 'default')
     .option('--state-machine <module>', stateMachineHelp, 'kv')
-    .addOption(actorsOption())
-    .action(runCluster);
+    .addOption(actorsOption());
+  for (const option of readLeaseOptions()) command.addOption(option);
+  command.action(runCluster);
 }
 
 /** The state machine as every server of the cluster must load it, whatever its working directory. */
@@ -46,10 +48,12 @@ function describeExit(node: LocalNode, code: number | null, signal: NodeJS.Signa
 async function runCluster(options: ClusterFlags): Promise<void> {
   checkPortRange('--base-port', options.basePort, options.nodes, `${options.nodes} servers`);
   checkStateMachineFile(options.stateMachine);
+  const readLease = readLeaseFrom(options);
   let onExit: (node: LocalNode, code: number | null, signal: NodeJS.Signals | null) => void = () => undefined;
   const cluster = new LocalCluster({
     nodes: options.nodes, dir: options.dir, basePort: options.basePort, stateMachine: stateMachineFor(options.stateMachine),
     actors: options.actors, groupId: options.group, onExit: (node, code, signal) => onExit(node, code, signal),
+    ...(readLease === undefined ? {} : { readLease }),
   });
   prepareDataDir(options.dir);
   for (const node of cluster.nodes) {

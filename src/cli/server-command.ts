@@ -10,20 +10,20 @@ import { RaftServer } from '../server/raft-server.js';
 import { parseLimits, parsePeers } from '../server/options.js';
 import { prepareDataDir } from '../log/data-dir.js';
 import { ConfigurationError } from '../errors.js';
-import { actorsOption, integer, limitsDoc, profilingOption, required, stateMachineHelp } from './flags.js';
+import { actorsOption, integer, limitsDoc, profilingOption, readLeaseFrom, readLeaseOptions, required, stateMachineHelp } from './flags.js';
 import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault } from '../server/options.js';
 
 interface ServerFlags {
   id?: string; peers?: string; peerRoutes?: string; join?: boolean; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
   logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean; limits: string; exitWithParent?: boolean;
-  snapshotEvery: number; logKeep: number; snapshotRetain: number;
+  snapshotEvery: number; logKeep: number; snapshotRetain: number; readLease?: boolean; leaseDriftMs?: number;
 }
 
 /** How long a close may take once asked for before the process exits anyway. */
 const closeGraceMs = 10_000;
 
 export function addServerCommand(program: Command): void {
-  program.command('server')
+  const command = program.command('server')
     .description('run one server in the foreground until SIGINT or SIGTERM')
     .option('--id <id>', 'this server\'s id (required)')
     .option('--peers <list>', 'every server: id=host:port,... (required, unless --join)')
@@ -43,8 +43,9 @@ export function addServerCommand(program: Command): void {
     .option('--log-keep <entries>', 'entries kept in the log below the newest snapshot, for followers a little behind', integer('--log-keep', 0), logKeepDefault)
     .option('--snapshot-retain <n>', 'snapshots kept on disk', integer('--snapshot-retain', 1), snapshotRetainDefault)
     .option('--limits <list>', `limit overrides: name=value,... (every limit and its default: ${limitsDoc})`, '')
-    .option('--exit-with-parent', 'stop when the process that started this one exits (needs an IPC channel from it, as `raftline cluster` gives)')
-    .action(runServer);
+    .option('--exit-with-parent', 'stop when the process that started this one exits (needs an IPC channel from it, as `raftline cluster` gives)');
+  for (const option of readLeaseOptions()) command.addOption(option);
+  command.action(runServer);
 }
 
 async function runServer(options: ServerFlags): Promise<void> {
@@ -56,6 +57,7 @@ async function runServer(options: ServerFlags): Promise<void> {
   if (options.exitWithParent === true && process.channel === undefined) {
     throw new ConfigurationError('--exit-with-parent needs an IPC channel from the parent process (spawn with stdio \'ipc\')');
   }
+  const readLease = readLeaseFrom(options);
   const logger = pino({ level: options.logLevel });
   const server = new RaftServer({
     id, peers, dir, groupId: options.group, ...(options.join === true ? { join: true } : {}),
@@ -63,6 +65,7 @@ async function runServer(options: ServerFlags): Promise<void> {
     stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
     unsafeNoFsync: options.unsafeNoFsync === true, limits: parseLimits(options.limits),
     snapshotEvery: options.snapshotEvery, logKeep: options.logKeep, snapshotRetain: options.snapshotRetain,
+    ...(readLease === undefined ? {} : { readLease }),
     ...(options.listen === undefined ? {} : { listen: options.listen }),
     ...(options.metrics === undefined ? {} : { metricsAddress: options.metrics }),
   });

@@ -28,8 +28,12 @@
  *   total             chunk arrives → reply written
  * Follower stages: receive (AppendEntries chunk → handed to the log), logSync (→ the log actor
  * takes it (queue) → written and synced (service)), acknowledge (synced → reply written).
+ * Read stages (linearizable reads on the leader): readIndex, readApply, query (queue → service),
+ * readTotal (src/metrics/types.ts, readStageNames).
  */
-import { followerStageNames, leaderStageNames, type FollowerStageName, type LeaderStageName, type StageSnapshot } from './types.js';
+import {
+  followerStageNames, leaderStageNames, readStageNames, type FollowerStageName, type LeaderStageName, type ReadStageName, type StageSnapshot,
+} from './types.js';
 import { LatencyHistogram, negativeDurations, StageHistograms } from './histogram.js';
 import { nowUs } from './clock.js';
 
@@ -78,6 +82,14 @@ interface FollowerAppend {
 
 const hasQueue = new Set<string>(['preAppend', 'logWrite', 'logSync', 'replicate', 'applySerial']);
 const followerHasQueue = new Set<string>(['logSync']);
+const readHasQueue = new Set<string>(['query']);
+
+/** A linearizable read's stamps (µs, shared clock; 0 where not stamped). */
+export interface ReadStamps {
+  receivedUs: number;
+  confirmedUs: number;
+  appliedUs: number;
+}
 
 export const counterNames = [
   'writesReceived', 'writesRefused', 'writesReplied', 'appendBatches', 'entriesAppended', 'logSyncs',
@@ -98,6 +110,10 @@ export const counterNames = [
   'configurationChanges', 'membershipChangesStarted', 'membershipChangesDone', 'membershipChangesFailed',
   // Events (src/events.ts): leaderChanged, followerSlow and noLeader announced here.
   'leaderChanges', 'followerSlowEvents', 'noLeaderEvents',
+  // Linearizable reads on a leader: received, and the query batches they went to the updater in;
+  // heartbeat rounds started (for reads or to renew the lease), the reads they confirmed, reads
+  // served on the lease, and reads that found the lease lapsed and went by a round.
+  'readsReceived', 'queryBatches', 'readRounds', 'readRoundReads', 'leaseReads', 'leaseFallbacks',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 
@@ -105,6 +121,7 @@ export class StageRecorder {
   readonly counters: Record<CounterName, number>;
   private readonly leaderStages: Record<LeaderStageName, StageHistograms>;
   private readonly followerStages: Record<FollowerStageName, StageHistograms>;
+  private readonly readStages: Record<ReadStageName, StageHistograms>;
   private readonly replicateByFollower = new Map<string, LatencyHistogram>();
   /** Leader batches in index order, and by log sequence number. */
   private batches: WriteBatch[] = [];
@@ -124,6 +141,27 @@ export class StageRecorder {
     this.counters = Object.fromEntries(counterNames.map((name) => [name, 0])) as Record<CounterName, number>;
     this.leaderStages = Object.fromEntries(leaderStageNames.map((name) => [name, new StageHistograms(name, hasQueue.has(name))])) as Record<LeaderStageName, StageHistograms>;
     this.followerStages = Object.fromEntries(followerStageNames.map((name) => [name, new StageHistograms(name, followerHasQueue.has(name))])) as Record<FollowerStageName, StageHistograms>;
+    this.readStages = Object.fromEntries(readStageNames.map((name) => [name, new StageHistograms(name, readHasQueue.has(name))])) as Record<ReadStageName, StageHistograms>;
+  }
+
+  // ---- linearizable reads ---------------------------------------------------------------------
+
+  /**
+   * Reads answered at `repliedUs`, whose queries went to the updater together at `sentUs` and
+   * came back at `receiptUs`. A read whose frame was not stamped (`receivedUs` 0) has no
+   * readIndex nor readTotal.
+   */
+  onReadsAnswered(reads: readonly ReadStamps[], sentUs: number, receiptUs: number, repliedUs: number): void {
+    if (!this.profiling) return;
+    const stages = this.readStages;
+    for (const read of reads) {
+      if (read.receivedUs > 0) {
+        stages.readIndex.record(read.confirmedUs - read.receivedUs, 1);
+        stages.readTotal.record(repliedUs - read.receivedUs, 1);
+      }
+      stages.readApply.record(read.appliedUs - read.confirmedUs, 1);
+      stages.query.recordSplit(sentUs - read.appliedUs, receiptUs - sentUs, 1);
+    }
   }
 
   // ---- leader ---------------------------------------------------------------------------------
@@ -343,6 +381,10 @@ export class StageRecorder {
     return followerStageNames.map((name) => stageSnapshot(name, this.followerStages[name]));
   }
 
+  readSnapshot(): StageSnapshot<ReadStageName>[] {
+    return readStageNames.map((name) => stageSnapshot(name, this.readStages[name]));
+  }
+
   replicateSnapshot(follower: string): ReturnType<LatencyHistogram['snapshot']> {
     return (this.replicateByFollower.get(follower) ?? emptyHistogram).snapshot();
   }
@@ -355,6 +397,7 @@ export class StageRecorder {
   resetHistograms(): void {
     for (const stage of Object.values(this.leaderStages)) stage.reset();
     for (const stage of Object.values(this.followerStages)) stage.reset();
+    for (const stage of Object.values(this.readStages)) stage.reset();
     for (const histogram of this.replicateByFollower.values()) histogram.reset();
   }
 }

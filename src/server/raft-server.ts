@@ -43,7 +43,7 @@ import type { ActorSet } from './actor-hosts.js';
 import { RequestPath, type RequestPathHost } from './request-path.js';
 import { SessionClock } from './session-clock.js';
 import type { Inbound } from './listener.js';
-import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault, validateServerOptions, type RaftServerOptions } from './options.js';
+import { logKeepDefault, readLeaseMs, snapshotEveryDefault, snapshotRetainDefault, validateServerOptions, type RaftServerOptions } from './options.js';
 import type { DirLock } from '../log/dir-lock.js';
 import type { TailCut } from '../log/log-recovery.js';
 import { termRecovery } from '../log/raft-meta.js';
@@ -73,6 +73,8 @@ export class RaftServer implements RequestPathHost {
   readonly groupId: string;
   private readonly options: RaftServerOptions;
   readonly limits: Limits;
+  /** The read lease (ms; 0: none), from RaftServerOptions.readLease. */
+  private readonly leaseMs: number;
   private readonly logger: Logger;
   /** Every member's address: the configuration in force (onConfiguration). */
   private readonly addresses: Map<string, string>;
@@ -156,6 +158,7 @@ export class RaftServer implements RequestPathHost {
     this.id = options.id;
     this.groupId = options.groupId ?? 'default';
     this.limits = resolveLimits(options.limits);
+    this.leaseMs = options.readLease === undefined ? 0 : readLeaseMs(options.readLease, this.limits);
     this.logger = options.logger ?? pino({ level: 'warn' });
     this.addresses = new Map(options.peers.map((peer) => [peer.id, peer.address]));
     this.recorder = new StageRecorder(options.profiling ?? true, Math.floor(options.peers.length / 2));
@@ -266,6 +269,7 @@ export class RaftServer implements RequestPathHost {
       electionTicksMin: this.limits.electionTicksMin,
       electionTicksMax: this.limits.electionTicksMax,
       rng: new SeededRng(seed),
+      ...(this.leaseMs > 0 ? { readLeaseMs: this.leaseMs, monotonicMs: environment.monotonicMs } : {}),
     }, {
       ...recovered, snapshot: recovered.snapshot === null ? null : { index: recovered.snapshot.index, term: recovered.snapshot.term },
       configurations: this.recoveredConfigurations(recovered),
@@ -291,6 +295,8 @@ export class RaftServer implements RequestPathHost {
         this.observeLeaderReady();
       } else if (message.k === Kind.UpdaterQueryResult) {
         requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
+      } else if (message.k === Kind.UpdaterQueryBatchResult) {
+        requests.onQueryBatchResult(message.firstQueryId, message.results, message.errors);
       } else if (message.k === Kind.UpdaterSnapshotTaken) {
         this.onSnapshotTaken(message);
       } else {
@@ -420,6 +426,10 @@ export class RaftServer implements RequestPathHost {
     this.requireActors().updater.send({ k: Kind.UpdaterQuery, queryId, data, stale });
   }
 
+  sendQueryBatch(firstQueryId: number, data: Uint8Array[]): void {
+    this.requireActors().updater.send({ k: Kind.UpdaterQueryBatch, firstQueryId, data, stale: false });
+  }
+
   status(): ServerStatus {
     const core = this.requireCore();
     const requests = this.requireRequests();
@@ -434,6 +444,7 @@ export class RaftServer implements RequestPathHost {
       voters: core.configuration.configuration.voters.map((member) => member.id),
       learners: core.configuration.configuration.learners.map((member) => member.id),
       joint: core.configuration.configuration.outgoing !== null, configurationIndex: core.configuration.index,
+      readLease: { enabled: this.leaseMs > 0, validForMs: Math.floor(core.leaseRemainingMs()) },
     };
   }
 
@@ -532,6 +543,12 @@ export class RaftServer implements RequestPathHost {
     counters['sessionsOpened'] = sessions.opened;
     counters['sessionsEnded'] = sessions.ended;
     counters['sessionsExpired'] = sessions.expired;
+    // The core counts its reads (raft-core.ts, ReadCounters).
+    const reads = core.readCounters;
+    counters['readRounds'] = reads.rounds;
+    counters['readRoundReads'] = reads.roundReads;
+    counters['leaseReads'] = reads.leaseReads;
+    counters['leaseFallbacks'] = reads.leaseFallbacks;
     const cpu = process.cpuUsage();
     const mean = (total: number, count: number): number => (count === 0 ? 0 : total / count);
     const snapshot: MetricsSnapshot = {
@@ -543,6 +560,7 @@ export class RaftServer implements RequestPathHost {
       stages: recorder.leaderSnapshot(),
       followers,
       followerStages: recorder.followerSnapshot(),
+      readStages: recorder.readSnapshot(),
       counters,
       gauges: {
         pendingRequests: requests.pendingCount,
@@ -577,6 +595,9 @@ export class RaftServer implements RequestPathHost {
         // Elections paused here (maintenance), and a leadership transfer under way on this leader.
         electionPaused: core.electionsPaused ? 1 : 0,
         transferring: core.transferTarget === null ? 0 : 1,
+        // Reads per heartbeat round (since start), and how long this leader's read lease holds from now.
+        readsPerRoundMean: mean(reads.roundReads, reads.rounds),
+        leaseValidForMs: Math.floor(core.leaseRemainingMs()),
       },
       memory: this.memory(),
     };

@@ -46,7 +46,9 @@ export interface RequestPathHost {
   appendEntries(firstIndex: number, terms: number[], entries: Uint8Array): number;
   /** Asks the updater to run a query. */
   sendQuery(queryId: number, data: Uint8Array, stale: boolean): void;
-  /** Lets the core's pending effects out (after a ReadIndex request). */
+  /** Asks the updater to run `data.length` queries, numbered from `firstQueryId`, answered in one message. */
+  sendQueryBatch(firstQueryId: number, data: Uint8Array[]): void;
+  /** Lets the core's pending effects out (once per turn after ReadIndex requests). */
   processReady(): void;
 }
 
@@ -70,6 +72,16 @@ interface KnownClientId {
 interface PendingRead extends ReplyTo {
   data: Uint8Array;
   readIndex: number;
+  /** While profiling (else 0): its frame arrived, its read index was confirmed, the state machine had caught up. */
+  receivedUs: number;
+  confirmedUs: number;
+  appliedUs: number;
+}
+
+/** Linearizable reads whose queries went to the updater in one message. */
+interface QueryBatch {
+  reads: PendingRead[];
+  sentUs: number;
 }
 
 function answer(to: ReplyTo, index: number, result: Uint8Array | null, error: WireError | null): void {
@@ -113,6 +125,12 @@ export class RequestPath {
   private nextReadId = 1;
   private readonly readsWaitingRound = new Map<number, PendingRead>();
   private readsWaitingApply: PendingRead[] = [];
+  /** Reads ready to query, sent to the updater together at the end of the turn. */
+  private readsToQuery: PendingRead[] = [];
+  private readyScheduled = false;
+  private queriesScheduled = false;
+  /** Query batches at the updater, by their first query id. */
+  private readonly queryBatches = new Map<number, QueryBatch>();
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
   private sessionsSeen: SessionsSeen = { held: 0, logTimeMs: 0, opened: 0, ended: 0, expired: 0 };
@@ -182,13 +200,29 @@ export class RequestPath {
     this.queries.get(queryId)?.(ok, result, error);
   }
 
-  /** ReadIndex confirmed by a heartbeat round: the read waits for the state machine to catch up. */
+  /** The updater's answers to a query batch (sendQueryBatch): each read is answered on its connection. */
+  onQueryBatchResult(firstQueryId: number, results: readonly (Uint8Array | null)[], errors: readonly (WireError | null)[]): void {
+    const batch = this.queryBatches.get(firstQueryId);
+    if (batch === undefined) return;
+    this.queryBatches.delete(firstQueryId);
+    const receiptUs = this.recorder.profiling ? nowUs() : 0;
+    const { reads } = batch;
+    for (let i = 0; i < reads.length; i++) {
+      const error = errors[i] ?? null;
+      answer(reads[i]!, 0, error === null ? results[i] ?? null : null, error);
+    }
+    this.recorder.onReadsAnswered(reads, batch.sentUs, receiptUs, this.recorder.profiling ? nowUs() : 0);
+  }
+
+  /** ReadIndex confirmed (by a heartbeat round or the lease): the read waits for the state machine to catch up. */
   onReadsReady(reads: readonly ReadReady[]): void {
+    const confirmedUs = this.recorder.profiling ? nowUs() : 0;
     for (const read of reads) {
       const waiting = this.readsWaitingRound.get(read.readId);
       if (waiting === undefined) continue;
       this.readsWaitingRound.delete(read.readId);
       waiting.readIndex = read.readIndex;
+      waiting.confirmedUs = confirmedUs;
       this.readsWaitingApply.push(waiting);
     }
     this.serveReads();
@@ -287,8 +321,29 @@ export class RequestPath {
         this.replyError(to, error);
         return;
       }
-      this.readsWaitingRound.set(readId, { ...to, data, readIndex: 0 });
-      this.host.processReady();
+      const read: PendingRead = { ...to, data, readIndex: 0, receivedUs: to.connection.receivedUs, confirmedUs: 0, appliedUs: 0 };
+      this.recorder.counters.readsReceived++;
+      if ('lease' in result) {
+        // Confirmed on the leader lease: straight to the wait for the state machine.
+        read.readIndex = result.readIndex;
+        read.confirmedUs = this.recorder.profiling ? nowUs() : 0;
+        if (read.readIndex > this.appliedIndexSeen) {
+          this.readsWaitingApply.push(read);
+        } else {
+          read.appliedUs = read.confirmedUs;
+          this.queueQuery(read);
+        }
+        return;
+      }
+      this.readsWaitingRound.set(readId, read);
+      // Once per turn: every read of the turn joins one heartbeat round (raft-core.ts, readIndex).
+      if (!this.readyScheduled) {
+        this.readyScheduled = true;
+        this.defer(() => {
+          this.readyScheduled = false;
+          this.host.processReady();
+        });
+      }
       return;
     }
     if (type === RequestType.write) this.onWrite(to, client, firstUnacked, data);
@@ -478,15 +533,45 @@ export class RequestPath {
     this.serveReads();
   }
 
-  /** Linearizable reads whose ReadIndex is confirmed, once the state machine has caught up. */
+  /**
+   * Linearizable reads whose ReadIndex is confirmed, once the state machine has caught up: queried
+   * together, in one message to the updater at the end of the turn.
+   */
   private serveReads(): void {
-    if (this.readsWaitingApply.length === 0) return;
-    const ready = this.readsWaitingApply.filter((read) => read.readIndex <= this.appliedIndexSeen);
-    if (ready.length === 0) return;
-    this.readsWaitingApply = this.readsWaitingApply.filter((read) => read.readIndex > this.appliedIndexSeen);
-    for (const read of ready) {
-      this.query(read.data, false, (ok, result, error) => answer(read, 0, ok ? result : null, ok ? null : error));
+    const waiting = this.readsWaitingApply;
+    if (waiting.length === 0) return;
+    const applied = this.appliedIndexSeen;
+    const appliedUs = this.recorder.profiling ? nowUs() : 0;
+    const later: PendingRead[] = [];
+    for (const read of waiting) {
+      if (read.readIndex > applied) {
+        later.push(read);
+        continue;
+      }
+      read.appliedUs = appliedUs;
+      this.queueQuery(read);
     }
+    this.readsWaitingApply = later;
+  }
+
+  /** A read the state machine can answer now: its query goes with the turn's batch. */
+  private queueQuery(read: PendingRead): void {
+    this.readsToQuery.push(read);
+    if (this.queriesScheduled) return;
+    this.queriesScheduled = true;
+    this.defer(() => this.sendQueries());
+  }
+
+  private sendQueries(): void {
+    this.queriesScheduled = false;
+    const reads = this.readsToQuery;
+    if (reads.length === 0 || this.closed) return;
+    this.readsToQuery = [];
+    const firstQueryId = this.nextQueryId;
+    this.nextQueryId += reads.length;
+    this.queryBatches.set(firstQueryId, { reads, sentUs: this.recorder.profiling ? nowUs() : 0 });
+    this.recorder.counters.queryBatches++;
+    this.host.sendQueryBatch(firstQueryId, reads.map((read) => read.data));
   }
 
   private query(data: Uint8Array, stale: boolean, done: QueryDone): void {
