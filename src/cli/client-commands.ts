@@ -150,11 +150,12 @@ export function addClientCommands(program: Command): void {
           try {
             const {
               id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex, logBytes,
-              electionPaused, transferTarget, voters, learners, joint, configurationIndex,
+              electionPaused, transferTarget, voters, learners, joint, configurationIndex, readLease,
             } = await client.status(address);
             return {
               address, id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex,
               logBytes, electionPaused, transferTarget, voters, learners, joint, configurationIndex,
+              ...(readLease === undefined ? {} : { readLease }),
             };
           } catch (error) {
             return { address, error: (error as Error).message };
