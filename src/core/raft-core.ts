@@ -686,28 +686,29 @@ export class RaftCore {
     // Until an entry of its own term commits, a new leader does not know the commit index (§6.4 step 1).
     if (this.log.termAt(this.committedIndex) !== this.currentTerm) return { ok: false, reason: 'leaderNotReady' };
     const self = this.config.id;
+    const readIndex = this.committedIndex;
     if (hasQuorum(this.quorum, (voter) => voter === self)) {
-      this.out.readsReady.push({ readId, readIndex: this.committedIndex });
-      return { ok: true };
+      this.out.readsReady.push({ readId, readIndex });
+      return { ok: true, readIndex };
     }
     const leader = this.requireLeaderState();
     if (this.leaseConfigured) {
       if (this.leaseRemainingMs() > 0) {
         this.reads.leaseReads++;
-        return { ok: true, lease: true, readIndex: this.committedIndex };
+        return { ok: true, readIndex, lease: true };
       }
       this.reads.leaseFallbacks++;
     }
     // A round not yet handed to the appender is sent after this read arrived: the read joins it.
     const unsent = this.out.heartbeatRound;
     if (unsent !== null) {
-      leader.addRead(readId, this.committedIndex, unsent);
+      leader.addRead(readId, readIndex, unsent);
       this.reads.roundReads++;
-      return { ok: true };
+      return { ok: true, readIndex };
     }
-    leader.addReadForNextRound(readId, this.committedIndex);
+    leader.addReadForNextRound(readId, readIndex);
     if (!leader.roundInFlight) this.startReadRound(leader);
-    return { ok: true };
+    return { ok: true, readIndex };
   }
 
   /** Starts a heartbeat round now (or takes the one not yet handed out): the reads waiting for a next round are its. */

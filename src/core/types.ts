@@ -231,9 +231,12 @@ export type TransferStart =
   | { ok: false; reason: 'inProgress'; target: NodeId };
 
 export type ReadIndexResult =
-  /** Waits for a heartbeat round (its ReadReady comes in a later Ready; a single voter's, in this one). */
-  | { ok: true }
-  /** Confirmed on the leader lease at once: readable once the state machine applied through `readIndex` (no ReadReady follows). */
-  | { ok: true; lease: true; readIndex: number }
+  /**
+   * Registered with read index `readIndex` (the commit index now): confirmed by a heartbeat round
+   * (its ReadReady comes in a later Ready; a single voter's, in this one), or, with `lease`, on
+   * the leader lease at once (no ReadReady follows). Either way it is answered from a state that
+   * applied through `readIndex`.
+   */
+  | { ok: true; readIndex: number; lease?: true }
   | { ok: false; reason: 'notLeader'; leaderId: NodeId | null }
   | { ok: false; reason: 'leaderNotReady' };

@@ -84,11 +84,17 @@ const hasQueue = new Set<string>(['preAppend', 'logWrite', 'logSync', 'replicate
 const followerHasQueue = new Set<string>(['logSync']);
 const readHasQueue = new Set<string>(['query']);
 
-/** A linearizable read's stamps (µs, shared clock; 0 where not stamped). */
+/**
+ * A linearizable read's stamps (µs, shared clock; 0 where not stamped): its frame arrived, its
+ * read index was confirmed, the state machine had caught up with it, its query went to the
+ * updater, the answer came back.
+ */
 export interface ReadStamps {
   receivedUs: number;
   confirmedUs: number;
   appliedUs: number;
+  sentUs: number;
+  resultUs: number;
 }
 
 export const counterNames = [
@@ -147,20 +153,19 @@ export class StageRecorder {
   // ---- linearizable reads ---------------------------------------------------------------------
 
   /**
-   * Reads answered at `repliedUs`, whose queries went to the updater together at `sentUs` and
-   * came back at `receiptUs`. A read whose frame was not stamped (`receivedUs` 0) has no
-   * readIndex nor readTotal.
+   * Reads answered at `repliedUs`. A read whose frame was not stamped (`receivedUs` 0) has no
+   * readIndex, readApply nor readTotal.
    */
-  onReadsAnswered(reads: readonly ReadStamps[], sentUs: number, receiptUs: number, repliedUs: number): void {
+  onReadsAnswered(reads: readonly ReadStamps[], repliedUs: number): void {
     if (!this.profiling) return;
     const stages = this.readStages;
     for (const read of reads) {
       if (read.receivedUs > 0) {
         stages.readIndex.record(read.confirmedUs - read.receivedUs, 1);
+        stages.readApply.record(read.appliedUs - read.receivedUs, 1);
         stages.readTotal.record(repliedUs - read.receivedUs, 1);
       }
-      stages.readApply.record(read.appliedUs - read.confirmedUs, 1);
-      stages.query.recordSplit(sentUs - read.appliedUs, receiptUs - sentUs, 1);
+      stages.query.recordSplit(read.sentUs - read.appliedUs, read.resultUs - read.sentUs, 1);
     }
   }
 

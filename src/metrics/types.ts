@@ -14,9 +14,11 @@ export type LeaderStageName = (typeof leaderStageNames)[number];
 
 /**
  * The stages of a linearizable read on the leader: `readIndex` (received → its read index
- * confirmed: the heartbeat round's wait, about nothing on the lease), `readApply` (→ the state
- * machine has applied through it), `query` (→ the batch of the turn goes to the updater (queue)
- * → the answers are back (service)), `readTotal` (received → replied).
+ * confirmed: the heartbeat round's wait, about nothing on the lease), `readApply` (received → the
+ * state machine has applied through it), `query` (applied → the batch of the turn goes to the
+ * updater (queue) → the answers are back (service)), `readTotal` (received → replied). The query
+ * runs while the round is out: readIndex runs alongside readApply and query, and the reply waits
+ * for the later of the two.
  */
 export const readStageNames = ['readIndex', 'readApply', 'query', 'readTotal'] as const;
 export type ReadStageName = (typeof readStageNames)[number];

@@ -28,7 +28,7 @@ import type { StateMachine, TransactionContext } from '../state-machine.js';
 import type { UpdaterSessionsReport } from '../messages/messages.js';
 import type { Inbound } from './listener.js';
 import { PendingRequests, type PendingWrite, type ReplyTo } from './pending-requests.js';
-import type { ChunkSample, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
+import type { ChunkSample, ReadStamps, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
 import { nowUs } from '../metrics/clock.js';
 
 /** What the request path needs from its server. */
@@ -69,19 +69,28 @@ interface KnownClientId {
   utf8: Buffer | MalformedMessageError;
 }
 
-interface PendingRead extends ReplyTo {
+/**
+ * A linearizable read. Its query runs once the state machine has applied through its read index,
+ * which may be before its heartbeat round comes back: the answer is then held until the round
+ * confirms the read (a state that applied through the read index, read after the read arrived,
+ * is a linearizable answer once no newer leader can have committed anything before it arrived).
+ */
+interface PendingRead extends ReplyTo, ReadStamps {
   data: Uint8Array;
   readIndex: number;
-  /** While profiling (else 0): its frame arrived, its read index was confirmed, the state machine had caught up. */
-  receivedUs: number;
-  confirmedUs: number;
-  appliedUs: number;
+  /** Confirmed by its heartbeat round, or on the lease. */
+  confirmed: boolean;
+  /** Answered (or failed): nothing more to do. */
+  done: boolean;
+  /** The updater's answer, held until the read is confirmed. */
+  result: Uint8Array | null;
+  error: WireError | null;
+  answered: boolean;
 }
 
 /** Linearizable reads whose queries went to the updater in one message. */
 interface QueryBatch {
   reads: PendingRead[];
-  sentUs: number;
 }
 
 function answer(to: ReplyTo, index: number, result: Uint8Array | null, error: WireError | null): void {
@@ -200,40 +209,61 @@ export class RequestPath {
     this.queries.get(queryId)?.(ok, result, error);
   }
 
-  /** The updater's answers to a query batch (sendQueryBatch): each read is answered on its connection. */
+  /**
+   * The updater's answers to a query batch (sendQueryBatch): each confirmed read is answered on its
+   * connection; a read whose round is still out keeps its answer until the round confirms it.
+   */
   onQueryBatchResult(firstQueryId: number, results: readonly (Uint8Array | null)[], errors: readonly (WireError | null)[]): void {
     const batch = this.queryBatches.get(firstQueryId);
     if (batch === undefined) return;
     this.queryBatches.delete(firstQueryId);
-    const receiptUs = this.recorder.profiling ? nowUs() : 0;
+    const resultUs = this.recorder.profiling ? nowUs() : 0;
     const { reads } = batch;
+    const finished: PendingRead[] = [];
     for (let i = 0; i < reads.length; i++) {
-      const error = errors[i] ?? null;
-      answer(reads[i]!, 0, error === null ? results[i] ?? null : null, error);
+      const read = reads[i]!;
+      if (read.done) continue;
+      read.error = errors[i] ?? null;
+      read.result = read.error === null ? results[i] ?? null : null;
+      read.answered = true;
+      read.resultUs = resultUs;
+      if (read.confirmed) finished.push(read);
     }
-    this.recorder.onReadsAnswered(reads, batch.sentUs, receiptUs, this.recorder.profiling ? nowUs() : 0);
+    this.finishReads(finished);
   }
 
-  /** ReadIndex confirmed (by a heartbeat round or the lease): the read waits for the state machine to catch up. */
+  /** ReadIndex confirmed by a heartbeat round: a read whose answer is in is answered now. */
   onReadsReady(reads: readonly ReadReady[]): void {
     const confirmedUs = this.recorder.profiling ? nowUs() : 0;
-    for (const read of reads) {
-      const waiting = this.readsWaitingRound.get(read.readId);
-      if (waiting === undefined) continue;
-      this.readsWaitingRound.delete(read.readId);
-      waiting.readIndex = read.readIndex;
-      waiting.confirmedUs = confirmedUs;
-      this.readsWaitingApply.push(waiting);
+    const finished: PendingRead[] = [];
+    for (const ready of reads) {
+      const read = this.readsWaitingRound.get(ready.readId);
+      if (read === undefined) continue;
+      this.readsWaitingRound.delete(ready.readId);
+      read.confirmed = true;
+      read.confirmedUs = confirmedUs;
+      if (read.answered) finished.push(read);
     }
-    this.serveReads();
+    this.finishReads(finished);
+  }
+
+  /** Reads confirmed and answered by the updater: replied (in the connections' reply batches). */
+  private finishReads(reads: readonly PendingRead[]): void {
+    if (reads.length === 0) return;
+    for (const read of reads) {
+      read.done = true;
+      answer(read, 0, read.result, read.error);
+    }
+    this.recorder.onReadsAnswered(reads, this.recorder.profiling ? nowUs() : 0);
   }
 
   onReadsFailed(readIds: readonly number[], error: RaftlineError): void {
     for (const readId of readIds) {
-      const waiting = this.readsWaitingRound.get(readId);
-      if (waiting === undefined) continue;
+      const read = this.readsWaitingRound.get(readId);
+      if (read === undefined) continue;
       this.readsWaitingRound.delete(readId);
-      this.replyError(waiting, error);
+      read.done = true;
+      this.replyError(read, error);
     }
   }
 
@@ -250,7 +280,10 @@ export class RequestPath {
     this.sample = null;
     this.sampleConnection = null;
     this.recorder.clearLeader();
-    for (const read of this.readsWaitingRound.values()) this.replyError(read, error);
+    for (const read of this.readsWaitingRound.values()) {
+      read.done = true;
+      this.replyError(read, error);
+    }
     this.readsWaitingRound.clear();
   }
 
@@ -321,20 +354,23 @@ export class RequestPath {
         this.replyError(to, error);
         return;
       }
-      const read: PendingRead = { ...to, data, readIndex: 0, receivedUs: to.connection.receivedUs, confirmedUs: 0, appliedUs: 0 };
+      const profiling = this.recorder.profiling;
+      const nowStamp = profiling ? nowUs() : 0;
+      const lease = result.lease === true;
+      const read: PendingRead = {
+        connection: to.connection, batched: to.batched, callId: to.callId, data, readIndex: result.readIndex, confirmed: lease, done: false,
+        result: null, error: null, answered: false,
+        receivedUs: to.connection.receivedUs, confirmedUs: lease ? nowStamp : 0, appliedUs: 0, sentUs: 0, resultUs: 0,
+      };
       this.recorder.counters.readsReceived++;
-      if ('lease' in result) {
-        // Confirmed on the leader lease: straight to the wait for the state machine.
-        read.readIndex = result.readIndex;
-        read.confirmedUs = this.recorder.profiling ? nowUs() : 0;
-        if (read.readIndex > this.appliedIndexSeen) {
-          this.readsWaitingApply.push(read);
-        } else {
-          read.appliedUs = read.confirmedUs;
-          this.queueQuery(read);
-        }
-        return;
+      // The query goes as soon as the state machine has caught up, alongside the round if there is one.
+      if (read.readIndex > this.appliedIndexSeen) {
+        this.readsWaitingApply.push(read);
+      } else {
+        read.appliedUs = nowStamp;
+        this.queueQuery(read);
       }
+      if (lease) return;
       this.readsWaitingRound.set(readId, read);
       // Once per turn: every read of the turn joins one heartbeat round (raft-core.ts, readIndex).
       if (!this.readyScheduled) {
@@ -534,7 +570,7 @@ export class RequestPath {
   }
 
   /**
-   * Linearizable reads whose ReadIndex is confirmed, once the state machine has caught up: queried
+   * Linearizable reads, once the state machine has caught up with their read index: queried
    * together, in one message to the updater at the end of the turn.
    */
   private serveReads(): void {
@@ -544,6 +580,7 @@ export class RequestPath {
     const appliedUs = this.recorder.profiling ? nowUs() : 0;
     const later: PendingRead[] = [];
     for (const read of waiting) {
+      if (read.done) continue;
       if (read.readIndex > applied) {
         later.push(read);
         continue;
@@ -564,12 +601,15 @@ export class RequestPath {
 
   private sendQueries(): void {
     this.queriesScheduled = false;
-    const reads = this.readsToQuery;
-    if (reads.length === 0 || this.closed) return;
+    // A read that failed meanwhile (leadership lost before its round came back) is not queried.
+    const reads = this.readsToQuery.filter((read) => !read.done);
     this.readsToQuery = [];
+    if (reads.length === 0 || this.closed) return;
     const firstQueryId = this.nextQueryId;
     this.nextQueryId += reads.length;
-    this.queryBatches.set(firstQueryId, { reads, sentUs: this.recorder.profiling ? nowUs() : 0 });
+    const sentUs = this.recorder.profiling ? nowUs() : 0;
+    for (const read of reads) read.sentUs = sentUs;
+    this.queryBatches.set(firstQueryId, { reads });
     this.recorder.counters.queryBatches++;
     this.host.sendQueryBatch(firstQueryId, reads.map((read) => read.data));
   }

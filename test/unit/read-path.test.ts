@@ -40,6 +40,7 @@ function readPath(core: RaftCore) {
   const counts = { processReady: 0, appenderRounds: 0 };
   const queryBatches: { firstQueryId: number; data: Uint8Array[] }[] = [];
   const replyFrames: number[][] = [];
+  const errors: string[] = [];
   let frame: number[] | null = null;
   let path: RequestPath | null = null;
   const host: RequestPathHost = {
@@ -65,7 +66,8 @@ function readPath(core: RaftCore) {
     id: 1, closed: false, receivedUs: 0, peerId: null, messagesReceived: 1, identifyPeer: () => {}, close: () => {},
     send: () => assert.fail('batched calls are answered in the reply batch'),
     // The listener's reply batch: every reply of one turn leaves in one frame.
-    replyBatched: (callId) => {
+    replyBatched: (callId, _index, _result, error) => {
+      if (error !== null) errors.push(error.code);
       if (frame === null) {
         frame = [];
         replyFrames.push(frame);
@@ -84,33 +86,43 @@ function readPath(core: RaftCore) {
     for (const run of turns.splice(0)) run();
     frame = null;
   };
-  return { path, counts, queryBatches, replyFrames, frameOfReads, endTurn };
+  return { path, counts, queryBatches, replyFrames, errors, frameOfReads, endTurn };
 }
 
 test('a frame of 256 reads: one processReady at the end of the turn, one heartbeat round to the appender, one query batch, one reply frame', () => {
   const core = leader();
-  const { path, counts, queryBatches, replyFrames, frameOfReads, endTurn } = readPath(core);
+  const { path, counts, queryBatches, replyFrames, errors, frameOfReads, endTurn } = readPath(core);
   frameOfReads(1, 256);
   assert.equal(counts.processReady, 0, 'nothing leaves while the frame is handled');
   endTurn();
   assert.deepEqual(counts, { processReady: 1, appenderRounds: 1 });
+  // The state machine is caught up: the query goes alongside the round, all 256 in one batch.
+  assert.deepEqual(queryBatches.map((batch) => batch.data.length), [256]);
+  const answers = (batch: { data: Uint8Array[] }): [Uint8Array[], null[]] => [batch.data.map(() => encode('v')), batch.data.map(() => null)];
+  path.onQueryBatchResult(queryBatches[0]!.firstQueryId, ...answers(queryBatches[0]!));
+  endTurn();
+  assert.equal(replyFrames.length, 0, 'answers are held until the round confirms the reads');
   // The next frame arrives while round 1 is in flight: its reads wait for round 2.
   frameOfReads(1001, 256);
   endTurn();
   assert.deepEqual(counts, { processReady: 2, appenderRounds: 1 }, 'no round while one is in flight');
+  assert.deepEqual(queryBatches.map((batch) => batch.data.length), [256, 256]);
   core.onRoundAck('n2', 1);
   const ready = core.ready();
   assert.equal(ready.readsReady.length, 256);
   assert.equal(ready.heartbeatRound, 2, 'round 1 confirmed: round 2 starts for the waiting reads');
   path.onReadsReady(ready.readsReady);
-  assert.equal(queryBatches.length, 0, 'queries leave at the end of the turn');
   endTurn();
-  assert.equal(queryBatches.length, 1);
-  assert.equal(queryBatches[0]!.data.length, 256);
-  path.onQueryBatchResult(queryBatches[0]!.firstQueryId, queryBatches[0]!.data.map(() => encode('v')), queryBatches[0]!.data.map(() => null));
-  endTurn();
-  assert.deepEqual(replyFrames.map((callIds) => callIds.length), [256]);
+  assert.deepEqual(replyFrames.map((frame) => frame.length), [256]);
   assert.deepEqual(replyFrames[0], Array.from({ length: 256 }, (_, i) => i + 1));
+  // Leadership lost before round 2 comes back: the second frame's reads fail, and their answers, come late, are dropped.
+  core.onHigherTerm(9, null);
+  path.onReadsFailed(core.ready().readsFailed, new NotLeaderError('not the leader', {}));
+  endTurn();
+  path.onQueryBatchResult(queryBatches[1]!.firstQueryId, ...answers(queryBatches[1]!));
+  endTurn();
+  assert.deepEqual(replyFrames.map((frame) => frame.length), [256, 256]);
+  assert.ok(errors.length === 256 && errors.every((code) => code === 'NOT_LEADER'), 'the second frame is answered NOT_LEADER only');
   assert.equal(core.readCounters.rounds, 2);
 });
 
@@ -134,6 +146,7 @@ test('on the lease, a frame of reads is queried in one batch at the end of the t
   nowMs = 100;
   frameOfReads(1001, 10);
   endTurn();
-  assert.equal(counts.appenderRounds, 1);
-  assert.equal(queryBatches.length, 1);
+  assert.equal(counts.appenderRounds, 1, 'lapsed: a round');
+  assert.deepEqual(queryBatches.map((batch) => batch.data.length), [256, 10]);
+  assert.equal(core.readCounters.leaseFallbacks, 10);
 });

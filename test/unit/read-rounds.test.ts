@@ -51,7 +51,7 @@ function voteRequest(candidateId: NodeId, term: number, preVote: boolean): VoteR
 
 test('a burst of 256 reads in one turn starts one heartbeat round, and one majority acknowledgement answers them all', () => {
   const core = makeLeader();
-  for (let readId = 1; readId <= 256; readId++) assert.deepEqual(core.readIndex(readId), { ok: true });
+  for (let readId = 1; readId <= 256; readId++) assert.deepEqual(core.readIndex(readId), { ok: true, readIndex: 2 });
   const first = core.ready();
   assert.equal(first.heartbeatRound, 1, 'one round for the burst');
   assert.equal(core.readCounters.rounds, 1);
@@ -103,7 +103,7 @@ test('lease: runs from when the confirming round started, serves reads without a
   const clock = new Clock();
   const core = makeLeader({ leaseMs: 100, clock });
   assert.equal(core.leaseRemainingMs(), 0, 'a new leader holds no lease');
-  assert.deepEqual(core.readIndex(1), { ok: true });
+  assert.deepEqual(core.readIndex(1), { ok: true, readIndex: 2 });
   assert.equal(core.ready().heartbeatRound, 1, 'no lease: a round');
   const startedMs = clock.ms;
   clock.ms += 90; // the acknowledgement comes late: the lease still runs from the round's start
@@ -111,11 +111,11 @@ test('lease: runs from when the confirming round started, serves reads without a
   core.ready();
   assert.equal(core.leaseRemainingMs(), 10);
   clock.ms = startedMs + 99;
-  assert.deepEqual(core.readIndex(2), { ok: true, lease: true, readIndex: 2 });
+  assert.deepEqual(core.readIndex(2), { ok: true, readIndex: 2, lease: true });
   assert.equal(core.hasReady(), false, 'a lease read sends nothing');
   clock.ms = startedMs + 100;
   assert.equal(core.leaseRemainingMs(), 0);
-  assert.deepEqual(core.readIndex(3), { ok: true }, 'lapsed: a round again');
+  assert.deepEqual(core.readIndex(3), { ok: true, readIndex: 2 }, 'lapsed: a round again');
   const fallback = core.ready();
   assert.deepEqual(fallback.readsReady, []);
   assert.equal(fallback.heartbeatRound, 2);
@@ -151,7 +151,7 @@ test('lease: none while a transfer is under way, nor for the rest of the term on
   // n3 is behind (match 0): the transfer waits for it, and the lease is withheld meanwhile.
   assert.deepEqual(core.transferLeadership('n3', 3), { ok: true, target: 'n3' });
   assert.equal(core.leaseRemainingMs(), 0);
-  assert.deepEqual(core.readIndex(2), { ok: true }, 'a round, not the lease');
+  assert.deepEqual(core.readIndex(2), { ok: true, readIndex: 2 }, 'a round, not the lease');
   for (let i = 0; i < 3; i++) core.tick();
   assert.equal(core.transferTarget, null, 'the transfer timed out before TimeoutNow');
   core.ready();
@@ -169,7 +169,7 @@ test('lease: none while a transfer is under way, nor for the rest of the term on
   core.onRoundAck('n3', core.readCounters.rounds);
   core.ready();
   assert.equal(core.leaseRemainingMs(), 0);
-  assert.deepEqual(core.readIndex(3), { ok: true });
+  assert.deepEqual(core.readIndex(3), { ok: true, readIndex: 2 });
 });
 
 test('lease: none with elections paused, and none once stepped down', () => {
@@ -182,7 +182,7 @@ test('lease: none with elections paused, and none once stepped down', () => {
   assert.ok(core.leaseRemainingMs() > 0);
   core.setElectionsPaused(true);
   assert.equal(core.leaseRemainingMs(), 0);
-  assert.deepEqual(core.readIndex(2), { ok: true });
+  assert.deepEqual(core.readIndex(2), { ok: true, readIndex: 2 });
   assert.deepEqual(core.ready().readsReady, [], 'paused: the read waits for a round');
   core.setElectionsPaused(false);
   assert.ok(core.leaseRemainingMs() > 0);
