@@ -22,7 +22,9 @@ export type IncidentCounter = (typeof incidentCounters)[number];
 export interface BenchResult {
   configuration: {
     nodes: number; clients: number; outstandingPerClient: number; outstanding: number; sizeBytes: number;
-    durationS: number; warmupS: number; readFraction: number; readMode?: string; keysPerClient: number; actors: string; fsync: boolean; tls?: boolean; peers: string[] | null; writesMax: number;
+    durationS: number; warmupS: number; readFraction: number;
+    /** How linearizable reads were confirmed (src/cli/bench.ts, readModes); absent in results from before it. */
+    readMode?: string; keysPerClient: number; actors: string; fsync: boolean; tls?: boolean; peers: string[] | null; writesMax: number;
     profiling: boolean;
     /** The servers' snapshot policy (entries between snapshots, 0: none; entries kept below one); null with --peers. */
     snapshotEvery: number | null; logKeep: number | null;

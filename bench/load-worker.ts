@@ -16,11 +16,13 @@ import { encodeGet, encodePut } from '../src/statemachines/kv-ops.js';
 import { latencyBucketCount, latencyBucketOf, newLatencyHistogram } from './latency.js';
 
 /**
- * How the benchmark reads: 'linearizable' (ReadIndex on the leader), 'follower' (spread over the
- * followers, each asking the leader for a read index: client readFrom 'followers'), 'stale' (a
- * follower's applied state, at least the client's own last write: spread over the followers too).
+ * How the benchmark reads: 'linearizable' (ReadIndex on the leader), 'lease' (on the leader too,
+ * whose servers bench starts with the leader lease: the client reads as for 'linearizable'),
+ * 'follower' (spread over the followers, each asking the leader for a read index: client readFrom
+ * 'followers'), 'stale' (a follower's applied state, at least the client's own last write: spread
+ * over the followers too).
  */
-export const readModes = ['linearizable', 'follower', 'stale'] as const;
+export const readModes = ['linearizable', 'lease', 'follower', 'stale'] as const;
 export type ReadMode = (typeof readModes)[number];
 
 export interface LoadTask {

@@ -35,6 +35,8 @@ export interface StageTable {
   serverId: string;
   rows: StageRow[];
   total: StageRow | null;
+  /** The leader's linearizable read stages (readStageNames), when it served reads: no waterfall, each its own span. */
+  readRows?: StageRow[];
   /** Per follower on the leader: AppendEntries sent to acknowledged. */
   followers: { id: string; p50Us: number; p99Us: number; count: number }[];
   /** Each follower's own side of a write (receive, logSync, acknowledge), from its metrics. */
@@ -119,8 +121,15 @@ export function stageTableFromMetrics(snapshot: MetricsSnapshot): StageTable {
   const followers = Object.entries(snapshot.followers).map(([id, follower]: [string, FollowerReplicationSnapshot]) => ({
     id, p50Us: follower.replicate.p50Us, p99Us: follower.replicate.p99Us, count: follower.replicate.count,
   }));
+  const readStages = (snapshot.readStages ?? []).map(rowOf);
+  const readTotal = readStages.find((stage) => stage.name === 'readTotal');
+  const readRows = readStages.map((stage): StageRow => ({
+    ...stage, startUs: 0, parallel: false,
+    sharePercent: readTotal !== undefined && readTotal.meanUs > 0 ? Math.round((stage.meanUs / readTotal.meanUs) * 1000) / 10 : 0,
+  }));
   return {
     serverId: snapshot.serverId, rows,
+    ...(readRows.some((row) => row.count > 0) ? { readRows } : {}),
     total: total ? { ...total, sharePercent: 100, startUs: 0, parallel: false } : null,
     followers, followerSides: [], counters: snapshot.counters, gauges: snapshot.gauges,
   };

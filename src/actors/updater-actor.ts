@@ -14,7 +14,7 @@
 import { Kind } from '../messages/kinds.js';
 import type {
   UpdaterAppliedMessage, UpdaterCommitMessage, UpdaterInput, UpdaterInstallChunkMessage, UpdaterInstallProgressMessage, UpdaterLogInput,
-  UpdaterOutput, UpdaterQueryMessage, UpdaterRestoreMessage, UpdaterSnapshotTakenMessage,
+  UpdaterOutput, UpdaterQueryBatchMessage, UpdaterQueryMessage, UpdaterRestoreMessage, UpdaterSnapshotTakenMessage,
 } from '../messages/messages.js';
 import { decodeClockData, decodeConfigurationData, EntryDecoder, EntryType, type EntryBody } from '../messages/entry.js';
 import { toSnapshotConfiguration } from '../core/configuration.js';
@@ -159,7 +159,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
   /** While profiling: [commitIndex, committedUs] of the appender's commits since the last report. */
   private pendingCommitStamps: number[] = [];
   private reportScheduled = false;
-  private queriesWaiting: UpdaterQueryMessage[] = [];
+  private queriesWaiting: (UpdaterQueryMessage | UpdaterQueryBatchMessage)[] = [];
 
   constructor(
     private readonly options: UpdaterActorOptions,
@@ -340,6 +340,7 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
         this.onCommit(message);
         break;
       case Kind.UpdaterQuery:
+      case Kind.UpdaterQueryBatch:
         this.queriesWaiting.push(message);
         this.answerQueries();
         break;
@@ -781,23 +782,42 @@ export class UpdaterActor implements ActorControl<void, UpdaterStatus> {
     if (stateMachine === null || this.queriesWaiting.length === 0) return;
     const queries = this.queriesWaiting;
     this.queriesWaiting = [];
-    for (const query of queries) {
-      const reply = (ok: boolean, result: Uint8Array | null, error: WireError | null): void =>
-        this.links.main.send({ k: Kind.UpdaterQueryResult, queryId: query.queryId, ok, result, error });
+    const run = (data: Uint8Array, stale: boolean): QueryOutcome => {
       try {
-        const run = query.stale && stateMachine.queryStale ? stateMachine.queryStale.bind(stateMachine) : stateMachine.query.bind(stateMachine);
-        const result = run(query.data);
+        const result = stale && stateMachine.queryStale ? stateMachine.queryStale(data) : stateMachine.query(data);
         if (result instanceof Promise) {
-          result.then((value) => reply(true, value ?? null, null), (error: unknown) => reply(false, null, asStateMachineError(error)));
-        } else {
-          reply(true, result ?? null, null);
+          return result.then((value): SettledQuery => [value ?? null, null], (error: unknown): SettledQuery => [null, asStateMachineError(error)]);
         }
+        return [result ?? null, null];
       } catch (error) {
-        reply(false, null, asStateMachineError(error));
+        return [null, asStateMachineError(error)];
       }
+    };
+    for (const query of queries) {
+      if (query.k === Kind.UpdaterQuery) {
+        const reply = ([result, error]: SettledQuery): void =>
+          this.links.main.send({ k: Kind.UpdaterQueryResult, queryId: query.queryId, ok: error === null, result, error });
+        const outcome = run(query.data, query.stale);
+        if (outcome instanceof Promise) void outcome.then(reply);
+        else reply(outcome);
+        continue;
+      }
+      // A batch is answered in one message: at once when every query answered at once, else
+      // once the last asynchronous one settles.
+      const outcomes = query.data.map((data) => run(data, query.stale));
+      const reply = (settled: readonly SettledQuery[]): void => this.links.main.send({
+        k: Kind.UpdaterQueryBatchResult, firstQueryId: query.firstQueryId,
+        results: settled.map(([result]) => result), errors: settled.map(([, error]) => error),
+      });
+      if (outcomes.some((outcome) => outcome instanceof Promise)) void Promise.all(outcomes).then(reply);
+      else reply(outcomes as SettledQuery[]);
     }
   }
 }
+
+/** A query's answer: its result, or the error it failed with. */
+type SettledQuery = readonly [Uint8Array | null, WireError | null];
+type QueryOutcome = SettledQuery | Promise<SettledQuery>;
 
 function asStateMachineError(error: unknown): WireError {
   if (error instanceof Error && !('code' in error)) return new StateMachineError(error.message).toWire();

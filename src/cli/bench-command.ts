@@ -7,7 +7,7 @@ import { runBench } from './bench.js';
 import { readModes, type ReadMode } from '../../bench/load-worker.js';
 import { formatBench } from './bench-format.js';
 import { logKeepDefault, snapshotEveryDefault } from '../server/options.js';
-import { actorsOption, checkPortRange, clientPeerList, clusterDefaults, integer, port, profilingOption } from './flags.js';
+import { actorsOption, checkPortRange, clientPeerList, clusterDefaults, integer, leaseDriftMsDefault, port, profilingOption } from './flags.js';
 
 function fraction(value: string): number {
   const parsed = Number(value);
@@ -18,7 +18,8 @@ function fraction(value: string): number {
 interface BenchFlags {
   nodes: string; clients: number; outstanding: number; size: number; duration: number; warmup: number; reads: number; keys: number;
   actors: 'workers' | 'inline'; peers?: string[]; unsafeNoFsync?: boolean; writesMax: number; basePort: number;
-  json?: string; report?: string; live?: boolean; profiling: 'on' | 'off'; snapshotEvery?: number; logKeep?: number; readMode: ReadMode; tls?: string;
+  json?: string; report?: string; live?: boolean; profiling: 'on' | 'off'; snapshotEvery?: number; logKeep?: number;
+  readMode: ReadMode; leaseDriftMs?: number; tls?: string;
 }
 
 export function addBenchCommand(program: Command): void {
@@ -31,9 +32,11 @@ export function addBenchCommand(program: Command): void {
     .option('--duration <s>', 'seconds of measured load', integer('--duration', 1), 10)
     .option('--warmup <s>', 'seconds of load before measuring', integer('--warmup', 0), 8)
     .option('--reads <fraction>', 'fraction of requests that are reads', fraction, 0)
-    .addOption(new Option('--read-mode <mode>', 'how reads are made: ReadIndex on the leader, follower reads (a read index from the leader, '
-      + 'served by followers in turn), or stale reads on the followers (each at least the client\'s own last write)')
+    .addOption(new Option('--read-mode <mode>', 'how reads are made: ReadIndex on the leader (a heartbeat round shared by the reads of a turn), '
+      + 'the leader lease (servers started with --read-lease), follower reads (a read index from the leader, served by followers in turn), '
+      + 'or stale reads on the followers (each at least the client\'s own last write)')
       .choices([...readModes]).default('linearizable'))
+    .option('--lease-drift-ms <ms>', `with --read-mode lease: the clock drift the servers' lease allows (default ${leaseDriftMsDefault})`, integer('--lease-drift-ms', 0))
     .option('--keys <n>', 'distinct keys per client; writes cycle through them so the state stays bounded', integer('--keys', 1), 100_000)
     .addOption(actorsOption())
     .addOption(profilingOption())
@@ -53,9 +56,10 @@ export function addBenchCommand(program: Command): void {
       if (flags.peers === undefined) checkPortRange('--base-port', flags.basePort, Number(flags.nodes), `${flags.nodes} servers`);
       const result = await runBench({
         nodes: Number(flags.nodes), clients: flags.clients, outstanding: flags.outstanding, sizeBytes: flags.size,
-        durationS: flags.duration, warmupS: flags.warmup, readFraction: flags.reads, readMode: flags.readMode, keys: flags.keys, actors: flags.actors,
+        durationS: flags.duration, warmupS: flags.warmup, readFraction: flags.reads, keys: flags.keys, actors: flags.actors,
         unsafeNoFsync: flags.unsafeNoFsync === true, basePort: flags.basePort, writesMax: flags.writesMax,
-        profiling: flags.profiling === 'on',
+        profiling: flags.profiling === 'on', readMode: flags.readMode,
+        ...(flags.leaseDriftMs === undefined ? {} : { leaseDriftMs: flags.leaseDriftMs }),
         live: flags.live === false ? 'off' : process.stderr.isTTY ? 'tty' : 'lines',
         ...(flags.peers === undefined ? {} : { peers: flags.peers }),
         ...(flags.snapshotEvery === undefined ? {} : { snapshotEvery: flags.snapshotEvery }),

@@ -41,11 +41,21 @@ export function formatBench(result: BenchResult): string {
   const stages = config.profiling ? result.stages : null;
   if (stages) {
     lines.push('', `  leader ${stages.serverId} stage            p50 ms    p99 ms   share   queue p50/p99 ms   service p50/p99 ms`);
+    const split = (part: { p50Us: number; p99Us: number } | undefined): string =>
+      (part ? `${usAsMs(part.p50Us)}/${usAsMs(part.p99Us)}` : '-').padStart(18);
     for (const row of [...stages.rows, ...(stages.total ? [stages.total] : [])]) {
-      const split = (part: { p50Us: number; p99Us: number } | undefined): string =>
-        (part ? `${usAsMs(part.p50Us)}/${usAsMs(part.p99Us)}` : '-').padStart(18);
       lines.push(`  ${row.name}`.padEnd(30) +
         `${usAsMs(row.p50Us).padStart(8)}  ${usAsMs(row.p99Us).padStart(8)}  ${`${row.sharePercent}%`.padStart(6)}  ${split(row.queue)}   ${split(row.service)}${row.parallel ? '   ||' : ''}`);
+    }
+    if (stages.readRows !== undefined) {
+      for (const row of stages.readRows) {
+        lines.push(`  ${row.name}`.padEnd(30) +
+          `${usAsMs(row.p50Us).padStart(8)}  ${usAsMs(row.p99Us).padStart(8)}  ${`${row.sharePercent}%`.padStart(6)}  ${split(row.queue)}   ${split(row.service)}`);
+      }
+      const counter = (name: string): number => stages.counters[name] ?? 0;
+      const rounds = counter('readRounds');
+      lines.push(`  reads: ${rounds} heartbeat rounds, ${rounds === 0 ? 0 : Math.round((counter('readRoundReads') / rounds) * 10) / 10} reads per round, ` +
+        `${counter('leaseReads')} on the lease, ${counter('leaseFallbacks')} lease fallbacks, ${counter('queryBatches')} query batches`);
     }
     for (const follower of stages.followers) {
       lines.push(`  replicate to ${follower.id}`.padEnd(30) + `${usAsMs(follower.p50Us).padStart(8)}  ${usAsMs(follower.p99Us).padStart(8)}`);
@@ -53,7 +63,7 @@ export function formatBench(result: BenchResult): string {
     for (const side of stages.followerSides) {
       lines.push(`  follower ${side.id}: ` + side.stages.map((stage) => `${stage.name} p50 ${usAsMs(stage.p50Us)} p99 ${usAsMs(stage.p99Us)}`).join(', '));
     }
-    const notes = ['share: stage mean over end-to-end mean; || runs alongside the others marked so'];
+    const notes = ['share: stage mean over end-to-end mean (a read stage: over readTotal); || runs alongside the others marked so'];
     lines.push(`  (${notes.join('; ')})`);
   }
   if (result.cpu.processes.length > 0) {

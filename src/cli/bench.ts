@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import type { ReadMode } from '../../bench/load-worker.js';
+export { readModes, type ReadMode } from '../../bench/load-worker.js';
 import Tinypool from 'tinypool';
 import { clientTlsFromDir, LocalCluster, sleep, withTimeout } from '../cluster/local-cluster.js';
 import { RaftClient } from '../client/raft-client.js';
@@ -31,6 +32,8 @@ import { logKeepDefault, snapshotEveryDefault } from '../server/options.js';
 import { machineInfo, versions } from '../../bench/run-info.js';
 import { incidentCounters, type BenchResult } from '../../bench/bench-result.js';
 import { formatLiveLine } from './bench-format.js';
+import { leaseDriftMsDefault } from './flags.js';
+
 
 export interface BenchOptions {
   nodes: number;
@@ -63,6 +66,8 @@ export interface BenchOptions {
   logKeep?: number;
   /** The servers bench starts serve TLS with the certificates of this `raftline certs create` folder; its clients use `client.pem`. */
   tlsDir?: string;
+  /** With readMode 'lease': the lease's clock drift bound (the servers' default when absent). */
+  leaseDriftMs?: number;
 }
 
 export type { BenchResult, SecondPoint };
@@ -177,6 +182,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     throw new ConfigurationError('--snapshot-every and --log-keep apply to servers that bench starts; with --peers the servers\' own flags decide');
   }
   if (!(options.readFraction >= 0 && options.readFraction <= 1)) throw new ConfigurationError('--reads must be a fraction from 0 to 1');
+  const readMode = options.readMode ?? 'linearizable';
+  if (options.peers && (readMode === 'lease' || options.leaseDriftMs !== undefined)) {
+    throw new ConfigurationError('--read-mode lease and --lease-drift-ms apply to servers that bench starts; with --peers start the servers with --read-lease');
+  }
+  if (readMode !== 'lease' && options.leaseDriftMs !== undefined) throw new ConfigurationError('--lease-drift-ms applies with --read-mode lease');
   const dir = options.peers ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-bench-'));
   const cluster = dir === null ? null : new LocalCluster({
     nodes: options.nodes, dir, basePort: options.basePort, actors: options.actors, logFile: path.join(dir, 'servers.log'),
@@ -184,6 +194,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
     ...(options.logKeep === undefined ? {} : { logKeep: options.logKeep }),
     ...(options.tlsDir === undefined ? {} : { tlsDir: options.tlsDir }),
+    ...(readMode === 'lease' ? { readLease: { clockDriftMs: options.leaseDriftMs ?? leaseDriftMsDefault } } : {}),
   });
   const tls = options.tlsDir === undefined ? undefined : clientTlsFromDir(options.tlsDir);
   const addresses = options.peers ?? cluster!.addresses;
@@ -309,10 +320,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       configuration: {
         nodes: options.peers ? options.peers.length : options.nodes, clients: options.clients,
         outstandingPerClient: options.outstanding, outstanding: options.outstanding * options.clients,
-        sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction, readMode: options.readMode ?? 'linearizable', keysPerClient: options.keys ?? 100_000,
+        sizeBytes: options.sizeBytes, durationS: options.durationS, warmupS: options.warmupS, readFraction: options.readFraction, keysPerClient: options.keys ?? 100_000,
         actors: options.peers ? 'as configured' : options.actors, fsync: !options.unsafeNoFsync, tls: options.tlsDir !== undefined, peers: options.peers ?? null,
         writesMax: options.writesMax, profiling: options.peers ? true : options.profiling ?? true,
         snapshotEvery: options.peers ? null : options.snapshotEvery ?? snapshotEveryDefault,
+        readMode,
         logKeep: options.peers ? null : options.logKeep ?? logKeepDefault,
       },
       machine: machineInfo(),

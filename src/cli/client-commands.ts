@@ -192,11 +192,12 @@ export function addClientCommands(program: Command): void {
           try {
             const {
               id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex, logBytes,
-              electionPaused, transferTarget, voters, learners, joint, configurationIndex, reads,
+              electionPaused, transferTarget, voters, learners, joint, configurationIndex, reads, readLease,
             } = await client.status(address);
             return {
               address, id, role, term, leader, commit, applied, synced, logTailCut, termCeilingReached, snapshotIndex, snapshots, firstLogIndex,
               logBytes, electionPaused, transferTarget, voters, learners, joint, configurationIndex, ...(reads === undefined ? {} : { reads }),
+              ...(readLease === undefined ? {} : { readLease }),
             };
           } catch (error) {
             return { address, error: (error as Error).message };

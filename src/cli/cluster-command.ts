@@ -16,14 +16,15 @@ import { lockOwner } from '../log/dir-lock.js';
 import { builtInStateMachines } from '../state-machine.js';
 import { checkStateMachineFile } from '../statemachines/load.js';
 import { LocalCluster, type LocalNode } from '../cluster/local-cluster.js';
-import { actorsOption, checkPortRange, clusterDefaults, integer, port, stateMachineHelp } from './flags.js';
+import { actorsOption, checkPortRange, clusterDefaults, integer, port, readLeaseFrom, readLeaseOptions, stateMachineHelp } from './flags.js';
 
 interface ClusterFlags {
   nodes: number; dir: string; basePort: number; stateMachine: string; actors: 'workers' | 'inline'; group: string; tls?: string;
+  readLease?: boolean; leaseDriftMs?: number;
 }
 
 export function addClusterCommand(program: Command): void {
-  program.command('cluster')
+  const command = program.command('cluster')
     .description('start a local cluster of server processes; Ctrl-C stops them all')
     .option('--nodes <n>', 'number of servers', integer('--nodes', 1, 99), clusterDefaults.nodes)
     .option('--dir <dir>', 'data directory (one folder per server inside)', clusterDefaults.dir)
@@ -31,8 +32,9 @@ export function addClusterCommand(program: Command): void {
     .option('--group <id>', 'group id', 'default')
     .option('--state-machine <module>', stateMachineHelp, 'kv')
     .addOption(actorsOption())
-    .option('--tls <dir>', 'serve TLS only, with the certificates raftline certs create made in <dir> (n1.pem, n1-key.pem, ..., ca.pem)')
-    .action(runCluster);
+    .option('--tls <dir>', 'serve TLS only, with the certificates raftline certs create made in <dir> (n1.pem, n1-key.pem, ..., ca.pem)');
+  for (const option of readLeaseOptions()) command.addOption(option);
+  command.action(runCluster);
 }
 
 /** The state machine as every server of the cluster must load it, whatever its working directory. */
@@ -48,11 +50,13 @@ function describeExit(node: LocalNode, code: number | null, signal: NodeJS.Signa
 async function runCluster(options: ClusterFlags): Promise<void> {
   checkPortRange('--base-port', options.basePort, options.nodes, `${options.nodes} servers`);
   checkStateMachineFile(options.stateMachine);
+  const readLease = readLeaseFrom(options);
   let onExit: (node: LocalNode, code: number | null, signal: NodeJS.Signals | null) => void = () => undefined;
   const cluster = new LocalCluster({
     nodes: options.nodes, dir: options.dir, basePort: options.basePort, stateMachine: stateMachineFor(options.stateMachine),
     actors: options.actors, groupId: options.group, onExit: (node, code, signal) => onExit(node, code, signal),
     ...(options.tls === undefined ? {} : { tlsDir: options.tls }),
+    ...(readLease === undefined ? {} : { readLease }),
   });
   if (options.tls !== undefined) {
     for (const file of ['ca.pem', 'client.pem', 'client-key.pem', ...cluster.nodes.flatMap((node) => [`${node.id}.pem`, `${node.id}-key.pem`])]) {

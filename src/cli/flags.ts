@@ -32,6 +32,30 @@ export function integer(name: string, min: number, max = Number.MAX_SAFE_INTEGER
 
 export const port = (name: string): ((value: string) => number) => integer(name, 1, portMax);
 
+/**
+ * The clock drift a server's read lease allows when `--lease-drift-ms` is not given: the lease is
+ * the shortest election timeout less one tick less this (RaftServerOptions.readLease).
+ */
+export const leaseDriftMsDefault = 50;
+
+/** `--read-lease` and `--lease-drift-ms`, shared by `server`, `cluster` and `bench`. */
+export function readLeaseOptions(): Option[] {
+  return [
+    new Option('--read-lease', 'serve linearizable reads on the leader lease, without a heartbeat round while a majority was heard from recently'),
+    new Option('--lease-drift-ms <ms>', `the most the servers' clocks may drift apart over an election timeout; the lease is that much shorter (default ${leaseDriftMsDefault})`)
+      .argParser(integer('--lease-drift-ms', 0)),
+  ];
+}
+
+/** The read lease the flags ask for (RaftServerOptions.readLease), or none. */
+export function readLeaseFrom(flags: { readLease?: boolean; leaseDriftMs?: number }): { clockDriftMs: number } | undefined {
+  if (flags.readLease !== true) {
+    if (flags.leaseDriftMs !== undefined) throw new ConfigurationError('--lease-drift-ms applies with --read-lease');
+    return undefined;
+  }
+  return { clockDriftMs: flags.leaseDriftMs ?? leaseDriftMsDefault };
+}
+
 /** Refuses a run of `count` consecutive ports from `first` that passes the last port. */
 export function checkPortRange(flag: string, first: number, count: number, what: string): void {
   const last = first + count - 1;

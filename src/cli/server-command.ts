@@ -15,21 +15,21 @@ import { RaftServer } from '../server/raft-server.js';
 import { parseLimits, parsePeers } from '../server/options.js';
 import { prepareDataDir } from '../log/data-dir.js';
 import { ConfigurationError } from '../errors.js';
-import { actorsOption, addTlsOptions, integer, limitsDoc, profilingOption, required, stateMachineHelp, type TlsFlags } from './flags.js';
+import { actorsOption, addTlsOptions, integer, limitsDoc, profilingOption, readLeaseFrom, readLeaseOptions, required, stateMachineHelp, type TlsFlags } from './flags.js';
 import { readTlsFiles, tlsFilesOf } from '../shell/tls-identity.js';
 import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault } from '../server/options.js';
 
 interface ServerFlags {
   id?: string; peers?: string; peerRoutes?: string; join?: boolean; dir?: string; listen?: string; group: string; stateMachine: string; actors: 'workers' | 'inline';
   logLevel: string; profiling: 'on' | 'off'; metrics?: string; unsafeNoFsync?: boolean; limits: string; exitWithParent?: boolean;
-  snapshotEvery: number; logKeep: number; snapshotRetain: number; tlsAnonymousClients: 'refuse' | 'read';
+  snapshotEvery: number; logKeep: number; snapshotRetain: number; tlsAnonymousClients: 'refuse' | 'read'; readLease?: boolean; leaseDriftMs?: number;
 }
 
 /** How long a close may take once asked for before the process exits anyway. */
 const closeGraceMs = 10_000;
 
 export function addServerCommand(program: Command): void {
-  addTlsOptions(program.command('server'), 'this server\'s')
+  const command = addTlsOptions(program.command('server'), 'this server\'s')
     .description('run one server in the foreground until SIGINT or SIGTERM')
     .option('--id <id>', 'this server\'s id (required)')
     .option('--peers <list>', 'every server: id=host:port,... (required, unless --join)')
@@ -51,8 +51,9 @@ export function addServerCommand(program: Command): void {
     .option('--limits <list>', `limit overrides: name=value,... (every limit and its default: ${limitsDoc})`, '')
     .addOption(new Option('--tls-anonymous-clients <mode>', 'on a TLS port, a client without a certificate: refused, or taken as role read')
       .choices(['refuse', 'read']).default('refuse'))
-    .option('--exit-with-parent', 'stop when the process that started this one exits (needs an IPC channel from it, as `raftline cluster` gives)')
-    .action(runServer);
+    .option('--exit-with-parent', 'stop when the process that started this one exits (needs an IPC channel from it, as `raftline cluster` gives)');
+  for (const option of readLeaseOptions()) command.addOption(option);
+  command.action(runServer);
 }
 
 async function runServer(options: ServerFlags & TlsFlags): Promise<void> {
@@ -65,6 +66,7 @@ async function runServer(options: ServerFlags & TlsFlags): Promise<void> {
   if (options.exitWithParent === true && process.channel === undefined) {
     throw new ConfigurationError('--exit-with-parent needs an IPC channel from the parent process (spawn with stdio \'ipc\')');
   }
+  const readLease = readLeaseFrom(options);
   const logger = pino({ level: options.logLevel });
   const server = new RaftServer({
     id, peers, dir, groupId: options.group, ...(options.join === true ? { join: true } : {}),
@@ -72,6 +74,7 @@ async function runServer(options: ServerFlags & TlsFlags): Promise<void> {
     stateMachine: options.stateMachine, actors: options.actors, logger, profiling: options.profiling === 'on',
     unsafeNoFsync: options.unsafeNoFsync === true, limits: parseLimits(options.limits),
     snapshotEvery: options.snapshotEvery, logKeep: options.logKeep, snapshotRetain: options.snapshotRetain,
+    ...(readLease === undefined ? {} : { readLease }),
     ...(options.listen === undefined ? {} : { listen: options.listen }),
     ...(options.metrics === undefined ? {} : { metricsAddress: options.metrics }),
     ...(tlsFiles === null ? {} : { tls: { ...readTlsFiles(tlsFiles), anonymousClients: options.tlsAnonymousClients } }),

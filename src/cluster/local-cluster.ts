@@ -37,6 +37,8 @@ export interface LocalClusterOptions {
   /** Snapshot policy of every server (`--snapshot-every`, `--log-keep`); the servers' defaults when absent. */
   snapshotEvery?: number;
   logKeep?: number;
+  /** Every server with a read lease allowing this clock drift (`--read-lease --lease-drift-ms`); none when absent. */
+  readLease?: { clockDriftMs: number };
   /** Called when a server process exits, for whatever reason (a kill this class made included). */
   onExit?: (node: LocalNode, code: number | null, signal: NodeJS.Signals | null) => void;
   /**
@@ -160,7 +162,8 @@ export class LocalCluster {
       ...(this.options.unsafeNoFsync === true ? ['--unsafe-no-fsync'] : []),
       ...(this.options.groupId === undefined ? [] : ['--group', this.options.groupId]),
       ...(this.options.snapshotEvery === undefined ? [] : ['--snapshot-every', String(this.options.snapshotEvery)]),
-      ...(this.options.logKeep === undefined ? [] : ['--log-keep', String(this.options.logKeep)]), '--exit-with-parent',
+      ...(this.options.logKeep === undefined ? [] : ['--log-keep', String(this.options.logKeep)]),
+      ...(this.options.readLease === undefined ? [] : ['--read-lease', '--lease-drift-ms', String(this.options.readLease.clockDriftMs)]), '--exit-with-parent',
       ...this.tlsFlags(node)];
     const limits = Object.entries(this.options.limits ?? {});
     if (limits.length > 0) args.push('--limits', limits.map(([name, value]) => `${name}=${String(value)}`).join(','));

@@ -1,7 +1,8 @@
 /**
  * What a leader knows for one term only: the match index the appender reported for each
  * follower, which followers replied during the current check-quorum window, and the ReadIndex
- * bookkeeping (pending reads and the heartbeat round each follower has acknowledged). A new
+ * bookkeeping (pending reads, the rounds in flight and the heartbeat round each follower has
+ * acknowledged) with the leader lease it confirms. A new
  * `LeaderState` is made at each election win, so nothing leaks from one term into the next
  * (a match index learned in an earlier term may describe a log that has since been truncated).
  */
@@ -25,11 +26,37 @@ interface PendingRead {
   round: number;
 }
 
+/** A heartbeat round started and not yet confirmed: when it started (the core's clock, ms). */
+interface RoundStarted {
+  round: number;
+  startedMs: number;
+}
+
 export class LeaderState {
   private readonly matchIndexSeen = new Map<NodeId, number>();
   private readonly roundAcked = new Map<NodeId, number>();
   private readonly contactedInWindow = new Set<NodeId>();
   private readonly pendingReads: PendingRead[] = [];
+  /**
+   * Reads that arrived while a round was in flight: they wait for the next round, which starts
+   * when the one in flight is confirmed (or at a tick, if it is slow). A round sent before a
+   * read arrived may have been acknowledged before it too, which proves nothing about the read.
+   */
+  private readsForNextRound: { readId: number; readIndex: number }[] = [];
+  /** The rounds started and not yet confirmed by a majority, oldest first. */
+  private readonly roundsStarted: RoundStarted[] = [];
+  /** Ticks since the newest round started (while one is in flight). */
+  roundAgeTicks = 0;
+  /**
+   * The start of the leader lease (ms, the core's clock): when the newest round a majority
+   * acknowledged was started, which is before any follower heard it. -Infinity: no lease.
+   */
+  leaseStartMs = Number.NEGATIVE_INFINITY;
+  /**
+   * A TimeoutNow went out in this term: its receiver may campaign at any time (the message may be
+   * late), with votes that leader stickiness does not refuse, so no lease holds for the rest of it.
+   */
+  leaseBroken = false;
   checkQuorumElapsedTicks = 0;
   /** The transfer of this term's leadership under way, if any. */
   transfer: Transfer | null = null;
@@ -91,6 +118,31 @@ export class LeaderState {
     this.pendingReads.push({ readId, readIndex, round });
   }
 
+  /** A read that must wait for the next round (one is in flight). */
+  addReadForNextRound(readId: number, readIndex: number): void {
+    this.readsForNextRound.push({ readId, readIndex });
+  }
+
+  get readsWaitingForRound(): number {
+    return this.readsForNextRound.length;
+  }
+
+  /** A round in flight: started, not yet confirmed by a majority. */
+  get roundInFlight(): boolean {
+    return this.roundsStarted.length > 0;
+  }
+
+  /** Round `round` starts at `nowMs`: the reads waiting for a next round are its. Returns how many. */
+  startRound(round: number, nowMs: number): number {
+    // The same round, not yet handed out, keeps its first start (the earlier, the safer for the lease).
+    if (this.roundsStarted.at(-1)?.round !== round) this.roundsStarted.push({ round, startedMs: nowMs });
+    this.roundAgeTicks = 0;
+    const waiting = this.readsForNextRound;
+    this.readsForNextRound = [];
+    for (const read of waiting) this.pendingReads.push({ ...read, round });
+    return waiting.length;
+  }
+
   recordRoundAck(peer: NodeId, round: number): void {
     const acked = this.roundAcked.get(peer);
     assert(acked !== undefined, `round ack from ${peer}, not a follower`);
@@ -104,6 +156,13 @@ export class LeaderState {
   takeConfirmedReads(confirmed: (roundOf: (peer: NodeId) => number) => number): ReadReady[] {
     // `confirmed` is the commit rule's quorum over the rounds each voter acknowledged (the leader all of them).
     const confirmedRound = confirmed((peer) => this.roundAcked.get(peer) ?? 0);
+    // The lease runs from the start of the newest confirmed round.
+    let done = 0;
+    while (done < this.roundsStarted.length && this.roundsStarted[done]!.round <= confirmedRound) done++;
+    if (done > 0) {
+      this.leaseStartMs = Math.max(this.leaseStartMs, this.roundsStarted[done - 1]!.startedMs);
+      this.roundsStarted.splice(0, done);
+    }
     let count = 0;
     while (count < this.pendingReads.length && this.pendingReads[count]!.round <= confirmedRound) count++;
     return this.pendingReads.splice(0, count).map((read) => ({ readId: read.readId, readIndex: read.readIndex }));
@@ -111,7 +170,9 @@ export class LeaderState {
 
   /** Every pending read, removed: the leadership they waited on is gone. */
   takeAllReads(): number[] {
-    return this.pendingReads.splice(0).map((read) => read.readId);
+    const waiting = this.readsForNextRound;
+    this.readsForNextRound = [];
+    return [...this.pendingReads.splice(0), ...waiting].map((read) => read.readId);
   }
 
   get followerIds(): NodeId[] {

@@ -35,6 +35,7 @@ import type {
   InstallDecision,
   NodeId,
   ProposeResult,
+  ReadCounters,
   ReadIndexResult,
   Ready,
   TimeoutNow,
@@ -88,6 +89,9 @@ export class RaftCore {
   private handedOverTerm = 0;
   /** False while this candidate's own term and vote are not yet durable (voteRequestsBeforePersist). */
   private ownVoteDurable = true;
+  /** Ticks since this core started (a server with a lease refuses votes for a while after it starts). */
+  private ticksSinceStart = 0;
+  private readonly reads: ReadCounters = { rounds: 0, roundReads: 0, leaseReads: 0, leaseFallbacks: 0 };
 
   constructor(config: CoreConfig, restored: RestoredState) {
     assert(
@@ -98,6 +102,8 @@ export class RaftCore {
     assert(restored.configurations === undefined || restored.configurations.length > 0, 'restored configurations are given with the one in force at the start');
     assert(restored.hardState.term >= 0 && restored.hardState.term <= termMax, `bad restored term ${restored.hardState.term}`);
     assert(restored.termRuns.length > 0 || restored.lastIndex === 0, 'a non-empty log needs term runs (a snapshot\'s own when the log holds none after it)');
+    assert(config.readLeaseMs === undefined || config.readLeaseMs === 0 || (config.readLeaseMs > 0 && config.monotonicMs !== undefined),
+      `a read lease of ${config.readLeaseMs} ms needs a monotonic clock`);
     this.config = config;
     // Without recovered configurations, the start-up voters (addresses are the shell's business then).
     this.configurations = new ConfigurationLog(restored.configurations ?? [{
@@ -157,7 +163,11 @@ export class RaftCore {
     this.isVoter = isVoterIn(configuration, self);
     this.others = membersOf(configuration).map((member) => member.id).filter((id) => id !== self);
     this.electors = this.others.filter((id) => isVoterIn(configuration, id));
-    this.leaderState?.setFollowers(this.others);
+    if (this.leaderState !== null) {
+      this.leaderState.setFollowers(this.others);
+      // The lease was confirmed by a majority of the configuration before: it starts over.
+      this.leaderState.leaseStartMs = Number.NEGATIVE_INFINITY;
+    }
     this.out.configuration = latest;
   }
 
@@ -205,6 +215,7 @@ export class RaftCore {
   /** One tick of logical time: election timeout for followers and candidates, check-quorum for leaders. */
   tick(): void {
     this.leaderContactAgoTicks++;
+    this.ticksSinceStart++;
     if (this.currentRole === 'leader') {
       this.tickLeader();
       return;
@@ -218,6 +229,7 @@ export class RaftCore {
 
   private tickLeader(): void {
     const leader = this.requireLeaderState();
+    this.tickReadRounds(leader);
     const transfer = leader.transfer;
     // A transfer that outlasts its time is given up: the leader takes writes again (thesis §3.10).
     if (transfer !== null && ++transfer.elapsedTicks >= transfer.timeoutTicks) {
@@ -428,10 +440,19 @@ export class RaftCore {
     return lastTerm > this.log.lastTerm || (lastTerm === this.log.lastTerm && lastIndex >= this.log.lastIndex);
   }
 
-  /** True while a current leader is known to be alive: this node itself, or one heard from recently. */
+  /**
+   * True while a current leader is known to be alive: this node itself, or one heard from within
+   * `electionTicksMin` ticks. A leader's read lease counts on every voter that acknowledged it
+   * keeping this promise for that long, so a server with a lease keeps it even when a higher
+   * term made it forget which leader that was (a late vote response), and across a restart: it
+   * refuses votes for that long after it starts (it may have acknowledged a leader just before
+   * it stopped).
+   */
   private inLeaderLease(): boolean {
     if (this.currentRole === 'leader') return true;
-    return this.leaderIdKnown !== null && this.leaderContactAgoTicks < this.config.electionTicksMin;
+    const window = this.config.electionTicksMin;
+    if (this.leaseConfigured) return this.ticksSinceStart < window || this.leaderContactAgoTicks < window;
+    return this.leaderIdKnown !== null && this.leaderContactAgoTicks < window;
   }
 
   // ---- role transitions ----
@@ -634,8 +655,10 @@ export class RaftCore {
   private maybeHandOver(): void {
     const transfer = this.leaderState?.transfer;
     if (transfer === undefined || transfer === null || transfer.timeoutNowSent) return;
-    if (this.requireLeaderState().matchOf(transfer.target) < this.log.lastIndex) return;
+    const leader = this.requireLeaderState();
+    if (leader.matchOf(transfer.target) < this.log.lastIndex) return;
     transfer.timeoutNowSent = true;
+    leader.leaseBroken = true;
     this.out.messages.push({ to: transfer.target, message: { type: 'timeoutNow', term: this.currentTerm } });
   }
 
@@ -668,31 +691,72 @@ export class RaftCore {
     this.followConfiguration();
   }
 
-  // ---- ReadIndex (thesis §6.4) ----
+  // ---- ReadIndex (thesis §6.4) and the leader lease ----
 
   /**
    * Registers a linearizable read. Its read index is the commit index now; it becomes ready once a
    * majority acknowledged a heartbeat round started after this call, which proves no newer leader
-   * had committed anything when the read arrived.
+   * had committed anything when the read arrived. Reads share rounds: every read until the round
+   * is handed to the appender joins it, and the reads that arrive while it is in flight wait for
+   * the next one, which starts when it is confirmed (or at a tick, if it is slow): at most one
+   * read round is outstanding, however many reads arrive.
+   *
+   * With a lease (CoreConfig.readLeaseMs) that holds, the read is confirmed at once, without a
+   * round: the result says so, with its read index.
    */
   readIndex(readId: number): ReadIndexResult {
     if (this.currentRole !== 'leader') return { ok: false, reason: 'notLeader', leaderId: this.leaderIdKnown };
     // Until an entry of its own term commits, a new leader does not know the commit index (§6.4 step 1).
     if (this.log.termAt(this.committedIndex) !== this.currentTerm) return { ok: false, reason: 'leaderNotReady' };
     const self = this.config.id;
+    const readIndex = this.committedIndex;
     if (hasQuorum(this.quorum, (voter) => voter === self)) {
-      this.out.readsReady.push({ readId, readIndex: this.committedIndex });
-      return { ok: true };
+      this.out.readsReady.push({ readId, readIndex });
+      return { ok: true, readIndex };
     }
-    // Reads may share a round only while it has not been handed to the appender yet: a round
-    // already sent may have been acknowledged before this read arrived, which proves nothing about it.
+    const leader = this.requireLeaderState();
+    if (this.leaseConfigured) {
+      if (this.leaseRemainingMs() > 0) {
+        this.reads.leaseReads++;
+        return { ok: true, readIndex, lease: true };
+      }
+      this.reads.leaseFallbacks++;
+    }
+    // A round not yet handed to the appender is sent after this read arrived: the read joins it.
+    const unsent = this.out.heartbeatRound;
+    if (unsent !== null) {
+      leader.addRead(readId, readIndex, unsent);
+      this.reads.roundReads++;
+      return { ok: true, readIndex };
+    }
+    leader.addReadForNextRound(readId, readIndex);
+    if (!leader.roundInFlight) this.startReadRound(leader);
+    return { ok: true, readIndex };
+  }
+
+  /** Starts a heartbeat round now (or takes the one not yet handed out): the reads waiting for a next round are its. */
+  private startReadRound(leader: LeaderState): void {
     let round = this.out.heartbeatRound;
     if (round === null) {
       round = ++this.lastHeartbeatRound;
       this.out.heartbeatRound = round;
+      this.reads.rounds++;
     }
-    this.requireLeaderState().addRead(readId, this.committedIndex, round);
-    return { ok: true };
+    this.reads.roundReads += leader.startRound(round, this.nowMs());
+  }
+
+  /**
+   * At each leader tick: a round in flight for more than a tick (a follower slow or cut off) no
+   * longer holds back the reads waiting for the next one; with a lease, a round renews it when
+   * none is in flight.
+   */
+  private tickReadRounds(leader: LeaderState): void {
+    if (leader.roundInFlight) {
+      leader.roundAgeTicks++;
+      if (leader.roundAgeTicks >= 2 && (leader.readsWaitingForRound > 0 || this.leaseConfigured)) this.startReadRound(leader);
+    } else if (leader.readsWaitingForRound > 0 || this.leaseConfigured) {
+      this.startReadRound(leader);
+    }
   }
 
   /** A follower acknowledged heartbeat round `round` (or a later one) in the current term. */
@@ -704,6 +768,33 @@ export class RaftCore {
     leader.recordRoundAck(peer, round);
     const self = this.config.id;
     this.out.readsReady.push(...leader.takeConfirmedReads((roundOf) => quorumIndex(this.quorum, (voter) => (voter === self ? Number.MAX_SAFE_INTEGER : roundOf(voter)))));
+    if (!leader.roundInFlight && leader.readsWaitingForRound > 0) this.startReadRound(leader);
+  }
+
+  /** Whether this core was given a read lease (it may still not hold one). */
+  get leaseConfigured(): boolean {
+    return (this.config.readLeaseMs ?? 0) > 0;
+  }
+
+  /**
+   * How long this leader's lease still holds, in ms; 0 when it holds none: not the leader, no
+   * round confirmed within the lease, a transfer under way (or TimeoutNow sent in this term:
+   * its receiver campaigns with votes stickiness does not refuse), elections paused here.
+   */
+  leaseRemainingMs(): number {
+    const leader = this.leaderState;
+    const leaseMs = this.config.readLeaseMs ?? 0;
+    if (leader === null || leaseMs <= 0 || leader.transfer !== null || leader.leaseBroken || this.paused) return 0;
+    return Math.max(0, leader.leaseStartMs + leaseMs - this.nowMs());
+  }
+
+  /** What this core counted of its reads (ReadCounters). */
+  get readCounters(): Readonly<ReadCounters> {
+    return this.reads;
+  }
+
+  private nowMs(): number {
+    return this.config.monotonicMs?.() ?? 0;
   }
 
   // ---- output ----

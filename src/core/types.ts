@@ -42,6 +42,30 @@ export interface CoreConfig {
    * default) the requests wait in `messagesAfterPersist`.
    */
   voteRequestsBeforePersist?: boolean;
+  /**
+   * Leader lease for reads (opt-in; absent or 0: off): a leader serves a linearizable read
+   * without a heartbeat round while less than this many ms (on `monotonicMs`) have passed since
+   * the start of the newest round a majority acknowledged. It relies on leader stickiness on
+   * the voters (a voter that heard from a leader within `electionTicksMin` ticks refuses votes),
+   * so the shell sets it below that window by the clock drift it allows. A server with a lease
+   * also refuses votes for `electionTicksMin` ticks after it starts: a follower restarted at once
+   * would otherwise forget the leader it just acknowledged.
+   */
+  readLeaseMs?: number;
+  /** The node's monotonic clock in ms; needed with `readLeaseMs`. */
+  monotonicMs?: () => number;
+}
+
+/** What a core counted of its linearizable reads since it started. */
+export interface ReadCounters {
+  /** Heartbeat rounds started for reads or to renew the lease. */
+  rounds: number;
+  /** Reads confirmed by a round (their sum over rounds; reads per round = this / rounds). */
+  roundReads: number;
+  /** Reads served on the lease, without a round. */
+  leaseReads: number;
+  /** Reads on a server with a lease that found it lapsed (or withheld) and went by a round. */
+  leaseFallbacks: number;
 }
 
 /** What the log held at start (recovered by the log actor). */
@@ -214,6 +238,12 @@ export type TransferStart =
   | { ok: false; reason: 'inProgress'; target: NodeId };
 
 export type ReadIndexResult =
-  | { ok: true }
+  /**
+   * Registered with read index `readIndex` (the commit index now): confirmed by a heartbeat round
+   * (its ReadReady comes in a later Ready; a single voter's, in this one), or, with `lease`, on
+   * the leader lease at once (no ReadReady follows). Either way it is answered from a state that
+   * applied through `readIndex`.
+   */
+  | { ok: true; readIndex: number; lease?: true }
   | { ok: false; reason: 'notLeader'; leaderId: NodeId | null }
   | { ok: false; reason: 'leaderNotReady' };

@@ -52,11 +52,13 @@ export const Kind = {
   UpdaterQuery: 131,
   UpdaterInstallChunk: 132,
   UpdaterSnapshotNow: 133,
+  UpdaterQueryBatch: 134,
   // updater -> main
   UpdaterApplied: 140,
   UpdaterQueryResult: 141,
   UpdaterInstallProgress: 142,
   UpdaterSnapshotTaken: 143,
+  UpdaterQueryBatchResult: 144,
   // main -> appender
   AppenderLeaderStart: 150,
   AppenderEntries: 151,

@@ -254,6 +254,8 @@ export interface DivisionStatus {
   tls: boolean;
   /** Follower reads, stale reads and watches on this server (counters since start, and what waits now). Absent from older servers. */
   reads?: ReadsStatus;
+  /** The leader lease for reads (RaftServerOptions.readLease): whether this server has one, and how long it holds from now (ms; 0 unless a leader holding it). */
+  readLease?: { enabled: boolean; validForMs: number };
 }
 
 export interface ReadsStatus {
@@ -563,6 +565,16 @@ export interface UpdaterQueryMessage {
   stale: boolean;
 }
 /**
+ * Queries run together (the linearizable reads a server found ready in one turn), numbered
+ * `firstQueryId`, `firstQueryId + 1`, ...: one message in, one UpdaterQueryBatchResult out.
+ */
+export interface UpdaterQueryBatchMessage {
+  k: typeof Kind.UpdaterQueryBatch;
+  firstQueryId: number;
+  data: Uint8Array[];
+  stale: boolean;
+}
+/**
  * The first message from the log at start: the snapshot the log continues (null for none). The
  * updater loads it before it applies anything; the entries that follow start after it.
  */
@@ -587,7 +599,7 @@ export interface UpdaterSnapshotNowMessage {
   k: typeof Kind.UpdaterSnapshotNow;
   requestId: number;
 }
-export type UpdaterInput = UpdaterCommitMessage | UpdaterQueryMessage | UpdaterInstallChunkMessage | UpdaterSnapshotNowMessage;
+export type UpdaterInput = UpdaterCommitMessage | UpdaterQueryMessage | UpdaterQueryBatchMessage | UpdaterInstallChunkMessage | UpdaterSnapshotNowMessage;
 export type UpdaterLogInput = UpdaterEntriesMessage | UpdaterTruncateMessage | UpdaterRestoreMessage;
 
 /**
@@ -654,7 +666,16 @@ export interface UpdaterQueryResultMessage {
   error: WireError | null;
 }
 
-export type UpdaterOutput = UpdaterAppliedMessage | UpdaterQueryResultMessage | UpdaterInstallProgressMessage | UpdaterSnapshotTakenMessage;
+/** The answers to an UpdaterQueryBatch, in its order: a result, or an error (results[i] is then null). */
+export interface UpdaterQueryBatchResultMessage {
+  k: typeof Kind.UpdaterQueryBatchResult;
+  firstQueryId: number;
+  results: (Uint8Array | null)[];
+  errors: (WireError | null)[];
+}
+
+export type UpdaterOutput =
+  | UpdaterAppliedMessage | UpdaterQueryResultMessage | UpdaterQueryBatchResultMessage | UpdaterInstallProgressMessage | UpdaterSnapshotTakenMessage;
 
 export interface AppenderLeaderStartMessage {
   k: typeof Kind.AppenderLeaderStart;

@@ -66,6 +66,10 @@ export function formatPrometheus(metrics: MetricsSnapshot): string {
     'Time replicated entries spend in each stage on this server as a follower', 'summary');
   stageSummaries(follower, server, metrics.followerStages);
   families.push(follower);
+  const reads = new Family('raftline_read_stage_latency_microseconds',
+    'Time a linearizable read spends in each stage on the leader: readIndex (round wait), readApply, query (part: all, queue wait, service), readTotal', 'summary');
+  stageSummaries(reads, server, metrics.readStages ?? []);
+  families.push(reads);
   const replicate = new Family('raftline_replicate_latency_microseconds',
     'AppendEntries sent to acknowledged, per entry, per follower (on the leader)', 'summary');
   for (const [id, snapshot] of Object.entries(metrics.followers)) replicate.summary({ server, follower: id }, snapshot.replicate);

@@ -28,8 +28,12 @@
  *   total             chunk arrives → reply written
  * Follower stages: receive (AppendEntries chunk → handed to the log), logSync (→ the log actor
  * takes it (queue) → written and synced (service)), acknowledge (synced → reply written).
+ * Read stages (linearizable reads on the leader): readIndex, readApply, query (queue → service),
+ * readTotal (src/metrics/types.ts, readStageNames).
  */
-import { followerStageNames, leaderStageNames, type FollowerStageName, type LeaderStageName, type StageSnapshot } from './types.js';
+import {
+  followerStageNames, leaderStageNames, readStageNames, type FollowerStageName, type LeaderStageName, type ReadStageName, type StageSnapshot,
+} from './types.js';
 import { LatencyHistogram, negativeDurations, StageHistograms } from './histogram.js';
 import { nowUs } from './clock.js';
 
@@ -78,6 +82,20 @@ interface FollowerAppend {
 
 const hasQueue = new Set<string>(['preAppend', 'logWrite', 'logSync', 'replicate', 'applySerial']);
 const followerHasQueue = new Set<string>(['logSync']);
+const readHasQueue = new Set<string>(['query']);
+
+/**
+ * A linearizable read's stamps (µs, shared clock; 0 where not stamped): its frame arrived, its
+ * read index was confirmed, the state machine had caught up with it, its query went to the
+ * updater, the answer came back.
+ */
+export interface ReadStamps {
+  receivedUs: number;
+  confirmedUs: number;
+  appliedUs: number;
+  sentUs: number;
+  resultUs: number;
+}
 
 export const counterNames = [
   'writesReceived', 'writesRefused', 'writesReplied', 'appendBatches', 'entriesAppended', 'logSyncs',
@@ -115,6 +133,10 @@ export const counterNames = [
   // requests refused as beyond their connection's role.
   'tlsRefusedWrongId', 'tlsRefusedNotPeer', 'tlsRefusedBadCertificate', 'tlsRefusedNoCertificate', 'tlsRefusedPlaintext',
   'tlsRefusedTimeout', 'tlsRefusedHandshakeFailed', 'permissionDenied',
+  // Linearizable reads on a leader: received, and the query batches they went to the updater in;
+  // heartbeat rounds started (for reads or to renew the lease), the reads they confirmed, reads
+  // served on the lease, and reads that found the lease lapsed and went by a round.
+  'readsReceived', 'queryBatches', 'readRounds', 'readRoundReads', 'leaseReads', 'leaseFallbacks',
 ] as const;
 export type CounterName = (typeof counterNames)[number];
 
@@ -122,6 +144,7 @@ export class StageRecorder {
   readonly counters: Record<CounterName, number>;
   private readonly leaderStages: Record<LeaderStageName, StageHistograms>;
   private readonly followerStages: Record<FollowerStageName, StageHistograms>;
+  private readonly readStages: Record<ReadStageName, StageHistograms>;
   private readonly replicateByFollower = new Map<string, LatencyHistogram>();
   /** Leader batches in index order, and by log sequence number. */
   private batches: WriteBatch[] = [];
@@ -141,6 +164,26 @@ export class StageRecorder {
     this.counters = Object.fromEntries(counterNames.map((name) => [name, 0])) as Record<CounterName, number>;
     this.leaderStages = Object.fromEntries(leaderStageNames.map((name) => [name, new StageHistograms(name, hasQueue.has(name))])) as Record<LeaderStageName, StageHistograms>;
     this.followerStages = Object.fromEntries(followerStageNames.map((name) => [name, new StageHistograms(name, followerHasQueue.has(name))])) as Record<FollowerStageName, StageHistograms>;
+    this.readStages = Object.fromEntries(readStageNames.map((name) => [name, new StageHistograms(name, readHasQueue.has(name))])) as Record<ReadStageName, StageHistograms>;
+  }
+
+  // ---- linearizable reads ---------------------------------------------------------------------
+
+  /**
+   * Reads answered at `repliedUs`. A read whose frame was not stamped (`receivedUs` 0) has no
+   * readIndex, readApply nor readTotal.
+   */
+  onReadsAnswered(reads: readonly ReadStamps[], repliedUs: number): void {
+    if (!this.profiling) return;
+    const stages = this.readStages;
+    for (const read of reads) {
+      if (read.receivedUs > 0) {
+        stages.readIndex.record(read.confirmedUs - read.receivedUs, 1);
+        stages.readApply.record(read.appliedUs - read.receivedUs, 1);
+        stages.readTotal.record(repliedUs - read.receivedUs, 1);
+      }
+      stages.query.recordSplit(read.sentUs - read.appliedUs, read.resultUs - read.sentUs, 1);
+    }
   }
 
   // ---- leader ---------------------------------------------------------------------------------
@@ -360,6 +403,10 @@ export class StageRecorder {
     return followerStageNames.map((name) => stageSnapshot(name, this.followerStages[name]));
   }
 
+  readSnapshot(): StageSnapshot<ReadStageName>[] {
+    return readStageNames.map((name) => stageSnapshot(name, this.readStages[name]));
+  }
+
   replicateSnapshot(follower: string): ReturnType<LatencyHistogram['snapshot']> {
     return (this.replicateByFollower.get(follower) ?? emptyHistogram).snapshot();
   }
@@ -372,6 +419,7 @@ export class StageRecorder {
   resetHistograms(): void {
     for (const stage of Object.values(this.leaderStages)) stage.reset();
     for (const stage of Object.values(this.followerStages)) stage.reset();
+    for (const stage of Object.values(this.readStages)) stage.reset();
     for (const histogram of this.replicateByFollower.values()) histogram.reset();
   }
 }

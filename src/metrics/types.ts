@@ -12,6 +12,17 @@ export const leaderStageNames = [
 ] as const;
 export type LeaderStageName = (typeof leaderStageNames)[number];
 
+/**
+ * The stages of a linearizable read on the leader: `readIndex` (received → its read index
+ * confirmed: the heartbeat round's wait, about nothing on the lease), `readApply` (received → the
+ * state machine has applied through it), `query` (applied → the batch of the turn goes to the
+ * updater (queue) → the answers are back (service)), `readTotal` (received → replied). The query
+ * runs while the round is out: readIndex runs alongside readApply and query, and the reply waits
+ * for the later of the two.
+ */
+export const readStageNames = ['readIndex', 'readApply', 'query', 'readTotal'] as const;
+export type ReadStageName = (typeof readStageNames)[number];
+
 /** A follower's side of a write: frame received, entries synced, acknowledgement sent. */
 export const followerStageNames = ['receive', 'logSync', 'acknowledge'] as const;
 export type FollowerStageName = (typeof followerStageNames)[number];
@@ -52,6 +63,8 @@ export interface MetricsSnapshot {
   profiling: boolean;
   /** Leader side, in `leaderStageNames` order; empty histograms while not leader. */
   stages: StageSnapshot<LeaderStageName>[];
+  /** Linearizable reads on the leader, in `readStageNames` order. */
+  readStages?: StageSnapshot<ReadStageName>[];
   /** Per follower, on the leader. */
   followers: Record<string, FollowerReplicationSnapshot>;
   /** This server's side as a follower, in `followerStageNames` order. */

@@ -82,6 +82,32 @@ export interface RaftServerOptions {
      */
     anonymousClients?: 'refuse' | 'read';
   };
+  /**
+   * Leader lease for linearizable reads (Ratis's leader lease; absent: off). A leader that heard
+   * from a majority within the lease serves a read without a heartbeat round. The lease runs from
+   * when the confirming round was sent, for the shortest election timeout less one tick (a voter
+   * counts that window in whole ticks) less `clockDriftMs`: the most the servers' clocks may drift
+   * apart over that window. Give every server of a group the same setting: a server with a lease
+   * also refuses votes for an election timeout after it starts. A leader handing leadership over,
+   * with elections paused, or stepped down serves none.
+   */
+  readLease?: ReadLeaseOptions;
+}
+
+export interface ReadLeaseOptions {
+  clockDriftMs: number;
+}
+
+/** The lease (ms) that `readLease` gives under `limits`; ConfigurationError when none is left. */
+export function readLeaseMs(readLease: ReadLeaseOptions, limits: Pick<Limits, 'tickMs' | 'electionTicksMin'>): number {
+  const drift = readLease.clockDriftMs;
+  const windowMs = (limits.electionTicksMin - 1) * limits.tickMs;
+  if (!Number.isSafeInteger(drift) || drift < 0) throw new ConfigurationError(`readLease.clockDriftMs must be an integer of at least 0, got ${String(drift)}`);
+  if (drift >= windowMs) {
+    throw new ConfigurationError(`readLease.clockDriftMs ${drift} leaves no lease: it must be below ${windowMs} ms ` +
+      `((electionTicksMin - 1) × tickMs)`);
+  }
+  return windowMs - drift;
 }
 
 export const snapshotEveryDefault = 100_000;

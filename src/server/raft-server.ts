@@ -47,7 +47,7 @@ import { RequestPath, type RequestPathHost } from './request-path.js';
 import { Watches, type ReplicationView } from './watches.js';
 import { SessionClock } from './session-clock.js';
 import type { Inbound } from './listener.js';
-import { logKeepDefault, snapshotEveryDefault, snapshotRetainDefault, validateServerOptions, type RaftServerOptions } from './options.js';
+import { logKeepDefault, readLeaseMs, snapshotEveryDefault, snapshotRetainDefault, validateServerOptions, type RaftServerOptions } from './options.js';
 import type { DirLock } from '../log/dir-lock.js';
 import type { TailCut } from '../log/log-recovery.js';
 import { termRecovery } from '../log/raft-meta.js';
@@ -77,6 +77,8 @@ export class RaftServer implements RequestPathHost {
   readonly groupId: string;
   private readonly options: RaftServerOptions;
   readonly limits: Limits;
+  /** The read lease (ms; 0: none), from RaftServerOptions.readLease. */
+  private readonly leaseMs: number;
   private readonly logger: Logger;
   /** Every member's address: the configuration in force (onConfiguration). */
   private readonly addresses: Map<string, string>;
@@ -166,6 +168,7 @@ export class RaftServer implements RequestPathHost {
     this.id = options.id;
     this.groupId = options.groupId ?? 'default';
     this.limits = resolveLimits(options.limits);
+    this.leaseMs = options.readLease === undefined ? 0 : readLeaseMs(options.readLease, this.limits);
     this.logger = options.logger ?? pino({ level: 'warn' });
     this.addresses = new Map(options.peers.map((peer) => [peer.id, peer.address]));
     this.recorder = new StageRecorder(options.profiling ?? true, Math.floor(options.peers.length / 2));
@@ -280,6 +283,7 @@ export class RaftServer implements RequestPathHost {
       electionTicksMax: this.limits.electionTicksMax,
       rng: new SeededRng(seed),
       voteRequestsBeforePersist: true,
+      ...(this.leaseMs > 0 ? { readLeaseMs: this.leaseMs, monotonicMs: environment.monotonicMs } : {}),
     }, {
       ...recovered, snapshot: recovered.snapshot === null ? null : { index: recovered.snapshot.index, term: recovered.snapshot.term },
       configurations: this.recoveredConfigurations(recovered),
@@ -305,6 +309,8 @@ export class RaftServer implements RequestPathHost {
         this.observeLeaderReady();
       } else if (message.k === Kind.UpdaterQueryResult) {
         requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
+      } else if (message.k === Kind.UpdaterQueryBatchResult) {
+        requests.onQueryBatchResult(message.firstQueryId, message.results, message.errors);
       } else if (message.k === Kind.UpdaterSnapshotTaken) {
         this.onSnapshotTaken(message);
       } else {
@@ -510,6 +516,10 @@ export class RaftServer implements RequestPathHost {
     return this.watches.add(index, level, timeoutMs, this.environment.monotonicMs(), this.replicationView());
   }
 
+  sendQueryBatch(firstQueryId: number, data: Uint8Array[]): void {
+    this.requireActors().updater.send({ k: Kind.UpdaterQueryBatch, firstQueryId, data, stale: false });
+  }
+
   status(): ServerStatus {
     const core = this.requireCore();
     const requests = this.requireRequests();
@@ -534,6 +544,7 @@ export class RaftServer implements RequestPathHost {
       learners: core.configuration.configuration.learners.map((member) => member.id),
       joint: core.configuration.configuration.outgoing !== null, configurationIndex: core.configuration.index,
       tls: this.options.tls !== undefined,
+      readLease: { enabled: this.leaseMs > 0, validForMs: Math.floor(core.leaseRemainingMs()) },
     };
   }
 
@@ -635,6 +646,12 @@ export class RaftServer implements RequestPathHost {
     counters['sessionsOpened'] = sessions.opened;
     counters['sessionsEnded'] = sessions.ended;
     counters['sessionsExpired'] = sessions.expired;
+    // The core counts its reads (raft-core.ts, ReadCounters).
+    const reads = core.readCounters;
+    counters['readRounds'] = reads.rounds;
+    counters['readRoundReads'] = reads.roundReads;
+    counters['leaseReads'] = reads.leaseReads;
+    counters['leaseFallbacks'] = reads.leaseFallbacks;
     const cpu = process.cpuUsage();
     const mean = (total: number, count: number): number => (count === 0 ? 0 : total / count);
     const snapshot: MetricsSnapshot = {
@@ -646,6 +663,7 @@ export class RaftServer implements RequestPathHost {
       stages: recorder.leaderSnapshot(),
       followers,
       followerStages: recorder.followerSnapshot(),
+      readStages: recorder.readSnapshot(),
       counters,
       gauges: {
         pendingRequests: requests.pendingCount,
@@ -689,6 +707,9 @@ export class RaftServer implements RequestPathHost {
         readsWaitingApply: readsWaiting.apply,
         staleReadsWaiting: readsWaiting.staleApply,
         watchesPending: this.watches.pending,
+        // Reads per heartbeat round (since start), and how long this leader's read lease holds from now.
+        readsPerRoundMean: mean(reads.roundReads, reads.rounds),
+        leaseValidForMs: Math.floor(core.leaseRemainingMs()),
       },
       memory: this.memory(),
     };

@@ -28,7 +28,7 @@ import type { StateMachine, TransactionContext } from '../state-machine.js';
 import type { UpdaterSessionsReport } from '../messages/messages.js';
 import type { Inbound } from './listener.js';
 import { PendingRequests, type PendingWrite, type ReplyTo } from './pending-requests.js';
-import type { ChunkSample, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
+import type { ChunkSample, ReadStamps, RepliedWrite, StageRecorder } from '../metrics/stage-recorder.js';
 import { nowUs } from '../metrics/clock.js';
 import { FollowerReadIndex } from './follower-read-index.js';
 import { membersOf } from '../core/configuration.js';
@@ -49,7 +49,9 @@ export interface RequestPathHost {
   appendEntries(firstIndex: number, terms: number[], entries: Uint8Array): number;
   /** Asks the updater to run a query. */
   sendQuery(queryId: number, data: Uint8Array, stale: boolean): void;
-  /** Lets the core's pending effects out (after a ReadIndex request). */
+  /** Asks the updater to run `data.length` queries, numbered from `firstQueryId`, answered in one message. */
+  sendQueryBatch(firstQueryId: number, data: Uint8Array[]): void;
+  /** Lets the core's pending effects out (once per turn after ReadIndex requests). */
   processReady(): void;
   /** Sends a follower's ReadIndexRequest to the leader, or the leader's ReadIndexReply to a follower. */
   sendReadIndexRequest(leaderId: NodeId, term: number, requestId: number): void;
@@ -75,7 +77,13 @@ interface KnownClientId {
   utf8: Buffer | MalformedMessageError;
 }
 
-interface PendingRead extends ReplyTo {
+/**
+ * A linearizable read. Its query runs once the state machine has applied through its read index,
+ * which may be before its heartbeat round comes back: the answer is then held until the round
+ * confirms the read (a state that applied through the read index, read after the read arrived,
+ * is a linearizable answer once no newer leader can have committed anything before it arrived).
+ */
+interface PendingRead extends ReplyTo, ReadStamps {
   data: Uint8Array;
   /** The index the state machine must have applied: the read index, and at least the request's minIndex. */
   readIndex: number;
@@ -84,12 +92,36 @@ interface PendingRead extends ReplyTo {
   /** A read served by a follower (counted), and when a read waiting for the apply gives up (0: never). */
   follower?: boolean;
   deadlineMs?: number;
+  /** Confirmed by its heartbeat round, or on the lease. */
+  confirmed: boolean;
+  /** Answered (or failed): nothing more to do. */
+  done: boolean;
+  /** The updater's answer, held until the read is confirmed. */
+  result: Uint8Array | null;
+  error: WireError | null;
+  answered: boolean;
 }
 
 /** A follower's ReadIndexRequest the leader confirms with its own ReadIndex machinery. */
 interface RemoteRead {
   from: NodeId;
   requestId: number;
+}
+
+/** Linearizable reads whose queries went to the updater in one message. */
+interface QueryBatch {
+  reads: PendingRead[];
+}
+
+/**
+ * A read this server serves from its own state, with no round of its own: a follower read (the
+ * leader confirms its read index) or a stale read. It counts as confirmed.
+ */
+function localRead(to: ReplyTo, data: Uint8Array, readIndex: number): PendingRead {
+  return {
+    connection: to.connection, batched: to.batched, callId: to.callId, data, readIndex, confirmed: true, done: false, result: null, error: null,
+    answered: false, receivedUs: 0, confirmedUs: 0, appliedUs: 0, sentUs: 0, resultUs: 0,
+  };
 }
 
 function answer(to: ReplyTo, index: number, result: Uint8Array | null, error: WireError | null): void {
@@ -135,6 +167,12 @@ export class RequestPath {
   private readsWaitingApply: PendingRead[] = [];
   /** Requests that came while no leader was known, each retried once one is (or after an election timeout). */
   private leaderWait: { sinceMs: number; to: ReplyTo; retry: () => void }[] = [];
+  /** Reads ready to query, sent to the updater together at the end of the turn. */
+  private readsToQuery: PendingRead[] = [];
+  private readyScheduled = false;
+  private queriesScheduled = false;
+  /** Query batches at the updater, by their first query id. */
+  private readonly queryBatches = new Map<number, QueryBatch>();
   private nextQueryId = 1;
   private readonly queries = new Map<number, QueryDone>();
   /** Follower reads waiting for the leader's read index (follower-read-index.ts). */
@@ -247,30 +285,68 @@ export class RequestPath {
     this.queries.get(queryId)?.(ok, result, error);
   }
 
-  /** ReadIndex confirmed by a heartbeat round: the read waits for the state machine to catch up. */
+  /**
+   * The updater's answers to a query batch (sendQueryBatch): each confirmed read is answered on its
+   * connection; a read whose round is still out keeps its answer until the round confirms it.
+   */
+  onQueryBatchResult(firstQueryId: number, results: readonly (Uint8Array | null)[], errors: readonly (WireError | null)[]): void {
+    const batch = this.queryBatches.get(firstQueryId);
+    if (batch === undefined) return;
+    this.queryBatches.delete(firstQueryId);
+    const resultUs = this.recorder.profiling ? nowUs() : 0;
+    const { reads } = batch;
+    const finished: PendingRead[] = [];
+    for (let i = 0; i < reads.length; i++) {
+      const read = reads[i]!;
+      if (read.done) continue;
+      read.error = errors[i] ?? null;
+      read.result = read.error === null ? results[i] ?? null : null;
+      read.answered = true;
+      read.resultUs = resultUs;
+      if (read.confirmed) finished.push(read);
+    }
+    this.finishReads(finished);
+  }
+
+  /** ReadIndex confirmed by a heartbeat round: a read whose answer is in is answered now. */
   onReadsReady(reads: readonly ReadReady[]): void {
-    for (const read of reads) {
-      const waiting = this.readsWaitingRound.get(read.readId);
-      if (waiting === undefined) {
-        this.answerRemoteRead(read.readId, read.readIndex, null);
+    const confirmedUs = this.recorder.profiling ? nowUs() : 0;
+    const finished: PendingRead[] = [];
+    for (const ready of reads) {
+      const read = this.readsWaitingRound.get(ready.readId);
+      if (read === undefined) {
+        // A follower's read-index request (onReadIndexRequest), confirmed like a client's read.
+        this.answerRemoteRead(ready.readId, ready.readIndex, null);
         continue;
       }
-      this.readsWaitingRound.delete(read.readId);
-      waiting.readIndex = Math.max(waiting.readIndex, read.readIndex);
-      this.readsWaitingApply.push(waiting);
+      this.readsWaitingRound.delete(ready.readId);
+      read.confirmed = true;
+      read.confirmedUs = confirmedUs;
+      if (read.answered) finished.push(read);
     }
-    this.serveReads();
+    this.finishReads(finished);
+  }
+
+  /** Reads confirmed and answered by the updater: replied (in the connections' reply batches). */
+  private finishReads(reads: readonly PendingRead[]): void {
+    if (reads.length === 0) return;
+    for (const read of reads) {
+      read.done = true;
+      answer(read, 0, read.result, read.error);
+    }
+    this.recorder.onReadsAnswered(reads, this.recorder.profiling ? nowUs() : 0);
   }
 
   onReadsFailed(readIds: readonly number[], error: RaftlineError): void {
     for (const readId of readIds) {
-      const waiting = this.readsWaitingRound.get(readId);
-      if (waiting === undefined) {
+      const read = this.readsWaitingRound.get(readId);
+      if (read === undefined) {
         this.answerRemoteRead(readId, 0, error);
         continue;
       }
       this.readsWaitingRound.delete(readId);
-      this.replyError(waiting, error);
+      read.done = true;
+      this.replyError(read, error);
     }
   }
 
@@ -287,7 +363,10 @@ export class RequestPath {
     this.sample = null;
     this.sampleConnection = null;
     this.recorder.clearLeader();
-    for (const read of this.readsWaitingRound.values()) this.replyError(read, error);
+    for (const read of this.readsWaitingRound.values()) {
+      read.done = true;
+      this.replyError(read, error);
+    }
     this.readsWaitingRound.clear();
     for (const readId of [...this.remoteReads.keys()]) this.answerRemoteRead(readId, 0, error);
   }
@@ -405,7 +484,7 @@ export class RequestPath {
       return;
     }
     this.recorder.counters.staleReadsWaited++;
-    this.readsWaitingApply.push({ ...to, data, readIndex: minIndex, stale: true, deadlineMs: this.host.monotonicMs() + this.readWaitMs });
+    this.readsWaitingApply.push({ ...localRead(to, data, minIndex), stale: true, deadlineMs: this.host.monotonicMs() + this.readWaitMs });
   }
 
   private replyError(to: ReplyTo, error: RaftlineError): void {
@@ -460,7 +539,7 @@ export class RequestPath {
       return;
     }
     if (type === RequestType.followerRead && core.role !== 'leader' && !core.takingOver) {
-      this.followerReads.add({ ...to, data, readIndex: minIndex, follower: true });
+      this.followerReads.add({ ...localRead(to, data, minIndex), follower: true });
       return;
     }
     if (core.role !== 'leader') {
@@ -484,8 +563,32 @@ export class RequestPath {
         this.replyError(to, error);
         return;
       }
-      this.readsWaitingRound.set(readId, { ...to, data, readIndex: minIndex });
-      this.host.processReady();
+      const profiling = this.recorder.profiling;
+      const nowStamp = profiling ? nowUs() : 0;
+      const lease = result.lease === true;
+      const read: PendingRead = {
+        connection: to.connection, batched: to.batched, callId: to.callId, data, readIndex: Math.max(result.readIndex, minIndex), confirmed: lease, done: false,
+        result: null, error: null, answered: false,
+        receivedUs: to.connection.receivedUs, confirmedUs: lease ? nowStamp : 0, appliedUs: 0, sentUs: 0, resultUs: 0,
+      };
+      this.recorder.counters.readsReceived++;
+      // The query goes as soon as the state machine has caught up, alongside the round if there is one.
+      if (read.readIndex > this.appliedIndexSeen) {
+        this.readsWaitingApply.push(read);
+      } else {
+        read.appliedUs = nowStamp;
+        this.queueQuery(read);
+      }
+      if (lease) return;
+      this.readsWaitingRound.set(readId, read);
+      // Once per turn: every read of the turn joins one heartbeat round (raft-core.ts, readIndex).
+      if (!this.readyScheduled) {
+        this.readyScheduled = true;
+        this.defer(() => {
+          this.readyScheduled = false;
+          this.host.processReady();
+        });
+      }
       return;
     }
     if (type === RequestType.write) this.onWrite(to, client, firstUnacked, data);
@@ -675,16 +778,63 @@ export class RequestPath {
     this.serveReads();
   }
 
-  /** Linearizable reads whose ReadIndex is confirmed, once the state machine has caught up. */
+  /**
+   * Linearizable reads, once the state machine has caught up with their read index: queried
+   * together, in one message to the updater at the end of the turn.
+   */
   private serveReads(): void {
-    if (this.readsWaitingApply.length === 0) return;
-    const ready = this.readsWaitingApply.filter((read) => read.readIndex <= this.appliedIndexSeen);
-    if (ready.length === 0) return;
-    this.readsWaitingApply = this.readsWaitingApply.filter((read) => read.readIndex > this.appliedIndexSeen);
-    for (const read of ready) {
-      if (read.follower === true) this.recorder.counters.followerReadsServed++;
-      this.query(read.data, read.stale === true, (ok, result, error) => answer(read, 0, ok ? result : null, ok ? null : error));
+    const waiting = this.readsWaitingApply;
+    if (waiting.length === 0) return;
+    const applied = this.appliedIndexSeen;
+    const appliedUs = this.recorder.profiling ? nowUs() : 0;
+    const later: PendingRead[] = [];
+    for (const read of waiting) {
+      if (read.done) continue;
+      if (read.readIndex > applied) {
+        later.push(read);
+        continue;
+      }
+      if (read.stale === true || read.follower === true) {
+        this.serveLocalRead(read);
+        continue;
+      }
+      read.appliedUs = appliedUs;
+      this.queueQuery(read);
     }
+    this.readsWaitingApply = later;
+  }
+
+  /**
+   * A follower read (its read index confirmed by the leader) or a stale read (its minIndex
+   * reached): this server's state machine answers it now, on its own query.
+   */
+  private serveLocalRead(read: PendingRead): void {
+    read.done = true;
+    if (read.follower === true) this.recorder.counters.followerReadsServed++;
+    this.query(read.data, read.stale === true, (ok, result, error) => answer(read, 0, ok ? result : null, ok ? null : error));
+  }
+
+  /** A read the state machine can answer now: its query goes with the turn's batch. */
+  private queueQuery(read: PendingRead): void {
+    this.readsToQuery.push(read);
+    if (this.queriesScheduled) return;
+    this.queriesScheduled = true;
+    this.defer(() => this.sendQueries());
+  }
+
+  private sendQueries(): void {
+    this.queriesScheduled = false;
+    // A read that failed meanwhile (leadership lost before its round came back) is not queried.
+    const reads = this.readsToQuery.filter((read) => !read.done);
+    this.readsToQuery = [];
+    if (reads.length === 0 || this.closed) return;
+    const firstQueryId = this.nextQueryId;
+    this.nextQueryId += reads.length;
+    const sentUs = this.recorder.profiling ? nowUs() : 0;
+    for (const read of reads) read.sentUs = sentUs;
+    this.queryBatches.set(firstQueryId, { reads });
+    this.recorder.counters.queryBatches++;
+    this.host.sendQueryBatch(firstQueryId, reads.map((read) => read.data));
   }
 
   private query(data: Uint8Array, stale: boolean, done: QueryDone): void {

@@ -40,6 +40,10 @@ export interface CampaignSummary {
   transfers: TransferFigures;
   /** Seeds in which a transfer asked under faults (not the one after the heal) completed. */
   transferSeeds: number;
+  /** Seeds run with the leader lease, the reads served on it, and the clock faults (stalls, skewed rates) over all seeds. */
+  leaseSeeds: number;
+  leaseReads: number;
+  clockFaults: number;
   failedSeeds: number[];
   wallSeconds: number;
 }
@@ -81,7 +85,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   const summary: CampaignSummary = {
     suite: 'sim', seeds: 0, simulatedSeconds: 0, operations: 0, reads: { all: 0, follower: 0, stale: 0 }, faults: 0, replicaLosses: 0, lostWrites: 0, violations: 0,
     duplicateApplies: 0, sessions: { opened: 0, closed: 0, lateRetries: 0, expired: 0 }, snapshots: noSnapshotFigures(),
-    crashPoints: { snapshotWrite: 0, install: 0, beforePurge: 0 }, transfers: noTransferFigures(), transferSeeds: 0, failedSeeds: [], wallSeconds: 0,
+    crashPoints: { snapshotWrite: 0, install: 0, beforePurge: 0 }, transfers: noTransferFigures(), transferSeeds: 0,
+    leaseSeeds: 0, leaseReads: 0, clockFaults: 0, failedSeeds: [], wallSeconds: 0,
   };
   for (let i = 0; i < options.seedCount; i++) {
     const seed = options.startSeed + i;
@@ -107,6 +112,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     for (const key of Object.keys(summary.crashPoints) as (keyof SimResult['crashPoints'])[]) summary.crashPoints[key] += result.crashPoints[key];
     for (const key of Object.keys(summary.transfers) as (keyof TransferFigures)[]) summary.transfers[key] += result.transfers[key];
     if (result.transfers.completed > result.transfers.afterHeal) summary.transferSeeds++;
+    if (result.readMode === 'lease') summary.leaseSeeds++;
+    summary.leaseReads += result.leaseReads;
+    summary.clockFaults += result.clockFaults;
     if (!result.ok) summary.failedSeeds.push(seed);
     options.onResult?.(result);
     options.onProgress?.(summary.seeds, options.seedCount, summary.failedSeeds.length);

@@ -28,6 +28,7 @@ const summary = await runCampaign({
       console.log(`seed ${result.seed}: ok, ${result.nodeCount} nodes, ${(result.simulatedMs / 1000).toFixed(1)} s simulated, ` +
         `${result.steps} steps, ${result.operations} operations (${result.acknowledged} writes acknowledged, ${result.reads} reads), ` +
         `${result.faults} faults (${result.crashes} crashes, ${result.tornWrites} torn writes, ${result.replicaLosses} replicas losing data), ` +
+        `reads ${result.readMode} (${result.leaseReads} on the lease), ${result.clockFaults} clock faults, ` +
         `sessions ${JSON.stringify(result.sessions)}, snapshot every ${result.snapshotEvery} keeping ${result.logKeep}: ` +
         `${snapshotLine(result.snapshots, result.crashPoints)}; ${transferLine(result.transfers)}, trace ${result.traceHash.toString(16)}`);
     }
@@ -38,7 +39,8 @@ const summary = await runCampaign({
 });
 console.log(`sim: ${summary.seeds} seeds, ${summary.simulatedSeconds.toFixed(0)} s simulated, ${summary.operations} operations, ` +
   `${summary.faults} faults (${summary.replicaLosses} replicas losing data), ${summary.violations} violations, ${summary.lostWrites} acknowledged writes lost, ` +
-  `${summary.duplicateApplies} duplicate applies; sessions ${summary.sessions.opened} opened, ${summary.sessions.closed} closed, ` +
+  `${summary.duplicateApplies} duplicate applies; ${summary.leaseSeeds} seeds on the read lease (${summary.leaseReads} lease reads), ` +
+  `${summary.clockFaults} clock faults; sessions ${summary.sessions.opened} opened, ${summary.sessions.closed} closed, ` +
   `${summary.sessions.lateRetries} writes resent past the idle bound, ${summary.sessions.expired} answered SESSION_EXPIRED; ` +
   `${snapshotLine(summary.snapshots, summary.crashPoints)}; ${transferLine(summary.transfers, { with: summary.transferSeeds, of: summary.seeds })} (${summary.wallSeconds.toFixed(1)} s)`);
 process.exitCode = summary.failedSeeds.length > 0 ? 1 : 0;

@@ -15,7 +15,38 @@ import type { TimerHandle, Timers } from '../shell/timers.js';
 
 export class Life {
   alive = true;
+  /**
+   * A process stall (a long GC pause, SIGSTOP, a VM descheduled): its timed work (timers, network
+   * arrivals) waits until this time; zero-time work already ready finishes first, as a process
+   * runs on a little before it stalls. Its clock runs on meanwhile (a monotonic clock does).
+   */
+  pausedUntilMs = 0;
   constructor(readonly name: string) {}
+}
+
+/**
+ * A node's monotonic clock, which may run at a rate other than real (virtual) time: `rate` local
+ * ms per real ms. Kept across the node's restarts (it is the machine's clock). Timers on it fire
+ * after their delay in local time.
+ */
+export class SimClock {
+  private anchorRealMs = 0;
+  private anchorLocalMs = 0;
+  private currentRate = 1;
+
+  constructor(private readonly scheduler: { now: number }) {}
+
+  get rate(): number {
+    return this.currentRate;
+  }
+
+  readonly now = (): number => this.anchorLocalMs + (this.scheduler.now - this.anchorRealMs) * this.currentRate;
+
+  setRate(rate: number): void {
+    this.anchorLocalMs = this.now();
+    this.anchorRealMs = this.scheduler.now;
+    this.currentRate = rate;
+  }
 }
 
 interface TimedStep {
@@ -116,6 +147,13 @@ export class SimScheduler {
       if (next === undefined || next.at > untilMs) return false;
       this.pop();
       if (next.cancelled || !next.life.alive) continue;
+      if (next.life.pausedUntilMs > next.at) {
+        // Its process is stalled: the step waits (the same object, so a cancel still reaches it).
+        next.at = next.life.pausedUntilMs;
+        next.seq = this.sequence++;
+        this.push(next);
+        continue;
+      }
       this.now = next.at;
       this.steps++;
       this.mix(next.source);
@@ -176,8 +214,13 @@ export class SimTimers implements Timers, ReadySource {
   private immediates: (() => void)[] = [];
   private head = 0;
 
-  constructor(private readonly scheduler: SimScheduler, readonly life: Life, private readonly jitterMs: number) {
+  constructor(private readonly scheduler: SimScheduler, readonly life: Life, private readonly jitterMs: number, private readonly clock: SimClock | null = null) {
     this.sourceId = scheduler.newSourceId();
+  }
+
+  /** A delay on this actor's clock, in real (virtual) ms. */
+  private real(delayMs: number): number {
+    return this.clock === null ? delayMs : delayMs / this.clock.rate;
   }
 
   hasWork(): boolean {
@@ -199,7 +242,7 @@ export class SimTimers implements Timers, ReadySource {
   };
 
   readonly setTimeout = (run: () => void, delayMs: number): TimerHandle => {
-    return this.scheduler.at(delayMs + this.jitter(), this.life, run, this.sourceId);
+    return this.scheduler.at(this.real(delayMs) + this.jitter(), this.life, run, this.sourceId);
   };
 
   readonly clearTimeout = (handle: TimerHandle): void => {
@@ -209,7 +252,7 @@ export class SimTimers implements Timers, ReadySource {
   readonly setInterval = (run: () => void, intervalMs: number): TimerHandle => {
     const handle = { cancelled: false, current: null as { cancelled: boolean } | null };
     const arm = (): void => {
-      handle.current = this.scheduler.at(intervalMs + this.jitter(), this.life, () => {
+      handle.current = this.scheduler.at(this.real(intervalMs) + this.jitter(), this.life, () => {
         if (handle.cancelled) return;
         arm();
         run();

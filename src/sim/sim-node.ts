@@ -20,7 +20,7 @@ import { RaftCore as ProductionCore } from '../core/raft-core.js';
 import type { Limits } from '../limits.js';
 import { assert } from '../errors.js';
 import { damageLastRecord } from '../log/disk-damage.js';
-import { Life, SimTimers, type SimScheduler } from './scheduler.js';
+import { Life, SimClock, SimTimers, type SimScheduler } from './scheduler.js';
 import { simChannel } from './sim-channel.js';
 import { SimDisk } from './sim-disk.js';
 import { SimPeerLink, type SimNetwork } from './sim-network.js';
@@ -51,6 +51,8 @@ export interface SimNodeContext {
   logKeep: number;
   /** Bytes the updater writes of a snapshot per turn of its loop: small, so that a write spans steps a crash can fall between. */
   snapshotStepBytes: number;
+  /** Every server's read lease (RaftServerOptions.readLease); none when absent. */
+  readLease?: { clockDriftMs: number };
   onApply(node: SimNode, index: number, value: string, position: number): void;
   onSnapshotLoaded(node: SimNode, how: SnapshotLoad, index: number, values: readonly string[]): void;
 }
@@ -73,9 +75,12 @@ export class SimNode {
   log: LogActor | null = null;
   ledger: SimLedger | null = null;
   incarnation = 0;
+  /** The machine's clock: the server's monotonic clock and its timers run on it (a nemesis skews it). */
+  readonly clock: SimClock;
 
   constructor(readonly id: string, private readonly context: SimNodeContext) {
     this.disk = new SimDisk(!context.lyingDisk);
+    this.clock = new SimClock(context.scheduler);
   }
 
   get isUp(): boolean {
@@ -96,11 +101,11 @@ export class SimNode {
       context.onSnapshotLoaded(this, this.updater?.installInProgress === true ? 'install' : 'restart', index, values);
     const ledger = context.makeLedger?.(observer, loaded) ?? new SimLedger(observer, loaded);
     this.ledger = ledger;
-    const timers = (): SimTimers => new SimTimers(context.scheduler, life, context.timerJitterMs);
+    const timers = (): SimTimers => new SimTimers(context.scheduler, life, context.timerJitterMs, this.clock);
     const environment: Partial<ServerEnvironment> = {
       fileSystem: this.disk,
       timers: timers(),
-      monotonicMs: () => context.scheduler.now,
+      monotonicMs: this.clock.now,
       lockDir: (dir) => ({ dir, release: () => {} }),
       loadStateMachine: async () => new SimLedger(null),
       spawnActors: (_mode, options) => this.spawnActors(life, options, ledger, timers),
@@ -124,6 +129,7 @@ export class SimNode {
       logger: silentLogger,
       snapshotEvery: context.snapshotEvery,
       logKeep: context.logKeep,
+      ...(context.readLease === undefined ? {} : { readLease: context.readLease }),
     }, environment);
     this.server = server;
     await server.start();

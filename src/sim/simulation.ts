@@ -11,6 +11,9 @@
  *    cluster must elect a leader, commit new writes and converge (every node the same ledger, the
  *    same applied index), then hand leadership over to another node and converge again. Then every
  *    acknowledged write must be on every node, once.
+ * Reads are linearizable, confirmed by heartbeat rounds or, in every other seed, on the leader
+ * lease; clock faults stall nodes (the leader half of the time) and skew their clock rates within
+ * the drift the lease allows (a negative control sets it beyond, and the checker must catch it).
  * Everything is drawn from the seed: the same seed replays the same run step for step (the trace
  * hash of the result says so).
  */
@@ -55,6 +58,26 @@ export interface SimConfig {
   /** Snapshot every this many applied entries (0: never) and entries kept below one; drawn from the seed when absent. */
   snapshotEvery?: number;
   logKeep?: number;
+  /** How the servers confirm linearizable reads (a heartbeat round, or the leader lease); by the seed when absent (even seeds: lease). */
+  readMode?: SimReadMode;
+  /** The lease's clock drift bound, ms (RaftServerOptions.readLease); default 200: a lease of 900 - 200 ms under simLimits. */
+  leaseDriftMs?: number;
+  /**
+   * Clock faults of the nemesis: `withinDrift` (default) stalls nodes (the leader's process half
+   * of the time) and skews clock rates as far as the lease's drift bound allows; `beyondDrift`, a
+   * deliberately broken setting for the negative control, slows the leader's clock far past it
+   * while cutting it off from the other servers; `none`.
+   */
+  clockFaults?: 'none' | 'withinDrift' | 'beyondDrift';
+  /** Share of the safety phase's operations that are reads (default 0.25). */
+  readRatio?: number;
+}
+
+export type SimReadMode = 'linearizable' | 'lease';
+
+/** The read mode of a seed when the config names none: every other seed runs on the lease. */
+export function readModeOf(seed: number): SimReadMode {
+  return seed % 2 === 0 ? 'lease' : 'linearizable';
 }
 
 export const defaultSimConfig: Omit<SimConfig, 'seed'> = {
@@ -129,6 +152,10 @@ export function noTransferFigures(): TransferFigures {
 export interface SimResult {
   seed: number;
   nodeCount: number;
+  readMode: SimReadMode;
+  /** Reads the leaders served on their lease, and the clock faults (stalls, rate changes) injected. */
+  leaseReads: number;
+  clockFaults: number;
   ok: boolean;
   violations: Violation[];
   simulatedMs: number;
@@ -181,8 +208,12 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
   const snapshotEvery = config.snapshotEvery ?? (rng.nextFloat() < 0.2 ? 0 : 5 + Math.floor(rng.nextFloat() * 40));
   const logKeep = config.logKeep ?? Math.floor(rng.nextFloat() * 20);
   const snapshotActivity = new SnapshotActivity(logKeep);
+  const readMode = config.readMode ?? readModeOf(config.seed);
+  const leaseDriftMs = config.leaseDriftMs ?? 200;
+  const clockFaults = config.clockFaults ?? 'withinDrift';
   const nodes: SimNode[] = nodeIds.map((id) => new SimNode(id, {
     scheduler, network, limits, nodeIds, timerJitterMs: 5,
+    ...(readMode === 'lease' ? { readLease: { clockDriftMs: leaseDriftMs } } : {}),
     makeCore: config.makeCore ?? productionCore,
     lyingDisk: config.lyingDisk ?? false,
     snapshotEvery, logKeep, snapshotStepBytes: 128,
@@ -201,7 +232,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
   let inLiveness = false;
   const clients = Array.from({ length: config.clientCount }, (_, i) => new SimClient(`c${i + 1}`, scheduler, network, nodeIds, {
     attemptTimeoutMs: 800, callDeadlineMs: 10_000, thinkMsMin: 50, thinkMsMax: (2 * config.safetyMs) / Math.max(1, config.opsPerClient),
-    readRatio: 0.25, closeChance: 0.1, lateRetryChance: 0.04,
+    readRatio: config.readRatio ?? 0.25, closeChance: 0.1, lateRetryChance: 0.04,
   }, {
     onAcknowledged: (_client, value, index) => {
       acknowledged.set(value, index);
@@ -224,7 +255,9 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     note(`start ${node.id}`);
     pending.push(node.start());
   };
+  let leaseReads = 0;
   const crash = (node: SimNode): void => {
+    leaseReads += node.core?.readCounters.leaseReads ?? 0;
     snapshotActivity.onCrash(node);
     const outcome = node.crash(0.5, 0.5);
     crashes++;
@@ -454,6 +487,43 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
   const nemesisLife = new Life('nemesis');
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rng.nextFloat() * items.length)]!;
   const leader = (): SimNode | undefined => nodes.find((node) => node.isUp && node.core!.role === 'leader');
+
+  // ---- clock faults (the leader lease's assumptions) ---------------------------------------
+  // The lease holds while the ratio of any two clocks' rates stays below window / lease, where the
+  // window is the voters' stickiness ((electionTicksMin - 1) ticks) and the lease that less the
+  // drift bound. Within drift, each clock's rate stays within the square root of 95 % of that.
+  const windowMs = (limits.electionTicksMin! - 1) * limits.tickMs!;
+  const rateSpread = Math.sqrt((0.95 * windowMs) / Math.max(1, windowMs - leaseDriftMs));
+  let clockFaultCount = 0;
+  const clockFault = (): void => {
+    clockFaultCount++;
+    const current = leader();
+    if (clockFaults === 'beyondDrift') {
+      // Deliberately broken: the leader's clock runs at a quarter of real time while it is cut
+      // off, so its lease outlives the stickiness of the voters that confirmed it, by far.
+      if (current === undefined) return;
+      current.clock.setRate(0.25);
+      for (const other of nodeIds) if (other !== current.id) { network.cut(current.id, other); network.cut(other, current.id); }
+      note(`clock of leader ${current.id} at 0.25x real time; isolated`);
+      return;
+    }
+    const roll = rng.nextFloat();
+    if (roll < 0.45) {
+      const victim = current !== undefined && rng.nextFloat() < 0.5 ? current : pick(nodes);
+      if (victim.life === null) return;
+      const ms = 200 + Math.floor(rng.nextFloat() * 2800);
+      victim.life.pausedUntilMs = scheduler.now + ms;
+      note(`${victim.id} stalls for ${ms} ms${victim === current ? ' (the leader)' : ''}`);
+    } else if (roll < 0.9) {
+      const victim = pick(nodes);
+      const rate = Math.exp((rng.nextFloat() * 2 - 1) * Math.log(rateSpread));
+      victim.clock.setRate(rate);
+      note(`clock of ${victim.id} at ${rate.toFixed(3)}x real time`);
+    } else {
+      for (const node of nodes) node.clock.setRate(1);
+      note('clocks at real time');
+    }
+  };
   const nemesis = (): void => {
     if (scheduler.now >= config.safetyMs) return;
     const up = nodes.filter((node) => node.life !== null);
@@ -520,6 +590,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
       else if (rng.nextFloat() < 0.5) setElectionPaused(pick(running), true);
       else pauseAimedUntilMs = scheduler.now + 5000;
     }
+    if (clockFaults !== 'none' && rng.nextFloat() < (clockFaults === 'beyondDrift' ? 0.3 : 0.12)) clockFault();
     scheduler.at(rng.nextFloat() * 2 * config.faultEveryMs, nemesisLife, nemesis);
   };
 
@@ -549,6 +620,7 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     network.healAll();
     network.faults = calmNetwork;
     network.resetAll();
+    for (const node of nodes) node.clock.setRate(1);
     note('liveness phase: faults healed');
     // A paused node never campaigns: with too few left to elect, liveness would be out of reach.
     for (const node of nodes) if (node.isUp && node.core!.electionsPaused) setElectionPaused(node, false);
@@ -659,10 +731,14 @@ export async function runSimulation(config: SimConfig): Promise<SimResult> {
     }
   }
   config.inspect?.(nodes, clients);
+  for (const node of nodes) leaseReads += node.core?.readCounters.leaseReads ?? 0;
   const operations = clients.reduce((sum, client) => sum + client.written + client.reads, 0);
   return {
     seed: config.seed,
     nodeCount,
+    readMode,
+    leaseReads,
+    clockFaults: clockFaultCount,
     ok: !checkers.failed,
     violations: checkers.violations,
     simulatedMs: scheduler.now,

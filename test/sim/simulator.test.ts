@@ -82,6 +82,28 @@ test('a state machine whose snapshots leave out the newest value is caught loadi
   assert.ok(failure.violations.some((violation) => ['snapshotInstall', 'snapshotRestart'].includes(violation.rule)), JSON.stringify(failure.violations));
 });
 
+test('lease reads whose drift bound is too small for the clocks are caught serving a stale read within 40 seeds', async () => {
+  // The leader's clock runs at a quarter of real time while it is cut off: with no drift allowed
+  // its 900 ms lease lasts 3.6 s of real time, far past the voters' stickiness.
+  const failure = await firstFailure({ readMode: 'lease', leaseDriftMs: 0, clockFaults: 'beyondDrift', readRatio: 0.5 }, 40);
+  assert.ok(failure !== null, 'no seed caught the stale lease read');
+  assert.ok(failure.violations.some((violation) => violation.rule === 'linearizableRead'), JSON.stringify(failure.violations));
+});
+
+test('under the same clock fault, a drift bound that covers it, or reads by heartbeat round, serve no stale read', async () => {
+  let leaseReads = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    // A 200 ms lease: 800 ms of real time at a quarter rate, within the voters' 900 ms.
+    const covered = await runSimulation({ ...defaultSimConfig, seed, readMode: 'lease', leaseDriftMs: 700, clockFaults: 'beyondDrift', readRatio: 0.5 });
+    assert.ok(covered.ok, `lease seed ${seed}: ${JSON.stringify(covered.violations)}`);
+    leaseReads += covered.leaseReads;
+    const rounds = await runSimulation({ ...defaultSimConfig, seed, readMode: 'linearizable', clockFaults: 'beyondDrift', readRatio: 0.5 });
+    assert.ok(rounds.ok, `ReadIndex seed ${seed}: ${JSON.stringify(rounds.violations)}`);
+    assert.equal(rounds.leaseReads, 0);
+  }
+  assert.ok(leaseReads > 50, `only ${leaseReads} lease reads`);
+});
+
 test('virtual disk: a crash keeps synced data and names, and at most a prefix of what was not synced', () => {
   const scheduler = new SimScheduler(7);
   let tornSeen = false;

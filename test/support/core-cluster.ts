@@ -378,17 +378,22 @@ export class CoreCluster {
     const outside = this.nodes.map((node) => node.id).filter((id) => !voters.includes(id) && !learners.includes(id));
     const pickOf = (ids: NodeId[]): NodeId => ids[this.rng.intBetween(0, ids.length - 1)]!;
     const roll = this.rng.nextFloat();
+    // As the server's membership change does (membership-change.ts), a learner becomes a voter
+    // only once it has caught up with the leader's commit index: a voter far behind can leave a
+    // joint configuration that no candidate can win once every node restarts.
+    const commitIndex = leader.core!.commitIndex;
+    const caughtUp = learners.filter((id) => this.node(id).log.length >= commitIndex);
     if (roll < 0.3 && outside.length > 0) {
       this.proposeConfiguration(leader.id, voters, [...learners, pickOf(outside)]);
-    } else if (roll < 0.55 && learners.length > 0) {
-      const promoted = pickOf(learners);
+    } else if (roll < 0.55 && caughtUp.length > 0) {
+      const promoted = pickOf(caughtUp);
       this.proposeConfiguration(leader.id, [...voters, promoted], learners.filter((id) => id !== promoted));
     } else if (roll < 0.8 && voters.length > 1) {
       const removed = pickOf(voters);
       this.proposeConfiguration(leader.id, voters.filter((id) => id !== removed), learners);
-    } else if (learners.length > 0) {
+    } else if (caughtUp.length > 0) {
       const removed = pickOf(voters);
-      const added = pickOf(learners);
+      const added = pickOf(caughtUp);
       this.proposeConfiguration(leader.id, [...voters.filter((id) => id !== removed), added], learners.filter((id) => id !== added));
     }
   }

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { RaftServer } from '../../src/server/raft-server.js';
+import type { RaftServerOptions } from '../../src/server/options.js';
 import type { Limits } from '../../src/limits.js';
 import { sleep } from '../../src/cluster/local-cluster.js';
 
@@ -32,15 +33,16 @@ export async function waitForLeader(servers: RaftServer[], timeoutMs = 15_000): 
   throw new Error('no leader elected in time');
 }
 
-/** Runs `body` against a fresh group listening on `basePort` onward, with these limits. */
-export async function withGroup(basePort: number, limits: Partial<Limits>, body: (group: Group) => Promise<void>): Promise<void> {
+/** Runs `body` against a fresh group listening on `basePort` onward, with these limits (and these options for every server). */
+export async function withGroup(basePort: number, limits: Partial<Limits>, body: (group: Group) => Promise<void>,
+  options: Partial<Pick<RaftServerOptions, 'readLease'>> = {}): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftline-group-'));
   const peers = [1, 2, 3].map((n) => ({ id: `n${n}`, address: `127.0.0.1:${basePort + n - 1}` }));
   const started: RaftServer[] = [];
   try {
     const servers = peers.map((peer) => new RaftServer({
       id: peer.id, peers, dir: path.join(dir, peer.id), actors: 'inline', stateMachine: 'kv', limits,
-      logger: pino({ level: 'silent' }),
+      logger: pino({ level: 'silent' }), ...options,
     }));
     for (const server of servers) {
       await server.start();

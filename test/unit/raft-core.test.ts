@@ -194,7 +194,7 @@ test('a single voter becomes leader on campaign, with no messages, and commits i
   }));
   core.onLocalSynced(1);
   assert.deepEqual(core.ready(), ready({ commitIndex: 1 }));
-  assert.deepEqual(core.readIndex(5), { ok: true });
+  assert.deepEqual(core.readIndex(5), { ok: true, readIndex: 1 });
   assert.deepEqual(core.ready(), ready({ readsReady: [{ readId: 5, readIndex: 1 }] }));
 });
 
@@ -497,14 +497,15 @@ test('readIndex: a read is ready once a majority acknowledged its heartbeat roun
   core.onMatch('n2', 2);
   assert.deepEqual(core.ready(), ready({ commitIndex: 2 }));
 
-  assert.deepEqual(core.readIndex(7), { ok: true });
-  assert.deepEqual(core.readIndex(8), { ok: true }); // before the drain: shares round 1
+  assert.deepEqual(core.readIndex(7), { ok: true, readIndex: 2 });
+  assert.deepEqual(core.readIndex(8), { ok: true, readIndex: 2 }); // before the drain: shares round 1
   assert.deepEqual(core.ready(), ready({ heartbeatRound: 1 }));
-  assert.deepEqual(core.readIndex(9), { ok: true }); // round 1 already went out: a new round
-  assert.deepEqual(core.ready(), ready({ heartbeatRound: 2 }));
+  assert.deepEqual(core.readIndex(9), { ok: true, readIndex: 2 }); // round 1 already went out: it waits for the next
+  assert.equal(core.hasReady(), false, 'one read round outstanding at a time');
 
   core.onRoundAck('n3', 1);
-  assert.deepEqual(core.ready(), ready({ readsReady: [{ readId: 7, readIndex: 2 }, { readId: 8, readIndex: 2 }] }));
+  // Round 1 confirmed: its reads are ready, and the next round starts for read 9.
+  assert.deepEqual(core.ready(), ready({ readsReady: [{ readId: 7, readIndex: 2 }, { readId: 8, readIndex: 2 }], heartbeatRound: 2 }));
   core.onRoundAck('n2', 1);
   assert.equal(core.hasReady(), false, 'round 2 not yet acknowledged by anyone');
   core.onRoundAck('n2', 2);

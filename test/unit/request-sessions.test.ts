@@ -49,6 +49,7 @@ function leaderPath() {
       return log.length;
     },
     sendQuery: () => {},
+    sendQueryBatch: () => {},
     processReady: () => {},
     sendReadIndexRequest: () => {},
     sendReadIndexReply: () => {},
