@@ -460,6 +460,11 @@ export class RequestPath {
       return;
     }
     this.remoteReads.set(readId, { from, requestId });
+    // On the leader lease: confirmed at once (no ReadReady follows).
+    if (result.lease === true) {
+      this.answerRemoteRead(readId, result.readIndex, null);
+      return;
+    }
     this.host.processReady();
   }
 

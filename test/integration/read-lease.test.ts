@@ -11,9 +11,10 @@ import { withGroup } from '../support/group.js';
 import { RaftClient } from '../../src/client/raft-client.js';
 import { kv } from '../../src/client/kv.js';
 import { sleep } from '../../src/cluster/local-cluster.js';
+import { decodeStringOrNullResult, encodeGet } from '../../src/statemachines/kv-ops.js';
 
 test('with a read lease the leader serves reads on it, reports it in status, and withholds it while elections are paused', async () => {
-  await withGroup(testPort(19947), {}, async ({ leader, followers, addresses }) => {
+  await withGroup(testPort(19947), {}, async ({ servers, leader, followers, addresses }) => {
     const client = await RaftClient.connect({ peers: addresses });
     try {
       const store = kv(client);
@@ -29,6 +30,13 @@ test('with a read lease the leader serves reads on it, reports it in status, and
       assert.ok(values.every((value) => value === 'v1'));
       const before = leader.metrics().counters;
       assert.ok(before['leaseReads']! >= 200, `lease reads ${before['leaseReads']}`);
+      // A follower read: the follower's read-index request is answered on the lease as well.
+      const followerAddress = addresses[servers.indexOf(followers[0]!)]!;
+      const answeredBefore = before['readIndexRequestsAnswered']!;
+      const read = await client.sendReadOnly(encodeGet('k'), { server: followerAddress });
+      assert.equal(decodeStringOrNullResult(read), 'v1');
+      const beforePause = leader.metrics().counters;
+      assert.ok(beforePause['readIndexRequestsAnswered']! > answeredBefore, 'the leader answered the follower\'s read-index request');
 
       leader.setElectionPaused(true);
       assert.equal(leader.status().readLease?.validForMs, 0, 'no lease with elections paused');
@@ -36,8 +44,8 @@ test('with a read lease the leader serves reads on it, reports it in status, and
       const paused = await Promise.all(Array.from({ length: 50 }, () => store.get('k')));
       assert.ok(paused.every((value) => value === 'v2'));
       const after = leader.metrics().counters;
-      assert.equal(after['leaseReads'], before['leaseReads'], 'no read on the lease while paused');
-      assert.ok(after['leaseFallbacks']! >= 50 && after['readRounds']! > before['readRounds']!);
+      assert.equal(after['leaseReads'], beforePause['leaseReads'], 'no read on the lease while paused');
+      assert.ok(after['leaseFallbacks']! >= 50 && after['readRounds']! > beforePause['readRounds']!);
       leader.setElectionPaused(false);
     } finally {
       await client.close();
