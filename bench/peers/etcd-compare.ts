@@ -104,18 +104,22 @@ function pick(result: SideResult): SideResult {
 }
 
 export function formatComparison(comparison: Comparison): string {
+  // With reads only (100 %), there are no write figures to show or compare.
   const row = (name: string, result: SideResult): string[] => {
-    const lines = [`${name.padEnd(9)} ${String(result.writesPerSecond).padStart(9)} writes/s   p50 ${result.latencyMs.p50} ms   ` +
-      `p99 ${result.latencyMs.p99} ms   max ${result.latencyMs.max} ms`];
-    if (result.readsPerSecond !== undefined && result.readLatencyMs !== undefined) {
-      lines.push(`${''.padEnd(9)} ${String(result.readsPerSecond).padStart(9)} reads/s    p50 ${result.readLatencyMs.p50} ms   ` +
-        `p99 ${result.readLatencyMs.p99} ms   max ${result.readLatencyMs.max} ms`);
+    const reads = result.readsPerSecond !== undefined && result.readLatencyMs !== undefined;
+    const lines = reads && result.writesPerSecond === 0 ? [] : [`${name.padEnd(9)} ${String(result.writesPerSecond).padStart(9)} writes/s   ` +
+      `p50 ${result.latencyMs.p50} ms   p99 ${result.latencyMs.p99} ms   max ${result.latencyMs.max} ms`];
+    if (reads) {
+      lines.push(`${(lines.length === 0 ? name : '').padEnd(9)} ${String(result.readsPerSecond).padStart(9)} reads/s    p50 ${result.readLatencyMs!.p50} ms   ` +
+        `p99 ${result.readLatencyMs!.p99} ms   max ${result.readLatencyMs!.max} ms`);
     }
     return lines;
   };
-  const ratio = (side: SideComparison): string =>
-    `ratio     ${side.throughputRatio.toFixed(1)}x the writes/s of etcd; p50 ${side.p50Ratio.toFixed(2)}x, p99 ${side.p99Ratio.toFixed(2)}x its latency` +
-    (side.readsRatio === null ? '' : `; ${side.readsRatio.toFixed(1)}x its reads/s, ${side.operationsRatio.toFixed(1)}x its operations/s`);
+  const ratio = (side: SideComparison, etcd: SideResult): string =>
+    `ratio     ` + [
+      ...(etcd.writesPerSecond === 0 ? [] : [`${side.throughputRatio.toFixed(1)}x the writes/s of etcd; p50 ${side.p50Ratio.toFixed(2)}x, p99 ${side.p99Ratio.toFixed(2)}x its latency`]),
+      ...(side.readsRatio === null ? [] : [`${side.readsRatio.toFixed(1)}x its reads/s, ${side.operationsRatio.toFixed(1)}x its operations/s`]),
+    ].join('; ');
   const lines: string[] = [];
   const several = comparison.rounds.length > 1;
   for (const round of comparison.rounds) {
@@ -124,7 +128,7 @@ export function formatComparison(comparison: Comparison): string {
     lines.push(...row('etcd', round.etcd));
     for (const side of [round, ...round.modes]) {
       const name = round.modes.length === 0 && side.mode === 'linearizable' ? 'raftline' : `raftline ${side.mode}`;
-      lines.push(...row(name, side.raftline), ratio(side));
+      lines.push(...row(name, side.raftline), ratio(side, round.etcd));
     }
   }
   if (several) {

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDevCertificates } from '../cluster/dev-certificates.js';
+import { leaseDriftMsDefault } from '../server/options.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { damageLastRecord, lastIndexOnDisk } from '../log/disk-damage.js';
 import { nodeFileSystem } from '../log/file-system.js';
@@ -60,6 +61,8 @@ export interface ChaosOptions {
    * proxies, which forward the bytes), and every client of the run with the admin certificate.
    */
   tls?: boolean;
+  /** The servers serve linearizable reads on the leader lease (`--read-lease`, the default drift). */
+  readLease?: boolean;
 }
 
 /** Recovery waits over the rounds in which the fault was alone and began on a settled cluster. */
@@ -78,8 +81,9 @@ export interface ChaosResult {
   nodes: number;
   workloads: WorkloadName[];
   actors: 'workers' | 'inline';
-  /** Whether the run was over TLS (ChaosOptions.tls). */
+  /** Whether the run was over TLS (ChaosOptions.tls), and on servers with the read lease. */
   tls: boolean;
+  readLease: boolean;
   durationS: number;
   historyDir: string | null;
   histories: number;
@@ -124,6 +128,8 @@ export interface ChaosResult {
    * close, and forgotten after idling past the bound, since that server started.
    */
   sessions: { opened: number; ended: number; expired: number } | null;
+  /** Reads the servers served on the leader lease, as their counters stood at the end (restarts reset them). */
+  leaseReads: number;
   /**
    * Snapshots over the run, summed over the servers (counters polled every second, carried over
    * their restarts): taken, sent to followers behind the purge, installed from a leader.
@@ -194,6 +200,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   if (tlsDir !== undefined) createDevCertificates(options.nodes, tlsDir);
   const cluster = new LocalCluster({
     ...(tlsDir === undefined ? {} : { tlsDir }),
+    ...(options.readLease === true ? { readLease: { clockDriftMs: leaseDriftMsDefault } } : {}),
     nodes: options.nodes, dir: dataDir, basePort: options.basePort, actors, logFile, logLevel: options.serverLogLevel ?? 'warn',
     stateMachine: usesChaosMachine ? chaosStateMachine : 'kv',
     // Small segments and a small replication cache: the log is purged within a run, and a server
@@ -302,7 +309,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let handoverMs: number | null = null;
   let ok = false;
   const result: ChaosResult = {
-    ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, tls: tlsDir !== undefined, durationS: options.durationS,
+    ok: false, seed: options.seed, nodes: options.nodes, workloads: options.workloads, actors, tls: tlsDir !== undefined, readLease: options.readLease === true, leaseReads: 0, durationS: options.durationS,
     historyDir: options.historyDir ?? null, histories: 0, operations: 0, faults: 0, faultCounts: {}, transfers: { done: 0, failed: 0, doneMsMean: null, afterHealMs: null },
     membership: { asked: 0, done: 0, afterHeal: false },
     lostWrites: 0, violations: 0,
@@ -373,6 +380,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       result.converged = await converged(cluster, Date.now() + 30_000);
       if (!result.converged) problems.push(`servers did not converge on the leader's log within 30 s: ${JSON.stringify(await cluster.statuses())}`);
       result.sessions = await sessionCounts(cluster);
+      result.leaseReads = await counterSum(cluster, 'leaseReads');
       await snapshotTally.poll();
       result.snapshots = snapshotTally.totals();
       if (result.converged) {
@@ -524,6 +532,17 @@ class SnapshotTally {
   }
 }
 
+/** One counter summed over the servers that answer. */
+async function counterSum(cluster: LocalCluster, name: string): Promise<number> {
+  const client = await RaftClient.connect({ peers: cluster.addresses, requestTimeoutMs: 3000, ...cluster.clientTls });
+  try {
+    const counts = await Promise.all(cluster.nodes.map((node) => client.metrics(node.address).then((metrics) => metrics.counters[name] ?? 0, () => 0)));
+    return counts.reduce((sum, count) => sum + count, 0);
+  } finally {
+    await client.close();
+  }
+}
+
 /** The leader's session counters (null when no leader answers). */
 async function sessionCounts(cluster: LocalCluster): Promise<ChaosResult['sessions']> {
   const leader = await cluster.waitForLeader(10_000).catch(() => null);
@@ -545,7 +564,7 @@ export function formatChaos(result: ChaosResult): string {
   const figure = (p: Percentiles): string =>
     `p50 ${ms(p.p50Ms)}, p99 ${ms(p.p99Ms)}, max ${ms(p.maxMs)} (${p.samples} samples${p.unrecovered > 0 ? `, ${p.unrecovered} unrecovered` : ''})`;
   const lines = [
-    `chaos ${result.ok ? 'PASS' : 'FAIL'}: seed ${result.seed}, ${result.nodes} nodes (${result.actors}${result.tls ? ', TLS' : ''}), ${result.workloads.join('+')}, ${result.durationS} s`,
+    `chaos ${result.ok ? 'PASS' : 'FAIL'}: seed ${result.seed}, ${result.nodes} nodes (${result.actors}${result.tls ? ', TLS' : ''}${result.readLease ? ', read lease' : ''}), ${result.workloads.join('+')}, ${result.durationS} s`,
     `faults ${result.faults}: ${Object.entries(result.faultCounts).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `leadership transfers: ${result.transfers.done} done${result.transfers.doneMsMean === null ? '' : ` (mean ${Math.round(result.transfers.doneMsMean)} ms)`}, ` +
       `${result.transfers.failed} failed under faults; after the heal ${result.transfers.afterHealMs === null ? 'none' : `done in ${Math.round(result.transfers.afterHealMs)} ms`}`,
@@ -553,7 +572,7 @@ export function formatChaos(result: ChaosResult): string {
       `${result.membership.afterHeal ? 'a server removed and added back' : 'none'}`,
     `histories ${result.histories}, operations checked ${result.operations}, lost writes ${result.lostWrites}, ` +
       `linearizability violations ${result.violations}, undecided ${result.undecided}, duplicate applies ${result.duplicateApplies}, phantoms ${result.phantoms}, ` +
-      `follower reads ${result.followerReads}, ` +
+      `follower reads ${result.followerReads}, ${result.readLease ? `lease reads ${result.leaseReads}, ` : ''}` +
       `servers converged ${result.converged ? 'yes' : 'no'}`,
     `recovery (single-fault rounds on a settled cluster): leader kill → next write ${figure(result.recovery.leaderKill)}`,
     `recovery (single-fault rounds on a settled cluster): partition heal → next write ${figure(result.recovery.partitionHeal)}`,

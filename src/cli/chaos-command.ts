@@ -42,16 +42,17 @@ export function addChaosCommand(program: Command): void {
       + 'or stale reads from any server (a control the checker must catch)').choices([...registerReadModes]).default('mixed'))
     .option('--snapshot-every <entries>', 'the servers take a snapshot every this many applied entries (0: none)', integer('--snapshot-every', 0), chaosSnapshotEvery)
     .option('--base-port <port>', 'first server port; the fault proxies take the ports after the servers', port('--base-port'), 7301)
+    .option('--read-lease', 'the servers serve linearizable reads on the leader lease (the register workload reads on it)')
     .option('--tls', 'TLS everywhere: certificates made for the run (needs openssl), mutual TLS between the servers, every client with one')
     .addOption(actorsOption())
-    .action(async (options: { tls?: boolean; nodes: string; workload: WorkloadName[]; duration: number; seed?: number; historyDir?: string; json?: string; faults?: FaultKind[]; serverLogLevel: string; basePort: number; actors: 'workers' | 'inline'; snapshotEvery: number; registerReads: RegisterReads }) => {
+    .action(async (options: { tls?: boolean; readLease?: boolean; nodes: string; workload: WorkloadName[]; duration: number; seed?: number; historyDir?: string; json?: string; faults?: FaultKind[]; serverLogLevel: string; basePort: number; actors: 'workers' | 'inline'; snapshotEvery: number; registerReads: RegisterReads }) => {
       const nodes = Number(options.nodes);
       checkPortRange('--base-port', options.basePort, nodes + nodes * (nodes - 1), `${nodes} servers and their ${nodes * (nodes - 1)} fault proxies`);
       const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
       const result = await runChaos({
         nodes: Number(options.nodes) as 3 | 5, workloads: options.workload, durationS: options.duration, seed,
         basePort: options.basePort, actors: options.actors, serverLogLevel: options.serverLogLevel, snapshotEvery: options.snapshotEvery,
-        registerReads: options.registerReads, tls: options.tls === true,
+        registerReads: options.registerReads, tls: options.tls === true, readLease: options.readLease === true,
         ...(options.faults === undefined ? {} : { nemesis: { kinds: options.faults } }),
         ...(options.historyDir === undefined ? {} : { historyDir: options.historyDir }),
         log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`),

@@ -4,6 +4,7 @@
  * several flags at once (a port range, a required flag) throw ConfigurationError from the action,
  * after commander has refused any unknown flag, so a mistyped flag is named before anything else.
  */
+import { leaseDriftMsDefault } from '../server/options.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigurationError } from '../errors.js';
 import { readPemFile, readTlsFiles, type ClientTls } from '../shell/tls-identity.js';
@@ -32,11 +33,7 @@ export function integer(name: string, min: number, max = Number.MAX_SAFE_INTEGER
 
 export const port = (name: string): ((value: string) => number) => integer(name, 1, portMax);
 
-/**
- * The clock drift a server's read lease allows when `--lease-drift-ms` is not given: the lease is
- * the shortest election timeout less one tick less this (RaftServerOptions.readLease).
- */
-export const leaseDriftMsDefault = 50;
+export { leaseDriftMsDefault };
 
 /** `--read-lease` and `--lease-drift-ms`, shared by `server`, `cluster` and `bench`. */
 export function readLeaseOptions(): Option[] {

@@ -35,8 +35,11 @@ function openssl(args: string[], cwd: string): void {
   }
 }
 
-/** One certificate signed by the CA in `dir` (made by createDevCertificates), with `sans` as its subject alternative names. */
-export function issueCertificate(dir: string, stem: string, commonName: string, sans: string[]): void {
+/**
+ * One certificate signed by the CA in `dir` (made by createDevCertificates), with `sans` as its
+ * subject alternative names, valid for `days` from now (0: it expires within the second; tests).
+ */
+export function issueCertificate(dir: string, stem: string, commonName: string, sans: string[], days = Number(validDays)): void {
   const extensions = `${stem}.ext`;
   fs.writeFileSync(path.join(dir, extensions), [
     'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment',
@@ -44,7 +47,7 @@ export function issueCertificate(dir: string, stem: string, commonName: string, 
   ].join('\n'));
   openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${stem}-key.pem`,
     '-out', `${stem}.csr`, '-subj', `/CN=${commonName}`], dir);
-  openssl(['x509', '-req', '-in', `${stem}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', validDays,
+  openssl(['x509', '-req', '-in', `${stem}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', String(days),
     '-sha256', '-extfile', extensions, '-out', `${stem}.pem`], dir);
   fs.rmSync(path.join(dir, `${stem}.csr`));
   fs.rmSync(path.join(dir, extensions));

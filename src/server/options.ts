@@ -94,6 +94,12 @@ export interface RaftServerOptions {
   readLease?: ReadLeaseOptions;
 }
 
+/**
+ * The clock drift a server's read lease allows when none is given (`--lease-drift-ms`): the lease
+ * is the shortest election timeout less one tick less this (RaftServerOptions.readLease).
+ */
+export const leaseDriftMsDefault = 50;
+
 export interface ReadLeaseOptions {
   clockDriftMs: number;
 }

@@ -307,13 +307,12 @@ export class RaftServer implements RequestPathHost {
         requests.onApplied(message.appliedIndex, message.indexes, message.results, message.errors, message.loops);
         if (message.sessions !== undefined) requests.onSessions(message.sessions);
         this.observeLeaderReady();
-      } else if (message.k === Kind.UpdaterQueryResult) {
-        requests.onQueryResult(message.queryId, message.ok, message.result, message.error);
       } else if (message.k === Kind.UpdaterQueryBatchResult) {
         requests.onQueryBatchResult(message.firstQueryId, message.results, message.errors);
       } else if (message.k === Kind.UpdaterSnapshotTaken) {
         this.onSnapshotTaken(message);
-      } else {
+      } else if (message.k !== Kind.UpdaterQueryResult) {
+        // (A single query's result: this server asks only in batches.)
         this.onInstallProgress(message);
       }
     });
@@ -467,10 +466,6 @@ export class RaftServer implements RequestPathHost {
     return seq;
   }
 
-  sendQuery(queryId: number, data: Uint8Array, stale: boolean): void {
-    this.requireActors().updater.send({ k: Kind.UpdaterQuery, queryId, data, stale });
-  }
-
   /** On this server's own connection to the leader (the appender's), like a vote request. */
   sendReadIndexRequest(leaderId: string, term: number, requestId: number): void {
     const body = encode({ k: Kind.ReadIndexRequest, g: this.groupId, from: this.id, term, requestId } satisfies ReadIndexRequestMessage);
@@ -516,8 +511,8 @@ export class RaftServer implements RequestPathHost {
     return this.watches.add(index, level, timeoutMs, this.environment.monotonicMs(), this.replicationView());
   }
 
-  sendQueryBatch(firstQueryId: number, data: Uint8Array[]): void {
-    this.requireActors().updater.send({ k: Kind.UpdaterQueryBatch, firstQueryId, data, stale: false });
+  sendQueryBatch(firstQueryId: number, data: Uint8Array[], stale: boolean): void {
+    this.requireActors().updater.send({ k: Kind.UpdaterQueryBatch, firstQueryId, data, stale });
   }
 
   status(): ServerStatus {

@@ -47,10 +47,8 @@ export interface RequestPathHost {
    * the log sequence number of the batch (its log stamps come back under it).
    */
   appendEntries(firstIndex: number, terms: number[], entries: Uint8Array): number;
-  /** Asks the updater to run a query. */
-  sendQuery(queryId: number, data: Uint8Array, stale: boolean): void;
   /** Asks the updater to run `data.length` queries, numbered from `firstQueryId`, answered in one message. */
-  sendQueryBatch(firstQueryId: number, data: Uint8Array[]): void;
+  sendQueryBatch(firstQueryId: number, data: Uint8Array[], stale: boolean): void;
   /** Lets the core's pending effects out (once per turn after ReadIndex requests). */
   processReady(): void;
   /** Sends a follower's ReadIndexRequest to the leader, or the leader's ReadIndexReply to a follower. */
@@ -133,8 +131,6 @@ function answerWrite(write: PendingWrite): void {
   for (const to of write.waiters) answer(to, write.index, write.result, write.error);
 }
 
-type QueryDone = (ok: boolean, result: Uint8Array | null, error: WireError | null) => void;
-
 const noData = new Uint8Array(0);
 
 /** What the updater last reported of its sessions, as the server shows it. */
@@ -169,12 +165,12 @@ export class RequestPath {
   private leaderWait: { sinceMs: number; to: ReplyTo; retry: () => void }[] = [];
   /** Reads ready to query, sent to the updater together at the end of the turn. */
   private readsToQuery: PendingRead[] = [];
+  private staleReadsToQuery: PendingRead[] = [];
   private readyScheduled = false;
   private queriesScheduled = false;
   /** Query batches at the updater, by their first query id. */
   private readonly queryBatches = new Map<number, QueryBatch>();
   private nextQueryId = 1;
-  private readonly queries = new Map<number, QueryDone>();
   /** Follower reads waiting for the leader's read index (follower-read-index.ts). */
   private readonly followerReads: FollowerReadIndex<PendingRead>;
   /** On a leader: followers' read-index requests, by the read id the core confirms them under. */
@@ -281,10 +277,6 @@ export class RequestPath {
     return true;
   }
 
-  onQueryResult(queryId: number, ok: boolean, result: Uint8Array | null, error: WireError | null): void {
-    this.queries.get(queryId)?.(ok, result, error);
-  }
-
   /**
    * The updater's answers to a query batch (sendQueryBatch): each confirmed read is answered on its
    * connection; a read whose round is still out keeps its answer until the round confirms it.
@@ -332,6 +324,7 @@ export class RequestPath {
     if (reads.length === 0) return;
     for (const read of reads) {
       read.done = true;
+      if (read.follower === true) this.recorder.counters.followerReadsServed++;
       answer(read, 0, read.result, read.error);
     }
     this.recorder.onReadsAnswered(reads, this.recorder.profiling ? nowUs() : 0);
@@ -485,7 +478,9 @@ export class RequestPath {
   /** A stale read with a minIndex this server has not applied yet waits for it (bounded: onTick). */
   private onStaleRead(to: ReplyTo, data: Uint8Array, minIndex: number): void {
     if (minIndex <= this.appliedIndexSeen) {
-      this.query(data, true, (ok, result, error) => answer(to, 0, ok ? result : null, ok ? null : error));
+      const read: PendingRead = { ...localRead(to, data, minIndex), stale: true };
+      read.appliedUs = this.recorder.profiling ? nowUs() : 0;
+      this.queueQuery(read);
       return;
     }
     this.recorder.counters.staleReadsWaited++;
@@ -799,10 +794,6 @@ export class RequestPath {
         later.push(read);
         continue;
       }
-      if (read.stale === true || read.follower === true) {
-        this.serveLocalRead(read);
-        continue;
-      }
       read.appliedUs = appliedUs;
       this.queueQuery(read);
     }
@@ -810,18 +801,13 @@ export class RequestPath {
   }
 
   /**
-   * A follower read (its read index confirmed by the leader) or a stale read (its minIndex
-   * reached): this server's state machine answers it now, on its own query.
+   * A read the state machine can answer now: its query goes with the turn's batch (stale reads in
+   * a batch of their own, answered by `queryStale`). Follower and stale reads count as confirmed:
+   * they are answered as soon as their result is in.
    */
-  private serveLocalRead(read: PendingRead): void {
-    read.done = true;
-    if (read.follower === true) this.recorder.counters.followerReadsServed++;
-    this.query(read.data, read.stale === true, (ok, result, error) => answer(read, 0, ok ? result : null, ok ? null : error));
-  }
-
-  /** A read the state machine can answer now: its query goes with the turn's batch. */
   private queueQuery(read: PendingRead): void {
-    this.readsToQuery.push(read);
+    if (read.stale === true) this.staleReadsToQuery.push(read);
+    else this.readsToQuery.push(read);
     if (this.queriesScheduled) return;
     this.queriesScheduled = true;
     this.defer(() => this.sendQueries());
@@ -831,23 +817,22 @@ export class RequestPath {
     this.queriesScheduled = false;
     // A read that failed meanwhile (leadership lost before its round came back) is not queried.
     const reads = this.readsToQuery.filter((read) => !read.done);
+    const stale = this.staleReadsToQuery.filter((read) => !read.done);
     this.readsToQuery = [];
-    if (reads.length === 0 || this.closed) return;
+    this.staleReadsToQuery = [];
+    if (this.closed) return;
+    if (reads.length > 0) this.sendQueryBatch(reads, false);
+    if (stale.length > 0) this.sendQueryBatch(stale, true);
+  }
+
+  private sendQueryBatch(reads: PendingRead[], stale: boolean): void {
     const firstQueryId = this.nextQueryId;
     this.nextQueryId += reads.length;
     const sentUs = this.recorder.profiling ? nowUs() : 0;
     for (const read of reads) read.sentUs = sentUs;
     this.queryBatches.set(firstQueryId, { reads });
     this.recorder.counters.queryBatches++;
-    this.host.sendQueryBatch(firstQueryId, reads.map((read) => read.data));
+    this.host.sendQueryBatch(firstQueryId, reads.map((read) => read.data), stale);
   }
 
-  private query(data: Uint8Array, stale: boolean, done: QueryDone): void {
-    const queryId = this.nextQueryId++;
-    this.queries.set(queryId, (ok, result, error) => {
-      this.queries.delete(queryId);
-      done(ok, result, error);
-    });
-    this.host.sendQuery(queryId, data, stale);
-  }
 }

@@ -30,7 +30,8 @@ const seedFor = (): number => fixedSeed !== undefined ? Number(fixedSeed) : Math
 const runs: [string, Omit<ChaosOptions, 'seed'>][] = [
   // Over TLS (certificates made for the run): mutual TLS between the servers through the fault proxies, clients with certificates.
   ['register, 3 nodes (workers, TLS)', { nodes: 3, workloads: ['register'], durationS: 40, actors: 'workers', basePort: testPort(20100), tls: true }],
-  ['register, 5 nodes (inline)', { nodes: 5, workloads: ['register'], durationS: 40, actors: 'inline', basePort: testPort(20200) }],
+  // The leader lease serves the linearizable reads (the paused and stalled leaders of the faults must never answer stale).
+  ['register, 5 nodes (inline, read lease)', { nodes: 5, workloads: ['register'], durationS: 40, actors: 'inline', basePort: testPort(20200), readLease: true }],
   ['append-set + counter, 3 nodes (workers)', { nodes: 3, workloads: ['append-set', 'counter'], durationS: 35, actors: 'workers', basePort: testPort(20300) }],
 ];
 
@@ -63,6 +64,8 @@ for (const [name, options] of runs) {
     results.push(result);
     t.diagnostic(formatChaos(result).split('\n').join(' | '));
     assert.equal(result.tls, options.tls === true, 'the run was over TLS as asked');
+    assert.equal(result.readLease, options.readLease === true, 'and on the read lease as asked');
+    if (options.readLease === true) assert.ok(result.leaseReads > 0, `reads were served on the lease: ${result.leaseReads}`);
     assert.ok(result.faults >= 15, `at least 15 faults injected, got ${result.faults}`);
     assert.ok(result.operations > 100, `the workload made progress: ${result.operations} operations`);
     assert.equal(result.lostWrites, 0, formatChaos(result));

@@ -175,6 +175,55 @@ test('peers that cannot prove who they are are closed before any message is take
   for (const status of await hostile.statuses()) assert.equal(status.termCeilingReached, false, status.id);
 });
 
+test('an expired certificate from the right CA, naming a member, is refused at the handshake and counted; nothing changes', caseTimeout, async () => {
+  const leader = await hostile.leader();
+  const follower = await hostile.follower();
+  const expired = path.join(work, 'expired');
+  fs.mkdirSync(expired, { recursive: true });
+  for (const file of ['ca.pem', 'ca-key.pem']) fs.copyFileSync(path.join(certs, file), path.join(expired, file));
+  issueCertificate(expired, follower.id, follower.id, [`URI:raftline://peer/${follower.id}`], 0);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const before = (await hostile.statuses()).find((status) => status?.id === leader.id)!;
+  await hostile.attack(leader, async () => {
+    await counted(leader, 'badCertificate', 1, async () => {
+      await expectClosed(await RawConnection.openTls(leader.address, { ...certificateOf(expired, follower.id), ca: pem(certs, 'ca.pem') }),
+        'an expired certificate', [encodeFrame({ k: Kind.PeerHello, g: 'default', from: follower.id }), hugeVoteResponse(follower.id)]);
+    });
+  });
+  const after = (await hostile.statuses()).find((status) => status?.id === leader.id)!;
+  assert.equal(after.term, before.term, 'the term did not move');
+  assert.equal(after.role, 'leader');
+});
+
+test('a flood of stalled handshakes is bounded and timed out, counted, while the group goes on serving', caseTimeout, async () => {
+  const leader = await hostile.leader();
+  const [host, port] = [leader.address.slice(0, leader.address.lastIndexOf(':')), Number(leader.address.slice(leader.address.lastIndexOf(':') + 1))];
+  const before = (await counters(leader))[tlsRefusalCounter('timeout')]!;
+  const sockets: net.Socket[] = [];
+  try {
+    // More than the bound of sockets the port takes at once (2 × connectionsMax = 96 here).
+    for (let i = 0; i < 150; i++) {
+      const socket = net.connect({ host, port });
+      socket.on('error', () => {});
+      socket.once('connect', () => socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02])));
+      sockets.push(socket);
+    }
+    // Meanwhile a client's writes go through.
+    await kv(hostile.client).put('during-flood', 'yes');
+    assert.equal(await kv(hostile.client).get('during-flood'), 'yes');
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !sockets.every((socket) => socket.destroyed || socket.readableEnded)) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.ok(sockets.every((socket) => socket.destroyed || socket.readableEnded), 'every stalled socket was closed');
+    // Those over the bound were closed at once; those taken were timed out and counted.
+    const timedOut = (await counters(leader))[tlsRefusalCounter('timeout')]! - before;
+    assert.ok(timedOut >= 50 && timedOut < 150, `${timedOut} of 150 stalled handshakes were timed out and counted, the rest refused at the bound`);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+  }
+});
+
 test('a plaintext client of a TLS group fails at once with PERMISSION_DENIED, not at its deadline', caseTimeout, async () => {
   const plain = await RaftClient.connect({ peers: hostile.cluster.addresses, requestTimeoutMs: 20_000 });
   try {

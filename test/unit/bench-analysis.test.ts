@@ -201,6 +201,10 @@ test('etcd side by side with reads: reads/s and read latency beside the writes, 
   assert.match(text, /etcd +200 writes\/s.*\n +2000 reads\/s +p50 40 ms/);
   assert.match(text, /raftline lease +1500 writes\/s.*\n +40000 reads\/s +p50 8 ms.*\nratio +7\.5x the writes\/s of etcd.*20\.0x its reads\/s/);
   assert.match(text, /median reads\/s ratio, lease: 35\.0x/);
+  // Reads only: no write figures, and no NaN ratios.
+  const readsOnly = formatComparison(compareRounds([{ etcd: side(0, 6000, 40), raftline: side(0, 120000, 2) }]));
+  assert.doesNotMatch(readsOnly, /writes\/s|NaN/);
+  assert.match(readsOnly, /raftline +120000 reads\/s.*\nratio +20\.0x its reads\/s/);
   assert.equal(raftlineFile('linearizable'), 'raftline');
   assert.equal(raftlineFile('lease'), 'raftline-lease');
 });

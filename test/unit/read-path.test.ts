@@ -50,7 +50,6 @@ function readPath(core: RaftCore) {
     notLeader: (leaderId) => new NotLeaderError('not the leader', { leaderId }),
     transferInProgress: (target) => new TransferInProgressError('transferring', { target }),
     appendEntries: () => 0,
-    sendQuery: () => assert.fail('linearizable reads go in query batches'),
     sendQueryBatch: (firstQueryId, data) => queryBatches.push({ firstQueryId, data }),
     sendReadIndexRequest: () => assert.fail('a leader asks no one for a read index'),
     sendReadIndexReply: () => assert.fail('no follower asked'),

@@ -48,7 +48,6 @@ function leaderPath() {
       }
       return log.length;
     },
-    sendQuery: () => {},
     sendQueryBatch: () => {},
     processReady: () => {},
     sendReadIndexRequest: () => {},
