@@ -15,10 +15,15 @@ import { termMax } from '../../src/limits.js';
 const maxRng: Rng = { intBetween: (_min, max) => max };
 const three = ['n1', 'n2', 'n3'];
 
-function makeCore(options: { id?: NodeId; voters?: NodeId[]; term?: number; votedFor?: NodeId | null; log?: number[]; min?: number; max?: number } = {}): RaftCore {
+function makeCore(options: {
+  id?: NodeId; voters?: NodeId[]; term?: number; votedFor?: NodeId | null; log?: number[]; min?: number; max?: number; voteRequestsBeforePersist?: boolean;
+} = {}): RaftCore {
   const log = options.log ?? [];
   return new RaftCore(
-    { id: options.id ?? 'n1', voters: options.voters ?? three, electionTicksMin: options.min ?? 5, electionTicksMax: options.max ?? 10, rng: maxRng },
+    {
+      id: options.id ?? 'n1', voters: options.voters ?? three, electionTicksMin: options.min ?? 5, electionTicksMax: options.max ?? 10, rng: maxRng,
+      ...(options.voteRequestsBeforePersist === undefined ? {} : { voteRequestsBeforePersist: options.voteRequestsBeforePersist }),
+    },
     { hardState: { term: options.term ?? 0, votedFor: options.votedFor ?? null }, termRuns: termRunsOf(log), lastIndex: log.length },
   );
 }
@@ -83,11 +88,16 @@ test('election timeout: a follower becomes pre-candidate and asks for pre-votes 
   assert.equal(core.votedFor, null);
 });
 
-test('a pre-vote majority starts the real election: hard state, then vote requests after persist', () => {
-  const core = makeCore({ term: 1, log: [1, 1] });
+/** n1 campaigns from term 1 and wins n3's pre-vote: the real election of term 2 starts. */
+function preVoteWon(core: RaftCore): void {
   core.campaign();
   core.ready();
   core.step('n3', granted(2, true));
+}
+
+test('a pre-vote majority starts the real election: hard state, then vote requests after persist', () => {
+  const core = makeCore({ term: 1, log: [1, 1] });
+  preVoteWon(core);
   const request = voteRequest('n1', 2, 2, 1);
   assert.deepEqual(core.ready(), ready({
     hardState: { term: 2, votedFor: 'n1' },
@@ -112,13 +122,8 @@ test('a vote majority makes a leader: no-op at lastIndex + 1 and leaderStart', (
 });
 
 test('vote requests before persist: they leave at once, and the candidate wins only once its own vote is durable', () => {
-  const core = new RaftCore(
-    { id: 'n1', voters: three, electionTicksMin: 5, electionTicksMax: 10, rng: maxRng, voteRequestsBeforePersist: true },
-    { hardState: { term: 1, votedFor: null }, termRuns: termRunsOf([1, 1]), lastIndex: 2 },
-  );
-  core.campaign();
-  core.ready();
-  core.step('n3', granted(2, true));
+  const core = makeCore({ term: 1, log: [1, 1], voteRequestsBeforePersist: true });
+  preVoteWon(core);
   const request = voteRequest('n1', 2, 2, 1);
   assert.deepEqual(core.ready(), ready({
     hardState: { term: 2, votedFor: 'n1' },
@@ -135,12 +140,8 @@ test('vote requests before persist: they leave at once, and the candidate wins o
   assert.equal(core.role, 'leader');
   assert.deepEqual(core.ready().leaderStart, { term: 2, noopIndex: 3, commitIndex: 0, followers: ['n2', 'n3'] });
   // One refusal while the self-vote is pending does not make the candidate give up: it still counts as a yes to come.
-  const other = new RaftCore(
-    { id: 'n1', voters: three, electionTicksMin: 5, electionTicksMax: 10, rng: maxRng, voteRequestsBeforePersist: true },
-    { hardState: { term: 1, votedFor: null }, termRuns: termRunsOf([1]), lastIndex: 1 },
-  );
-  other.campaign();
-  other.step('n3', granted(2, true));
+  const other = makeCore({ term: 1, log: [1], voteRequestsBeforePersist: true });
+  preVoteWon(other);
   other.step('n2', { type: 'voteResponse', preVote: false, term: 2, granted: false });
   assert.equal(other.role, 'candidate');
   other.step('n3', granted(2));
@@ -149,10 +150,7 @@ test('vote requests before persist: they leave at once, and the candidate wins o
   assert.equal(other.role, 'leader');
   // Even when the others alone make the majority: restarted without its term and vote, the
   // candidate could vote for another in the same term, which could then win too.
-  const five = new RaftCore(
-    { id: 'n1', voters: ['n1', 'n2', 'n3', 'n4', 'n5'], electionTicksMin: 5, electionTicksMax: 10, rng: maxRng, voteRequestsBeforePersist: true },
-    { hardState: { term: 1, votedFor: null }, termRuns: termRunsOf([1]), lastIndex: 1 },
-  );
+  const five = makeCore({ voters: ['n1', 'n2', 'n3', 'n4', 'n5'], term: 1, log: [1], voteRequestsBeforePersist: true });
   five.campaign();
   five.step('n2', granted(2, true));
   five.step('n3', granted(2, true));

@@ -45,6 +45,17 @@ function makeLeader(options: { leaseMs?: number; clock?: Clock } = {}): RaftCore
   return core;
 }
 
+/** A leader with a 100 ms lease, its first read's round acknowledged: the lease holds. */
+function leaderHoldingLease(): RaftCore {
+  const core = makeLeader({ leaseMs: 100, clock: new Clock() });
+  core.readIndex(1);
+  core.ready();
+  core.onRoundAck('n2', 1);
+  core.ready();
+  assert.ok(core.leaseRemainingMs() > 0);
+  return core;
+}
+
 function voteRequest(candidateId: NodeId, term: number, preVote: boolean): VoteRequest {
   return { type: 'voteRequest', preVote, term, candidateId, lastIndex: 10, lastTerm: 9, transfer: false };
 }
@@ -141,13 +152,7 @@ test('lease: renewed by a round at each tick when none is in flight', () => {
 });
 
 test('lease: none while a transfer is under way, nor for the rest of the term once TimeoutNow went out', () => {
-  const clock = new Clock();
-  const core = makeLeader({ leaseMs: 100, clock });
-  core.readIndex(1);
-  core.ready();
-  core.onRoundAck('n2', 1);
-  core.ready();
-  assert.ok(core.leaseRemainingMs() > 0);
+  const core = leaderHoldingLease();
   // n3 is behind (match 0): the transfer waits for it, and the lease is withheld meanwhile.
   assert.deepEqual(core.transferLeadership('n3', 3), { ok: true, target: 'n3' });
   assert.equal(core.leaseRemainingMs(), 0);
@@ -173,13 +178,7 @@ test('lease: none while a transfer is under way, nor for the rest of the term on
 });
 
 test('lease: none with elections paused, and none once stepped down', () => {
-  const clock = new Clock();
-  const core = makeLeader({ leaseMs: 100, clock });
-  core.readIndex(1);
-  core.ready();
-  core.onRoundAck('n2', 1);
-  core.ready();
-  assert.ok(core.leaseRemainingMs() > 0);
+  const core = leaderHoldingLease();
   core.setElectionsPaused(true);
   assert.equal(core.leaseRemainingMs(), 0);
   assert.deepEqual(core.readIndex(2), { ok: true, readIndex: 2 });
